@@ -1,0 +1,46 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both create .venv and install the lock.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+UV_VERSION := 0.13.8
+STAMP := $(VENV)/.installed
+
+export DO_NOT_TRACK := 1
+export SAGEMAKER_VALIDATE_ROLE := false
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: demo test test-fast bench lint lock clean setup
+
+setup: $(STAMP)
+
+# Re-installs only when the lock or the package metadata changed (cache-friendly).
+$(STAMP): requirements.lock setup.py
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(VENV)/bin/uv pip install --python $(PY) --require-hashes -r requirements.lock
+	$(VENV)/bin/uv pip install --python $(PY) --no-deps -e .
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/cdp demo
+
+test: $(STAMP)
+	$(PY) -m pytest -n 2 --dist loadfile
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -n 2 --dist loadfile -m "not slow"
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check cdp features pipelines training inference monitoring infra tests bench
+	$(VENV)/bin/ruff format --check cdp features pipelines training inference monitoring infra tests bench
+
+lock:
+	@test -x $(VENV)/bin/uv || { $(PYTHON) -m venv $(VENV) && $(PY) -m pip install --quiet "uv==$(UV_VERSION)"; }
+	$(VENV)/bin/uv pip compile requirements.in -o requirements.lock --python-version 3.11 --generate-hashes
+
+clean:
+	rm -rf $(VENV) .cdp .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Secure Customer Data Platform for banks."""

@@ -1,0 +1,1 @@
+"""The IBM credit-card file format: schema, writer and validating reader."""

@@ -1,0 +1,86 @@
+"""One settings object for the whole platform (environment variables `CDP_*`, or a `.env` file).
+
+Everything the platform writes lives under `home`, so a run is isolated by setting `CDP_HOME`.
+Read settings through `get_settings()`; never read `os.environ` for configuration elsewhere.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Platform configuration. Every field can be set with `CDP_<FIELD>` (e.g. `CDP_HOME=/data/cdp`)."""
+
+    model_config = SettingsConfigDict(env_prefix="CDP_", env_file=".env", extra="ignore")
+
+    # -- where and on what ----------------------------------------------------------------------
+    home: Path = Field(Path(".cdp"), description="Root of all local state: data, lake, stores, logs.")
+    backend: Literal["local", "aws"] = Field("local", description="Which adapters the ports use.")
+
+    # -- synthetic data -------------------------------------------------------------------------
+    users: int = Field(100, ge=1, le=100_000, description="Demo scale in users (2,000 = full size).")
+    seed: int = Field(7, description="Seed for the generator and every model (reproducible runs).")
+    start: date = Field(date(1991, 1, 1), description="First day of generated history.")
+    end: date = Field(date(2020, 2, 28), description="Last day of generated history.")
+    clv_cutoff: date = Field(
+        date(2019, 3, 1), description="CLV oracle: value of the 12 months from this day on."
+    )
+    workers: int = Field(2, ge=1, le=64, description="Worker processes for generation and batch jobs.")
+
+    # -- data plane -----------------------------------------------------------------------------
+    stream_fraction: float = Field(
+        0.05, gt=0, lt=1, description="Newest share of transactions replayed through the stream."
+    )
+
+    # -- AWS (used only when backend == "aws") --------------------------------------------------
+    aws_region: str = Field("eu-west-1", description="AWS region of every AWS adapter.")
+    kms_key_id: str = Field("alias/cdp-pii", description="KMS key that wraps per-customer data keys.")
+    lake_bucket: str = Field("cdp-lake", description="S3 bucket (or local folder) of the data lake.")
+    stream_name: str = Field("cdp-transactions", description="Kinesis stream (or local log) name.")
+    dynamodb_table_prefix: str = Field("cdp-", description="Prefix of the core-banking tables.")
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, v: Path) -> Path:
+        return v.expanduser().resolve()
+
+    # -- derived paths under home (one place decides the layout) --------------------------------
+    @property
+    def data_dir(self) -> Path:
+        """Source CSVs (generated, or the real files dropped in)."""
+        return self.home / "data"
+
+    @property
+    def ground_truth_dir(self) -> Path:
+        """The generator's hidden truth; only evaluation code reads it."""
+        return self.data_dir / "ground_truth"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.home / "quarantine"
+
+    @property
+    def lake_dir(self) -> Path:
+        return self.home / "lake"
+
+    @property
+    def state_dir(self) -> Path:
+        """Embedded stores: OLTP, stream log, keyring, audit log, registry."""
+        return self.home / "state"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (read once from the environment)."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Synthetic IBM-format data with a hidden ground truth."""

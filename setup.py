@@ -1,0 +1,20 @@
+"""Packaging for the CDP + ML platform. Dependencies are pinned in requirements.lock (installed by make)."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="cdp-platform",
+    version="0.1.0",
+    description="Secure Customer Data Platform and ML platform for banks (local embedded default, AWS target)",
+    python_requires=">=3.11,<3.12",
+    packages=find_packages(
+        include=["cdp", "cdp.*", "features", "features.*", "pipelines", "pipelines.*", "training",
+                 "training.*", "inference", "inference.*", "monitoring", "monitoring.*", "infra", "infra.*"]
+    ),
+    package_data={"": ["*.sql", "*.json", "*.yaml"]},
+    entry_points={
+        "console_scripts": [
+            "cdp=cdp.cli:main",
+        ]
+    },
+)
