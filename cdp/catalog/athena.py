@@ -1,0 +1,161 @@
+"""AWS catalog: Glue tables over the S3 lake, queried with Athena (SQL transpiled from DuckDB's dialect)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pyarrow as pa
+
+from cdp.catalog.dialect import to_athena
+from cdp.catalog.port import CatalogError, TableInfo
+
+_PARQUET = {
+    "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+    "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+    "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"},
+}
+
+
+def glue_type(t: pa.DataType) -> str:
+    """The Glue/Hive type of an Arrow type."""
+    if pa.types.is_boolean(t):
+        return "boolean"
+    if pa.types.is_int8(t) or pa.types.is_int16(t):
+        return "smallint"
+    if pa.types.is_int32(t):
+        return "int"
+    if pa.types.is_integer(t):
+        return "bigint"
+    if pa.types.is_floating(t):
+        return "double"
+    if pa.types.is_timestamp(t):
+        return "timestamp"
+    if pa.types.is_date(t):
+        return "date"
+    if pa.types.is_list(t):
+        return f"array<{glue_type(t.value_type)}>"
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_dictionary(t):
+        return "string"
+    if pa.types.is_binary(t):
+        return "binary"
+    raise CatalogError(f"no Glue type for Arrow type {t}")
+
+
+_ARROW = {"boolean": pa.bool_(), "smallint": pa.int16(), "int": pa.int32(), "integer": pa.int32(),
+          "bigint": pa.int64(), "double": pa.float64(), "float": pa.float32(), "date": pa.date32(),
+          "timestamp": pa.timestamp("ms"), "varchar": pa.string(), "string": pa.string()}
+
+
+class GlueAthenaCatalog:
+    """Tables in a Glue database (partition projection on year/month), queries through Athena."""
+
+    def __init__(
+        self,
+        glue: Any,
+        athena: Any,
+        database: str,
+        output_location: str,
+        workgroup: str = "primary",
+        poll_seconds: float = 0.5,
+        timeout_seconds: float = 600.0,
+    ) -> None:
+        self.glue, self.athena = glue, athena
+        self.database, self.output_location, self.workgroup = database, output_location, workgroup
+        self.poll_seconds, self.timeout_seconds = poll_seconds, timeout_seconds
+
+    def ensure_database(self) -> None:
+        try:
+            self.glue.get_database(Name=self.database)
+        except self.glue.exceptions.EntityNotFoundException:
+            self.glue.create_database(DatabaseInput={"Name": self.database})
+
+    def _table_input(self, table: TableInfo) -> dict[str, Any]:
+        parts = set(table.partition_keys)
+        columns = [{"Name": f.name, "Type": glue_type(f.type)} for f in table.schema if f.name not in parts]
+        params = {"classification": "parquet", "EXTERNAL": "TRUE"}
+        if parts:
+            params["projection.enabled"] = "true"
+            for key in table.partition_keys:
+                lo, hi = (1990, 2100) if key == "year" else (1, 12)
+                params[f"projection.{key}.type"] = "integer"
+                params[f"projection.{key}.range"] = f"{lo},{hi}"
+            template = "/".join(f"{k}=${{{k}}}" for k in table.partition_keys)
+            params["storage.location.template"] = table.location.rstrip("/") + "/" + template
+        return {
+            "Name": table.name,
+            "TableType": "EXTERNAL_TABLE",
+            "Parameters": params,
+            "PartitionKeys": [{"Name": k, "Type": "int"} for k in table.partition_keys],
+            "StorageDescriptor": {"Columns": columns, "Location": table.location, **_PARQUET},
+        }
+
+    def register_table(self, table: TableInfo) -> None:
+        self.ensure_database()
+        table_input = self._table_input(table)
+        try:
+            self.glue.update_table(DatabaseName=self.database, TableInput=table_input)
+        except self.glue.exceptions.EntityNotFoundException:
+            self.glue.create_table(DatabaseName=self.database, TableInput=table_input)
+
+    def tables(self) -> list[TableInfo]:
+        out: list[TableInfo] = []
+        for page in self.glue.get_paginator("get_tables").paginate(DatabaseName=self.database):
+            for t in page["TableList"]:
+                sd = t["StorageDescriptor"]
+                cols = sd["Columns"] + t.get("PartitionKeys", [])
+                schema = pa.schema([(c["Name"], _arrow_type(c["Type"])) for c in cols])
+                keys = tuple(k["Name"] for k in t.get("PartitionKeys", []))
+                out.append(TableInfo(t["Name"], sd["Location"], schema, keys))
+        return out
+
+    def query(self, sql: str) -> pa.Table:
+        athena_sql = to_athena(sql)
+        qid = self.athena.start_query_execution(
+            QueryString=athena_sql,
+            QueryExecutionContext={"Database": self.database},
+            ResultConfiguration={"OutputLocation": self.output_location},
+            WorkGroup=self.workgroup,
+        )["QueryExecutionId"]
+        deadline = time.monotonic() + self.timeout_seconds
+        while True:
+            status = self.athena.get_query_execution(QueryExecutionId=qid)["QueryExecution"]["Status"]
+            state = status["State"]
+            if state == "SUCCEEDED":
+                break
+            if state in ("FAILED", "CANCELLED"):
+                raise CatalogError(f"Athena query {qid} {state}: {status.get('StateChangeReason', '')}")
+            if time.monotonic() > deadline:
+                raise CatalogError(f"Athena query {qid} still {state} after {self.timeout_seconds:.0f}s")
+            time.sleep(self.poll_seconds)
+        return self._results(qid)
+
+    def _results(self, qid: str) -> pa.Table:
+        names: list[str] = []
+        types: list[str] = []
+        rows: list[list[str | None]] = []
+        first = True
+        for page in self.athena.get_paginator("get_query_results").paginate(QueryExecutionId=qid):
+            rs = page["ResultSet"]
+            if not names:
+                meta = rs.get("ResultSetMetadata", {}).get("ColumnInfo", [])
+                names = [c["Name"] for c in meta]
+                types = [c["Type"] for c in meta]
+            data = rs.get("Rows", [])
+            if first and data and names and [d.get("VarCharValue") for d in data[0]["Data"]] == names:
+                data = data[1:]  # Athena repeats the header as the first row
+            first = False
+            rows.extend([d.get("VarCharValue") for d in r["Data"]] for r in data)
+        columns = {}
+        for i, (name, typ) in enumerate(zip(names, types, strict=True)):
+            values = pa.array([r[i] if i < len(r) else None for r in rows], pa.string())
+            target = _arrow_type(typ)
+            columns[name] = values if target == pa.string() else values.cast(target)
+        return pa.table(columns) if columns else pa.table({})
+
+
+def _arrow_type(glue: str) -> pa.DataType:
+    glue = glue.lower()
+    if glue.startswith("array<"):
+        return pa.list_(_arrow_type(glue[6:-1]))
+    return _ARROW.get(glue.split("(")[0], pa.string())

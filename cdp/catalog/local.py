@@ -1,0 +1,119 @@
+"""Local catalog: DuckDB views over the hive-partitioned Parquet lake (Glue + Athena, embedded)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from cdp.catalog.port import CatalogError, TableInfo
+
+_SAFE_NAME = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+def _check_name(name: str) -> str:
+    if not name or not set(name) <= _SAFE_NAME or name[0].isdigit():
+        raise CatalogError(f"invalid table name {name!r}: use lower-case letters, digits and _")
+    return name
+
+
+class DuckDbCatalog:
+    """Table definitions kept in a JSON file; queries run on an in-process DuckDB with one view per table.
+
+    `resolve` maps a table's `s3://` location to the local folder that holds it (the object store's
+    `local_path`).
+    """
+
+    def __init__(self, registry_path: Path, resolve: Callable[[str], Path | None]) -> None:
+        self.registry_path = registry_path
+        self.resolve = resolve
+        self._lock = threading.Lock()
+
+    # -- registry ---------------------------------------------------------------------------------
+    def _load(self) -> dict[str, dict]:
+        if not self.registry_path.exists():
+            return {}
+        return json.loads(self.registry_path.read_text())
+
+    def _save(self, entries: dict[str, dict]) -> None:
+        self.registry_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.registry_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(entries, indent=2, sort_keys=True))
+        tmp.replace(self.registry_path)
+
+    def register_table(self, table: TableInfo) -> None:
+        _check_name(table.name)
+        with self._lock:
+            entries = self._load()
+            entries[table.name] = {
+                "location": table.location,
+                "schema": table.schema.serialize().to_pybytes().hex(),
+                "partition_keys": list(table.partition_keys),
+            }
+            self._save(entries)
+
+    def tables(self) -> list[TableInfo]:
+        return [
+            TableInfo(
+                name=name,
+                location=e["location"],
+                schema=pa.ipc.read_schema(pa.py_buffer(bytes.fromhex(e["schema"]))),
+                partition_keys=tuple(e["partition_keys"]),
+            )
+            for name, e in sorted(self._load().items())
+        ]
+
+    # -- SQL --------------------------------------------------------------------------------------
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        """A fresh DuckDB connection with a view for every registered table that has data."""
+        con = duckdb.connect()
+        for t in self.tables():
+            con.execute(self.view_sql(t))
+        return con
+
+    def view_sql(self, table: TableInfo) -> str:
+        root = self.resolve(table.location)
+        if root is None:
+            raise CatalogError(f"table {table.name}: location {table.location} is not local")
+        files = sorted(root.glob("**/*.parquet")) if root.exists() else []
+        if not files:
+            # An empty table still answers queries, with its declared columns.
+            cols = ", ".join(
+                f'CAST(NULL AS {_duck_type(f.type)}) AS "{f.name}"' for f in table.schema
+            )
+            return f"CREATE OR REPLACE VIEW {table.name} AS SELECT {cols} WHERE false"
+        pattern = str(root / "**" / "*.parquet").replace("'", "''")
+        hive = "true" if table.partition_keys else "false"
+        return (
+            f"CREATE OR REPLACE VIEW {table.name} AS SELECT * FROM read_parquet('{pattern}', "
+            f"hive_partitioning={hive}, union_by_name=true)"
+        )
+
+    def query(self, sql: str) -> pa.Table:
+        con = self.connect()
+        try:
+            return con.sql(sql).to_arrow_table()
+        except duckdb.Error as e:
+            raise CatalogError(f"query failed: {e}") from e
+        finally:
+            con.close()
+
+
+def _duck_type(t: pa.DataType) -> str:
+    if pa.types.is_boolean(t):
+        return "BOOLEAN"
+    if pa.types.is_integer(t):
+        return "BIGINT"
+    if pa.types.is_floating(t):
+        return "DOUBLE"
+    if pa.types.is_timestamp(t):
+        return "TIMESTAMP"
+    if pa.types.is_date(t):
+        return "DATE"
+    if pa.types.is_list(t):
+        return f"{_duck_type(t.value_type)}[]"
+    return "VARCHAR"

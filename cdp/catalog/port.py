@@ -1,0 +1,35 @@
+"""The catalog + SQL port. SQL is written once in DuckDB's dialect; AWS adapters transpile it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """A lake table: where its Parquet files are and how they are partitioned."""
+
+    name: str
+    location: str  # s3://bucket/prefix/ (the table's root, hive partitions below it)
+    schema: pa.Schema
+    partition_keys: tuple[str, ...] = field(default=())
+
+
+class CatalogError(RuntimeError):
+    """A table is unknown, or a query failed (the message says which and why)."""
+
+
+class Catalog(Protocol):
+    """Register lake tables and run SQL over them."""
+
+    def register_table(self, table: TableInfo) -> None:
+        """Create or replace the table's definition (idempotent)."""
+
+    def tables(self) -> list[TableInfo]:
+        """Every registered table."""
+
+    def query(self, sql: str) -> pa.Table:
+        """Run one SELECT written in DuckDB SQL and return the result."""
