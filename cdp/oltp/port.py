@@ -1,0 +1,90 @@
+"""The core-banking OLTP store port: the bank's system of record for customers, cards and transactions.
+
+It is the only place allowed to hold clear PII. The card CVV goes in but never comes out: no read returns
+it, only `verify_cvv` compares against it. Adapters: `cdp.oltp.sqlite` (local, default) and
+`cdp.oltp.dynamodb` (AWS). Rows are dicts in the clean schemas of `cdp.ibm.schema` (see
+`cdp.oltp.records` for the exact fields and the Python types they come back as). A row that fails the
+checks raises `cdp.oltp.records.RecordError`, naming the record type, line and field but never a value.
+Write calls are atomic in SQLite; in DynamoDB rows before a refused one may already be written, and as
+every write is idempotent the caller simply retries the corrected call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+Row = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Counts:
+    """How many records of each type the store holds."""
+
+    customers: int
+    cards: int
+    transactions: int
+
+
+@runtime_checkable
+class OltpStore(Protocol):
+    """Customers (users file row + `email`), cards (cards file row) and transactions, with their PII."""
+
+    def upsert_customers(self, rows: Iterable[Row]) -> int:
+        """Insert or fully replace customers by `user`; returns the number of rows written."""
+        ...
+
+    def upsert_cards(self, rows: Iterable[Row]) -> int:
+        """Insert or fully replace cards by (`user`, `card_index`); returns the number of rows written."""
+        ...
+
+    def put_transactions(self, rows: Iterable[Row]) -> int:
+        """Store transactions not seen before (by `transaction_id`); returns how many were new."""
+        ...
+
+    def get_customer(self, user: int) -> dict[str, Any] | None:
+        """The customer, or None."""
+        ...
+
+    def get_card(self, user: int, card_index: int) -> dict[str, Any] | None:
+        """The card without its CVV, or None."""
+        ...
+
+    def list_cards(self, user: int) -> list[dict[str, Any]]:
+        """The customer's cards (without CVV) by card index."""
+        ...
+
+    def iter_customers(self) -> Iterator[dict[str, Any]]:
+        """Every customer (order not guaranteed), read a page at a time."""
+        ...
+
+    def iter_cards(self) -> Iterator[dict[str, Any]]:
+        """Every card without its CVV (order not guaranteed), read a page at a time."""
+        ...
+
+    def transactions_for_card(
+        self, user: int, card: int, since: datetime | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The card's transactions at or after `since`, oldest first (ties by id), at most `limit`."""
+        ...
+
+    def verify_cvv(self, user: int, card_index: int, cvv: str) -> bool:
+        """Whether `cvv` is the card's CVV (constant-time comparison; False for an unknown card)."""
+        ...
+
+    def delete_customer(self, user: int) -> int:
+        """Erase the customer and their cards (all their PII); returns the number of records removed.
+
+        Transactions stay: they carry no direct identifier and are kept for the retention period.
+        """
+        ...
+
+    def counts(self) -> Counts:
+        """Number of customers, cards and transactions."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
