@@ -1,0 +1,138 @@
+"""AWS data-key store: a DynamoDB table, partition key `pk` (S) = customer token.
+
+Item: {pk, wrapped (B), key_version (S), created_at (S)}; an erased item keeps pk and `erased_at` only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from cdp.security.errors import CustomerErased
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _conditional_failed(e: ClientError) -> bool:
+    return e.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+class DynamoDataKeyStore:
+    """`DataKeyStore` over one DynamoDB table (low-level client)."""
+
+    def __init__(self, client: Any, table_name: str) -> None:
+        self.client = client
+        self.table_name = table_name
+
+    def put(self, customer_token: str, wrapped: bytes, key_version: str) -> None:
+        try:
+            self.client.put_item(
+                TableName=self.table_name,
+                Item=self._item(customer_token, wrapped, key_version),
+                ConditionExpression="attribute_not_exists(erased_at)",
+            )
+        except ClientError as e:
+            if _conditional_failed(e):
+                raise CustomerErased(customer_token) from None
+            raise
+
+    def put_if_absent(self, customer_token: str, wrapped: bytes, key_version: str) -> bool:
+        try:
+            self.client.put_item(
+                TableName=self.table_name,
+                Item=self._item(customer_token, wrapped, key_version),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as e:
+            if _conditional_failed(e):
+                return False
+            raise
+        return True
+
+    def get(self, customer_token: str) -> bytes | None:
+        item = self.client.get_item(
+            TableName=self.table_name, Key={"pk": {"S": customer_token}}, ConsistentRead=True
+        ).get("Item")
+        if not item or "wrapped" not in item:
+            return None
+        return bytes(item["wrapped"]["B"])
+
+    def delete(self, customer_token: str) -> bool:
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": customer_token}},
+                UpdateExpression="REMOVE #w, key_version SET erased_at = :t",
+                ConditionExpression="attribute_exists(#w)",
+                ExpressionAttributeNames={"#w": "wrapped"},  # WRAPPED is a reserved word
+                ExpressionAttributeValues={":t": {"S": _now()}},
+            )
+            return True
+        except ClientError as e:
+            if not _conditional_failed(e):
+                raise
+        # no live key: leave a tombstone if there is nothing at all
+        try:
+            self.client.put_item(
+                TableName=self.table_name,
+                Item={"pk": {"S": customer_token}, "created_at": {"S": _now()}, "erased_at": {"S": _now()}},
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as e:
+            if not _conditional_failed(e):
+                raise
+        return False
+
+    def is_erased(self, customer_token: str) -> bool:
+        item = self.client.get_item(
+            TableName=self.table_name, Key={"pk": {"S": customer_token}}, ConsistentRead=True
+        ).get("Item")
+        return bool(item) and "erased_at" in item
+
+    def tokens(self) -> Iterator[str]:
+        pages = self.client.get_paginator("scan").paginate(
+            TableName=self.table_name,
+            ProjectionExpression="pk",
+            FilterExpression="attribute_exists(#w)",
+            ExpressionAttributeNames={"#w": "wrapped"},
+            ConsistentRead=True,
+        )
+        for page in pages:
+            yield from (item["pk"]["S"] for item in page.get("Items", []))
+
+    @staticmethod
+    def _item(customer_token: str, wrapped: bytes, key_version: str) -> dict[str, Any]:
+        return {
+            "pk": {"S": customer_token},
+            "wrapped": {"B": bytes(wrapped)},
+            "key_version": {"S": key_version},
+            "created_at": {"S": _now()},
+        }
+
+
+def create_table(client: Any, table_name: str) -> None:
+    """Create the data-key table (on-demand billing) if it does not exist, and wait until it is active."""
+    try:
+        client.create_table(
+            TableName=table_name,
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    except ClientError as e:
+        if e.response.get("Error", {}).get("Code") != "ResourceInUseException":
+            raise
+    client.get_waiter("table_exists").wait(TableName=table_name)
+
+
+def from_settings(settings: Any) -> DynamoDataKeyStore:
+    """The platform data-key table `<CDP_DYNAMODB_TABLE_PREFIX>data-keys` in `CDP_AWS_REGION`."""
+    import boto3
+
+    client = boto3.client("dynamodb", region_name=settings.aws_region)
+    return DynamoDataKeyStore(client, f"{settings.dynamodb_table_prefix}data-keys")

@@ -1,0 +1,105 @@
+"""Contract tests of the data-key store port, run against SQLite and DynamoDB (moto)."""
+
+from __future__ import annotations
+
+import threading
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from cdp.security.datakeys.dynamodb import DynamoDataKeyStore, create_table
+from cdp.security.datakeys.port import DataKeyStore
+from cdp.security.datakeys.sqlite import SqliteDataKeyStore
+from cdp.security.errors import CustomerErased
+from cdp.settings import Settings
+
+A, B, C = "usr_" + "a" * 26, "usr_" + "b" * 26, "usr_" + "c" * 26
+
+
+@pytest.fixture(params=["sqlite", "dynamodb"])
+def store(request, tmp_path, monkeypatch) -> DataKeyStore:
+    if request.param == "sqlite":
+        yield SqliteDataKeyStore(tmp_path / "state" / "data_keys.sqlite")
+        return
+    settings = Settings(home=tmp_path)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(name, "testing")
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name=settings.aws_region)
+        table = f"{settings.dynamodb_table_prefix}data-keys"
+        create_table(client, table)
+        create_table(client, table)  # idempotent
+        yield DynamoDataKeyStore(client, table)
+
+
+def test_is_a_data_key_store(store):
+    assert isinstance(store, DataKeyStore)
+
+
+def test_put_get_delete(store):
+    assert store.get(A) is None
+    store.put(A, b"\x00wrapped-a", "v1")
+    store.put(B, b"wrapped-b", "v1")
+    assert store.get(A) == b"\x00wrapped-a"
+    store.put(A, b"rewrapped-a", "v2")  # replace (e.g. re-wrapped after rotation)
+    assert store.get(A) == b"rewrapped-a"
+    assert sorted(store.tokens()) == [A, B]
+    assert store.delete(A) is True
+    assert store.get(A) is None and store.is_erased(A)
+    assert store.delete(A) is False  # already gone
+    assert store.get(B) == b"wrapped-b" and not store.is_erased(B)
+    assert list(store.tokens()) == [B]
+
+
+def test_put_if_absent_keeps_the_first_key(store):
+    assert store.put_if_absent(A, b"first", "v1") is True
+    assert store.put_if_absent(A, b"second", "v1") is False
+    assert store.get(A) == b"first"
+
+
+def test_an_erased_customer_never_gets_a_key_again(store):
+    store.put(A, b"k", "v1")
+    store.delete(A)
+    assert store.put_if_absent(A, b"new", "v1") is False
+    with pytest.raises(CustomerErased, match=A):
+        store.put(A, b"new", "v1")
+    assert store.get(A) is None
+    # erasing a customer who never had a key also blocks future keys
+    assert store.delete(C) is False
+    assert store.is_erased(C) and store.put_if_absent(C, b"k", "v1") is False
+
+
+def test_sqlite_first_writer_wins_across_threads(tmp_path):
+    path = tmp_path / "keys.sqlite"
+    stores = [SqliteDataKeyStore(path) for _ in range(4)]
+    wins: dict[int, bool] = {}
+
+    def race(i: int) -> None:
+        wins[i] = stores[i].put_if_absent(A, f"key-{i}".encode(), "v1")
+
+    threads = [threading.Thread(target=race, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(wins.values()) == [False, False, False, True]
+    (winner,) = (i for i, won in wins.items() if won)
+    assert all(s.get(A) == f"key-{winner}".encode() for s in stores)
+
+
+def test_from_settings_builds_both_adapters(tmp_path, monkeypatch):
+    from cdp.security.datakeys import dynamodb, sqlite
+
+    settings = Settings(home=tmp_path)
+    local = sqlite.from_settings(settings)
+    local.put(A, b"k", "v1")
+    assert (tmp_path / "state" / "data_keys.sqlite").exists() and local.get(A) == b"k"
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(name, "testing")
+    with mock_aws():
+        remote = dynamodb.from_settings(settings)
+        assert remote.table_name == "cdp-data-keys"
+        create_table(remote.client, remote.table_name)
+        remote.put(A, b"k", "v1")
+        assert remote.get(A) == b"k"

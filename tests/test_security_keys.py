@@ -1,0 +1,158 @@
+"""Contract tests of the key-management port, run against the local keyring and KMS (moto)."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from cdp.security.errors import KeyAccessError, KeyringPermissionError
+from cdp.security.keys.kms import KmsKeyManager, create_key
+from cdp.security.keys.local import LocalKeyring
+from cdp.security.keys.port import KeyManager
+from cdp.settings import Settings
+
+CTX = {"customer": "usr_aaaaaaaaaaaaaaaaaaaaaaaaaa", "use": "pii-fields"}
+
+
+@pytest.fixture
+def aws_env(monkeypatch):
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": Settings().aws_region,
+    }.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        yield Settings().aws_region
+
+
+@pytest.fixture(params=["local", "kms"])
+def keys(request, tmp_path) -> KeyManager:
+    if request.param == "local":
+        return LocalKeyring(tmp_path / "state" / "keyring.json")
+    region = request.getfixturevalue("aws_env")
+    client = boto3.client("kms", region_name=region)
+    create_key(client, alias="alias/cdp-test")
+    return KmsKeyManager(client, "alias/cdp-test")
+
+
+def test_is_a_key_manager(keys):
+    assert isinstance(keys, KeyManager)
+
+
+def test_round_trip(keys):
+    dk = keys.generate_data_key(CTX)
+    assert len(dk.plaintext) == 32
+    assert dk.plaintext not in dk.wrapped
+    assert keys.decrypt_data_key(dk.wrapped, dict(CTX)) == dk.plaintext
+    assert keys.generate_data_key(CTX).plaintext != dk.plaintext  # fresh key every time
+    assert "plaintext" not in repr(dk) and dk.plaintext.hex() not in repr(dk)
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        {"customer": "usr_bbbbbbbbbbbbbbbbbbbbbbbbbb", "use": "pii-fields"},
+        {"customer": CTX["customer"]},
+        {**CTX, "extra": "x"},
+        {},
+    ],
+)
+def test_wrong_context_fails(keys, other):
+    dk = keys.generate_data_key(CTX)
+    with pytest.raises(KeyAccessError):
+        keys.decrypt_data_key(dk.wrapped, other)
+
+
+def test_altered_blob_fails(keys):
+    dk = keys.generate_data_key(CTX)
+    altered = dk.wrapped[:-1] + bytes([dk.wrapped[-1] ^ 1])
+    with pytest.raises(KeyAccessError):
+        keys.decrypt_data_key(altered, CTX)
+
+
+def test_rotation_keeps_old_keys_decryptable(keys):
+    before = keys.generate_data_key(CTX)
+    new_version = keys.rotate()
+    assert new_version != before.key_version
+    after = keys.generate_data_key(CTX)
+    assert after.key_version == new_version
+    assert keys.decrypt_data_key(before.wrapped, CTX) == before.plaintext
+    assert keys.decrypt_data_key(after.wrapped, CTX) == after.plaintext
+    assert keys.rotate() not in (before.key_version, new_version)
+
+
+# -- local keyring specifics -------------------------------------------------------------------------
+def test_keyring_file_is_0600_even_with_a_permissive_umask(tmp_path):
+    old = os.umask(0o000)
+    try:
+        ring = LocalKeyring(tmp_path / "keyring.json")
+        ring.rotate()
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "keyring.json").stat().st_mode) == 0o600
+    assert ring.versions == ("v1", "v2")
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o604, 0o640])
+def test_readable_keyring_is_refused(tmp_path, mode):
+    path = tmp_path / "keyring.json"
+    LocalKeyring(path)
+    path.chmod(mode)
+    with pytest.raises(KeyringPermissionError, match="0600"):
+        LocalKeyring(path)
+
+
+def test_keyring_persists_and_another_process_sees_rotation(tmp_path):
+    path = tmp_path / "keyring.json"
+    writer, reader = LocalKeyring(path), LocalKeyring(path)
+    writer.rotate()
+    dk = writer.generate_data_key(CTX)  # wrapped under v2, which `reader` has not loaded yet
+    assert reader.decrypt_data_key(dk.wrapped, CTX) == dk.plaintext
+    assert LocalKeyring(path).current_version == "v2"
+    assert dk.plaintext not in path.read_bytes()
+
+
+def test_unknown_key_version_is_a_key_access_error(tmp_path):
+    dk = LocalKeyring(tmp_path / "a.json").generate_data_key(CTX)
+    other = LocalKeyring(tmp_path / "b.json")  # different master key, same version name
+    with pytest.raises(KeyAccessError):
+        other.decrypt_data_key(dk.wrapped, CTX)
+    with pytest.raises(KeyAccessError):
+        other.decrypt_data_key(b"LK1\x02v9" + dk.wrapped[6:], CTX)
+
+
+# -- KMS specifics -----------------------------------------------------------------------------------
+def test_kms_passes_the_encryption_context_to_kms(aws_env):
+    client = boto3.client("kms", region_name=aws_env)
+    key_id = create_key(client)
+    dk = KmsKeyManager(client, key_id).generate_data_key(CTX)
+    # KMS itself (not our code) enforces the context: a raw Decrypt without it fails
+    with pytest.raises(client.exceptions.InvalidCiphertextException):
+        client.decrypt(CiphertextBlob=dk.wrapped)
+    assert client.decrypt(CiphertextBlob=dk.wrapped, EncryptionContext=CTX)["Plaintext"] == dk.plaintext
+
+
+def test_kms_refuses_a_blob_of_another_key(aws_env):
+    client = boto3.client("kms", region_name=aws_env)
+    ours, theirs = KmsKeyManager(client, create_key(client)), KmsKeyManager(client, create_key(client))
+    dk = theirs.generate_data_key(CTX)
+    with pytest.raises(KeyAccessError):
+        ours.decrypt_data_key(dk.wrapped, CTX)
+
+
+def test_from_settings_builds_both_adapters(tmp_path, aws_env):
+    from cdp.security.keys import kms, local
+
+    settings = Settings(home=tmp_path, kms_key_id="alias/cdp-pii")
+    ring = local.from_settings(settings)
+    assert ring.path == tmp_path / "state" / "keyring.json" and ring.path.exists()
+    create_key(boto3.client("kms", region_name=settings.aws_region), alias=settings.kms_key_id)
+    manager = kms.from_settings(settings)
+    dk = manager.generate_data_key(CTX)
+    assert manager.decrypt_data_key(dk.wrapped, CTX) == dk.plaintext
