@@ -1,0 +1,142 @@
+"""Rows that failed validation, kept apart with the file, line, field and reason, and read statistics.
+
+The quarantine is a Parquet file (`quarantine.parquet`) with columns file, line, field, reason, raw,
+quarantined_at. `raw` holds the source line only for files without personal data (transactions); for the
+users and cards files the reader passes None, and reasons of personal-data columns never quote a value.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+QUARANTINE_FILE = "quarantine.parquet"
+
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        ("file", pa.string()),
+        ("line", pa.int64()),
+        ("field", pa.string()),
+        ("reason", pa.string()),
+        ("raw", pa.string()),
+        ("quarantined_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+# Records held in memory before they are appended to the Parquet file.
+FLUSH_EVERY = 50_000
+
+
+@dataclass
+class ReadStats:
+    """Row counts of one source file: rows_read == rows_accepted + rows_quarantined, always."""
+
+    rows_read: int = 0
+    rows_accepted: int = 0
+    rows_quarantined: int = 0
+
+    def add(self, accepted: int, quarantined: int) -> None:
+        self.rows_accepted += accepted
+        self.rows_quarantined += quarantined
+        self.rows_read += accepted + quarantined
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "rows_read": self.rows_read,
+            "rows_accepted": self.rows_accepted,
+            "rows_quarantined": self.rows_quarantined,
+        }
+
+
+class Quarantine:
+    """Collects rejected rows and writes them to `<directory>/quarantine.parquet` on flush/close.
+
+    `total`, `by_reason`, `by_field` and `by_file` count everything added so far; `stats` holds the
+    per-file `ReadStats` the reader keeps. A reason may carry a value-specific `detail`; it is stored in
+    the record's reason text but counted under the general reason, so counts stay readable.
+    Records are grouped by file but not strictly in line order (malformed rows are met while parsing,
+    value errors after). One Quarantine owns its file: a new one on the same directory replaces it.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+        self.path = self.directory / QUARANTINE_FILE
+        self.total = 0
+        self.by_reason: Counter[str] = Counter()
+        self.by_field: Counter[str] = Counter()
+        self.by_file: Counter[str] = Counter()
+        self.reasons_by_file: dict[str, Counter[str]] = {}
+        self.stats: dict[str, ReadStats] = {}
+        self._pending: dict[str, list] = {name: [] for name in QUARANTINE_SCHEMA.names}
+        self._writer: pq.ParquetWriter | None = None
+
+    def add(
+        self,
+        file: str,
+        line: int,
+        field: str | None,
+        reason: str,
+        raw: str | None,
+        detail: str | None = None,
+    ) -> None:
+        """Quarantine one row. `reason` must not quote personal data; `detail` is appended in brackets."""
+        self.total += 1
+        self.by_reason[reason] += 1
+        self.by_field[field or "(row)"] += 1
+        self.by_file[file] += 1
+        self.reasons_by_file.setdefault(file, Counter())[reason] += 1
+        pending = self._pending
+        pending["file"].append(file)
+        pending["line"].append(int(line))
+        pending["field"].append(field)
+        pending["reason"].append(f"{reason} ({detail})" if detail else reason)
+        pending["raw"].append(raw)
+        pending["quarantined_at"].append(datetime.now(UTC))
+        if len(pending["file"]) >= FLUSH_EVERY:
+            self.flush()
+
+    def stats_for(self, file: str) -> ReadStats:
+        """The (mutable) read statistics of one source file, created on first use."""
+        return self.stats.setdefault(file, ReadStats())
+
+    def flush(self) -> None:
+        """Append pending records to the Parquet file (created, possibly empty, on first flush)."""
+        if self._writer is None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._writer = pq.ParquetWriter(self.path, QUARANTINE_SCHEMA)
+        if self._pending["file"]:
+            batch = pa.Table.from_pydict(self._pending, schema=QUARANTINE_SCHEMA)
+            self._writer.write_table(batch)
+            self._pending = {name: [] for name in QUARANTINE_SCHEMA.names}
+
+    def close(self) -> None:
+        """Flush and close the Parquet file; the quarantine file exists afterwards (maybe empty)."""
+        self.flush()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def __enter__(self) -> Quarantine:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def read_quarantine(directory: Path) -> pa.Table:
+    """The quarantine records written under `directory` (empty table if none)."""
+    path = Path(directory) / QUARANTINE_FILE
+    if not path.exists():
+        return QUARANTINE_SCHEMA.empty_table()
+    return pq.read_table(path)

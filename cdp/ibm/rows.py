@@ -1,0 +1,210 @@
+"""Streaming the text rows of an IBM file: header check, exact line numbers, malformed rows quarantined.
+
+`stream_text_rows` yields batches of string columns with the 1-based file line of every row (header =
+line 1). Rows with the wrong number of columns and empty lines never reach the caller: they go to the
+quarantine with their line. `RowFailures` collects, per batch, the first failing field of each row.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+
+from cdp.ibm.quarantine import Quarantine
+
+
+class SourceFormatError(ValueError):
+    """A source file is not in the expected IBM format (e.g. its header differs)."""
+
+
+@dataclass
+class TextRows:
+    """One batch of rows as text: `columns[header]` is a string array; `lines[i]` is row i's file line."""
+
+    columns: dict[str, pa.Array]
+    lines: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+
+def _quote(value: str) -> str:
+    return f'"{value}"' if "," in value else value
+
+
+def row_text(columns: dict[str, pa.Array], index: int) -> str:
+    """Rebuild a row's CSV text from its fields (exact for files in the IBM format)."""
+    return ",".join(_quote(col[index].as_py()) for col in columns.values())
+
+
+def check_header(path: Path, expected: Sequence[str], quote_found: bool) -> None:
+    """Fail fast with SourceFormatError unless the file's first line is exactly `expected`.
+
+    `quote_found` allows echoing the differing text; it is False for files holding personal data, where
+    a missing header would put a customer's record in that place.
+    """
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        first = f.readline(1 << 16).rstrip("\r\n")
+    found = next(csv.reader([first]), [])
+    if tuple(found) == tuple(expected):
+        return
+    message = f"{path.name}: unexpected header; expected: {','.join(expected)}"
+    for i, want in enumerate(expected):
+        got = found[i] if i < len(found) else None
+        if got != want:
+            shown = "" if got is None else (f" but found {got!r}" if quote_found else " but found other text")
+            message += f"; first difference at column {i + 1}: expected {want!r}{shown}"
+            break
+    else:
+        message += f"; found {len(found) - len(expected)} extra column(s)"
+    raise SourceFormatError(message)
+
+
+class _LineTracker:
+    """Gives accepted rows their file lines, knowing which lines the CSV parser rejected."""
+
+    def __init__(self) -> None:
+        self.next_line = 2  # line 1 is the header
+        self.rejected: deque[int] = deque()
+
+    def assign(self, n: int) -> np.ndarray:
+        lines = np.empty(n, dtype=np.int64)
+        filled, pos = 0, self.next_line
+        while filled < n:
+            if self.rejected and self.rejected[0] < pos + (n - filled):
+                bad = self.rejected.popleft()
+                run = bad - pos
+                lines[filled : filled + run] = np.arange(pos, bad)
+                filled, pos = filled + run, bad + 1
+            else:
+                lines[filled:] = np.arange(pos, pos + n - filled)
+                pos += n - filled
+                filled = n
+        while self.rejected and self.rejected[0] == pos:  # rejected lines right after this batch
+            self.rejected.popleft()
+            pos += 1
+        self.next_line = pos
+        return lines
+
+
+def stream_text_rows(
+    path: Path,
+    header: Sequence[str],
+    quarantine: Quarantine,
+    keep_raw: bool,
+    block_size: int = 64 << 20,
+) -> Iterator[TextRows]:
+    """Yield the rows of `path` as text columns with exact file lines; quarantine malformed rows.
+
+    Checks the header first. `keep_raw` stores the text of rejected rows in the quarantine (only for
+    files without personal data).
+    """
+    path = Path(path)
+    check_header(path, header, quote_found=keep_raw)
+    name = path.name
+    stats = quarantine.stats_for(name)
+    tracker = _LineTracker()
+    expected = len(header)
+
+    def on_invalid_row(row: pcsv.InvalidRow) -> str:
+        quarantine.add(
+            name,
+            row.number,
+            None,
+            f"expected {expected} columns, found {row.actual_columns}",
+            row.text if keep_raw else None,
+        )
+        stats.add(0, 1)
+        tracker.rejected.append(row.number)
+        return "skip"
+
+    reader = pcsv.open_csv(
+        path,
+        read_options=pcsv.ReadOptions(
+            skip_rows=1, column_names=list(header), block_size=block_size, use_threads=False
+        ),
+        parse_options=pcsv.ParseOptions(invalid_row_handler=on_invalid_row, ignore_empty_lines=False),
+        convert_options=pcsv.ConvertOptions(
+            column_types={h: pa.string() for h in header},
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+    for batch in reader:
+        if batch.num_rows == 0:
+            continue
+        lines = tracker.assign(batch.num_rows)
+        columns = {h: batch.column(i) for i, h in enumerate(header)}
+        empty = _all_empty(columns)
+        if empty is not None:
+            for line in lines[empty]:
+                quarantine.add(name, int(line), None, "empty line", "" if keep_raw else None)
+            stats.add(0, int(empty.sum()))
+            keep = pa.array(~empty)
+            columns = {h: pc.filter(col, keep) for h, col in columns.items()}
+            lines = lines[~empty]
+        if len(lines):
+            yield TextRows(columns, lines)
+
+
+def _all_empty(columns: dict[str, pa.Array]) -> np.ndarray | None:
+    """Mask of rows whose every field is empty (blank lines), or None when there are none."""
+    lengths = [pc.binary_length(col) for col in columns.values()]
+    total = lengths[0]
+    for length in lengths[1:]:
+        total = pc.add(total, length)
+    mask = pc.equal(total, 0).to_numpy(zero_copy_only=False)
+    return mask if mask.any() else None
+
+
+class RowFailures:
+    """The first failing field of each row of a batch, in the order checks are made."""
+
+    def __init__(self, n: int) -> None:
+        self.failed = np.zeros(n, dtype=bool)
+        self._found: list[tuple[np.ndarray, str, str, list[str] | None]] = []
+
+    def check(
+        self,
+        field: str,
+        ok: pa.Array | np.ndarray,
+        reason: str,
+        detail: Callable[[np.ndarray], list[str]] | None = None,
+    ) -> None:
+        """Record `reason` for rows where `ok` is false and no earlier check failed.
+
+        `detail(indices)` may give a value-specific note per failing row; never pass one for a
+        personal-data column.
+        """
+        good = ok if isinstance(ok, np.ndarray) else ok.to_numpy(zero_copy_only=False)
+        new = ~good & ~self.failed
+        if not new.any():
+            return
+        indices = np.flatnonzero(new)
+        self.failed |= new
+        self._found.append((indices, field, reason, detail(indices) if detail else None))
+
+    def report(
+        self, quarantine: Quarantine, file: str, lines: np.ndarray, raw: Callable[[int], str] | None
+    ) -> int:
+        """Send the failing rows to the quarantine in line order; return how many there were."""
+        records = []
+        for indices, field, reason, details in self._found:
+            for k, i in enumerate(indices):
+                records.append((int(i), field, reason, details[k] if details else None))
+        records.sort()
+        for i, field, reason, detail in records:
+            quarantine.add(file, int(lines[i]), field, reason, raw(i) if raw else None, detail)
+        return len(records)
+
+    @property
+    def accepted(self) -> pa.Array:
+        return pa.array(~self.failed)
