@@ -123,6 +123,159 @@ def _render_checks(checks: list) -> None:
     console.print(table)
 
 
+stream_app = typer.Typer(help="The real-time path: replay the newest transactions, consume them.")
+audit_app = typer.Typer(help="The hash-chained audit trail.")
+app.add_typer(stream_app, name="stream")
+app.add_typer(audit_app, name="audit")
+
+
+def _source(directory: Path | None) -> Path:
+    return directory or get_settings().data_dir
+
+
+@app.command()
+def load(directory: Annotated[Path | None, typer.Argument(help="Folder with the IBM files.")] = None) -> None:
+    """Load customers and cards (with their PII) into the core-banking OLTP store (idempotent)."""
+    from cdp.corebanking.load import load_core_banking
+
+    r = load_core_banking(_source(directory))
+    console.print(
+        f"core banking: {r.customers:,} customers ({r.with_email:,} with e-mail), {r.cards:,} cards"
+        f"{f', {r.quarantined:,} rows quarantined' if r.quarantined else ''}"
+    )
+
+
+@app.command()
+def batch(directory: Annotated[Path | None, typer.Argument(help="Folder with the IBM files.")] = None) -> None:
+    """Batch path: validate, protect and write the oldest ~95% of transactions to the lake (resumable)."""
+    from cdp.batch.job import run_batch
+
+    with _progress() as progress:
+        task = progress.add_task("batch -> lake (MB)", total=None)
+
+        def step(done: int, total: int) -> None:
+            progress.update(task, completed=done >> 20, total=total >> 20)
+
+        r = run_batch(_source(directory), progress=step)
+    for name, st in r.files.items():
+        console.print(
+            f"{name}: read {st['rows_read']:,} = accepted {st['rows_accepted']:,} "
+            f"+ quarantined {st['rows_quarantined']:,}"
+        )
+    console.print(
+        f"lake: {r.batch_rows:,} transactions (batch), {r.stream_rows:,} left for the stream "
+        f"(ts >= {r.split.cutoff:%Y-%m-%d %H:%M}); chunks {r.chunks} ({r.chunks_skipped} already done); "
+        f"quarantine: {r.quarantine_path}"
+    )
+
+
+@stream_app.command("produce")
+def stream_produce(
+    directory: Annotated[Path | None, typer.Argument(help="Folder with the IBM files.")] = None,
+    rate: Annotated[float | None, typer.Option(help="Events per second (default: as fast as possible).")] = None,
+    limit: Annotated[int | None, typer.Option(help="Send at most this many events in this run.")] = None,
+) -> None:
+    """Replay the newest ~5% of transactions in time order through core banking into the stream."""
+    from cdp.streaming.produce import produce
+
+    with _progress() as progress:
+        task = progress.add_task("stream produce", total=None)
+        r = produce(_source(directory), rate=rate, limit=limit,
+                    progress=lambda done, total: progress.update(task, completed=done, total=total))
+    console.print(
+        f"stream: sent {r.sent:,} events ({r.already_sent:,} earlier) of {r.total:,} "
+        f"in {r.seconds:.1f}s; cutoff {r.cutoff:%Y-%m-%d %H:%M}"
+    )
+
+
+@stream_app.command("consume")
+def stream_consume(
+    follow: Annotated[bool, typer.Option(help="Keep polling after catching up.")] = False,
+) -> None:
+    """Consume the stream into the lake until caught up (checkpointed, idempotent by transaction id)."""
+    from cdp.streaming.lake_sink import consume
+
+    r = consume(follow=follow)
+    console.print(
+        f"lake sink: {r.records:,} records read, {r.written:,} landed, {r.duplicates:,} duplicates dropped"
+    )
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="One SELECT over the lake tables (DuckDB SQL).")],
+    limit: Annotated[int, typer.Option(help="Rows to print.")] = 50,
+) -> None:
+    """Run SQL against the lake (DuckDB locally, Athena in AWS) and print the result."""
+    from rich.table import Table
+
+    from cdp.backends import Backends
+    from cdp.catalog.port import CatalogError
+
+    try:
+        result = Backends().catalog.query(query)
+    except CatalogError as e:
+        err_console.print(f"[red]{e}")
+        raise typer.Exit(2) from e
+    table = Table(caption=f"{result.num_rows:,} rows")
+    for name in result.column_names:
+        table.add_column(name)
+    for row in result.slice(0, limit).to_pylist():
+        table.add_row(*("" if v is None else str(v) for v in row.values()))
+    console.print(table)
+
+
+def _caller(actor: str, role: str):  # noqa: ANN202
+    from cdp.security.vault import Caller
+
+    return Caller(id=actor, role=role)
+
+
+@app.command()
+def forget(
+    user: Annotated[int, typer.Option(help="The customer's user id in core banking.")],
+    actor: Annotated[str, typer.Option(help="Who asks (recorded in the audit log).")] = "cli",
+    role: Annotated[str, typer.Option(help="The caller's role.")] = "privacy-officer",
+) -> None:
+    """Erase a customer (GDPR art. 17) by crypto-shredding their data key; audited."""
+    from cdp.corebanking.erasure import forget_customer
+    from cdp.security.errors import AccessDenied
+
+    try:
+        r = forget_customer(user, _caller(actor, role))
+    except AccessDenied as e:
+        err_console.print(f"[red]refused:[/red] {e}")
+        raise typer.Exit(3) from e
+    state = "erased" if r.key_deleted else "already erased"
+    console.print(f"customer {r.customer_token}: {state}; {r.core_banking_records} core-banking records removed")
+
+
+@app.command()
+def export(
+    user: Annotated[int, typer.Option(help="The customer's user id in core banking.")],
+    actor: Annotated[str, typer.Option(help="Who asks (recorded in the audit log).")] = "cli",
+    role: Annotated[str, typer.Option(help="The caller's role.")] = "privacy-officer",
+) -> None:
+    """Access request: write everything held about a customer, decrypted, to a file; audited."""
+    from cdp.corebanking.export import export_customer
+
+    path = export_customer(user, _caller(actor, role))
+    console.print(f"export written to {path} (contains personal data: hand it over, then delete it)")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Verify the audit log's hash chain; exit 1 and name the first broken record if it was altered."""
+    from cdp.backends import Backends
+
+    result = Backends().audit.verify()
+    if result.ok:
+        console.print(f"[green]audit log intact[/green]: {result.records:,} records")
+        return
+    err_console.print(f"[red]audit log broken[/red] at record {result.first_broken_seq}: {result.reason}")
+    raise typer.Exit(1)
+
+
 @app.command()
 def demo() -> None:
     """Run the platform end to end on the embedded default: generate -> validate -> profile."""

@@ -14,8 +14,15 @@ from cdp.catalog.local import DuckDbCatalog
 from cdp.catalog.port import CatalogError, TableInfo
 
 SCHEMA = pa.schema(
-    [("txn_id", pa.string()), ("amount_cents", pa.int64()), ("is_fraud", pa.bool_()),
-     ("errors", pa.list_(pa.string())), ("ts", pa.timestamp("s")), ("year", pa.int32()), ("month", pa.int32())]
+    [
+        ("txn_id", pa.string()),
+        ("amount_cents", pa.int64()),
+        ("is_fraud", pa.bool_()),
+        ("errors", pa.list_(pa.string())),
+        ("ts", pa.timestamp("s")),
+        ("year", pa.int32()),
+        ("month", pa.int32()),
+    ]
 )
 
 
@@ -24,9 +31,13 @@ def _write_partitions(root):
         folder = root / f"year={year}" / f"month={month}"
         folder.mkdir(parents=True)
         t = pa.table(
-            {"txn_id": [f"{year}-{month}-{i}" for i in range(n)], "amount_cents": [100 * i for i in range(n)],
-             "is_fraud": [i == 0 for i in range(n)], "errors": [[] for _ in range(n)],
-             "ts": pa.array([0] * n, pa.timestamp("s"))}
+            {
+                "txn_id": [f"{year}-{month}-{i}" for i in range(n)],
+                "amount_cents": [100 * i for i in range(n)],
+                "is_fraud": [i == 0 for i in range(n)],
+                "errors": [[] for _ in range(n)],
+                "ts": pa.array([0] * n, pa.timestamp("s")),
+            }
         )
         pq.write_table(t, folder / "part-0.parquet")
 
@@ -36,7 +47,9 @@ def test_duckdb_catalog_queries_hive_partitions_and_prunes_by_them(tmp_path):
     _write_partitions(lake)
     cat = DuckDbCatalog(tmp_path / "catalog.json", resolve=lambda uri: tmp_path / "lake" / uri[5:])
     cat.register_table(TableInfo("transactions", "s3://bucket/transactions/", SCHEMA, ("year", "month")))
-    got = cat.query("SELECT year, count(*) AS n, sum(amount_cents) AS s FROM transactions GROUP BY year ORDER BY year")
+    got = cat.query(
+        "SELECT year, count(*) AS n, sum(amount_cents) AS s FROM transactions GROUP BY year ORDER BY year"
+    )
     assert got.to_pylist() == [{"year": 2019, "n": 5, "s": 400}, {"year": 2020, "n": 4, "s": 600}]
     assert cat.query("SELECT count(*) AS n FROM transactions WHERE month = 2").to_pylist() == [{"n": 2}]
     assert [t.name for t in cat.tables()] == ["transactions"]
@@ -77,7 +90,14 @@ def test_duckdb_sql_transpiles_to_valid_trino(sql):
 
 def test_glue_types_cover_the_lake_schema():
     assert [glue_type(f.type) for f in SCHEMA] == [
-        "string", "bigint", "boolean", "array<string>", "timestamp", "int", "int"]
+        "string",
+        "bigint",
+        "boolean",
+        "array<string>",
+        "timestamp",
+        "int",
+        "int",
+    ]
 
 
 @mock_aws
@@ -86,7 +106,8 @@ def test_glue_athena_registers_projected_tables_and_sends_trino_sql():
     glue = boto3.client("glue", region_name=region)
     athena = boto3.client("athena", region_name=region)
     boto3.client("s3", region_name=region).create_bucket(
-        Bucket="results", CreateBucketConfiguration={"LocationConstraint": region})
+        Bucket="results", CreateBucketConfiguration={"LocationConstraint": region}
+    )
     cat = GlueAthenaCatalog(glue, athena, "cdp", "s3://results/athena/", poll_seconds=0.01)
     info = TableInfo("transactions", "s3://lake/transactions/", SCHEMA, ("year", "month"))
     cat.register_table(info)

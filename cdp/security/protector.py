@@ -205,8 +205,20 @@ class Protector:
         return out
 
     def _encrypt_column(self, tokens: list[str], field: str, values: list[str | None]) -> pa.Array:
-        encrypt = self.encrypt_field
-        return pa.array([encrypt(t, field, v) for t, v in zip(tokens, values, strict=True)], pa.string())
+        """Ciphertexts of one column. An erased customer's values become null: once a customer is
+        forgotten, re-running a job over old source files never writes their identifiers again."""
+        out: list[str | None] = []
+        erased: set[str] = set()
+        for t, v in zip(tokens, values, strict=True):
+            if t in erased:
+                out.append(None)
+                continue
+            try:
+                out.append(self.encrypt_field(t, field, v))
+            except CustomerErased:
+                erased.add(t)
+                out.append(None)
+        return pa.array(out, pa.string())
 
 
 def _require(table: pa.Table, schema: pa.Schema, what: str) -> None:

@@ -1,0 +1,126 @@
+"""The one place that picks an adapter for every port, from `settings.backend`.
+
+Business code asks a `Backends` object for ports (`backends.object_store`, `backends.stream`, ...) and
+never learns which adapter it got. Adapters are built lazily, once per `Backends`, so a command that needs
+only the catalog never imports boto3 or opens the stream log.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from cdp.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from cdp.catalog.port import Catalog
+    from cdp.objectstore.port import ObjectStore
+    from cdp.oltp.port import OltpStore
+    from cdp.security.audit.port import AuditLog
+    from cdp.security.datakeys.port import DataKeyStore
+    from cdp.security.keys.port import KeyManager
+    from cdp.security.protector import Protector
+    from cdp.security.vault import PiiVault
+    from cdp.stream.port import EventStream
+
+
+class Backends:
+    """Ports wired to the local (embedded) or AWS adapters according to the settings."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.aws = self.settings.backend == "aws"
+
+    def _boto(self, service: str):  # noqa: ANN202 - a boto3 client
+        import boto3
+
+        return boto3.client(service, region_name=self.settings.aws_region)
+
+    # -- storage ------------------------------------------------------------------------------------
+    @cached_property
+    def object_store(self) -> ObjectStore:
+        if self.aws:
+            from cdp.objectstore.s3 import S3ObjectStore
+
+            return S3ObjectStore.from_settings(self.settings)
+        from cdp.objectstore.local import FolderObjectStore
+
+        return FolderObjectStore.from_settings(self.settings)
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        if self.aws:
+            from cdp.catalog.athena import GlueAthenaCatalog
+
+            return GlueAthenaCatalog(
+                self._boto("glue"),
+                self._boto("athena"),
+                database="cdp",
+                output_location=f"s3://{self.settings.lake_bucket}/_athena-results/",
+            )
+        from cdp.catalog.local import DuckDbCatalog
+
+        return DuckDbCatalog(self.settings.state_dir / "catalog.json", resolve=self.object_store.local_path)
+
+    @cached_property
+    def oltp(self) -> OltpStore:
+        if self.aws:
+            from cdp.oltp import dynamodb
+
+            return dynamodb.from_settings(self.settings)
+        from cdp.oltp import sqlite
+
+        return sqlite.from_settings(self.settings)
+
+    @cached_property
+    def stream(self) -> EventStream:
+        if self.aws:
+            from cdp.stream.kinesis import KinesisStream
+
+            return KinesisStream.from_settings(self.settings)
+        from cdp.stream.local import SqliteStreamLog
+
+        return SqliteStreamLog.from_settings(self.settings)
+
+    # -- security -----------------------------------------------------------------------------------
+    @cached_property
+    def keys(self) -> KeyManager:
+        if self.aws:
+            from cdp.security.keys import kms
+
+            return kms.from_settings(self.settings)
+        from cdp.security.keys import local
+
+        return local.from_settings(self.settings)
+
+    @cached_property
+    def data_keys(self) -> DataKeyStore:
+        if self.aws:
+            from cdp.security.datakeys import dynamodb
+
+            return dynamodb.from_settings(self.settings)
+        from cdp.security.datakeys import sqlite
+
+        return sqlite.from_settings(self.settings)
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        # The application-level, hash-chained audit log is kept in both modes (CloudTrail records the
+        # AWS API calls beside it; it cannot tell which customer a decrypt was for).
+        from cdp.security.audit import sqlite
+
+        return sqlite.from_settings(self.settings)
+
+    @cached_property
+    def protector(self) -> Protector:
+        from cdp.security.protector import Protector
+        from cdp.security.tokens import load_or_create_token_key
+
+        token_key = load_or_create_token_key(self.keys, self.data_keys)
+        return Protector(token_key, self.keys, self.data_keys)
+
+    @cached_property
+    def vault(self) -> PiiVault:
+        from cdp.security.vault import PiiVault
+
+        return PiiVault(self.keys, self.data_keys, self.audit)

@@ -1,0 +1,1 @@
+"""The batch path: IBM files -> protected, partitioned Parquet lake."""

@@ -1,0 +1,1 @@
+"""Controls a bank runs on its own data: the PII leak scan."""

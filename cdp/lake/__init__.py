@@ -1,0 +1,1 @@
+"""The Parquet lake: table layout, partitioned idempotent writes, manifests."""

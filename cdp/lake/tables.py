@@ -1,0 +1,56 @@
+"""The lake's tables: names, schemas, partitioning and locations (one place decides the layout)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from cdp.catalog.port import TableInfo
+from cdp.security.protector import PROTECTED_CARDS_SCHEMA, PROTECTED_USERS_SCHEMA
+
+PARTITION_KEYS = ("year", "month")
+
+# Protected transactions: tokens instead of ids, no direct identifiers (the IBM transaction rows carry none
+# beyond the ids). `txn_id` is keyed (see `cdp.lake.ids`); `source_line` is the row's line in its source
+# file (not personal data; it links a row to the generator's ground truth when there is one).
+TRANSACTIONS_LAKE_SCHEMA = pa.schema(
+    [
+        ("txn_id", pa.string()),
+        ("user_token", pa.string()),
+        ("card_token", pa.string()),
+        ("ts", pa.timestamp("s")),
+        ("amount_cents", pa.int64()),
+        ("channel", pa.string()),
+        ("merchant_id", pa.int64()),
+        ("merchant_city", pa.string()),
+        ("merchant_state", pa.string()),
+        ("zip", pa.string()),
+        ("mcc", pa.int16()),
+        ("errors", pa.list_(pa.string())),
+        ("is_fraud", pa.bool_()),
+        ("source_line", pa.int64()),
+        ("year", pa.int32()),
+        ("month", pa.int32()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class LakeTable:
+    name: str
+    schema: pa.Schema
+    partition_keys: tuple[str, ...] = ()
+
+    def location(self, bucket: str) -> str:
+        return f"s3://{bucket}/{self.name}/"
+
+    def info(self, bucket: str) -> TableInfo:
+        return TableInfo(self.name, self.location(bucket), self.schema, self.partition_keys)
+
+
+TRANSACTIONS = LakeTable("transactions", TRANSACTIONS_LAKE_SCHEMA, PARTITION_KEYS)
+CUSTOMERS = LakeTable("customers", PROTECTED_USERS_SCHEMA)
+CARDS = LakeTable("cards", PROTECTED_CARDS_SCHEMA)
+
+ALL_TABLES = (TRANSACTIONS, CUSTOMERS, CARDS)

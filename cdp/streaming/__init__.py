@@ -1,0 +1,1 @@
+"""The real-time path (~5%): replay into the stream, consume into the lake."""
