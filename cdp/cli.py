@@ -63,7 +63,7 @@ def generate(
 def run_generate(
     s: Settings, *, users: int, out: Path, seed: int, start: date, end: date, workers: int
 ) -> None:
-    from cdp.synth.generate import generate as _generate
+    from cdp.synth.generator import generate as _generate
 
     out.mkdir(parents=True, exist_ok=True)
     with _progress() as progress:

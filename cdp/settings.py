@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     stream_fraction: float = Field(
         0.05, gt=0, lt=1, description="Newest share of transactions replayed through the stream."
     )
+    batch_chunk_bytes: int = Field(
+        64 << 20, ge=64 << 10, description="Bytes of source CSV per batch-job chunk (the unit of resume)."
+    )
+    stream_batch_size: int = Field(1000, ge=1, le=10_000, description="Records per stream consumer batch.")
 
     # -- AWS (used only when backend == "aws") --------------------------------------------------
     aws_region: str = Field("eu-west-1", description="AWS region of every AWS adapter.")

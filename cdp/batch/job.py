@@ -27,7 +27,6 @@ from cdp.lake.writer import LakeWriter
 from cdp.ibm.contacts import read_contacts
 
 JOB = "batch-transactions"
-CHUNK_BYTES = 64 << 20
 
 
 @dataclass
@@ -50,15 +49,33 @@ def _chunk_name(source: Path, index: int) -> str:
     return f"{digest}-{index:06d}"
 
 
+class BatchConfigChanged(RuntimeError):
+    """The lake holds a run of this job made with other chunking or another split: resuming would mix them."""
+
+
+def _check_job_identity(writer: LakeWriter, identity: dict[str, object]) -> None:
+    recorded = writer.done(JOB, "_job")
+    if recorded is None:
+        writer.mark_done(JOB, "_job", identity)
+    elif recorded != identity:
+        changed = sorted(k for k in identity if recorded.get(k) != identity[k])
+        raise BatchConfigChanged(
+            f"the lake's transactions were written by a batch run with different {', '.join(changed)} "
+            f"({', '.join(f'{k}={recorded.get(k)}' for k in changed)}); resume with the same settings, "
+            "or clear the lake's transactions table and its manifests to rebuild it"
+        )
+
+
 def run_batch(
     source_dir: Path,
     backends: Backends | None = None,
     progress: Callable[[int, int], None] | None = None,
-    chunk_bytes: int = CHUNK_BYTES,
+    chunk_bytes: int | None = None,
 ) -> BatchReport:
     """Run (or resume) the batch job over the IBM files in `source_dir`."""
     b = backends or Backends()
     s = b.settings
+    chunk_bytes = chunk_bytes or s.batch_chunk_bytes
     found = find_source_files(source_dir)
     if found.users is None or found.cards is None or not found.transactions:
         raise FileNotFoundError(
@@ -72,6 +89,8 @@ def run_batch(
     split = load_or_compute_split(s.state_dir / "split.json", list(found.transactions), s.stream_fraction)
     report.split = split
     cutoff = pa.scalar(split.cutoff, pa.timestamp("s"))
+    _check_job_identity(writer, {"source": split.source, "chunk_bytes": chunk_bytes,
+                                 "cutoff": split.cutoff.isoformat()})
 
     with Quarantine(s.quarantine_dir) as quarantine:
         users = read_users(found.users, quarantine)

@@ -2,7 +2,7 @@
 
 Files are decoded before they are searched (Parquet values, SQLite rows, text), so compression cannot
 hide a leak. It looks for
-- card numbers: any 15-16 digit run that passes the Luhn check;
+- card numbers: any stand-alone 15-16 digit run (not inside a longer word, e.g. hex) passing the Luhn check;
 - known personal values (names, streets, e-mails of the customers), given by the caller;
 - e-mail addresses (anything shaped like one);
 - columns named like a CVV, card number or expiry.
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-_DIGITS = re.compile(r"(?<!\d)\d{15,16}(?!\d)")
+_DIGITS = re.compile(r"(?<![0-9A-Za-z])\d{15,16}(?![0-9A-Za-z])")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _FORBIDDEN_COLUMNS = re.compile(r"^(cvv|cvv2|card_?number|pan|expires|expiry|expiration)$", re.I)
 _TEXT_SUFFIXES = {".json", ".jsonl", ".log", ".txt", ".csv", ".md", ".html", ".yaml", ".yml", ".eml", ".ndjson"}

@@ -84,4 +84,6 @@ class LakeWriter:
 
     def manifests(self, job: str) -> list[dict[str, Any]]:
         prefix = f"s3://{self.bucket}/_manifests/{job}/"
-        return [json.loads(self.store.get_bytes(o.uri)) for o in self.store.list(prefix)]
+        return [
+            json.loads(self.store.get_bytes(o.uri)) for o in self.store.list(prefix) if not o.uri.endswith("/_job.json")
+        ]

@@ -76,7 +76,7 @@ def consume(
     """Consume the stream into the lake until caught up (or forever with `follow`)."""
     b = backends or Backends()
     sink = LakeSink(b)
-    consumer = StreamConsumer(b.stream, CONSUMER, sink, batch_size=1000)
+    consumer = StreamConsumer(b.stream, CONSUMER, sink, batch_size=b.settings.stream_batch_size)
 
     while True:
         handled = consumer.poll()
