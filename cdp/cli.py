@@ -278,14 +278,45 @@ def audit_verify() -> None:
 
 @app.command()
 def demo() -> None:
-    """Run the platform end to end on the embedded default: generate -> validate -> profile."""
+    """Run the platform end to end on the embedded default.
+
+    generate -> validate/profile -> core banking load -> batch (95%) -> stream produce + consume (5%) ->
+    lake counts and a sample query.
+    """
     s = get_settings()
     console.rule(f"[bold]CDP demo[/bold]  home={s.home}  backend={s.backend}  users={s.users}")
-    console.rule("1. generate IBM-format data with a hidden ground truth")
-    run_generate(s, users=s.users, out=s.data_dir, seed=s.seed, start=s.start, end=s.end, workers=s.workers)
+    data = s.data_dir
+    if (data / "ground_truth" / "manifest.json").exists():
+        console.rule("1. IBM-format data already generated: reusing it")
+    else:
+        console.rule("1. generate IBM-format data with a hidden ground truth")
+        run_generate(s, users=s.users, out=data, seed=s.seed, start=s.start, end=s.end, workers=s.workers)
     console.rule("2. validate and profile")
-    profile(directory=s.data_dir, users=None, cards=None, transactions=None, as_json=False)
+    profile(directory=data, users=None, cards=None, transactions=None, as_json=False)
+    console.rule("3. core banking: customers and cards into the OLTP store")
+    load(directory=data)
+    console.rule("4. batch path: ~95% of history -> protected, partitioned Parquet lake")
+    batch(directory=data)
+    console.rule("5. stream path: newest ~5% -> core banking -> stream -> lake")
+    stream_produce(directory=data, rate=None, limit=None)
+    stream_consume(follow=False)
+    console.rule("6. the lake")
+    sql(
+        "SELECT 'transactions' AS table_name, count(*) AS row_count FROM transactions "
+        "UNION ALL SELECT 'customers', count(*) FROM customers "
+        "UNION ALL SELECT 'cards', count(*) FROM cards",
+        limit=10,
+    )
+    sql(
+        "SELECT year, count(*) AS transactions, sum(CASE WHEN is_fraud THEN 1 ELSE 0 END) AS frauds, "
+        "round(sum(amount_cents) / 100.0, 2) AS volume_usd, "
+        "round(100.0 * avg(CASE WHEN channel = 'online' THEN 1 ELSE 0 END), 1) AS online_pct "
+        "FROM transactions GROUP BY year ORDER BY year DESC LIMIT 8",
+        limit=8,
+    )
+    audit_verify()
     console.rule("[green]demo finished")
+    console.print(f"Try: cdp sql \"SELECT channel, count(*) FROM transactions GROUP BY channel\"  (CDP_HOME={s.home})")
 
 
 def main() -> None:
