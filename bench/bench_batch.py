@@ -1,0 +1,103 @@
+"""Benchmark the batch job against (a) plain pandas read_csv -> to_parquet and (b) a bare DuckDB
+CSV -> Parquet COPY (the speed limit), on the same generated transactions file, in the same process.
+
+`python -m bench batch` uses 2,000 users (~24M rows, the real size); lower it with `CDP_BENCH_USERS=200`.
+The generated data is cached under `bench/.cache/` (git-ignored) so repeated runs skip generation.
+Targets (issue): >= 3x faster than pandas, within 1.5x of the DuckDB COPY, peak memory <= 8 GB.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from bench.harness import measure, print_table, write_result
+from cdp.backends import Backends
+from cdp.batch.job import run_batch
+from cdp.ibm.schema import TRANSACTIONS_FILE
+from cdp.settings import Settings
+from cdp.synth.generator import generate
+
+CACHE = Path(__file__).parent / ".cache"
+
+
+def _users() -> int:
+    if len(sys.argv) > 2 and sys.argv[-1].isdigit():
+        return int(sys.argv[-1])
+    return int(os.environ.get("CDP_BENCH_USERS", 2000))
+
+
+def source_data(users: int) -> Path:
+    """Generated IBM files for `users` users (cached)."""
+    folder = CACHE / f"ibm-{users}"
+    if not (folder / "ground_truth" / "manifest.json").exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        generate(folder, users=users, seed=7, workers=2)
+    return folder
+
+
+def main() -> None:
+    users = _users()
+    src = source_data(users)
+    csv = src / TRANSACTIONS_FILE
+    work = Path(tempfile.mkdtemp(prefix="bench-batch-"))
+    try:
+
+        def ours() -> dict[str, Any]:
+            b = Backends(Settings(home=work / "home", workers=2))
+            r = run_batch(src, b)
+            tx = r.files[TRANSACTIONS_FILE]
+            return {"rows": tx["rows_read"], "lake_rows": r.batch_rows, "quarantined": tx["rows_quarantined"]}
+
+        def pandas_baseline() -> dict[str, Any]:
+            out = work / "pandas.parquet"
+            frame = pd.read_csv(csv)
+            frame.to_parquet(out)
+            return {"rows": len(frame)}
+
+        def duckdb_copy() -> dict[str, Any]:
+            out = work / "duckdb.parquet"
+            con = duckdb.connect()
+            con.execute("SET threads TO 2")
+            path = str(csv).replace("'", "''")
+            con.execute(f"COPY (SELECT * FROM read_csv('{path}', header = true)) TO '{out}' (FORMAT parquet)")
+            rows = con.execute(f"SELECT count(*) FROM read_parquet('{out}')").fetchone()[0]
+            con.close()
+            return {"rows": rows}
+
+        results = [measure("cdp batch job", ours), measure("pandas read_csv+to_parquet", pandas_baseline),
+                   measure("duckdb COPY csv->parquet", duckdb_copy)]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    ours_m, pandas_m, duck_m = results
+    rows = ours_m.extra["rows"]
+    table = [
+        {"run": m.label, "seconds": m.seconds, "rows/s": rows / m.seconds,
+         "peak GB": m.peak_memory_bytes / 2**30, "time / ours": m.seconds / ours_m.seconds}
+        for m in results
+    ]
+    print_table(f"batch job, {rows:,} transactions ({users:,} users)", table)
+    path = write_result(
+        "batch",
+        {
+            "users": users,
+            "rows": rows,
+            "runs": [{"label": m.label, "seconds": m.seconds, "peak_memory_bytes": m.peak_memory_bytes,
+                      **m.extra} for m in results],
+            "speedup_vs_pandas": pandas_m.seconds / ours_m.seconds,
+            "slowdown_vs_duckdb_copy": ours_m.seconds / duck_m.seconds,
+            "targets": {"speedup_vs_pandas": ">= 3", "slowdown_vs_duckdb_copy": "<= 1.5", "peak_gb": "<= 8"},
+        },
+    )
+    print(f"results: {path}")
+
+
+if __name__ == "__main__":
+    main()
