@@ -8,7 +8,6 @@ STAMP := $(VENV)/.installed
 
 export DO_NOT_TRACK := 1
 export SAGEMAKER_VALIDATE_ROLE := false
-export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: demo test test-fast bench lint lock clean setup
 
@@ -18,7 +17,7 @@ setup: $(STAMP)
 $(STAMP): requirements.lock setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
-	$(VENV)/bin/uv pip install --python $(PY) --require-hashes -r requirements.lock
+	$(VENV)/bin/uv pip install --python $(PY) --require-hashes --compile-bytecode -r requirements.lock
 	$(VENV)/bin/uv pip install --python $(PY) --no-deps -e .
 	@touch $(STAMP)
 

@@ -1,10 +1,14 @@
 """The batch job (~95% of history): read -> validate/quarantine -> protect -> partitioned Parquet -> catalog.
 
-Chunked and resumable. The transactions file is read in chunks of a fixed byte size, so chunk `k` is the
-same rows on every run; each chunk is written as `part-<source>-<k>.parquet` in the partitions it touches
-and then marked done by a manifest. A re-run after a crash skips chunks that are marked done and rewrites
-(replaces, never appends) the one that was in flight: no row is lost or duplicated. Rows with
-`ts >= split.cutoff` belong to the stream and are left out here.
+Chunked and resumable, in two phases:
+1. stage: the transactions file is read in chunks of a fixed byte size, so chunk `k` is the same rows on
+   every run; each protected chunk is written as one staging object and then marked done by a manifest.
+   A re-run after a crash skips chunks marked done and rewrites (replaces, never appends) the one in
+   flight.
+2. publish: all staged chunks are rewritten as one set of files per `year=/month=` partition
+   (`cdp.lake.publish`), the publication is recorded, then the staging objects are deleted.
+No row is lost or duplicated whatever the point of a crash. Rows with `ts >= split.cutoff` belong to the
+stream and are left out here.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from cdp.ibm.reader import find_source_files, iter_transactions, read_cards, rea
 from cdp.lake import tables
 from cdp.lake.split import Split, load_or_compute_split
 from cdp.lake.transactions import protect_transactions_for_lake
-from cdp.lake.writer import LakeWriter
+from cdp.lake.publish import publish_partitioned
+from cdp.lake.writer import LakeWriter, parquet_bytes
 from cdp.ibm.contacts import read_contacts
 
 JOB = "batch-transactions"
@@ -42,6 +47,11 @@ class BatchReport:
     chunks_skipped: int = 0  # already done by an earlier (interrupted) run
     split: Split | None = None
     quarantine_path: Path | None = None
+    published_files: int = 0  # partition files written by this run's publication (0: already published)
+
+
+def _staging_uri(bucket: str, chunk: str) -> str:
+    return f"s3://{bucket}/_staging/{JOB}/{chunk}.parquet"
 
 
 def _chunk_name(source: Path, index: int) -> str:
@@ -103,6 +113,7 @@ def run_batch(
         report.customers, report.cards = users.num_rows, cards.num_rows
         known_cards = set(zip(cards["user"].to_pylist(), cards["card_index"].to_pylist(), strict=True))
 
+        chunk_names: list[str] = []
         total_bytes = sum(p.stat().st_size for p in found.transactions)
         done_bytes = 0
         for source in found.transactions:
@@ -119,9 +130,10 @@ def run_batch(
                 else:
                     history = chunk.filter(pc.invert(is_stream))
                     lake_rows = protect_transactions_for_lake(protector, history)
-                    writer.write_chunk(tables.TRANSACTIONS, lake_rows, name)
+                    b.object_store.put_bytes(_staging_uri(s.lake_bucket, name), parquet_bytes(lake_rows))
                     writer.mark_done(JOB, name, {"chunk": name, "rows": lake_rows.num_rows})
                     report.batch_rows += lake_rows.num_rows
+                chunk_names.append(name)
                 if progress is not None:
                     done_bytes = min(total_bytes, done_bytes + chunk_bytes)
                     progress(done_bytes, total_bytes)
@@ -129,6 +141,15 @@ def run_batch(
             progress(total_bytes, total_bytes)
         report.files = {name: st.to_dict() for name, st in quarantine.stats.items()}
         report.quarantine_path = quarantine.path
+
+    published = writer.done(JOB, "_published")
+    if published is None or published.get("rows") != report.batch_rows:
+        staged = [_staging_uri(s.lake_bucket, n) for n in chunk_names]
+        files = publish_partitioned(b.object_store, tables.TRANSACTIONS, s.lake_bucket, staged, "batch")
+        writer.mark_done(JOB, "_published", {"rows": report.batch_rows, "files": files})
+        report.published_files = files
+    for uri in [_staging_uri(s.lake_bucket, n) for n in chunk_names]:
+        b.object_store.delete(uri)
 
     for table in tables.ALL_TABLES:
         b.catalog.register_table(table.info(s.lake_bucket))
