@@ -1,0 +1,145 @@
+"""Fraud episodes: criminals using a compromised card in short bursts.
+
+An episode is 3-15 purchases over a few days on one card: online or in a city/country the cardholder never
+visits, mostly high-risk categories, larger amounts, odd hours, bad-credential error codes, and sometimes
+a reversal (negative amount at the same merchant) at the end. Which share of attacks is online changes
+strongly across the years (card-present skimming early, card-not-present later).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cdp.synth.activity import (
+    CHIP,
+    MERCHANTS_PER_CATEGORY,
+    ONLINE,
+    ONLINE_MERCHANTS_PER_CATEGORY,
+    ONLINE_PLACE,
+    SWIPE,
+    Activity,
+    Place,
+    day_year,
+    draw_errors,
+)
+from cdp.synth.mcc import catalogue
+from cdp.synth.people import UserProfile
+from cdp.synth.reference import reference
+from cdp.synth.streams import Stream, user_rng
+
+EXTRA_EPISODES_MEAN = 1.0  # episodes per customer = 1 + Poisson(this): every customer is a victim
+BURST_EXTRA_MEAN = 5.0  # purchases per episode = 3 + Poisson(this), at most 15
+MAX_BURST = 15
+BURST_DAYS = (1, 6)  # episode length in days, [low, high)
+REVERSAL_SHARE = 0.3
+FOREIGN_SHARE = 0.45  # of in-person episodes
+HIGH_RISK_SHARE = 0.8  # of attack purchases
+# Online share of attacks by year (linear in between): the mix moves strongly over time.
+_ONLINE_YEARS = np.array([1991, 2000, 2006, 2011, 2015, 2017, 2020])
+_ONLINE_SHARE = np.array([0.10, 0.20, 0.65, 0.85, 0.35, 0.80, 0.90])
+# P(error code) per attack row, ERROR_CODES order: mostly bad credentials.
+_ERROR_P_IN_PERSON = np.array([0.0, 0.05, 0.05, 0.14, 0.0, 0.03, 0.005])
+_ERROR_P_ONLINE = np.array([0.13, 0.05, 0.05, 0.0, 0.05, 0.03, 0.005])
+_ODD_HOURS = np.arange(0, 6)
+
+
+def attack_online_share(year: np.ndarray | float) -> np.ndarray:
+    return np.interp(year, _ONLINE_YEARS, _ONLINE_SHARE)
+
+
+def episode_id(user: int, episode: int) -> int:
+    """Globally unique episode id."""
+    return user * 64 + episode
+
+
+def _never_visited_place(rng: np.random.Generator, profile: UserProfile, visited: set[str]) -> Place:
+    ref = reference()
+    while True:
+        if rng.random() < FOREIGN_SHARE:
+            i = int(rng.choice(len(ref.foreign_city), p=ref.foreign_weight))
+            place = Place(str(ref.foreign_city[i]), str(ref.foreign_country[i]))
+        else:
+            i = int(rng.integers(len(ref.zip_codes)))
+            city, state = str(ref.zip_city[i]), str(ref.zip_state[i])
+            if state == profile.home_state:
+                continue
+            place = Place(city, state, ref.city_zips[(city, state)])
+        if f"{place.city}|{place.state}" not in visited:
+            return place
+
+
+def attack_activity(profile: UserProfile, seed: int, end_day: int, genuine: Activity) -> Activity:
+    """The attack rows of one customer; their places extend `genuine.places`."""
+    rng = user_rng(seed, profile.user, Stream.ATTACKS)
+    cat = catalogue()
+    visited = {f"{p.city}|{p.state}" for p in genuine.places}
+    places = list(genuine.places)
+    risky = np.flatnonzero(cat.group == cat.group_index("high_risk"))
+    other = np.flatnonzero(np.isin(cat.group, [cat.group_index(g) for g in ("retail", "travel", "dining")]))
+    weights = np.array([c.weight for c in profile.cards])
+
+    cols: dict[str, list[np.ndarray]] = {
+        k: [] for k in ("card", "ts", "amount", "channel", "mcc", "place", "rank", "online", "episode")
+    }
+    for e in range(1 + int(rng.poisson(EXTRA_EPISODES_MEAN))):
+        c = int(rng.choice(len(profile.cards), p=weights / weights.sum()))
+        first = min(profile.cards[c].open_day + 30, end_day - 7)
+        start_day = int(rng.integers(first, end_day - 5))
+        n = min(3 + int(rng.poisson(BURST_EXTRA_MEAN)), MAX_BURST)
+        days = start_day + rng.integers(0, int(rng.integers(*BURST_DAYS)), size=n)
+        hours = np.where(rng.random(n) < 0.7, rng.choice(_ODD_HOURS, size=n), rng.integers(0, 24, size=n))
+        ts = np.sort(days * 86400 + hours * 3600 + rng.integers(0, 60, size=n) * 60)
+        episode_online = rng.random() < attack_online_share(day_year(np.array(start_day)))
+        online = np.where(rng.random(n) < 0.85, episode_online, ~episode_online)
+        if not online.all():
+            places.append(_never_visited_place(rng, profile, visited))
+        place = np.where(online, ONLINE_PLACE, len(places) - 1)
+        mcc = np.where(rng.random(n) < HIGH_RISK_SHARE, rng.choice(risky, size=n), rng.choice(other, size=n))
+        group = cat.group[mcc]
+        amount = np.round(np.exp(np.log(cat.group_median[group]) + 0.7 + 0.8 * rng.standard_normal(n)) * 100)
+        chip_day = profile.cards[c].chip_day
+        channel = np.where(
+            online,
+            ONLINE,
+            np.where(chip_day is not None and start_day >= chip_day and rng.random() < 0.3, CHIP, SWIPE),
+        )
+        size = np.where(online, ONLINE_MERCHANTS_PER_CATEGORY, MERCHANTS_PER_CATEGORY)
+        rank = rng.integers(0, 1 << 30, size=n) % size
+        if rng.random() < REVERSAL_SHARE:  # the thief (or the merchant) reverses one purchase
+            j = int(rng.integers(n))
+            back = min(int(ts[-1] + rng.integers(1, 4 * 86400)), end_day * 86400 + 86399)
+            ts, amount = np.append(ts, back), np.append(amount, -amount[j])
+            online, place, mcc = (
+                np.append(online, online[j]),
+                np.append(place, place[j]),
+                np.append(mcc, mcc[j]),
+            )
+            channel, rank = np.append(channel, channel[j]), np.append(rank, rank[j])
+        m = len(ts)
+        for key, value in (
+            ("card", np.full(m, c)),
+            ("ts", ts),
+            ("amount", amount),
+            ("channel", channel),
+            ("mcc", mcc),
+            ("place", place),
+            ("rank", rank),
+            ("online", online),
+            ("episode", np.full(m, episode_id(profile.user, e))),
+        ):
+            cols[key].append(value)
+
+    online = np.concatenate(cols["online"]).astype(bool)
+    return Activity(
+        card=np.concatenate(cols["card"]).astype(np.int8),
+        ts=np.concatenate(cols["ts"]).astype(np.int64),
+        amount_cents=np.maximum(np.abs(np.concatenate(cols["amount"])), 1).astype(np.int64)
+        * np.sign(np.concatenate(cols["amount"]) + 0.5).astype(np.int64),
+        channel=np.concatenate(cols["channel"]).astype(np.int8),
+        mcc_index=np.concatenate(cols["mcc"]).astype(np.int16),
+        place=np.concatenate(cols["place"]).astype(np.int32),
+        rank=np.concatenate(cols["rank"]).astype(np.int16),
+        error_combo=draw_errors(rng, online, _ERROR_P_IN_PERSON, _ERROR_P_ONLINE),
+        episode=np.concatenate(cols["episode"]).astype(np.int64),
+        places=places,
+    )
