@@ -72,15 +72,23 @@ def main() -> None:
             con.close()
             return {"rows": rows}
 
-        results = [measure("cdp batch job", ours), measure("pandas read_csv+to_parquet", pandas_baseline),
-                   measure("duckdb COPY csv->parquet", duckdb_copy)]
+        results = [
+            measure("cdp batch job", ours),
+            measure("pandas read_csv+to_parquet", pandas_baseline),
+            measure("duckdb COPY csv->parquet", duckdb_copy),
+        ]
     finally:
         shutil.rmtree(work, ignore_errors=True)
     ours_m, pandas_m, duck_m = results
     rows = ours_m.extra["rows"]
     table = [
-        {"run": m.label, "seconds": m.seconds, "rows/s": rows / m.seconds,
-         "peak GB": m.peak_memory_bytes / 2**30, "time / ours": m.seconds / ours_m.seconds}
+        {
+            "run": m.label,
+            "seconds": m.seconds,
+            "rows/s": rows / m.seconds,
+            "peak GB": m.peak_memory_bytes / 2**30,
+            "time / ours": m.seconds / ours_m.seconds,
+        }
         for m in results
     ]
     print_table(f"batch job, {rows:,} transactions ({users:,} users)", table)
@@ -89,8 +97,10 @@ def main() -> None:
         {
             "users": users,
             "rows": rows,
-            "runs": [{"label": m.label, "seconds": m.seconds, "peak_memory_bytes": m.peak_memory_bytes,
-                      **m.extra} for m in results],
+            "runs": [
+                {"label": m.label, "seconds": m.seconds, "peak_memory_bytes": m.peak_memory_bytes, **m.extra}
+                for m in results
+            ],
             "speedup_vs_pandas": pandas_m.seconds / ours_m.seconds,
             "slowdown_vs_duckdb_copy": ours_m.seconds / duck_m.seconds,
             "targets": {"speedup_vs_pandas": ">= 3", "slowdown_vs_duckdb_copy": "<= 1.5", "peak_gb": "<= 8"},

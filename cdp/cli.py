@@ -101,7 +101,9 @@ def profile(
         users = users or found.users
         cards = cards or found.cards
         transactions = transactions or found.transactions
-    result = profile_files(users=users, cards=cards, transactions=transactions, quarantine_dir=s.quarantine_dir)
+    result = profile_files(
+        users=users, cards=cards, transactions=transactions, quarantine_dir=s.quarantine_dir
+    )
     checks = realism_checks(result)
     if as_json:
         payload = result.to_dict()
@@ -146,7 +148,9 @@ def load(directory: Annotated[Path | None, typer.Argument(help="Folder with the 
 
 
 @app.command()
-def batch(directory: Annotated[Path | None, typer.Argument(help="Folder with the IBM files.")] = None) -> None:
+def batch(
+    directory: Annotated[Path | None, typer.Argument(help="Folder with the IBM files.")] = None,
+) -> None:
     """Batch path: validate, protect and write the oldest ~95% of transactions to the lake (resumable)."""
     from cdp.batch.job import run_batch
 
@@ -172,7 +176,9 @@ def batch(directory: Annotated[Path | None, typer.Argument(help="Folder with the
 @stream_app.command("produce")
 def stream_produce(
     directory: Annotated[Path | None, typer.Argument(help="Folder with the IBM files.")] = None,
-    rate: Annotated[float | None, typer.Option(help="Events per second (default: as fast as possible).")] = None,
+    rate: Annotated[
+        float | None, typer.Option(help="Events per second (default: as fast as possible).")
+    ] = None,
     limit: Annotated[int | None, typer.Option(help="Send at most this many events in this run.")] = None,
 ) -> None:
     """Replay the newest ~5% of transactions in time order through core banking into the stream."""
@@ -180,8 +186,12 @@ def stream_produce(
 
     with _progress() as progress:
         task = progress.add_task("stream produce", total=None)
-        r = produce(_source(directory), rate=rate, limit=limit,
-                    progress=lambda done, total: progress.update(task, completed=done, total=total))
+        r = produce(
+            _source(directory),
+            rate=rate,
+            limit=limit,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
     console.print(
         f"stream: sent {r.sent:,} events ({r.already_sent:,} earlier) of {r.total:,} "
         f"in {r.seconds:.1f}s; cutoff {r.cutoff:%Y-%m-%d %H:%M}"
@@ -247,7 +257,9 @@ def forget(
         err_console.print(f"[red]refused:[/red] {e}")
         raise typer.Exit(3) from e
     state = "erased" if r.key_deleted else "already erased"
-    console.print(f"customer {r.customer_token}: {state}; {r.core_banking_records} core-banking records removed")
+    console.print(
+        f"customer {r.customer_token}: {state}; {r.core_banking_records} core-banking records removed"
+    )
 
 
 @app.command()
@@ -316,7 +328,9 @@ def demo() -> None:
     )
     audit_verify()
     console.rule("[green]demo finished")
-    console.print(f"Try: cdp sql \"SELECT channel, count(*) FROM transactions GROUP BY channel\"  (CDP_HOME={s.home})")
+    console.print(
+        f'Try: cdp sql "SELECT channel, count(*) FROM transactions GROUP BY channel"  (CDP_HOME={s.home})'
+    )
 
 
 def main() -> None:

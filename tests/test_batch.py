@@ -74,9 +74,16 @@ def test_the_leak_scan_finds_a_planted_leak_in_compressed_parquet(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    pq.write_table(pa.table({"note": ["ok", "Jane Doe paid"], "cvv": ["1", "2"]}), tmp_path / "x.parquet",
-                   compression="zstd")
+    pq.write_table(
+        pa.table({"note": ["ok", "Jane Doe paid"], "cvv": ["1", "2"]}),
+        tmp_path / "x.parquet",
+        compression="zstd",
+    )
     (tmp_path / "log.txt").write_text("card 4000123412341234 declined; mail jane@example.com\n")
     kinds = {(Path(f.path).name, f.kind) for f in LeakScanner(["Jane Doe"]).scan([tmp_path])}
-    assert kinds == {("x.parquet", "known_value"), ("x.parquet", "forbidden_column"),
-                     ("log.txt", "card_number"), ("log.txt", "email")}
+    assert kinds == {
+        ("x.parquet", "known_value"),
+        ("x.parquet", "forbidden_column"),
+        ("log.txt", "card_number"),
+        ("log.txt", "email"),
+    }

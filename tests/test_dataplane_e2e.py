@@ -38,21 +38,27 @@ def source(tmp_path_factory) -> Path:
 
 def _pii_values(source: Path) -> list[str]:
     users = pv.read_csv(source / "sd254_users.csv").to_pydict()
-    cards = pv.read_csv(source / "sd254_cards.csv", convert_options=pv.ConvertOptions(
-        column_types={"Card Number": "string"})).to_pydict()
+    cards = pv.read_csv(
+        source / "sd254_cards.csv", convert_options=pv.ConvertOptions(column_types={"Card Number": "string"})
+    ).to_pydict()
     contacts = pv.read_csv(source / "core_banking" / "contacts.csv").to_pydict()
     return [*users["Person"], *users["Address"], *cards["Card Number"], *contacts["Email"]]
 
 
 def _run_cli(home: Path, *args: str, **env: str) -> subprocess.Popen:
     full_env = {**os.environ, "CDP_HOME": str(home), **env}
-    return subprocess.Popen([sys.executable, "-m", "cdp.cli", *args], env=full_env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "cdp.cli", *args],
+        env=full_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 def _lake_counts(b: Backends) -> dict:
     return b.catalog.query(
-        "SELECT count(*) AS n, count(DISTINCT txn_id) AS ids FROM transactions").to_pylist()[0]
+        "SELECT count(*) AS n, count(DISTINCT txn_id) AS ids FROM transactions"
+    ).to_pylist()[0]
 
 
 def test_the_whole_path_reconciles_and_leaks_nothing(source, isolated_home):
@@ -73,8 +79,14 @@ def test_the_whole_path_reconciles_and_leaks_nothing(source, isolated_home):
 
     scanner = LeakScanner(_pii_values(source))
     s = b.settings
-    targets = [s.lake_dir, s.quarantine_dir, s.logs_dir, s.state_dir / "stream.sqlite",
-               s.state_dir / "audit.sqlite", s.state_dir / "catalog.json"]
+    targets = [
+        s.lake_dir,
+        s.quarantine_dir,
+        s.logs_dir,
+        s.state_dir / "stream.sqlite",
+        s.state_dir / "audit.sqlite",
+        s.state_dir / "catalog.json",
+    ]
     assert scanner.scan([t for t in targets if t.exists()]) == []
     # The scanner does see PII where it is allowed to be (the core-banking store): it is not blind.
     assert scanner.scan([s.state_dir / "oltp.sqlite3"])
@@ -99,11 +111,13 @@ def test_erasure_is_per_customer_and_audited(source, isolated_home):
     # Analytics on the token still run; re-running the batch writes no identifier for the erased customer.
     run_batch(source, b)
     again = b.catalog.query(
-        f"SELECT person_enc FROM customers WHERE user_token = '{victim['user_token']}'").to_pylist()
+        f"SELECT person_enc FROM customers WHERE user_token = '{victim['user_token']}'"
+    ).to_pylist()
     assert again == [{"person_enc": None}]
     with pytest.raises(AccessDenied):
-        b.vault.reveal(Caller("ds-2", "data-scientist"), other["user_token"], {"person": other["person_enc"]},
-                       "analysis")
+        b.vault.reveal(
+            Caller("ds-2", "data-scientist"), other["user_token"], {"person": other["person_enc"]}, "analysis"
+        )
     actions = [(r.action, r.outcome, r.role) for r in b.audit.records()]
     assert ("forget", "denied", "data-scientist") in actions
     assert ("forget", "allowed", "privacy-officer") in actions
@@ -124,7 +138,9 @@ def test_audit_verify_names_the_tampered_record(source, isolated_home):
     triggers = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")]
     for t in triggers:  # an attacker with file access drops the guards first
         con.execute(f'DROP TRIGGER "{t}"')
-    table = con.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '%audit%'").fetchone()[0]
+    table = con.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '%audit%'"
+    ).fetchone()[0]
     con.execute(f'UPDATE "{table}" SET actor = ? WHERE seq = 2', ("someone-else",))
     con.commit()
     con.close()

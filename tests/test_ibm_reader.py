@@ -384,3 +384,31 @@ def test_find_source_files_published_names_and_per_user_files(tmp_path) -> None:
     alias.mkdir()
     (alias / "card_transaction.v1.csv").write_text(",".join(TRANSACTIONS_HEADER) + "\n")
     assert find_source_files(alias).transactions == (alias / "card_transaction.v1.csv",)
+
+
+def test_segments_read_separately_give_the_same_rows_lines_and_quarantine(tmp_path):
+    """Reading a file as independent byte ranges (parallel workers) changes nothing in what is read."""
+    from cdp.ibm.reader import iter_transactions, plan_segments
+    from cdp.ibm.schema import TRANSACTIONS_HEADER
+
+    rows = list(TRANSACTIONS_ROWS) * 40
+    rows[7] = "0,0,2002,9,1,06:21,$13x.09,Swipe Transaction,1,La Verne,CA,91750.0,5300,,No"
+    rows[55] = "0,0,2002,9,1,06:21"
+    rows[130] = ""
+    path = tmp_path / "t.csv"
+    path.write_text(csv_text(TRANSACTIONS_HEADER, rows))
+    whole_q = Quarantine(tmp_path / "q1")
+    whole = pa.concat_tables(list(iter_transactions(path, whole_q, KNOWN_CARDS)))
+    segments = plan_segments(path, 700)
+    assert len(segments) > 5
+    assert segments[0].first_line == 2 and segments[-1].end == path.stat().st_size
+    part_q = Quarantine(tmp_path / "q2")
+    parts = pa.concat_tables(
+        [t for seg in segments for t in iter_transactions(path, part_q, KNOWN_CARDS, segment=seg)]
+    )
+    assert parts.equals(whole)
+    whole_q.close(), part_q.close()
+    key = ["line", "field", "reason"]
+    got = read_quarantine(tmp_path / "q2").select(key).sort_by("line").to_pylist()
+    want = read_quarantine(tmp_path / "q1").select(key).sort_by("line").to_pylist()
+    assert got == want and {r["line"] for r in got} == {9, 57, 132}

@@ -5,8 +5,10 @@ Chunked and resumable, in two phases:
    every run; each protected chunk is written as one staging object and then marked done by a manifest.
    A re-run after a crash skips chunks marked done and rewrites (replaces, never appends) the one in
    flight.
-2. publish: all staged chunks are rewritten as one set of files per `year=/month=` partition
-   (`cdp.lake.publish`), the publication is recorded, then the staging objects are deleted.
+2. split + publish: the stream cutoff is computed over the staged rows (`cdp.lake.split`, once), and the
+   staged rows before it are rewritten as one set of files per `year=/month=` partition
+   (`cdp.lake.publish`); the publication is recorded. The staged chunks stay as the job's snapshot, so a
+   re-run after any crash, or with the same source, can always re-publish from them.
 No row is lost or duplicated whatever the point of a crash. Rows with `ts >= split.cutoff` belong to the
 stream and are left out here.
 """
@@ -14,22 +16,35 @@ stream and are left out here.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+import multiprocessing
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from cdp.backends import Backends
-from cdp.ibm.quarantine import Quarantine
-from cdp.ibm.reader import find_source_files, iter_transactions, read_cards, read_users
-from cdp.lake import tables
-from cdp.lake.split import Split, load_or_compute_split
-from cdp.lake.transactions import protect_transactions_for_lake
-from cdp.lake.publish import publish_partitioned
-from cdp.lake.writer import LakeWriter, parquet_bytes
 from cdp.ibm.contacts import read_contacts
+from cdp.ibm.quarantine import Quarantine, QuarantineRecorder
+from cdp.ibm.reader import (
+    Segment,
+    find_source_files,
+    iter_transactions,
+    plan_segments,
+    read_cards,
+    read_users,
+)
+from cdp.ibm.schema import TRANSACTIONS_SCHEMA
+from cdp.lake import tables
+from cdp.lake.publish import publish_partitioned
+from cdp.lake.split import Split, load_or_compute_split, recorded_split, source_name
+from cdp.lake.transactions import protect_transactions_for_lake
+from cdp.lake.writer import LakeWriter, parquet_bytes
+from cdp.settings import Settings
 
 JOB = "batch-transactions"
 
@@ -76,6 +91,84 @@ def _check_job_identity(writer: LakeWriter, identity: dict[str, object]) -> None
         )
 
 
+@dataclass(frozen=True)
+class SegmentTask:
+    source: Path
+    name: str
+    segment: Segment
+    known_cards: set[tuple[int, int]]
+
+
+@dataclass
+class SegmentResult:
+    quarantine: QuarantineRecorder
+    accepted: int
+    skipped: bool
+
+
+_worker: dict[str, object] = {}
+
+
+def _backends_for(settings: Settings) -> Backends:
+    """One `Backends` per process (workers reuse theirs across segments)."""
+    b = _worker.get("backends")
+    if b is None or b.settings != settings:
+        b = _worker["backends"] = Backends(settings)
+    return b
+
+
+def process_segment(task: SegmentTask, settings: Settings) -> SegmentResult:
+    """Read, validate, protect and stage one segment of a transactions file (in a worker process)."""
+    b = _backends_for(settings)
+    writer = LakeWriter(b.object_store, settings.lake_bucket)
+    recorder = QuarantineRecorder()
+    parts = list(
+        iter_transactions(
+            task.source, recorder, task.known_cards, settings.batch_chunk_bytes, segment=task.segment
+        )
+    )
+    chunk = pa.concat_tables(parts) if parts else TRANSACTIONS_SCHEMA.empty_table()
+    done = writer.done(JOB, task.name)
+    if done is not None and done["rows"] == chunk.num_rows:
+        return SegmentResult(recorder, chunk.num_rows, skipped=True)
+    lake_rows = protect_transactions_for_lake(b.protector, chunk)
+    b.object_store.put_bytes(_staging_uri(settings.lake_bucket, task.name), parquet_bytes(lake_rows))
+    writer.mark_done(JOB, task.name, {"chunk": task.name, "rows": lake_rows.num_rows})
+    return SegmentResult(recorder, lake_rows.num_rows, skipped=False)
+
+
+def _staged_timestamps(b: Backends, uris: list[str]) -> pa.ChunkedArray:
+    arrays = [pq.read_table(pa.BufferReader(b.object_store.get_bytes(u)), columns=["ts"])["ts"] for u in uris]
+    # Parquet has no second unit: timestamps come back as ms; the values are whole seconds.
+    return pa.chunked_array(
+        [c.cast(pa.timestamp("s")) for a in arrays for c in a.chunks], type=pa.timestamp("s")
+    )
+
+
+def _run_segments(tasks: list[SegmentTask], settings: Settings) -> Iterator[SegmentResult]:
+    """Results in task order; segments run in `settings.workers` processes (in-process when 1)."""
+    if settings.workers <= 1 or len(tasks) <= 1:
+        for task in tasks:
+            yield process_segment(task, settings)
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=settings.workers, mp_context=context) as pool:
+        futures = [pool.submit(process_segment, task, settings) for task in tasks[: settings.workers * 2]]
+        next_task = len(futures)
+        for i in range(len(tasks)):
+            result = futures[i].result()
+            if next_task < len(tasks):  # keep a bounded number of segments in flight
+                futures.append(pool.submit(process_segment, tasks[next_task], settings))
+                next_task += 1
+            yield result
+
+
+def _count_from(b: Backends, staged: list[str], cutoff: datetime) -> int:
+    """Staged rows at or after the cutoff (when the recorded split was computed over other rows)."""
+    ts = _staged_timestamps(b, staged)
+    return int(pc.sum(pc.greater_equal(ts, pa.scalar(cutoff, ts.type))).as_py() or 0)
+
+
 def run_batch(
     source_dir: Path,
     backends: Backends | None = None,
@@ -96,11 +189,10 @@ def run_batch(
     writer = LakeWriter(b.object_store, s.lake_bucket)
     protector = b.protector
     report = BatchReport()
-    split = load_or_compute_split(s.state_dir / "split.json", list(found.transactions), s.stream_fraction)
-    report.split = split
-    cutoff = pa.scalar(split.cutoff, pa.timestamp("s"))
-    _check_job_identity(writer, {"source": split.source, "chunk_bytes": chunk_bytes,
-                                 "cutoff": split.cutoff.isoformat()})
+    if chunk_bytes != s.batch_chunk_bytes:
+        s = s.model_copy(update={"batch_chunk_bytes": chunk_bytes})
+    source = source_name(list(found.transactions))
+    _check_job_identity(writer, {"source": source, "chunk_bytes": chunk_bytes})
 
     with Quarantine(s.quarantine_dir) as quarantine:
         users = read_users(found.users, quarantine)
@@ -113,43 +205,56 @@ def run_batch(
         report.customers, report.cards = users.num_rows, cards.num_rows
         known_cards = set(zip(cards["user"].to_pylist(), cards["card_index"].to_pylist(), strict=True))
 
-        chunk_names: list[str] = []
-        total_bytes = sum(p.stat().st_size for p in found.transactions)
-        done_bytes = 0
-        for source in found.transactions:
-            for index, chunk in enumerate(iter_transactions(source, quarantine, known_cards, chunk_bytes)):
-                name = _chunk_name(source, index)
-                is_stream = pc.greater_equal(chunk["ts"], cutoff)
-                n_stream = pc.sum(is_stream).as_py() or 0
-                report.stream_rows += n_stream
-                report.chunks += 1
-                done = writer.done(JOB, name)
-                if done is not None and done["rows"] == chunk.num_rows - n_stream:
-                    report.chunks_skipped += 1
-                    report.batch_rows += done["rows"]
-                else:
-                    history = chunk.filter(pc.invert(is_stream))
-                    lake_rows = protect_transactions_for_lake(protector, history)
-                    b.object_store.put_bytes(_staging_uri(s.lake_bucket, name), parquet_bytes(lake_rows))
-                    writer.mark_done(JOB, name, {"chunk": name, "rows": lake_rows.num_rows})
-                    report.batch_rows += lake_rows.num_rows
-                chunk_names.append(name)
-                if progress is not None:
-                    done_bytes = min(total_bytes, done_bytes + chunk_bytes)
-                    progress(done_bytes, total_bytes)
+        tasks = [
+            SegmentTask(path, _chunk_name(path, index), segment, known_cards)
+            for path in found.transactions
+            for index, segment in enumerate(plan_segments(path, chunk_bytes))
+        ]
+        chunk_names = [t.name for t in tasks]
+        total_bytes = sum(t.segment.end - t.segment.start for t in tasks)
+        done_bytes = accepted = 0
+        for task, result in zip(tasks, _run_segments(tasks, s), strict=True):
+            result.quarantine.replay_into(quarantine)
+            report.chunks += 1
+            report.chunks_skipped += result.skipped
+            accepted += result.accepted
+            if progress is not None:
+                done_bytes += task.segment.end - task.segment.start
+                progress(done_bytes, total_bytes)
         if progress is not None:
             progress(total_bytes, total_bytes)
         report.files = {name: st.to_dict() for name, st in quarantine.stats.items()}
         report.quarantine_path = quarantine.path
 
+    staged = [_staging_uri(s.lake_bucket, n) for n in chunk_names]
     published = writer.done(JOB, "_published")
-    if published is None or published.get("rows") != report.batch_rows:
-        staged = [_staging_uri(s.lake_bucket, n) for n in chunk_names]
-        files = publish_partitioned(b.object_store, tables.TRANSACTIONS, s.lake_bucket, staged, "batch")
-        writer.mark_done(JOB, "_published", {"rows": report.batch_rows, "files": files})
-        report.published_files = files
-    for uri in [_staging_uri(s.lake_bucket, n) for n in chunk_names]:
-        b.object_store.delete(uri)
+    if published is not None and published.get("accepted") == accepted:
+        report.split = recorded_split(s.state_dir / "split.json", source, s.stream_fraction)
+        report.batch_rows, report.stream_rows = published["batch_rows"], published["stream_rows"]
+    else:
+        split = load_or_compute_split(
+            s.state_dir / "split.json", source, s.stream_fraction, lambda: _staged_timestamps(b, staged)
+        )
+        cutoff = f"TIMESTAMP '{split.cutoff.isoformat(sep=' ')}'"
+        files = publish_partitioned(
+            b.object_store, tables.TRANSACTIONS, s.lake_bucket, staged, "batch", where=f"ts < {cutoff}"
+        )
+        report.split, report.published_files = split, files
+        report.stream_rows = (
+            split.stream_rows if split.rows == accepted else _count_from(b, staged, split.cutoff)
+        )
+        report.batch_rows = accepted - report.stream_rows
+        writer.mark_done(
+            JOB,
+            "_published",
+            {
+                "accepted": accepted,
+                "batch_rows": report.batch_rows,
+                "stream_rows": report.stream_rows,
+                "files": files,
+                "cutoff": split.cutoff.isoformat(),
+            },
+        )
 
     for table in tables.ALL_TABLES:
         b.catalog.register_table(table.info(s.lake_bucket))

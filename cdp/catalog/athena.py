@@ -42,9 +42,19 @@ def glue_type(t: pa.DataType) -> str:
     raise CatalogError(f"no Glue type for Arrow type {t}")
 
 
-_ARROW = {"boolean": pa.bool_(), "smallint": pa.int16(), "int": pa.int32(), "integer": pa.int32(),
-          "bigint": pa.int64(), "double": pa.float64(), "float": pa.float32(), "date": pa.date32(),
-          "timestamp": pa.timestamp("ms"), "varchar": pa.string(), "string": pa.string()}
+_ARROW = {
+    "boolean": pa.bool_(),
+    "smallint": pa.int16(),
+    "int": pa.int32(),
+    "integer": pa.int32(),
+    "bigint": pa.int64(),
+    "double": pa.float64(),
+    "float": pa.float32(),
+    "date": pa.date32(),
+    "timestamp": pa.timestamp("ms"),
+    "varchar": pa.string(),
+    "string": pa.string(),
+}
 
 
 class GlueAthenaCatalog:

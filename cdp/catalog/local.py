@@ -82,9 +82,7 @@ class DuckDbCatalog:
         files = sorted(root.glob("**/*.parquet")) if root.exists() else []
         if not files:
             # An empty table still answers queries, with its declared columns.
-            cols = ", ".join(
-                f'CAST(NULL AS {_duck_type(f.type)}) AS "{f.name}"' for f in table.schema
-            )
+            cols = ", ".join(f'CAST(NULL AS {_duck_type(f.type)}) AS "{f.name}"' for f in table.schema)
             return f"CREATE OR REPLACE VIEW {table.name} AS SELECT {cols} WHERE false"
         pattern = str(root / "**" / "*.parquet").replace("'", "''")
         hive = "true" if table.partition_keys else "false"

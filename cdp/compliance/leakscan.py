@@ -22,7 +22,19 @@ import pyarrow.parquet as pq
 _DIGITS = re.compile(r"(?<![0-9A-Za-z])\d{15,16}(?![0-9A-Za-z])")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _FORBIDDEN_COLUMNS = re.compile(r"^(cvv|cvv2|card_?number|pan|expires|expiry|expiration)$", re.I)
-_TEXT_SUFFIXES = {".json", ".jsonl", ".log", ".txt", ".csv", ".md", ".html", ".yaml", ".yml", ".eml", ".ndjson"}
+_TEXT_SUFFIXES = {
+    ".json",
+    ".jsonl",
+    ".log",
+    ".txt",
+    ".csv",
+    ".md",
+    ".html",
+    ".yaml",
+    ".yml",
+    ".eml",
+    ".ndjson",
+}
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,11 @@ def export_customer(user: int, caller: Caller, backends: Backends | None = None)
         card["card_number_last4"] = number[-4:] if number else None
     core_txns = [t for c in cards for t in b.oltp.transactions_for_card(user, c["card_index"])]
     lake: dict[str, Any] = {}
-    for table, column in (("customers", "user_token"), ("cards", "user_token"), ("transactions", "user_token")):
+    for table, column in (
+        ("customers", "user_token"),
+        ("cards", "user_token"),
+        ("transactions", "user_token"),
+    ):
         try:
             rows = b.catalog.query(f"SELECT * FROM {table} WHERE {column} = '{token}'").to_pylist()
         except Exception:  # noqa: BLE001 - a table not built yet is simply absent from the export
@@ -54,6 +58,10 @@ def export_customer(user: int, caller: Caller, backends: Backends | None = None)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         json.dump(document, f, indent=2, default=str)
-    counts = {"cards": len(cards), "core_transactions": len(core_txns), **{k: len(v) for k, v in lake.items()}}
+    counts = {
+        "cards": len(cards),
+        "core_transactions": len(core_txns),
+        **{k: len(v) for k, v in lake.items()},
+    }
     b.audit.append(**audit, fields=["all"], outcome="allowed", details=counts)
     return path

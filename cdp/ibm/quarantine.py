@@ -140,3 +140,35 @@ def read_quarantine(directory: Path) -> pa.Table:
     if not path.exists():
         return QUARANTINE_SCHEMA.empty_table()
     return pq.read_table(path)
+
+
+class QuarantineRecorder:
+    """Collects quarantine records in memory (in a worker process) for a `Quarantine` to take later.
+
+    It offers the two methods readers use (`add`, `stats_for`); `replay_into` hands everything over in
+    the order it was recorded, so counts and files end up exactly as if read in one process.
+    """
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str, int, str | None, str, str | None, str | None]] = []
+        self.stats: dict[str, ReadStats] = {}
+
+    def add(
+        self,
+        file: str,
+        line: int,
+        field: str | None,
+        reason: str,
+        raw: str | None,
+        detail: str | None = None,
+    ) -> None:
+        self.records.append((file, int(line), field, reason, raw, detail))
+
+    def stats_for(self, file: str) -> ReadStats:
+        return self.stats.setdefault(file, ReadStats())
+
+    def replay_into(self, quarantine: Quarantine) -> None:
+        for file, line, field, reason, raw, detail in self.records:
+            quarantine.add(file, line, field, reason, raw, detail)
+        for file, st in self.stats.items():
+            quarantine.stats_for(file).add(st.rows_accepted, st.rows_quarantined)

@@ -18,7 +18,15 @@ import pyarrow.compute as pc
 
 from cdp.ibm import fields
 from cdp.ibm.quarantine import Quarantine
-from cdp.ibm.rows import RowFailures, SourceFormatError, TextRows, row_text, stream_text_rows
+from cdp.ibm.rows import (
+    RowFailures,
+    Segment,
+    SourceFormatError,
+    TextRows,
+    plan_segments,
+    row_text,
+    stream_text_rows,
+)
 from cdp.ibm.schema import (
     CARD_BRANDS,
     CARD_TYPES,
@@ -38,6 +46,8 @@ from cdp.ibm.schema import (
 )
 
 __all__ = [
+    "Segment",
+    "plan_segments",
     "SourceFiles",
     "SourceFormatError",
     "card_keys",
@@ -331,15 +341,17 @@ def iter_transactions(
     quarantine: Quarantine,
     known_cards: set[tuple[int, int]] | None = None,
     chunk_bytes: int = 64 << 20,
+    segment: Segment | None = None,
 ) -> Iterator[pa.Table]:
     """Stream a transactions file as TRANSACTIONS_SCHEMA chunks of accepted rows, in file order.
 
     Rows of cards not in `known_cards` ((user, card index) pairs) are quarantined as unknown cards.
+    With `segment` (see `plan_segments`) only that byte range is read, with exact file line numbers.
     """
     path = Path(path)
     stats = quarantine.stats_for(path.name)
     for rows in stream_text_rows(
-        path, TRANSACTIONS_HEADER, quarantine, keep_raw=True, block_size=chunk_bytes
+        path, TRANSACTIONS_HEADER, quarantine, keep_raw=True, block_size=chunk_bytes, segment=segment
     ):
         failures = RowFailures(len(rows))
         clean = _parse_transactions(rows, failures, known_cards)

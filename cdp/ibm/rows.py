@@ -8,6 +8,7 @@ quarantine with their line. `RowFailures` collects, per batch, the first failing
 from __future__ import annotations
 
 import csv
+import os
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -68,6 +69,45 @@ def check_header(path: Path, expected: Sequence[str], quote_found: bool) -> None
     raise SourceFormatError(message)
 
 
+@dataclass(frozen=True)
+class Segment:
+    """A byte range of a CSV file that starts and ends on line boundaries, and the file line it starts at."""
+
+    start: int
+    end: int
+    first_line: int
+
+
+def plan_segments(path: Path, target_bytes: int) -> list[Segment]:
+    """Cut the data part of `path` (after the header) into ranges of about `target_bytes`, on line ends.
+
+    Line numbers are counted on the way, so each range can be parsed on its own with exact file lines.
+    The IBM files have no line breaks inside quoted values, which is what makes this cut safe.
+    """
+    segments: list[Segment] = []
+    with open(path, "rb") as f:
+        header = f.readline()
+        start, line = len(header), 2
+        size = os.fstat(f.fileno()).st_size
+        while start < size:
+            f.seek(min(size, start + target_bytes))
+            rest = f.readline() if start + target_bytes < size else b""
+            end = min(size, start + target_bytes) + len(rest)
+            f.seek(start)
+            lines = f.read(end - start).count(b"\n")
+            segments.append(Segment(start, end, line))
+            start, line = end, line + lines
+    return segments
+
+
+def _segment_reader(path: Path, segment: Segment) -> pa.BufferReader:
+    with open(path, "rb") as f:
+        header = f.readline()
+        f.seek(segment.start)
+        data = f.read(segment.end - segment.start)
+    return pa.BufferReader(header + data)
+
+
 class _LineTracker:
     """Gives accepted rows their file lines, knowing which lines the CSV parser rejected."""
 
@@ -101,11 +141,12 @@ def stream_text_rows(
     quarantine: Quarantine,
     keep_raw: bool,
     block_size: int = 64 << 20,
+    segment: Segment | None = None,
 ) -> Iterator[TextRows]:
     """Yield the rows of `path` as text columns with exact file lines; quarantine malformed rows.
 
     Checks the header first. `keep_raw` stores the text of rejected rows in the quarantine (only for
-    files without personal data).
+    files without personal data). With `segment`, only that byte range is read (lines stay file lines).
     """
     path = Path(path)
     check_header(path, header, quote_found=keep_raw)
@@ -113,11 +154,13 @@ def stream_text_rows(
     stats = quarantine.stats_for(name)
     tracker = _LineTracker()
     expected = len(header)
+    # Parser line numbers count from the start of what it reads (header = 1); shift them to file lines.
+    shift = 0 if segment is None else segment.first_line - 2
 
     def on_invalid_row(row: pcsv.InvalidRow) -> str:
         quarantine.add(
             name,
-            row.number,
+            row.number + shift,
             None,
             f"expected {expected} columns, found {row.actual_columns}",
             row.text if keep_raw else None,
@@ -127,7 +170,7 @@ def stream_text_rows(
         return "skip"
 
     reader = pcsv.open_csv(
-        path,
+        path if segment is None else _segment_reader(path, segment),
         read_options=pcsv.ReadOptions(
             skip_rows=1, column_names=list(header), block_size=block_size, use_threads=False
         ),
@@ -141,7 +184,7 @@ def stream_text_rows(
     for batch in reader:
         if batch.num_rows == 0:
             continue
-        lines = tracker.assign(batch.num_rows)
+        lines = tracker.assign(batch.num_rows) + shift
         columns = {h: batch.column(i) for i, h in enumerate(header)}
         empty = _all_empty(columns)
         if empty is not None:

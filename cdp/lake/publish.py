@@ -32,9 +32,16 @@ def _local_copies(store: ObjectStore, uris: Sequence[str], workdir: Path) -> lis
 
 
 def publish_partitioned(
-    store: ObjectStore, table: LakeTable, bucket: str, staged: Sequence[str], label: str, threads: int = 2
+    store: ObjectStore,
+    table: LakeTable,
+    bucket: str,
+    staged: Sequence[str],
+    label: str,
+    where: str = "true",
+    threads: int = 2,
 ) -> int:
-    """Rewrite `staged` chunk files as partition files of `table`; returns the number of files written."""
+    """Rewrite the rows of `staged` chunk files that satisfy `where` (DuckDB SQL) as partition files of
+    `table`; returns the number of files written."""
     location = table.location(bucket)
     workdir = Path(tempfile.mkdtemp(prefix="cdp-publish-"))
     written: set[str] = set()
@@ -49,8 +56,9 @@ def publish_partitioned(
                 con.execute("SET preserve_insertion_order = false")
                 keys = ", ".join(table.partition_keys)
                 con.execute(
-                    f"COPY (SELECT * FROM read_parquet([{listing}])) TO '{out}' "
-                    f"(FORMAT parquet, COMPRESSION zstd, PARTITION_BY ({keys}), WRITE_PARTITION_COLUMNS false)"
+                    f"COPY (SELECT * FROM read_parquet([{listing}]) WHERE {where}) TO '{out}' "
+                    f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 1000000, PARTITION_BY ({keys}), "
+                    "WRITE_PARTITION_COLUMNS false)"
                 )
             finally:
                 con.close()

@@ -1,73 +1,65 @@
 """The time split between batch history (oldest ~95%) and the real-time stream (newest ~5%).
 
-Computed once from the source file and kept in the state folder, so the batch job and the stream
-producer always agree on which rows each of them owns: a row goes to the stream iff `ts >= cutoff`.
+One rule, computed once and kept in the state folder so the batch job and the stream producer always
+agree on which rows each of them owns: over the accepted transactions, the cutoff is the timestamp at
+position floor(n * (1 - fraction)) in time order, and a row belongs to the stream iff `ts >= cutoff`
+(rows tied with the cutoff go to the stream, so its share is at least `fraction`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from collections.abc import Sequence
 from pathlib import Path
 
-import duckdb
+import numpy as np
+import pyarrow as pa
 
 
 @dataclass(frozen=True)
 class Split:
-    source: str  # file name of the transactions source
+    source: str  # name of the transactions source
     fraction: float  # requested stream share
     cutoff: datetime  # first timestamp of the stream part
-    rows: int  # parseable rows seen when computing the split
+    rows: int  # accepted rows the split was computed over
     stream_rows: int  # of which with ts >= cutoff
 
 
-def _source_name(files: Sequence[Path]) -> str:
+def compute_split(source: str, timestamps: pa.Array | pa.ChunkedArray, fraction: float) -> Split:
+    """The split of `timestamps` (timestamp[s], the accepted rows' `ts`)."""
+    ts = np.asarray(timestamps.cast(pa.timestamp("s")).to_numpy(zero_copy_only=False), dtype="datetime64[s]")
+    if ts.size == 0:
+        raise ValueError(f"{source}: no accepted transactions to split")
+    k = min(ts.size - 1, int(np.floor(ts.size * (1.0 - fraction))))
+    cutoff = np.partition(ts, k)[k]
+    stream_rows = int((ts >= cutoff).sum())
+    return Split(source, fraction, cutoff.astype(datetime), int(ts.size), stream_rows)
+
+
+def source_name(files: list[Path]) -> str:
     return files[0].name if len(files) == 1 else f"{files[0].name} (+{len(files) - 1} files)"
 
 
-def compute_split(files: Sequence[Path], fraction: float) -> Split:
-    """The timestamp at which the newest `fraction` of the transactions in `files` begins."""
-    if not files:
-        raise ValueError("no transactions file to split")
-    path = "[" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in files) + "]"
-    con = duckdb.connect()
-    try:
-        con.execute("SET threads TO 2")
-        row = con.execute(
-            f"""
-            WITH ts AS (
-              SELECT try_strptime(concat_ws('-', "Year", "Month", "Day") || ' ' || "Time", '%Y-%m-%d %H:%M') AS ts
-              FROM read_csv({path}, header = true, all_varchar = true, ignore_errors = true,
-                            quote = '"', delim = ',')
-            )
-            SELECT quantile_disc(ts, {1.0 - fraction}) AS cutoff, count(ts) AS n FROM ts
-            """
-        ).fetchone()
-        cutoff, n = row
-        if cutoff is None:
-            raise ValueError(f"{_source_name(files)}: no parseable transaction timestamps to split")
-        stream_rows = con.execute(
-            f"""
-            SELECT count(*) FROM read_csv({path}, header = true, all_varchar = true, ignore_errors = true)
-            WHERE try_strptime(concat_ws('-', "Year", "Month", "Day") || ' ' || "Time", '%Y-%m-%d %H:%M')
-                  >= TIMESTAMP '{cutoff.isoformat(sep=" ")}'
-            """
-        ).fetchone()[0]
-    finally:
-        con.close()
-    return Split(_source_name(files), fraction, cutoff, int(n), int(stream_rows))
+def recorded_split(state_file: Path, source: str, fraction: float) -> Split | None:
+    """The split recorded for this source and fraction, if any."""
+    if not state_file.exists():
+        return None
+    data = json.loads(state_file.read_text())
+    if data["source"] != source or data["fraction"] != fraction:
+        return None
+    return Split(**{**data, "cutoff": datetime.fromisoformat(data["cutoff"])})
 
 
-def load_or_compute_split(state_file: Path, files: Sequence[Path], fraction: float) -> Split:
-    """The recorded split for this source, computing and recording it on first use."""
-    if state_file.exists():
-        data = json.loads(state_file.read_text())
-        if data["source"] == _source_name(files) and data["fraction"] == fraction:
-            return Split(**{**data, "cutoff": datetime.fromisoformat(data["cutoff"])})
-    split = compute_split(files, fraction)
+def load_or_compute_split(
+    state_file: Path, source: str, fraction: float, timestamps: Callable[[], pa.Array | pa.ChunkedArray]
+) -> Split:
+    """The recorded split, or one computed from `timestamps()` and recorded."""
+    split = recorded_split(state_file, source, fraction)
+    if split is not None:
+        return split
+    split = compute_split(source, timestamps(), fraction)
     state_file.parent.mkdir(parents=True, exist_ok=True)
     tmp = state_file.with_suffix(".tmp")
     tmp.write_text(json.dumps({**asdict(split), "cutoff": split.cutoff.isoformat()}, indent=2))

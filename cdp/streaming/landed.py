@@ -34,7 +34,8 @@ class LandedIndex:
     def record(self, txn_ids: Sequence[str], batch: str) -> None:
         self.con.execute("BEGIN")
         self.con.executemany(
-            "INSERT INTO landed (txn_id, batch) VALUES (?, ?) ON CONFLICT(txn_id) DO UPDATE SET batch = excluded.batch",
+            "INSERT INTO landed (txn_id, batch) VALUES (?, ?) "
+            "ON CONFLICT(txn_id) DO UPDATE SET batch = excluded.batch",
             [(t, batch) for t in txn_ids],
         )
         self.con.execute("COMMIT")

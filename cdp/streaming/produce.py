@@ -21,9 +21,9 @@ import pyarrow.compute as pc
 
 from cdp.backends import Backends
 from cdp.ibm.quarantine import Quarantine
-from cdp.ibm.reader import find_source_files, iter_transactions, read_cards
+from cdp.ibm.reader import card_keys, find_source_files, iter_transactions, read_cards
 from cdp.ibm.schema import TRANSACTIONS_SCHEMA
-from cdp.lake.split import load_or_compute_split
+from cdp.lake.split import load_or_compute_split, source_name
 from cdp.lake.transactions import protect_transactions_for_lake
 from cdp.stream.port import Record
 from cdp.stream.producer import put_all
@@ -47,17 +47,21 @@ def stream_rows(source_dir: Path, b: Backends) -> tuple[pa.Table, datetime]:
     found = find_source_files(source_dir)
     if found.cards is None or not found.transactions:
         raise FileNotFoundError(f"{source_dir}: need sd254_cards.csv and a transactions file")
-    split = load_or_compute_split(s.state_dir / "split.json", list(found.transactions), s.stream_fraction)
-    cutoff = pa.scalar(split.cutoff, pa.timestamp("s"))
     parts = []
-    # Rows that fail validation were quarantined by the batch job already; count them apart here.
+    # Rows that fail validation are the batch job's to quarantine; here they are only counted apart.
     with Quarantine(s.state_dir / "producer-quarantine") as quarantine:
         cards = read_cards(found.cards, quarantine)
-        known = set(zip(cards["user"].to_pylist(), cards["card_index"].to_pylist(), strict=True))
+        known = card_keys(cards)
         for source in found.transactions:
-            for chunk in iter_transactions(source, quarantine, known):
-                parts.append(chunk.filter(pc.greater_equal(chunk["ts"], cutoff)))
+            parts.extend(iter_transactions(source, quarantine, known))
     table = pa.concat_tables(parts) if parts else TRANSACTIONS_SCHEMA.empty_table()
+    split = load_or_compute_split(
+        s.state_dir / "split.json",
+        source_name(list(found.transactions)),
+        s.stream_fraction,
+        lambda: table["ts"],
+    )
+    table = table.filter(pc.greater_equal(table["ts"], pa.scalar(split.cutoff, pa.timestamp("s"))))
     # Time order, ties kept in file order (the sort is stable on the line number).
     return table.sort_by([("ts", "ascending"), ("line", "ascending")]), split.cutoff
 
