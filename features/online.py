@@ -1,0 +1,254 @@
+"""The online path: a view's features maintained per event, equal to what the offline SQL gives the row.
+
+`OnlineFeatures.update(row)` returns the event's features from the key's state (built from the prior
+events only), then adds the event to the state. Events of one key must arrive in the view's event order
+(ts, source_line, txn_id); the stream replays in time order, partitioned by card. State lives in memory;
+`prepare(keys)` loads a batch's states from the online store in one call, `flush()` writes the changed
+ones back in one call, so no event does I/O.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from cdp.catalog.port import Catalog
+from cdp.online.port import OnlineStore
+from features.columns import COLUMNS, Row, epoch_seconds
+from features.online_compile import compile_update
+from features.spec import (
+    ChangedFromPrevious,
+    EventFeatureView,
+    FirstSeen,
+    HistoryZScore,
+    PriorShare,
+    WindowMax,
+    WindowMean,
+    WindowSum,
+)
+
+_EPOCH_DAY = date(1970, 1, 1).toordinal()
+
+
+@dataclass(frozen=True)
+class CardProfile:
+    """What the view needs from the `cards` table."""
+
+    open_day: int | None  # days since 1970-01-01 of acct_open_date
+    credit_limit: int | None
+    has_chip: bool | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> CardProfile:
+        opened = row.get("acct_open_date")
+        return cls(
+            None if opened is None else opened.toordinal() - _EPOCH_DAY,
+            row.get("credit_limit"),
+            row.get("has_chip"),
+        )
+
+
+class _State:
+    """One key's state: the events inside the longest window, plus running history aggregates."""
+
+    __slots__ = ("times", "vals", "starts", "sums", "maxq", "hist", "prev", "seen", "share")
+
+    def __init__(self, n_vals: int, plan: _Plan) -> None:
+        self.times: list[int] = []
+        self.vals: list[list[int]] = [[] for _ in range(n_vals)]
+        self.starts = [0] * len(plan.windows)
+        self.sums = [[0] * len(w.sum_cols) for w in plan.windows]
+        self.maxq: list[list[deque[int]]] = [[deque() for _ in w.max_cols] for w in plan.windows]
+        self.hist = [0, 0, 0]  # n, sum, sum of squares (of the z-score column)
+        self.prev: dict[str, Any] = {}
+        self.seen: dict[str, set[Any]] = {c: set() for c in plan.first_seen}
+        self.share: dict[str, dict[Any, int]] = {c: {} for c in plan.shares}
+
+
+@dataclass(frozen=True)
+class _WindowPlan:
+    seconds: int
+    sum_cols: tuple[int, ...]  # indexes into the state's value columns
+    max_cols: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    columns: tuple[str, ...]  # row columns the view reads
+    val_cols: tuple[str, ...]  # row columns kept per event for window sums / maxima
+    windows: tuple[_WindowPlan, ...]
+    window_names: tuple[str, ...]
+    zscore: str | None
+    lagged: tuple[str, ...]
+    first_seen: tuple[str, ...]
+    shares: tuple[str, ...]
+
+
+def _plan(view: EventFeatureView) -> _Plan:
+    windows = view.windows()
+    val_cols = tuple(
+        dict.fromkeys(f.column for f in view.features if isinstance(f, WindowSum | WindowMean | WindowMax))
+    )
+    wplans = []
+    for w in windows:
+        sums = {f.column for f in view.features if isinstance(f, WindowSum | WindowMean) and f.window == w}
+        maxes = {f.column for f in view.features if isinstance(f, WindowMax) and f.window == w}
+        wplans.append(
+            _WindowPlan(
+                w.seconds,
+                tuple(val_cols.index(c) for c in sorted(sums)),
+                tuple(val_cols.index(c) for c in sorted(maxes)),
+            )
+        )
+    zs = [f.column for f in view.features if isinstance(f, HistoryZScore)]
+    if len(set(zs)) > 1:
+        raise ValueError(f"view {view.name}: the online path keeps one z-score column, got {sorted(set(zs))}")
+    used = {getattr(f, "column", None) for f in view.features} - {None}
+    return _Plan(
+        columns=tuple(c for c in COLUMNS if c in used),
+        val_cols=val_cols,
+        windows=tuple(wplans),
+        window_names=tuple(w.name for w in windows),
+        zscore=zs[0] if zs else None,
+        lagged=tuple(dict.fromkeys(f.column for f in view.features if isinstance(f, ChangedFromPrevious))),
+        first_seen=tuple(dict.fromkeys(f.column for f in view.features if isinstance(f, FirstSeen))),
+        shares=tuple(dict.fromkeys(f.column for f in view.features if isinstance(f, PriorShare))),
+    )
+
+
+class OnlineFeatures:
+    """Incremental features of one event view, state per key in `store`."""
+
+    def __init__(
+        self, view: EventFeatureView, store: OnlineStore, cards: Mapping[str, CardProfile] | None = None
+    ) -> None:
+        self.view = view
+        self.store = store
+        self.cards = cards or {}
+        self.plan = _plan(view)
+        self._states: dict[str, _State] = {}
+        self._dirty: set[str] = set()
+        self._longest = max((w.seconds for w in self.plan.windows), default=0)
+        self._update = compile_update(
+            view, self.plan, {"zscore": _zscore, "card_value": _card_value, "trim": _trim}
+        )
+
+    # -- state loading and saving -------------------------------------------------------------------
+    def _store_key(self, key: str) -> str:
+        return f"{self.view.name}#{key}"
+
+    def prepare(self, keys: Iterable[str]) -> None:
+        """Load the states of `keys` not yet in memory, in one store call."""
+        missing = sorted({k for k in keys if k not in self._states})
+        if not missing:
+            return
+        blobs = self.store.get_many([self._store_key(k) for k in missing])
+        for k in missing:
+            blob = blobs.get(self._store_key(k))
+            self._states[k] = (
+                self._decode(blob) if blob is not None else _State(len(self.plan.val_cols), self.plan)
+            )
+
+    def flush(self) -> int:
+        """Write every changed state to the store in one call; returns how many."""
+        items = {self._store_key(k): self._encode(self._states[k]) for k in sorted(self._dirty)}
+        if items:
+            self.store.put_many(items)
+        self._dirty.clear()
+        return len(items)
+
+    def _encode(self, st: _State) -> bytes:
+        keep = 0
+        if st.times:
+            lo = st.times[-1] - self._longest
+            while keep < len(st.times) and st.times[keep] < lo:
+                keep += 1
+        doc = {
+            "t": st.times[keep:],
+            "v": [col[keep:] for col in st.vals],
+            "h": st.hist,
+            "p": st.prev,
+            "s": {c: sorted(v, key=repr) for c, v in st.seen.items()},
+            "r": {c: sorted(([k, n] for k, n in v.items()), key=repr) for c, v in st.share.items()},
+        }
+        return json.dumps(doc, separators=(",", ":")).encode()
+
+    def _decode(self, blob: bytes) -> _State:
+        doc = json.loads(blob)
+        st = _State(len(self.plan.val_cols), self.plan)
+        st.times, st.vals, st.hist, st.prev = doc["t"], doc["v"], doc["h"], doc["p"]
+        st.seen = {c: set(doc["s"].get(c, [])) for c in self.plan.first_seen}
+        st.share = {c: {k: n for k, n in doc["r"].get(c, [])} for c in self.plan.shares}
+        for wi, w in enumerate(self.plan.windows):
+            st.sums[wi] = [sum(st.vals[ci]) for ci in w.sum_cols]
+            for j, ci in enumerate(w.max_cols):
+                q = st.maxq[wi][j]
+                values = st.vals[ci]
+                for i, v in enumerate(values):
+                    while q and values[q[-1]] <= v:
+                        q.pop()
+                    q.append(i)
+        return st
+
+    # -- the per-event path -------------------------------------------------------------------------
+    def update(self, row: Row) -> dict[str, Any]:
+        """The event's features (from the key's prior events), then the event joins the key's state."""
+        key = row[self.view.key]
+        st = self._states.get(key)
+        if st is None:
+            self.prepare([key])
+            st = self._states[key]
+        self._dirty.add(key)
+        return self._update(st, row, epoch_seconds(row["ts"]), self.cards.get(row["card_token"]))
+
+    def state_summary(self, key: str) -> dict[str, Any] | None:
+        """Counts and amounts of a key's current state (no PII: tokens and aggregates only)."""
+        self.prepare([key])
+        st = self._states[key]
+        if not st.hist[0]:
+            return None
+        last = st.prev.get("epoch_s")
+        summary: dict[str, Any] = {"events_seen": st.hist[0], "last_event_epoch_s": last}
+        for name, w in zip(self.plan.window_names, self.plan.windows, strict=True):
+            summary[f"events_in_last_{name}"] = sum(1 for ts in st.times if ts >= last - w.seconds)
+        for c, seen in st.seen.items():
+            summary[f"distinct_{c}"] = len(seen)
+        return summary
+
+
+def _zscore(hist: list[int], value: int) -> float | None:
+    """(value - mean) / population std from exact integer n, sum and sum of squares."""
+    n, s, q = hist
+    spread = n * q - s * s
+    if n < 2 or spread <= 0:
+        return None
+    return (float(value) - float(s) / n) / math.sqrt(float(spread) / (float(n) * n))
+
+
+def _trim(st: _State) -> None:
+    """Drop the events every window has evicted, shifting the indexes that point into the lists."""
+    cut = min(st.starts)
+    del st.times[:cut]
+    for col in st.vals:
+        del col[:cut]
+    st.starts = [s - cut for s in st.starts]
+    st.maxq = [[deque(i - cut for i in q) for q in qs] for qs in st.maxq]
+
+
+def _card_value(profile: CardProfile | None, attribute: str, t: int) -> Any:
+    if profile is None:
+        return None
+    if attribute == "card_age_days":
+        return None if profile.open_day is None else t // 86_400 - profile.open_day
+    return getattr(profile, attribute)
+
+
+def load_card_profiles(catalog: Catalog) -> dict[str, CardProfile]:
+    """Card profiles of every card in the lake's `cards` table."""
+    rows = catalog.query("SELECT card_token, acct_open_date, credit_limit, has_chip FROM cards").to_pylist()
+    return {r["card_token"]: CardProfile.from_row(r) for r in rows}

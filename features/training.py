@@ -1,0 +1,142 @@
+"""Training sets: a view's features + label over a time range, split by time into train / validation /
+test, written to the lake as Parquet with a manifest.
+
+Months with transactions but no fraud label at all are skipped by every split (the labels are missing,
+not negative), so no model is trained or judged on them. Splits are whole months in time order: the last
+labelled months are the test set, the ones before them validation, the rest training.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cdp.backends import Backends
+from cdp.lake.writer import parquet_bytes
+from features.offline import compute_view
+from features.views import EVENT_VIEWS, view_sql
+
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass(frozen=True)
+class TimeSplit:
+    train: tuple[str, ...]  # "YYYY-MM" months
+    validation: tuple[str, ...]
+    test: tuple[str, ...]
+    skipped_unlabelled: tuple[str, ...]
+
+    def split_of(self, month: str) -> str | None:
+        for name in SPLITS:
+            if month in getattr(self, name):
+                return name
+        return None
+
+
+def plan_split(
+    months: Mapping[str, tuple[int, int]], validation_share: float = 0.15, test_share: float = 0.15
+) -> TimeSplit:
+    """Whole-month split from {month: (rows, frauds)}; months with rows but no fraud are skipped."""
+    labelled = sorted(m for m, (rows, frauds) in months.items() if rows > 0 and frauds > 0)
+    skipped = tuple(sorted(m for m, (rows, frauds) in months.items() if rows > 0 and frauds == 0))
+    if len(labelled) < 3:
+        raise ValueError(f"a time split needs at least 3 months with fraud labels, found {len(labelled)}")
+    n_test = max(1, math.floor(len(labelled) * test_share + 0.5))
+    n_val = max(1, math.floor(len(labelled) * validation_share + 0.5))
+    n_train = len(labelled) - n_test - n_val
+    if n_train < 1:
+        n_train, n_val, n_test = 1, 1, len(labelled) - 2
+    return TimeSplit(
+        tuple(labelled[:n_train]),
+        tuple(labelled[n_train : n_train + n_val]),
+        tuple(labelled[n_train + n_val :]),
+        skipped,
+    )
+
+
+def month_label_counts(
+    backends: Backends, start: datetime | None, end: datetime | None
+) -> dict[str, tuple[int, int]]:
+    where = []
+    if start is not None:
+        where.append(f"ts >= TIMESTAMP '{start:%Y-%m-%d %H:%M:%S}'")
+    if end is not None:
+        where.append(f"ts < TIMESTAMP '{end:%Y-%m-%d %H:%M:%S}'")
+    clause = f"WHERE {' AND '.join(where)} " if where else ""
+    rows = backends.catalog.query(
+        "SELECT year, month, count(*) AS n, sum(CASE WHEN is_fraud THEN 1 ELSE 0 END) AS frauds "
+        f"FROM transactions {clause}GROUP BY year, month"
+    ).to_pylist()
+    return {f"{r['year']:04d}-{r['month']:02d}": (r["n"], int(r["frauds"] or 0)) for r in rows}
+
+
+def data_snapshot_hash(backends: Backends) -> str:
+    """sha256 over the lake objects the view reads (uri, size, etag): changes whenever the data does."""
+    digest = hashlib.sha256()
+    for table in ("transactions", "cards"):
+        for obj in sorted(
+            backends.object_store.list(f"s3://{backends.settings.lake_bucket}/{table}/"), key=lambda o: o.uri
+        ):
+            digest.update(f"{obj.uri}\t{obj.size}\t{obj.etag}\n".encode())
+    return digest.hexdigest()
+
+
+def build_training_set(
+    backends: Backends, view: str = "fraud_card", start: date | None = None, end: date | None = None
+) -> dict[str, Any]:
+    """Features + label of the transactions with `start <= ts < end`, split by time, written under
+    `s3://<bucket>/training_sets/<view>/<set_id>/`; returns the manifest (also written there)."""
+    t_start = datetime(start.year, start.month, start.day) if start else None
+    t_end = datetime(end.year, end.month, end.day) if end else None
+    split = plan_split(month_label_counts(backends, t_start, t_end))
+    rows = compute_view(backends.catalog, view, t_start, t_end)
+    months = pc.binary_join_element_wise(
+        pc.utf8_lpad(pc.cast(rows["year"], pa.string()), 4, "0"),
+        pc.utf8_lpad(pc.cast(rows["month"], pa.string()), 2, "0"),
+        "-",
+    )
+    snapshot = data_snapshot_hash(backends)
+    features = EVENT_VIEWS[view].feature_names
+    sql_hash = hashlib.sha256(view_sql(view).encode()).hexdigest()
+    ident = json.dumps([snapshot, sql_hash, view, str(start), str(end)]).encode()
+    set_id = hashlib.sha256(ident).hexdigest()[:16]
+    prefix = f"s3://{backends.settings.lake_bucket}/training_sets/{view}/{set_id}/"
+
+    parts: dict[str, Any] = {}
+    for name in SPLITS:
+        chosen = getattr(split, name)
+        part = rows.filter(pc.is_in(months, pa.array(chosen, pa.string())))
+        uri = f"{prefix}split={name}/part-0.parquet"
+        backends.object_store.put_bytes(uri, parquet_bytes(part))
+        ts = part["ts"]
+        parts[name] = {
+            "uri": uri,
+            "months": [chosen[0], chosen[-1]] if chosen else [],
+            "first_ts": str(pc.min(ts).as_py()) if part.num_rows else None,
+            "last_ts": str(pc.max(ts).as_py()) if part.num_rows else None,
+            "rows": part.num_rows,
+            "frauds": int(pc.sum(part["label"]).as_py() or 0),
+        }
+    manifest = {
+        "set_id": set_id,
+        "view": view,
+        "label": "label",
+        "features": features,
+        "requested_range": [str(start) if start else None, str(end) if end else None],
+        "data_snapshot_sha256": snapshot,
+        "view_sql_sha256": sql_hash,
+        "splits": parts,
+        "skipped_unlabelled_months": list(split.skipped_unlabelled),
+        "month_plan": {k: list(v) for k, v in asdict(split).items()},
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    backends.object_store.put_bytes(f"{prefix}manifest.json", json.dumps(manifest, indent=2).encode())
+    return manifest

@@ -1,0 +1,46 @@
+"""Every feature view, and the committed SQL files rendered from them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from features.fraud import FRAUD_VIEW
+from features.render import SQL_DIR, render_event_view
+from features.spec import EventFeatureView
+
+EVENT_VIEWS: dict[str, EventFeatureView] = {FRAUD_VIEW.name: FRAUD_VIEW}
+
+
+def sql_path(view: str, dialect: str = "duckdb") -> Path:
+    """Where the view's rendered SQL is committed (`sql/<view>.sql`, `sql/athena/<view>.sql`)."""
+    return SQL_DIR / f"{view}.sql" if dialect == "duckdb" else SQL_DIR / dialect / f"{view}.sql"
+
+
+def rendered_sql(view: str, dialect: str = "duckdb") -> str:
+    """What the definitions render now (DuckDB SQL, or its Athena translation)."""
+    sql = render_event_view(EVENT_VIEWS[view])
+    return sql if dialect == "duckdb" else _athena_file(view, sql)
+
+
+def _athena_file(name: str, sql: str) -> str:
+    import sqlglot
+
+    body = sqlglot.transpile(sql, read="duckdb", write="athena", pretty=True)[0]
+    return f"-- Athena (Trino) translation of ../{name}.sql by sqlglot: do not edit.\n{body}\n"
+
+
+def view_sql(view: str) -> str:
+    """The committed DuckDB SQL of a view (what the offline path runs)."""
+    return sql_path(view).read_text()
+
+
+def write_sql_files() -> list[Path]:
+    """Re-render every view's committed SQL files; returns the paths written."""
+    paths = []
+    for name in EVENT_VIEWS:
+        for dialect in ("duckdb", "athena"):
+            path = sql_path(name, dialect)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(rendered_sql(name, dialect))
+            paths.append(path)
+    return paths

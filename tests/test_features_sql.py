@@ -1,0 +1,49 @@
+"""The committed SQL files are what the definitions render, their Athena translation parses as Trino, and
+the MCC group table gives the same group in SQL and in Python."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+import sqlglot
+
+from cdp.catalog.dialect import parses_as_trino, to_athena
+from features.mcc import group_names, mcc_group, mcc_group_sql
+from features.views import EVENT_VIEWS, rendered_sql, sql_path, view_sql
+
+
+@pytest.mark.parametrize("view", sorted(EVENT_VIEWS))
+@pytest.mark.parametrize("dialect", ["duckdb", "athena"])
+def test_committed_sql_is_not_stale(view, dialect):
+    assert sql_path(view, dialect).read_text() == rendered_sql(view, dialect), (
+        f"{sql_path(view, dialect).name} is stale: run `python -m features`"
+    )
+
+
+@pytest.mark.parametrize("view", sorted(EVENT_VIEWS))
+def test_athena_translation_parses_as_trino_and_keeps_every_feature(view):
+    athena = to_athena(view_sql(view))
+    assert parses_as_trino(athena)
+    assert parses_as_trino(sql_path(view, "athena").read_text())
+    selected = [e.alias_or_name for e in sqlglot.parse_one(athena, read="trino").expressions]
+    assert selected[-len(EVENT_VIEWS[view].features) :] == EVENT_VIEWS[view].feature_names
+    assert "CARDINALITY(" in athena and "TO_UNIXTIME(" in athena  # DuckDB-only functions were translated
+
+
+def test_a_broken_translation_is_caught():
+    assert not parses_as_trino("SELECT errors && ARRAY['Bad CVV'] FROM t")
+
+
+def test_mcc_groups_agree_between_sql_and_python_for_every_code():
+    con = duckdb.connect()
+    sql_groups = con.execute(
+        f"SELECT mcc, {mcc_group_sql('mcc')} FROM range(10000) AS r(mcc) ORDER BY mcc"
+    ).fetchall()
+    assert [g for _, g in sql_groups] == [mcc_group(c) for c in range(10_000)]
+    assert (
+        mcc_group(5411) == "grocery"
+        and mcc_group(3640) == "travel"
+        and mcc_group(5732) == "electronics_and_digital"
+    )
+    assert mcc_group(None) is None
+    assert set(mcc_group(c) for c in range(10_000)) == set(group_names())

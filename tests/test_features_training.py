@@ -1,0 +1,100 @@
+"""Training-set builder: time split skipping unlabelled months, Parquet + manifest in the lake; and the
+functions behind `cdp features build` / `cdp features show`."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from cdp.backends import Backends
+from cdp.online.local import LocalOnlineStore
+from features.commands import build, show_card
+from features.fraud import FRAUD_VIEW
+from features.offline import compute_view
+from features.online import OnlineFeatures
+from features.sample import sample_cards, sample_transactions, write_sample_lake
+from features.training import plan_split
+
+
+def test_plan_split_orders_months_and_skips_volume_without_labels():
+    months = {f"2019-{m:02d}": (1000, 0 if m in (4, 11, 12) else 3) for m in range(1, 13)}
+    months["2018-12"] = (0, 0)
+    split = plan_split(months)
+    assert split.skipped_unlabelled == ("2019-04", "2019-11", "2019-12")
+    # 9 labelled months: 15 % each for validation and test rounds to one month
+    assert split.train == ("2019-01", "2019-02", "2019-03", "2019-05", "2019-06", "2019-07", "2019-08")
+    assert split.validation == ("2019-09",) and split.test == ("2019-10",)
+    assert split.split_of("2019-04") is None and split.split_of("2019-10") == "test"
+    with pytest.raises(ValueError):
+        plan_split({"2019-01": (10, 1), "2019-02": (10, 0)})
+
+
+@pytest.fixture
+def lake():
+    backends = Backends()
+    tx = sample_transactions(6_000, 200, seed=3, days=330)
+    month = pc.month(tx["ts"])
+    unlabelled = pc.or_(pc.equal(month, 5), pc.equal(month, 11))
+    tx = tx.set_column(
+        tx.schema.get_field_index("is_fraud"), "is_fraud", pc.and_(tx["is_fraud"], pc.invert(unlabelled))
+    )
+    write_sample_lake(backends, tx, sample_cards(200, seed=3))
+    return backends
+
+
+def test_build_writes_features_table_and_split_training_set_with_manifest(lake):
+    summary = build(lake.settings)
+    assert summary["features_table"]["rows"] == 6_000
+    counted = lake.catalog.query("SELECT count(*) AS n FROM fraud_card_features").to_pylist()[0]["n"]
+    assert counted == 6_000
+
+    ts = summary["training_set"]
+    assert "2018-05" in ts["skipped_unlabelled_months"] and "2018-11" in ts["skipped_unlabelled_months"]
+    manifest = json.loads(lake.object_store.get_bytes(ts["manifest"]))
+    assert manifest["features"] == FRAUD_VIEW.feature_names
+    assert len(manifest["data_snapshot_sha256"]) == 64
+    offline = compute_view(lake.catalog, FRAUD_VIEW.name)
+    parts = {}
+    for name, info in manifest["splits"].items():
+        parts[name] = pq.read_table(io.BytesIO(lake.object_store.get_bytes(info["uri"])))
+        assert parts[name].num_rows == info["rows"] > 0
+        months = {
+            f"{y:04d}-{m:02d}"
+            for y, m in zip(parts[name]["year"].to_pylist(), parts[name]["month"].to_pylist(), strict=True)
+        }
+        assert not months & set(manifest["skipped_unlabelled_months"])
+    assert pc.max(parts["train"]["ts"]).as_py() < pc.min(parts["validation"]["ts"]).as_py()
+    assert pc.max(parts["validation"]["ts"]).as_py() < pc.min(parts["test"]["ts"]).as_py()
+    # every written row is the offline row of that transaction, features and label
+    written = {r["txn_id"]: r for p in parts.values() for r in p.to_pylist()}
+    for row in offline.to_pylist():
+        if row["txn_id"] in written:
+            assert written[row["txn_id"]] == row
+    # same data, same definition -> same set id; new data -> new snapshot hash
+    again = build(lake.settings)
+    assert again["training_set"]["set_id"] == ts["set_id"]
+
+
+def test_show_card_gives_latest_offline_row_and_online_state(lake):
+    build(lake.settings)
+    card = "crd_s000007"
+    store = LocalOnlineStore.from_settings(lake.settings)
+    online = OnlineFeatures(FRAUD_VIEW, store)
+    rows = lake.catalog.query(
+        f"SELECT * FROM transactions WHERE card_token = '{card}' ORDER BY ts, source_line"
+    ).to_pylist()
+    for r in rows:
+        online.update(r)
+    online.flush()
+    store.snapshot()
+
+    shown = show_card(card, lake.settings)
+    assert shown["latest_offline_row"]["txn_id"] == rows[-1]["txn_id"]
+    assert shown["online_state"]["events_seen"] == len(rows)
+    assert show_card("crd_unknown", lake.settings)["latest_offline_row"] is None
+    with pytest.raises(ValueError):
+        show_card("crd_x' OR 1=1 --", lake.settings)
