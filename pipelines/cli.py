@@ -1,0 +1,147 @@
+"""Console scripts, like AWS's project templates: `get-pipeline-definition` and `run-pipeline`.
+
+get-pipeline-definition --pipeline fraud            # prints the definition JSON (offline)
+run-pipeline --pipeline fraud --local               # runs it here with the local executor
+run-pipeline --pipeline fraud --role <arn>          # upserts and starts it on SageMaker
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pipelines.models import PIPELINES
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--pipeline", required=True, choices=PIPELINES, help="which model's pipeline")
+    parser.add_argument("--bucket", help="S3 bucket for code and outputs (default: the lake bucket)")
+    parser.add_argument("--region", help="AWS region (default: the platform's aws_region setting)")
+    parser.add_argument("--scripts-dir", type=Path, help="step scripts folder (default: training/<model>/)")
+
+
+def _parameters(pairs: Sequence[str]) -> dict[str, str]:
+    values = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"--parameter expects Name=Value, got {name or pair!r}")
+        values[name] = value
+    return values
+
+
+def get_pipeline_definition_main(argv: Sequence[str] | None = None) -> int:
+    """Print a pipeline's definition JSON. Needs no AWS account or network."""
+    from cdp.settings import get_settings
+    from pipelines.definition import OFFLINE_ROLE, build_definition
+
+    parser = argparse.ArgumentParser(prog="get-pipeline-definition", description=__doc__.splitlines()[0])
+    _common(parser)
+    parser.add_argument("--role", default=OFFLINE_ROLE, help="execution role ARN written into the definition")
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    definition = build_definition(
+        args.pipeline,
+        bucket=args.bucket or settings.lake_bucket,
+        region=args.region or settings.aws_region,
+        role=args.role,
+        scripts_dir=args.scripts_dir,
+    )
+    print(json.dumps(definition, indent=2))
+    return 0
+
+
+def _registrar(backends: Any):  # noqa: ANN202 - the registry port's bound `register`
+    registry = getattr(backends, "registry", None)
+    if registry is None:
+        raise SystemExit("the model registry port is not available in this installation")
+    return registry.register
+
+
+def _run_local(args: argparse.Namespace, parameters: dict[str, str]) -> int:
+    from cdp.backends import Backends
+    from cdp.settings import get_settings
+    from pipelines.definition import build_definition
+    from pipelines.local import LocalPipelineExecutor
+    from pipelines.models import spec_of
+
+    settings = get_settings()
+    backends = Backends(settings)
+    definition = build_definition(
+        args.pipeline,
+        bucket=args.bucket or settings.lake_bucket,
+        region=args.region or settings.aws_region,
+        scripts_dir=args.scripts_dir,
+        object_store=backends.object_store,
+    )
+    executor = LocalPipelineExecutor(
+        backends.object_store,
+        query=backends.catalog.query,
+        register=_registrar(backends),
+        work_dir=settings.state_dir / "pipelines",
+        use_cache=not args.no_cache,
+    )
+    record = executor.run(
+        definition, pipeline_name=spec_of(args.pipeline).pipeline_name, parameters=parameters
+    )
+    for step in record.steps:
+        cached = " (cached)" if step.cache_hit else ""
+        seconds = f"{step.duration_seconds:.1f}s" if step.duration_seconds is not None else "-"
+        print(f"{step.name:<12} {step.status:<12} {seconds:>8}{cached}")
+    print(f"execution {record.execution_id}: {record.status}")
+    if record.failure_reason:
+        print(record.failure_reason, file=sys.stderr)
+    print(f"run record: {executor.run_dir(record.execution_id) / 'run.json'}")
+    return 0 if record.status == "Succeeded" else 1
+
+
+def _run_on_sagemaker(args: argparse.Namespace, parameters: dict[str, str]) -> int:
+    from cdp.settings import get_settings
+    from pipelines.sdk_environment import prepare_sdk_environment
+
+    if not args.role:
+        raise SystemExit("--role (the SageMaker execution role ARN) is required to run on SageMaker")
+    settings = get_settings()
+    region = args.region or settings.aws_region
+    prepare_sdk_environment(region, validate_role=True)
+    import boto3
+    from sagemaker.core.workflow.pipeline_context import PipelineSession
+
+    from pipelines.models import pipeline_module
+
+    bucket = args.bucket or settings.lake_bucket
+    session = PipelineSession(boto_session=boto3.Session(region_name=region), default_bucket=bucket)
+    pipeline = pipeline_module(args.pipeline).get_pipeline(
+        session, args.role, bucket, scripts_dir=args.scripts_dir
+    )
+    pipeline.upsert(role_arn=args.role)
+    execution = pipeline.start(parameters=parameters or None)
+    print(f"started {getattr(execution, 'arn', execution)}")
+    return 0
+
+
+def run_pipeline_main(argv: Sequence[str] | None = None) -> int:
+    """Upsert and start a pipeline on SageMaker, or (`--local`) run the same definition here."""
+    parser = argparse.ArgumentParser(prog="run-pipeline", description=run_pipeline_main.__doc__)
+    _common(parser)
+    parser.add_argument("--local", action="store_true", help="run with the local executor")
+    parser.add_argument("--role", help="SageMaker execution role ARN (required without --local)")
+    parser.add_argument(
+        "--parameter",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="pipeline parameter override (repeatable)",
+    )
+    parser.add_argument("--no-cache", action="store_true", help="local: ignore the step cache")
+    args = parser.parse_args(argv)
+    parameters = _parameters(args.parameter)
+    return _run_local(args, parameters) if args.local else _run_on_sagemaker(args, parameters)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(run_pipeline_main())

@@ -1,0 +1,1 @@
+"""The customer-lifetime-value model's pipeline."""

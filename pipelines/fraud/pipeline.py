@@ -1,0 +1,42 @@
+"""Fraud pipeline: per-transaction fraud probability (gradient-boosted trees), split by time.
+
+Gates: PR-AUC on the time-based test split, and the ratio of that PR-AUC to the raw-columns baseline's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipelines.spec import Gate, ModelPipelineSpec
+
+if TYPE_CHECKING:
+    from sagemaker.core.workflow.pipeline_context import PipelineSession
+
+    from pipelines.builder import CdpPipeline
+
+SPEC = ModelPipelineSpec(
+    model="fraud",
+    description="Per-transaction fraud probability on behavioural features.",
+    feature_query="SELECT * FROM fraud_training_set",
+    gates=(
+        Gate(metric="pr_auc", parameter="MinPrAuc", threshold=0.10, comparison=">="),
+        Gate(
+            metric="pr_auc_lift_over_baseline",
+            parameter="MinLiftOverBaseline",
+            threshold=1.0,
+            comparison=">=",
+        ),
+    ),
+    hyperparameters={"max_depth": 6, "eta": 0.1, "num_round": 300, "seed": 7},
+    framework="xgboost",
+)
+
+
+def get_pipeline(
+    session: PipelineSession, role: str, bucket: str, *, scripts_dir: Path | None = None, **options: Any
+) -> CdpPipeline:
+    """The fraud pipeline (options: feature_query, processing_image, training_image, athena_database, ...)."""
+    from pipelines.builder import build_pipeline
+
+    return build_pipeline(SPEC, session, role, bucket, scripts_dir=scripts_dir, **options)

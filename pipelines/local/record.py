@@ -1,0 +1,60 @@
+"""The run record: status, timings, cache hits, logs and outputs of every step of one execution."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+StepStatus = Literal["Succeeded", "Failed", "NotExecuted"]
+RunStatus = Literal["Executing", "Succeeded", "Failed"]
+
+
+@dataclass
+class StepRecord:
+    name: str
+    type: str
+    status: StepStatus = "NotExecuted"
+    started_at: str | None = None
+    ended_at: str | None = None
+    duration_seconds: float | None = None
+    cache_hit: bool = False
+    log: str | None = None
+    failure_reason: str | None = None
+    outcome: str | None = None  # Condition steps: "if" or "else"
+    properties: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunRecord:
+    pipeline_name: str
+    execution_id: str
+    definition_sha256: str
+    parameters: dict[str, Any]
+    status: RunStatus = "Executing"
+    started_at: str | None = None
+    ended_at: str | None = None
+    failure_reason: str | None = None
+    steps: list[StepRecord] = field(default_factory=list)
+
+    def step(self, name: str) -> StepRecord:
+        for record in self.steps:
+            if record.name == name:
+                return record
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp = path.with_suffix(".tmp")
+        temp.write_text(json.dumps(self.to_dict(), indent=2, default=str))
+        temp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> RunRecord:
+        data = json.loads(Path(path).read_text())
+        data["steps"] = [StepRecord(**s) for s in data.get("steps", [])]
+        return cls(**data)

@@ -1,0 +1,20 @@
+"""Process settings the SageMaker SDK needs before it is imported (region, telemetry opt-out, role check)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+SDK_CONFIG = Path(__file__).with_name("sagemaker_config.yaml")
+
+
+def prepare_sdk_environment(region: str, *, validate_role: bool = False) -> None:
+    """Set what the SDK reads from the environment; values already set by the user are kept.
+
+    The SDK creates a boto3 client at import time (a region is required), sends telemetry unless its
+    config file opts out, and checks the role against IAM unless `SAGEMAKER_VALIDATE_ROLE=false`.
+    """
+    os.environ.setdefault("AWS_DEFAULT_REGION", region)
+    os.environ.setdefault("SAGEMAKER_USER_CONFIG_OVERRIDE", str(SDK_CONFIG))
+    if not validate_role:
+        os.environ.setdefault("SAGEMAKER_VALIDATE_ROLE", "false")

@@ -1,0 +1,1 @@
+"""The customer-segmentation model's pipeline."""

@@ -1,0 +1,54 @@
+"""What differs between the model pipelines, as plain data (no SageMaker SDK here).
+
+Every pipeline has the same shape: Preprocess (feature query from the lake) -> Train (script mode) ->
+Evaluate (writes `evaluation.json`) -> Gate (every metric against a threshold parameter) -> Register
+(PendingManualApproval, metrics attached) or Fail (a message naming the metrics and thresholds).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TRAINING_DIR = REPO_ROOT / "training"
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One quality gate: a metric of `evaluation.json` against a threshold pipeline parameter."""
+
+    metric: str
+    parameter: str
+    threshold: float
+    comparison: Literal[">=", "<="]
+
+    def describe(self) -> str:
+        return f"{self.metric} {self.comparison} {self.parameter}"
+
+
+@dataclass(frozen=True)
+class ModelPipelineSpec:
+    """Everything a model's pipeline definition is built from."""
+
+    model: str
+    description: str
+    feature_query: str  # DuckDB SQL over the lake's catalog; transpiled to Athena in the definition
+    gates: tuple[Gate, ...]
+    hyperparameters: Mapping[str, str | int | float] = field(default_factory=dict)
+    framework: Literal["xgboost", "sklearn"] = "xgboost"
+
+    @property
+    def pipeline_name(self) -> str:
+        return f"cdp-{self.model}"
+
+    @property
+    def model_package_group(self) -> str:
+        return f"cdp-{self.model}"
+
+    @property
+    def default_scripts_dir(self) -> Path:
+        """`training/<model>/`: the model's preprocess.py, train.py and evaluate.py."""
+        return TRAINING_DIR / self.model

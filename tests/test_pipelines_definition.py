@@ -1,0 +1,117 @@
+"""Golden tests of the three pipeline definitions (built offline with SageMaker SDK v3 under moto).
+
+Set CDP_UPDATE_GOLDEN=1 to rewrite the golden files after an intended change.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from cdp.objectstore.local import FolderObjectStore
+from pipelines.local.graph import parse_steps, run_order
+from pipelines.models import spec_of
+from pipelines.normalise import normalise_definition
+from tests.pipeline_support import BUCKET, SCRIPTS, build
+
+GOLDEN = Path(__file__).parent / "golden"
+MODELS = ("fraud", "clv", "segmentation")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    store = FolderObjectStore(tmp_path_factory.mktemp("definitions"), fsync=False)
+    return store, {model: build(model, store) for model in MODELS}
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_definition_matches_golden(built, model):
+    definition = normalise_definition(built[1][model])
+    golden = GOLDEN / f"pipeline_{model}.json"
+    if os.environ.get("CDP_UPDATE_GOLDEN") == "1":
+        golden.write_text(json.dumps(definition, indent=2, sort_keys=True) + "\n")
+    assert golden.is_file(), f"no golden file {golden.name}; run with CDP_UPDATE_GOLDEN=1"
+    assert definition == json.loads(golden.read_text()), (
+        f"{model} definition changed; if intended, CDP_UPDATE_GOLDEN=1"
+    )
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_steps_parameters_and_dependencies(built, model):
+    definition = built[1][model]
+    spec = spec_of(model)
+    assert definition["Version"] == "2020-12-01"
+    parameters = {p["Name"]: p for p in definition["Parameters"]}
+    assert parameters["ModelApprovalStatus"]["DefaultValue"] == "PendingManualApproval"
+    for gate in spec.gates:
+        assert parameters[gate.parameter] == {
+            "Name": gate.parameter,
+            "Type": "Float",
+            "DefaultValue": gate.threshold,
+        }
+
+    nodes = parse_steps(definition)
+    assert {n: nodes[n].type for n in nodes} == {
+        "Preprocess": "Processing",
+        "Train": "Training",
+        "Evaluate": "Processing",
+        "Gate": "Condition",
+        "Register": "RegisterModel",
+        "Fail": "Fail",
+    }
+    assert nodes["Train"].depends_on == {"Preprocess"}
+    assert nodes["Evaluate"].depends_on == {"Preprocess", "Train"}
+    assert nodes["Gate"].depends_on == {"Evaluate"}
+    assert nodes["Register"].branch == ("Gate", "if") and nodes["Fail"].branch == ("Gate", "else")
+    assert run_order(nodes)[:4] == ["Preprocess", "Train", "Evaluate", "Gate"]
+
+    steps = {s["Name"]: s for s in definition["Steps"]}
+    features = steps["Preprocess"]["Arguments"]["ProcessingInputs"][0]
+    athena = features["DatasetDefinition"]["AthenaDatasetDefinition"]
+    assert athena["QueryString"] == spec.feature_query and athena["OutputFormat"] == "PARQUET"
+    assert features["DatasetDefinition"]["LocalPath"] == "/opt/ml/processing/input/features"
+    assert steps["Evaluate"]["PropertyFiles"] == [
+        {"PropertyFileName": "EvaluationReport", "OutputName": "evaluation", "FilePath": "evaluation.json"}
+    ]
+    conditions = steps["Gate"]["Arguments"]["Conditions"]
+    assert [c["LeftValue"]["Std:JsonGet"]["Path"] for c in conditions] == [
+        f"metrics.{g.metric}.value" for g in spec.gates
+    ]
+    assert [c["RightValue"] for c in conditions] == [{"Get": f"Parameters.{g.parameter}"} for g in spec.gates]
+    register = steps["Gate"]["Arguments"]["IfSteps"][0]["Arguments"]
+    assert register["ModelPackageGroupName"] == f"cdp-{model}"
+    assert register["ModelApprovalStatus"] == {"Get": "Parameters.ModelApprovalStatus"}
+    assert register["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == {
+        "Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"
+    }
+    assert "Std:Join" in register["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
+    hyperparameters = steps["Train"]["Arguments"]["HyperParameters"]
+    assert hyperparameters == {k: str(v) for k, v in spec.hyperparameters.items()}
+
+
+def test_uploaded_code_is_where_the_definition_says(built):
+    store, definitions = built
+    steps = {s["Name"]: s for s in definitions["fraud"]["Steps"]}
+    code = [i for i in steps["Preprocess"]["Arguments"]["ProcessingInputs"] if i["InputName"] == "code"][0]
+    uri = code["S3Input"]["S3Uri"]
+    assert uri.startswith(f"s3://{BUCKET}/cdp-fraud/code/") and uri.endswith("/preprocess.py")
+    assert store.get_bytes(uri) == (SCRIPTS / "fraud" / "preprocess.py").read_bytes()
+    channels = {
+        c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"]
+        for c in steps["Train"]["Arguments"]["InputDataConfig"]
+    }
+    assert store.get_bytes(channels["code"] + "/train.py") == (SCRIPTS / "fraud" / "train.py").read_bytes()
+    assert (
+        json.loads(store.get_bytes(channels["sm_drivers"] + "/sourcecode.json"))["entry_script"] == "train.py"
+    )
+
+
+def test_missing_step_script_is_reported_by_name(tmp_path):
+    from pipelines.definition import build_definition
+
+    (tmp_path / "preprocess.py").write_text("print('x')\n")
+    with pytest.raises(FileNotFoundError, match="missing step script train.py"):
+        build_definition("fraud", bucket=BUCKET, region="eu-west-1", scripts_dir=tmp_path)
