@@ -1,0 +1,62 @@
+"""Audit records of model approvals and rejections.
+
+The audit log is keyed by customer token; a model decision concerns no customer, so it uses the
+placeholder token `-` (`NO_CUSTOMER`) and no field names. Details: model, version, reason, new status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from cdp.registry.pii_guard import ensure_no_pii
+from cdp.registry.port import InvalidRegistrationError
+from cdp.security.audit.port import AuditLog
+
+APPROVE_ACTION = "model-approve"
+REJECT_ACTION = "model-reject"
+NO_CUSTOMER = "-"
+
+MAX_REASON_LENGTH = 1000
+
+T = TypeVar("T")
+
+
+def validate_decision(actor: str, reason: str) -> None:
+    """A decision needs an actor and a reason; the reason must hold no personal data (it is stored)."""
+    if not actor or not actor.strip():
+        raise InvalidRegistrationError("a decision needs an actor")
+    if not reason or not reason.strip():
+        raise InvalidRegistrationError("a decision needs a reason")
+    if len(reason) > MAX_REASON_LENGTH:
+        raise InvalidRegistrationError(f"reason is longer than {MAX_REASON_LENGTH} characters")
+    ensure_no_pii({"reason": reason}, "decision")
+
+
+def audited_decision(
+    audit: AuditLog,
+    *,
+    action: str,
+    actor: str,
+    role: str,
+    model_name: str,
+    version: int,
+    reason: str,
+    decide: Callable[[], T],
+) -> T:
+    """Validate, run `decide()`, then append one audit record: `allowed` if it succeeded, `failed` if not."""
+    validate_decision(actor, reason)
+    details = {"model": model_name, "version": int(version), "reason": reason}
+    try:
+        result = decide()
+    except Exception as error:
+        audit.append(
+            actor=actor, role=role, action=action, customer_token=NO_CUSTOMER, fields=[], outcome="failed",
+            details={**details, "error": type(error).__name__},
+        )  # fmt: skip
+        raise
+    audit.append(
+        actor=actor, role=role, action=action, customer_token=NO_CUSTOMER, fields=[], outcome="allowed",
+        details=details,
+    )  # fmt: skip
+    return result

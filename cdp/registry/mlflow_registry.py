@@ -1,0 +1,327 @@
+"""Local adapter of the model-registry port: MLflow 3 with a SQLite backend and a local artifact folder.
+
+Layout under the state folder: `mlflow.db` (tracking + registry) and `mlruns/<model>/<run>/artifacts/`.
+Each registration is one MLflow run in the experiment `cdp-<model>` holding the params, metrics, plots
+(`plots/<name>.<ext>`), the model card (`model_card.md`) and the model (`model/`, an MLflow pyfunc whose
+`predict` returns probabilities). The registered model version points at that run's `model/` folder and
+carries the approval status and the lineage as tags; the champion is the registered-model alias
+`champion`. MLflow is imported on first use (the import takes seconds).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from cdp.registry.audit import APPROVE_ACTION, REJECT_ACTION, audited_decision
+from cdp.registry.pii_guard import ensure_no_pii
+from cdp.registry.port import (
+    APPROVED,
+    CHAMPION,
+    PENDING,
+    REJECTED,
+    ApprovalStatus,
+    Lineage,
+    ModelVersion,
+    ModelVersionNotFoundError,
+    params_as_text,
+    validate_metrics,
+    validate_model_name,
+    validate_plots,
+    validate_status,
+)
+from cdp.registry.scoring import check_lineage_features
+from cdp.registry.sources import local_model_dir
+
+if TYPE_CHECKING:
+    from cdp.objectstore.port import ObjectStore
+    from cdp.security.audit.port import AuditLog
+    from cdp.settings import Settings
+
+STATUS_TAG = "approval_status"
+REASON_TAG = "status_reason"
+LINEAGE_TAGS = ("data_snapshot_hash", "code_version", "pipeline_run_id")
+FEATURES_TAG = "features"  # JSON list
+MODEL_ARTIFACT = "model"
+CARD_ARTIFACT = "model_card.md"
+PLOTS_ARTIFACT = "plots"
+EXPERIMENT_PREFIX = "cdp-"
+
+
+class PyfuncProbabilities:
+    """A model loaded through `mlflow.pyfunc`: its `predict` already returns probabilities."""
+
+    def __init__(self, pyfunc_model: Any, features: tuple[str, ...]) -> None:
+        self._pyfunc = pyfunc_model
+        self.features = features
+
+    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
+        return np.asarray(self._pyfunc.predict(features), dtype=np.float64)
+
+
+def _import_mlflow() -> Any:
+    # A bank's registry must not phone home; MLflow only honours DO_NOT_TRACK when it is "true".
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    import mlflow
+
+    return mlflow
+
+
+class MlflowModelRegistry:
+    """`ModelRegistry` on MLflow (`sqlite:///<state_dir>/mlflow.db`, artifacts in `<state_dir>/mlruns`)."""
+
+    def __init__(
+        self, state_dir: Path | str, audit: AuditLog, object_store: ObjectStore | None = None
+    ) -> None:
+        self.state_dir = Path(state_dir).resolve()
+        self.db_path = self.state_dir / "mlflow.db"
+        self.artifact_root = self.state_dir / "mlruns"
+        self.tracking_uri = f"sqlite:///{self.db_path}"
+        self._audit = audit
+        self._object_store = object_store
+        self._client_instance: Any = None
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, audit: AuditLog | None = None, object_store: ObjectStore | None = None
+    ) -> MlflowModelRegistry:
+        """The platform registry under `settings.state_dir`, auditing to the platform audit log."""
+        if audit is None:
+            from cdp.security.audit import sqlite as audit_sqlite
+
+            audit = audit_sqlite.from_settings(settings)
+        return cls(settings.state_dir, audit, object_store)
+
+    # -- MLflow plumbing ------------------------------------------------------------------------------
+    @property
+    def _client(self) -> Any:
+        if self._client_instance is None:
+            mlflow = _import_mlflow()
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            self.artifact_root.mkdir(parents=True, exist_ok=True)
+            self._client_instance = mlflow.MlflowClient(
+                tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri
+            )
+        return self._client_instance
+
+    def _experiment_id(self, model_name: str) -> str:
+        from mlflow.exceptions import MlflowException
+
+        name = EXPERIMENT_PREFIX + model_name
+        experiment = self._client.get_experiment_by_name(name)
+        if experiment is not None:
+            return str(experiment.experiment_id)
+        location = (self.artifact_root / model_name).as_uri()
+        try:
+            return str(self._client.create_experiment(name, artifact_location=location))
+        except MlflowException:  # created meanwhile by another process
+            experiment = self._client.get_experiment_by_name(name)
+            if experiment is None:
+                raise
+            return str(experiment.experiment_id)
+
+    def _ensure_registered_model(self, model_name: str) -> None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self._client.get_registered_model(model_name)
+        except MlflowException:
+            try:
+                self._client.create_registered_model(model_name)
+            except MlflowException:
+                self._client.get_registered_model(model_name)  # created meanwhile; re-raise if still absent
+
+    def _model_version(self, model_name: str, version: int) -> Any:
+        from mlflow.exceptions import MlflowException
+
+        validate_model_name(model_name)
+        try:
+            return self._client.get_model_version(model_name, str(int(version)))
+        except MlflowException:
+            raise ModelVersionNotFoundError(f"no version {version} of model {model_name!r}") from None
+
+    def _champion_version(self, model_name: str) -> Any | None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self._client.get_model_version_by_alias(model_name, CHAMPION)
+        except MlflowException:
+            return None
+
+    def _describe(self, mv: Any) -> ModelVersion:
+        run = self._client.get_run(mv.run_id)
+        tags = dict(mv.tags)
+        lineage = Lineage(
+            data_snapshot_hash=tags.get("data_snapshot_hash", ""),
+            features=tuple(json.loads(tags.get(FEATURES_TAG, "[]"))),
+            code_version=tags.get("code_version", ""),
+            pipeline_run_id=tags.get("pipeline_run_id", ""),
+        )
+        base = run.info.artifact_uri.rstrip("/")
+        plots = {
+            Path(f.path).stem: f"{base}/{f.path}"
+            for f in self._client.list_artifacts(mv.run_id, PLOTS_ARTIFACT)
+            if not f.is_dir
+        }
+        has_card = any(f.path == CARD_ARTIFACT for f in self._client.list_artifacts(mv.run_id))
+        return ModelVersion(
+            model_name=mv.name,
+            version=int(mv.version),
+            status=tags.get(STATUS_TAG, PENDING),
+            is_champion=CHAMPION in (getattr(mv, "aliases", None) or []),
+            metrics=dict(run.data.metrics),
+            params=dict(run.data.params),
+            lineage=lineage,
+            artifacts_uri=mv.source,
+            created_at=datetime.fromtimestamp(mv.creation_timestamp / 1000, tz=UTC),
+            plots=plots,
+            model_card_uri=f"{base}/{CARD_ARTIFACT}" if has_card else None,
+            status_reason=tags.get(REASON_TAG),
+        )
+
+    # -- the port -------------------------------------------------------------------------------------
+    def register(
+        self,
+        model_name: str,
+        artifacts_uri: str | Path,
+        metrics: Mapping[str, float],
+        params: Mapping[str, Any],
+        lineage: Lineage,
+        approval_status: ApprovalStatus = PENDING,
+        plots: Mapping[str, str | Path] | None = None,
+        model_card: str | None = None,
+    ) -> ModelVersion:
+        from mlflow.entities import Metric, Param
+
+        validate_model_name(model_name)
+        validate_status(approval_status)
+        metric_values = validate_metrics(metrics)
+        param_values = params_as_text(params)
+        plot_files = validate_plots(plots)
+        ensure_no_pii(param_values, "param")
+        ensure_no_pii({k: k for k in metric_values}, "metric")
+        ensure_no_pii(lineage.to_dict(), "lineage")
+        if model_card is not None:
+            ensure_no_pii({"model_card": model_card}, "model card")
+
+        with local_model_dir(artifacts_uri, self._object_store) as model_dir:
+            check_lineage_features(model_dir, lineage)
+            experiment_id = self._experiment_id(model_name)
+            run = self._client.create_run(experiment_id, run_name=f"{model_name}-registration")
+            run_id = run.info.run_id
+            now = int(time.time() * 1000)
+            self._client.log_batch(
+                run_id,
+                metrics=[Metric(k, v, now, 0) for k, v in metric_values.items()],
+                params=[Param(k, v) for k, v in param_values.items()],
+            )
+            with tempfile.TemporaryDirectory(prefix="cdp-register-") as tmp:
+                staging = Path(tmp)
+                from cdp.registry.pyfunc_flavor import save_pyfunc
+
+                save_pyfunc(model_dir, staging / MODEL_ARTIFACT)
+                self._client.log_artifacts(run_id, str(staging / MODEL_ARTIFACT), MODEL_ARTIFACT)
+                if plot_files:
+                    plot_dir = staging / PLOTS_ARTIFACT
+                    plot_dir.mkdir()
+                    for name, path in plot_files.items():
+                        shutil.copyfile(path, plot_dir / f"{name}{path.suffix.lower()}")
+                    self._client.log_artifacts(run_id, str(plot_dir), PLOTS_ARTIFACT)
+                if model_card is not None:
+                    card = staging / CARD_ARTIFACT
+                    card.write_text(model_card, encoding="utf-8")
+                    self._client.log_artifact(run_id, str(card))
+            self._client.set_terminated(run_id)
+
+        self._ensure_registered_model(model_name)
+        source = f"{run.info.artifact_uri.rstrip('/')}/{MODEL_ARTIFACT}"
+        tags = {
+            STATUS_TAG: approval_status,
+            FEATURES_TAG: json.dumps(list(lineage.features)),
+            **{k: getattr(lineage, k) for k in LINEAGE_TAGS},
+        }
+        mv = self._client.create_model_version(model_name, source=source, run_id=run_id, tags=tags)
+        return self._describe(self._client.get_model_version(model_name, mv.version))
+
+    def get(self, model_name: str, version: int) -> ModelVersion:
+        return self._describe(self._model_version(model_name, version))
+
+    def list(self, model_name: str | None = None) -> list[ModelVersion]:
+        if model_name is not None:
+            validate_model_name(model_name)
+        filter_string = f"name = '{model_name}'" if model_name else None
+        found: list[Any] = []
+        token = None
+        while True:
+            page = self._client.search_model_versions(filter_string, page_token=token)
+            found.extend(page)
+            token = page.token
+            if not token:
+                break
+        found.sort(key=lambda mv: (mv.name, int(mv.version)))
+        # search results may omit aliases: fetch each version fully
+        return [self._describe(self._client.get_model_version(mv.name, mv.version)) for mv in found]
+
+    def champion(self, model_name: str) -> ModelVersion | None:
+        validate_model_name(model_name)
+        mv = self._champion_version(model_name)
+        return None if mv is None else self._describe(mv)
+
+    def approve(
+        self, model_name: str, version: int, actor: str, reason: str, *, role: str = "model-approver"
+    ) -> ModelVersion:
+        def decide() -> ModelVersion:
+            mv = self._model_version(model_name, version)
+            self._client.set_model_version_tag(model_name, mv.version, STATUS_TAG, APPROVED)
+            self._client.set_model_version_tag(model_name, mv.version, REASON_TAG, reason)
+            # the status is set before the alias moves, so the champion is always an Approved version
+            self._client.set_registered_model_alias(model_name, CHAMPION, mv.version)
+            return self.get(model_name, version)
+
+        return audited_decision(
+            self._audit, action=APPROVE_ACTION, actor=actor, role=role, model_name=model_name,
+            version=version, reason=reason, decide=decide,
+        )  # fmt: skip
+
+    def reject(
+        self, model_name: str, version: int, actor: str, reason: str, *, role: str = "model-approver"
+    ) -> ModelVersion:
+        def decide() -> ModelVersion:
+            mv = self._model_version(model_name, version)
+            champion = self._champion_version(model_name)
+            if champion is not None and champion.version == mv.version:
+                self._client.delete_registered_model_alias(model_name, CHAMPION)
+            self._client.set_model_version_tag(model_name, mv.version, STATUS_TAG, REJECTED)
+            self._client.set_model_version_tag(model_name, mv.version, REASON_TAG, reason)
+            return self.get(model_name, version)
+
+        return audited_decision(
+            self._audit, action=REJECT_ACTION, actor=actor, role=role, model_name=model_name,
+            version=version, reason=reason, decide=decide,
+        )  # fmt: skip
+
+    def load_model(
+        self, model_name: str, version: int | Literal["champion"] = CHAMPION
+    ) -> PyfuncProbabilities:
+        if version == CHAMPION:
+            validate_model_name(model_name)
+            mv = self._champion_version(model_name)
+            if mv is None:
+                raise ModelVersionNotFoundError(f"model {model_name!r} has no champion")
+        else:
+            mv = self._model_version(model_name, int(version))
+        import mlflow.pyfunc
+
+        _import_mlflow()
+        features = tuple(json.loads(dict(mv.tags).get(FEATURES_TAG, "[]")))
+        return PyfuncProbabilities(mlflow.pyfunc.load_model(mv.source), features)

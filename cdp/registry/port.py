@@ -1,0 +1,221 @@
+"""The model-registry port: versioned models with approval status, lineage and a `champion` alias.
+
+Adapters: `MlflowModelRegistry` (local: MLflow with a SQLite backend and a local artifact folder) and
+`SageMakerModelRegistry` (AWS: SageMaker model package groups, artifacts in S3).
+
+Lifecycle of a version:
+- `register` creates it as `PendingManualApproval` (or the status given), with its metrics, params,
+  lineage, plots and model card. Versions of a model are numbered 1, 2, 3... in registration order.
+- `approve` sets it `Approved` and moves the `champion` alias to it. The previous champion keeps its
+  `Approved` status but is no longer the champion: "Approved" means "passed review", "champion" means
+  "the one serving loads". Approving the champion again is allowed (it stays champion).
+- `reject` sets it `Rejected`. Rejecting the current champion also removes the alias, so the model has
+  no champion until another version is approved (nothing is silently promoted in its place).
+Both decisions are written to the audit log. The registry itself keeps the decision's reason, not who
+made it: the actor lives in the hash-chained audit log only.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+PENDING = "PendingManualApproval"
+APPROVED = "Approved"
+REJECTED = "Rejected"
+APPROVAL_STATUSES = (PENDING, APPROVED, REJECTED)
+ApprovalStatus = Literal["PendingManualApproval", "Approved", "Rejected"]
+CHAMPION = "champion"
+
+# SageMaker's model package group name rule, lower-cased so both adapters accept the same names.
+_MODEL_NAME = re.compile(r"^[a-z0-9](-?[a-z0-9]){0,62}$")
+_PLOT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+class RegistryError(Exception):
+    """Base class of the model-registry port's errors."""
+
+
+class InvalidModelNameError(RegistryError, ValueError):
+    """Model names are 1-63 lowercase letters or digits, single hyphens between them."""
+
+
+class ModelVersionNotFoundError(RegistryError, LookupError):
+    """No such model, version, or no champion to load."""
+
+
+class InvalidRegistrationError(RegistryError, ValueError):
+    """The registration request is malformed (bad status, metric, plot, or personal data in it)."""
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """Where a model version came from: enough to rebuild it exactly."""
+
+    data_snapshot_hash: str  # hash of the training data snapshot (manifest hash of the lake tables read)
+    features: tuple[str, ...]  # the feature columns, in the order the model expects them
+    code_version: str  # git commit (or package version) of the training code
+    pipeline_run_id: str  # the pipeline execution that produced it
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "features", tuple(self.features))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "features": list(self.features)}
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> Lineage:
+        return cls(
+            data_snapshot_hash=str(doc["data_snapshot_hash"]),
+            features=tuple(str(f) for f in doc["features"]),
+            code_version=str(doc["code_version"]),
+            pipeline_run_id=str(doc["pipeline_run_id"]),
+        )
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One registered version of a model, as the registry describes it."""
+
+    model_name: str
+    version: int
+    status: str  # one of APPROVAL_STATUSES
+    is_champion: bool
+    metrics: Mapping[str, float]
+    params: Mapping[str, str]  # values as strings (MLflow's and SageMaker's common denominator)
+    lineage: Lineage
+    artifacts_uri: str  # where the model files are (file:// or s3://)
+    created_at: datetime
+    plots: Mapping[str, str] = field(default_factory=dict)  # plot name -> URI of the image
+    model_card_uri: str | None = None
+    status_reason: str | None = None  # reason given with the last approve/reject
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view (for `cdp models show`)."""
+        return {
+            "model_name": self.model_name,
+            "version": self.version,
+            "status": self.status,
+            "champion": self.is_champion,
+            "metrics": dict(self.metrics),
+            "params": dict(self.params),
+            "lineage": self.lineage.to_dict(),
+            "artifacts_uri": self.artifacts_uri,
+            "created_at": self.created_at.isoformat(),
+            "plots": dict(self.plots),
+            "model_card_uri": self.model_card_uri,
+            "status_reason": self.status_reason,
+        }
+
+
+@runtime_checkable
+class ProbabilityModel(Protocol):
+    """A loaded model that scores a feature frame."""
+
+    features: tuple[str, ...]
+
+    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
+        """Probabilities (not labels): shape (n,) = P(positive) for a binary model, (n, k) for k classes."""
+        ...
+
+
+@runtime_checkable
+class ModelRegistry(Protocol):
+    """Register, review and load versioned models."""
+
+    def register(
+        self,
+        model_name: str,
+        artifacts_uri: str | Path,
+        metrics: Mapping[str, float],
+        params: Mapping[str, Any],
+        lineage: Lineage,
+        approval_status: ApprovalStatus = PENDING,
+        plots: Mapping[str, str | Path] | None = None,
+        model_card: str | None = None,
+    ) -> ModelVersion:
+        """Register the model at `artifacts_uri`: a model folder or its `model.tar.gz`, local or `s3://`.
+
+        A model folder holds the XGBoost booster as `model.ubj` or `model.json`; other files in it are
+        kept alongside. `plots` maps a plot name to a local image file; `model_card` is Markdown text.
+        """
+        ...
+
+    def get(self, model_name: str, version: int) -> ModelVersion:
+        """One version; `ModelVersionNotFoundError` if absent."""
+        ...
+
+    def list(self, model_name: str | None = None) -> list[ModelVersion]:
+        """Every version of one model (or of all models), ordered by model name then version."""
+        ...
+
+    def champion(self, model_name: str) -> ModelVersion | None:
+        """The version serving should load, or None if no version is champion."""
+        ...
+
+    def approve(
+        self, model_name: str, version: int, actor: str, reason: str, *, role: str = "model-approver"
+    ) -> ModelVersion:
+        """Mark the version Approved and make it the champion; audited."""
+        ...
+
+    def reject(
+        self, model_name: str, version: int, actor: str, reason: str, *, role: str = "model-approver"
+    ) -> ModelVersion:
+        """Mark the version Rejected (dropping the champion alias if it held it); audited."""
+        ...
+
+    def load_model(self, model_name: str, version: int | Literal["champion"] = CHAMPION) -> ProbabilityModel:
+        """Load a version (or the champion) ready to score."""
+        ...
+
+
+def validate_model_name(model_name: str) -> str:
+    if not isinstance(model_name, str) or not _MODEL_NAME.match(model_name):
+        raise InvalidModelNameError(
+            "model name must be 1-63 lowercase letters or digits, with single hyphens between them"
+        )
+    return model_name
+
+
+def validate_status(status: str) -> str:
+    if status not in APPROVAL_STATUSES:
+        raise InvalidRegistrationError(f"approval status must be one of {', '.join(APPROVAL_STATUSES)}")
+    return status
+
+
+def validate_metrics(metrics: Mapping[str, float]) -> dict[str, float]:
+    """Metric values as finite floats; names are kept as given."""
+    out: dict[str, float] = {}
+    for name, value in metrics.items():
+        number = float(value)
+        if not math.isfinite(number):
+            raise InvalidRegistrationError(f"metric {name!r} is not a finite number")
+        out[str(name)] = number
+    return out
+
+
+def validate_plots(plots: Mapping[str, str | Path] | None) -> dict[str, Path]:
+    out: dict[str, Path] = {}
+    for name, path in (plots or {}).items():
+        if not _PLOT_NAME.match(name):
+            raise InvalidRegistrationError("plot names are lowercase letters, digits, '_' or '-'")
+        file = Path(path)
+        if not file.is_file():
+            raise InvalidRegistrationError(f"plot {name!r}: no file at the given path")
+        out[name] = file
+    return out
+
+
+def params_as_text(params: Mapping[str, Any]) -> dict[str, str]:
+    """Params as strings, the form both registries store."""
+    return {str(k): str(v) for k, v in params.items()}

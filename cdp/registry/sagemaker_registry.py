@@ -1,0 +1,362 @@
+"""AWS adapter of the model-registry port: SageMaker model package groups, artifacts in S3.
+
+One model = one model package group; one version = one model package (SageMaker numbers them 1, 2...).
+- approval status: the package's `ModelApprovalStatus`; the decision's reason is its `ApprovalDescription`;
+- metrics: a JSON object in S3 referenced by `ModelMetrics.ModelQuality.Statistics`;
+- lineage: scalar fields in `CustomerMetadataProperties` (values are capped at 256 characters by
+  SageMaker, so the feature list, params and plot locations live in `registration.json` beside it);
+- champion: the group tag `cdp-champion` holding the version. A tag rather than "the latest Approved
+  package" so that approving an older version (a rollback) makes it the champion, as locally;
+- artifacts: `s3://<bucket>/<prefix>/<model>/<registration id>/` with `model.tar.gz` (the model folder,
+  SageMaker's layout), `metrics.json`, `registration.json`, `plots/` and `model_card.md`, written through
+  the object-store port before the package is created.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import uuid
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from botocore.exceptions import ClientError
+
+from cdp.registry.audit import APPROVE_ACTION, REJECT_ACTION, audited_decision
+from cdp.registry.model_dir import pack, unpack
+from cdp.registry.pii_guard import ensure_no_pii
+from cdp.registry.port import (
+    APPROVED,
+    CHAMPION,
+    PENDING,
+    REJECTED,
+    ApprovalStatus,
+    InvalidRegistrationError,
+    Lineage,
+    ModelVersion,
+    ModelVersionNotFoundError,
+    params_as_text,
+    validate_metrics,
+    validate_model_name,
+    validate_plots,
+    validate_status,
+)
+from cdp.registry.scoring import BoosterModel, check_lineage_features
+from cdp.registry.sources import local_model_dir
+
+if TYPE_CHECKING:
+    from cdp.objectstore.port import ObjectStore
+    from cdp.security.audit.port import AuditLog
+    from cdp.settings import Settings
+
+CHAMPION_TAG = "cdp-champion"
+DEFAULT_PREFIX = "model-registry"
+MAX_METADATA_VALUE = 256  # SageMaker's limit on a CustomerMetadataProperties value
+_MISSING_CODES = {"ValidationException", "ResourceNotFound", "ResourceNotFoundException"}
+
+
+def _missing(error: ClientError) -> bool:
+    return str(error.response.get("Error", {}).get("Code", "")) in _MISSING_CODES
+
+
+class SageMakerModelRegistry:
+    """`ModelRegistry` on SageMaker model package groups (`client` is a boto3 SageMaker client)."""
+
+    def __init__(
+        self,
+        client: Any,
+        object_store: ObjectStore,
+        audit: AuditLog,
+        bucket: str,
+        prefix: str = DEFAULT_PREFIX,
+        inference_image_uri: str | None = None,
+    ) -> None:
+        self._sm = client
+        self._store = object_store
+        self._audit = audit
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.inference_image_uri = inference_image_uri
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        audit: AuditLog | None = None,
+        object_store: ObjectStore | None = None,
+        inference_image_uri: str | None = None,
+    ) -> SageMakerModelRegistry:
+        """The registry in `settings.aws_region`, artifacts under `s3://<lake_bucket>/model-registry/`."""
+        import boto3
+
+        if audit is None:
+            from cdp.security.audit import sqlite as audit_sqlite
+
+            audit = audit_sqlite.from_settings(settings)
+        if object_store is None:
+            from cdp.objectstore.s3 import S3ObjectStore
+
+            object_store = S3ObjectStore.from_settings(settings)
+        client = boto3.client("sagemaker", region_name=settings.aws_region)
+        return cls(client, object_store, audit, settings.lake_bucket, inference_image_uri=inference_image_uri)
+
+    # -- SageMaker plumbing ---------------------------------------------------------------------------
+    def _group_arn(self, model_name: str) -> str | None:
+        try:
+            return str(
+                self._sm.describe_model_package_group(ModelPackageGroupName=model_name)[
+                    "ModelPackageGroupArn"
+                ]
+            )
+        except ClientError as error:
+            if _missing(error):
+                return None
+            raise
+
+    def _ensure_group(self, model_name: str) -> str:
+        arn = self._group_arn(model_name)
+        if arn is not None:
+            return arn
+        try:
+            self._sm.create_model_package_group(
+                ModelPackageGroupName=model_name, ModelPackageGroupDescription=f"CDP model {model_name}"
+            )
+        except ClientError:
+            if self._group_arn(model_name) is None:  # not a lost creation race: a real failure
+                raise
+        arn = self._group_arn(model_name)
+        assert arn is not None
+        return arn
+
+    @staticmethod
+    def _package_arn(group_arn: str, version: int) -> str:
+        return group_arn.replace(":model-package-group/", ":model-package/", 1) + f"/{int(version)}"
+
+    def _describe_package(self, model_name: str, version: int) -> tuple[dict[str, Any], str]:
+        validate_model_name(model_name)
+        group_arn = self._group_arn(model_name)
+        if group_arn is None:
+            raise ModelVersionNotFoundError(f"no model {model_name!r}")
+        try:
+            package = self._sm.describe_model_package(ModelPackageName=self._package_arn(group_arn, version))
+        except ClientError as error:
+            if _missing(error):
+                raise ModelVersionNotFoundError(f"no version {version} of model {model_name!r}") from None
+            raise
+        return package, group_arn
+
+    def _set_status(self, package: Mapping[str, Any], status: str, reason: str) -> None:
+        # The metadata is sent again unchanged: AWS merges it (a no-op), moto replaces it (and would drop it).
+        self._sm.update_model_package(
+            ModelPackageArn=package["ModelPackageArn"],
+            ModelApprovalStatus=status,
+            ApprovalDescription=reason,
+            CustomerMetadataProperties=dict(package.get("CustomerMetadataProperties") or {}),
+        )
+
+    def _champion_number(self, group_arn: str) -> int | None:
+        value = None
+        kwargs: dict[str, Any] = {"ResourceArn": group_arn}
+        while True:
+            page = self._sm.list_tags(**kwargs)
+            for tag in page.get("Tags", []):
+                if tag["Key"] == CHAMPION_TAG:
+                    value = tag["Value"]  # the last one wins (moto appends where AWS overwrites)
+            if not page.get("NextToken"):
+                return int(value) if value else None
+            kwargs["NextToken"] = page["NextToken"]
+
+    def _describe(self, package: Mapping[str, Any], champion: int | None) -> ModelVersion:
+        meta = package.get("CustomerMetadataProperties") or {}
+        registration = json.loads(self._store.get_bytes(meta["registration_uri"]))
+        metrics_uri = package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
+        metrics = json.loads(self._store.get_bytes(metrics_uri))["metrics"]
+        version = int(package["ModelPackageVersion"])
+        return ModelVersion(
+            model_name=str(package["ModelPackageGroupName"]),
+            version=version,
+            status=str(package["ModelApprovalStatus"]),
+            is_champion=champion == version,
+            metrics={k: float(v) for k, v in metrics.items()},
+            params=dict(registration["params"]),
+            lineage=Lineage.from_dict(registration["lineage"]),
+            artifacts_uri=meta["artifacts_uri"],
+            created_at=package["CreationTime"],
+            plots=dict(registration["plots"]),
+            model_card_uri=registration.get("model_card_uri"),
+            status_reason=package.get("ApprovalDescription") or None,
+        )
+
+    def _versions(self, model_name: str) -> Iterator[int]:
+        kwargs: dict[str, Any] = {"ModelPackageGroupName": model_name, "ModelPackageType": "Versioned"}
+        while True:
+            page = self._sm.list_model_packages(**kwargs)
+            for summary in page.get("ModelPackageSummaryList", []):
+                yield int(summary["ModelPackageVersion"])
+            if not page.get("NextToken"):
+                return
+            kwargs["NextToken"] = page["NextToken"]
+
+    def _model_names(self) -> Iterator[str]:
+        kwargs: dict[str, Any] = {}
+        while True:
+            page = self._sm.list_model_package_groups(**kwargs)
+            for summary in page.get("ModelPackageGroupSummaryList", []):
+                yield str(summary["ModelPackageGroupName"])
+            if not page.get("NextToken"):
+                return
+            kwargs["NextToken"] = page["NextToken"]
+
+    # -- the port -------------------------------------------------------------------------------------
+    def register(
+        self,
+        model_name: str,
+        artifacts_uri: str | Path,
+        metrics: Mapping[str, float],
+        params: Mapping[str, Any],
+        lineage: Lineage,
+        approval_status: ApprovalStatus = PENDING,
+        plots: Mapping[str, str | Path] | None = None,
+        model_card: str | None = None,
+    ) -> ModelVersion:
+        validate_model_name(model_name)
+        validate_status(approval_status)
+        metric_values = validate_metrics(metrics)
+        param_values = params_as_text(params)
+        plot_files = validate_plots(plots)
+        ensure_no_pii(param_values, "param")
+        ensure_no_pii({k: k for k in metric_values}, "metric")
+        ensure_no_pii(lineage.to_dict(), "lineage")
+        if model_card is not None:
+            ensure_no_pii({"model_card": model_card}, "model card")
+        scalars = {
+            "data_snapshot_hash": lineage.data_snapshot_hash,
+            "code_version": lineage.code_version,
+            "pipeline_run_id": lineage.pipeline_run_id,
+        }
+        if any(len(v) > MAX_METADATA_VALUE for v in scalars.values()):
+            raise InvalidRegistrationError(f"lineage values are limited to {MAX_METADATA_VALUE} characters")
+
+        base = f"s3://{self.bucket}/{self.prefix}/{model_name}/{uuid.uuid4().hex}"
+        with local_model_dir(artifacts_uri, self._store) as model_dir:
+            check_lineage_features(model_dir, lineage)
+            archive_uri = f"{base}/model.tar.gz"
+            self._store.put_bytes(archive_uri, pack(model_dir))
+        plot_uris: dict[str, str] = {}
+        for name, path in plot_files.items():
+            plot_uris[name] = f"{base}/plots/{name}{path.suffix.lower()}"
+            self._store.put_file(plot_uris[name], path)
+        card_uri = None
+        if model_card is not None:
+            card_uri = f"{base}/model_card.md"
+            self._store.put_bytes(card_uri, model_card.encode("utf-8"))
+        metrics_uri = f"{base}/metrics.json"
+        self._store.put_bytes(metrics_uri, _json({"metrics": metric_values}))
+        registration_uri = f"{base}/registration.json"
+        registration = {
+            "params": param_values,
+            "lineage": lineage.to_dict(),
+            "plots": plot_uris,
+            "model_card_uri": card_uri,
+        }
+        self._store.put_bytes(registration_uri, _json(registration))
+
+        self._ensure_group(model_name)
+        request: dict[str, Any] = {
+            "ModelPackageGroupName": model_name,
+            "ModelPackageDescription": f"{model_name} from pipeline run {lineage.pipeline_run_id}"[:1024],
+            "ModelApprovalStatus": approval_status,
+            "ModelMetrics": {
+                "ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": metrics_uri}}
+            },
+            "CustomerMetadataProperties": {
+                **scalars,
+                "feature_count": str(len(lineage.features)),
+                "artifacts_uri": archive_uri,
+                "registration_uri": registration_uri,
+            },
+        }
+        if self.inference_image_uri:
+            request["InferenceSpecification"] = {
+                "Containers": [{"Image": self.inference_image_uri, "ModelDataUrl": archive_uri}],
+                "SupportedContentTypes": ["text/csv"],
+                "SupportedResponseMIMETypes": ["text/csv"],
+            }
+        arn = self._sm.create_model_package(**request)["ModelPackageArn"]
+        package = self._sm.describe_model_package(ModelPackageName=arn)
+        return self._describe(package, self._champion_number(self._ensure_group(model_name)))
+
+    def get(self, model_name: str, version: int) -> ModelVersion:
+        package, group_arn = self._describe_package(model_name, version)
+        return self._describe(package, self._champion_number(group_arn))
+
+    def list(self, model_name: str | None = None) -> list[ModelVersion]:
+        if model_name is not None:
+            validate_model_name(model_name)
+            names = [model_name] if self._group_arn(model_name) else []
+        else:
+            names = sorted(self._model_names())
+        out: list[ModelVersion] = []
+        for name in names:
+            group_arn = self._group_arn(name)
+            if group_arn is None:
+                continue
+            champion = self._champion_number(group_arn)
+            for version in sorted(self._versions(name)):
+                package = self._sm.describe_model_package(
+                    ModelPackageName=self._package_arn(group_arn, version)
+                )
+                out.append(self._describe(package, champion))
+        return out
+
+    def champion(self, model_name: str) -> ModelVersion | None:
+        validate_model_name(model_name)
+        group_arn = self._group_arn(model_name)
+        number = None if group_arn is None else self._champion_number(group_arn)
+        return None if number is None else self.get(model_name, number)
+
+    def approve(
+        self, model_name: str, version: int, actor: str, reason: str, *, role: str = "model-approver"
+    ) -> ModelVersion:
+        def decide() -> ModelVersion:
+            package, group_arn = self._describe_package(model_name, version)
+            self._set_status(package, APPROVED, reason)
+            # the status is set before the tag moves, so the champion is always an Approved version
+            self._sm.add_tags(ResourceArn=group_arn, Tags=[{"Key": CHAMPION_TAG, "Value": str(int(version))}])
+            return self.get(model_name, version)
+
+        return audited_decision(
+            self._audit, action=APPROVE_ACTION, actor=actor, role=role, model_name=model_name,
+            version=version, reason=reason, decide=decide,
+        )  # fmt: skip
+
+    def reject(
+        self, model_name: str, version: int, actor: str, reason: str, *, role: str = "model-approver"
+    ) -> ModelVersion:
+        def decide() -> ModelVersion:
+            package, group_arn = self._describe_package(model_name, version)
+            if self._champion_number(group_arn) == int(version):
+                self._sm.delete_tags(ResourceArn=group_arn, TagKeys=[CHAMPION_TAG])
+            self._set_status(package, REJECTED, reason)
+            return self.get(model_name, version)
+
+        return audited_decision(
+            self._audit, action=REJECT_ACTION, actor=actor, role=role, model_name=model_name,
+            version=version, reason=reason, decide=decide,
+        )  # fmt: skip
+
+    def load_model(self, model_name: str, version: int | Literal["champion"] = CHAMPION) -> BoosterModel:
+        if version == CHAMPION:
+            chosen = self.champion(model_name)
+            if chosen is None:
+                raise ModelVersionNotFoundError(f"model {model_name!r} has no champion")
+        else:
+            chosen = self.get(model_name, int(version))
+        with tempfile.TemporaryDirectory(prefix="cdp-model-") as tmp:
+            model_dir = unpack(self._store.get_bytes(chosen.artifacts_uri), Path(tmp) / "model")
+            return BoosterModel.load(model_dir)  # the booster is in memory; the folder can go
+
+
+def _json(doc: Mapping[str, Any]) -> bytes:
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode("utf-8")

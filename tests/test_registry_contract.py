@@ -1,0 +1,372 @@
+"""Contract of the model-registry port, run against both adapters: MLflow (local) and SageMaker (moto)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import numpy as np
+import pandas as pd
+import pytest
+from moto import mock_aws
+
+from cdp.objectstore.local import FolderObjectStore
+from cdp.objectstore.port import ObjectStore
+from cdp.objectstore.s3 import S3ObjectStore
+from cdp.registry import (
+    APPROVED,
+    PENDING,
+    REJECTED,
+    InvalidModelNameError,
+    InvalidRegistrationError,
+    Lineage,
+    ModelRegistry,
+    ModelVersionNotFoundError,
+)
+from cdp.registry.mlflow_registry import MlflowModelRegistry
+from cdp.registry.sagemaker_registry import SageMakerModelRegistry
+from cdp.security.audit.sqlite import SqliteAuditLog
+
+BUCKET = "cdp-lake"
+REGION = "eu-west-1"
+FEATURES = ("amount", "velocity_1h", "new_merchant", "hour")
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+}
+
+
+# -- shared builders (imported by the adapter-specific test modules) ---------------------------------
+def training_frame(rows: int = 200, seed: int = 3) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(rng.normal(size=(rows, len(FEATURES))), columns=list(FEATURES))
+    logit = 1.5 * frame["amount"] - frame["hour"] + rng.normal(scale=0.5, size=rows)
+    return frame, (logit > 0).astype(int).to_numpy()
+
+
+def write_tiny_model(folder: Path, fmt: str = "ubj") -> Path:
+    """A real 10-tree XGBoost classifier trained on 200 random rows, saved as `model.<fmt>`."""
+    import xgboost
+
+    frame, labels = training_frame()
+    booster = xgboost.train(
+        {"objective": "binary:logistic", "max_depth": 2, "eta": 0.3, "seed": 1},
+        xgboost.DMatrix(frame, label=labels),
+        num_boost_round=10,
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    booster.save_model(str(folder / f"model.{fmt}"))
+    (folder / "threshold.txt").write_text("0.5\n")
+    return folder
+
+
+def booster_probabilities(folder: Path, frame: pd.DataFrame) -> np.ndarray:
+    import xgboost
+
+    booster = xgboost.Booster()
+    booster.load_model(str(next(folder.glob("model.*"))))
+    return booster.predict(xgboost.DMatrix(frame.loc[:, list(FEATURES)]))
+
+
+def lineage(run: str = "run-1") -> Lineage:
+    return Lineage(
+        data_snapshot_hash="sha256:" + "ab" * 32,
+        features=FEATURES,
+        code_version="3f2c1e0",
+        pipeline_run_id=run,
+    )
+
+
+def fresh_name() -> str:
+    return f"m{uuid.uuid4().hex[:10]}"
+
+
+def register(registry: ModelRegistry, name: str, model_dir: Path, **kwargs: object):  # noqa: ANN201
+    return registry.register(
+        name, model_dir, {"pr_auc": 0.41, "recall_at_budget": 0.63}, {"max_depth": 2, "eta": 0.3}, lineage(),
+        **kwargs,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+# -- fixtures -----------------------------------------------------------------------------------------
+class Harness:
+    def __init__(self, registry: ModelRegistry, audit: SqliteAuditLog, store: ObjectStore, kind: str) -> None:
+        self.registry, self.audit, self.store, self.kind = registry, audit, store, kind
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny_model(tmp_path_factory.mktemp("model") / "fraud-model")
+
+
+@pytest.fixture(scope="module", params=["local", "aws"])
+def harness(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
+    root = tmp_path_factory.mktemp(f"registry-{request.param}")
+    audit = SqliteAuditLog(root / "audit.sqlite")
+    if request.param == "local":
+        store = FolderObjectStore(root / "lake")
+        yield Harness(MlflowModelRegistry(root / "state", audit, store), audit, store, "local")
+        return
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in AWS_ENV.items():
+            mp.setenv(key, value)
+        with mock_aws():
+            s3 = boto3.client("s3", region_name=REGION)
+            s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+            store = S3ObjectStore(s3)
+            client = boto3.client("sagemaker", region_name=REGION)
+            yield Harness(SageMakerModelRegistry(client, store, audit, BUCKET), audit, store, "aws")
+
+
+@pytest.fixture
+def registry(harness: Harness) -> ModelRegistry:
+    return harness.registry
+
+
+def audit_records(harness: Harness, name: str) -> list:
+    return [r for r in harness.audit.records() if r.details.get("model") == name]
+
+
+# -- the contract -------------------------------------------------------------------------------------
+def test_adapter_satisfies_the_port(registry: ModelRegistry) -> None:
+    assert isinstance(registry, ModelRegistry)
+
+
+def test_register_records_metrics_params_lineage_plots_and_card(
+    registry: ModelRegistry, model_dir: Path, tmp_path: Path
+) -> None:
+    plot = tmp_path / "pr.png"
+    plot.write_bytes(b"\x89PNG\r\n\x1a\n fake image bytes")
+    name = fresh_name()
+    v1 = register(
+        registry, name, model_dir, plots={"pr-curve": plot}, model_card="# Fraud model\nTrained on..."
+    )
+    assert (v1.model_name, v1.version, v1.status, v1.is_champion) == (name, 1, PENDING, False)
+    assert v1.metrics == {"pr_auc": 0.41, "recall_at_budget": 0.63}
+    assert v1.params == {"max_depth": "2", "eta": "0.3"}
+    assert v1.lineage == lineage()
+    assert set(v1.plots) == {"pr-curve"} and v1.plots["pr-curve"].endswith("pr-curve.png")
+    assert v1.model_card_uri is not None
+    assert v1.created_at.tzinfo is not None
+    assert registry.get(name, 1) == v1
+
+    v2 = register(registry, name, model_dir)
+    assert v2.version == 2 and v2.plots == {} and v2.model_card_uri is None
+
+
+def test_registering_as_approved_does_not_make_a_champion(registry: ModelRegistry, model_dir: Path) -> None:
+    name = fresh_name()
+    version = register(registry, name, model_dir, approval_status=APPROVED)
+    assert version.status == APPROVED and not version.is_champion
+    assert registry.champion(name) is None
+
+
+def test_approve_moves_the_champion_and_keeps_the_old_one_approved(
+    registry: ModelRegistry, model_dir: Path
+) -> None:
+    name = fresh_name()
+    for _ in range(3):
+        register(registry, name, model_dir)
+    assert registry.champion(name) is None
+
+    first = registry.approve(name, 1, "alice", "beats baseline on holdout")
+    assert (first.status, first.is_champion, first.status_reason) == (
+        APPROVED,
+        True,
+        "beats baseline on holdout",
+    )
+    registry.approve(name, 2, "bob", "retrained on new month")
+    champion = registry.champion(name)
+    assert champion is not None and champion.version == 2
+    previous = registry.get(name, 1)
+    assert (previous.status, previous.is_champion) == (APPROVED, False)
+    assert registry.get(name, 3).status == PENDING
+
+    registry.approve(name, 1, "alice", "rollback")  # approving an older version makes it champion again
+    assert registry.champion(name).version == 1  # type: ignore[union-attr]
+    assert [v.is_champion for v in registry.list(name)] == [True, False, False]
+
+
+def test_reject_champion_leaves_no_champion(registry: ModelRegistry, model_dir: Path) -> None:
+    name = fresh_name()
+    register(registry, name, model_dir)
+    register(registry, name, model_dir)
+    registry.approve(name, 1, "alice", "ok")
+    rejected = registry.reject(name, 2, "alice", "drift on amount")
+    assert (rejected.status, rejected.is_champion) == (REJECTED, False)
+    assert registry.champion(name).version == 1  # type: ignore[union-attr]  # rejecting another keeps it
+
+    registry.reject(name, 1, "carol", "label leak found")
+    assert registry.champion(name) is None
+    assert registry.get(name, 1).status == REJECTED
+    with pytest.raises(ModelVersionNotFoundError):
+        registry.load_model(name)
+
+
+def test_load_model_returns_probabilities_of_the_registered_booster(
+    registry: ModelRegistry, model_dir: Path
+) -> None:
+    name = fresh_name()
+    register(registry, name, model_dir)
+    registry.approve(name, 1, "alice", "ok")
+    frame, _ = training_frame(rows=50, seed=11)
+    expected = booster_probabilities(model_dir, frame)
+
+    for model in (registry.load_model(name), registry.load_model(name, 1)):
+        got = model.predict_proba(frame[list(reversed(FEATURES))])  # column order must not matter
+        assert got.shape == (50,)
+        np.testing.assert_allclose(got, expected, rtol=1e-6)
+        assert ((got > 0) & (got < 1)).all() and len(np.unique(got)) > 2  # probabilities, not labels
+        assert tuple(model.features) == FEATURES
+
+    with pytest.raises(Exception, match="amount"):  # a missing feature is named
+        registry.load_model(name, 1).predict_proba(frame.drop(columns=["amount"]))
+
+
+def test_json_booster_registers_and_loads(registry: ModelRegistry, tmp_path: Path) -> None:
+    folder = write_tiny_model(tmp_path / "json-model", fmt="json")
+    name = fresh_name()
+    register(registry, name, folder)
+    frame, _ = training_frame(rows=20, seed=5)
+    np.testing.assert_allclose(
+        registry.load_model(name, 1).predict_proba(frame), booster_probabilities(folder, frame), rtol=1e-6
+    )
+
+
+def test_register_from_an_object_store_prefix(harness: Harness, model_dir: Path) -> None:
+    prefix = f"s3://{BUCKET}/training-output/{fresh_name()}"
+    for path in model_dir.iterdir():
+        harness.store.put_file(f"{prefix}/{path.name}", path)
+    name = fresh_name()
+    version = harness.registry.register(name, prefix, {"pr_auc": 0.5}, {}, lineage())
+    frame, _ = training_frame(rows=10, seed=2)
+    np.testing.assert_allclose(
+        harness.registry.load_model(name, version.version).predict_proba(frame),
+        booster_probabilities(model_dir, frame),
+        rtol=1e-6,
+    )
+    with pytest.raises(InvalidRegistrationError):
+        harness.registry.register(name, f"s3://{BUCKET}/nothing-here", {}, {}, lineage())
+
+
+def test_list_orders_by_model_then_version(registry: ModelRegistry, model_dir: Path) -> None:
+    a, b = sorted([fresh_name(), fresh_name()])
+    register(registry, b, model_dir)
+    register(registry, a, model_dir)
+    register(registry, b, model_dir)
+    assert [(v.model_name, v.version) for v in registry.list(b)] == [(b, 1), (b, 2)]
+    everything = [(v.model_name, v.version) for v in registry.list()]
+    assert [x for x in everything if x[0] in (a, b)] == [(a, 1), (b, 1), (b, 2)]
+    assert everything == sorted(everything)
+
+
+def test_unknown_versions_and_bad_names(registry: ModelRegistry, model_dir: Path) -> None:
+    name = fresh_name()
+    with pytest.raises(ModelVersionNotFoundError):
+        registry.get(name, 1)
+    register(registry, name, model_dir)
+    with pytest.raises(ModelVersionNotFoundError):
+        registry.get(name, 2)
+    assert registry.list(fresh_name()) == []
+    for bad in ("Fraud", "fraud model", "-fraud", "a--b", "x" * 64, "../etc"):
+        with pytest.raises(InvalidModelNameError):
+            registry.get(bad, 1)
+        with pytest.raises(InvalidModelNameError):
+            register(registry, bad, model_dir)
+
+
+def test_decisions_are_audited_with_a_placeholder_customer_token(harness: Harness, model_dir: Path) -> None:
+    name = fresh_name()
+    register(harness.registry, name, model_dir)
+    harness.registry.approve(name, 1, "alice", "meets gates", role="model-approver")
+    harness.registry.reject(name, 1, "bob", "bias review failed", role="risk-officer")
+    with pytest.raises(ModelVersionNotFoundError):
+        harness.registry.approve(name, 9, "alice", "typo")
+
+    records = audit_records(harness, name)
+    assert [(r.action, r.actor, r.role, r.outcome) for r in records] == [
+        ("model-approve", "alice", "model-approver", "allowed"),
+        ("model-reject", "bob", "risk-officer", "allowed"),
+        ("model-approve", "alice", "model-approver", "failed"),
+    ]
+    assert all(r.customer_token == "-" and r.fields == () for r in records)
+    assert dict(records[0].details) == {"model": name, "version": 1, "reason": "meets gates"}
+    assert harness.audit.verify().ok
+
+
+def test_personal_data_is_refused_before_anything_is_stored(harness: Harness, model_dir: Path) -> None:
+    name = fresh_name()
+    card_number = "4111111111111111"
+    with pytest.raises(InvalidRegistrationError) as caught:
+        harness.registry.register(name, model_dir, {"pr_auc": 0.4}, {"sample_pan": card_number}, lineage())
+    assert card_number not in str(caught.value) and "sample_pan" in str(caught.value)
+    with pytest.raises(InvalidRegistrationError):
+        register(harness.registry, name, model_dir, model_card="Contact jane.doe@example.com for access")
+    assert harness.registry.list(name) == []
+
+    register(harness.registry, name, model_dir)
+    with pytest.raises(InvalidRegistrationError):
+        harness.registry.approve(name, 1, "alice", "customer jane.doe@example.com complained")
+    with pytest.raises(InvalidRegistrationError):
+        harness.registry.reject(name, 1, "alice", "  ")
+    assert harness.registry.get(name, 1).status == PENDING
+    assert audit_records(harness, name) == []
+
+
+def test_lineage_must_name_the_model_features_in_order(registry: ModelRegistry, model_dir: Path) -> None:
+    wrong = Lineage("sha256:00", tuple(reversed(FEATURES)), "3f2c1e0", "run-9")
+    with pytest.raises(InvalidRegistrationError, match="features"):
+        registry.register(fresh_name(), model_dir, {}, {}, wrong)
+
+
+def test_a_folder_without_a_booster_is_refused(registry: ModelRegistry, tmp_path: Path) -> None:
+    (tmp_path / "model.pkl").write_bytes(b"not allowed")
+    with pytest.raises(InvalidRegistrationError, match="booster"):
+        registry.register(fresh_name(), tmp_path, {}, {}, lineage())
+    with pytest.raises(InvalidRegistrationError):
+        registry.register(fresh_name(), tmp_path / "missing", {}, {}, lineage())
+
+
+def test_bad_status_metric_or_plot_is_refused(
+    registry: ModelRegistry, model_dir: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(InvalidRegistrationError):
+        register(registry, fresh_name(), model_dir, approval_status="approved")
+    with pytest.raises(InvalidRegistrationError):
+        registry.register(fresh_name(), model_dir, {"pr_auc": float("nan")}, {}, lineage())
+    with pytest.raises(InvalidRegistrationError):
+        register(registry, fresh_name(), model_dir, plots={"roc": tmp_path / "absent.png"})
+    with pytest.raises(InvalidRegistrationError):
+        register(registry, fresh_name(), model_dir, plots={"../roc": model_dir / "threshold.txt"})
+
+
+def test_register_from_a_model_archive_local_or_in_the_object_store(
+    harness: Harness, model_dir: Path, tmp_path: Path
+) -> None:
+    from cdp.registry.model_dir import pack
+
+    archive = tmp_path / "model.tar.gz"
+    archive.write_bytes(pack(model_dir))
+    remote = f"s3://{BUCKET}/pipeline-runs/{fresh_name()}/model.tar.gz"
+    harness.store.put_file(remote, archive)
+    frame, _ = training_frame(rows=10, seed=4)
+    for source in (archive, remote):
+        name = fresh_name()
+        harness.registry.register(name, source, {"pr_auc": 0.5}, {}, lineage())
+        np.testing.assert_allclose(
+            harness.registry.load_model(name, 1).predict_proba(frame),
+            booster_probabilities(model_dir, frame),
+            rtol=1e-6,
+        )
+    with pytest.raises(InvalidRegistrationError):
+        harness.registry.register(fresh_name(), f"s3://{BUCKET}/absent/model.tar.gz", {}, {}, lineage())
+
+
+def test_a_json_file_that_is_not_a_booster_is_refused(registry: ModelRegistry, tmp_path: Path) -> None:
+    (tmp_path / "model.json").write_text('{"weights": [1, 2, 3]}')
+    with pytest.raises(InvalidRegistrationError, match="XGBoost"):
+        registry.register(fresh_name(), tmp_path, {}, {}, lineage())
