@@ -15,6 +15,8 @@ setup(
     entry_points={
         "console_scripts": [
             "cdp=cdp.cli:main",
+            "get-pipeline-definition=pipelines.cli:get_pipeline_definition_main",
+            "run-pipeline=pipelines.cli:run_pipeline_main",
         ]
     },
 )

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from cdp.catalog.port import Catalog
     from cdp.objectstore.port import ObjectStore
     from cdp.oltp.port import OltpStore
+    from cdp.online.port import OnlineStore
+    from cdp.registry.port import ModelRegistry
     from cdp.security.audit.port import AuditLog
     from cdp.security.datakeys.port import DataKeyStore
     from cdp.security.keys.port import KeyManager
@@ -81,6 +83,18 @@ class Backends:
         from cdp.stream.local import SqliteStreamLog
 
         return SqliteStreamLog.from_settings(self.settings)
+
+    @cached_property
+    def online_store(self) -> OnlineStore:
+        from cdp.online import online_store
+
+        return online_store(self.settings)
+
+    @cached_property
+    def model_registry(self) -> ModelRegistry:
+        from cdp.registry.factory import model_registry
+
+        return model_registry(self)
 
     # -- security -----------------------------------------------------------------------------------
     @cached_property

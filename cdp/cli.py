@@ -288,6 +288,91 @@ def audit_verify() -> None:
     raise typer.Exit(1)
 
 
+features_app = typer.Typer(help="Feature views: offline build, training sets, online state.")
+models_app = typer.Typer(help="The model registry: versions, approval status, champion.")
+app.add_typer(features_app, name="features")
+app.add_typer(models_app, name="models")
+
+
+@features_app.command("build")
+def features_build(
+    start: Annotated[str | None, typer.Option(help="First day of the training set, YYYY-MM-DD.")] = None,
+    end: Annotated[str | None, typer.Option(help="Day after the training set, YYYY-MM-DD.")] = None,
+) -> None:
+    """Materialise the fraud view over the lake and write a time-split training set with its manifest."""
+    from features.commands import build
+
+    summary = build(
+        get_settings(),
+        start=date.fromisoformat(start) if start else None,
+        end=date.fromisoformat(end) if end else None,
+    )
+    console.print_json(data=summary, default=str)
+
+
+@features_app.command("show")
+def features_show(card: Annotated[str, typer.Option("--card", help="Card token (crd_...).")]) -> None:
+    """A card's latest offline features and its online state."""
+    from features.commands import show_card
+
+    console.print_json(data=show_card(card, get_settings()), default=str)
+
+
+def _registry():  # noqa: ANN202
+    from cdp.backends import Backends
+
+    return Backends().model_registry
+
+
+@models_app.command("list")
+def models_list(
+    model: Annotated[str | None, typer.Argument(help="Model name (all when omitted).")] = None,
+) -> None:
+    """Registered model versions with their approval status (* = champion)."""
+    from cdp.registry.commands import list_models, models_table
+
+    console.print(models_table(list_models(_registry(), model)))
+
+
+@models_app.command("show")
+def models_show(
+    model: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[str, typer.Argument(help="Version number or 'champion'.")] = "champion",
+) -> None:
+    """One model version: metrics, params, lineage, status."""
+    from cdp.registry.commands import parse_version, show_model
+
+    console.print_json(data=show_model(_registry(), model, parse_version(version)), default=str)
+
+
+@models_app.command("approve")
+def models_approve(
+    model: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[int, typer.Argument(help="Version to approve (becomes the champion).")],
+    reason: Annotated[str, typer.Option(help="Why (recorded).")],
+    actor: Annotated[str, typer.Option(help="Who approves (audited).")] = "cli",
+) -> None:
+    """Approve a version: it becomes the champion; audited."""
+    from cdp.registry.commands import approve_model
+
+    approve_model(_registry(), model, version, actor, reason)
+    console.print(f"{model} v{version}: approved, champion")
+
+
+@models_app.command("reject")
+def models_reject(
+    model: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[int, typer.Argument(help="Version to reject.")],
+    reason: Annotated[str, typer.Option(help="Why (recorded).")],
+    actor: Annotated[str, typer.Option(help="Who rejects (audited).")] = "cli",
+) -> None:
+    """Reject a version; audited."""
+    from cdp.registry.commands import reject_model
+
+    reject_model(_registry(), model, version, actor, reason)
+    console.print(f"{model} v{version}: rejected")
+
+
 @app.command()
 def demo() -> None:
     """Run the platform end to end on the embedded default.
