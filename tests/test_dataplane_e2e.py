@@ -209,3 +209,36 @@ def test_stream_consumer_killed_mid_run_lands_every_record_once(source, isolated
     assert final.wait(timeout=300) == 0, final.stderr.read().decode()
     total = report.batch_rows + report.stream_rows
     assert _lake_counts(Backends()) == {"n": total, "ids": total}
+
+
+def test_access_request_export_is_complete_private_and_audited(source, isolated_home):
+    import json
+    import stat
+
+    from cdp.corebanking.export import export_customer
+
+    b = Backends()
+    load_core_banking(source, b)
+    run_batch(source, b)
+    with pytest.raises(AccessDenied):
+        export_customer(0, Caller("m-1", "marketing"), b)
+    path = export_customer(0, Caller("dpo-1", "privacy-officer"), b)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    doc = json.loads(path.read_text())
+    customer = b.oltp.get_customer(0)
+    assert doc["core_banking"]["customer"]["person"] == customer["person"]  # in clear: it is their data
+    assert doc["lake"]["transactions"] and doc["lake"]["customers"]
+    text = path.read_text()
+    for card in doc["core_banking"]["cards"]:
+        assert "cvv" not in card and "card_number" not in card and len(card["card_number_last4"]) == 4
+    full_pans = [
+        c["Card Number"]
+        for c in pv.read_csv(
+            source / "sd254_cards.csv",
+            convert_options=pv.ConvertOptions(column_types={"Card Number": "string"}),
+        ).to_pylist()
+        if c["User"] == 0
+    ]
+    assert all(pan not in text for pan in full_pans)
+    outcomes = [(r.action, r.outcome) for r in b.audit.records() if r.action == "export"]
+    assert outcomes == [("export", "denied"), ("export", "allowed")]
