@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from cdp.registry.audit import APPROVE_ACTION, REJECT_ACTION, audited_decision
-from cdp.registry.pii_guard import ensure_no_pii
+from cdp.registry.checks import check_registration
 from cdp.registry.port import (
     APPROVED,
     CHAMPION,
@@ -34,11 +34,7 @@ from cdp.registry.port import (
     Lineage,
     ModelVersion,
     ModelVersionNotFoundError,
-    params_as_text,
-    validate_metrics,
     validate_model_name,
-    validate_plots,
-    validate_status,
 )
 from cdp.registry.scoring import check_lineage_features
 from cdp.registry.sources import local_model_dir
@@ -203,16 +199,8 @@ class MlflowModelRegistry:
     ) -> ModelVersion:
         from mlflow.entities import Metric, Param
 
-        validate_model_name(model_name)
-        validate_status(approval_status)
-        metric_values = validate_metrics(metrics)
-        param_values = params_as_text(params)
-        plot_files = validate_plots(plots)
-        ensure_no_pii(param_values, "param")
-        ensure_no_pii({k: k for k in metric_values}, "metric")
-        ensure_no_pii(lineage.to_dict(), "lineage")
-        if model_card is not None:
-            ensure_no_pii({"model_card": model_card}, "model card")
+        checked = check_registration(model_name, approval_status, metrics, params, lineage, plots, model_card)
+        metric_values, param_values, plot_files = checked.metrics, checked.params, checked.plots
 
         with local_model_dir(artifacts_uri, self._object_store) as model_dir:
             check_lineage_features(model_dir, lineage)

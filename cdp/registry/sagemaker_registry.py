@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from botocore.exceptions import ClientError
 
 from cdp.registry.audit import APPROVE_ACTION, REJECT_ACTION, audited_decision
+from cdp.registry.checks import check_registration
 from cdp.registry.model_dir import pack, unpack
-from cdp.registry.pii_guard import ensure_no_pii
 from cdp.registry.port import (
     APPROVED,
     CHAMPION,
@@ -36,11 +36,7 @@ from cdp.registry.port import (
     Lineage,
     ModelVersion,
     ModelVersionNotFoundError,
-    params_as_text,
-    validate_metrics,
     validate_model_name,
-    validate_plots,
-    validate_status,
 )
 from cdp.registry.scoring import BoosterModel, check_lineage_features
 from cdp.registry.sources import local_model_dir
@@ -220,16 +216,8 @@ class SageMakerModelRegistry:
         plots: Mapping[str, str | Path] | None = None,
         model_card: str | None = None,
     ) -> ModelVersion:
-        validate_model_name(model_name)
-        validate_status(approval_status)
-        metric_values = validate_metrics(metrics)
-        param_values = params_as_text(params)
-        plot_files = validate_plots(plots)
-        ensure_no_pii(param_values, "param")
-        ensure_no_pii({k: k for k in metric_values}, "metric")
-        ensure_no_pii(lineage.to_dict(), "lineage")
-        if model_card is not None:
-            ensure_no_pii({"model_card": model_card}, "model card")
+        checked = check_registration(model_name, approval_status, metrics, params, lineage, plots, model_card)
+        metric_values, param_values, plot_files = checked.metrics, checked.params, checked.plots
         scalars = {
             "data_snapshot_hash": lineage.data_snapshot_hash,
             "code_version": lineage.code_version,
