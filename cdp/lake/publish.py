@@ -39,6 +39,7 @@ def publish_partitioned(
     label: str,
     where: str = "true",
     threads: int = 2,
+    memory_limit: str = "2GB",
 ) -> int:
     """Rewrite the rows of `staged` chunk files that satisfy `where` (DuckDB SQL) as partition files of
     `table`; returns the number of files written."""
@@ -53,6 +54,9 @@ def publish_partitioned(
             con = duckdb.connect()
             try:
                 con.execute(f"SET threads TO {int(threads)}")
+                # Bounded memory: with hundreds of partitions open DuckDB would otherwise buffer most rows.
+                con.execute(f"SET memory_limit = '{memory_limit}'")
+                con.execute(f"SET temp_directory = '{workdir / 'spill'}'")
                 con.execute("SET preserve_insertion_order = false")
                 keys = ", ".join(table.partition_keys)
                 con.execute(

@@ -21,9 +21,9 @@ from cdp.lake.tables import LakeTable
 from cdp.objectstore.port import ObjectNotFoundError, ObjectStore
 
 
-def parquet_bytes(table: pa.Table) -> bytes:
+def parquet_bytes(table: pa.Table, compression: str = "zstd") -> bytes:
     sink = io.BytesIO()
-    pq.write_table(table, sink, compression="zstd")
+    pq.write_table(table, sink, compression=compression)
     return sink.getvalue()
 
 
