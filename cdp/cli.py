@@ -411,11 +411,31 @@ def demo() -> None:
         "FROM transactions GROUP BY year ORDER BY year DESC LIMIT 8",
         limit=8,
     )
+    console.rule("7. security: role-checked decryption, audited")
+    _demo_access_checks()
     audit_verify()
     console.rule("[green]demo finished")
     console.print(
         f'Try: cdp sql "SELECT channel, count(*) FROM transactions GROUP BY channel"  (CDP_HOME={s.home})'
     )
+
+
+def _demo_access_checks() -> None:
+    """A fraud analyst may read an alert's contact fields; a data scientist may not. Both are audited.
+    Values are never printed: the demo's output is a log like any other."""
+    from cdp.backends import Backends
+    from cdp.security.errors import AccessDenied
+    from cdp.security.vault import Caller
+
+    b = Backends()
+    row = b.catalog.query("SELECT user_token, person_enc, email_enc FROM customers LIMIT 1").to_pylist()[0]
+    fields = {"person": row["person_enc"], "email": row["email_enc"]}
+    clear = b.vault.reveal(Caller("fraud-analyst-1", "fraud-ops"), row["user_token"], fields, "fraud-alert")
+    console.print(f"fraud-ops: decrypted {len(clear)} fields of {row['user_token']} for a fraud alert")
+    try:
+        b.vault.reveal(Caller("data-scientist-1", "data-scientist"), row["user_token"], fields, "analysis")
+    except AccessDenied as e:
+        console.print(f"data-scientist: refused ({e})")
 
 
 def main() -> None:
