@@ -25,10 +25,10 @@ demo: $(STAMP)
 	$(VENV)/bin/cdp demo
 
 test: $(STAMP)
-	$(PY) -m pytest -n 2 --dist loadfile
+	$(PY) -m pytest -n 2 --dist loadfile --nbmake tests notebooks
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -n 2 --dist loadfile -m "not slow"
+	$(PY) -m pytest -n 2 --dist loadfile -m "not slow" tests
 
 bench: $(STAMP)
 	$(PY) -m bench
