@@ -7,12 +7,15 @@
   1h/24h/7d/30d per card) on a `BASELINE_ROWS` slice, beside DuckDB building the whole view on the same
   slice (the ratio understates DuckDB's lead: pandas computes a third of the features).
 - Online: events/s of the fraud view's per-event update on one core. Target >= 50k events/s.
+- Customer tables: `customer_features` + `clv_training_set` + `segmentation_training_set` (two cut-offs)
+  over the same `OFFLINE_ROWS` lake.
 """
 
 from __future__ import annotations
 
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,7 @@ from bench.harness import measure, print_table, write_result
 from cdp.backends import Backends
 from cdp.online.local import LocalOnlineStore
 from cdp.settings import Settings
+from features.customer_tables import build_customer_tables
 from features.fraud import FRAUD_VIEW
 from features.materialize import materialize_view
 from features.online import CardProfile, OnlineFeatures
@@ -89,6 +93,9 @@ def main() -> None:
         offline = measure(
             f"duckdb fraud view, {OFFLINE_ROWS:,} rows", lambda: materialize_view(big, "fraud_card")
         )
+        customer = measure(
+            f"customer tables, {OFFLINE_ROWS:,} rows", lambda: build_customer_tables(big, date(2024, 1, 1))
+        )
         small = _lake(Path(tmp) / "small", BASELINE_ROWS)
         duck_small = measure(
             f"duckdb fraud view, {BASELINE_ROWS:,} rows", lambda: materialize_view(small, "fraud_card")
@@ -117,6 +124,11 @@ def main() -> None:
                 "meets_time_target": full_s <= OFFLINE_TARGET_S,
             },
         },
+        "customer_tables": {
+            "rows": OFFLINE_ROWS,
+            "seconds": round(customer.seconds, 2),
+            "peak_memory_gb": round(customer.peak_memory_bytes / 2**30, 2),
+        },
         "baseline_1m": {
             "rows": BASELINE_ROWS,
             "duckdb_full_view_seconds": round(duck_small.seconds, 2),
@@ -136,7 +148,7 @@ def main() -> None:
         "features",
         [
             {"run": m.label, "seconds": m.seconds, "peak_gb": m.peak_memory_bytes / 2**30}
-            for m in (offline, duck_small, baseline, online)
+            for m in (offline, customer, duck_small, baseline, online)
         ]
         + [{"run": "full size 24.4M (extrapolated)", "seconds": full_s, "peak_gb": full_gb}],
     )

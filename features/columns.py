@@ -36,6 +36,21 @@ class RowColumn:
     value: Callable[[Row], Any]
     doc: str
 
+    @property
+    def row_field(self) -> str | None:
+        """The row field this column is a plain copy of in Python (the online path inlines it), or None."""
+        return getattr(self.value, "field", None)
+
+
+class _Field:
+    """`row[name]` as a callable that says which field it reads."""
+
+    def __init__(self, name: str) -> None:
+        self.field = name
+
+    def __call__(self, r: Row) -> Any:
+        return r[self.field]
+
 
 def _city_key(r: Row) -> str | None:
     if r["channel"] == "online" or r["merchant_city"] is None:
@@ -50,12 +65,12 @@ def _errors(r: Row) -> str:
 COLUMNS: dict[str, RowColumn] = {
     c.name: c
     for c in (
-        RowColumn("amount_cents", "int", "amount_cents", lambda r: r["amount_cents"], "amount in cents"),
-        RowColumn("channel", "str", "channel", lambda r: r["channel"], "swipe, chip or online"),
-        RowColumn("merchant_id", "int", "merchant_id", lambda r: r["merchant_id"], "merchant hash"),
-        RowColumn("mcc", "int", "CAST(mcc AS INTEGER)", lambda r: r["mcc"], "merchant category code"),
+        RowColumn("amount_cents", "int", "amount_cents", _Field("amount_cents"), "amount in cents"),
+        RowColumn("channel", "str", "channel", _Field("channel"), "swipe, chip or online"),
+        RowColumn("merchant_id", "int", "merchant_id", _Field("merchant_id"), "merchant hash"),
+        RowColumn("mcc", "int", "CAST(mcc AS INTEGER)", _Field("mcc"), "merchant category code"),
         RowColumn(
-            "merchant_state", "str", "merchant_state", lambda r: r["merchant_state"],
+            "merchant_state", "str", "merchant_state", _Field("merchant_state"),
             "US state code or country name; null online",
         ),
         RowColumn(
@@ -74,6 +89,11 @@ COLUMNS: dict[str, RowColumn] = {
             "merchant outside the US (state column holds a country name)",
         ),
         RowColumn("is_refund", "bool", "amount_cents < 0", lambda r: r["amount_cents"] < 0, "refund"),
+        RowColumn(
+            "is_purchase", "bool", "amount_cents > 0", lambda r: r["amount_cents"] > 0,
+            "a purchase (positive amount)",
+        ),
+        RowColumn("card_token", "str", "card_token", _Field("card_token"), "the card's token"),
         RowColumn(
             "has_error", "bool", "coalesce(array_length(errors), 0) > 0", lambda r: bool(r["errors"]),
             "the authorisation reported an error",

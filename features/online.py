@@ -134,9 +134,7 @@ class OnlineFeatures:
         self._states: dict[str, _State] = {}
         self._dirty: set[str] = set()
         self._longest = max((w.seconds for w in self.plan.windows), default=0)
-        self._update = compile_update(
-            view, self.plan, {"zscore": _zscore, "card_value": _card_value, "trim": _trim}
-        )
+        self._update = compile_update(view, self.plan, {"zscore": _zscore, "trim": _trim})
 
     # -- state loading and saving -------------------------------------------------------------------
     def _store_key(self, key: str) -> str:
@@ -238,14 +236,6 @@ def _trim(st: _State) -> None:
         del col[:cut]
     st.starts = [s - cut for s in st.starts]
     st.maxq = [[deque(i - cut for i in q) for q in qs] for qs in st.maxq]
-
-
-def _card_value(profile: CardProfile | None, attribute: str, t: int) -> Any:
-    if profile is None:
-        return None
-    if attribute == "card_age_days":
-        return None if profile.open_day is None else t // 86_400 - profile.open_day
-    return getattr(profile, attribute)
 
 
 def load_card_profiles(catalog: Catalog) -> dict[str, CardProfile]:

@@ -29,6 +29,15 @@ from features.spec import (
 
 TRIM_AT = 512  # drop evicted events from the state lists once this many pile up
 
+# card attributes inlined into the update (`profile` is a `features.online.CardProfile` or None)
+_CARD_ATTRIBUTE_PY = {
+    "card_age_days": (
+        "(None if profile is None or profile.open_day is None else t // 86400 - profile.open_day)"
+    ),
+    "credit_limit": "(None if profile is None else profile.credit_limit)",
+    "has_chip": "(None if profile is None else profile.has_chip)",
+}
+
 
 def update_source(view: EventFeatureView, plan: Any) -> str:
     """Python source of `update(st, row, t, profile) -> dict` for the view."""
@@ -36,7 +45,8 @@ def update_source(view: EventFeatureView, plan: Any) -> str:
     L: list[str] = ["def update(st, row, t, profile):"]
     add = L.append
     for c in plan.columns:
-        add(f"    x_{c} = COL_{c}(row)")
+        plain = COLUMNS[c].row_field
+        add(f"    x_{c} = row[{plain!r}]" if plain else f"    x_{c} = COL_{c}(row)")
     add("    times = st.times; size = len(times); vals = st.vals; starts = st.starts; sums = st.sums")
     for i, w in enumerate(plan.windows):
         add(f"    s{i} = starts[{i}]; lo = t - {w.seconds}")
@@ -85,7 +95,7 @@ def update_source(view: EventFeatureView, plan: Any) -> str:
             c = f.column
             e = f"(x_{c} is not None and prev.get({c!r}) is not None and x_{c} != prev[{c!r}])"
         elif isinstance(f, CardAttribute):
-            e = f"card_value(profile, {f.attribute!r}, t)"
+            e = _CARD_ATTRIBUTE_PY[f.attribute]
         else:  # pragma: no cover
             raise TypeError(f"unknown feature kind {type(f).__name__}")
         items.append(f"        {f.name!r}: {e},")

@@ -171,7 +171,7 @@ class EventFeatureView:
     features: tuple[Feature, ...]
     label: str = "is_fraud"
     passthrough: tuple[str, ...] = field(
-        default=("txn_id", "card_token", "user_token", "ts", "year", "month")
+        default=("txn_id", "source_line", "card_token", "user_token", "ts", "year", "month")
     )
 
     @property

@@ -1,5 +1,6 @@
 """Training sets: a view's features + label over a time range, split by time into train / validation /
-test, written to the lake as Parquet with a manifest.
+test, written to the lake as Parquet with a manifest, and registered as one table with a `split` column
+(`fraud_training_set` for the fraud view) so `SELECT * FROM fraud_training_set WHERE split = 'train'` works.
 
 Months with transactions but no fraud label at all are skipped by every split (the labels are missing,
 not negative), so no model is trained or judged on them. Splits are whole months in time order: the last
@@ -20,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cdp.backends import Backends
+from cdp.catalog.port import TableInfo
 from cdp.lake.writer import parquet_bytes
 from features.offline import compute_view
 from features.views import EVENT_VIEWS, view_sql
@@ -109,12 +111,13 @@ def build_training_set(
     ident = json.dumps([snapshot, sql_hash, view, str(start), str(end)]).encode()
     set_id = hashlib.sha256(ident).hexdigest()[:16]
     prefix = f"s3://{backends.settings.lake_bucket}/training_sets/{view}/{set_id}/"
+    data = f"{prefix}data/"  # hive-partitioned by split: the registered table's location
 
     parts: dict[str, Any] = {}
     for name in SPLITS:
         chosen = getattr(split, name)
         part = rows.filter(pc.is_in(months, pa.array(chosen, pa.string())))
-        uri = f"{prefix}split={name}/part-0.parquet"
+        uri = f"{data}split={name}/part-0.parquet"
         backends.object_store.put_bytes(uri, parquet_bytes(part))
         ts = part["ts"]
         parts[name] = {
@@ -125,9 +128,14 @@ def build_training_set(
             "rows": part.num_rows,
             "frauds": int(pc.sum(part["label"]).as_py() or 0),
         }
+    table = training_table_name(view)
+    schema = rows.schema.append(pa.field("split", pa.string()))
+    backends.catalog.register_table(TableInfo(table, data, schema, ("split",)))
     manifest = {
         "set_id": set_id,
         "view": view,
+        "table": table,
+        "manifest_uri": f"{prefix}manifest.json",
         "label": "label",
         "features": features,
         "requested_range": [str(start) if start else None, str(end) if end else None],
@@ -138,5 +146,10 @@ def build_training_set(
         "month_plan": {k: list(v) for k, v in asdict(split).items()},
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    backends.object_store.put_bytes(f"{prefix}manifest.json", json.dumps(manifest, indent=2).encode())
+    backends.object_store.put_bytes(manifest["manifest_uri"], json.dumps(manifest, indent=2).encode())
     return manifest
+
+
+def training_table_name(view: str) -> str:
+    """The catalog table holding the view's latest training set, every split in one (`split` column)."""
+    return "fraud_training_set" if view == "fraud_card" else f"{view}_training_set"

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from features.asof_render import render_asof_view
+from features.asof_spec import AsOfFeatureView
+from features.customer import CUSTOMER_VIEW
 from features.fraud import FRAUD_VIEW
 from features.render import SQL_DIR, render_event_view
 from features.spec import EventFeatureView
 
 EVENT_VIEWS: dict[str, EventFeatureView] = {FRAUD_VIEW.name: FRAUD_VIEW}
+AS_OF_VIEWS: dict[str, AsOfFeatureView] = {CUSTOMER_VIEW.name: CUSTOMER_VIEW}
+ALL_VIEWS = sorted([*EVENT_VIEWS, *AS_OF_VIEWS])
 
 
 def sql_path(view: str, dialect: str = "duckdb") -> Path:
@@ -18,7 +23,10 @@ def sql_path(view: str, dialect: str = "duckdb") -> Path:
 
 def rendered_sql(view: str, dialect: str = "duckdb") -> str:
     """What the definitions render now (DuckDB SQL, or its Athena translation)."""
-    sql = render_event_view(EVENT_VIEWS[view])
+    if view in AS_OF_VIEWS:
+        sql = render_asof_view(AS_OF_VIEWS[view])
+    else:
+        sql = render_event_view(EVENT_VIEWS[view])
     return sql if dialect == "duckdb" else _athena_file(view, sql)
 
 
@@ -37,7 +45,7 @@ def view_sql(view: str) -> str:
 def write_sql_files() -> list[Path]:
     """Re-render every view's committed SQL files; returns the paths written."""
     paths = []
-    for name in EVENT_VIEWS:
+    for name in ALL_VIEWS:
         for dialect in ("duckdb", "athena"):
             path = sql_path(name, dialect)
             path.parent.mkdir(parents=True, exist_ok=True)

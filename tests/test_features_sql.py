@@ -9,10 +9,10 @@ import sqlglot
 
 from cdp.catalog.dialect import parses_as_trino, to_athena
 from features.mcc import group_names, mcc_group, mcc_group_sql
-from features.views import EVENT_VIEWS, rendered_sql, sql_path, view_sql
+from features.views import ALL_VIEWS, AS_OF_VIEWS, EVENT_VIEWS, rendered_sql, sql_path, view_sql
 
 
-@pytest.mark.parametrize("view", sorted(EVENT_VIEWS))
+@pytest.mark.parametrize("view", ALL_VIEWS)
 @pytest.mark.parametrize("dialect", ["duckdb", "athena"])
 def test_committed_sql_is_not_stale(view, dialect):
     assert sql_path(view, dialect).read_text() == rendered_sql(view, dialect), (
@@ -28,6 +28,15 @@ def test_athena_translation_parses_as_trino_and_keeps_every_feature(view):
     selected = [e.alias_or_name for e in sqlglot.parse_one(athena, read="trino").expressions]
     assert selected[-len(EVENT_VIEWS[view].features) :] == EVENT_VIEWS[view].feature_names
     assert "CARDINALITY(" in athena and "TO_UNIXTIME(" in athena  # DuckDB-only functions were translated
+
+
+@pytest.mark.parametrize("view", sorted(AS_OF_VIEWS))
+def test_as_of_view_translation_parses_as_trino_and_keeps_every_feature(view):
+    athena = to_athena(view_sql(view))
+    assert parses_as_trino(athena) and parses_as_trino(sql_path(view, "athena").read_text())
+    selected = [e.alias_or_name for e in sqlglot.parse_one(athena, read="trino").expressions]
+    assert selected == [AS_OF_VIEWS[view].key, "as_of", *AS_OF_VIEWS[view].feature_names]
+    assert "TO_UNIXTIME(" in athena and "SPLIT_PART(" in athena.upper()
 
 
 def test_a_broken_translation_is_caught():

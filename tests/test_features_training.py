@@ -12,7 +12,9 @@ import pytest
 
 from cdp.backends import Backends
 from cdp.online.local import LocalOnlineStore
-from features.commands import build, show_card
+from features.asof_online import OnlineAsOfFeatures
+from features.commands import build, show_card, show_customer
+from features.customer import CUSTOMER_VIEW
 from features.fraud import FRAUD_VIEW
 from features.offline import compute_view
 from features.online import OnlineFeatures
@@ -74,6 +76,19 @@ def test_build_writes_features_table_and_split_training_set_with_manifest(lake):
     for row in offline.to_pylist():
         if row["txn_id"] in written:
             assert written[row["txn_id"]] == row
+    # the same rows as one registered table with a split column
+    table = lake.catalog.query(
+        "SELECT split, count(*) AS n, count(DISTINCT source_line) AS lines "
+        "FROM fraud_training_set GROUP BY split"
+    ).to_pylist()
+    assert {r["split"]: r["n"] for r in table} == {k: v["rows"] for k, v in manifest["splits"].items()}
+    assert all(r["lines"] == r["n"] for r in table)
+    one = lake.catalog.query("SELECT * FROM fraud_training_set WHERE split = 'test' LIMIT 1").to_pylist()[0]
+    assert written[one["txn_id"]] == {k: v for k, v in one.items() if k != "split"}
+    # the customer tables are built too
+    customers = summary["customer_tables"]
+    assert customers["cutoff"] == str(lake.settings.clv_cutoff)
+    assert customers["customer_features"]["rows"] > 0 and customers["segmentation_training_set"]["rows"] > 0
     # same data, same definition -> same set id; new data -> new snapshot hash
     again = build(lake.settings)
     assert again["training_set"]["set_id"] == ts["set_id"]
@@ -98,3 +113,35 @@ def test_show_card_gives_latest_offline_row_and_online_state(lake):
     assert show_card("crd_unknown", lake.settings)["latest_offline_row"] is None
     with pytest.raises(ValueError):
         show_card("crd_x' OR 1=1 --", lake.settings)
+
+
+def test_show_customer_gives_offline_rows_per_cutoff_and_online_features(lake):
+    build(lake.settings)
+    user = "usr_s000002"
+    store = LocalOnlineStore.from_settings(lake.settings)
+    online = OnlineAsOfFeatures(CUSTOMER_VIEW, store)
+    rows = lake.catalog.query(
+        f"SELECT * FROM transactions WHERE user_token = '{user}' ORDER BY ts, source_line"
+    ).to_pylist()
+    for r in rows:
+        online.update(r)
+    online.flush()
+    store.snapshot()
+
+    shown = show_customer(user, lake.settings)
+    cutoff = lake.settings.clv_cutoff
+    assert [r["as_of"].date() for r in shown["offline_rows"]] == [
+        cutoff.replace(year=cutoff.year - 1),
+        cutoff,
+    ]
+    assert shown["online"]["transactions_ever"] == len(rows)
+    before_cutoff = sum(r["ts"].date() < cutoff for r in rows)
+    assert shown["offline_rows"][-1]["transactions_ever"] == before_cutoff > 0
+    assert show_customer("usr_unknown", lake.settings) == {
+        "user_token": "usr_unknown",
+        "view": "customer",
+        "offline_rows": [],
+        "online": None,
+    }
+    with pytest.raises(ValueError):
+        show_customer("usr_x' OR 1=1 --", lake.settings)

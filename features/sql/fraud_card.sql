@@ -69,6 +69,7 @@ aggregates AS (
 )
 SELECT
     a.txn_id,
+    a.source_line,
     a.card_token,
     a.user_token,
     a.ts,

@@ -252,6 +252,7 @@ WITH events AS (
 )
 SELECT
   a.txn_id,
+  a.source_line,
   a.card_token,
   a.user_token,
   a.ts,
