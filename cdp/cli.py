@@ -298,24 +298,34 @@ app.add_typer(models_app, name="models")
 def features_build(
     start: Annotated[str | None, typer.Option(help="First day of the training set, YYYY-MM-DD.")] = None,
     end: Annotated[str | None, typer.Option(help="Day after the training set, YYYY-MM-DD.")] = None,
+    cutoff: Annotated[
+        str | None, typer.Option(help="CLV cut-off, YYYY-MM-DD (default CDP_CLV_CUTOFF).")
+    ] = None,
 ) -> None:
-    """Materialise the fraud view over the lake and write a time-split training set with its manifest."""
+    """Materialise the feature views over the lake and write the fraud, CLV and segmentation training sets."""
     from features.commands import build
 
     summary = build(
         get_settings(),
         start=date.fromisoformat(start) if start else None,
         end=date.fromisoformat(end) if end else None,
+        cutoff=date.fromisoformat(cutoff) if cutoff else None,
     )
     console.print_json(data=summary, default=str)
 
 
 @features_app.command("show")
-def features_show(card: Annotated[str, typer.Option("--card", help="Card token (crd_...).")]) -> None:
-    """A card's latest offline features and its online state."""
-    from features.commands import show_card
+def features_show(
+    card: Annotated[str | None, typer.Option("--card", help="Card token (crd_...).")] = None,
+    customer: Annotated[str | None, typer.Option("--customer", help="User token (usr_...).")] = None,
+) -> None:
+    """A card's latest offline features and online state, or a customer's features per cut-off."""
+    from features.commands import show_card, show_customer
 
-    console.print_json(data=show_card(card, get_settings()), default=str)
+    if (card is None) == (customer is None):
+        raise typer.BadParameter("give exactly one of --card or --customer")
+    shown = show_card(card, get_settings()) if card else show_customer(customer, get_settings())
+    console.print_json(data=shown, default=str)
 
 
 def _registry():  # noqa: ANN202
