@@ -1,0 +1,1 @@
+"""Step scripts per model (`training/<model>/`), following the step-script contract of `pipelines.contract`."""

@@ -36,7 +36,7 @@ from cdp.registry.port import (
     ModelVersionNotFoundError,
     validate_model_name,
 )
-from cdp.registry.scoring import check_lineage_features
+from cdp.registry.scoring import NotAProbabilityModelError, check_lineage_features
 from cdp.registry.sources import local_model_dir
 
 if TYPE_CHECKING:
@@ -48,6 +48,8 @@ STATUS_TAG = "approval_status"
 REASON_TAG = "status_reason"
 LINEAGE_TAGS = ("data_snapshot_hash", "code_version", "pipeline_run_id")
 FEATURES_TAG = "features"  # JSON list
+# classification, regression or segmentation (versions registered without it are classifiers)
+KIND_TAG = "model_kind"
 MODEL_ARTIFACT = "model"
 CARD_ARTIFACT = "model_card.md"
 PLOTS_ARTIFACT = "plots"
@@ -55,14 +57,28 @@ EXPERIMENT_PREFIX = "cdp-"
 
 
 class PyfuncProbabilities:
-    """A model loaded through `mlflow.pyfunc`: its `predict` already returns probabilities."""
+    """A model loaded through `mlflow.pyfunc`, scoring like the folder's own model (`cdp.registry.scoring`).
 
-    def __init__(self, pyfunc_model: Any, features: tuple[str, ...]) -> None:
+    The pyfunc's `predict` gives probabilities (classifier), values (regression) or the (n, k) soft
+    assignment (segmentation); `kind` (from the version's tag) says which, so `predict` and
+    `predict_proba` mean the same here as on the SageMaker adapter's loaded models.
+    """
+
+    def __init__(self, pyfunc_model: Any, features: tuple[str, ...], kind: str = "classification") -> None:
         self._pyfunc = pyfunc_model
         self.features = features
+        self.kind = kind
 
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
+        if self.kind == "regression":
+            raise NotAProbabilityModelError("a regression model gives values: call predict")
         return np.asarray(self._pyfunc.predict(features), dtype=np.float64)
+
+    def predict(self, features: pd.DataFrame) -> np.ndarray:
+        output = np.asarray(self._pyfunc.predict(features), dtype=np.float64)
+        if self.kind == "segmentation":
+            return np.argmax(output, axis=1).astype(np.int64)
+        return output
 
 
 def _import_mlflow() -> Any:
@@ -203,7 +219,7 @@ class MlflowModelRegistry:
         metric_values, param_values, plot_files = checked.metrics, checked.params, checked.plots
 
         with local_model_dir(artifacts_uri, self._object_store) as model_dir:
-            check_lineage_features(model_dir, lineage)
+            kind = check_lineage_features(model_dir, lineage).kind
             experiment_id = self._experiment_id(model_name)
             run = self._client.create_run(experiment_id, run_name=f"{model_name}-registration")
             run_id = run.info.run_id
@@ -235,6 +251,7 @@ class MlflowModelRegistry:
         source = f"{run.info.artifact_uri.rstrip('/')}/{MODEL_ARTIFACT}"
         tags = {
             STATUS_TAG: approval_status,
+            KIND_TAG: kind,
             FEATURES_TAG: json.dumps(list(lineage.features)),
             **{k: getattr(lineage, k) for k in LINEAGE_TAGS},
         }
@@ -311,5 +328,7 @@ class MlflowModelRegistry:
         import mlflow.pyfunc
 
         _import_mlflow()
-        features = tuple(json.loads(dict(mv.tags).get(FEATURES_TAG, "[]")))
-        return PyfuncProbabilities(mlflow.pyfunc.load_model(mv.source), features)
+        tags = dict(mv.tags)
+        features = tuple(json.loads(tags.get(FEATURES_TAG, "[]")))
+        kind = tags.get(KIND_TAG, "classification")
+        return PyfuncProbabilities(mlflow.pyfunc.load_model(mv.source), features, kind)

@@ -145,8 +145,11 @@ class ModelRegistry(Protocol):
     ) -> ModelVersion:
         """Register the model at `artifacts_uri`: a model folder or its `model.tar.gz`, local or `s3://`.
 
-        A model folder holds the XGBoost booster as `model.ubj` or `model.json`; other files in it are
-        kept alongside. `plots` maps a plot name to a local image file; `model_card` is Markdown text.
+        A model folder holds an XGBoost booster as `model.ubj` or `model.json` (a classifier, or a
+        regression with an optional `regression.json`), or a centroid model: `model.json` with
+        `"kind": "centroid_model"` (see `cdp.registry.centroid`); other files in it are kept alongside.
+        The model's own feature names must equal `lineage.features`, in order. `plots` maps a plot name
+        to a local image file; `model_card` is Markdown text.
         """
         ...
 
@@ -175,7 +178,12 @@ class ModelRegistry(Protocol):
         ...
 
     def load_model(self, model_name: str, version: int | Literal["champion"] = CHAMPION) -> ProbabilityModel:
-        """Load a version (or the champion) ready to score."""
+        """Load a version (or the champion) ready to score.
+
+        Every loaded model has `features`, `kind` and `predict(frame)`: probabilities for a classifier,
+        values for a regression, segment ids for a centroid model. `predict_proba(frame)` gives a
+        classifier's probabilities or a centroid model's (n, k) soft assignment; a regression refuses it.
+        """
         ...
 
 

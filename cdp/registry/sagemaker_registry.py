@@ -38,11 +38,12 @@ from cdp.registry.port import (
     ModelVersionNotFoundError,
     validate_model_name,
 )
-from cdp.registry.scoring import BoosterModel, check_lineage_features
+from cdp.registry.scoring import BoosterModel, check_lineage_features, load_scoring_model
 from cdp.registry.sources import local_model_dir
 
 if TYPE_CHECKING:
     from cdp.objectstore.port import ObjectStore
+    from cdp.registry.centroid import CentroidModel
     from cdp.security.audit.port import AuditLog
     from cdp.settings import Settings
 
@@ -334,7 +335,9 @@ class SageMakerModelRegistry:
             version=version, reason=reason, decide=decide,
         )  # fmt: skip
 
-    def load_model(self, model_name: str, version: int | Literal["champion"] = CHAMPION) -> BoosterModel:
+    def load_model(
+        self, model_name: str, version: int | Literal["champion"] = CHAMPION
+    ) -> BoosterModel | CentroidModel:
         if version == CHAMPION:
             chosen = self.champion(model_name)
             if chosen is None:
@@ -343,7 +346,7 @@ class SageMakerModelRegistry:
             chosen = self.get(model_name, int(version))
         with tempfile.TemporaryDirectory(prefix="cdp-model-") as tmp:
             model_dir = unpack(self._store.get_bytes(chosen.artifacts_uri), Path(tmp) / "model")
-            return BoosterModel.load(model_dir)  # the booster is in memory; the folder can go
+            return load_scoring_model(model_dir)  # the model is in memory; the folder can go
 
 
 def _json(doc: Mapping[str, Any]) -> bytes:

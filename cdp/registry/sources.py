@@ -1,4 +1,5 @@
-"""Where a model to register comes from: a model folder, or a `model.tar.gz` of one, local or `s3://`.
+"""Where a model to register comes from: a model folder (either flavour) or a `model.tar.gz` of one,
+local or `s3://`.
 
 `s3://.../model.tar.gz` is what SageMaker training writes (and a pipeline's `ModelDataUrl` names); an
 `s3://` prefix without that suffix is read as a folder of model files.
@@ -12,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from cdp.objectstore.port import SCHEME, ObjectStore
-from cdp.registry.model_dir import booster_file, unpack
+from cdp.registry.model_dir import model_flavour, unpack
 from cdp.registry.port import InvalidRegistrationError
 
 ARCHIVE_SUFFIX = ".tar.gz"
@@ -30,7 +31,7 @@ def local_model_dir(artifacts_uri: str | Path, object_store: ObjectStore | None)
             with tempfile.TemporaryDirectory(prefix="cdp-model-") as tmp:
                 yield unpack(path.read_bytes(), Path(tmp))
             return
-        booster_file(path)
+        model_flavour(path)
         yield path
         return
     if object_store is None:
@@ -50,5 +51,5 @@ def local_model_dir(artifacts_uri: str | Path, object_store: ObjectStore | None)
             found = True
         if not found:
             raise InvalidRegistrationError("no model files under the given s3:// prefix")
-        booster_file(root)
+        model_flavour(root)
         yield root

@@ -1,0 +1,1 @@
+"""The fraud model's step scripts (preprocess.py, train.py, evaluate.py) and the raw-columns baseline."""

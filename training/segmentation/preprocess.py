@@ -1,0 +1,53 @@
+"""Segmentation preprocess: customers to train/validation/test Parquet splits.
+
+Customers are split 60/20/20 by a stable hash of their token (a table's own `split` column wins when it
+has one). Clustering is fitted on train + validation; test customers are the holdout the gate's silhouette
+is measured on. Runs alone in a processing container: imports only pandas/pyarrow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+OPT_ML = Path(os.environ.get("CDP_OPT_ML_ROOT", "/opt/ml"))
+INPUT = OPT_ML / "processing/input/features"
+OUTPUT = OPT_ML / "processing/output"
+SPLITS = ("train", "validation", "test")
+
+
+def hash_split(token: str) -> str:
+    """60/20/20 by the first bytes of SHA-256 of the customer token (same token, same split)."""
+    bucket = int.from_bytes(hashlib.sha256(token.encode()).digest()[:4], "big") % 5
+    return "train" if bucket < 3 else ("validation" if bucket == 3 else "test")
+
+
+def main() -> int:
+    files = sorted(INPUT.glob("*.parquet"))
+    if not files:
+        print(f"no Parquet files in {INPUT}", file=sys.stderr)
+        return 1
+    frame = pd.concat((pd.read_parquet(f) for f in files), ignore_index=True)
+    if "user_token" not in frame.columns:
+        print("feature table lacks the column user_token", file=sys.stderr)
+        return 1
+    if "split" not in frame.columns:
+        frame["split"] = frame["user_token"].map(hash_split)
+    for split in SPLITS:
+        part = frame[frame["split"] == split].reset_index(drop=True)
+        if part.empty:
+            print(f"split {split!r} is empty", file=sys.stderr)
+            return 1
+        out = OUTPUT / split
+        out.mkdir(parents=True, exist_ok=True)
+        part.to_parquet(out / f"{split}.parquet", index=False)
+        print(f"split={split} rows={len(part)} customers={part['user_token'].nunique()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
