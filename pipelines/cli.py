@@ -55,11 +55,10 @@ def get_pipeline_definition_main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _registrar(backends: Any):  # noqa: ANN202 - the registry port's bound `register`
-    registry = getattr(backends, "registry", None)
-    if registry is None:
-        raise SystemExit("the model registry port is not available in this installation")
-    return registry.register
+def _registrar(backends: Any):  # noqa: ANN202 - a ModelRegistrar
+    from pipelines.local.registry_adapter import registry_registrar
+
+    return registry_registrar(backends.model_registry, backends.object_store)
 
 
 def _run_local(args: argparse.Namespace, parameters: dict[str, str]) -> int:

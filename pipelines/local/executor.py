@@ -189,6 +189,10 @@ class LocalPipelineExecutor:
                 "execution_id": record.execution_id,
                 "step": node.name,
                 "definition_sha256": record.definition_sha256,
+                # The first processing step reads the feature data: its input digest fingerprints it.
+                "data_snapshot_hash": next(
+                    (s.input_digest for s in record.steps if s.type == "Processing" and s.input_digest), None
+                ),
             }
             step.properties = register_model(node.name, arguments, self.store, self.register, lineage)
             resolver.step_properties[node.name] = step.properties
@@ -209,6 +213,7 @@ class LocalPipelineExecutor:
         prepared: PreparedStep = (
             prepare_processing(ctx) if node.type == "Processing" else prepare_training(ctx)
         )
+        step.input_digest = prepared.digest
         cache_config = node.body.get("CacheConfig") or {}
         cached = None
         if self.use_cache and cache_config.get("Enabled"):

@@ -23,6 +23,7 @@ class StepRecord:
     log: str | None = None
     failure_reason: str | None = None
     outcome: str | None = None  # Condition steps: "if" or "else"
+    input_digest: str | None = None  # Processing/Training: sha256 of arguments + input contents
     properties: dict[str, Any] = field(default_factory=dict)
 
 
