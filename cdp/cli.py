@@ -423,6 +423,10 @@ def demo() -> None:
     )
     console.rule("7. security: role-checked decryption, audited")
     _demo_access_checks()
+    console.rule("8. features: offline views and training sets (fraud, CLV, segmentation)")
+    _demo_features()
+    console.rule("9. ML pipelines: the SageMaker definitions run by the local executor, models registered")
+    _demo_pipelines()
     audit_verify()
     console.rule("[green]demo finished")
     console.print(
@@ -446,6 +450,56 @@ def _demo_access_checks() -> None:
         b.vault.reveal(Caller("data-scientist-1", "data-scientist"), row["user_token"], fields, "analysis")
     except AccessDenied as e:
         console.print(f"data-scientist: refused ({e})")
+
+
+def _demo_features() -> None:
+    from features.commands import build
+
+    summary = build(get_settings())
+    rows = summary["training_set"]["rows"]
+    customers = summary["customer_tables"]
+    console.print(
+        f"fraud view: {summary['features_table']['rows']:,} rows in {summary['features_seconds']:.0f}s; "
+        f"fraud training set train/validation/test = "
+        f"{rows['train']:,}/{rows['validation']:,}/{rows['test']:,} "
+        f"(unlabelled months skipped: {len(summary['training_set']['skipped_unlabelled_months'])}); "
+        f"customer features as of {customers['cutoff']}: {customers['customer_features']['rows']:,} rows"
+    )
+
+
+_DEMO_METRICS = (
+    "pr_auc",
+    "recall_at_budget",
+    "rmse_ratio_to_heuristic",
+    "mae_ratio_to_heuristic",
+    "silhouette",
+)
+
+
+def _demo_pipelines() -> None:
+    from rich.table import Table
+
+    from cdp.backends import Backends
+    from pipelines.cli import run_local_pipeline
+
+    b = Backends()
+    table = Table(title="pipeline runs (models wait as PendingManualApproval: cdp models approve)")
+    for col in ("pipeline", "status", "seconds", "registered", "gate metrics"):
+        table.add_column(col)
+    for model in ("fraud", "clv", "segmentation"):
+        record, _ = run_local_pipeline(model, b)
+        seconds = sum(s.duration_seconds or 0 for s in record.steps)
+        cached = sum(s.cache_hit for s in record.steps)
+        register = next((s for s in record.steps if s.type == "RegisterModel"), None)
+        props = register.properties if register and register.properties else {}
+        version = props.get("ModelPackageVersion")
+        metrics = b.model_registry.get(props["ModelPackageGroupName"], version).metrics if version else {}
+        shown = ", ".join(f"{k}={v:.3f}" for k, v in metrics.items() if k in _DEMO_METRICS)
+        timing = f"{seconds:.0f}" + (f" ({cached} steps cached)" if cached else "")
+        table.add_row(model, record.status, timing, f"v{version}" if version else "-", shown)
+        if record.status != "Succeeded":
+            err_console.print(f"[red]{model}: {record.failure_reason}")
+    console.print(table)
 
 
 def main() -> None:

@@ -61,20 +61,29 @@ def _registrar(backends: Any):  # noqa: ANN202 - a ModelRegistrar
     return registry_registrar(backends.model_registry, backends.object_store)
 
 
-def _run_local(args: argparse.Namespace, parameters: dict[str, str]) -> int:
+def run_local_pipeline(
+    model: str,
+    backends: Any = None,
+    parameters: dict[str, str] | None = None,
+    *,
+    use_cache: bool = True,
+    scripts_dir: Path | None = None,
+    bucket: str | None = None,
+    region: str | None = None,
+) -> tuple[Any, Path]:
+    """Build `model`'s definition and run it with the local executor; returns (run record, run folder)."""
     from cdp.backends import Backends
-    from cdp.settings import get_settings
     from pipelines.definition import build_definition
     from pipelines.local import LocalPipelineExecutor
     from pipelines.models import spec_of
 
-    settings = get_settings()
-    backends = Backends(settings)
+    backends = backends or Backends()
+    settings = backends.settings
     definition = build_definition(
-        args.pipeline,
-        bucket=args.bucket or settings.lake_bucket,
-        region=args.region or settings.aws_region,
-        scripts_dir=args.scripts_dir,
+        model,
+        bucket=bucket or settings.lake_bucket,
+        region=region or settings.aws_region,
+        scripts_dir=scripts_dir,
         object_store=backends.object_store,
     )
     executor = LocalPipelineExecutor(
@@ -82,10 +91,20 @@ def _run_local(args: argparse.Namespace, parameters: dict[str, str]) -> int:
         query=backends.catalog.query,
         register=_registrar(backends),
         work_dir=settings.state_dir / "pipelines",
-        use_cache=not args.no_cache,
+        use_cache=use_cache,
     )
-    record = executor.run(
-        definition, pipeline_name=spec_of(args.pipeline).pipeline_name, parameters=parameters
+    record = executor.run(definition, pipeline_name=spec_of(model).pipeline_name, parameters=parameters or {})
+    return record, executor.run_dir(record.execution_id)
+
+
+def _run_local(args: argparse.Namespace, parameters: dict[str, str]) -> int:
+    record, run_dir = run_local_pipeline(
+        args.pipeline,
+        parameters=parameters,
+        use_cache=not args.no_cache,
+        scripts_dir=args.scripts_dir,
+        bucket=args.bucket,
+        region=args.region,
     )
     for step in record.steps:
         cached = " (cached)" if step.cache_hit else ""
@@ -94,7 +113,7 @@ def _run_local(args: argparse.Namespace, parameters: dict[str, str]) -> int:
     print(f"execution {record.execution_id}: {record.status}")
     if record.failure_reason:
         print(record.failure_reason, file=sys.stderr)
-    print(f"run record: {executor.run_dir(record.execution_id) / 'run.json'}")
+    print(f"run record: {run_dir / 'run.json'}")
     return 0 if record.status == "Succeeded" else 1
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipelines.models import pipeline_module
-from pipelines.sdk_environment import prepare_sdk_environment
+from pipelines.sdk_environment import prepare_sdk_environment, quiet_sdk_logging
 
 if TYPE_CHECKING:
     from cdp.objectstore.port import ObjectStore
@@ -40,7 +40,7 @@ def build_definition(
     import boto3
     from moto import mock_aws
 
-    with mock_aws():
+    with mock_aws(), quiet_sdk_logging():
         boto_session = boto3.Session(region_name=region)
         s3 = boto_session.client("s3")
         location = (

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 SDK_CONFIG = Path(__file__).with_name("sagemaker_config.yaml")
@@ -18,3 +21,19 @@ def prepare_sdk_environment(region: str, *, validate_role: bool = False) -> None
     os.environ.setdefault("SAGEMAKER_USER_CONFIG_OVERRIDE", str(SDK_CONFIG))
     if not validate_role:
         os.environ.setdefault("SAGEMAKER_VALIDATE_ROLE", "false")
+
+
+@contextmanager
+def quiet_sdk_logging() -> Iterator[None]:
+    """Silence log records up to WARNING while the SDK builds a definition offline.
+
+    Building offline makes the SDK chatter (role checks skipped, fields popped, default instance types,
+    image URIs) at DEBUG to WARNING, and importing parts of it configures the root logger. None of it is
+    actionable here; errors still get through.
+    """
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(previous)

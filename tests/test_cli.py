@@ -19,6 +19,15 @@ def test_demo_runs_end_to_end_and_again(isolated_home, monkeypatch):
     for _ in range(2):
         result = CliRunner().invoke(app, ["demo"])
         assert result.exit_code == 0, result.output
-        for line in ("Realism checks", "core banking:", "lake:", "lake sink:", "audit log intact", "demo finished"):
+        for line in (
+            "Realism checks",
+            "core banking:",
+            "lake:",
+            "lake sink:",
+            "fraud view:",
+            "pipeline runs",
+            "audit log intact",
+            "demo finished",
+        ):
             assert line in result.output
     assert "refused" in result.output
