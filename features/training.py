@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -99,12 +99,7 @@ def build_training_set(
     t_start = datetime(start.year, start.month, start.day) if start else None
     t_end = datetime(end.year, end.month, end.day) if end else None
     split = plan_split(month_label_counts(backends, t_start, t_end))
-    rows = compute_view(backends.catalog, view, t_start, t_end)
-    months = pc.binary_join_element_wise(
-        pc.utf8_lpad(pc.cast(rows["year"], pa.string()), 4, "0"),
-        pc.utf8_lpad(pc.cast(rows["month"], pa.string()), 2, "0"),
-        "-",
-    )
+    split_rows = _split_reader(backends, view, t_start, t_end)
     snapshot = data_snapshot_hash(backends)
     features = EVENT_VIEWS[view].feature_names
     sql_hash = hashlib.sha256(view_sql(view).encode()).hexdigest()
@@ -114,9 +109,11 @@ def build_training_set(
     data = f"{prefix}data/"  # hive-partitioned by split: the registered table's location
 
     parts: dict[str, Any] = {}
+    schema = None
     for name in SPLITS:
         chosen = getattr(split, name)
-        part = rows.filter(pc.is_in(months, pa.array(chosen, pa.string())))
+        part = split_rows(chosen)
+        schema = schema or part.schema
         uri = f"{data}split={name}/part-0.parquet"
         backends.object_store.put_bytes(uri, parquet_bytes(part))
         ts = part["ts"]
@@ -129,7 +126,7 @@ def build_training_set(
             "frauds": int(pc.sum(part["label"]).as_py() or 0),
         }
     table = training_table_name(view)
-    schema = rows.schema.append(pa.field("split", pa.string()))
+    schema = schema.append(pa.field("split", pa.string()))
     backends.catalog.register_table(TableInfo(table, data, schema, ("split",)))
     manifest = {
         "set_id": set_id,
@@ -148,6 +145,50 @@ def build_training_set(
     }
     backends.object_store.put_bytes(manifest["manifest_uri"], json.dumps(manifest, indent=2).encode())
     return manifest
+
+
+def _month_key_list(months: list[str]) -> str:
+    return ", ".join(str(int(m[:4]) * 100 + int(m[5:7])) for m in months) or "NULL"
+
+
+def _split_reader(
+    backends: Backends, view: str, start: datetime | None, end: datetime | None
+) -> Callable[[list[str]], pa.Table]:
+    """A function giving the view's rows of some months ("YYYY-MM").
+
+    Reads one split at a time from the materialised features table when there is one (no second
+    computation of the view, and only one split in memory); else computes the view once.
+    """
+    from features.materialize import features_table_name
+
+    table = features_table_name(view)
+    if any(t.name == table for t in backends.catalog.tables()):
+        bounds = "".join(
+            [
+                f" AND ts >= TIMESTAMP '{start.isoformat(sep=' ')}'" if start else "",
+                f" AND ts < TIMESTAMP '{end.isoformat(sep=' ')}'" if end else "",
+            ]
+        )
+
+        def from_table(months: list[str]) -> pa.Table:
+            sql = (
+                f"SELECT * FROM {table} WHERE year * 100 + month IN ({_month_key_list(months)}){bounds} "
+                "ORDER BY ts, source_line"
+            )
+            return backends.catalog.query(sql)
+
+        return from_table
+    rows = compute_view(backends.catalog, view, start, end)
+    month_text = pc.binary_join_element_wise(
+        pc.utf8_lpad(pc.cast(rows["year"], pa.string()), 4, "0"),
+        pc.utf8_lpad(pc.cast(rows["month"], pa.string()), 2, "0"),
+        "-",
+    )
+
+    def from_view(months: list[str]) -> pa.Table:
+        return rows.filter(pc.is_in(month_text, pa.array(months, pa.string())))
+
+    return from_view
 
 
 def training_table_name(view: str) -> str:
