@@ -124,3 +124,45 @@ def test_glue_athena_registers_projected_tables_and_sends_trino_sql():
     sent = athena.get_query_execution(QueryExecutionId=qid)["QueryExecution"]["Query"]
     assert sent == to_athena(sql) and parses_as_trino(sent)
     assert "INTERVAL '1' DAY" in sent
+
+
+def test_create_table_as_replaces_a_partitioned_table_whole(tmp_path):
+    lake = tmp_path / "lake" / "bucket" / "transactions"
+    _write_partitions(lake)
+    cat = DuckDbCatalog(tmp_path / "catalog.json", resolve=lambda uri: tmp_path / "lake" / uri[5:])
+    cat.register_table(TableInfo("transactions", "s3://bucket/transactions/", SCHEMA, ("year", "month")))
+    target = TableInfo("big_ones", "s3://bucket/big_ones/", pa.schema([]), ("year", "month"))
+    sql = "SELECT txn_id, amount_cents, year, month FROM transactions WHERE amount_cents >= {}"
+    assert cat.create_table_as(target, sql.format(100)) == 6
+    assert cat.create_table_as(target, sql.format(200)) == 3  # replaced, not appended
+    got = cat.query("SELECT year, count(*) AS n FROM big_ones GROUP BY year ORDER BY year").to_pylist()
+    assert got == [{"year": 2019, "n": 1}, {"year": 2020, "n": 2}]
+    assert [f.name for f in next(t for t in cat.tables() if t.name == "big_ones").schema] == [
+        "txn_id",
+        "amount_cents",
+        "year",
+        "month",
+    ]
+    assert not (tmp_path / "lake" / "bucket" / "big_ones.new").exists()
+
+
+@mock_aws
+def test_athena_create_table_as_unloads_to_a_fresh_prefix_and_repoints_the_table():
+    region = "eu-west-1"
+    glue = boto3.client("glue", region_name=region)
+    athena = boto3.client("athena", region_name=region)
+    cat = GlueAthenaCatalog(glue, athena, "cdp", "s3://results/athena/", poll_seconds=0.01)
+    info = TableInfo("big_ones", "s3://lake/big_ones/", SCHEMA, ("year", "month"))
+    cat.create_table_as(info, "SELECT * FROM transactions WHERE amount_cents >= 100")
+    first = glue.get_table(DatabaseName="cdp", Name="big_ones")["Table"]["StorageDescriptor"]["Location"]
+    cat.create_table_as(info, "SELECT * FROM transactions WHERE amount_cents >= 200")
+    second = glue.get_table(DatabaseName="cdp", Name="big_ones")["Table"]["StorageDescriptor"]["Location"]
+    assert first.startswith("s3://lake/big_ones/run=") and second.startswith("s3://lake/big_ones/run=")
+    assert first != second
+    sent = [
+        athena.get_query_execution(QueryExecutionId=q)["QueryExecution"]["Query"]
+        for q in athena.list_query_executions()["QueryExecutionIds"]
+    ]
+    unloads = [q for q in sent if q.startswith("UNLOAD")]
+    assert len(unloads) == 2 and all("partitioned_by = ARRAY['year', 'month']" in q for q in unloads)
+    assert all(parses_as_trino(q.split("UNLOAD (", 1)[1].rsplit(") TO", 1)[0]) for q in unloads)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 
 import pyarrow as pa
@@ -119,8 +120,26 @@ class GlueAthenaCatalog:
                 out.append(TableInfo(t["Name"], sd["Location"], schema, keys))
         return out
 
+    def create_table_as(self, table: TableInfo, sql: str) -> int:
+        """UNLOAD the result to a fresh prefix under the table's location, then point the table at it:
+        the Glue location update is the atomic switch from the old data to the new."""
+        prefix = f"{table.location.rstrip('/')}/run={uuid.uuid4().hex[:12]}/"
+        keys = ", ".join(f"'{k}'" for k in table.partition_keys)
+        partitioning = f", partitioned_by = ARRAY[{keys}]" if keys else ""
+        self._execute(
+            f"UNLOAD ({to_athena(sql)}) TO '{prefix}' "
+            f"WITH (format = 'PARQUET', compression = 'ZSTD'{partitioning})"
+        )
+        schema = table.schema if len(table.schema) else self.query(f"SELECT * FROM ({sql}) LIMIT 0").schema
+        self.register_table(TableInfo(table.name, prefix, schema, table.partition_keys))
+        counted = self.query(f"SELECT count(*) AS n FROM {table.name}")
+        return int(counted["n"][0].as_py()) if counted.num_rows else 0
+
     def query(self, sql: str) -> pa.Table:
-        athena_sql = to_athena(sql)
+        return self._results(self._execute(to_athena(sql)))
+
+    def _execute(self, athena_sql: str) -> str:
+        """Run one statement (already in Athena's dialect) to completion; returns its execution id."""
         qid = self.athena.start_query_execution(
             QueryString=athena_sql,
             QueryExecutionContext={"Database": self.database},
@@ -138,7 +157,7 @@ class GlueAthenaCatalog:
             if time.monotonic() > deadline:
                 raise CatalogError(f"Athena query {qid} still {state} after {self.timeout_seconds:.0f}s")
             time.sleep(self.poll_seconds)
-        return self._results(qid)
+        return qid
 
     def _results(self, qid: str) -> pa.Table:
         names: list[str] = []

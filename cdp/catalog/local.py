@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -90,6 +91,42 @@ class DuckDbCatalog:
             f"CREATE OR REPLACE VIEW {table.name} AS SELECT * FROM read_parquet('{pattern}', "
             f"hive_partitioning={hive}, union_by_name=true)"
         )
+
+    def create_table_as(self, table: TableInfo, sql: str, memory_limit: str = "6GB") -> int:
+        _check_name(table.name)
+        root = self.resolve(table.location)
+        if root is None:
+            raise CatalogError(f"table {table.name}: location {table.location} is not local")
+        staging = root.with_name(root.name + ".new")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        con = self.connect()
+        try:
+            con.execute(f"SET memory_limit = '{memory_limit}'")
+            con.execute("SET preserve_insertion_order = false")
+            schema = con.sql(f"SELECT * FROM ({sql}) LIMIT 0").to_arrow_table().schema
+            keys = ", ".join(table.partition_keys)
+            partitioning = f", PARTITION_BY ({keys})" if keys else ""
+            target = staging if keys else staging / "part-0.parquet"
+            con.execute(
+                f"COPY ({sql}) TO '{target.as_posix()}' (FORMAT parquet, COMPRESSION zstd{partitioning})"
+            )
+            rows = con.execute(f"SELECT count(*) FROM read_parquet('{staging.as_posix()}/**/*.parquet')")
+            count = int(rows.fetchone()[0]) if any(staging.rglob("*.parquet")) else 0
+        except duckdb.Error as e:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise CatalogError(f"table {table.name}: {e}") from e
+        finally:
+            con.close()
+        # Swap folders: the old data stays whole until the new data is complete.
+        retired = root.with_name(root.name + ".old")
+        shutil.rmtree(retired, ignore_errors=True)
+        if root.exists():
+            root.rename(retired)
+        staging.rename(root)
+        shutil.rmtree(retired, ignore_errors=True)
+        self.register_table(TableInfo(table.name, table.location, schema, table.partition_keys))
+        return count
 
     def query(self, sql: str) -> pa.Table:
         con = self.connect()

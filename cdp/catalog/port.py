@@ -33,3 +33,9 @@ class Catalog(Protocol):
 
     def query(self, sql: str) -> pa.Table:
         """Run one SELECT written in DuckDB SQL and return the result."""
+
+    def create_table_as(self, table: TableInfo, sql: str) -> int:
+        """Replace `table`'s data by the result of `sql` (DuckDB SQL; partition keys last), written as
+        Parquet partitioned by `table.partition_keys` inside the engine, and register it. Readers see the
+        old data or the new, never a mix. `table.schema` may be empty: it is taken from the result.
+        Returns the number of rows written."""
