@@ -170,7 +170,7 @@ def test_batch_job_killed_mid_run_resumes_without_loss_or_duplicates(source, iso
     kills = 0
     for _ in range(3):  # kill at three different points, then let it finish
         proc = _run_cli(isolated_home, "batch", str(source), **env)
-        if _kill_when(proc, lambda: len(list(manifests.glob("*.json"))) > 2 + 3 * kills):
+        if _kill_when(proc, lambda done=kills: len(list(manifests.glob("*.json"))) > 2 + 3 * done):
             kills += 1
     assert kills >= 1, "the job always finished before it could be killed"
     done = _run_cli(isolated_home, "batch", str(source), **env)
@@ -202,7 +202,7 @@ def test_stream_consumer_killed_mid_run_lands_every_record_once(source, isolated
     kills = 0
     for _ in range(3):
         proc = _run_cli(isolated_home, "stream", "consume", CDP_STREAM_BATCH_SIZE="20")
-        if _kill_when(proc, lambda: landed_rows() > 100 * (kills + 1)):
+        if _kill_when(proc, lambda done=kills: landed_rows() > 100 * (done + 1)):
             kills += 1
     assert kills >= 1
     final = _run_cli(isolated_home, "stream", "consume", CDP_STREAM_BATCH_SIZE="20")

@@ -1,1 +1,1 @@
-"""Step scripts per model (`training/<model>/`), following the step-script contract of `pipelines.contract`."""
+"""Step scripts per model (`training/<model>/`), following the contract in `pipelines.contract`."""
