@@ -1,0 +1,1 @@
+"""Serving: the inference app (SageMaker `/ping` + `/invocations` and the public REST API)."""

@@ -1,0 +1,104 @@
+"""AWS adapter of the API-key store: one DynamoDB item per key (`key_id` S), on-demand billing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from cdp.apikeys.port import ApiKeyError, ApiKeyRecord, UnknownApiKeyError
+from cdp.settings import Settings
+
+TABLE_SUFFIX = "api-keys"
+
+
+def _item(record: ApiKeyRecord) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "key_id": {"S": record.key_id},
+        "secret_sha256": {"S": record.secret_sha256},
+        "scopes": {"L": [{"S": s} for s in record.scopes]},
+        "label": {"S": record.label},
+        "created_at": {"S": record.created_at.isoformat()},
+    }
+    if record.revoked_at is not None:
+        item["revoked_at"] = {"S": record.revoked_at.isoformat()}
+    return item
+
+
+def _record(item: dict[str, Any]) -> ApiKeyRecord:
+    revoked = item.get("revoked_at", {}).get("S")
+    return ApiKeyRecord(
+        key_id=item["key_id"]["S"],
+        secret_sha256=item["secret_sha256"]["S"],
+        scopes=tuple(s["S"] for s in item["scopes"]["L"]),
+        label=item["label"]["S"],
+        created_at=datetime.fromisoformat(item["created_at"]["S"]),
+        revoked_at=None if revoked is None else datetime.fromisoformat(revoked),
+    )
+
+
+class DynamoDbApiKeyStore:
+    """`ApiKeyStore` in the DynamoDB table `table` (a boto3 DynamoDB client)."""
+
+    def __init__(self, client: Any, table: str) -> None:
+        self.client = client
+        self.table = table
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DynamoDbApiKeyStore:
+        import boto3
+
+        client = boto3.client("dynamodb", region_name=settings.aws_region)
+        return cls(client, f"{settings.dynamodb_table_prefix}{TABLE_SUFFIX}")
+
+    def create_table(self) -> None:
+        """Create the table if it does not exist and wait until it is active."""
+        try:
+            self.client.create_table(
+                TableName=self.table,
+                KeySchema=[{"AttributeName": "key_id", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "key_id", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+        except self.client.exceptions.ResourceInUseException:
+            pass
+        self.client.get_waiter("table_exists").wait(TableName=self.table)
+
+    def add(self, record: ApiKeyRecord) -> None:
+        try:
+            self.client.put_item(
+                TableName=self.table, Item=_item(record), ConditionExpression="attribute_not_exists(key_id)"
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            raise ApiKeyError("an API key with that id already exists") from None
+
+    def get(self, key_id: str) -> ApiKeyRecord | None:
+        item = self.client.get_item(
+            TableName=self.table, Key={"key_id": {"S": key_id}}, ConsistentRead=True
+        ).get("Item")
+        return None if item is None else _record(item)
+
+    def list(self) -> list[ApiKeyRecord]:
+        records: list[ApiKeyRecord] = []
+        kwargs: dict[str, Any] = {"TableName": self.table, "ConsistentRead": True}
+        while True:
+            page = self.client.scan(**kwargs)
+            records.extend(_record(i) for i in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return sorted(records, key=lambda r: (r.created_at, r.key_id))
+
+    def revoke(self, key_id: str, when: datetime) -> ApiKeyRecord:
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key={"key_id": {"S": key_id}},
+                UpdateExpression="SET revoked_at = if_not_exists(revoked_at, :when)",
+                ConditionExpression="attribute_exists(key_id)",
+                ExpressionAttributeValues={":when": {"S": when.isoformat()}},
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            raise UnknownApiKeyError(f"no API key with id {key_id!r}") from None
+        record = self.get(key_id)
+        assert record is not None
+        return record

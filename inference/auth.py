@@ -1,0 +1,60 @@
+"""API-key authentication, scopes and rate limits as FastAPI dependencies.
+
+A key arrives as `Authorization: Bearer <key>` or `X-API-Key: <key>`. Missing, malformed, unknown,
+revoked or wrong keys get 401; a valid key over its rate gets 429 with `Retry-After`; a valid key without
+the route's scope gets 403. The key id (never the key) is put on the request for the access log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from cdp.apikeys.keys import parse_key, secret_matches
+from cdp.apikeys.port import ApiKeyRecord
+
+bearer_scheme = HTTPBearer(auto_error=False, description="`Authorization: Bearer cdpk_...`")
+header_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="`X-API-Key: cdpk_...`")
+
+UNAUTHORISED = HTTPException(
+    status_code=401, detail="a valid API key is required", headers={"WWW-Authenticate": "Bearer"}
+)
+
+
+def authenticate(
+    request: Request,
+    bearer: HTTPAuthorizationCredentials | None = Security(bearer_scheme),
+    header: str | None = Security(header_scheme),
+) -> ApiKeyRecord:
+    """The caller's active key record, rate-limited; 401 / 429 otherwise."""
+    state = request.app.state.serving
+    text = bearer.credentials if bearer is not None else header
+    parsed = parse_key(text) if text else None
+    if parsed is None:
+        raise UNAUTHORISED
+    record = state.key_store.get(parsed.key_id)
+    if record is None or not record.active or not secret_matches(parsed.secret, record.secret_sha256):
+        raise UNAUTHORISED
+    request.state.key_id = record.key_id
+    wait = state.limiter.take(record.key_id)
+    if wait > 0:
+        raise HTTPException(
+            status_code=429,
+            detail="rate limit exceeded for this API key",
+            headers={"Retry-After": state.limiter.retry_after_header(wait)},
+        )
+    return record
+
+
+def require_scope(scope: str) -> Callable[..., ApiKeyRecord]:
+    """A dependency admitting keys that hold `scope` (403 for the others)."""
+
+    def check(record: ApiKeyRecord = Depends(authenticate)) -> ApiKeyRecord:
+        if scope not in record.scopes:
+            raise HTTPException(status_code=403, detail=f"this API key lacks the scope {scope!r}")
+        return record
+
+    check.__name__ = f"require_{scope.replace(':', '_')}"
+    return check

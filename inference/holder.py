@@ -1,0 +1,104 @@
+"""`ModelHolder`: the current champion of one model, reloaded when the registry's champion changes.
+
+Requests read `holder.current` (one attribute read) and keep the object they got for the whole request,
+so a swap never disturbs a request in flight and no request waits for a load: the new version is loaded
+off to the side, then the reference is replaced in one assignment. A background thread checks the
+champion's version every `poll_seconds`; `refresh()` forces a check (the admin reload route calls it).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from cdp.registry.port import ModelRegistry, ModelVersion
+from inference.loaded import LoadedModel
+
+log = logging.getLogger("cdp.inference.models")
+
+
+class ModelUnavailableError(RuntimeError):
+    """The model has no champion (or it could not be loaded yet)."""
+
+
+class ModelHolder:
+    """Holds the loaded champion of `model_name` and keeps it current."""
+
+    def __init__(
+        self,
+        model_name: str,
+        registry: ModelRegistry,
+        load: Callable[[ModelVersion], LoadedModel],
+        poll_seconds: float = 30.0,
+    ) -> None:
+        self.model_name = model_name
+        self._registry = registry
+        self._load = load
+        self.poll_seconds = poll_seconds
+        self._current: LoadedModel | None = None
+        self._refresh_lock = threading.Lock()  # one load at a time; readers never take it
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.last_error: str | None = None
+
+    @property
+    def current(self) -> LoadedModel:
+        model = self._current
+        if model is None:
+            raise ModelUnavailableError(f"model {self.model_name!r} has no champion loaded")
+        return model
+
+    @property
+    def loaded(self) -> LoadedModel | None:
+        return self._current
+
+    def refresh(self) -> bool:
+        """Load the registry's champion if it differs from the one held; True when the model changed.
+
+        With no champion in the registry the held model is dropped (a rejected champion stops serving).
+        A failed load keeps the held model and records the error class in `last_error`.
+        """
+        with self._refresh_lock:
+            try:
+                champion = self._registry.champion(self.model_name)
+            except Exception as error:  # registry unreachable: keep serving what we have
+                self.last_error = type(error).__name__
+                log.warning("champion check failed for %s: %s", self.model_name, self.last_error)
+                return False
+            held = self._current
+            if champion is None:
+                self._current = None
+                return held is not None
+            if held is not None and held.version == champion.version:
+                return False
+            try:
+                fresh = self._load(champion)
+            except Exception as error:
+                self.last_error = type(error).__name__
+                log.warning("loading %s v%s failed: %s", self.model_name, champion.version, self.last_error)
+                return False
+            self._current = fresh  # the atomic swap
+            self.last_error = None
+            log.info("serving %s version %s", self.model_name, fresh.version)
+            return True
+
+    # -- background polling ---------------------------------------------------------------------------
+    def start(self) -> None:
+        """Check now, then every `poll_seconds` in a daemon thread (no thread when it is 0)."""
+        self.refresh()
+        if self.poll_seconds <= 0 or self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._poll, name=f"reload-{self.model_name}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.poll_seconds):
+            self.refresh()

@@ -1,0 +1,48 @@
+"""`cdp serve`: run the inference app with uvicorn; API calls are logged as JSON lines to a file."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from cdp.settings import Settings, get_settings
+
+ACCESS_LOG_FILE = "api-access.log"
+
+
+def configure_access_log(logs_dir: Path) -> Path:
+    """Send the access log (`cdp.inference.access`) to `<logs_dir>/api-access.log`; returns its path."""
+    logs_dir.mkdir(parents=True, exist_ok=True)
+    path = logs_dir / ACCESS_LOG_FILE
+    logger = logging.getLogger("cdp.inference.access")
+    if not any(isinstance(h, logging.FileHandler) and Path(h.baseFilename) == path for h in logger.handlers):
+        handler = logging.FileHandler(path, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    return path
+
+
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    settings: Settings | None = None,
+    *,
+    reload_seconds: float | None = None,
+    sagemaker: bool = False,
+) -> None:
+    """Run the app until interrupted (8080 is SageMaker's port). `sagemaker=True` opens `/invocations`
+    without an API key, for a SageMaker container whose endpoint authenticates callers."""
+    import uvicorn
+
+    from inference.app import create_app
+    from inference.config import ServingConfig
+
+    settings = settings or get_settings()
+    overrides: dict = {"invocations_auth": not sagemaker}
+    if reload_seconds is not None:
+        overrides["reload_seconds"] = reload_seconds
+    config = ServingConfig.from_settings(settings, **overrides)
+    configure_access_log(settings.logs_dir)
+    app = create_app(settings, config=config)
+    uvicorn.run(app, host=host, port=port, workers=1, access_log=False, log_level="info")

@@ -1,0 +1,95 @@
+"""Everything the app serves from, built once per app: model holders, online features, profiles, keys."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from cdp.apikeys.port import ApiKeyStore
+from cdp.backends import Backends
+from inference.card_features import CardFeatures
+from inference.config import ServingConfig
+from inference.holder import ModelHolder
+from inference.loaded import load_version
+from inference.profiles import CustomerProfiles
+from inference.ratelimit import RateLimiter
+
+
+def _card_profiles(backends: Backends) -> Callable[[], dict]:
+    def load() -> dict:
+        from cdp.catalog.port import CatalogError
+        from features.online import load_card_profiles
+
+        try:
+            return load_card_profiles(backends.catalog)
+        except CatalogError:
+            return {}  # no cards table yet: card attributes are missing values
+
+    return load
+
+
+@dataclass
+class ServingState:
+    """The app's collaborators. `start()` loads the champions and starts their reload threads."""
+
+    config: ServingConfig
+    backends: Backends
+    key_store: ApiKeyStore
+    limiter: RateLimiter
+    holders: dict[str, ModelHolder]
+    card_features: CardFeatures
+    profiles: CustomerProfiles
+    _started: bool = field(default=False, init=False)
+    _start_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+
+    @classmethod
+    def build(
+        cls,
+        backends: Backends,
+        config: ServingConfig,
+        key_store: ApiKeyStore,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> ServingState:
+        registry = backends.model_registry
+
+        def load(version):  # noqa: ANN001, ANN202 - a ModelVersion -> LoadedModel
+            return load_version(version, backends.object_store)
+
+        names = dict.fromkeys(
+            (config.fraud_model, config.clv_model, config.segmentation_model, config.invocations_model)
+        )
+        holders = {n: ModelHolder(n, registry, load, config.reload_seconds) for n in names}
+        return cls(
+            config=config,
+            backends=backends,
+            key_store=key_store,
+            limiter=RateLimiter(config.rate_per_second, config.rate_burst, clock),
+            holders=holders,
+            card_features=CardFeatures(backends.online_store, _card_profiles(backends)),
+            profiles=CustomerProfiles(
+                backends.catalog, holders[config.clv_model], holders[config.segmentation_model]
+            ),
+        )
+
+    def start(self) -> None:
+        """Load every champion now (once) and poll for new ones in the background."""
+        with self._start_lock:
+            if self._started:
+                return
+            for holder in self.holders.values():
+                holder.start()
+            self._started = True
+
+    def stop(self) -> None:
+        for holder in self.holders.values():
+            holder.stop()
+        with self._start_lock:
+            self._started = False
+
+    def reload(self) -> dict[str, int | None]:
+        """Check every champion now; the versions served afterwards."""
+        for holder in self.holders.values():
+            holder.refresh()
+        return {n: (h.loaded.version if h.loaded else None) for n, h in self.holders.items()}
