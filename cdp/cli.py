@@ -383,6 +383,66 @@ def models_reject(
     console.print(f"{model} v{version}: rejected")
 
 
+keys_app = typer.Typer(help="API keys of the public REST API (stored hashed, with scopes).")
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    label: Annotated[str, typer.Argument(help="Who or what the key is for.")],
+    scope: Annotated[
+        list[str], typer.Option("--scope", help="fraud:score, customers:read, models:read, ...")
+    ],
+) -> None:
+    """Create a key; the secret is printed once and only its hash is stored. Audited."""
+    from cdp.apikeys.commands import cli_create
+    from cdp.apikeys.port import InvalidApiKeyRequestError
+
+    try:
+        created = cli_create(label, scope)
+    except InvalidApiKeyRequestError as e:
+        err_console.print(f"[red]{e}")
+        raise typer.Exit(2) from e
+    console.print_json(data=created, default=str)
+    err_console.print("Store the api_key now: it cannot be shown again.")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Keys with their scopes and state (never the secrets)."""
+    from cdp.apikeys.commands import cli_list
+
+    console.print_json(data=cli_list(), default=str)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key id (not the key).")]) -> None:
+    """Revoke a key; audited."""
+    from cdp.apikeys.commands import cli_revoke
+    from cdp.apikeys.port import UnknownApiKeyError
+
+    try:
+        console.print_json(data=cli_revoke(key_id), default=str)
+    except UnknownApiKeyError as e:
+        err_console.print(f"[red]{e}")
+        raise typer.Exit(2) from e
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8080,
+    sagemaker: Annotated[
+        bool, typer.Option(help="Serve /invocations without API keys (in a container).")
+    ] = False,
+) -> None:
+    """Run the inference app (SageMaker contract + public API, docs at /docs) with uvicorn."""
+    from inference.serve import serve as run
+
+    console.print(f"serving on http://{host}:{port}  (OpenAPI: /openapi.json, docs: /docs)")
+    run(host=host, port=port, sagemaker=sagemaker)
+
+
 @app.command()
 def demo() -> None:
     """Run the platform end to end on the embedded default.

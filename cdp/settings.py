@@ -43,6 +43,20 @@ class Settings(BaseSettings):
     )
     stream_batch_size: int = Field(1000, ge=1, le=10_000, description="Records per stream consumer batch.")
 
+    # -- serving (the inference app; see inference/config.py) ------------------------------------
+    serve_fraud_threshold: float | None = Field(
+        None, ge=0, le=1, description="Fraud decision threshold (default: the champion's alert threshold)."
+    )
+    serve_reload_seconds: float = Field(
+        30.0, ge=0, description="How often the champion is checked (0: never)."
+    )
+    serve_rate_per_second: float = Field(50.0, gt=0, description="Sustained requests per second per API key.")
+    serve_rate_burst: int = Field(100, ge=1, description="Requests a key may send at once.")
+    serve_max_batch: int = Field(1000, ge=1, description="Transactions per batch score request.")
+    serve_invocations_auth: bool = Field(True, description="False inside a SageMaker container.")
+    serve_invocations_model: str = Field("cdp-fraud", description="The model /invocations serves.")
+    serve_reason_codes: int = Field(3, ge=0, le=20, description="Reason codes returned per score.")
+
     # -- AWS (used only when backend == "aws") --------------------------------------------------
     aws_region: str = Field("eu-west-1", description="AWS region of every AWS adapter.")
     kms_key_id: str = Field("alias/cdp-pii", description="KMS key that wraps per-customer data keys.")
