@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from cdp.security.protector import Protector
     from cdp.security.vault import PiiVault
     from cdp.stream.port import EventStream
+    from monitoring.events.port import EventBus
+    from monitoring.metrics.port import MetricsStore
 
 
 class Backends:
@@ -95,6 +97,27 @@ class Backends:
         from cdp.registry.factory import model_registry
 
         return model_registry(self)
+
+    # -- monitoring -----------------------------------------------------------------------------------
+    @cached_property
+    def metrics(self) -> MetricsStore:
+        if self.aws:
+            from monitoring.metrics.cloudwatch import CloudWatchMetricsStore
+
+            return CloudWatchMetricsStore.from_settings(self.settings)
+        from monitoring.metrics.local import SqliteMetricsStore
+
+        return SqliteMetricsStore.from_settings(self.settings)
+
+    @cached_property
+    def event_bus(self) -> EventBus:
+        if self.aws:
+            from monitoring.events.eventbridge import EventBridgeBus
+
+            return EventBridgeBus.from_settings(self.settings, bus_name=self.settings.event_bus_name)
+        from monitoring.events.local import SqliteEventBus
+
+        return SqliteEventBus.from_settings(self.settings)
 
     # -- security -----------------------------------------------------------------------------------
     @cached_property

@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     lake_bucket: str = Field("cdp-lake", description="S3 bucket (or local folder) of the data lake.")
     stream_name: str = Field("cdp-transactions", description="Kinesis stream (or local log) name.")
     dynamodb_table_prefix: str = Field("cdp-", description="Prefix of the core-banking tables.")
+    event_bus_name: str = Field("default", description="EventBridge bus of the monitoring rules.")
 
     @field_validator("home")
     @classmethod
