@@ -17,6 +17,13 @@ from features.mcc import mcc_group, mcc_group_sql
 Row = Mapping[str, Any]
 Kind = Literal["int", "bool", "str"]
 
+# Categories card thieves favour (money transfer, electronics, digital goods, jewellery, gambling...): the
+# high-risk group of the synthetic generator's catalogue (`cdp.synth.mcc`), which a test holds equal.
+HIGH_RISK_MCCS: tuple[int, ...] = (
+    4829, 5045, 5094, 5732, 5733, 5734, 5815, 5816, 5817, 5818, 5944, 6051, 7995,
+)  # fmt: skip
+_HIGH_RISK = frozenset(HIGH_RISK_MCCS)
+
 _EPOCH = datetime(1970, 1, 1)
 _ONE_SECOND = datetime(1970, 1, 1, 0, 0, 1) - _EPOCH
 
@@ -103,5 +110,11 @@ COLUMNS: dict[str, RowColumn] = {
             lambda r: "Bad " in _errors(r), "bad CVV, card number, expiry, PIN or zip code",
         ),
         RowColumn("mcc_group", "str", mcc_group_sql("mcc"), lambda r: mcc_group(r["mcc"]), "spending group"),
+        RowColumn(
+            "is_high_risk_mcc", "bool",
+            f"coalesce(CAST(mcc AS INTEGER) IN ({', '.join(map(str, HIGH_RISK_MCCS))}), false)",
+            lambda r: r["mcc"] is not None and int(r["mcc"]) in _HIGH_RISK,
+            "a category card thieves favour",
+        ),
     )
 }  # fmt: skip

@@ -19,6 +19,7 @@ from features.spec import (
     WindowCount,
     WindowMax,
     WindowMean,
+    WindowNewCount,
     WindowSum,
 )
 
@@ -51,6 +52,7 @@ FRAUD_VIEW = EventFeatureView(
         Current("has_bad_credential"),
         Current("hour_of_day"),
         Current("mcc_group"),
+        Current("is_high_risk_mcc"),
         # velocity and amounts over windows
         *_velocity,
         WindowSum(H24, "has_error", "error", "count"),
@@ -64,6 +66,9 @@ FRAUD_VIEW = EventFeatureView(
         FirstSeen("city_key", "city"),
         FirstSeen("merchant_state", "state_or_country"),
         FirstSeen("mcc", "mcc"),
+        WindowNewCount(H1, "merchant_id", "merchant"),
+        WindowNewCount(H24, "merchant_id", "merchant"),
+        WindowNewCount(D7, "merchant_id", "merchant"),
         PriorShare("channel", "channel"),
         ChangedFromPrevious("channel", "channel"),
         PriorShare("hour_of_day", "hour"),

@@ -29,6 +29,7 @@ from features.spec import (
     PriorShare,
     WindowMax,
     WindowMean,
+    WindowNewCount,
     WindowSum,
 )
 
@@ -86,17 +87,25 @@ class _Plan:
     zscore: str | None
     lagged: tuple[str, ...]
     first_seen: tuple[str, ...]
+    first_flags: tuple[str, ...]  # columns whose first-seen flag is kept per event (`WindowNewCount`)
     shares: tuple[str, ...]
+
+
+_SUMMED = (WindowSum, WindowMean, WindowNewCount)
+_KEPT = (*_SUMMED, WindowMax)
+
+
+def _kept(f: WindowSum | WindowMean | WindowNewCount | WindowMax) -> str:
+    """The per-event value a window feature keeps: a row column, or a derived first-seen flag."""
+    return f.flag if isinstance(f, WindowNewCount) else f.column
 
 
 def _plan(view: EventFeatureView) -> _Plan:
     windows = view.windows()
-    val_cols = tuple(
-        dict.fromkeys(f.column for f in view.features if isinstance(f, WindowSum | WindowMean | WindowMax))
-    )
+    val_cols = tuple(dict.fromkeys(_kept(f) for f in view.features if isinstance(f, _KEPT)))
     wplans = []
     for w in windows:
-        sums = {f.column for f in view.features if isinstance(f, WindowSum | WindowMean) and f.window == w}
+        sums = {_kept(f) for f in view.features if isinstance(f, _SUMMED) and f.window == w}
         maxes = {f.column for f in view.features if isinstance(f, WindowMax) and f.window == w}
         wplans.append(
             _WindowPlan(
@@ -116,7 +125,10 @@ def _plan(view: EventFeatureView) -> _Plan:
         window_names=tuple(w.name for w in windows),
         zscore=zs[0] if zs else None,
         lagged=tuple(dict.fromkeys(f.column for f in view.features if isinstance(f, ChangedFromPrevious))),
-        first_seen=tuple(dict.fromkeys(f.column for f in view.features if isinstance(f, FirstSeen))),
+        first_seen=tuple(
+            dict.fromkeys(f.column for f in view.features if isinstance(f, FirstSeen | WindowNewCount))
+        ),
+        first_flags=tuple(dict.fromkeys(f.column for f in view.features if isinstance(f, WindowNewCount))),
         shares=tuple(dict.fromkeys(f.column for f in view.features if isinstance(f, PriorShare))),
     )
 

@@ -24,7 +24,9 @@ from features.spec import (
     WindowCount,
     WindowMax,
     WindowMean,
+    WindowNewCount,
     WindowSum,
+    first_flag,
 )
 
 TRIM_AT = 512  # drop evicted events from the state lists once this many pile up
@@ -47,6 +49,8 @@ def update_source(view: EventFeatureView, plan: Any) -> str:
     for c in plan.columns:
         plain = COLUMNS[c].row_field
         add(f"    x_{c} = row[{plain!r}]" if plain else f"    x_{c} = COL_{c}(row)")
+    for c in plan.first_flags:
+        add(f"    x_{first_flag(c)} = x_{c} is not None and x_{c} not in st.seen[{c!r}]")
     add("    times = st.times; size = len(times); vals = st.vals; starts = st.starts; sums = st.sums")
     for i, w in enumerate(plan.windows):
         add(f"    s{i} = starts[{i}]; lo = t - {w.seconds}")
@@ -66,7 +70,8 @@ def update_source(view: EventFeatureView, plan: Any) -> str:
 
     def sum_ref(f: Any) -> str:
         i = wi[f.window.name]
-        return f"sums[{i}][{plan.windows[i].sum_cols.index(plan.val_cols.index(f.column))}]"
+        summed = f.flag if isinstance(f, WindowNewCount) else f.column
+        return f"sums[{i}][{plan.windows[i].sum_cols.index(plan.val_cols.index(summed))}]"
 
     items = []
     for f in view.features:
@@ -74,7 +79,7 @@ def update_source(view: EventFeatureView, plan: Any) -> str:
             e = f"x_{f.column}"
         elif isinstance(f, WindowCount):
             e = f"n{wi[f.window.name]}"
-        elif isinstance(f, WindowSum):
+        elif isinstance(f, WindowSum | WindowNewCount):
             e = sum_ref(f)
         elif isinstance(f, WindowMean):
             n = f"n{wi[f.window.name]}"

@@ -21,7 +21,9 @@ from features.spec import (
     WindowCount,
     WindowMax,
     WindowMean,
+    WindowNewCount,
     WindowSum,
+    first_flag,
 )
 
 SQL_DIR = Path(__file__).with_name("sql")
@@ -35,7 +37,12 @@ _CARD_ATTRIBUTE_SQL = {
 
 
 def _number(column: str) -> str:
-    return f"CAST({column} AS INTEGER)" if COLUMNS[column].kind == "bool" else column
+    flag = column not in COLUMNS  # a derived first-seen flag
+    return f"CAST({column} AS INTEGER)" if flag or COLUMNS[column].kind == "bool" else column
+
+
+def _summed(f: WindowSum | WindowMean | WindowNewCount) -> str:
+    return f.flag if isinstance(f, WindowNewCount) else f.column
 
 
 def _used_columns(view: EventFeatureView) -> list[str]:
@@ -54,7 +61,14 @@ def render_event_view(view: EventFeatureView) -> str:
     def earlier(seconds: int) -> str:
         return f"PARTITION BY {key} ORDER BY epoch_s RANGE BETWEEN {seconds} PRECEDING AND 1 PRECEDING"
 
-    sums = sorted({(f.window.name, f.column) for f in view.features if isinstance(f, WindowSum | WindowMean)})
+    sums = sorted(
+        {
+            (f.window.name, _summed(f))
+            for f in view.features
+            if isinstance(f, WindowSum | WindowMean | WindowNewCount)
+        }
+    )
+    flagged = list(dict.fromkeys(f.column for f in view.features if isinstance(f, WindowNewCount)))
     maxes = sorted({(f.window.name, f.column) for f in view.features if isinstance(f, WindowMax)})
 
     aggs: list[tuple[str, str]] = []  # (comment, expression AS alias)
@@ -111,6 +125,8 @@ def render_event_view(view: EventFeatureView) -> str:
             expr = n(f.window.name)
         elif isinstance(f, WindowSum):
             expr = f"CAST({total(f.window.name, f.column)} AS BIGINT)"
+        elif isinstance(f, WindowNewCount):
+            expr = f"CAST({total(f.window.name, f.flag)} AS BIGINT)"
         elif isinstance(f, WindowMean):
             w = f.window.name
             expr = f"CASE WHEN {n(w)} = 0 THEN NULL ELSE CAST({total(w, f.column)} AS DOUBLE) / {n(w)} END"
@@ -155,13 +171,23 @@ def render_event_view(view: EventFeatureView) -> str:
     ]
     lines += [f"        {COLUMNS[c].sql} AS {c}," for c in cols]
     lines[-1] = lines[-1].rstrip(",")
-    lines += ["    FROM transactions AS t", "),", "aggregates AS (", "    SELECT", "        events.*,"]
+    lines += ["    FROM transactions AS t", "),"]
+    source = "events"
+    if flagged:  # per-event first-seen flags, summed over windows below
+        lines += ["flagged AS (", "    SELECT", "        events.*,"]
+        for col in flagged:
+            rank = f"row_number() OVER (PARTITION BY {key}, {col} ORDER BY {ORDER})"
+            lines.append(f"        ({col} IS NOT NULL AND {rank} = 1) AS {first_flag(col)},")
+        lines[-1] = lines[-1].rstrip(",")
+        lines += ["    FROM events", "),"]
+        source = "flagged"
+    lines += ["aggregates AS (", "    SELECT", f"        {source}.*,"]
     for comment, expr in aggs:
         if comment:
             lines.append(f"        -- {comment}")
         lines.append(f"        {expr},")
     lines[-1] = lines[-1].rstrip(",")
-    lines += ["    FROM events", ")", "SELECT"]
+    lines += [f"    FROM {source}", ")", "SELECT"]
     lines += [f"    a.{c}," for c in view.passthrough]
     lines.append(f"    a.{view.label} AS label,")
     lines += [f"    {expr} AS {name}," for name, expr in out]

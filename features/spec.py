@@ -58,6 +58,30 @@ class WindowSum:
 
 
 @dataclass(frozen=True)
+class WindowNewCount:
+    """Number of prior events in the window that were the key's first event with their value of the column
+    (null values never count): e.g. how many merchants new to the card it used in the last 24 h."""
+
+    window: Window
+    column: str
+    label: str
+
+    @property
+    def name(self) -> str:
+        return f"new_{self.label}_count_{self.window.name}"
+
+    @property
+    def flag(self) -> str:
+        """The per-event flag the window sums: this event was the key's first with its value."""
+        return first_flag(self.column)
+
+
+def first_flag(column: str) -> str:
+    """Name of the derived per-event flag "first event of the key with this value of `column`"."""
+    return f"_first_{column}"
+
+
+@dataclass(frozen=True)
 class WindowMean:
     """Mean of a column over the prior events in the window (null when there are none)."""
 
@@ -155,8 +179,8 @@ class CardAttribute:
 
 
 Feature = (
-    Current | WindowCount | WindowSum | WindowMean | WindowMax | HistoryZScore | SecondsSincePrevious
-    | FirstSeen | PriorShare | ChangedFromPrevious | CardAttribute
+    Current | WindowCount | WindowSum | WindowNewCount | WindowMean | WindowMax | HistoryZScore
+    | SecondsSincePrevious | FirstSeen | PriorShare | ChangedFromPrevious | CardAttribute
 )  # fmt: skip
 
 CARD_ATTRIBUTES = ("card_age_days", "credit_limit", "has_chip")

@@ -67,6 +67,10 @@ def test_window_edges_and_ties_are_exact_on_both_paths():
         assert e["txn_count_30d"] == 4
         # merchants are line % 3: a=1, c=2, b=2 (seen at c), d=0, e=1 (seen at a)
         assert [p["is_new_merchant"] for p in (a, c, b, d, e)] == [True, True, False, True, False]
+        # first-time merchants among the prior events of the window: a, c and d were new, b and e were not
+        assert [p["new_merchant_count_1h"] for p in (a, c, b, d, e)] == [0, 1, 2, 0, 0]
+        assert [p["new_merchant_count_24h"] for p in (a, c, b, d, e)] == [0, 1, 2, 2, 2]
+        assert not any(p["is_high_risk_mcc"] for p in (a, b, c, d, e))  # 5411 grocery
 
 
 def _later_events(tx: pa.Table) -> pa.Table:

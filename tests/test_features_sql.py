@@ -56,3 +56,21 @@ def test_mcc_groups_agree_between_sql_and_python_for_every_code():
     )
     assert mcc_group(None) is None
     assert set(mcc_group(c) for c in range(10_000)) == set(group_names())
+
+
+def test_high_risk_flag_matches_the_generator_group_on_both_paths():
+    from cdp.synth.mcc import catalogue
+    from features.columns import COLUMNS, HIGH_RISK_MCCS
+
+    cat = catalogue()
+    generator = {int(c) for c in cat.codes[cat.group == cat.group_index("high_risk")]}
+    assert set(HIGH_RISK_MCCS) == generator
+    column = COLUMNS["is_high_risk_mcc"]
+    codes = [int(c) for c in cat.codes] + [6011, None]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (mcc SMALLINT)")
+    con.executemany("INSERT INTO t VALUES (?)", [[c] for c in codes])
+    sql = [r[0] for r in con.execute(f"SELECT {column.sql} FROM t").fetchall()]
+    python = [column.value({"mcc": c}) for c in codes]
+    assert sql == python
+    assert sum(python) == len(generator) and python[-2:] == [False, False]

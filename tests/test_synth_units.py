@@ -80,24 +80,32 @@ def _activity(ts: list[int], amounts: list[int], places: list[int], channel: lis
         rank=np.zeros(n, dtype=np.int16),
         error_combo=np.zeros(n, dtype=np.int16),
         episode=np.full(n, -1, dtype=np.int64),
-        places=[Place("ONLINE", None), Place("Austin", "TX", ("78701",)), Place("Rome", "Italy")],
+        places=[
+            Place("ONLINE", None),
+            Place("Austin", "TX", ("78701",)),
+            Place("Rome", "Italy"),
+            Place("Austin", "TX", ("78701",)),  # a second trip entry to the same city
+        ],
     )
 
 
 def test_features_use_only_the_past():
     base = day_number(date(2017, 7, 14)) * 86400 + 12 * 3600
-    a = _activity([base, base + 600, base + 1200], [1000, 1000, 9000], [1, 1, 2], [SWIPE, SWIPE, SWIPE])
+    a = _activity([base, base + 600, base + 1200], [1000, 3000, 5000], [1, 3, 2], [SWIPE, SWIPE, SWIPE])
     f = observable_features(a)
-    assert f["count_1h"].tolist() == [0, 1, 2]
+    assert f["burst_1h"].tolist() == pytest.approx([0, 1 - 1 / 240, 2 - 2 / 240])  # beyond the 30-day level
     assert f["foreign"].tolist() == [0, 0, 1]
-    assert f["new_place"].tolist() == [0, 0, 1]  # the card's very first row is not "new" to anything
+    # places compare by city and state, as the bank sees them: the second Austin entry is not new
+    assert f["new_city"].tolist() == [0, 0, 1]  # the card's very first row is not "new" to anything
+    assert f["new_state_or_country"].tolist() == [0, 0, 1]
     assert f["new_merchant"].tolist() == [0, 0, 1]
-    assert f["amount_ratio"][2] == pytest.approx(np.log(9100 / 1100))
+    assert f["new_merchants_24h"].tolist() == [0, 0, 0]
+    assert f["amount_zscore"][2] == pytest.approx(3.0)  # (5000 - 2000) / 1000
     # appending later rows never changes the features or the probability of earlier rows
     longer = _activity(
         [base, base + 600, base + 1200, base + 1300],
-        [1000, 1000, 9000, -9000],
-        [1, 1, 2, 0],
+        [1000, 3000, 5000, -5000],
+        [1, 3, 2, 0],
         [SWIPE, SWIPE, SWIPE, ONLINE],
     )
     g = observable_features(longer)
@@ -105,6 +113,27 @@ def test_features_use_only_the_past():
         assert np.array_equal(g[name][:3], f[name]), name
     assert np.array_equal(fraud_probability(longer)[:3], fraud_probability(a))
     assert g["negative_amount"][3] == 1 and g["online"][3] == 1
+    assert g["new_merchant"][3] == 1 and g["new_city"][3] == 0  # online: a new merchant, no city
+    assert g["new_merchants_24h"][3] == pytest.approx(np.log1p(1))  # Rome was new
+
+
+def test_channel_and_hour_unusual_for_the_card():
+    noon = day_number(date(2017, 7, 1)) * 86400 + 12 * 3600
+    days = [noon + d * 86400 for d in range(60)]
+    a = _activity([*days, days[-1] + 15 * 3600], [1000] * 61, [1] * 60 + [0], [SWIPE] * 60 + [ONLINE])
+    f = observable_features(a)
+    assert f["unusual_channel"].tolist() == [0] * 60 + [1]  # online after 60 in-person purchases
+    assert f["unusual_hour"].tolist() == [0] * 60 + [1]  # 3 am after 60 purchases at noon
+    assert f["night"][60] == 1 and f["night"][:60].sum() == 0
+    assert f["amount_zscore"].sum() == 0  # no spread in the amounts
+
+
+def test_history_terms_carry_most_of_the_log_odds():
+    history = ("new_merchant", "new_city", "new_state_or_country", "burst_1h", "new_merchants_24h")
+    per_row = ("online", "foreign", "night", "high_risk_mcc", "bad_credential", "negative_amount")
+    assert set(history) | set(per_row) <= set(FEATURES)
+    assert max(COEFFICIENTS[k] for k in per_row) < min(COEFFICIENTS[k] for k in ("new_merchant", "burst_1h"))
+    assert sum(COEFFICIENTS[k] for k in per_row) < sum(COEFFICIENTS[k] for k in history) / 3
 
 
 def test_probability_is_the_documented_logistic():

@@ -1,9 +1,15 @@
 """Fraud episodes: criminals using a compromised card in short bursts.
 
-An episode is 3-15 purchases over a few days on one card: online or in a city/country the cardholder never
-visits, mostly high-risk categories, larger amounts, odd hours, bad-credential error codes, and sometimes
-a reversal (negative amount at the same merchant) at the end. Which share of attacks is online changes
-strongly across the years (card-present skimming early, card-not-present later).
+An episode is 3-15 purchases in a burst on one card (minutes to hours apart, sometimes resuming a day
+later): online or in a city/country the cardholder never visits, at merchants new to the card, for amounts
+set by what the thief buys rather than by the cardholder's usual level. Row by row an attack looks like
+ordinary traffic of some other customer: trips go to the same big cities travellers visit, most purchases
+are in everyday categories, hours follow the victim's own daily cycle with a lean to the night, and
+bad-credential errors are only a little more frequent than in genuine traffic. What gives it away is the
+card's history: new merchants and places in a burst, amounts above the card's level, an unusual channel or
+hour for this card. Sometimes one purchase is reversed (negative amount at the same merchant) at the end.
+Which share of attacks is online changes strongly across the years (card-present skimming early,
+card-not-present later).
 """
 
 from __future__ import annotations
@@ -24,22 +30,27 @@ from cdp.synth.activity import (
 )
 from cdp.synth.mcc import catalogue
 from cdp.synth.people import UserProfile
+from cdp.synth.personas import PERSONAS
 from cdp.synth.reference import reference
 from cdp.synth.streams import Stream, user_rng
 
 EXTRA_EPISODES_MEAN = 1.0  # episodes per customer = 1 + Poisson(this): every customer is a victim
 BURST_EXTRA_MEAN = 5.0  # purchases per episode = 3 + Poisson(this), at most 15
 MAX_BURST = 15
-BURST_DAYS = (1, 6)  # episode length in days, [low, high)
+BURST_GAP_S = 40 * 60  # mean gap between purchases of a burst (exponential)
+MAX_SPAN_S = 9 * 86400  # a burst's purchases span at most this (a reversal may follow within 4 days)
+RESUME_SHARE = 0.15  # share of gaps where the thief pauses and resumes a day or two later
 REVERSAL_SHARE = 0.3
-FOREIGN_SHARE = 0.45  # of in-person episodes
-HIGH_RISK_SHARE = 0.8  # of attack purchases
+FOREIGN_SHARE = 0.3  # of in-person episodes
+HIGH_RISK_SHARE = 0.3  # of attack purchases (the rest: everyday retail, dining, travel, fuel, entertainment)
+ODD_HOUR_SHARE = 0.3  # bursts starting at 0-5 h; the others start at an hour drawn from the victim's cycle
+AMOUNT_LOG_LIFT = 0.5  # attack amounts: the category's median x e^this, whatever the victim usually spends
 # Online share of attacks by year (linear in between): the mix moves strongly over time.
 _ONLINE_YEARS = np.array([1991, 2000, 2006, 2011, 2015, 2017, 2020])
 _ONLINE_SHARE = np.array([0.10, 0.20, 0.65, 0.85, 0.35, 0.80, 0.90])
 # P(error code) per attack row, ERROR_CODES order: mostly bad credentials.
-_ERROR_P_IN_PERSON = np.array([0.0, 0.05, 0.05, 0.14, 0.0, 0.03, 0.005])
-_ERROR_P_ONLINE = np.array([0.13, 0.05, 0.05, 0.0, 0.05, 0.03, 0.005])
+_ERROR_P_IN_PERSON = np.array([0.0, 0.004, 0.003, 0.012, 0.0, 0.015, 0.003])
+_ERROR_P_ONLINE = np.array([0.006, 0.004, 0.004, 0.0, 0.004, 0.015, 0.003])
 _ODD_HOURS = np.arange(0, 6)
 
 
@@ -59,10 +70,8 @@ def _never_visited_place(rng: np.random.Generator, profile: UserProfile, visited
             i = int(rng.choice(len(ref.foreign_city), p=ref.foreign_weight))
             place = Place(str(ref.foreign_city[i]), str(ref.foreign_country[i]))
         else:
-            i = int(rng.integers(len(ref.zip_codes)))
+            i = int(ref.destination_zips[rng.integers(len(ref.destination_zips))])
             city, state = str(ref.zip_city[i]), str(ref.zip_state[i])
-            if state == profile.home_state:
-                continue
             place = Place(city, state, ref.city_zips[(city, state)])
         if f"{place.city}|{place.state}" not in visited:
             return place
@@ -75,7 +84,9 @@ def attack_activity(profile: UserProfile, seed: int, end_day: int, genuine: Acti
     visited = {f"{p.city}|{p.state}" for p in genuine.places}
     places = list(genuine.places)
     risky = np.flatnonzero(cat.group == cat.group_index("high_risk"))
-    other = np.flatnonzero(np.isin(cat.group, [cat.group_index(g) for g in ("retail", "travel", "dining")]))
+    everyday = ("retail", "dining", "travel", "fuel_transport", "entertainment", "grocery")
+    other = np.flatnonzero(np.isin(cat.group, [cat.group_index(g) for g in everyday]))
+    hour_p = PERSONAS[profile.persona].hour_probabilities()
     weights = np.array([c.weight for c in profile.cards])
 
     cols: dict[str, list[np.ndarray]] = {
@@ -86,9 +97,15 @@ def attack_activity(profile: UserProfile, seed: int, end_day: int, genuine: Acti
         first = min(profile.cards[c].open_day + 30, end_day - 7)
         start_day = int(rng.integers(first, end_day - 5))
         n = min(3 + int(rng.poisson(BURST_EXTRA_MEAN)), MAX_BURST)
-        days = start_day + rng.integers(0, int(rng.integers(*BURST_DAYS)), size=n)
-        hours = np.where(rng.random(n) < 0.7, rng.choice(_ODD_HOURS, size=n), rng.integers(0, 24, size=n))
-        ts = np.sort(days * 86400 + hours * 3600 + rng.integers(0, 60, size=n) * 60)
+        hour = rng.choice(_ODD_HOURS) if rng.random() < ODD_HOUR_SHARE else rng.choice(24, p=hour_p)
+        gaps = np.where(
+            rng.random(n) < RESUME_SHARE,
+            rng.integers(20, 48, size=n) * 3600,
+            rng.exponential(BURST_GAP_S, size=n).astype(np.int64),
+        )
+        gaps[0] = 0
+        start = start_day * 86400 + int(hour) * 3600 + int(rng.integers(0, 60)) * 60
+        ts = np.minimum(start + np.cumsum(gaps) // 60 * 60, min(start + MAX_SPAN_S, end_day * 86400 + 86399))
         episode_online = rng.random() < attack_online_share(day_year(np.array(start_day)))
         online = np.where(rng.random(n) < 0.85, episode_online, ~episode_online)
         if not online.all():
@@ -96,7 +113,14 @@ def attack_activity(profile: UserProfile, seed: int, end_day: int, genuine: Acti
         place = np.where(online, ONLINE_PLACE, len(places) - 1)
         mcc = np.where(rng.random(n) < HIGH_RISK_SHARE, rng.choice(risky, size=n), rng.choice(other, size=n))
         group = cat.group[mcc]
-        amount = np.round(np.exp(np.log(cat.group_median[group]) + 0.7 + 0.8 * rng.standard_normal(n)) * 100)
+        amount = np.round(
+            np.exp(
+                np.log(cat.group_median[group])
+                + AMOUNT_LOG_LIFT
+                + cat.group_sigma[group] * rng.standard_normal(n)
+            )
+            * 100
+        )
         chip_day = profile.cards[c].chip_day
         channel = np.where(
             online,

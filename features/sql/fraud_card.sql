@@ -19,14 +19,22 @@ WITH events AS (
         amount_cents < 0 AS is_refund,
         coalesce(array_length(errors), 0) > 0 AS has_error,
         coalesce(array_to_string(errors, ','), '') LIKE '%Bad %' AS has_bad_credential,
-        CASE WHEN mcc IS NULL THEN NULL WHEN mcc BETWEEN 3000 AND 3999 THEN 'travel' WHEN mcc = 4411 THEN 'travel' WHEN mcc = 4511 THEN 'travel' WHEN mcc = 4722 THEN 'travel' WHEN mcc = 7011 THEN 'travel' WHEN mcc = 7512 THEN 'travel' WHEN mcc = 4829 THEN 'cash_and_gambling' WHEN mcc BETWEEN 6010 AND 6012 THEN 'cash_and_gambling' WHEN mcc = 6051 THEN 'cash_and_gambling' WHEN mcc = 7995 THEN 'cash_and_gambling' WHEN mcc = 5300 THEN 'grocery' WHEN mcc = 5411 THEN 'grocery' WHEN mcc = 5422 THEN 'grocery' WHEN mcc = 5441 THEN 'grocery' WHEN mcc = 5451 THEN 'grocery' WHEN mcc = 5462 THEN 'grocery' WHEN mcc = 5499 THEN 'grocery' WHEN mcc = 5921 THEN 'grocery' WHEN mcc BETWEEN 5811 AND 5814 THEN 'dining' WHEN mcc BETWEEN 5541 AND 5542 THEN 'fuel' WHEN mcc BETWEEN 4000 AND 4799 THEN 'transport' WHEN mcc BETWEEN 4800 AND 4999 THEN 'utilities_and_telecom' WHEN mcc BETWEEN 5732 AND 5734 THEN 'electronics_and_digital' WHEN mcc BETWEEN 5815 AND 5818 THEN 'electronics_and_digital' WHEN mcc BETWEEN 5000 AND 5999 THEN 'retail' WHEN mcc BETWEEN 8000 AND 8099 THEN 'health' WHEN mcc BETWEEN 7800 AND 7999 THEN 'entertainment' WHEN mcc BETWEEN 9000 AND 9999 THEN 'government' WHEN mcc BETWEEN 0 AND 9999 THEN 'services' ELSE 'services' END AS mcc_group
+        CASE WHEN mcc IS NULL THEN NULL WHEN mcc BETWEEN 3000 AND 3999 THEN 'travel' WHEN mcc = 4411 THEN 'travel' WHEN mcc = 4511 THEN 'travel' WHEN mcc = 4722 THEN 'travel' WHEN mcc = 7011 THEN 'travel' WHEN mcc = 7512 THEN 'travel' WHEN mcc = 4829 THEN 'cash_and_gambling' WHEN mcc BETWEEN 6010 AND 6012 THEN 'cash_and_gambling' WHEN mcc = 6051 THEN 'cash_and_gambling' WHEN mcc = 7995 THEN 'cash_and_gambling' WHEN mcc = 5300 THEN 'grocery' WHEN mcc = 5411 THEN 'grocery' WHEN mcc = 5422 THEN 'grocery' WHEN mcc = 5441 THEN 'grocery' WHEN mcc = 5451 THEN 'grocery' WHEN mcc = 5462 THEN 'grocery' WHEN mcc = 5499 THEN 'grocery' WHEN mcc = 5921 THEN 'grocery' WHEN mcc BETWEEN 5811 AND 5814 THEN 'dining' WHEN mcc BETWEEN 5541 AND 5542 THEN 'fuel' WHEN mcc BETWEEN 4000 AND 4799 THEN 'transport' WHEN mcc BETWEEN 4800 AND 4999 THEN 'utilities_and_telecom' WHEN mcc BETWEEN 5732 AND 5734 THEN 'electronics_and_digital' WHEN mcc BETWEEN 5815 AND 5818 THEN 'electronics_and_digital' WHEN mcc BETWEEN 5000 AND 5999 THEN 'retail' WHEN mcc BETWEEN 8000 AND 8099 THEN 'health' WHEN mcc BETWEEN 7800 AND 7999 THEN 'entertainment' WHEN mcc BETWEEN 9000 AND 9999 THEN 'government' WHEN mcc BETWEEN 0 AND 9999 THEN 'services' ELSE 'services' END AS mcc_group,
+        coalesce(CAST(mcc AS INTEGER) IN (4829, 5045, 5094, 5732, 5733, 5734, 5815, 5816, 5817, 5818, 5944, 6051, 7995), false) AS is_high_risk_mcc
     FROM transactions AS t
+),
+flagged AS (
+    SELECT
+        events.*,
+        (merchant_id IS NOT NULL AND row_number() OVER (PARTITION BY card_token, merchant_id ORDER BY epoch_s, source_line, txn_id) = 1) AS _first_merchant_id
+    FROM events
 ),
 aggregates AS (
     SELECT
-        events.*,
+        flagged.*,
         -- prior events in the same second
         count(*) OVER (PARTITION BY card_token, epoch_s ORDER BY source_line, txn_id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS _tie_n,
+        sum(CAST(_first_merchant_id AS INTEGER)) OVER (PARTITION BY card_token, epoch_s ORDER BY source_line, txn_id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS _tie_sum__first_merchant_id,
         sum(amount_cents) OVER (PARTITION BY card_token, epoch_s ORDER BY source_line, txn_id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS _tie_sum_amount_cents,
         sum(CAST(has_bad_credential AS INTEGER)) OVER (PARTITION BY card_token, epoch_s ORDER BY source_line, txn_id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS _tie_sum_has_bad_credential,
         sum(CAST(has_error AS INTEGER)) OVER (PARTITION BY card_token, epoch_s ORDER BY source_line, txn_id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS _tie_sum_has_error,
@@ -35,10 +43,12 @@ aggregates AS (
         max(amount_cents) OVER (PARTITION BY card_token, epoch_s ORDER BY source_line, txn_id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS _tie_max_amount_cents,
         -- prior events in earlier seconds of the last 1h ([t - 3600 s, t - 1 s])
         count(*) OVER (PARTITION BY card_token ORDER BY epoch_s RANGE BETWEEN 3600 PRECEDING AND 1 PRECEDING) AS _1h_n,
+        sum(CAST(_first_merchant_id AS INTEGER)) OVER (PARTITION BY card_token ORDER BY epoch_s RANGE BETWEEN 3600 PRECEDING AND 1 PRECEDING) AS _1h_sum__first_merchant_id,
         sum(amount_cents) OVER (PARTITION BY card_token ORDER BY epoch_s RANGE BETWEEN 3600 PRECEDING AND 1 PRECEDING) AS _1h_sum_amount_cents,
         max(amount_cents) OVER (PARTITION BY card_token ORDER BY epoch_s RANGE BETWEEN 3600 PRECEDING AND 1 PRECEDING) AS _1h_max_amount_cents,
         -- prior events in earlier seconds of the last 24h ([t - 86400 s, t - 1 s])
         count(*) OVER (PARTITION BY card_token ORDER BY epoch_s RANGE BETWEEN 86400 PRECEDING AND 1 PRECEDING) AS _24h_n,
+        sum(CAST(_first_merchant_id AS INTEGER)) OVER (PARTITION BY card_token ORDER BY epoch_s RANGE BETWEEN 86400 PRECEDING AND 1 PRECEDING) AS _24h_sum__first_merchant_id,
         sum(amount_cents) OVER (PARTITION BY card_token ORDER BY epoch_s RANGE BETWEEN 86400 PRECEDING AND 1 PRECEDING) AS _24h_sum_amount_cents,
         sum(CAST(has_bad_credential AS INTEGER)) OVER (PARTITION BY card_token ORDER BY epoch_s RANGE BETWEEN 86400 PRECEDING AND 1 PRECEDING) AS _24h_sum_has_bad_credential,
         sum(CAST(has_error AS INTEGER)) OVER (PARTITION BY card_token ORDER BY epoch_s RANGE BETWEEN 86400 PRECEDING AND 1 PRECEDING) AS _24h_sum_has_error,
@@ -47,6 +57,7 @@ aggregates AS (
         max(amount_cents) OVER (PARTITION BY card_token ORDER BY epoch_s RANGE BETWEEN 86400 PRECEDING AND 1 PRECEDING) AS _24h_max_amount_cents,
         -- prior events in earlier seconds of the last 7d ([t - 604800 s, t - 1 s])
         count(*) OVER (PARTITION BY card_token ORDER BY epoch_s RANGE BETWEEN 604800 PRECEDING AND 1 PRECEDING) AS _7d_n,
+        sum(CAST(_first_merchant_id AS INTEGER)) OVER (PARTITION BY card_token ORDER BY epoch_s RANGE BETWEEN 604800 PRECEDING AND 1 PRECEDING) AS _7d_sum__first_merchant_id,
         sum(amount_cents) OVER (PARTITION BY card_token ORDER BY epoch_s RANGE BETWEEN 604800 PRECEDING AND 1 PRECEDING) AS _7d_sum_amount_cents,
         max(amount_cents) OVER (PARTITION BY card_token ORDER BY epoch_s RANGE BETWEEN 604800 PRECEDING AND 1 PRECEDING) AS _7d_max_amount_cents,
         -- prior events in earlier seconds of the last 30d ([t - 2592000 s, t - 1 s])
@@ -65,7 +76,7 @@ aggregates AS (
         row_number() OVER (PARTITION BY card_token, mcc ORDER BY epoch_s, source_line, txn_id) AS _rank_mcc,
         count(*) OVER (PARTITION BY card_token, channel ORDER BY epoch_s, source_line, txn_id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS _same_channel_n,
         count(*) OVER (PARTITION BY card_token, hour_of_day ORDER BY epoch_s, source_line, txn_id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS _same_hour_of_day_n
-    FROM events
+    FROM flagged
 )
 SELECT
     a.txn_id,
@@ -84,6 +95,7 @@ SELECT
     a.has_bad_credential AS has_bad_credential,
     a.hour_of_day AS hour_of_day,
     a.mcc_group AS mcc_group,
+    a.is_high_risk_mcc AS is_high_risk_mcc,
     (a._1h_n + a._tie_n) AS txn_count_1h,
     CAST((coalesce(a._1h_sum_amount_cents, 0) + coalesce(a._tie_sum_amount_cents, 0)) AS BIGINT) AS amount_sum_1h,
     CASE WHEN (a._1h_n + a._tie_n) = 0 THEN NULL ELSE CAST((coalesce(a._1h_sum_amount_cents, 0) + coalesce(a._tie_sum_amount_cents, 0)) AS DOUBLE) / (a._1h_n + a._tie_n) END AS amount_mean_1h,
@@ -110,6 +122,9 @@ SELECT
     CASE WHEN a.city_key IS NULL THEN false ELSE a._rank_city_key = 1 END AS is_new_city,
     CASE WHEN a.merchant_state IS NULL THEN false ELSE a._rank_merchant_state = 1 END AS is_new_state_or_country,
     CASE WHEN a.mcc IS NULL THEN false ELSE a._rank_mcc = 1 END AS is_new_mcc,
+    CAST((coalesce(a._1h_sum__first_merchant_id, 0) + coalesce(a._tie_sum__first_merchant_id, 0)) AS BIGINT) AS new_merchant_count_1h,
+    CAST((coalesce(a._24h_sum__first_merchant_id, 0) + coalesce(a._tie_sum__first_merchant_id, 0)) AS BIGINT) AS new_merchant_count_24h,
+    CAST((coalesce(a._7d_sum__first_merchant_id, 0) + coalesce(a._tie_sum__first_merchant_id, 0)) AS BIGINT) AS new_merchant_count_7d,
     CASE WHEN a.channel IS NULL OR a._hist_n = 0 THEN NULL ELSE CAST(a._same_channel_n AS DOUBLE) / a._hist_n END AS channel_usual_share,
     coalesce(a.channel <> a._prev_channel, false) AS channel_changed,
     CASE WHEN a.hour_of_day IS NULL OR a._hist_n = 0 THEN NULL ELSE CAST(a._same_hour_of_day_n AS DOUBLE) / a._hist_n END AS hour_usual_share,

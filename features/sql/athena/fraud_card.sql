@@ -97,16 +97,33 @@ WITH events AS (
       WHEN mcc BETWEEN 0 AND 9999
       THEN 'services'
       ELSE 'services'
-    END AS mcc_group
+    END AS mcc_group,
+    COALESCE(
+      CAST(mcc AS INTEGER) IN (4829, 5045, 5094, 5732, 5733, 5734, 5815, 5816, 5817, 5818, 5944, 6051, 7995),
+      FALSE
+    ) AS is_high_risk_mcc
   FROM transactions AS t
-), aggregates AS (
+), flagged AS (
   SELECT
     events.*,
+    (
+      NOT merchant_id IS NULL
+      AND ROW_NUMBER() OVER (PARTITION BY card_token, merchant_id ORDER BY epoch_s, source_line, txn_id) = 1
+    ) AS _first_merchant_id
+  FROM events
+), aggregates AS (
+  SELECT
+    flagged.*,
     COUNT(*) OVER (
       PARTITION BY card_token, epoch_s
       ORDER BY source_line, txn_id
       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
     ) AS _tie_n, /* prior events in the same second */
+    SUM(CAST(_first_merchant_id AS INTEGER)) OVER (
+      PARTITION BY card_token, epoch_s
+      ORDER BY source_line, txn_id
+      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+    ) AS _tie_sum__first_merchant_id,
     SUM(amount_cents) OVER (
       PARTITION BY card_token, epoch_s
       ORDER BY source_line, txn_id
@@ -142,6 +159,11 @@ WITH events AS (
       ORDER BY epoch_s
       RANGE BETWEEN 3600 PRECEDING AND 1 PRECEDING
     ) AS _1h_n, /* prior events in earlier seconds of the last 1h ([t - 3600 s, t - 1 s]) */
+    SUM(CAST(_first_merchant_id AS INTEGER)) OVER (
+      PARTITION BY card_token
+      ORDER BY epoch_s
+      RANGE BETWEEN 3600 PRECEDING AND 1 PRECEDING
+    ) AS _1h_sum__first_merchant_id,
     SUM(amount_cents) OVER (
       PARTITION BY card_token
       ORDER BY epoch_s
@@ -157,6 +179,11 @@ WITH events AS (
       ORDER BY epoch_s
       RANGE BETWEEN 86400 PRECEDING AND 1 PRECEDING
     ) AS _24h_n, /* prior events in earlier seconds of the last 24h ([t - 86400 s, t - 1 s]) */
+    SUM(CAST(_first_merchant_id AS INTEGER)) OVER (
+      PARTITION BY card_token
+      ORDER BY epoch_s
+      RANGE BETWEEN 86400 PRECEDING AND 1 PRECEDING
+    ) AS _24h_sum__first_merchant_id,
     SUM(amount_cents) OVER (
       PARTITION BY card_token
       ORDER BY epoch_s
@@ -192,6 +219,11 @@ WITH events AS (
       ORDER BY epoch_s
       RANGE BETWEEN 604800 PRECEDING AND 1 PRECEDING
     ) AS _7d_n, /* prior events in earlier seconds of the last 7d ([t - 604800 s, t - 1 s]) */
+    SUM(CAST(_first_merchant_id AS INTEGER)) OVER (
+      PARTITION BY card_token
+      ORDER BY epoch_s
+      RANGE BETWEEN 604800 PRECEDING AND 1 PRECEDING
+    ) AS _7d_sum__first_merchant_id,
     SUM(amount_cents) OVER (
       PARTITION BY card_token
       ORDER BY epoch_s
@@ -248,7 +280,7 @@ WITH events AS (
       ORDER BY epoch_s, source_line, txn_id
       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
     ) AS _same_hour_of_day_n
-  FROM events
+  FROM flagged
 )
 SELECT
   a.txn_id,
@@ -267,6 +299,7 @@ SELECT
   a.has_bad_credential AS has_bad_credential,
   a.hour_of_day AS hour_of_day,
   a.mcc_group AS mcc_group,
+  a.is_high_risk_mcc AS is_high_risk_mcc,
   (
     a._1h_n + a._tie_n
   ) AS txn_count_1h,
@@ -380,6 +413,15 @@ SELECT
   CASE WHEN a.city_key IS NULL THEN FALSE ELSE a._rank_city_key = 1 END AS is_new_city,
   CASE WHEN a.merchant_state IS NULL THEN FALSE ELSE a._rank_merchant_state = 1 END AS is_new_state_or_country,
   CASE WHEN a.mcc IS NULL THEN FALSE ELSE a._rank_mcc = 1 END AS is_new_mcc,
+  CAST((
+    COALESCE(a._1h_sum__first_merchant_id, 0) + COALESCE(a._tie_sum__first_merchant_id, 0)
+  ) AS BIGINT) AS new_merchant_count_1h,
+  CAST((
+    COALESCE(a._24h_sum__first_merchant_id, 0) + COALESCE(a._tie_sum__first_merchant_id, 0)
+  ) AS BIGINT) AS new_merchant_count_24h,
+  CAST((
+    COALESCE(a._7d_sum__first_merchant_id, 0) + COALESCE(a._tie_sum__first_merchant_id, 0)
+  ) AS BIGINT) AS new_merchant_count_7d,
   CASE
     WHEN a.channel IS NULL OR a._hist_n = 0
     THEN NULL
