@@ -39,7 +39,7 @@ def publish_partitioned(
     label: str,
     where: str = "true",
     threads: int = 2,
-    memory_limit: str = "2GB",
+    memory_limit: str = "4GB",
 ) -> int:
     """Rewrite the rows of `staged` chunk files that satisfy `where` (DuckDB SQL) as partition files of
     `table`; returns the number of files written."""

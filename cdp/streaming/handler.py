@@ -1,0 +1,225 @@
+"""The stream handler (the transform Lambda): Kinesis batches of protected transactions -> scored lake rows.
+
+For each batch (`handler(event, context)`, an `aws:kinesis` event of base64 records):
+1. every record is decoded by `aws-lambda-powertools`' `BatchProcessor`; a malformed record is reported
+   in `batchItemFailures` (partial-batch response) and the others go on;
+2. records whose `txn_id` the handler has already landed (a re-delivery) are dropped;
+3. the online features of the rest are computed from the cards' stored state, scored in one call of the
+   scoring endpoint, written to `transactions_scored` and, at or over the threshold, to `fraud_alerts`;
+4. their ids go into the handler's landed index, then the cards' online state is advanced.
+
+Idempotency (as the lake sink): files are named after the shard and the sequence number of the batch's
+first new record, so a batch re-delivered after a crash before step 4 rewrites the same files; ids landed
+in step 4 are never scored again, so re-delivery adds no rows. The cards' state is advanced last: a crash
+between the index and the state leaves one batch of events out of the velocity features instead of
+counting them twice. An event older than its card's last recorded event is scored and landed but does not
+move the card's state (`late_events` counts them).
+If scoring or writing fails the whole invocation raises, so Kinesis (or the local runner) retries it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
+
+from cdp.lake.writer import LakeWriter
+from cdp.streaming import records, scored
+from cdp.streaming.endpoint import InProcessEndpoint, ScoringEndpoint
+from cdp.streaming.landed import LandedIndex
+from inference.card_features import CardFeatures, EventOrderError
+
+if TYPE_CHECKING:
+    from cdp.backends import Backends
+
+log = logging.getLogger("cdp.streaming.handler")
+
+LANDED_INDEX_FILE = "stream-handler-landed.sqlite"
+
+
+class MalformedRecordError(ValueError):
+    """A stream record is not a protected transaction (names the sequence number, never the data)."""
+
+
+@dataclass
+class HandlerReport:
+    """Counts over every batch this handler has processed."""
+
+    records: int = 0  # records received
+    malformed: int = 0
+    redelivered: int = 0  # records whose txn_id was already landed (or repeated in the batch)
+    scored: int = 0
+    alerts: int = 0
+    late_events: int = 0  # scored, but older than the card's last event: the card's state is not moved
+    batches: int = 0
+
+
+def _decode(record: KinesisStreamRecord) -> dict[str, Any]:
+    """The lake row of one Kinesis record, or `MalformedRecordError` naming its sequence number."""
+    sequence = record.kinesis.sequence_number
+    try:
+        row = records.decode(record.kinesis.data_as_bytes())
+        if not isinstance(row.get("txn_id"), str) or not isinstance(row.get("card_token"), str):
+            raise TypeError("txn_id and card_token must be strings")
+        return row
+    except Exception as error:  # any decoding problem: the message must not echo the record's data
+        raise MalformedRecordError(
+            f"stream record {sequence}: not a protected transaction ({type(error).__name__})"
+        ) from None
+
+
+class StreamHandler:
+    """A Lambda-signature callable: Kinesis event -> `{"batchItemFailures": [...]}`."""
+
+    def __init__(
+        self,
+        endpoint: ScoringEndpoint,
+        card_features: CardFeatures,
+        writer: LakeWriter,
+        index: LandedIndex,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC).replace(tzinfo=None),
+    ) -> None:
+        self.endpoint = endpoint
+        self.card_features = card_features
+        self.writer = writer
+        self.index = index
+        self.clock = clock
+        self.report = HandlerReport()
+
+    def __call__(self, event: Mapping[str, Any], context: Any = None) -> dict[str, list[dict[str, str]]]:
+        batch = list(event.get("Records") or [])
+        processor = BatchProcessor(
+            event_type=EventType.KinesisDataStreams, raise_on_entire_batch_failure=False
+        )
+        with processor(records=batch, handler=_decode, lambda_context=context):
+            outcomes = processor.process()
+        decoded = [(raw, row) for status, row, raw in outcomes if status == "success"]
+        self.report.batches += 1
+        self.report.records += len(batch)
+        self.report.malformed += len(batch) - len(decoded)
+        self._enrich(decoded)
+        return dict(processor.response())
+
+    def close(self) -> None:
+        """Stop the endpoint's background work (a champion reload thread) and close the landed index."""
+        close = getattr(self.endpoint, "close", None)
+        if callable(close):
+            close()
+        self.index.close()
+
+    def _enrich(self, decoded: Sequence[tuple[Mapping[str, Any], dict[str, Any]]]) -> None:
+        fresh: dict[str, tuple[Mapping[str, Any], dict[str, Any]]] = {}  # txn_id -> (event record, row)
+        for raw, row in decoded:
+            fresh.setdefault(row["txn_id"], (raw, row))
+        landed = self.index.landed_elsewhere(list(fresh), batch="")  # no batch is named "": any batch
+        for txn_id in landed:
+            del fresh[txn_id]
+        self.report.redelivered += len(decoded) - len(fresh)
+        if not fresh:
+            return
+        first = next(iter(fresh.values()))[0]
+        shard = str(first.get("eventID", "")).split(":", 1)[0] or "shard"
+        name = f"scored-{shard}-{first['kinesis']['sequenceNumber']}"
+        rows = [row for _, row in fresh.values()]
+        features = self.card_features.features(rows, record=False)
+        result = self.endpoint.score(features)
+        now = self.clock()
+        scored_rows = [
+            scored.scored_row(
+                row,
+                feats,
+                s.probability,
+                result.threshold,
+                s.reasons,
+                result.model,
+                result.model_version,
+                now,
+            )
+            for row, feats, s in zip(rows, features, result.scores, strict=True)
+        ]
+        alerts = scored.alert_rows(scored_rows)
+        self.writer.write_chunk(
+            scored.TRANSACTIONS_SCORED, scored.to_table(scored_rows, scored.TRANSACTIONS_SCORED), name
+        )
+        if alerts:
+            self.writer.write_chunk(scored.FRAUD_ALERTS, scored.to_table(alerts, scored.FRAUD_ALERTS), name)
+        self.index.record(list(fresh), name)
+        self._advance_cards(rows)
+        self.report.scored += len(rows)
+        self.report.alerts += len(alerts)
+
+    def _advance_cards(self, rows: list[dict[str, Any]]) -> None:
+        """Record the events in the cards' online state; a card with a late event keeps its state."""
+        try:
+            self.card_features.features(rows, record=True)
+            return
+        except EventOrderError:
+            pass
+        by_card: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            by_card.setdefault(row["card_token"], []).append(row)
+        for card_rows in by_card.values():
+            try:
+                self.card_features.features(card_rows, record=True)
+            except EventOrderError:
+                self.report.late_events += len(card_rows)
+        if self.report.late_events:
+            log.warning(
+                "%d events older than their card's last event did not move its state", self.report.late_events
+            )
+
+
+def build_handler(backends: Backends, endpoint: ScoringEndpoint | None = None) -> StreamHandler:
+    """The handler over the platform's ports; by default it scores in-process with the reloaded champion."""
+    from inference.config import ServingConfig
+    from inference.holder import ModelHolder
+    from inference.loaded import load_version
+
+    settings = backends.settings
+    if endpoint is None:
+        config = ServingConfig.from_settings(settings)
+
+        def load(version):  # noqa: ANN001, ANN202 - a ModelVersion -> LoadedModel
+            return load_version(version, backends.object_store)
+
+        holder = ModelHolder(config.fraud_model, backends.model_registry, load, config.reload_seconds)
+        holder.start()
+        endpoint = InProcessEndpoint(holder, config.fraud_threshold, config.reason_codes)
+    bucket = settings.lake_bucket
+    for table in (scored.TRANSACTIONS_SCORED, scored.FRAUD_ALERTS):
+        backends.catalog.register_table(table.info(bucket))
+    return StreamHandler(
+        endpoint=endpoint,
+        card_features=CardFeatures(backends.online_store, lambda: _card_profiles(backends)),
+        writer=LakeWriter(backends.object_store, bucket),
+        index=LandedIndex(settings.state_dir / LANDED_INDEX_FILE),
+    )
+
+
+def _card_profiles(backends: Backends) -> dict:
+    """The cards' attributes from the lake (none before the cards table exists: missing values)."""
+    from cdp.catalog.port import CatalogError
+    from features.online import load_card_profiles
+
+    try:
+        return load_card_profiles(backends.catalog)
+    except CatalogError:
+        return {}
+
+
+_handler: StreamHandler | None = None
+
+
+def lambda_handler(event: Mapping[str, Any], context: Any) -> dict[str, list[dict[str, str]]]:
+    """The Lambda entry point: builds the handler once per container, then handles each event."""
+    global _handler
+    if _handler is None:
+        from cdp.backends import Backends
+
+        _handler = build_handler(Backends())
+    return _handler(event, context)

@@ -1,0 +1,92 @@
+"""The real-time path's lake tables: every scored transaction, and the alerts among them.
+
+`transactions_scored` holds the protected transaction (the stream record's columns), its online features
+as one JSON object (so adding a feature to the fraud view never changes the table's schema), the fraud
+probability, the threshold it was compared with, the top reason codes and the model version that scored it.
+`fraud_alerts` holds one row per scored transaction whose probability reached the threshold.
+Both are partitioned like `transactions` (by the transaction's year and month).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+
+from cdp.lake.tables import PARTITION_KEYS, TRANSACTIONS_LAKE_SCHEMA, LakeTable
+from cdp.streaming.records import RECORD_FIELDS
+
+REASON_TYPE = pa.list_(pa.struct([("feature", pa.string()), ("contribution", pa.float64())]))
+
+_TRANSACTION_FIELDS = [TRANSACTIONS_LAKE_SCHEMA.field(n) for n in RECORD_FIELDS]
+_PARTITION_FIELDS = [TRANSACTIONS_LAKE_SCHEMA.field(n) for n in PARTITION_KEYS]
+_SCORE_FIELDS = [
+    pa.field("fraud_probability", pa.float64()),
+    pa.field("threshold", pa.float64()),
+    pa.field("is_alert", pa.bool_()),
+    pa.field("reasons", REASON_TYPE),
+    pa.field("model", pa.string()),
+    pa.field("model_version", pa.int32()),
+    pa.field("scored_at", pa.timestamp("s")),
+]
+
+SCORED_SCHEMA = pa.schema(
+    [*_TRANSACTION_FIELDS, pa.field("features", pa.string()), *_SCORE_FIELDS, *_PARTITION_FIELDS]
+)
+
+_ALERT_TRANSACTION_COLUMNS = ("txn_id", "user_token", "card_token", "ts", "amount_cents", "mcc")
+ALERTS_SCHEMA = pa.schema(
+    [
+        *(TRANSACTIONS_LAKE_SCHEMA.field(n) for n in _ALERT_TRANSACTION_COLUMNS),
+        *_SCORE_FIELDS,
+        *_PARTITION_FIELDS,
+    ]
+)
+
+TRANSACTIONS_SCORED = LakeTable("transactions_scored", SCORED_SCHEMA, PARTITION_KEYS)
+FRAUD_ALERTS = LakeTable("fraud_alerts", ALERTS_SCHEMA, PARTITION_KEYS)
+
+
+def features_json(features: Mapping[str, Any]) -> str:
+    """The online features of one transaction as a compact JSON object (keys sorted)."""
+    return json.dumps(dict(features), separators=(",", ":"), sort_keys=True, default=str)
+
+
+def scored_row(
+    transaction: Mapping[str, Any],
+    features: Mapping[str, Any],
+    probability: float,
+    threshold: float,
+    reasons: Sequence[tuple[str, float]],
+    model: str,
+    model_version: int,
+    scored_at: datetime,
+) -> dict[str, Any]:
+    """One `transactions_scored` row from a decoded stream record and its score."""
+    row = {name: transaction[name] for name in RECORD_FIELDS}
+    row.update(
+        features=features_json(features),
+        fraud_probability=float(probability),
+        threshold=float(threshold),
+        is_alert=probability >= threshold,
+        reasons=[{"feature": f, "contribution": float(c)} for f, c in reasons],
+        model=model,
+        model_version=int(model_version),
+        scored_at=scored_at.replace(microsecond=0),
+        year=transaction["ts"].year,
+        month=transaction["ts"].month,
+    )
+    return row
+
+
+def alert_rows(scored: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The `fraud_alerts` rows among scored rows (those at or over their threshold)."""
+    names = ALERTS_SCHEMA.names
+    return [{n: r[n] for n in names} for r in scored if r["is_alert"]]
+
+
+def to_table(rows: Sequence[Mapping[str, Any]], table: LakeTable) -> pa.Table:
+    return pa.Table.from_pylist(list(rows), schema=table.schema)
