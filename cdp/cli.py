@@ -211,6 +211,20 @@ def stream_consume(
     )
 
 
+@stream_app.command("run")
+def stream_run(
+    follow: Annotated[bool, typer.Option(help="Keep polling after catching up.")] = False,
+) -> None:
+    """Score the stream with the fraud champion: online features, score, enriched rows and alerts."""
+    from cdp.streaming.runner import run_stream
+
+    r = run_stream(follow=follow)
+    console.print(
+        f"stream handler: {r.records:,} records, {r.deliveries:,} batches, "
+        f"{r.partial_failures:,} with failed records, {r.dead_lettered:,} dead-lettered"
+    )
+
+
 @app.command()
 def sql(
     query: Annotated[str, typer.Argument(help="One SELECT over the lake tables (DuckDB SQL).")],
@@ -487,6 +501,10 @@ def demo() -> None:
     _demo_features()
     console.rule("9. ML pipelines: the SageMaker definitions run by the local executor, models registered")
     _demo_pipelines()
+    console.rule("10. real-time scoring: champions approved, the stream scored by the handler")
+    _demo_promote_first_champions()
+    stream_run(follow=False)
+    _demo_stream_metrics()
     audit_verify()
     console.rule("[green]demo finished")
     console.print(
@@ -560,6 +578,56 @@ def _demo_pipelines() -> None:
         if record.status != "Succeeded":
             err_console.print(f"[red]{model}: {record.failure_reason}")
     console.print(table)
+
+
+def _demo_promote_first_champions() -> None:
+    """A model with no champion yet gets its latest version approved (audited); later candidates wait for
+    `cdp models approve` or the promotion gate."""
+    from cdp.backends import Backends
+
+    registry = Backends().model_registry
+    for name in ("cdp-fraud", "cdp-clv", "cdp-segmentation"):
+        if registry.champion(name) is not None:
+            console.print(f"{name}: champion v{registry.champion(name).version} kept")
+            continue
+        versions = registry.list(name)
+        if versions:
+            latest = max(v.version for v in versions)
+            registry.approve(name, latest, "demo", "first champion of a fresh platform")
+            console.print(f"{name}: v{latest} approved as the first champion (audited)")
+
+
+def _demo_stream_metrics() -> None:
+    """Alert rate and fraud metrics on the streamed period (labelled months only)."""
+    from cdp.backends import Backends
+
+    b = Backends()
+    row = b.catalog.query(
+        "SELECT count(*) AS scored, sum(CASE WHEN is_alert THEN 1 ELSE 0 END) AS alerts, "
+        "sum(CASE WHEN is_fraud THEN 1 ELSE 0 END) AS frauds, "
+        "sum(CASE WHEN is_fraud AND is_alert THEN 1 ELSE 0 END) AS caught FROM transactions_scored"
+    ).to_pylist()[0]
+    if not row["scored"]:
+        console.print("stream handler: nothing scored")
+        return
+    labelled = b.catalog.query(
+        "SELECT fraud_probability AS p, is_fraud AS y FROM transactions_scored WHERE (year, month) IN "
+        "(SELECT (year, month) FROM transactions_scored GROUP BY ALL "
+        "HAVING sum(CASE WHEN is_fraud THEN 1 ELSE 0 END) > 0)"
+    ).to_pandas()
+    pr_auc = None
+    if len(labelled) and labelled["y"].any():
+        from sklearn.metrics import average_precision_score
+
+        pr_auc = average_precision_score(labelled["y"], labelled["p"])
+    frauds = row["frauds"] or 0
+    console.print(
+        f"streamed period: {row['scored']:,} scored, {row['alerts']:,} alerts "
+        f"({100 * (row['alerts'] or 0) / row['scored']:.2f}%), {frauds:,} labelled frauds, "
+        f"{row['caught'] or 0:,} caught"
+        + (f", recall {100 * (row['caught'] or 0) / frauds:.0f}%" if frauds else "")
+        + (f", PR-AUC {pr_auc:.3f} on labelled months" if pr_auc is not None else "")
+    )
 
 
 def main() -> None:

@@ -26,6 +26,7 @@ def test_demo_runs_end_to_end_and_again(isolated_home, monkeypatch):
             "lake sink:",
             "fraud view:",
             "pipeline runs",
+            "stream handler:",
             "audit log intact",
             "demo finished",
         ):
