@@ -342,6 +342,35 @@ def features_show(
     console.print_json(data=shown, default=str)
 
 
+@features_app.command("sync-online")
+def features_sync_online(
+    until: Annotated[
+        str | None, typer.Option(help="Replay events before this time (default: the stream's start).")
+    ] = None,
+) -> None:
+    """Rebuild every card's online state from the lake's history (before the stream starts)."""
+    from datetime import datetime
+
+    from cdp.backends import Backends
+    from features.online_sync import sync_online_state
+
+    b = Backends()
+    if until is None:
+        split = json.loads((b.settings.state_dir / "split.json").read_text())
+        cutoff = datetime.fromisoformat(split["cutoff"])
+    else:
+        cutoff = datetime.fromisoformat(until)
+    with _progress() as progress:
+        task = progress.add_task("online state (card buckets)", total=None)
+        summary = sync_online_state(
+            b, cutoff, lambda done, total: progress.update(task, completed=done, total=total)
+        )
+    console.print(
+        f"online state: {summary['cards']:,} cards from {summary['events']:,} events "
+        f"before {summary['until']} in {summary['seconds']:.0f}s"
+    )
+
+
 def _registry():  # noqa: ANN202
     from cdp.backends import Backends
 
@@ -503,6 +532,7 @@ def demo() -> None:
     _demo_pipelines()
     console.rule("10. real-time scoring: champions approved, the stream scored by the handler")
     _demo_promote_first_champions()
+    features_sync_online(until=None)
     stream_run(follow=False)
     _demo_stream_metrics()
     audit_verify()

@@ -164,6 +164,18 @@ class OnlineFeatures:
                 self._decode(blob) if blob is not None else _State(len(self.plan.val_cols), self.plan)
             )
 
+    def reset(self, keys: Iterable[str]) -> None:
+        """Start `keys` from an empty state (written to the store at the next flush)."""
+        for k in keys:
+            self._states[k] = _State(len(self.plan.val_cols), self.plan)
+            self._dirty.add(k)
+
+    def forget(self, keys: Iterable[str]) -> None:
+        """Drop `keys` from memory without writing them (the next use reads the stored state)."""
+        for k in keys:
+            self._states.pop(k, None)
+            self._dirty.discard(k)
+
     def flush(self) -> int:
         """Write every changed state to the store in one call; returns how many."""
         items = {self._store_key(k): self._encode(self._states[k]) for k in sorted(self._dirty)}

@@ -10,7 +10,7 @@ Recorded events of a card must not be older than the card's last recorded event 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from cdp.online.port import OnlineStore
@@ -23,15 +23,6 @@ class EventOrderError(ValueError):
     """A recorded event is older than the card's last recorded event (names no values)."""
 
 
-class _RequestScopedFeatures(OnlineFeatures):
-    """`OnlineFeatures` whose in-memory states last one request: `forget` drops them unsaved."""
-
-    def forget(self, keys: Iterable[str]) -> None:
-        for key in keys:
-            self._states.pop(key, None)
-            self._dirty.discard(key)
-
-
 class CardFeatures:
     """Computes fraud-view features for transaction rows; thread-safe (one request at a time inside)."""
 
@@ -42,7 +33,7 @@ class CardFeatures:
     ) -> None:
         self.store = store
         self._profiles_loader = card_profiles
-        self._online = _RequestScopedFeatures(FRAUD_VIEW, store)
+        self._online = OnlineFeatures(FRAUD_VIEW, store)  # states live one request (`forget`)
         self._lock = threading.Lock()
         self._profiles_loaded = card_profiles is None
 
