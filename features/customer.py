@@ -70,6 +70,11 @@ CUSTOMER_VIEW = AsOfFeatureView(
         Value("active_cards_365d", Distinct(D365, "card_token")),
         Value("merchants_365d", Distinct(D365, "merchant_id")),
         Ratio("spend_trend_90d", Sum(D90, "amount_cents"), Sum(D90_BEFORE, "amount_cents")),
+        # the shape of the last two years (a CLV model reads the customer's trend from these)
+        Value("net_spend_90_180d", Sum(D90_BEFORE, "amount_cents")),
+        Value("net_spend_180_270d", Sum(Period(270, 180), "amount_cents")),
+        Value("net_spend_270_365d", Sum(Period(365, 270), "amount_cents")),
+        Value("net_spend_365_730d", Sum(Period(730, 365), "amount_cents")),
         # profile (no personal data: coarsened or numeric attributes only)
         Profile("yearly_income"),
         Profile("fico_score"),

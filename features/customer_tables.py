@@ -91,14 +91,19 @@ def _register(backends: Backends, name: str, rows: pa.Table) -> dict[str, Any]:
     return {"table": name, "location": table.location(bucket), "rows": rows.num_rows}
 
 
+# CLV training rows: customers as of several earlier cut-offs (each with its full 12-month label before the
+# test cut-off), so the model sees every customer at several points of their trajectory.
+TRAINING_MONTHS_BEFORE = (12, 15, 18, 21, 24)
+
+
 def build_customer_tables(
     backends: Backends, cutoff: date | None = None, extra_as_of: list[date] | None = None
 ) -> dict[str, Any]:
     """Write and register the three customer tables for the CLV cut-off (default `settings.clv_cutoff`);
     returns a summary per table (no PII: counts, dates, table locations)."""
     cutoff = cutoff or backends.settings.clv_cutoff
-    train_as_of = months_before(cutoff, 12)
-    days = sorted({train_as_of, cutoff, *(extra_as_of or [])})
+    train_days = [months_before(cutoff, m) for m in TRAINING_MONTHS_BEFORE]
+    days = sorted({*train_days, cutoff, *(extra_as_of or [])})
     write_as_of_dates(backends, days)
     features = CUSTOMER_VIEW.feature_names
     sql = (
@@ -115,7 +120,7 @@ def build_customer_tables(
     )
 
     as_of = rows["as_of"]
-    train_rows = rows.filter(pc.equal(as_of, pa.scalar(_at_midnight(train_as_of), as_of.type)))
+    train_rows = rows.filter(pc.is_in(as_of, pa.array([_at_midnight(d) for d in train_days], as_of.type)))
     test_rows = rows.filter(pc.equal(as_of, pa.scalar(_at_midnight(cutoff), as_of.type)))
     in_validation = [validation_bucket(u) for u in train_rows["user_token"].to_pylist()]
     train_split = pa.array(["validation" if v else "train" for v in in_validation], pa.string())

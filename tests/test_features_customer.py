@@ -16,6 +16,7 @@ from cdp.online.local import LocalOnlineStore
 from features.asof_online import OnlineAsOfFeatures, load_customer_profiles
 from features.customer import CUSTOMER_VIEW
 from features.customer_tables import (
+    TRAINING_MONTHS_BEFORE,
     build_customer_tables,
     compute_customer_features,
     months_before,
@@ -157,14 +158,20 @@ def test_build_customer_tables_registers_features_clv_and_segmentation_sets(lake
     assert train_as_of == date(2018, 6, 1) and months_before(date(2020, 2, 29), 12) == date(2019, 2, 28)
     q = lake.catalog.query
     feats = q("SELECT as_of, count(*) AS n FROM customer_features GROUP BY as_of ORDER BY as_of").to_pylist()
-    assert [(r["as_of"].date(), r["n"]) for r in feats] == [(train_as_of, USERS), (cutoff, USERS)]
+    train_days = sorted(months_before(cutoff, m) for m in TRAINING_MONTHS_BEFORE)
+    assert train_days[-1] == train_as_of
+    present = [r["as_of"].date() for r in feats]  # as-of dates where some customer already had history
+    assert set(present) <= {*train_days, cutoff} and {train_as_of, cutoff} <= set(present)
+    counts = {r["as_of"].date(): r["n"] for r in feats}
+    assert counts[train_as_of] == counts[cutoff] == USERS and all(n <= USERS for n in counts.values())
 
     clv = q("SELECT * FROM clv_training_set").to_pylist()
     assert list(clv[0])[:4] == ["user_token", "as_of", "split", "label"]
     assert list(clv[0])[-1] == "heuristic_last_12m"
     assert {r["split"] for r in clv if r["as_of"].date() == cutoff} == {"test"}
+    assert {r["as_of"].date() for r in clv if r["split"] != "test"} == set(present) - {cutoff}
     for r in clv:
-        if r["as_of"].date() == train_as_of:
+        if r["as_of"].date() in train_days:
             assert r["split"] == ("validation" if validation_bucket(r["user_token"]) else "train")
     assert summary["clv_training_set"]["rows_by_split"]["validation"] > 0
     # the label is the net spend of the next 12 months, recomputed here straight from the transactions

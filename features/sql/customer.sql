@@ -55,6 +55,9 @@ aggregates AS (
         count(DISTINCT CASE WHEN e.epoch_s >= c.as_of_s - 31536000 THEN e.card_token END) AS _a29,
         count(DISTINCT CASE WHEN e.epoch_s >= c.as_of_s - 31536000 THEN e.merchant_id END) AS _a30,
         CAST(sum(CASE WHEN e.epoch_s >= c.as_of_s - 15552000 AND e.epoch_s < c.as_of_s - 7776000 THEN e.amount_cents ELSE 0 END) AS BIGINT) AS _a31,
+        CAST(sum(CASE WHEN e.epoch_s >= c.as_of_s - 23328000 AND e.epoch_s < c.as_of_s - 15552000 THEN e.amount_cents ELSE 0 END) AS BIGINT) AS _a32,
+        CAST(sum(CASE WHEN e.epoch_s >= c.as_of_s - 31536000 AND e.epoch_s < c.as_of_s - 23328000 THEN e.amount_cents ELSE 0 END) AS BIGINT) AS _a33,
+        CAST(sum(CASE WHEN e.epoch_s >= c.as_of_s - 63072000 AND e.epoch_s < c.as_of_s - 31536000 THEN e.amount_cents ELSE 0 END) AS BIGINT) AS _a34,
         max(CASE WHEN e.is_purchase THEN e.epoch_s END) AS _t0,
         min(e.epoch_s) AS _t1
     FROM events AS e
@@ -97,6 +100,10 @@ SELECT
     a._a29 AS active_cards_365d,
     a._a30 AS merchants_365d,
     CASE WHEN a._a31 <= 0 THEN NULL ELSE CAST(a._a3 AS DOUBLE) / a._a31 END AS spend_trend_90d,
+    a._a31 AS net_spend_90_180d,
+    a._a32 AS net_spend_180_270d,
+    a._a33 AS net_spend_270_365d,
+    a._a34 AS net_spend_365_730d,
     cu.yearly_income AS yearly_income,
     cu.fico_score AS fico_score,
     cu.num_credit_cards AS num_credit_cards,

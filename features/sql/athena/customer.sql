@@ -233,6 +233,27 @@ WITH cutoffs AS (
         ELSE 0
       END
     ) AS BIGINT) AS _a31,
+    CAST(SUM(
+      CASE
+        WHEN e.epoch_s >= c.as_of_s - 23328000 AND e.epoch_s < c.as_of_s - 15552000
+        THEN e.amount_cents
+        ELSE 0
+      END
+    ) AS BIGINT) AS _a32,
+    CAST(SUM(
+      CASE
+        WHEN e.epoch_s >= c.as_of_s - 31536000 AND e.epoch_s < c.as_of_s - 23328000
+        THEN e.amount_cents
+        ELSE 0
+      END
+    ) AS BIGINT) AS _a33,
+    CAST(SUM(
+      CASE
+        WHEN e.epoch_s >= c.as_of_s - 63072000 AND e.epoch_s < c.as_of_s - 31536000
+        THEN e.amount_cents
+        ELSE 0
+      END
+    ) AS BIGINT) AS _a34,
     MAX(CASE WHEN e.is_purchase THEN e.epoch_s END) AS _t0,
     MIN(e.epoch_s) AS _t1
   FROM events AS e
@@ -279,6 +300,10 @@ SELECT
   a._a29 AS active_cards_365d,
   a._a30 AS merchants_365d,
   CASE WHEN a._a31 <= 0 THEN NULL ELSE CAST(a._a3 AS DOUBLE) / a._a31 END AS spend_trend_90d,
+  a._a31 AS net_spend_90_180d,
+  a._a32 AS net_spend_180_270d,
+  a._a33 AS net_spend_270_365d,
+  a._a34 AS net_spend_365_730d,
   cu.yearly_income AS yearly_income,
   cu.fico_score AS fico_score,
   cu.num_credit_cards AS num_credit_cards,
