@@ -96,7 +96,7 @@ def test_second_run_hits_the_cache_and_registers_a_new_version(lake):
     first = executor.run(definition, pipeline_name="cdp-clv")
     second = executor.run(definition, pipeline_name="cdp-clv")
 
-    assert first.status == second.status == "Succeeded"
+    assert first.status == second.status == "Succeeded", (first.failure_reason, second.failure_reason)
     assert [s.cache_hit for s in first.steps if s.type in ("Processing", "Training")] == [False, False, False]
     assert [s.cache_hit for s in second.steps if s.type in ("Processing", "Training")] == [True, True, True]
     assert [e["version"] for e in registry.entries] == [1, 2]
@@ -127,7 +127,9 @@ def test_gate_failure_takes_the_fail_branch_with_a_readable_message(lake):
         lake[3]["fraud"], pipeline_name="cdp-fraud", parameters={"MinPrAuc": 0.999}
     )
     assert record.status == "Failed"
-    assert record.step("Gate").outcome == "else"
+    assert record.step("Gate").outcome == "else", [
+        (st.name, st.status, st.failure_reason) for st in record.steps
+    ]
     assert record.step("Register").status == "NotExecuted"
     assert record.step("Fail").status == "Failed"
     assert "The fraud model did not pass its quality gate: pr_auc = 0." in record.failure_reason
