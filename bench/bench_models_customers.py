@@ -391,8 +391,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     from cdp.streaming.produce import produce
     from cdp.synth.generator import generate
 
-    args = list(sys.argv[1:] if argv is None else argv)
-    users = int(args[0]) if args else 400
+    args = list(argv or [])  # `python -m bench` calls main() with no arguments
+    users = int(args[0]) if args else int(os.environ.get("CDP_BENCH_USERS", 400))
     root = Path(tempfile.mkdtemp(prefix="bench-customers-"))
     try:
         source = root / "ibm"
@@ -401,6 +401,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         run_batch(source, backends)
         produce(source, backends)
         consume(backends)
+        from features.customer_tables import build_customer_tables
+
+        build_customer_tables(backends, DEFAULT_CUTOFF)  # the real feature tables, not stand-ins
         results = clv_and_segmentation_results(backends, source, root / "work")
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -26,6 +26,16 @@ from sklearn.metrics import silhouette_score
 
 KIND = "centroid_model"
 NOT_FEATURES = frozenset({"user_token", "as_of", "split"})
+# Segments describe behaviour: profile attributes (income, score, age, cards held) and how long or how
+# long ago a customer has been active describe the customer's situation, not how they spend.
+NOT_BEHAVIOUR = frozenset(
+    {
+        "yearly_income", "fico_score", "num_credit_cards", "gender",
+        "tenure_days", "transactions_ever", "error_share_365d", "recency_days", "spend_trend_90d",
+        "purchases_30d", "purchases_90d", "net_spend_30d", "net_spend_90d", "active_cards_90d",
+        "net_spend_90_180d", "net_spend_180_270d", "net_spend_270_365d", "net_spend_365_730d",
+    }
+)  # fmt: skip
 SKEW_LIMIT = 1.0
 SOFT_ASSIGNMENT = (
     "softmax over segments of minus the Euclidean distance to each centroid (standardised units)"
@@ -41,7 +51,10 @@ def feature_columns(frame: pd.DataFrame) -> list[str]:
     return [
         c
         for c in frame.columns
-        if c not in NOT_FEATURES and pd.api.types.is_numeric_dtype(frame[c]) and frame[c].dtype != bool
+        if c not in NOT_FEATURES
+        and c not in NOT_BEHAVIOUR
+        and pd.api.types.is_numeric_dtype(frame[c])
+        and frame[c].dtype != bool
     ]
 
 
@@ -67,7 +80,7 @@ def transform(x: np.ndarray, features: list[str], logged: list[str]) -> np.ndarr
 def choose_k(z: np.ndarray, k_min: int, k_max: int, seed: int) -> tuple[int, dict[str, float]]:
     scores: dict[str, float] = {}
     for k in range(k_min, min(k_max, len(z) - 1) + 1):
-        labels = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(z)
+        labels = KMeans(n_clusters=k, n_init=30, random_state=seed).fit_predict(z)
         if len(set(labels.tolist())) < 2:
             continue
         scores[str(k)] = float(silhouette_score(z, labels))
@@ -102,7 +115,7 @@ def main() -> int:
     z = (x - mean) / scale
 
     k, scores = choose_k(z, max(2, args.k_min), max(args.k_min, args.n_clusters), args.seed)
-    kmeans = KMeans(n_clusters=k, n_init=10, random_state=args.seed).fit(z)
+    kmeans = KMeans(n_clusters=k, n_init=30, random_state=args.seed).fit(z)
     labels, centroids = kmeans.labels_, kmeans.cluster_centers_
     profiles = [
         {name: float(v) for name, v in zip(features, raw[labels == j].mean(axis=0), strict=True)}
