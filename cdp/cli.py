@@ -352,12 +352,16 @@ def features_sync_online(
     from datetime import datetime
 
     from cdp.backends import Backends
+    from cdp.lake.split import read_split
     from features.online_sync import sync_online_state
 
     b = Backends()
     if until is None:
-        split = json.loads((b.settings.state_dir / "split.json").read_text())
-        cutoff = datetime.fromisoformat(split["cutoff"])
+        split = read_split(b.settings.state_dir / "split.json")
+        if split is None:
+            err_console.print("[red]no stream split recorded yet: run `cdp batch` first, or give --until")
+            raise typer.Exit(2)
+        cutoff = split.cutoff
     else:
         cutoff = datetime.fromisoformat(until)
     with _progress() as progress:

@@ -266,3 +266,13 @@ def load_card_profiles(catalog: Catalog) -> dict[str, CardProfile]:
     """Card profiles of every card in the lake's `cards` table."""
     rows = catalog.query("SELECT card_token, acct_open_date, credit_limit, has_chip FROM cards").to_pylist()
     return {r["card_token"]: CardProfile.from_row(r) for r in rows}
+
+
+def lake_card_profiles(catalog: Catalog) -> dict[str, CardProfile]:
+    """As `load_card_profiles`, but empty before the lake has a cards table (card attributes missing)."""
+    from cdp.catalog.port import CatalogError
+
+    try:
+        return load_card_profiles(catalog)
+    except CatalogError:
+        return {}

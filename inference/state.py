@@ -9,25 +9,13 @@ from dataclasses import dataclass, field
 
 from cdp.apikeys.port import ApiKeyStore
 from cdp.backends import Backends
+from features.online import lake_card_profiles
 from inference.card_features import CardFeatures
 from inference.config import ServingConfig
 from inference.holder import ModelHolder
 from inference.loaded import load_version
 from inference.profiles import CustomerProfiles
 from inference.ratelimit import RateLimiter
-
-
-def _card_profiles(backends: Backends) -> Callable[[], dict]:
-    def load() -> dict:
-        from cdp.catalog.port import CatalogError
-        from features.online import load_card_profiles
-
-        try:
-            return load_card_profiles(backends.catalog)
-        except CatalogError:
-            return {}  # no cards table yet: card attributes are missing values
-
-    return load
 
 
 @dataclass
@@ -67,7 +55,7 @@ class ServingState:
             key_store=key_store,
             limiter=RateLimiter(config.rate_per_second, config.rate_burst, clock),
             holders=holders,
-            card_features=CardFeatures(backends.online_store, _card_profiles(backends)),
+            card_features=CardFeatures(backends.online_store, lambda: lake_card_profiles(backends.catalog)),
             profiles=CustomerProfiles(
                 backends.catalog, holders[config.clv_model], holders[config.segmentation_model]
             ),

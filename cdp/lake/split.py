@@ -42,14 +42,20 @@ def source_name(files: list[Path]) -> str:
     return files[0].name if len(files) == 1 else f"{files[0].name} (+{len(files) - 1} files)"
 
 
-def recorded_split(state_file: Path, source: str, fraction: float) -> Split | None:
-    """The split recorded for this source and fraction, if any."""
+def read_split(state_file: Path) -> Split | None:
+    """The split recorded in `state_file`, whatever its source, or None before one was recorded."""
     if not state_file.exists():
         return None
     data = json.loads(state_file.read_text())
-    if data["source"] != source or data["fraction"] != fraction:
-        return None
     return Split(**{**data, "cutoff": datetime.fromisoformat(data["cutoff"])})
+
+
+def recorded_split(state_file: Path, source: str, fraction: float) -> Split | None:
+    """The split recorded for this source and fraction, if any."""
+    split = read_split(state_file)
+    if split is None or split.source != source or split.fraction != fraction:
+        return None
+    return split
 
 
 def load_or_compute_split(

@@ -32,6 +32,7 @@ from cdp.lake.writer import LakeWriter
 from cdp.streaming import records, scored
 from cdp.streaming.endpoint import InProcessEndpoint, ScoringEndpoint
 from cdp.streaming.landed import LandedIndex
+from features.online import lake_card_profiles
 from inference.card_features import CardFeatures, EventOrderError
 
 if TYPE_CHECKING:
@@ -195,21 +196,10 @@ def build_handler(backends: Backends, endpoint: ScoringEndpoint | None = None) -
         backends.catalog.register_table(table.info(bucket))
     return StreamHandler(
         endpoint=endpoint,
-        card_features=CardFeatures(backends.online_store, lambda: _card_profiles(backends)),
+        card_features=CardFeatures(backends.online_store, lambda: lake_card_profiles(backends.catalog)),
         writer=LakeWriter(backends.object_store, bucket),
         index=LandedIndex(settings.state_dir / LANDED_INDEX_FILE),
     )
-
-
-def _card_profiles(backends: Backends) -> dict:
-    """The cards' attributes from the lake (none before the cards table exists: missing values)."""
-    from cdp.catalog.port import CatalogError
-    from features.online import load_card_profiles
-
-    try:
-        return load_card_profiles(backends.catalog)
-    except CatalogError:
-        return {}
 
 
 _handler: StreamHandler | None = None

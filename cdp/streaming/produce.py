@@ -23,7 +23,7 @@ from cdp.backends import Backends
 from cdp.ibm.quarantine import Quarantine
 from cdp.ibm.reader import card_keys, find_source_files, iter_transactions, read_cards
 from cdp.ibm.schema import TRANSACTIONS_SCHEMA
-from cdp.lake.split import load_or_compute_split, source_name
+from cdp.lake.split import load_or_compute_split, recorded_split, source_name
 from cdp.lake.transactions import protect_transactions_for_lake
 from cdp.stream.port import Record
 from cdp.stream.producer import put_all
@@ -41,27 +41,31 @@ class ProduceReport:
     seconds: float
 
 
+def _from(table: pa.Table, cutoff: datetime) -> pa.Table:
+    return table.filter(pc.greater_equal(table["ts"], pa.scalar(cutoff, pa.timestamp("s"))))
+
+
 def stream_rows(source_dir: Path, b: Backends) -> tuple[pa.Table, datetime]:
     """The accepted source transactions at or after the split cutoff, in time order."""
     s = b.settings
     found = find_source_files(source_dir)
     if found.cards is None or not found.transactions:
         raise FileNotFoundError(f"{source_dir}: need sd254_cards.csv and a transactions file")
+    state_file, source = s.state_dir / "split.json", source_name(list(found.transactions))
+    # With a recorded split only the stream's rows are kept while reading; without one, every accepted
+    # timestamp is needed once to compute it.
+    known_split = recorded_split(state_file, source, s.stream_fraction)
     parts = []
     # Rows that fail validation are the batch job's to quarantine; here they are only counted apart.
     with Quarantine(s.state_dir / "producer-quarantine") as quarantine:
         cards = read_cards(found.cards, quarantine)
         known = card_keys(cards)
-        for source in found.transactions:
-            parts.extend(iter_transactions(source, quarantine, known))
+        for path in found.transactions:
+            for chunk in iter_transactions(path, quarantine, known):
+                parts.append(chunk if known_split is None else _from(chunk, known_split.cutoff))
     table = pa.concat_tables(parts) if parts else TRANSACTIONS_SCHEMA.empty_table()
-    split = load_or_compute_split(
-        s.state_dir / "split.json",
-        source_name(list(found.transactions)),
-        s.stream_fraction,
-        lambda: table["ts"],
-    )
-    table = table.filter(pc.greater_equal(table["ts"], pa.scalar(split.cutoff, pa.timestamp("s"))))
+    split = known_split or load_or_compute_split(state_file, source, s.stream_fraction, lambda: table["ts"])
+    table = _from(table, split.cutoff)
     # Time order, ties kept in file order (the sort is stable on the line number).
     return table.sort_by([("ts", "ascending"), ("line", "ascending")]), split.cutoff
 
