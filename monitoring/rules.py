@@ -1,0 +1,183 @@
+"""The monitoring loop's wiring, defined once: drift alarms and the event rules that react to them.
+
+The same definitions are installed on the local event bus (`install_rules`), synthesised into the CDK app
+(EventBridge rules + CloudWatch alarms in `infra/`) and matched against real AWS event shapes in the tests:
+
+    drift metric (CDP/Monitoring) --alarm--> "CloudWatch Alarm State Change" (ALARM)
+        --rule <model>-retrain-on-drift--> start the model's pipeline (cooldown: no storm of runs)
+    pipeline registers a version --> "SageMaker Model Package State Change" (PendingManualApproval)
+        --rule cdp-promote-on-register--> promotion gate (CodeBuild post_build: `cdp promote MODEL`)
+    promotion approves it --> "SageMaker Model Package State Change" (Approved)
+        --rule cdp-deploy-on-approval--> serving takes the new champion
+    rate(7 days) --rule cdp-retrain-weekly--> start every pipeline (periodic retraining)
+
+Target actions are names: on the local bus, callables registered under these names; in AWS, the CDK app
+maps them to a SageMaker pipeline target (`start-pipeline`) and CodeBuild projects (`promote-model`,
+`deploy-champion`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from monitoring.alarms import ComparisonOperator, MetricAlarm, TreatMissingData
+from monitoring.events.port import ALARM_STATE_CHANGE, EventBus, Rule, Target
+from monitoring.metrics.port import MetricQuery, Statistic
+
+NAMESPACE = "CDP/Monitoring"
+MODEL_PACKAGE_STATE_CHANGE = "SageMaker Model Package State Change"
+
+# model registry name -> pipeline name (pipelines/<name>)
+PIPELINES: Mapping[str, str] = {"cdp-fraud": "fraud", "cdp-clv": "clv", "cdp-segmentation": "segmentation"}
+
+START_PIPELINE = "start-pipeline"
+PROMOTE_MODEL = "promote-model"
+DEPLOY_CHAMPION = "deploy-champion"
+
+PROMOTE_ON_REGISTER = "cdp-promote-on-register"
+DEPLOY_ON_APPROVAL = "cdp-deploy-on-approval"
+RETRAIN_WEEKLY = "cdp-retrain-weekly"
+
+# Metric names the drift job publishes (dimension: Model=<registry name>).
+FEATURE_DRIFT_SHARE = "FeatureDriftShare"  # share of monitored features whose drift test fails, 0..1
+SCORE_PSI = "ScorePSI"  # population stability index of the model's score, reference vs window
+LABELLED_PR_AUC = "LabelledPrAuc"  # delayed-label performance on windows whose labels are in
+
+
+@dataclass(frozen=True)
+class DriftThresholds:
+    """When the drift alarms fire. Banks read PSI as < 0.1 stable, 0.1-0.25 watch, > 0.25 shift."""
+
+    feature_drift_share: float = 0.3
+    score_psi: float = 0.25
+    period_seconds: int = 300
+    evaluation_periods: int = 1
+    datapoints_to_alarm: int = 1
+
+
+def alarm_name(model_name: str, metric_name: str) -> str:
+    """`cdp-fraud-drift-ScorePSI`: every drift alarm of a model starts with `<model>-drift-`."""
+    return f"{model_name}-drift-{metric_name}"
+
+
+def drift_alarms(model_name: str, thresholds: DriftThresholds | None = None) -> list[MetricAlarm]:
+    """The model's drift alarms: feature drift share and score PSI, each above its threshold."""
+    t = thresholds or DriftThresholds()
+    alarms = []
+    for metric_name, threshold, what in (
+        (FEATURE_DRIFT_SHARE, t.feature_drift_share, "share of features drifted"),
+        (SCORE_PSI, t.score_psi, "PSI of the score"),
+    ):
+        alarms.append(
+            MetricAlarm(
+                name=alarm_name(model_name, metric_name),
+                metric=MetricQuery(
+                    namespace=NAMESPACE,
+                    name=metric_name,
+                    dimensions={"Model": model_name},
+                    statistic=Statistic.MAXIMUM,
+                    period_seconds=t.period_seconds,
+                ),
+                threshold=threshold,
+                comparison=ComparisonOperator.GREATER_THAN,
+                evaluation_periods=t.evaluation_periods,
+                datapoints_to_alarm=t.datapoints_to_alarm,
+                treat_missing_data=TreatMissingData.MISSING,
+                description=f"{model_name}: {what} above {threshold:g} (drift job, reference = champion's "
+                f"training snapshot)",
+            )
+        )
+    return alarms
+
+
+def retrain_on_drift_pattern(model_names: tuple[str, ...] = tuple(PIPELINES)) -> dict[str, Any]:
+    """Any of the models' drift alarms going into ALARM."""
+    return {
+        "source": ["aws.cloudwatch"],
+        "detail-type": [ALARM_STATE_CHANGE],
+        "detail": {
+            "alarmName": [{"prefix": f"{name}-drift-"} for name in model_names],
+            "state": {"value": ["ALARM"]},
+        },
+    }
+
+
+def model_package_pattern(status: str, model_names: tuple[str, ...] = tuple(PIPELINES)) -> dict[str, Any]:
+    """A model package of one of our groups entering `status` (SageMaker's own event)."""
+    return {
+        "source": ["aws.sagemaker"],
+        "detail-type": [MODEL_PACKAGE_STATE_CHANGE],
+        "detail": {"ModelPackageGroupName": list(model_names), "ModelApprovalStatus": [status]},
+    }
+
+
+def retrain_rule_name(model_name: str) -> str:
+    """`cdp-fraud-retrain-on-drift`: one drift rule per model, each with its own pipeline target."""
+    return f"{model_name}-retrain-on-drift"
+
+
+def loop_rules(
+    retrain_cooldown_seconds: float = 6 * 3600, schedule: str = "rate(7 days)"
+) -> list[tuple[Rule, list[Target]]]:
+    """Every rule of the loop with its targets."""
+    rules: list[tuple[Rule, list[Target]]] = [
+        (
+            Rule(
+                retrain_rule_name(model),
+                event_pattern=retrain_on_drift_pattern((model,)),
+                description=f"A drift alarm of {model} went into ALARM: retrain it",
+            ),
+            [
+                Target(
+                    id=f"retrain-{pipeline}",
+                    action=START_PIPELINE,
+                    parameters={"pipeline": pipeline, "model_name": model, "reason": "drift alarm"},
+                    cooldown_seconds=retrain_cooldown_seconds,
+                )
+            ],
+        )
+        for model, pipeline in PIPELINES.items()
+    ]
+    weekly_targets = [
+        Target(
+            id=f"weekly-{pipeline}",
+            action=START_PIPELINE,
+            parameters={"pipeline": pipeline, "model_name": model, "reason": "scheduled retraining"},
+        )
+        for model, pipeline in PIPELINES.items()
+    ]
+    rules += [
+        (
+            Rule(
+                PROMOTE_ON_REGISTER,
+                event_pattern=model_package_pattern("PendingManualApproval"),
+                description="A pipeline registered a candidate: run the promotion gate",
+            ),
+            [Target(id="promotion-gate", action=PROMOTE_MODEL)],
+        ),
+        (
+            Rule(
+                DEPLOY_ON_APPROVAL,
+                event_pattern=model_package_pattern("Approved"),
+                description="A version was approved: serving takes the new champion",
+            ),
+            [Target(id="deploy", action=DEPLOY_CHAMPION)],
+        ),
+        (
+            Rule(RETRAIN_WEEKLY, schedule_expression=schedule, description="Periodic retraining"),
+            weekly_targets,
+        ),
+    ]
+    return rules
+
+
+def install_rules(bus: EventBus, rules: list[tuple[Rule, list[Target]]] | None = None) -> list[str]:
+    """Put the loop's rules and targets on `bus` (idempotent); returns the rule names."""
+    names = []
+    for rule, targets in rules if rules is not None else loop_rules():
+        bus.put_rule(rule)
+        bus.put_targets(rule.name, targets)
+        names.append(rule.name)
+    return names
