@@ -180,10 +180,19 @@ def stream_produce(
         float | None, typer.Option(help="Events per second (default: as fast as possible).")
     ] = None,
     limit: Annotated[int | None, typer.Option(help="Send at most this many events in this run.")] = None,
+    drift: Annotated[
+        str | None,
+        typer.Option(help="Inject drift from --drift-from on: amount-shift or fraud-pattern (demo, tests)."),
+    ] = None,
+    drift_from: Annotated[
+        float, typer.Option(help="Share of the replay after which the drift starts.", min=0, max=1)
+    ] = 0.5,
 ) -> None:
     """Replay the newest ~5% of transactions in time order through core banking into the stream."""
+    from cdp.streaming.drift import DriftScenario
     from cdp.streaming.produce import produce
 
+    scenario = DriftScenario(drift, start_fraction=drift_from, seed=get_settings().seed) if drift else None
     with _progress() as progress:
         task = progress.add_task("stream produce", total=None)
         r = produce(
@@ -191,10 +200,12 @@ def stream_produce(
             rate=rate,
             limit=limit,
             progress=lambda done, total: progress.update(task, completed=done, total=total),
+            drift=scenario,
         )
     console.print(
         f"stream: sent {r.sent:,} events ({r.already_sent:,} earlier) of {r.total:,} "
         f"in {r.seconds:.1f}s; cutoff {r.cutoff:%Y-%m-%d %H:%M}"
+        + (f"; drift {r.drift['kind']}: {r.drift_rows:,} rows changed" if r.drift else "")
     )
 
 

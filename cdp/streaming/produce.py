@@ -28,6 +28,7 @@ from cdp.lake.transactions import protect_transactions_for_lake
 from cdp.stream.port import Record
 from cdp.stream.producer import put_all
 from cdp.streaming import records
+from cdp.streaming.drift import DriftScenario
 
 BATCH = 500
 
@@ -39,6 +40,8 @@ class ProduceReport:
     already_sent: int  # sent by earlier runs
     cutoff: datetime
     seconds: float
+    drift: dict[str, object] | None = None  # the injected drift scenario, if any
+    drift_rows: int = 0  # rows changed by it, this run and earlier ones
 
 
 def _from(table: pa.Table, cutoff: datetime) -> pa.Table:
@@ -76,26 +79,40 @@ def produce(
     rate: float | None = None,
     limit: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    drift: DriftScenario | None = None,
 ) -> ProduceReport:
-    """Replay the stream part of `source_dir` (at `rate` events/s, or as fast as possible)."""
+    """Replay the stream part of `source_dir` (at `rate` events/s, or as fast as possible).
+
+    With `drift`, rows from the scenario's start position on are changed before they reach core banking
+    (`cdp.streaming.drift`); the scenario and the rows it changed are kept in the producer's state, and a
+    later run of the same replay without `drift` keeps injecting the recorded scenario."""
     b = backends or Backends()
     t0 = time.perf_counter()
     rows, cutoff = stream_rows(source_dir, b)
     state_file = b.settings.state_dir / "stream-producer.json"
     key = {"stream": b.settings.stream_name, "cutoff": cutoff.isoformat()}
     state = json.loads(state_file.read_text()) if state_file.exists() else {}
-    already = state.get("sent", 0) if {k: state.get(k) for k in key} == key else 0
+    same_run = {k: state.get(k) for k in key} == key
+    already = state.get("sent", 0) if same_run else 0
+    if drift is None and same_run and state.get("drift"):
+        drift = DriftScenario(**state["drift"])  # a resumed replay keeps injecting what it injected
+    drift_doc = drift.to_dict() if drift is not None else None
+    drift_rows = state.get("drift_rows", 0) if same_run and state.get("drift") == drift_doc else 0
     end = rows.num_rows if limit is None else min(rows.num_rows, already + limit)
     sent = 0
     for start in range(already, end, BATCH):
         batch = rows.slice(start, min(BATCH, end - start))
+        if drift is not None:
+            batch, changed = drift.apply(batch, start, rows.num_rows)
+            drift_rows += changed
         _to_core_banking(b, batch)
         lake_rows = protect_transactions_for_lake(b.protector, batch).to_pylist()
         put_all(b.stream, [Record(r["card_token"], records.encode(r)) for r in lake_rows])
         sent += batch.num_rows
         state_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({**key, "sent": already + sent}))
+        progress_doc = {"sent": already + sent, "drift": drift_doc, "drift_rows": drift_rows}
+        tmp.write_text(json.dumps({**key, **progress_doc}))
         tmp.replace(state_file)
         if progress is not None:
             progress(already + sent, rows.num_rows)
@@ -104,7 +121,9 @@ def produce(
             elapsed = time.perf_counter() - t0
             if target > elapsed:
                 time.sleep(target - elapsed)
-    return ProduceReport(rows.num_rows, sent, already, cutoff, time.perf_counter() - t0)
+    return ProduceReport(
+        rows.num_rows, sent, already, cutoff, time.perf_counter() - t0, drift_doc, drift_rows
+    )
 
 
 def _to_core_banking(b: Backends, batch: pa.Table) -> None:
