@@ -1,0 +1,193 @@
+"""`cdp demo` (what `make demo` runs): the platform end to end on the embedded default, step by step.
+
+Each step calls the same command functions a user would run (`cdp.cli`), so the demo cannot drift from
+the CLI; what the steps print is a log like any other: tokens and counts, never PII.
+"""
+
+from __future__ import annotations
+
+from cdp.cli import (
+    audit_verify,
+    batch,
+    console,
+    err_console,
+    features_sync_online,
+    load,
+    profile,
+    run_generate,
+    sql,
+    stream_consume,
+    stream_produce,
+    stream_run,
+)
+from cdp.settings import get_settings
+
+
+def run_demo() -> None:
+    """generate -> validate/profile -> core banking load -> batch (95%) -> stream produce + consume (5%) ->
+    lake queries -> access checks -> features -> pipelines -> champions -> the stream scored."""
+    s = get_settings()
+    console.rule(f"[bold]CDP demo[/bold]  home={s.home}  backend={s.backend}  users={s.users}")
+    data = s.data_dir
+    if (data / "ground_truth" / "manifest.json").exists():
+        console.rule("1. IBM-format data already generated: reusing it")
+    else:
+        console.rule("1. generate IBM-format data with a hidden ground truth")
+        run_generate(s, users=s.users, out=data, seed=s.seed, start=s.start, end=s.end, workers=s.workers)
+    console.rule("2. validate and profile")
+    profile(directory=data, users=None, cards=None, transactions=None, as_json=False)
+    console.rule("3. core banking: customers and cards into the OLTP store")
+    load(directory=data)
+    console.rule("4. batch path: ~95% of history -> protected, partitioned Parquet lake")
+    batch(directory=data)
+    console.rule("5. stream path: newest ~5% -> core banking -> stream -> lake")
+    stream_produce(directory=data, rate=None, limit=None)
+    stream_consume(follow=False)
+    console.rule("6. the lake")
+    sql(
+        "SELECT 'transactions' AS table_name, count(*) AS row_count FROM transactions "
+        "UNION ALL SELECT 'customers', count(*) FROM customers "
+        "UNION ALL SELECT 'cards', count(*) FROM cards",
+        limit=10,
+    )
+    sql(
+        "SELECT year, count(*) AS transactions, sum(CASE WHEN is_fraud THEN 1 ELSE 0 END) AS frauds, "
+        "round(sum(amount_cents) / 100.0, 2) AS volume_usd, "
+        "round(100.0 * avg(CASE WHEN channel = 'online' THEN 1 ELSE 0 END), 1) AS online_pct "
+        "FROM transactions GROUP BY year ORDER BY year DESC LIMIT 8",
+        limit=8,
+    )
+    console.rule("7. security: role-checked decryption, audited")
+    _demo_access_checks()
+    console.rule("8. features: offline views and training sets (fraud, CLV, segmentation)")
+    _demo_features()
+    console.rule("9. ML pipelines: the SageMaker definitions run by the local executor, models registered")
+    _demo_pipelines()
+    console.rule("10. real-time scoring: champions approved, the stream scored by the handler")
+    _demo_promote_first_champions()
+    features_sync_online(until=None)
+    stream_run(follow=False)
+    _demo_stream_metrics()
+    audit_verify()
+    console.rule("[green]demo finished")
+    console.print(
+        f'Try: cdp sql "SELECT channel, count(*) FROM transactions GROUP BY channel"  (CDP_HOME={s.home})'
+    )
+
+
+def _demo_access_checks() -> None:
+    """A fraud analyst may read an alert's contact fields; a data scientist may not. Both are audited.
+    Values are never printed: the demo's output is a log like any other."""
+    from cdp.backends import Backends
+    from cdp.security.errors import AccessDenied
+    from cdp.security.vault import Caller
+
+    b = Backends()
+    row = b.catalog.query("SELECT user_token, person_enc, email_enc FROM customers LIMIT 1").to_pylist()[0]
+    fields = {"person": row["person_enc"], "email": row["email_enc"]}
+    clear = b.vault.reveal(Caller("fraud-analyst-1", "fraud-ops"), row["user_token"], fields, "fraud-alert")
+    console.print(f"fraud-ops: decrypted {len(clear)} fields of {row['user_token']} for a fraud alert")
+    try:
+        b.vault.reveal(Caller("data-scientist-1", "data-scientist"), row["user_token"], fields, "analysis")
+    except AccessDenied as e:
+        console.print(f"data-scientist: refused ({e})")
+
+
+def _demo_features() -> None:
+    from features.commands import build
+
+    summary = build(get_settings())
+    rows = summary["training_set"]["rows"]
+    customers = summary["customer_tables"]
+    console.print(
+        f"fraud view: {summary['features_table']['rows']:,} rows in {summary['features_seconds']:.0f}s; "
+        f"fraud training set train/validation/test = "
+        f"{rows['train']:,}/{rows['validation']:,}/{rows['test']:,} "
+        f"(unlabelled months skipped: {len(summary['training_set']['skipped_unlabelled_months'])}); "
+        f"customer features as of {customers['cutoff']}: {customers['customer_features']['rows']:,} rows"
+    )
+
+
+_DEMO_METRICS = (
+    "pr_auc",
+    "recall_at_budget",
+    "rmse_ratio_to_heuristic",
+    "mae_ratio_to_heuristic",
+    "silhouette",
+)
+
+
+def _demo_pipelines() -> None:
+    from rich.table import Table
+
+    from cdp.backends import Backends
+    from pipelines.cli import run_local_pipeline
+
+    b = Backends()
+    table = Table(title="pipeline runs (models wait as PendingManualApproval: cdp models approve)")
+    for col in ("pipeline", "status", "seconds", "registered", "gate metrics"):
+        table.add_column(col)
+    for model in ("fraud", "clv", "segmentation"):
+        record, _ = run_local_pipeline(model, b)
+        seconds = sum(s.duration_seconds or 0 for s in record.steps)
+        cached = sum(s.cache_hit for s in record.steps)
+        register = next((s for s in record.steps if s.type == "RegisterModel"), None)
+        props = register.properties if register and register.properties else {}
+        version = props.get("ModelPackageVersion")
+        metrics = b.model_registry.get(props["ModelPackageGroupName"], version).metrics if version else {}
+        shown = ", ".join(f"{k}={v:.3f}" for k, v in metrics.items() if k in _DEMO_METRICS)
+        timing = f"{seconds:.0f}" + (f" ({cached} steps cached)" if cached else "")
+        table.add_row(model, record.status, timing, f"v{version}" if version else "-", shown)
+        if record.status != "Succeeded":
+            err_console.print(f"[red]{model}: {record.failure_reason}")
+    console.print(table)
+
+
+def _demo_promote_first_champions() -> None:
+    """A model with no champion yet gets its latest version approved (audited); later candidates wait for
+    `cdp models approve` or the promotion gate."""
+    from cdp.backends import Backends
+
+    registry = Backends().model_registry
+    for name in ("cdp-fraud", "cdp-clv", "cdp-segmentation"):
+        if registry.champion(name) is not None:
+            console.print(f"{name}: champion v{registry.champion(name).version} kept")
+            continue
+        versions = registry.list(name)
+        if versions:
+            latest = max(v.version for v in versions)
+            registry.approve(name, latest, "demo", "first champion of a fresh platform")
+            console.print(f"{name}: v{latest} approved as the first champion (audited)")
+
+
+def _demo_stream_metrics() -> None:
+    """Alert rate and fraud metrics on the streamed period (labelled months only)."""
+    from cdp.backends import Backends
+
+    b = Backends()
+    row = b.catalog.query(
+        "SELECT count(*) AS scored, sum(CASE WHEN is_alert THEN 1 ELSE 0 END) AS alerts, "
+        "sum(CASE WHEN is_fraud THEN 1 ELSE 0 END) AS frauds, "
+        "sum(CASE WHEN is_fraud AND is_alert THEN 1 ELSE 0 END) AS caught FROM transactions_scored"
+    ).to_pylist()[0]
+    if not row["scored"]:
+        console.print("stream handler: nothing scored")
+        return
+    labelled = b.catalog.query(
+        "SELECT fraud_probability AS p, is_fraud AS y FROM transactions_scored WHERE (year, month) IN "
+        "(SELECT (year, month) FROM transactions_scored GROUP BY ALL "
+        "HAVING sum(CASE WHEN is_fraud THEN 1 ELSE 0 END) > 0)"
+    ).to_pandas()
+    pr_auc = None
+    if len(labelled) and labelled["y"].any():
+        from sklearn.metrics import average_precision_score
+
+        pr_auc = average_precision_score(labelled["y"], labelled["p"])
+    frauds = row["frauds"] or 0
+    console.print(
+        f"streamed period: {row['scored']:,} scored, {row['alerts']:,} alerts "
+        f"({100 * (row['alerts'] or 0) / row['scored']:.2f}%), {frauds:,} labelled frauds, "
+        f"{row['caught'] or 0:,} caught"
+        + (f", recall {100 * (row['caught'] or 0) / frauds:.0f}%" if frauds else "")
+        + (f", PR-AUC {pr_auc:.3f} on labelled months" if pr_auc is not None else "")
+    )
