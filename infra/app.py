@@ -1,0 +1,96 @@
+"""The CDK app: four stacks built from the platform settings and the CDK context, checked by cdk-nag.
+
+Context (`cdk synth -c key=value`, or `python -m infra -c key=value`):
+- `connectionArn` (required): the CodeConnections connection to the Git host;
+- `repository` (required): `owner/name` of the platform's repository;
+- `branch` (default `main`), `endpointInstanceType` (default `ml.m5.large`).
+Resource names come from the `CDP_*` settings (`CDP_LAKE_BUCKET`, `CDP_STREAM_NAME`, `CDP_KMS_KEY_ID`,
+`CDP_DYNAMODB_TABLE_PREFIX`, `CDP_EVENT_BUS_NAME`, `CDP_AWS_REGION`), so the app and the adapters agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aws_cdk as cdk
+
+from cdp.settings import Settings, get_settings
+from infra.data_plane import DataPlaneStack
+from infra.delivery import DeliveryStack, SourceRepository
+from infra.ml_platform import MlPlatformStack
+from infra.monitoring_loop import MonitoringLoopStack
+from infra.nag_rules import apply_checks
+from infra.resource_names import ResourceNames
+
+REQUIRED_CONTEXT = ("connectionArn", "repository")
+# Cross-stack references as CloudFormation exports (the producer stack protects what others import).
+DEFAULT_CONTEXT = {"@aws-cdk/core:defaultCrossStackReferences": "strong"}
+
+
+@dataclass(frozen=True)
+class CdpStacks:
+    """The app's stacks, for tests and for `cdk deploy <stack>`."""
+
+    data: DataPlaneStack
+    ml: MlPlatformStack
+    delivery: DeliveryStack
+    loop: MonitoringLoopStack
+
+    def all(self) -> list[cdk.Stack]:
+        return [self.data, self.ml, self.delivery, self.loop]
+
+
+def _context(app: cdk.App, name: str, default: str | None = None) -> str:
+    value = app.node.try_get_context(name)
+    if value in (None, ""):
+        if default is None:
+            raise ValueError(
+                f"missing CDK context {name!r}: pass -c {name}=... (required: {REQUIRED_CONTEXT})"
+            )
+        return default
+    return str(value)
+
+
+def build_stacks(app: cdk.App, settings: Settings | None = None) -> CdpStacks:
+    """Add the platform's stacks to `app` and the AwsSolutions checks to all of them."""
+    settings = settings or get_settings()
+    names = ResourceNames.from_settings(settings)
+    env = cdk.Environment(region=names.region)
+    source = SourceRepository.parse(
+        _context(app, "connectionArn"), _context(app, "repository"), _context(app, "branch", "main")
+    )
+    data = DataPlaneStack(app, "CdpDataPlane", names=names, env=env)
+    ml = MlPlatformStack(app, "CdpMlPlatform", key=data.key, lake=data.lake, env=env)
+    delivery = DeliveryStack(
+        app,
+        "CdpDelivery",
+        source=source,
+        key=data.key,
+        lake=data.lake,
+        access_logs=data.access_logs,
+        execution_role=ml.execution_role,
+        endpoint_instance_type=_context(app, "endpointInstanceType", "ml.m5.large"),
+        env=env,
+    )
+    loop = MonitoringLoopStack(
+        app,
+        "CdpMonitoringLoop",
+        promote_project=delivery.promote,
+        deploy_project=delivery.deploy,
+        event_bus=names.event_bus,
+        env=env,
+    )
+    for stack in (data, ml, delivery, loop):
+        cdk.Tags.of(stack).add("project", "cdp")
+    apply_checks(app)
+    return CdpStacks(data, ml, delivery, loop)
+
+
+def build_app(
+    context: Mapping[str, Any] | None = None, outdir: str | None = None
+) -> tuple[cdk.App, CdpStacks]:
+    """A new app with the platform's stacks (context given here wins over cdk.json's)."""
+    app = cdk.App(context={**DEFAULT_CONTEXT, **(context or {})}, outdir=outdir)
+    return app, build_stacks(app)

@@ -1,0 +1,134 @@
+"""The data plane: the platform's KMS key, S3 lake, Glue database, Athena workgroup, Kinesis stream and
+DynamoDB tables, every one encrypted with the customer-managed key."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_athena as athena
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_glue as glue
+from aws_cdk import aws_kinesis as kinesis
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra.nag_rules import suppress
+from infra.resource_names import ATHENA_RESULTS_PREFIX, ATHENA_WORKGROUP, GLUE_DATABASE, ResourceNames
+from infra.table_specs import table_specs
+
+
+class DataPlaneStack(Stack):
+    """Storage and streaming. Stateful resources are retained when the stack is deleted."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, names: ResourceNames, **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.key = kms.Key(
+            self,
+            "PlatformKey",
+            alias=names.kms_alias,
+            description="CDP: wraps per-customer data keys; encrypts the lake, stream, tables and builds",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.access_logs = s3.Bucket(
+            self,
+            "AccessLogs",
+            encryption=s3.BucketEncryption.S3_MANAGED,  # S3 server access logging cannot write to SSE-KMS
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(400))],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.lake = s3.Bucket(
+            self,
+            "Lake",
+            bucket_name=names.lake_bucket,
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self.key,
+            bucket_key_enabled=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=True,
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix="lake/",
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.glue_database = glue.CfnDatabase(
+            self,
+            "Catalog",
+            catalog_id=self.account,
+            database_input=glue.CfnDatabase.DatabaseInputProperty(
+                name=GLUE_DATABASE, description="CDP lake tables (hive partitions year/month)"
+            ),
+        )
+        catalog_encryption = glue.CfnDataCatalogEncryptionSettings
+        catalog_encryption(
+            self,
+            "CatalogEncryption",
+            catalog_id=self.account,
+            data_catalog_encryption_settings=catalog_encryption.DataCatalogEncryptionSettingsProperty(
+                encryption_at_rest=catalog_encryption.EncryptionAtRestProperty(
+                    catalog_encryption_mode="SSE-KMS", sse_aws_kms_key_id=self.key.key_arn
+                ),
+                connection_password_encryption=catalog_encryption.ConnectionPasswordEncryptionProperty(
+                    return_connection_password_encrypted=True, kms_key_id=self.key.key_arn
+                ),
+            ),
+        )
+        self.workgroup = athena.CfnWorkGroup(
+            self,
+            "Workgroup",
+            name=ATHENA_WORKGROUP,
+            description="CDP queries; results encrypted with the platform key",
+            recursive_delete_option=False,
+            work_group_configuration=athena.CfnWorkGroup.WorkGroupConfigurationProperty(
+                enforce_work_group_configuration=True,
+                publish_cloud_watch_metrics_enabled=True,
+                result_configuration=athena.CfnWorkGroup.ResultConfigurationProperty(
+                    output_location=f"s3://{names.lake_bucket}/{ATHENA_RESULTS_PREFIX}",
+                    encryption_configuration=athena.CfnWorkGroup.EncryptionConfigurationProperty(
+                        encryption_option="SSE_KMS", kms_key=self.key.key_arn
+                    ),
+                ),
+            ),
+        )
+        self.stream = kinesis.Stream(
+            self,
+            "Transactions",
+            stream_name=names.stream,
+            encryption=kinesis.StreamEncryption.KMS,
+            encryption_key=self.key,
+            stream_mode=kinesis.StreamMode.ON_DEMAND,
+            retention_period=Duration.hours(24),
+        )
+        suppress(
+            self.stream,
+            "AwsSolutions-KDS3",
+            "Transactions carry protected customer data: the stream uses the platform's own key (rotation, "
+            "key policy, crypto-shredding design) rather than the AWS-managed aws/kinesis key.",
+        )
+        self.tables: dict[str, dynamodb.Table] = {}
+        for spec in table_specs():
+            table = dynamodb.Table(
+                self,
+                f"Table-{spec.suffix}",
+                table_name=names.table(spec.suffix),
+                partition_key=dynamodb.Attribute(name=spec.partition_key, type=dynamodb.AttributeType.STRING),
+                sort_key=(
+                    dynamodb.Attribute(name=spec.sort_key, type=dynamodb.AttributeType.STRING)
+                    if spec.sort_key
+                    else None
+                ),
+                billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+                time_to_live_attribute=spec.ttl_attribute,
+                encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+                encryption_key=self.key,
+                point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                    point_in_time_recovery_enabled=True
+                ),
+                deletion_protection=True,
+                removal_policy=RemovalPolicy.RETAIN,
+            )
+            self.tables[spec.suffix] = table

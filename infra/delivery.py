@@ -1,0 +1,390 @@
+"""Delivery: the CodePipeline of the repository (source -> build with `buildspec.yml`), the promotion
+project the loop starts when a version is registered, and the deploy project it starts on approval.
+
+The source is a CodeConnections (CodeStar) connection to the Git host; the promotion project checks out
+the same repository through it and runs its `buildspec.yml` (the promotion runs in `post_build`). Both
+event-started projects receive the model package of the event as environment variables
+`MODEL_NAME` (its group, e.g. `cdp-fraud`) and `MODEL_PACKAGE_ARN`; the promotion project also gets
+`CI_MODELS` = that group, and `CI_PIPELINES` blank so that promoting never starts the pipelines again
+(a registration would otherwise start a run that registers again, without end).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_codebuild as codebuild
+from aws_cdk import aws_codepipeline as codepipeline
+from aws_cdk import aws_codepipeline_actions as actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra.nag_rules import suppress
+from infra.resource_names import ATHENA_RESULTS_PREFIX, ATHENA_WORKGROUP, GLUE_DATABASE
+
+BUILDSPEC = "buildspec.yml"
+BUILD_IMAGE = codebuild.LinuxBuildImage.STANDARD_7_0
+
+
+@dataclass(frozen=True)
+class SourceRepository:
+    """The Git repository behind a CodeConnections connection (`owner/name` on GitHub)."""
+
+    connection_arn: str
+    owner: str
+    name: str
+    branch: str = "main"
+
+    @classmethod
+    def parse(cls, connection_arn: str, repository: str, branch: str = "main") -> SourceRepository:
+        owner, _, name = repository.partition("/")
+        if not connection_arn or not owner or not name or "/" in name:
+            raise ValueError("give the connection ARN and the repository as owner/name")
+        return cls(connection_arn, owner, name, branch)
+
+
+# The deploy project: keep the SageMaker endpoint named after the model on the approved version.
+DEPLOY_COMMANDS = [
+    "set -euo pipefail",
+    'VERSION="${MODEL_PACKAGE_ARN##*/}"',
+    'NAME="${MODEL_NAME}-v${VERSION}-b${CODEBUILD_BUILD_NUMBER}"',
+    'aws sagemaker create-model --model-name "$NAME" --execution-role-arn "$EXECUTION_ROLE_ARN"'
+    ' --primary-container ModelPackageName="$MODEL_PACKAGE_ARN" --enable-network-isolation',
+    'aws sagemaker create-endpoint-config --endpoint-config-name "$NAME" --kms-key-id "$KMS_KEY_ARN"'
+    ' --production-variants VariantName=AllTraffic,ModelName="$NAME",InstanceType="$INSTANCE_TYPE"'
+    ",InitialInstanceCount=1",
+    'if aws sagemaker describe-endpoint --endpoint-name "$MODEL_NAME" > /dev/null 2>&1;'
+    ' then aws sagemaker update-endpoint --endpoint-name "$MODEL_NAME" --endpoint-config-name "$NAME";'
+    ' else aws sagemaker create-endpoint --endpoint-name "$MODEL_NAME" --endpoint-config-name "$NAME"; fi',
+]
+
+
+class DeliveryStack(Stack):
+    """CodePipeline + CodeBuild projects; everything encrypted with the platform key."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        source: SourceRepository,
+        key: kms.IKey,
+        lake: s3.IBucket,
+        access_logs: s3.IBucket,
+        execution_role: iam.IRole,
+        endpoint_instance_type: str = "ml.m5.large",
+        **kwargs,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self._key, self._lake, self._source = key, lake, source
+        role_variable = {
+            "SAGEMAKER_ROLE_ARN": codebuild.BuildEnvironmentVariable(value=execution_role.role_arn)
+        }
+        self.build = self._project(
+            "Build",
+            "Pipeline build: tests, pipeline definitions and runs, then the promotion gate in post_build",
+            codebuild.PipelineProject,
+            environment_variables=role_variable,
+        )
+        suppress(
+            self.build,
+            "AwsSolutions-IAM5",
+            "CodePipeline's grant to its build: read the source artifact (objects named per execution).",
+            applies_to=["Action::s3:GetObject*", "Action::s3:GetBucket*", "Action::s3:List*"],
+        )
+        self.promote = self._project(
+            "Promote",
+            "Promotion gate for a registered model version (started by cdp-promote-on-register)",
+            codebuild.Project,
+            source=codebuild.Source.git_hub(
+                owner=source.owner, repo=source.name, branch_or_ref=source.branch, webhook=False
+            ),
+            environment_variables={
+                **role_variable,
+                # no pipeline runs: buildspec.yml loops over $CI_PIPELINES unquoted, so a blank runs none
+                # (a blank rather than "": CloudFormation rejects an empty required Value)
+                "CI_PIPELINES": codebuild.BuildEnvironmentVariable(value=" "),
+            },
+        )
+        self._use_connection(self.promote)
+        self._grant_promotion(self.build)
+        self._grant_promotion(self.promote)
+        self._grant_pipeline_runs(self.build, execution_role)
+        self.deploy = self._project(
+            "Deploy",
+            "Deploys an approved model version to its endpoint (started by cdp-deploy-on-approval)",
+            codebuild.Project,
+            build_spec=codebuild.BuildSpec.from_object(
+                {
+                    "version": "0.2",
+                    "env": {"shell": "bash"},
+                    "phases": {"build": {"commands": DEPLOY_COMMANDS}},
+                }
+            ),
+            environment_variables={
+                "EXECUTION_ROLE_ARN": codebuild.BuildEnvironmentVariable(value=execution_role.role_arn),
+                "KMS_KEY_ARN": codebuild.BuildEnvironmentVariable(value=key.key_arn),
+                "INSTANCE_TYPE": codebuild.BuildEnvironmentVariable(value=endpoint_instance_type),
+            },
+        )
+        self._grant_deploy(self.deploy, execution_role)
+        self.pipeline = self._pipeline(access_logs)
+
+    # -- projects -------------------------------------------------------------------------------------
+    def _project(self, name: str, description: str, kind: type, **options) -> codebuild.Project:
+        log_group = logs.LogGroup(
+            self,
+            f"{name}Logs",
+            encryption_key=self._key,
+            retention=logs.RetentionDays.ONE_YEAR,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        project = kind(
+            self,
+            name,
+            description=description,
+            environment=codebuild.BuildEnvironment(
+                build_image=BUILD_IMAGE, compute_type=codebuild.ComputeType.SMALL
+            ),
+            encryption_key=self._key,
+            timeout=Duration.minutes(60),
+            logging=codebuild.LoggingOptions(
+                cloud_watch=codebuild.CloudWatchLoggingOptions(log_group=log_group)
+            ),
+            **options,
+        )
+        suppress(
+            project,
+            "AwsSolutions-IAM5",
+            "CodeBuild's own grants: its log streams and report groups are named per build.",
+            applies_to=[
+                {"regex": "/^Resource::arn:<AWS::Partition>:logs:.*:\\*$/g"},
+                {"regex": "/^Resource::arn:<AWS::Partition>:codebuild:.*:report-group\\/.*-\\*$/g"},
+                {"regex": "/^Action::kms:(GenerateDataKey|ReEncrypt)\\*$/g"},
+            ],
+        )
+        return project
+
+    def _use_connection(self, project: codebuild.Project) -> None:
+        """Check out through the connection (CodeBuild source auth CODECONNECTIONS)."""
+        project.node.default_child.add_property_override(
+            "Source.Auth", {"Type": "CODECONNECTIONS", "Resource": self._source.connection_arn}
+        )
+        project.add_to_role_policy(self._connection_statement())
+
+    def _connection_statement(self) -> iam.PolicyStatement:
+        return iam.PolicyStatement(
+            actions=[
+                "codeconnections:UseConnection",
+                "codeconnections:GetConnectionToken",
+                "codestar-connections:UseConnection",
+                "codestar-connections:GetConnectionToken",
+            ],
+            resources=[self._source.connection_arn],
+        )
+
+    def _registry_arn(self, resource: str) -> str:
+        return f"arn:{self.partition}:sagemaker:{self.region}:{self.account}:{resource}"
+
+    def _grant_promotion(self, project: codebuild.Project) -> None:
+        """The promotion gate reads versions, their metrics and the holdout, and approves or rejects."""
+        project.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "sagemaker:DescribeModelPackage",
+                    "sagemaker:DescribeModelPackageGroup",
+                    "sagemaker:UpdateModelPackage",
+                ],
+                resources=[
+                    self._registry_arn("model-package-group/cdp-*"),
+                    self._registry_arn("model-package/cdp-*/*"),
+                ],
+            )
+        )
+        project.add_to_role_policy(
+            iam.PolicyStatement(actions=["sagemaker:ListModelPackages"], resources=["*"])
+        )
+        project.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject", "s3:ListBucket"],
+                resources=[self._lake.bucket_arn, self._lake.arn_for_objects("*")],
+            )
+        )
+        project.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:PutObject"], resources=[self._lake.arn_for_objects(ATHENA_RESULTS_PREFIX + "*")]
+            )
+        )
+        project.add_to_role_policy(
+            iam.PolicyStatement(actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[self._key.key_arn])
+        )
+        project.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "athena:StartQueryExecution",
+                    "athena:GetQueryExecution",
+                    "athena:GetQueryResults",
+                    "glue:GetDatabase",
+                    "glue:GetTable",
+                    "glue:GetTables",
+                    "glue:GetPartitions",
+                ],
+                resources=[
+                    f"arn:{self.partition}:athena:{self.region}:{self.account}:workgroup/{ATHENA_WORKGROUP}",
+                    f"arn:{self.partition}:glue:{self.region}:{self.account}:catalog",
+                    f"arn:{self.partition}:glue:{self.region}:{self.account}:database/{GLUE_DATABASE}",
+                    f"arn:{self.partition}:glue:{self.region}:{self.account}:table/{GLUE_DATABASE}/*",
+                ],
+            )
+        )
+        suppress(
+            project,
+            "AwsSolutions-IAM5",
+            "The gate reads any version of the cdp-* groups, the lake's evaluation reports and holdout "
+            "(through Athena; results under the lake's _athena-results/ prefix); "
+            "sagemaker:ListModelPackages has no resource-level permission (infra.nag_rules).",
+            applies_to=[
+                {"regex": "/^Resource::arn:<AWS::Partition>:sagemaker:.*:model-package.*\\/cdp-\\*.*$/g"},
+                {"regex": "/^Resource::.*\\/\\*$/g"},
+                {"regex": "/^Resource::arn:<AWS::Partition>:glue:.*:table\\/cdp\\/\\*$/g"},
+                "Resource::*",
+            ],
+        )
+
+    def _grant_pipeline_runs(self, project: codebuild.Project, execution_role: iam.IRole) -> None:
+        """`run-pipeline`: upload the step code to the lake, upsert and start the cdp-* pipelines."""
+        project.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "sagemaker:CreatePipeline",
+                    "sagemaker:UpdatePipeline",
+                    "sagemaker:DescribePipeline",
+                    "sagemaker:StartPipelineExecution",
+                    "sagemaker:AddTags",
+                ],
+                resources=[self._registry_arn("pipeline/cdp-*")],
+            )
+        )
+        project.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:PutObject"], resources=[self._lake.arn_for_objects("pipelines/*")]
+            )
+        )
+        project.add_to_role_policy(
+            iam.PolicyStatement(actions=["kms:GenerateDataKey"], resources=[self._key.key_arn])
+        )
+        project.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["iam:PassRole"],
+                resources=[execution_role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            )
+        )
+        suppress(
+            project,
+            "AwsSolutions-IAM5",
+            "Pipelines are upserted by name (cdp-fraud, cdp-clv, cdp-segmentation); step code is uploaded "
+            "under the lake's pipelines/ prefix with per-run names.",
+            applies_to=[{"regex": "/^Resource::arn:<AWS::Partition>:sagemaker:.*:pipeline\\/cdp-\\*$/g"}],
+        )
+
+    def _grant_deploy(self, project: codebuild.Project, execution_role: iam.IRole) -> None:
+        """Create a model and endpoint config per version, then create or update the model's endpoint."""
+        project.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "sagemaker:CreateModel",
+                    "sagemaker:CreateEndpointConfig",
+                    "sagemaker:CreateEndpoint",
+                    "sagemaker:UpdateEndpoint",
+                    "sagemaker:DescribeEndpoint",
+                    "sagemaker:DescribeModelPackage",
+                ],
+                resources=[
+                    self._registry_arn("model/cdp-*"),
+                    self._registry_arn("endpoint-config/cdp-*"),
+                    self._registry_arn("endpoint/cdp-*"),
+                    self._registry_arn("model-package/cdp-*/*"),
+                ],
+            )
+        )
+        project.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["iam:PassRole"],
+                resources=[execution_role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            )
+        )
+        project.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["kms:CreateGrant", "kms:DescribeKey"],
+                resources=[self._key.key_arn],
+                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            )
+        )
+        suppress(
+            project,
+            "AwsSolutions-IAM5",
+            "Models and endpoint configs are named per approved version; all are scoped to cdp-*.",
+            applies_to=[{"regex": "/^Resource::arn:<AWS::Partition>:sagemaker:.*\\/cdp-\\*.*$/g"}],
+        )
+
+    # -- pipeline -------------------------------------------------------------------------------------
+    def _pipeline(self, access_logs: s3.IBucket) -> codepipeline.Pipeline:
+        artifacts = s3.Bucket(
+            self,
+            "Artifacts",
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self._key,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=True,
+            server_access_logs_bucket=access_logs,
+            server_access_logs_prefix="artifacts/",
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        checkout = codepipeline.Artifact("Source")
+        pipeline = codepipeline.Pipeline(
+            self,
+            "Pipeline",
+            pipeline_type=codepipeline.PipelineType.V2,
+            artifact_bucket=artifacts,
+            restart_execution_on_update=True,
+            stages=[
+                codepipeline.StageProps(
+                    stage_name="Source",
+                    actions=[
+                        actions.CodeStarConnectionsSourceAction(
+                            action_name="Checkout",
+                            connection_arn=self._source.connection_arn,
+                            owner=self._source.owner,
+                            repo=self._source.name,
+                            branch=self._source.branch,
+                            output=checkout,
+                        )
+                    ],
+                ),
+                codepipeline.StageProps(
+                    stage_name="Build",
+                    actions=[
+                        actions.CodeBuildAction(action_name="Build", project=self.build, input=checkout)
+                    ],
+                ),
+            ],
+        )
+        suppress(
+            pipeline,
+            "AwsSolutions-IAM5",
+            "CodePipeline's own grants on its artifact bucket (objects are named per execution) and the "
+            "platform key's data-key operations.",
+            applies_to=[
+                {"regex": "/^Action::s3:.*\\*$/g"},
+                {"regex": "/^Resource::.*\\/\\*$/g"},
+                {"regex": "/^Action::kms:(GenerateDataKey|ReEncrypt)\\*$/g"},
+            ],
+        )
+        return pipeline

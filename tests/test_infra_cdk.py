@@ -1,0 +1,462 @@
+"""The CDK app: one synth for the module, then assertions on the templates and on cdk-nag's findings.
+
+The monitoring loop's alarms and rules must be exactly those of `monitoring.rules`; every table the
+AWS adapters create must exist with the same keys; encryption and least privilege everywhere.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+# `infra` sets the jsii/CDK switches before aws_cdk is imported: import aws_cdk only after it.
+from infra.nag_rules import STAR_RESOURCE_ACTIONS
+from infra.resource_names import ResourceNames, model_package_groups
+from infra.table_specs import table_specs
+from monitoring.rules import (
+    DEPLOY_CHAMPION,
+    PIPELINES,
+    PROMOTE_MODEL,
+    START_PIPELINE,
+    drift_alarms,
+    loop_rules,
+)
+
+CONNECTION = "arn:aws:codeconnections:eu-west-1:123456789012:connection/0a1b2c3d"
+CONTEXT = {"connectionArn": CONNECTION, "repository": "bank/cdp-platform", "branch": "release"}
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory):
+    """The app synthesised once: stacks, templates (as dicts and as `Template`) and the assembly folder."""
+    import aws_cdk as cdk
+    from aws_cdk.assertions import Template
+
+    from cdp.settings import Settings
+    from infra.app import DEFAULT_CONTEXT, build_stacks
+
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    settings = Settings(home=outdir / "home", lake_bucket="cdp-lake-test", aws_region="eu-west-1")
+    app = cdk.App(context={**DEFAULT_CONTEXT, **CONTEXT}, outdir=str(outdir))
+    stacks = build_stacks(app, settings)
+    assembly = app.synth()
+    templates = {s.stack_name: Template.from_stack(s) for s in stacks.all()}
+    return {
+        "stacks": stacks,
+        "templates": templates,
+        "json": {name: t.to_json() for name, t in templates.items()},
+        "outdir": Path(assembly.directory),
+        "names": ResourceNames.from_settings(settings),
+    }
+
+
+def _resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
+
+
+def _flatten(value: Any) -> str:
+    """An ARN built with Fn::Join as text, references as <Ref> / <Logical.Attr> / <import:Name>."""
+    if isinstance(value, str):
+        return value
+    if "Fn::Join" in value:
+        sep, parts = value["Fn::Join"]
+        return sep.join(_flatten(p) for p in parts)
+    if "Ref" in value:
+        return f"<{value['Ref']}>"
+    if "Fn::GetAtt" in value:
+        return "<{}.{}>".format(*value["Fn::GetAtt"])
+    if "Fn::ImportValue" in value:
+        return f"<import:{value['Fn::ImportValue']}>"
+    raise AssertionError(f"unexpected intrinsic {value}")
+
+
+def _export_source(synth, import_name: str) -> Any:
+    """The value a stack exports under `import_name` (what an Fn::ImportValue resolves to)."""
+    for template in synth["json"].values():
+        for output in template.get("Outputs", {}).values():
+            if output.get("Export", {}).get("Name") == import_name:
+                return output["Value"]
+    raise AssertionError(f"no export {import_name}")
+
+
+def test_synth_produces_the_four_stacks(synth) -> None:
+    assert set(synth["templates"]) == {"CdpDataPlane", "CdpMlPlatform", "CdpDelivery", "CdpMonitoringLoop"}
+
+
+# -- data plane -------------------------------------------------------------------------------------
+def test_lake_bucket_is_kms_encrypted_private_versioned_logged(synth) -> None:
+    from aws_cdk.assertions import Match
+
+    data = synth["templates"]["CdpDataPlane"]
+    key_id = synth["stacks"].data.get_logical_id(synth["stacks"].data.key.node.default_child)
+    data.has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "BucketName": "cdp-lake-test",
+            "BucketEncryption": {
+                "ServerSideEncryptionConfiguration": [
+                    {
+                        "ServerSideEncryptionByDefault": {
+                            "SSEAlgorithm": "aws:kms",
+                            "KMSMasterKeyID": {"Fn::GetAtt": [key_id, "Arn"]},
+                        },
+                        "BucketKeyEnabled": True,
+                    }
+                ]
+            },
+            "PublicAccessBlockConfiguration": {
+                "BlockPublicAcls": True,
+                "BlockPublicPolicy": True,
+                "IgnorePublicAcls": True,
+                "RestrictPublicBuckets": True,
+            },
+            "VersioningConfiguration": {"Status": "Enabled"},
+            "LoggingConfiguration": {"DestinationBucketName": Match.any_value(), "LogFilePrefix": "lake/"},
+        },
+    )
+
+
+def test_every_bucket_denies_plain_http_and_blocks_public_access(synth) -> None:
+    buckets, policies = {}, {}
+    for template in synth["json"].values():
+        buckets.update(_resources(template, "AWS::S3::Bucket"))
+        policies.update(_resources(template, "AWS::S3::BucketPolicy"))
+    assert len(buckets) == 3  # lake, access logs, pipeline artifacts
+    tls_only = set()
+    for policy in policies.values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if statement["Effect"] == "Deny" and statement.get("Condition") == {
+                "Bool": {"aws:SecureTransport": "false"}
+            }:
+                tls_only.add(policy["Properties"]["Bucket"]["Ref"])
+    assert tls_only == set(buckets)
+    for bucket in buckets.values():
+        assert all(bucket["Properties"]["PublicAccessBlockConfiguration"].values())
+        assert bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+
+
+def test_kms_key_rotates_and_has_the_settings_alias(synth) -> None:
+    data = synth["templates"]["CdpDataPlane"]
+    data.resource_count_is("AWS::KMS::Key", 1)
+    data.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+    data.has_resource_properties("AWS::KMS::Alias", {"AliasName": synth["names"].kms_alias})
+
+
+def test_stream_catalog_and_workgroup_are_encrypted_with_the_key(synth) -> None:
+    data = synth["templates"]["CdpDataPlane"]
+    key_arn = {
+        "Fn::GetAtt": [
+            synth["stacks"].data.get_logical_id(synth["stacks"].data.key.node.default_child),
+            "Arn",
+        ]
+    }
+    data.has_resource_properties(
+        "AWS::Kinesis::Stream",
+        {"Name": synth["names"].stream, "StreamEncryption": {"EncryptionType": "KMS", "KeyId": key_arn}},
+    )
+    data.has_resource_properties("AWS::Glue::Database", {"DatabaseInput": {"Name": "cdp"}})
+    data.has_resource_properties(
+        "AWS::Glue::DataCatalogEncryptionSettings",
+        {
+            "DataCatalogEncryptionSettings": {
+                "EncryptionAtRest": {"CatalogEncryptionMode": "SSE-KMS", "SseAwsKmsKeyId": key_arn}
+            }
+        },
+    )
+    data.has_resource_properties(
+        "AWS::Athena::WorkGroup",
+        {
+            "WorkGroupConfiguration": {
+                "EnforceWorkGroupConfiguration": True,
+                "ResultConfiguration": {
+                    "OutputLocation": "s3://cdp-lake-test/_athena-results/",
+                    "EncryptionConfiguration": {"EncryptionOption": "SSE_KMS", "KmsKey": key_arn},
+                },
+            }
+        },
+    )
+
+
+def _adapter_key_schemas(prefix: str) -> dict[str, list[dict[str, str]]]:
+    """Each AWS adapter creates its own table in moto; their key schemas by table name."""
+    from cdp.apikeys.dynamodb import DynamoDbApiKeyStore
+    from cdp.oltp.dynamodb import DynamoDbOltpStore
+    from cdp.online.dynamodb import DynamoDbOnlineStore
+    from cdp.security.datakeys.dynamodb import create_table as create_data_key_table
+    from cdp.stream.dynamodb_checkpoints import DynamoDbCheckpoints
+    from cdp.streaming.landed_dynamodb import DynamoDbLandedIndex
+
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="eu-west-1")
+        DynamoDbOltpStore(boto3.resource("dynamodb", region_name="eu-west-1"), prefix).create_tables()
+        DynamoDbOnlineStore(client, f"{prefix}online-features").create_table()
+        DynamoDbApiKeyStore(client, f"{prefix}api-keys").create_table()
+        create_data_key_table(client, f"{prefix}data-keys")
+        DynamoDbCheckpoints(client, f"{prefix}stream-checkpoints", "cdp-transactions")
+        DynamoDbLandedIndex(client, f"{prefix}landed-index", "lake-sink").create_table()
+        return {
+            name: client.describe_table(TableName=name)["Table"]["KeySchema"]
+            for name in client.list_tables()["TableNames"]
+        }
+
+
+def test_tables_match_the_adapters_and_use_the_key_with_pitr(synth) -> None:
+    names = synth["names"]
+    tables = {
+        t["Properties"]["TableName"]: t["Properties"]
+        for t in _resources(synth["json"]["CdpDataPlane"], "AWS::DynamoDB::Table").values()
+    }
+    assert set(tables) == {names.table(spec.suffix) for spec in table_specs()}
+    for name, schema in _adapter_key_schemas(names.table_prefix).items():
+        assert tables[name]["KeySchema"] == schema, name
+    for name, props in tables.items():
+        assert props["SSESpecification"]["SSEEnabled"] is True, name
+        assert props["SSESpecification"]["SSEType"] == "KMS", name
+        assert "KMSMasterKeyId" in props["SSESpecification"], name
+        assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}, name
+    landed = tables[names.table("landed-index")]
+    assert landed["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+
+
+# -- ML platform ------------------------------------------------------------------------------------
+def test_model_package_groups_and_execution_role(synth) -> None:
+    ml = synth["json"]["CdpMlPlatform"]
+    groups = {
+        g["Properties"]["ModelPackageGroupName"]
+        for g in _resources(ml, "AWS::SageMaker::ModelPackageGroup").values()
+    }
+    assert groups == {"cdp-fraud", "cdp-clv", "cdp-segmentation"} == set(model_package_groups())
+    (role,) = _resources(ml, "AWS::IAM::Role").values()
+    assert role["Properties"]["RoleName"] == "cdp-sagemaker-execution"
+    principal = role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
+    assert principal == {"Service": "sagemaker.amazonaws.com"}
+
+
+# -- monitoring loop --------------------------------------------------------------------------------
+def test_every_drift_alarm_is_synthesised_with_the_same_definition(synth) -> None:
+    alarms = {
+        a["Properties"]["AlarmName"]: a["Properties"]
+        for a in _resources(synth["json"]["CdpMonitoringLoop"], "AWS::CloudWatch::Alarm").values()
+    }
+    expected = [alarm for model in PIPELINES for alarm in drift_alarms(model)]
+    assert len(expected) == 6
+    assert set(alarms) == {alarm.name for alarm in expected}
+    for alarm in expected:
+        props = alarms[alarm.name]
+        assert props["Namespace"] == alarm.metric.namespace
+        assert props["MetricName"] == alarm.metric.name
+        assert {d["Name"]: d["Value"] for d in props["Dimensions"]} == dict(alarm.metric.dimensions)
+        assert props["Statistic"] == alarm.metric.statistic.value
+        assert props["Period"] == alarm.metric.period_seconds
+        assert props["Threshold"] == alarm.threshold
+        assert props["ComparisonOperator"] == alarm.comparison.value
+        assert props["EvaluationPeriods"] == alarm.evaluation_periods
+        assert props["DatapointsToAlarm"] == alarm.to_alarm
+        assert props["TreatMissingData"] == alarm.treat_missing_data.value
+    assert alarms["cdp-fraud-drift-ScorePSI"]["Threshold"] == 0.25
+
+
+def _rules(synth) -> dict[str, dict[str, Any]]:
+    return {
+        r["Properties"]["Name"]: r["Properties"]
+        for r in _resources(synth["json"]["CdpMonitoringLoop"], "AWS::Events::Rule").values()
+    }
+
+
+def test_every_loop_rule_has_exactly_the_same_pattern_or_schedule(synth) -> None:
+    rules = _rules(synth)
+    expected = loop_rules()
+    assert set(rules) == {rule.name for rule, _ in expected}
+    for rule, targets in expected:
+        props = rules[rule.name]
+        if rule.event_pattern is not None:
+            assert props["EventPattern"] == json.loads(json.dumps(rule.event_pattern))
+            assert "ScheduleExpression" not in props
+        else:
+            assert props["ScheduleExpression"] == rule.schedule_expression == "rate(7 days)"
+            assert "EventPattern" not in props
+        assert props["State"] == "ENABLED"
+        assert [t["Id"] for t in props["Targets"]] == [t.id for t in targets]
+
+
+def test_start_pipeline_targets_run_the_sagemaker_pipeline_with_the_target_parameters(synth) -> None:
+    rules = _rules(synth)
+    role_id = synth["stacks"].loop.get_logical_id(synth["stacks"].loop.targets_role.node.default_child)
+    started = 0
+    for rule, targets in loop_rules():
+        for target, props in zip(targets, rules[rule.name]["Targets"], strict=True):
+            if target.action != START_PIPELINE:
+                continue
+            started += 1
+            arn = _flatten(props["Arn"])
+            assert arn == (
+                f"arn:<AWS::Partition>:sagemaker:eu-west-1:<AWS::AccountId>:pipeline/cdp-{target.parameters['pipeline']}"
+            )
+            assert props["RoleArn"] == {"Fn::GetAtt": [role_id, "Arn"]}
+            parameters = props["SageMakerPipelineParameters"]["PipelineParameterList"]
+            assert {p["Name"]: p["Value"] for p in parameters} == {
+                k: str(v) for k, v in target.parameters.items()
+            }
+    assert started == 6  # one per model on drift + three weekly
+
+
+def test_promote_and_deploy_targets_start_their_codebuild_projects(synth) -> None:
+    rules = _rules(synth)
+    delivery = synth["stacks"].delivery
+    project_ids = {
+        PROMOTE_MODEL: delivery.get_logical_id(delivery.promote.node.default_child),
+        DEPLOY_CHAMPION: delivery.get_logical_id(delivery.deploy.node.default_child),
+    }
+    seen = set()
+    for rule, targets in loop_rules():
+        for target, props in zip(targets, rules[rule.name]["Targets"], strict=True):
+            if target.action not in project_ids:
+                continue
+            seen.add(target.action)
+            exported = _export_source(synth, props["Arn"]["Fn::ImportValue"])
+            assert exported == {"Fn::GetAtt": [project_ids[target.action], "Arn"]}
+            transformer = props["InputTransformer"]
+            assert transformer["InputPathsMap"] == {
+                "group": "$.detail.ModelPackageGroupName",
+                "package": "$.detail.ModelPackageArn",
+            }
+            overrides = json.loads(transformer["InputTemplate"])["environmentVariablesOverride"]
+            values = {o["name"]: o["value"] for o in overrides}
+            assert values["MODEL_NAME"] == "<group>" and values["MODEL_PACKAGE_ARN"] == "<package>"
+            if target.action == PROMOTE_MODEL:
+                assert values["CI_MODELS"] == "<group>"  # buildspec.yml gates the models of CI_MODELS
+    assert seen == {PROMOTE_MODEL, DEPLOY_CHAMPION}
+
+
+def test_events_role_may_only_start_the_loop_pipelines_and_builds(synth) -> None:
+    loop = synth["json"]["CdpMonitoringLoop"]
+    (policy,) = _resources(loop, "AWS::IAM::Policy").values()
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    by_action = {s["Action"]: s["Resource"] for s in statements}
+    assert set(by_action) == {"sagemaker:StartPipelineExecution", "codebuild:StartBuild"}
+    assert sorted(
+        _flatten(r).rsplit("/", 1)[1] for r in by_action["sagemaker:StartPipelineExecution"]
+    ) == sorted(f"cdp-{p}" for p in PIPELINES.values())
+    assert len(by_action["codebuild:StartBuild"]) == 2
+
+
+# -- delivery ---------------------------------------------------------------------------------------
+def test_pipeline_checks_out_through_the_connection_and_builds_with_buildspec(synth) -> None:
+    delivery = synth["json"]["CdpDelivery"]
+    (pipeline,) = _resources(delivery, "AWS::CodePipeline::Pipeline").values()
+    stages = pipeline["Properties"]["Stages"]
+    assert [s["Name"] for s in stages] == ["Source", "Build"]
+    source = stages[0]["Actions"][0]
+    assert source["ActionTypeId"]["Provider"] == "CodeStarSourceConnection"
+    assert source["Configuration"]["ConnectionArn"] == CONNECTION
+    assert source["Configuration"]["FullRepositoryId"] == "bank/cdp-platform"
+    assert source["Configuration"]["BranchName"] == "release"
+    build = stages[1]["Actions"][0]
+    assert build["ActionTypeId"]["Provider"] == "CodeBuild"
+    build_id = synth["stacks"].delivery.get_logical_id(synth["stacks"].delivery.build.node.default_child)
+    assert build["Configuration"]["ProjectName"] == {"Ref": build_id}
+    projects = _resources(delivery, "AWS::CodeBuild::Project")
+    assert "BuildSpec" not in projects[build_id]["Properties"]["Source"]  # buildspec.yml of the source
+
+
+def test_promotion_project_runs_the_repository_buildspec_through_the_connection(synth) -> None:
+    delivery = synth["stacks"].delivery
+    props = synth["json"]["CdpDelivery"]["Resources"][
+        delivery.get_logical_id(delivery.promote.node.default_child)
+    ]["Properties"]
+    assert props["Source"]["Type"] == "GITHUB"
+    assert props["Source"]["Location"] == "https://github.com/bank/cdp-platform.git"
+    assert props["Source"]["Auth"] == {"Type": "CODECONNECTIONS", "Resource": CONNECTION}
+    assert "BuildSpec" not in props["Source"]
+    assert props["SourceVersion"] == "release"
+    env = {v["Name"]: v["Value"] for v in props["Environment"]["EnvironmentVariables"]}
+    assert (
+        env["CI_PIPELINES"].split() == []
+    )  # promoting never starts the pipelines (no register/promote loop)
+    assert "SAGEMAKER_ROLE_ARN" in env
+    for project in _resources(synth["json"]["CdpDelivery"], "AWS::CodeBuild::Project").values():
+        assert "EncryptionKey" in project["Properties"]
+        assert project["Properties"]["Environment"].get("PrivilegedMode") in (None, False)
+
+
+def test_deploy_project_updates_the_model_endpoint_with_the_key(synth) -> None:
+    delivery = synth["stacks"].delivery
+    props = synth["json"]["CdpDelivery"]["Resources"][
+        delivery.get_logical_id(delivery.deploy.node.default_child)
+    ]["Properties"]
+    spec = json.loads(props["Source"]["BuildSpec"])
+    commands = " ".join(spec["phases"]["build"]["commands"])
+    assert (
+        "create-endpoint-config" in commands and "--kms-key-id" in commands and "update-endpoint" in commands
+    )
+    env = {v["Name"] for v in props["Environment"]["EnvironmentVariables"]}
+    assert env == {"EXECUTION_ROLE_ARN", "KMS_KEY_ARN", "INSTANCE_TYPE"}
+
+
+# -- policy hygiene ---------------------------------------------------------------------------------
+def _iam_statements(synth):
+    for stack, template in synth["json"].items():
+        for logical_id, resource in template["Resources"].items():
+            documents = []
+            if resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+                documents.append(resource["Properties"]["PolicyDocument"])
+            if resource["Type"] == "AWS::IAM::Role":
+                documents += [p["PolicyDocument"] for p in resource["Properties"].get("Policies", [])]
+                assert not resource["Properties"].get("ManagedPolicyArns"), f"{stack}/{logical_id}"
+            for document in documents:
+                for statement in document["Statement"]:
+                    yield f"{stack}/{logical_id}", statement
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_no_wildcard_actions_and_star_resources_only_for_documented_actions(synth) -> None:
+    star_grants = set()
+    for where, statement in _iam_statements(synth):
+        assert statement["Effect"] == "Allow", where
+        actions = _as_list(statement["Action"])
+        for action in actions:
+            assert action != "*" and not action.endswith(":*"), f"{where}: {action}"
+        if "*" in _as_list(statement["Resource"]):
+            assert set(actions) <= set(STAR_RESOURCE_ACTIONS), f"{where}: {actions} on '*'"
+            star_grants.update(actions)
+    assert star_grants  # the check above ran on the statements that need it
+    assert star_grants <= set(STAR_RESOURCE_ACTIONS)
+
+
+def _nag_report(synth, stack_name: str) -> list[dict[str, str]]:
+    """cdk-nag's CSV report of one stack (written into the cloud assembly at synth)."""
+    (path,) = synth["outdir"].glob(f"AwsSolutions-*{stack_name}-NagReport.csv")
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_cdk_nag_ran_and_left_no_unsuppressed_finding(synth) -> None:
+    from aws_cdk.assertions import Annotations, Match
+
+    for name, stack in zip(synth["templates"], synth["stacks"].all(), strict=True):
+        annotations = Annotations.from_stack(stack)
+        assert annotations.find_error("*", Match.string_like_regexp("AwsSolutions-.*")) == [], name
+        assert annotations.find_warning("*", Match.string_like_regexp("AwsSolutions-.*")) == [], name
+        rows = _nag_report(synth, name)
+        assert rows, name
+        assert {row["Compliance"] for row in rows} <= {"Compliant", "Suppressed", "N/A"}, name
+        for row in rows:
+            if row["Compliance"] == "Suppressed":
+                assert len(row["Exception Reason"]) > 40, (name, row["Rule ID"])
+    checked = {(row["Rule ID"], row["Compliance"]) for row in _nag_report(synth, "CdpDataPlane")}
+    assert {
+        ("AwsSolutions-S1", "Compliant"),
+        ("AwsSolutions-S10", "Compliant"),
+        ("AwsSolutions-KMS5", "Compliant"),
+        ("AwsSolutions-DDB3", "Compliant"),
+        ("AwsSolutions-KDS1", "Compliant"),
+    } <= checked
