@@ -1,0 +1,194 @@
+"""The local event bus's target actions, and the timeline they write for the demo.
+
+- `start-pipeline`: runs the model's pipeline with the local executor, then puts SageMaker's "Model
+  Package State Change" event (PendingManualApproval) for the version it registered, so the promotion
+  rule fires as it would in AWS;
+- `promote-model`: runs the promotion gate on that version; when it approves, puts the Approved event;
+- `deploy-champion`: serving reloads the champion by itself (it polls the registry), so deploying means
+  recording which version is now champion, in the timeline and the audit log.
+In AWS the same rules point at a SageMaker pipeline and CodeBuild projects (see `monitoring.rules`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from monitoring.events.port import Event, EventBus
+from monitoring.rules import DEPLOY_CHAMPION, MODEL_PACKAGE_STATE_CHANGE, PROMOTE_MODEL, START_PIPELINE
+
+if TYPE_CHECKING:
+    from cdp.backends import Backends
+    from monitoring.events.local import TargetAction
+
+PENDING = "PendingManualApproval"
+APPROVED = "Approved"
+PipelineRunner = Callable[[str, Any], tuple[Any, Any]]  # (pipeline, backends) -> (run record, run folder)
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: datetime  # wall time (UTC)
+    what: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"at": self.at.isoformat(timespec="milliseconds"), "what": self.what}
+
+
+class Timeline:
+    """What happened during a monitor run, in order (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._entries: list[TimelineEntry] = []
+        self._lock = threading.Lock()
+
+    def add(self, what: str) -> TimelineEntry:
+        entry = TimelineEntry(datetime.now(UTC), what)
+        with self._lock:
+            self._entries.append(entry)
+        return entry
+
+    @property
+    def entries(self) -> list[TimelineEntry]:
+        with self._lock:
+            return list(self._entries)
+
+
+class PipelineRunFailedError(RuntimeError):
+    """The pipeline run did not succeed (names the execution, never data)."""
+
+
+def model_package_arn(model_name: str, version: int, region: str, account: str = "000000000000") -> str:
+    return f"arn:aws:sagemaker:{region}:{account}:model-package/{model_name}/{version}"
+
+
+def model_package_event(
+    model_name: str, version: int, status: str, *, region: str = "local", account: str = "000000000000"
+) -> Event:
+    """SageMaker's "Model Package State Change" event for one version, in the shape SageMaker sends."""
+    arn = model_package_arn(model_name, version, region, account)
+    now = datetime.now(UTC)
+    return Event(
+        source="aws.sagemaker",
+        detail_type=MODEL_PACKAGE_STATE_CHANGE,
+        detail={
+            "ModelPackageGroupName": model_name,
+            "ModelPackageVersion": int(version),
+            "ModelPackageArn": arn,
+            "ModelPackageName": f"{model_name}/{version}",
+            "ModelApprovalStatus": status,
+            "ModelPackageStatus": "Completed",
+            "CreationTime": int(now.timestamp() * 1000),
+        },
+        time=now,
+        resources=(arn,),
+    )
+
+
+def _registered(record: Any) -> dict[str, Any]:
+    for step in record.steps:
+        if step.type == "RegisterModel" and step.status == "Succeeded":
+            return dict(step.properties)
+    raise PipelineRunFailedError(f"execution {record.execution_id} registered no model version")
+
+
+def start_pipeline_action(
+    backends: Backends, bus: EventBus, timeline: Timeline, run_pipeline: PipelineRunner | None = None
+) -> TargetAction:
+    """`start-pipeline`: run the pipeline named in the target's parameters, announce the new version."""
+
+    def start_pipeline(parameters: Mapping[str, Any], envelope: Mapping[str, Any]) -> None:
+        pipeline = str(parameters["pipeline"])
+        reason = parameters.get("reason", envelope.get("detail-type", "event"))
+        timeline.add(f"start-pipeline: {pipeline} pipeline started ({reason})")
+        runner = run_pipeline
+        if runner is None:
+            from pipelines.cli import run_local_pipeline as runner
+        record, _ = runner(pipeline, backends)
+        if record.status != "Succeeded":
+            timeline.add(f"start-pipeline: {pipeline} execution {record.execution_id} {record.status}")
+            raise PipelineRunFailedError(f"{pipeline} execution {record.execution_id} ended {record.status}")
+        registered = _registered(record)
+        group, version = registered["ModelPackageGroupName"], int(registered["ModelPackageVersion"])
+        timeline.add(
+            f"start-pipeline: {pipeline} execution {record.execution_id} registered {group} v{version}"
+        )
+        bus.put_events([model_package_event(group, version, PENDING, region=backends.settings.aws_region)])
+
+    return start_pipeline
+
+
+def promote_model_action(backends: Backends, bus: EventBus, timeline: Timeline) -> TargetAction:
+    """`promote-model`: the promotion gate on the version of the event; Approved event if it passes."""
+
+    def promote_model(parameters: Mapping[str, Any], envelope: Mapping[str, Any]) -> None:
+        from cdp.promotion import promote
+
+        detail = envelope["detail"]
+        model_name, version = str(detail["ModelPackageGroupName"]), int(detail["ModelPackageVersion"])
+        decision = promote(backends, model_name, candidate_version=version)
+        reasons = "; ".join(str(r) for r in decision.reasons) or "no reason given"
+        timeline.add(f"promote-model: {model_name} v{version} {decision.outcome} ({reasons})")
+        if decision.outcome == "approved":
+            bus.put_events(
+                [model_package_event(model_name, version, APPROVED, region=backends.settings.aws_region)]
+            )
+
+    return promote_model
+
+
+def deploy_champion_action(backends: Backends, timeline: Timeline) -> TargetAction:
+    """`deploy-champion`: record the champion serving now takes (it reloads the registry by itself)."""
+
+    def deploy_champion(parameters: Mapping[str, Any], envelope: Mapping[str, Any]) -> None:
+        model_name = str(envelope["detail"]["ModelPackageGroupName"])
+        champion = backends.model_registry.champion(model_name)
+        if champion is None:
+            timeline.add(f"deploy-champion: {model_name} has no champion, serving keeps what it has")
+            return
+        seconds = backends.settings.serve_reload_seconds
+        timeline.add(
+            f"deploy-champion: {model_name} champion is v{champion.version}; serving reloads it "
+            f"within {seconds:g} s"
+        )
+        from cdp.registry.audit import NO_CUSTOMER
+
+        backends.audit.append(
+            actor="monitoring",
+            role="deployer",
+            action="deploy-champion",
+            customer_token=NO_CUSTOMER,
+            fields=(),
+            outcome="allowed",
+            details={
+                "model": model_name,
+                "version": champion.version,
+                "event_id": str(envelope.get("id", "")),
+            },
+        )
+
+    return deploy_champion
+
+
+def local_actions(
+    backends: Backends, bus: EventBus, timeline: Timeline, run_pipeline: PipelineRunner | None = None
+) -> dict[str, TargetAction]:
+    """The three actions by their target action names."""
+    return {
+        START_PIPELINE: start_pipeline_action(backends, bus, timeline, run_pipeline),
+        PROMOTE_MODEL: promote_model_action(backends, bus, timeline),
+        DEPLOY_CHAMPION: deploy_champion_action(backends, timeline),
+    }
+
+
+def register_actions(
+    bus: Any, backends: Backends, timeline: Timeline, run_pipeline: PipelineRunner | None = None
+) -> list[str]:
+    """Register the three actions on a local bus (`bus.register_action`); returns their names."""
+    actions = local_actions(backends, bus, timeline, run_pipeline)
+    for name, action in actions.items():
+        bus.register_action(name, action)
+    return list(actions)

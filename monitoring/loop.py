@@ -1,0 +1,224 @@
+"""The monitor run (`cdp monitor run`): drift and delayed-label performance -> metrics -> alarms -> events.
+
+For each model: run the drift job, measure labelled performance (fraud), publish FeatureDriftShare,
+ScorePSI and LabelledPrAuc (namespace and names from `monitoring.rules`, dimension Model). Then:
+- local backend: evaluate the model's drift alarms with our `AlarmEvaluator`. Each state change is put
+  on the event bus as CloudWatch's "Alarm State Change" event; the bus's rules (installed here,
+  idempotently) run their targets at once: a drift ALARM starts the retraining pipeline (at most once
+  per cooldown), whose new version triggers the promotion gate, whose approval triggers the deployment;
+- AWS backend: only the metrics are published; CloudWatch evaluates the alarms the CDK app defines and
+  EventBridge runs the same rules.
+
+The alarms are evaluated at the end of the period holding `now`: the datapoints just published belong
+to that period, and a batch job cannot wait for it to close.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from monitoring.actions import Timeline, local_actions
+from monitoring.drift.job import SCORED_MODELS, DriftSettings, run_drift_job
+from monitoring.drift.sources import DriftSourceError
+from monitoring.metrics.port import MetricDatum
+from monitoring.performance import ALERT_BUDGET, labelled_performance
+from monitoring.rules import (
+    FEATURE_DRIFT_SHARE,
+    LABELLED_PR_AUC,
+    NAMESPACE,
+    SCORE_PSI,
+    DriftThresholds,
+    drift_alarms,
+    install_rules,
+    loop_rules,
+)
+
+if TYPE_CHECKING:
+    from cdp.backends import Backends
+    from monitoring.events.local import TargetAction
+
+
+@dataclass
+class MonitorRun:
+    """Everything one monitor run did (`to_dict` for JSON output)."""
+
+    started_at: datetime
+    now: datetime
+    reports: dict[str, dict[str, str]] = field(default_factory=dict)  # model -> {"json": path, "html": path}
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> metric name -> value
+    performance: dict[str, dict[str, Any]] = field(default_factory=dict)
+    alarm_states: dict[str, str] = field(default_factory=dict)
+    alarm_changes: list[dict[str, Any]] = field(default_factory=list)
+    events_put: list[dict[str, Any]] = field(default_factory=list)
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
+    skipped_models: dict[str, str] = field(default_factory=dict)  # model -> why no drift job ran
+    timeline: list[dict[str, str]] = field(default_factory=list)
+    finished_at: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "started_at": self.started_at.isoformat(),
+            "now": self.now.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "reports": self.reports,
+            "metrics": self.metrics,
+            "performance": self.performance,
+            "alarm_states": self.alarm_states,
+            "alarm_changes": self.alarm_changes,
+            "events_put": self.events_put,
+            "deliveries": self.deliveries,
+            "skipped_models": self.skipped_models,
+            "timeline": self.timeline,
+        }
+
+
+def _period_end(moment: datetime, period_seconds: int) -> float:
+    """Epoch seconds of the end of the period holding `moment`."""
+    return (int(moment.timestamp()) // period_seconds + 1) * period_seconds
+
+
+def _summary(envelope: Mapping[str, Any]) -> dict[str, Any]:
+    detail = envelope.get("detail", {})
+    what = detail.get("alarmName") or detail.get("ModelPackageArn") or ""
+    state = (detail.get("state") or {}).get("value") or detail.get("ModelApprovalStatus")
+    return {
+        "id": envelope["id"],
+        "source": envelope["source"],
+        "detail-type": envelope["detail-type"],
+        "subject": what,
+        "state": state,
+    }
+
+
+def _publish(backends: Backends, model_name: str, values: Mapping[str, float], now: datetime) -> None:
+    data = [
+        MetricDatum(NAMESPACE, name, float(value), now, {"Model": model_name})
+        for name, value in values.items()
+    ]
+    if data:
+        backends.metrics.put_metric_data(data)
+
+
+def run_monitor(
+    backends: Backends,
+    *,
+    models: Sequence[str] = ("cdp-fraud",),
+    now: datetime | None = None,
+    actions: Mapping[str, TargetAction] | None = None,
+    timeline: Timeline | None = None,
+    drift_settings: DriftSettings | None = None,
+    thresholds: DriftThresholds | None = None,
+    retrain_cooldown_seconds: float = 6 * 3600,
+    performance_lookback_months: int = 12,
+    alert_budget: float = ALERT_BUDGET,
+) -> MonitorRun:
+    """One pass of the monitoring loop over `models` (see the module docstring).
+
+    `actions` are the local bus's target actions by name (default: `monitoring.actions.local_actions`,
+    writing to `timeline`). `now` stamps the published metrics (default: the wall clock).
+    """
+    timeline = timeline or Timeline()
+    thresholds = thresholds or DriftThresholds()
+    started = datetime.now(UTC)
+    now = now or started
+    run = MonitorRun(started_at=started, now=now)
+    bus = backends.event_bus
+    local = not backends.aws
+    install_rules(bus, loop_rules(retrain_cooldown_seconds=retrain_cooldown_seconds))
+    if local:
+        for name, action in (actions or local_actions(backends, bus, timeline)).items():
+            bus.register_action(name, action)  # type: ignore[attr-defined]
+        events_before = len(bus.events())  # type: ignore[attr-defined]
+        deliveries_before = len(bus.deliveries())  # type: ignore[attr-defined]
+    timeline.add(f"monitor run started for {', '.join(models)}")
+
+    for model_name in models:
+        values: dict[str, float] = {}
+        try:
+            result = run_drift_job(backends, model_name, settings=drift_settings)
+        except DriftSourceError as error:
+            run.skipped_models[model_name] = str(error)
+            timeline.add(f"drift job skipped for {model_name}: {error}")
+        else:
+            run.reports[model_name] = {"json": str(result.json_path), "html": str(result.html_path)}
+            values[FEATURE_DRIFT_SHARE] = result.share_drifted
+            if result.score_psi is not None:
+                values[SCORE_PSI] = result.score_psi
+            drifted = [c.column for c in result.report.columns if c.drifted]
+            psi = f"{result.score_psi:.3f}" if result.score_psi is not None else "n/a"
+            timeline.add(
+                f"drift job {model_name}: {len(drifted)}/{len(result.report.columns)} columns drifted "
+                f"({', '.join(drifted) or 'none'}), score PSI {psi}; report {Path(result.folder).name}"
+            )
+        if model_name in SCORED_MODELS:
+            performance = labelled_performance(
+                backends, model_name, lookback_months=performance_lookback_months, budget=alert_budget
+            )
+            run.performance[model_name] = performance.to_dict()
+            if performance.pooled is not None:
+                values[LABELLED_PR_AUC] = performance.pooled.pr_auc
+            timeline.add(
+                f"labelled performance {model_name}: {len(performance.windows)} labelled months, "
+                f"{len(performance.skipped)} skipped (labels not in)"
+                + (f", PR-AUC {performance.pooled.pr_auc:.3f}" if performance.pooled else "")
+            )
+        _publish(backends, model_name, values, now)
+        run.metrics[model_name] = values
+
+    if local:
+        _evaluate_alarms(backends, run, models, thresholds, now, timeline)
+        run.events_put = [_summary(e) for e in bus.events()[events_before:]]  # type: ignore[attr-defined]
+        run.deliveries = [
+            {"rule": d.rule_name, "target": d.target_id, "status": d.status, "error": d.error}
+            for d in bus.deliveries()[deliveries_before:]  # type: ignore[attr-defined]
+        ]
+        for delivery in run.deliveries:
+            if delivery["status"] == "suppressed":
+                timeline.add(f"{delivery['rule']}: target {delivery['target']} held by its cooldown")
+    else:
+        timeline.add("metrics published; CloudWatch evaluates the alarms and EventBridge runs the rules")
+    run.finished_at = datetime.now(UTC)
+    timeline.add("monitor run finished")
+    run.timeline = [entry.to_dict() for entry in timeline.entries]
+    return run
+
+
+def _evaluate_alarms(
+    backends: Backends,
+    run: MonitorRun,
+    models: Sequence[str],
+    thresholds: DriftThresholds,
+    now: datetime,
+    timeline: Timeline,
+) -> None:
+    from monitoring.alarms import AlarmEvaluator, SqliteAlarmStates
+
+    states = SqliteAlarmStates.from_settings(backends.settings)
+    try:
+        evaluated_at = _period_end(now, thresholds.period_seconds)
+        evaluator = AlarmEvaluator(backends.metrics, states, backends.event_bus, clock=lambda: evaluated_at)
+        for model_name in models:
+            for alarm in drift_alarms(model_name, thresholds):
+                change = evaluator.evaluate(alarm)
+                if change is not None:
+                    run.alarm_changes.append(
+                        {
+                            "alarm": alarm.name,
+                            "previous": change.previous.state.value,
+                            "current": change.current.state.value,
+                            "reason": change.current.reason,
+                        }
+                    )
+                    timeline.add(
+                        f"alarm {alarm.name}: {change.previous.state.value} -> {change.current.state.value}"
+                    )
+                run.alarm_states[alarm.name] = evaluator.state(alarm.name).value
+    finally:
+        states.close()
+
+
+__all__ = ["MonitorRun", "run_monitor"]

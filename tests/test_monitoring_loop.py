@@ -1,0 +1,120 @@
+"""The monitor run and its local target actions, on the platform of the drift tests (a fraud champion
+trained by the local pipeline executor, scored data in the lake).
+
+Checks: stable data leaves the drift alarms OK and starts nothing; injected drift puts both alarms in
+ALARM and the retrain rule's target runs exactly once (a real pipeline run registering a new version,
+then the model-package event reaches the promotion rule); after the alarms recover and fire again within
+the cooldown no second pipeline starts; the start-pipeline action on its own registers a version and puts
+SageMaker's model-package event in the shape the promotion rule matches.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from monitoring.actions import Timeline, local_actions, start_pipeline_action
+from monitoring.drift import DriftSettings
+from monitoring.events import matches
+from monitoring.events.local import SqliteEventBus
+from monitoring.loop import run_monitor
+from monitoring.metrics import MetricQuery, Statistic
+from monitoring.rules import (
+    FEATURE_DRIFT_SHARE,
+    LABELLED_PR_AUC,
+    MODEL_PACKAGE_STATE_CHANGE,
+    NAMESPACE,
+    PROMOTE_ON_REGISTER,
+    SCORE_PSI,
+    DriftThresholds,
+    model_package_pattern,
+    retrain_rule_name,
+)
+from tests.test_monitoring_drift import SHIFTED_START, pipeline_runner, shared_platform, write_scored
+
+pytestmark = pytest.mark.slow  # a pipeline run per test, on a platform built by another pipeline run
+
+ALARMS = ("cdp-fraud-drift-FeatureDriftShare", "cdp-fraud-drift-ScorePSI")
+RETRAIN = retrain_rule_name("cdp-fraud")
+SETTINGS = DriftSettings(sample_size=1500, seed=3)
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory):
+    return shared_platform(tmp_path_factory)
+
+
+def _versions(backends) -> list[int]:
+    return [v.version for v in backends.model_registry.list("cdp-fraud")]
+
+
+def test_start_pipeline_action_registers_a_version_and_puts_the_model_package_event(platform, tmp_path):
+    backends, scripts = platform
+    bus = SqliteEventBus(tmp_path / "events.sqlite")
+    timeline = Timeline()
+    before = set(_versions(backends))
+    action = start_pipeline_action(backends, bus, timeline, pipeline_runner(scripts))
+    action({"pipeline": "fraud", "model_name": "cdp-fraud", "reason": "test"}, {"detail-type": "test"})
+
+    (new,) = set(_versions(backends)) - before
+    assert backends.model_registry.get("cdp-fraud", new).status == "PendingManualApproval"
+    (event,) = bus.events("aws.sagemaker")
+    detail = event["detail"]
+    assert event["detail-type"] == MODEL_PACKAGE_STATE_CHANGE
+    assert detail["ModelPackageGroupName"] == "cdp-fraud" and detail["ModelPackageVersion"] == new
+    assert detail["ModelPackageArn"].endswith(f":model-package/cdp-fraud/{new}")
+    assert detail["ModelApprovalStatus"] == "PendingManualApproval"
+    assert matches(model_package_pattern("PendingManualApproval"), event)
+    assert any(f"registered cdp-fraud v{new}" in e.what for e in timeline.entries)
+
+
+def test_drift_alarm_retrains_once_and_the_cooldown_holds_the_second_start(platform):
+    backends, scripts = platform
+    timeline = Timeline()
+    actions = local_actions(backends, backends.event_bus, timeline, pipeline_runner(scripts))
+    t0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+    def monitor(minutes: int, thresholds: DriftThresholds | None = None):
+        return run_monitor(
+            backends,
+            now=t0 + timedelta(minutes=minutes),
+            actions=actions,
+            timeline=timeline,
+            drift_settings=SETTINGS,
+            thresholds=thresholds,
+        )
+
+    stable = monitor(0)
+    assert stable.alarm_states == dict.fromkeys(ALARMS, "OK")
+    assert stable.metrics["cdp-fraud"][FEATURE_DRIFT_SHARE] == 0.0
+    assert stable.metrics["cdp-fraud"][SCORE_PSI] < 0.1 and stable.metrics["cdp-fraud"][LABELLED_PR_AUC] > 0.2
+    assert [d for d in stable.deliveries if d["rule"] == RETRAIN] == []
+    query = MetricQuery(NAMESPACE, FEATURE_DRIFT_SHARE, Statistic.MAXIMUM, 300, {"Model": "cdp-fraud"})
+    (point,) = backends.metrics.get_statistics(query, t0 - timedelta(hours=1), t0 + timedelta(hours=1))
+    assert point.value == 0.0
+    versions = _versions(backends)
+
+    write_scored(backends, SHIFTED_START, 20, 2000, seed=41, amount_factor=3.0, velocity_shift=3.0)
+    drifted = monitor(5)
+    assert drifted.alarm_states == dict.fromkeys(ALARMS, "ALARM")
+    assert (
+        drifted.metrics["cdp-fraud"][FEATURE_DRIFT_SHARE] > 0.3
+        and drifted.metrics["cdp-fraud"][SCORE_PSI] > 0.25
+    )
+    retrain = [d["status"] for d in drifted.deliveries if d["rule"] == RETRAIN]
+    assert retrain.count("invoked") == 1  # two alarms fired; the second start is held by the cooldown
+    assert _versions(backends) == [*versions, versions[-1] + 1]
+    pending = [e for e in drifted.events_put if e["state"] == "PendingManualApproval"]
+    assert [e["subject"].rsplit("/", 1)[-1] for e in pending] == [str(versions[-1] + 1)]
+    assert any(d["rule"] == PROMOTE_ON_REGISTER for d in drifted.deliveries)
+    assert {c["current"] for c in drifted.alarm_changes} == {"ALARM"}
+
+    recovered = monitor(10, DriftThresholds(feature_drift_share=1.0, score_psi=1e6))
+    assert recovered.alarm_states == dict.fromkeys(ALARMS, "OK")
+    again = monitor(15)
+    assert again.alarm_states == dict.fromkeys(ALARMS, "ALARM")
+    assert [d["status"] for d in again.deliveries if d["rule"] == RETRAIN] == ["suppressed", "suppressed"]
+    assert len(_versions(backends)) == len(versions) + 1
+    assert any("held by its cooldown" in entry["what"] for entry in again.timeline)
+    assert all(set(entry) == {"at", "what"} for entry in again.timeline)
