@@ -14,9 +14,16 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from cdp.apikeys.keys import parse_key, secret_matches
 from cdp.apikeys.port import ApiKeyRecord
+from inference.schemas import ErrorResponse
 
 bearer_scheme = HTTPBearer(auto_error=False, description="`Authorization: Bearer cdpk_...`")
 header_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="`X-API-Key: cdpk_...`")
+
+AUTH_ERRORS: dict[int | str, dict] = {  # the OpenAPI responses of every authenticated route
+    401: {"model": ErrorResponse, "description": "Missing, unknown or revoked API key"},
+    403: {"model": ErrorResponse, "description": "The API key lacks the route's scope"},
+    429: {"model": ErrorResponse, "description": "Rate limit exceeded (see Retry-After)"},
+}
 
 UNAUTHORISED = HTTPException(
     status_code=401, detail="a valid API key is required", headers={"WWW-Authenticate": "Bearer"}

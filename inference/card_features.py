@@ -10,7 +10,7 @@ Recorded events of a card must not be older than the card's last recorded event 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from cdp.online.port import OnlineStore
@@ -58,6 +58,17 @@ class CardFeatures:
                 return out
             finally:
                 self._online.forget(keys)
+
+    def last_event_epochs(self, card_tokens: Iterable[str]) -> dict[str, int | None]:
+        """Epoch seconds of each card's last recorded event in the store (None: nothing recorded)."""
+        keys = sorted(set(card_tokens))
+        with self._lock:
+            self._online.forget(keys)
+            try:
+                summaries = {k: self._online.state_summary(k) for k in keys}
+            finally:
+                self._online.forget(keys)
+        return {k: None if s is None else s.get("last_event_epoch_s") for k, s in summaries.items()}
 
     def _check_order(self, rows: Sequence[Mapping[str, Any]]) -> None:
         last: dict[str, int | None] = {}

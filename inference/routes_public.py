@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 
-from inference.auth import require_scope
+from inference.auth import AUTH_ERRORS, require_scope
 from inference.config import ServingConfig
 from inference.fraud_scoring import decision_threshold, encode, encode_rows, score_frame
 from inference.schemas import (
@@ -25,10 +25,9 @@ from inference.schemas import (
 )
 
 _ERRORS = {
-    401: {"model": ErrorResponse, "description": "Missing, unknown or revoked API key"},
-    403: {"model": ErrorResponse, "description": "The API key lacks the route's scope"},
+    **AUTH_ERRORS,
+    400: {"model": ErrorResponse, "description": "The body is not valid JSON"},
     422: {"model": ErrorResponse, "description": "The request does not match the schema"},
-    429: {"model": ErrorResponse, "description": "Rate limit exceeded (see Retry-After)"},
     503: {"model": ErrorResponse, "description": "No champion model loaded"},
 }
 

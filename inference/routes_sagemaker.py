@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from cdp.registry.scoring import MissingFeaturesError
-from inference.auth import require_scope
+from inference.auth import AUTH_ERRORS, require_scope
 from inference.config import ServingConfig
 from inference.fraud_scoring import FeatureMismatchError
 from inference.payloads import PayloadError, parse_payload
@@ -21,8 +21,14 @@ def sagemaker_router(config: ServingConfig) -> APIRouter:
     scope unless `config.invocations_auth` is off (inside SageMaker, whose endpoint authenticates)."""
     router = APIRouter(tags=["sagemaker"])
     guard = [Depends(require_scope("invocations"))] if config.invocations_auth else []
+    auth_errors = {s: e for s, e in AUTH_ERRORS.items() if config.invocations_auth}
 
-    @router.get("/ping", summary="Health check: 200 once the served model is loaded, else 503")
+    @router.get(
+        "/ping",
+        summary="Health check: 200 once the served model is loaded, else 503",
+        response_class=Response,  # an empty body either way
+        responses={200: {"description": "The served model is loaded"}, 503: {"description": "No model yet"}},
+    )
     def ping(request: Request) -> Response:
         holder = request.app.state.serving.holders[config.invocations_model]
         return Response(status_code=200 if holder.loaded is not None else 503)
@@ -32,7 +38,7 @@ def sagemaker_router(config: ServingConfig) -> APIRouter:
         summary="Score rows with the served champion (JSON or CSV in, JSON or CSV out)",
         response_model=Invocation,
         dependencies=guard,
-        responses={400: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
+        responses={400: {"model": ErrorResponse}, 503: {"model": ErrorResponse}, **auth_errors},
         openapi_extra={
             "requestBody": {
                 "required": True,

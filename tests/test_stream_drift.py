@@ -94,7 +94,6 @@ def source(tmp_path_factory) -> Path:
     return out
 
 
-
 def test_a_resumed_replay_injects_what_an_uninterrupted_one_does(source, tmp_path, monkeypatch):
     scenario = DriftScenario("fraud-pattern", start_fraction=0.3, card_share=0.5, row_share=0.5)
     results = []

@@ -62,6 +62,10 @@ class BoosterModel:
         if self.base_margin_feature is not None and self.base_margin_feature not in self.features:
             raise ValueError("the base margin feature is not one of the model's features")
 
+    def use_threads(self, threads: int) -> None:
+        """Threads XGBoost uses per prediction call (serving one row at a time: 1)."""
+        self._booster.set_param({"nthread": threads})  # type: ignore[attr-defined]
+
     @classmethod
     def load(cls, model_dir: Path | str) -> BoosterModel:
         import xgboost

@@ -6,13 +6,15 @@ For each batch (`handler(event, context)`, an `aws:kinesis` event of base64 reco
 2. records whose `txn_id` the handler has already landed (a re-delivery) are dropped;
 3. the online features of the rest are computed from the cards' stored state, scored in one call of the
    scoring endpoint, written to `transactions_scored` and, at or over the threshold, to `fraud_alerts`;
-4. their ids go into the handler's landed index, then the cards' online state is advanced.
+4. their ids are claimed in the handler's landed index, the cards' online state is advanced, then the
+   claims are marked applied.
 
 Idempotency (as the lake sink): files are named after the shard and the sequence number of the batch's
 first new record, so a batch re-delivered after a crash before step 4 rewrites the same files; ids landed
-in step 4 are never scored again, so re-delivery adds no rows. The cards' state is advanced last: a crash
-between the index and the state leaves one batch of events out of the velocity features instead of
-counting them twice. An event older than its card's last recorded event is scored and landed but does not
+in step 4 are never scored again, so re-delivery adds no rows. A crash between the claim and the state
+advance leaves claims not marked applied: the re-delivered batch (the runner re-reads from the same
+checkpoint) advances the cards with those events then, so the velocity features count every event exactly
+once. An event older than its card's last recorded event is scored and landed but does not
 move the card's state (`late_events` counts them).
 If scoring or writing fails the whole invocation raises, so Kinesis (or the local runner) retries it.
 """
@@ -31,7 +33,8 @@ from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import Ki
 from cdp.lake.writer import LakeWriter
 from cdp.streaming import records, scored
 from cdp.streaming.endpoint import InProcessEndpoint, ScoringEndpoint
-from cdp.streaming.landed import LandedIndex
+from cdp.streaming.landed import LandedEntry, LandedIndex, open_landed_index
+from features.columns import epoch_seconds
 from features.online import lake_card_profiles
 from inference.card_features import CardFeatures, EventOrderError
 
@@ -40,7 +43,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("cdp.streaming.handler")
 
-LANDED_INDEX_FILE = "stream-handler-landed.sqlite"
+LANDED_INDEX_CONSUMER = "stream-handler"
+LANDED_INDEX_FILE = f"{LANDED_INDEX_CONSUMER}-landed.sqlite"  # the local index, in the state folder
 
 
 class MalformedRecordError(ValueError):
@@ -57,6 +61,7 @@ class HandlerReport:
     scored: int = 0
     alerts: int = 0
     late_events: int = 0  # scored, but older than the card's last event: the card's state is not moved
+    recovered: int = 0  # landed events whose card state a crash left unapplied, applied on re-delivery
     batches: int = 0
 
 
@@ -117,7 +122,8 @@ class StreamHandler:
         fresh: dict[str, tuple[Mapping[str, Any], dict[str, Any]]] = {}  # txn_id -> (event record, row)
         for raw, row in decoded:
             fresh.setdefault(row["txn_id"], (raw, row))
-        landed = self.index.landed_elsewhere(list(fresh), batch="")  # no batch is named "": any batch
+        landed = self.index.lookup(list(fresh))
+        self._apply_unapplied(fresh, landed)
         for txn_id in landed:
             del fresh[txn_id]
         self.report.redelivered += len(decoded) - len(fresh)
@@ -149,10 +155,40 @@ class StreamHandler:
         )
         if alerts:
             self.writer.write_chunk(scored.FRAUD_ALERTS, scored.to_table(alerts, scored.FRAUD_ALERTS), name)
-        self.index.record(list(fresh), name)
-        self._advance_cards(rows)
+        taken = self.index.record(list(fresh), name)
+        if taken:  # only with two consumers on one shard: the other one owns these events' state
+            log.error("%d transactions of batch %s were claimed by another batch", len(taken), name)
+        claimed = [row for row in rows if row["txn_id"] not in taken]
+        self._advance_cards(claimed)
+        self.index.mark_applied([row["txn_id"] for row in claimed], name)
         self.report.scored += len(rows)
         self.report.alerts += len(alerts)
+
+    def _apply_unapplied(
+        self, batch: Mapping[str, tuple[Mapping[str, Any], dict[str, Any]]], landed: Mapping[str, LandedEntry]
+    ) -> None:
+        """Advance the cards with landed events whose batch crashed before it advanced them (in order)."""
+        pending = [row for t, (_, row) in batch.items() if t in landed and not landed[t].applied]
+        if not pending:
+            return
+        # A crash after the state advance but before the claims were marked leaves the state ahead of the
+        # marks: the card's last event is then at or after these events, so only events strictly newer
+        # than the card's last one are applied. (A tie to the second with the card's previous batch cannot
+        # be told apart from an applied event: such an event stays out of the state.)
+        last = self.card_features.last_event_epochs(r["card_token"] for r in pending)
+        newer = [
+            r
+            for r in pending
+            if last[r["card_token"]] is None or epoch_seconds(r["ts"]) > last[r["card_token"]]
+        ]
+        if newer:
+            self._advance_cards(newer)
+        by_batch: dict[str, list[str]] = {}
+        for row in pending:
+            by_batch.setdefault(landed[row["txn_id"]].batch, []).append(row["txn_id"])
+        for name, txn_ids in by_batch.items():
+            self.index.mark_applied(txn_ids, name)
+        self.report.recovered += len(pending)
 
     def _advance_cards(self, rows: list[dict[str, Any]]) -> None:
         """Record the events in the cards' online state; a card with a late event keeps its state."""
@@ -175,8 +211,11 @@ class StreamHandler:
             )
 
 
-def build_handler(backends: Backends, endpoint: ScoringEndpoint | None = None) -> StreamHandler:
-    """The handler over the platform's ports; by default it scores in-process with the reloaded champion."""
+def build_handler(
+    backends: Backends, endpoint: ScoringEndpoint | None = None, index: LandedIndex | None = None
+) -> StreamHandler:
+    """The handler over the platform's ports; by default it scores in-process with the reloaded champion
+    and keeps its landed index where the settings' backend says (SQLite file, or DynamoDB in AWS)."""
     from inference.config import ServingConfig
     from inference.holder import ModelHolder
     from inference.loaded import load_version
@@ -198,7 +237,7 @@ def build_handler(backends: Backends, endpoint: ScoringEndpoint | None = None) -
         endpoint=endpoint,
         card_features=CardFeatures(backends.online_store, lambda: lake_card_profiles(backends.catalog)),
         writer=LakeWriter(backends.object_store, bucket),
-        index=LandedIndex(settings.state_dir / LANDED_INDEX_FILE),
+        index=index or open_landed_index(settings, LANDED_INDEX_CONSUMER),
     )
 
 

@@ -21,7 +21,7 @@ from cdp.lake import tables
 from cdp.lake.writer import LakeWriter
 from cdp.stream.consumer import Batch, StreamConsumer
 from cdp.streaming import records
-from cdp.streaming.landed import LandedIndex
+from cdp.streaming.landed import open_landed_index
 
 CONSUMER = "lake-sink"
 
@@ -41,7 +41,7 @@ class LakeSink:
         self.b = backends
         self.writer = LakeWriter(backends.object_store, backends.settings.lake_bucket)
         self.report = SinkReport()
-        self.index = LandedIndex(backends.settings.state_dir / "lake-sink-landed.sqlite")
+        self.index = open_landed_index(backends.settings, CONSUMER)  # local: lake-sink-landed.sqlite
         backends.catalog.register_table(tables.TRANSACTIONS.info(backends.settings.lake_bucket))
 
     def __call__(self, batch: Batch) -> None:

@@ -1,0 +1,46 @@
+"""`python -m cdp.promotion MODEL`: run the promotion gate on a model's pending candidate.
+
+Prints the decision, and with `--report PATH` writes it as JSON (CI keeps it as a build artifact). Exits 0
+whatever the outcome (a rejection is a decision, not a failure); 2 when the gate itself could not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cdp.promotion", description=__doc__.splitlines()[0])
+    parser.add_argument("model", help="registered model name, e.g. cdp-fraud")
+    parser.add_argument("--version", type=int, help="candidate version (default: the newest pending one)")
+    parser.add_argument("--actor", default="promotion-gate", help="who decides (written to the audit log)")
+    parser.add_argument("--dry-run", action="store_true", help="decide but change nothing")
+    parser.add_argument("--report", type=Path, help="write the decision as JSON to this file")
+    args = parser.parse_args(argv)
+
+    from rich.console import Console
+
+    from cdp.backends import Backends
+    from cdp.promotion.promote import promote
+    from cdp.registry.port import RegistryError
+
+    try:
+        decision = promote(
+            Backends(), args.model, candidate_version=args.version, actor=args.actor, dry_run=args.dry_run
+        )
+    except RegistryError as error:
+        print(f"promotion of {args.model} failed: {error}", file=sys.stderr)
+        return 2
+    Console().print(decision)
+    if args.report is not None:
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        args.report.write_text(json.dumps(decision.to_dict(), indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

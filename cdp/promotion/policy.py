@@ -1,0 +1,51 @@
+"""The promotion policy: margins, floors and limits a candidate must meet to become champion."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class PromotionPolicy:
+    """Every threshold of the promotion gate (one setting each, `CDP_PROMOTION_<FIELD>`).
+
+    Margins are what the candidate must gain over the champion on the primary metric, on the same holdout:
+    fraud PR-AUC `candidate >= champion + fraud_pr_auc_margin`; CLV MAE ratio to the heuristic
+    `candidate <= champion * (1 - clv_mae_ratio_margin)`; segmentation silhouette
+    `candidate >= champion + segmentation_silhouette_margin` (a negative margin tolerates a small loss).
+    """
+
+    # primary-metric margins over the champion
+    fraud_pr_auc_margin: float = 0.005
+    clv_mae_ratio_margin: float = 0.01
+    segmentation_silhouette_margin: float = -0.02
+    # floors (the candidate alone)
+    min_fraud_pr_auc: float = 0.10
+    min_fraud_recall_at_budget: float = 0.0
+    max_clv_mae_ratio: float = 1.0
+    min_segmentation_silhouette: float = 0.10
+    min_segmentation_stability: float = 0.5  # adjusted Rand index of candidate vs champion assignments
+    # calibration of fraud probabilities
+    max_fraud_brier: float = 0.05
+    max_fraud_ece: float = 0.05
+    # serving latency: p99 of single-row scoring through the serving code path
+    max_latency_p99_ms: float = 50.0
+    latency_rows: int = 200
+    # the holdout
+    min_holdout_rows: int = 500
+    min_holdout_positives: int = 20
+    max_holdout_rows: int = 200_000  # newest labelled rows kept (fraud)
+    min_holdout_customers: int = 20  # CLV and segmentation holdouts are customers, not transactions
+    alert_budget: float = 0.005  # share of transactions reviewed (recall at budget)
+
+    def __post_init__(self) -> None:
+        if self.latency_rows < 1:
+            raise ValueError("latency_rows must be at least 1")
+        if self.min_holdout_rows < 1 or self.max_holdout_rows < self.min_holdout_rows:
+            raise ValueError("holdout sizes must satisfy 1 <= min_holdout_rows <= max_holdout_rows")
+        if not 0 < self.alert_budget < 1:
+            raise ValueError("alert_budget must be between 0 and 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
