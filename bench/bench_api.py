@@ -7,12 +7,11 @@ and approved in a temporary MLflow registry. Measured per single-transaction req
 - floor + SHAP: the same row's probability and `pred_contribs` (what a reason-coded score needs);
 - pipeline: online features from the card's state + one-hot encoding + probability + SHAP, no HTTP;
 - API: `POST /v1/fraud/score` through `TestClient` (auth, rate limit, validation, access log, JSON).
-The HTTP-over-localhost load test is not part of this benchmark yet.
+The HTTP-over-localhost load test is `bench/bench_api_http.py`.
 """
 
 from __future__ import annotations
 
-import json
 import random
 import tempfile
 import time
@@ -21,64 +20,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from bench.harness import print_table, write_result
+from bench.serving_fixture import DEPTH, ROUNDS, load_booster, register_champion
 
-EVENTS, CARDS, ROUNDS, DEPTH = 3_000, 50, 200, 6
 WARMUP, REQUESTS = 50, 1_000
-B32 = "abcdefghijklmnopqrstuvwxyz234567"
-
-
-def _token(prefix: str, rng: random.Random) -> str:
-    return prefix + "".join(rng.choice(B32) for _ in range(26))
-
-
-def _events(rng: random.Random) -> list[dict]:
-    cards = [_token("crd_", rng) for _ in range(CARDS)]
-    users = {c: _token("usr_", rng) for c in cards}
-    start = datetime(2019, 1, 1)
-    out = []
-    for i in range(EVENTS):
-        card = rng.choice(cards)
-        online = rng.random() < 0.3
-        out.append({
-            "txn_id": f"{card[4:]}-{i + 1}", "user_token": users[card], "card_token": card,
-            "ts": start + timedelta(minutes=17 * i), "amount_cents": int(rng.lognormvariate(8, 1.2)),
-            "channel": "online" if online else rng.choice(("swipe", "chip")),
-            "merchant_id": rng.randint(1, 500), "merchant_city": None if online else "Reno",
-            "merchant_state": None if online else "NV", "zip": None if online else "89501",
-            "mcc": rng.choice((5411, 7995, 5812, 5541, 5732, 3000)),
-            "errors": ["Bad CVV"] if rng.random() < 0.03 else None,
-        })  # fmt: skip
-    return out
-
-
-def _train(folder: Path, events: list[dict]) -> np.ndarray:
-    import xgboost
-
-    from cdp.online.local import LocalOnlineStore
-    from features.fraud import FRAUD_VIEW
-    from features.online import OnlineFeatures
-    from training.fraud.preprocess import encode_features, feature_spec
-
-    online = OnlineFeatures(FRAUD_VIEW, LocalOnlineStore(None))
-    frame = pd.DataFrame([online.update(e) for e in events])
-    frame["split"] = "train"
-    label = ((frame["amount_cents"] > 8000) & (frame["is_new_merchant"].astype(bool))).astype(int)
-    spec = feature_spec(frame)
-    x = encode_features(frame, spec).to_numpy(np.float32)
-    booster = xgboost.train(
-        {"objective": "binary:logistic", "max_depth": DEPTH, "eta": 0.1, "seed": 7, "nthread": 1},
-        xgboost.DMatrix(x, label=label, feature_names=spec["features"]),
-        ROUNDS,
-    )
-    folder.mkdir(parents=True)
-    booster.save_model(str(folder / "model.ubj"))
-    (folder / "features.json").write_text(
-        json.dumps({"features": spec["features"], "one_hot": spec["one_hot"]})
-    )
-    return x
 
 
 def _latencies(fn: Callable[[int], object], n: int) -> np.ndarray:
@@ -110,30 +56,22 @@ def main() -> None:
     from cdp.apikeys.commands import create_key
     from cdp.apikeys.sqlite import SqliteApiKeyStore
     from cdp.backends import Backends
-    from cdp.registry import Lineage
     from cdp.settings import Settings
     from inference.app import create_app
     from inference.config import ServingConfig
     from inference.fraud_scoring import encode, score_frame
 
     root = Path(tempfile.mkdtemp(prefix="bench-api-"))
-    rng = random.Random(7)
-    events = _events(rng)
-    x = _train(root / "fraud", events)
     backends = Backends(Settings(home=root / "home"))
-    registry = backends.model_registry
-    features = tuple(json.loads((root / "fraud" / "features.json").read_text())["features"])
-    registry.register(
-        "cdp-fraud", root / "fraud", {"alert_threshold": 0.5}, {}, Lineage("b", features, "b", "b")
-    )
-    registry.approve("cdp-fraud", 1, "bench", "bench")
+    champion = register_champion(backends, root / "fraud")
+    events, x, features = champion.events, champion.encoded, champion.features
+    rng = random.Random(7)
     store = SqliteApiKeyStore(root / "keys.sqlite3")
     key = create_key(store, "bench", ["fraud:score"])[0]
     config = ServingConfig(reload_seconds=0, rate_per_second=1e9, rate_burst=10**9)
     app = create_app(backends=backends, config=config, key_store=store)
 
-    booster = xgboost.Booster()
-    booster.load_model(str(root / "fraud" / "model.ubj"))
+    booster = load_booster(champion)
     rows = x[rng.sample(range(len(x)), 200)]
 
     def floor(i: int) -> None:
@@ -180,7 +118,7 @@ def main() -> None:
             "model": {"trees": ROUNDS, "max_depth": DEPTH, "features": len(features)},
             "requests": REQUESTS,
             "results": results,
-            "notes": "in-process (TestClient); the HTTP-over-localhost load test is not measured yet",
+            "notes": "in-process (TestClient); the HTTP-over-localhost load test is bench_api_http",
         },
     )
     print(f"wrote {path}")
