@@ -187,6 +187,7 @@ def stream_produce(
     drift_from: Annotated[
         float, typer.Option(help="Share of the replay after which the drift starts.", min=0, max=1)
     ] = 0.5,
+    upto: Annotated[int | None, typer.Option(help="Stop at this position of the replay.", min=0)] = None,
 ) -> None:
     """Replay the newest ~5% of transactions in time order through core banking into the stream."""
     from cdp.streaming.drift import DriftScenario
@@ -201,6 +202,7 @@ def stream_produce(
             limit=limit,
             progress=lambda done, total: progress.update(task, completed=done, total=total),
             drift=scenario,
+            upto=upto,
         )
     console.print(
         f"stream: sent {r.sent:,} events ({r.already_sent:,} earlier) of {r.total:,} "
@@ -499,6 +501,58 @@ def serve(
 
     console.print(f"serving on http://{host}:{port}  (OpenAPI: /openapi.json, docs: /docs)")
     run(host=host, port=port, sagemaker=sagemaker)
+
+
+@app.command()
+def promote(
+    model: Annotated[str, typer.Argument(help="Registered model, e.g. cdp-fraud.")],
+    version: Annotated[int | None, typer.Option(help="Candidate version (default: newest pending).")] = None,
+    actor: Annotated[str, typer.Option(help="Who decides (written to the audit log).")] = "promotion-gate",
+    dry_run: Annotated[bool, typer.Option(help="Decide but change nothing.")] = False,
+    report: Annotated[Path | None, typer.Option(help="Write the decision as JSON to this file.")] = None,
+) -> None:
+    """The promotion gate (what CodeBuild runs): candidate vs champion on the same holdout, then gates.
+
+    Exits 0 whatever the decision (a rejection is a decision); 2 when the gate itself cannot run."""
+    from cdp.promotion.__main__ import main as promotion_main
+
+    args = [model, "--actor", actor, *(["--version", str(version)] if version else [])]
+    args += [*(["--dry-run"] if dry_run else []), *(["--report", str(report)] if report else [])]
+    code = promotion_main(args)
+    if code:
+        raise typer.Exit(code)
+
+
+monitor_app = typer.Typer(help="The monitoring loop: drift, alarms, retraining rules.")
+app.add_typer(monitor_app, name="monitor")
+
+
+@monitor_app.command("run")
+def monitor_run(
+    model: Annotated[
+        list[str] | None, typer.Option(help="Model to watch (repeatable; default CDP_MONITOR_MODELS).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the whole run as JSON.")] = False,
+) -> None:
+    """Run the drift job once, publish metrics, evaluate the alarms and dispatch their events."""
+    from cdp.backends import Backends
+    from monitoring.commands import monitor_once
+
+    run = monitor_once(Backends(), models=model)
+    if as_json:
+        console.print_json(json.dumps(run.to_dict(), default=str))
+        return
+    print_timeline(run.timeline)
+    for name, paths in run.reports.items():
+        console.print(f"{name}: drift report {paths['html']}  (JSON: {paths['json']})")
+    for name, why in run.skipped_models.items():
+        err_console.print(f"{name}: no drift job ({why})")
+
+
+def print_timeline(entries: list[dict[str, str]]) -> None:
+    """Timeline entries (`at`, `what`) as `HH:MM:SS.mmm  what` lines."""
+    for entry in entries:
+        console.print(f"[dim]{entry['at'][11:23]}[/dim]  {entry['what']}", highlight=False)
 
 
 @app.command()

@@ -6,6 +6,8 @@ the CLI; what the steps print is a log like any other: tokens and counts, never 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from cdp.cli import (
     audit_verify,
     batch,
@@ -13,6 +15,7 @@ from cdp.cli import (
     err_console,
     features_sync_online,
     load,
+    print_timeline,
     profile,
     run_generate,
     sql,
@@ -22,12 +25,19 @@ from cdp.cli import (
 )
 from cdp.settings import get_settings
 
+if TYPE_CHECKING:
+    from monitoring.actions import Timeline
+
 
 def run_demo() -> None:
-    """generate -> validate/profile -> core banking load -> batch (95%) -> stream produce + consume (5%) ->
-    lake queries -> access checks -> features -> pipelines -> champions -> the stream scored."""
+    """generate -> profile -> core banking -> batch (95%) -> stream slice 1 -> lake -> access checks ->
+    features -> pipelines -> champions -> the stream scored -> drift injected -> monitor -> alarm ->
+    retraining -> promotion gate -> the rest of the stream scored by whichever model is champion."""
+    from monitoring.actions import Timeline
+
     s = get_settings()
     console.rule(f"[bold]CDP demo[/bold]  home={s.home}  backend={s.backend}  users={s.users}")
+    timeline = Timeline()
     data = s.data_dir
     if (data / "ground_truth" / "manifest.json").exists():
         console.rule("1. IBM-format data already generated: reusing it")
@@ -40,9 +50,9 @@ def run_demo() -> None:
     load(directory=data)
     console.rule("4. batch path: ~95% of history -> protected, partitioned Parquet lake")
     batch(directory=data)
-    console.rule("5. stream path: newest ~5% -> core banking -> stream -> lake")
-    stream_produce(directory=data, rate=None, limit=None)
-    stream_consume(follow=False)
+    slices = _stream_slices()
+    console.rule("5. stream path: the stream's first half -> core banking -> stream -> lake")
+    _produce_slice(timeline, "first half of the stream", slices[0], drift=None)
     console.rule("6. the lake")
     sql(
         "SELECT 'transactions' AS table_name, count(*) AS row_count FROM transactions "
@@ -63,16 +73,84 @@ def run_demo() -> None:
     _demo_features()
     console.rule("9. ML pipelines: the SageMaker definitions run by the local executor, models registered")
     _demo_pipelines()
-    console.rule("10. real-time scoring: champions approved, the stream scored by the handler")
+    console.rule("10. real-time scoring: champions approved, the stream's first half scored by the handler")
     _demo_promote_first_champions()
     features_sync_online(until=None)
-    stream_run(follow=False)
+    _score_stream(timeline)
+    console.rule("11. monitoring: drift job, alarms and rules on the first half (reference: champion's data)")
+    _monitor(timeline)
+    drift = None if s.demo_drift == "none" else s.demo_drift
+    console.rule(
+        f"12. the world changes: drift injected into the stream ({s.demo_drift}), scored by the champion"
+    )
+    _produce_slice(timeline, "third quarter of the stream", slices[1], drift=drift)
+    _score_stream(timeline)
+    console.rule("13. the loop: drift job -> alarm -> retraining pipeline -> promotion gate -> serving")
+    _monitor(timeline)
+    console.rule("14. the rest of the stream, scored by the champion now in place")
+    _produce_slice(timeline, "last quarter of the stream", None, drift=drift)
+    _score_stream(timeline)
     _demo_stream_metrics()
     audit_verify()
+    console.rule("timeline")
+    print_timeline([e.to_dict() for e in timeline.entries])
+    _demo_where_things_are()
     console.rule("[green]demo finished")
     console.print(
         f'Try: cdp sql "SELECT channel, count(*) FROM transactions GROUP BY channel"  (CDP_HOME={s.home})'
     )
+
+
+def _stream_slices() -> tuple[int, int]:
+    """Where the first and the second stream slices end: half the replay, then three quarters."""
+    from cdp.lake.split import read_split
+
+    split = read_split(get_settings().state_dir / "split.json")
+    total = split.stream_rows if split is not None else 0
+    return total // 2, total * 3 // 4
+
+
+def _produce_slice(timeline: Timeline, what: str, upto: int | None, drift: str | None) -> None:
+    """Replay the stream up to position `upto` (the drift, once given, keeps being injected); land it."""
+    stream_produce(
+        directory=get_settings().data_dir, rate=None, limit=None, drift=drift, drift_from=0.5, upto=upto
+    )
+    stream_consume(follow=False)
+    timeline.add(f"stream: {what} produced and landed" + (f" (drift: {drift})" if drift else ""))
+
+
+def _score_stream(timeline: Timeline) -> None:
+    from cdp.backends import Backends
+
+    stream_run(follow=False)
+    champion = Backends().model_registry.champion("cdp-fraud")
+    timeline.add(
+        "stream handler: caught up" + (f", scoring with cdp-fraud v{champion.version}" if champion else "")
+    )
+
+
+def _monitor(timeline: Timeline) -> None:
+    from cdp.backends import Backends
+    from monitoring.commands import monitor_once
+
+    run = monitor_once(Backends(), timeline=timeline)
+    for name, paths in run.reports.items():
+        console.print(f"{name}: drift report {paths['html']}")
+    for name, why in run.skipped_models.items():
+        err_console.print(f"{name}: no drift job ({why})")
+    for model, values in run.metrics.items():
+        shown = ", ".join(f"{k}={v:.3f}" for k, v in values.items())
+        console.print(
+            f"{model}: {shown}; alarms " + ", ".join(f"{k}={v}" for k, v in run.alarm_states.items())
+        )
+    for delivery in run.deliveries:
+        console.print(f"rule {delivery['rule']} -> {delivery['target']}: {delivery['status']}")
+
+
+def _demo_where_things_are() -> None:
+    s = get_settings()
+    console.print(f"drift reports: {s.home / 'monitoring' / 'reports'}")
+    console.print("models: cdp models list   |   API: cdp serve  (OpenAPI at http://127.0.0.1:8080/docs)")
 
 
 def _demo_access_checks() -> None:
@@ -161,33 +239,34 @@ def _demo_promote_first_champions() -> None:
 
 
 def _demo_stream_metrics() -> None:
-    """Alert rate and fraud metrics on the streamed period (labelled months only)."""
+    """Alert rate and fraud metrics on the streamed period, per model version that scored it (PR-AUC on
+    labelled months only)."""
+    from rich.table import Table
+    from sklearn.metrics import average_precision_score
+
     from cdp.backends import Backends
 
     b = Backends()
-    row = b.catalog.query(
-        "SELECT count(*) AS scored, sum(CASE WHEN is_alert THEN 1 ELSE 0 END) AS alerts, "
-        "sum(CASE WHEN is_fraud THEN 1 ELSE 0 END) AS frauds, "
-        "sum(CASE WHEN is_fraud AND is_alert THEN 1 ELSE 0 END) AS caught FROM transactions_scored"
-    ).to_pylist()[0]
-    if not row["scored"]:
+    scored = b.catalog.query(
+        "SELECT model_version, fraud_probability AS p, is_fraud AS y, is_alert, year, month "
+        "FROM transactions_scored"
+    ).to_pandas()
+    if scored.empty:
         console.print("stream handler: nothing scored")
         return
-    labelled = b.catalog.query(
-        "SELECT fraud_probability AS p, is_fraud AS y FROM transactions_scored WHERE (year, month) IN "
-        "(SELECT (year, month) FROM transactions_scored GROUP BY ALL "
-        "HAVING sum(CASE WHEN is_fraud THEN 1 ELSE 0 END) > 0)"
-    ).to_pandas()
-    pr_auc = None
-    if len(labelled) and labelled["y"].any():
-        from sklearn.metrics import average_precision_score
-
-        pr_auc = average_precision_score(labelled["y"], labelled["p"])
-    frauds = row["frauds"] or 0
-    console.print(
-        f"streamed period: {row['scored']:,} scored, {row['alerts']:,} alerts "
-        f"({100 * (row['alerts'] or 0) / row['scored']:.2f}%), {frauds:,} labelled frauds, "
-        f"{row['caught'] or 0:,} caught"
-        + (f", recall {100 * (row['caught'] or 0) / frauds:.0f}%" if frauds else "")
-        + (f", PR-AUC {pr_auc:.3f} on labelled months" if pr_auc is not None else "")
-    )
+    scored["labelled"] = scored.groupby(["year", "month"])["y"].transform("any")
+    table = Table("cdp-fraud version", "scored", "alerts", "alert %", "frauds", "caught", "recall", "PR-AUC",
+                  title="the streamed period, by the model version that scored it")  # fmt: skip
+    for version, part in scored.groupby("model_version"):
+        frauds, caught = int(part["y"].sum()), int((part["y"] & part["is_alert"]).sum())
+        labelled = part[part["labelled"]]
+        pr_auc = average_precision_score(labelled["y"], labelled["p"]) if labelled["y"].any() else None
+        table.add_row(
+            f"v{version}", f"{len(part):,}", f"{int(part['is_alert'].sum()):,}",
+            f"{100 * part['is_alert'].mean():.2f}", f"{frauds:,}", f"{caught:,}",
+            f"{100 * caught / frauds:.0f}%" if frauds else "-",
+            f"{pr_auc:.3f}" if pr_auc is not None else "-",
+        )  # fmt: skip
+    console.print(table)
+    total = len(scored)
+    console.print(f"streamed period: {total:,} scored, {int(scored['is_alert'].sum()):,} alerts")

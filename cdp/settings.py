@@ -57,6 +57,51 @@ class Settings(BaseSettings):
     serve_invocations_model: str = Field("cdp-fraud", description="The model /invocations serves.")
     serve_reason_codes: int = Field(3, ge=0, le=20, description="Reason codes returned per score.")
 
+    # -- monitoring loop (monitoring/; `cdp monitor run`) ----------------------------------------
+    monitor_models: tuple[str, ...] = Field(("cdp-fraud",), description="Models the drift job watches.")
+    monitor_window_days: int = Field(30, ge=1, description="Drift window: days of event time.")
+    monitor_sample_size: int = Field(5000, ge=100, description="Rows sampled per side for the drift tests.")
+    monitor_numerical_threshold: float = Field(
+        0.25, gt=0, description="PSI above which a numeric column has drifted."
+    )
+    monitor_categorical_threshold: float = Field(
+        0.25, gt=0, description="PSI above which a categorical column has drifted."
+    )
+    monitor_feature_drift_share: float = Field(
+        0.5, gt=0, le=1, description="Alarm: share of monitored columns drifted above this."
+    )
+    monitor_score_psi: float = Field(0.25, gt=0, description="Alarm: PSI of the model's score above this.")
+    monitor_retrain_cooldown_seconds: float = Field(
+        6 * 3600, ge=0, description="At most one drift-triggered retraining per model in this time."
+    )
+    monitor_performance_lookback_months: int = Field(
+        12, ge=1, description="Months of scored data for the delayed-label performance."
+    )
+    monitor_alert_budget: float = Field(0.005, gt=0, lt=1, description="Share of events alerted.")
+
+    # -- promotion gate (cdp/promotion; `cdp promote`): the rest of its policy in cdp/promotion/policy.py
+    promotion_fraud_pr_auc_margin: float = Field(
+        0.005, description="Fraud candidate's PR-AUC must beat the champion's by this on the same holdout."
+    )
+    promotion_clv_mae_ratio_margin: float = Field(
+        0.01, description="CLV candidate's MAE ratio must be this share below the champion's."
+    )
+    promotion_segmentation_silhouette_margin: float = Field(
+        -0.02, description="Segmentation candidate's silhouette vs the champion's (negative: a small loss)."
+    )
+    promotion_min_fraud_pr_auc: float = Field(0.10, ge=0, le=1, description="Fraud PR-AUC floor.")
+    promotion_max_fraud_brier: float = Field(0.05, gt=0, description="Fraud calibration: Brier score limit.")
+    promotion_max_fraud_ece: float = Field(0.05, gt=0, description="Fraud calibration: ECE limit.")
+    promotion_max_latency_p99_ms: float = Field(
+        50.0, ge=0, description="p99 of single-row scoring through the serving code path."
+    )
+    promotion_min_holdout_rows: int = Field(500, ge=1, description="Fewer holdout rows: no decision.")
+    promotion_min_holdout_positives: int = Field(20, ge=1, description="Fewer labelled frauds: no decision.")
+
+    demo_drift: Literal["amount-shift", "fraud-pattern", "none"] = Field(
+        "amount-shift", description="Drift the demo injects into the stream's second half."
+    )
+
     # -- AWS (used only when backend == "aws") --------------------------------------------------
     aws_region: str = Field("eu-west-1", description="AWS region of every AWS adapter.")
     kms_key_id: str = Field("alias/cdp-pii", description="KMS key that wraps per-customer data keys.")

@@ -95,6 +95,17 @@ def _registered(record: Any) -> dict[str, Any]:
     raise PipelineRunFailedError(f"execution {record.execution_id} registered no model version")
 
 
+def retrain_on_fresh_features(pipeline: str, backends: Backends) -> tuple[Any, Any]:
+    """Refresh the feature tables and training sets from the lake (which now holds the streamed events),
+    then run the pipeline: a retraining must see the data that drifted. In AWS the same refresh is the
+    scheduled feature build the pipeline's query reads."""
+    from features.commands import build
+    from pipelines.cli import run_local_pipeline
+
+    build(backends.settings)
+    return run_local_pipeline(pipeline, backends)
+
+
 def start_pipeline_action(
     backends: Backends, bus: EventBus, timeline: Timeline, run_pipeline: PipelineRunner | None = None
 ) -> TargetAction:
@@ -104,9 +115,7 @@ def start_pipeline_action(
         pipeline = str(parameters["pipeline"])
         reason = parameters.get("reason", envelope.get("detail-type", "event"))
         timeline.add(f"start-pipeline: {pipeline} pipeline started ({reason})")
-        runner = run_pipeline
-        if runner is None:
-            from pipelines.cli import run_local_pipeline as runner
+        runner = run_pipeline or retrain_on_fresh_features
         record, _ = runner(pipeline, backends)
         if record.status != "Succeeded":
             timeline.add(f"start-pipeline: {pipeline} execution {record.execution_id} {record.status}")

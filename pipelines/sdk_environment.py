@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +35,9 @@ def quiet_sdk_logging() -> Iterator[None]:
     previous = logging.root.manager.disable
     logging.disable(logging.WARNING)
     try:
-        yield
+        with warnings.catch_warnings():
+            # Building a definition in a PipelineSession is the point here, not a mistake to warn about.
+            warnings.filterwarnings("ignore", "Running within a PipelineSession", UserWarning)
+            yield
     finally:
         logging.disable(previous)

@@ -111,7 +111,8 @@ def test_the_same_check_catches_a_window_that_peeks_forward():
     tx = sample_transactions(4_000, 300, seed=5)
     write_sample_lake(backends, tx, sample_cards(300, seed=5))
     peeking = range_sql(FRAUD_VIEW.name).replace(
-        "RANGE BETWEEN 86400 PRECEDING AND 1 PRECEDING", "RANGE BETWEEN 86400 PRECEDING AND 60 FOLLOWING"
+        "ROWS BETWEEN _hist_n - _24h_start PRECEDING AND 1 PRECEDING",
+        "ROWS BETWEEN _hist_n - _24h_start PRECEDING AND 1 FOLLOWING",
     )
     assert peeking != range_sql(FRAUD_VIEW.name)
     before = backends.catalog.query(peeking).to_pylist()

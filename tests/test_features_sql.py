@@ -74,3 +74,22 @@ def test_high_risk_flag_matches_the_generator_group_on_both_paths():
     python = [column.value({"mcc": c}) for c in codes]
     assert sql == python
     assert sum(python) == len(generator) and python[-2:] == [False, False]
+
+
+def test_event_view_sorts_each_key_once_per_ordering_not_once_per_window():
+    """Every window rides on two sorts of the key's events (by second, and in event order) plus one per
+    `PriorShare` column; no feature adds a RANGE frame of its own (those made the build slow)."""
+    import re
+
+    from features.spec import PriorShare
+
+    view = EVENT_VIEWS["fraud_card"]
+    sql = view_sql(view.name)
+    specs = set(re.findall(r"OVER \((PARTITION BY [^)]*?ORDER BY [a-z_, ]+?)(?: ROWS| RANGE|\))", sql))
+    shares = [f.column for f in view.features if isinstance(f, PriorShare)]
+    assert specs == {
+        "PARTITION BY card_token ORDER BY epoch_s",
+        "PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id",
+        *(f"PARTITION BY card_token, {c} ORDER BY epoch_s, source_line, txn_id" for c in shares),
+    }
+    assert len(view.windows()) == 4 and sql.count(" RANGE BETWEEN ") == len(view.windows())

@@ -232,7 +232,7 @@ def test_injected_shift_is_detected_and_the_report_is_valid_and_clean(platform, 
     assert report.share_drifted == pytest.approx(2 / 3)
     assert report.score_psi > 0.25 and report.score.drifted
     assert report.window.start.startswith("2020-03-2")  # default window: 30 days up to the newest event
-    assert {(c.kind, c.method, c.threshold) for c in report.columns} == {("numerical", "wasserstein", 0.1)}
+    assert {(c.kind, c.method, c.threshold) for c in report.columns} == {("numerical", "psi", 0.25)}
 
     doc = json.loads(result.json_path.read_text())
     validate_report(doc)
@@ -321,3 +321,13 @@ def test_evidently_engine_tests_categories_with_psi(tmp_path):
         categorical_psi(reference["channel"], moved["channel"]), rel=0.05
     )
     assert (tmp_path / "report.html").is_file() and engine.name.startswith("evidently 0.7")
+
+
+def test_a_column_empty_on_one_side_is_not_compared():
+    from monitoring.drift.job import monitored_columns
+
+    reference = pd.DataFrame({"amount": [1.0, 2.0], "amount_mean_1h": [3.0, None], "txn_id": ["a", "b"]})
+    current = pd.DataFrame({"amount": [5.0, 6.0], "amount_mean_1h": [None, None], "txn_id": ["c", "d"]})
+    features = ("amount", "amount_mean_1h")
+    assert monitored_columns(features, reference, current) == ["amount"]
+    assert monitored_columns(features, reference, reference) == ["amount", "amount_mean_1h"]

@@ -38,6 +38,7 @@ pytestmark = pytest.mark.slow  # a pipeline run per test, on a platform built by
 ALARMS = ("cdp-fraud-drift-FeatureDriftShare", "cdp-fraud-drift-ScorePSI")
 RETRAIN = retrain_rule_name("cdp-fraud")
 SETTINGS = DriftSettings(sample_size=1500, seed=3)
+THRESHOLDS = DriftThresholds(feature_drift_share=0.3)  # the test data has only 3 monitored columns
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +83,7 @@ def test_drift_alarm_retrains_once_and_the_cooldown_holds_the_second_start(platf
             actions=actions,
             timeline=timeline,
             drift_settings=SETTINGS,
-            thresholds=thresholds,
+            thresholds=thresholds or THRESHOLDS,
         )
 
     stable = monitor(0)

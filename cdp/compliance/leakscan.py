@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-_DIGITS = re.compile(r"(?<![0-9A-Za-z])\d{15,16}(?![0-9A-Za-z])")
+# 15-16 digits standing alone; not the fraction of a decimal number (0.1234567890123456 is a metric)
+_DIGITS = re.compile(r"(?<![0-9A-Za-z])(?<!\d\.)\d{15,16}(?![0-9A-Za-z])")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _FORBIDDEN_COLUMNS = re.compile(r"^(cvv|cvv2|card_?number|pan|expires|expiry|expiration)$", re.I)
 _TEXT_SUFFIXES = {

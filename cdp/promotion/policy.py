@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cdp.settings import Settings
+
+SETTINGS_PREFIX = "promotion_"
 
 
 @dataclass(frozen=True)
@@ -49,3 +54,13 @@ class PromotionPolicy:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PromotionPolicy:
+        """The policy with every field the settings carry (`promotion_<field>`); the rest at defaults."""
+        given = {
+            f.name: getattr(settings, SETTINGS_PREFIX + f.name)
+            for f in fields(cls)
+            if hasattr(settings, SETTINGS_PREFIX + f.name)
+        }
+        return cls(**given)

@@ -43,7 +43,7 @@ def promote(
     dry_run: bool = False,
 ) -> PromotionDecision:
     """Decide on `candidate_version` (default: the newest PendingManualApproval version) of `model_name`."""
-    policy = policy or PromotionPolicy()
+    policy = policy or PromotionPolicy.from_settings(backends.settings)
     registry = backends.model_registry
     champion = registry.champion(model_name)
     champion_number = champion.version if champion else None

@@ -80,8 +80,10 @@ def produce(
     limit: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     drift: DriftScenario | None = None,
+    upto: int | None = None,
 ) -> ProduceReport:
-    """Replay the stream part of `source_dir` (at `rate` events/s, or as fast as possible).
+    """Replay the stream part of `source_dir` (at `rate` events/s, or as fast as possible), at most `limit`
+    events in this run and never past position `upto` of the replay.
 
     With `drift`, rows from the scenario's start position on are changed before they reach core banking
     (`cdp.streaming.drift`); the scenario and the rows it changed are kept in the producer's state, and a
@@ -99,6 +101,8 @@ def produce(
     drift_doc = drift.to_dict() if drift is not None else None
     drift_rows = state.get("drift_rows", 0) if same_run and state.get("drift") == drift_doc else 0
     end = rows.num_rows if limit is None else min(rows.num_rows, already + limit)
+    if upto is not None:
+        end = min(end, max(upto, already))  # `upto`: stop at this position of the replay
     sent = 0
     for start in range(already, end, BATCH):
         batch = rows.slice(start, min(BATCH, end - start))

@@ -1,0 +1,60 @@
+"""What `cdp monitor run` does: one monitor pass configured from the settings object (`CDP_MONITOR_*`).
+
+The CLI prints what this returns; the demo calls it between stream slices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from monitoring.actions import Timeline
+from monitoring.drift.job import DriftSettings
+from monitoring.loop import MonitorRun, run_monitor
+from monitoring.rules import DriftThresholds
+
+if TYPE_CHECKING:
+    from cdp.backends import Backends
+    from cdp.settings import Settings
+
+
+def drift_settings(settings: Settings) -> DriftSettings:
+    """The drift job's sampling and per-column thresholds from the settings."""
+    return DriftSettings(
+        sample_size=settings.monitor_sample_size,
+        seed=settings.seed,
+        window_days=settings.monitor_window_days,
+        numerical_threshold=settings.monitor_numerical_threshold,
+        categorical_threshold=settings.monitor_categorical_threshold,
+        score_psi_threshold=settings.monitor_score_psi,
+    )
+
+
+def drift_thresholds(settings: Settings) -> DriftThresholds:
+    """When the drift alarms fire, from the settings (the CDK app reads the same defaults)."""
+    return DriftThresholds(
+        feature_drift_share=settings.monitor_feature_drift_share, score_psi=settings.monitor_score_psi
+    )
+
+
+def monitor_once(
+    backends: Backends,
+    *,
+    models: Sequence[str] | None = None,
+    now: datetime | None = None,
+    timeline: Timeline | None = None,
+) -> MonitorRun:
+    """`cdp monitor run`: drift + labelled performance -> metrics -> alarms -> rules, once."""
+    s = backends.settings
+    return run_monitor(
+        backends,
+        models=tuple(models or s.monitor_models),
+        now=now,
+        timeline=timeline,
+        drift_settings=drift_settings(s),
+        thresholds=drift_thresholds(s),
+        retrain_cooldown_seconds=s.monitor_retrain_cooldown_seconds,
+        performance_lookback_months=s.monitor_performance_lookback_months,
+        alert_budget=s.monitor_alert_budget,
+    )

@@ -1,0 +1,29 @@
+"""The leak scanner's text rules: card numbers, e-mails and known values are found; the long fraction of a
+metric (a float printed with 16 decimals that happens to pass Luhn) is not a card number."""
+
+from __future__ import annotations
+
+from cdp.compliance.leakscan import LeakScanner, luhn_valid
+
+CARD = "4111111111111111"  # a Luhn-valid test PAN
+
+
+def _kinds(text: str, known: tuple[str, ...] = ()) -> list[str]:
+    return [f.kind for f in LeakScanner(known_values=known).scan_text(text, "report.json", "text")]
+
+
+def test_card_numbers_are_found_alone_quoted_or_after_a_label():
+    assert luhn_valid(CARD)
+    for text in (CARD, f'"{CARD}"', f"pan={CARD}", f"card.{CARD}", f"[{CARD}]"):
+        assert "card_number" in _kinds(text), text
+
+
+def test_a_metric_fraction_is_not_a_card_number():
+    fraction = "0." + CARD  # 0.4111111111111111
+    assert _kinds(f'{{"share_drifted": {fraction}}}') == []
+    assert _kinds(f"psi=1.{CARD}e-05") == []
+
+
+def test_e_mails_and_known_values_are_found():
+    assert "email" in _kinds("contact: jane.doe@example.com")
+    assert _kinds("holder Jane Q Public", known=("Jane Q Public",)) != []
