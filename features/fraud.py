@@ -1,7 +1,7 @@
 """The fraud view: one row of features per transaction, keyed by card, from the card's prior events.
 
 To add a feature, add one line below (a kind from `features.spec` over a column of `features.columns`),
-run `python -m features.render` to rewrite `features/sql/fraud_card.sql`, and both paths have it.
+run `python -m features` to rewrite `features/sql/fraud_card.sql`, and both paths have it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,16 @@
 """Render a view's point-in-time SQL (DuckDB dialect) from its definition, and its Athena translation.
 
 The rendered files are committed under `features/sql/` for data scientists to read; a test fails when a
-committed file differs from what the definitions render. Rewrite them with `python -m features.render`.
+committed file differs from what the definitions render. Rewrite them with `python -m features`.
+
+How the SQL stays fast at full size (tens of millions of rows): every window is a slice of the key's event
+sequence, so it is computed from running values instead of one framed aggregate per feature.
+- One pass sorted by (key, epoch_s) counts, for each window of W seconds, the key's events in seconds
+  before t - W: that count is the position of the window's first event in the key's sequence.
+- One pass in event order keeps running sums (before the event) and the event's position; the number of
+  prior events in a window is position - window start, a window sum is the running sum minus the running
+  sum at the window's first event (`lag` by that number of rows), a window max a ROWS frame of that size.
+- First-seen flags come from the first event key per (key, value), found by a hash aggregate.
 """
 
 from __future__ import annotations
@@ -28,6 +37,11 @@ from features.spec import (
 
 SQL_DIR = Path(__file__).with_name("sql")
 ORDER = "epoch_s, source_line, txn_id"
+# One BIGINT per event in event order, (epoch_s, source_line) packed: exact while 0 <= source_line < 2^31
+# and |epoch_s| < 2^32 (years 1834-2106). A key's events have distinct source lines (the lake's txn_id is
+# built from the card and the source line), so it tells a key's events apart and the txn_id tie-break of
+# the event order never decides.
+EVENT_KEY = "CAST(epoch(t.ts) AS BIGINT) * 2147483648 + t.source_line"
 
 _CARD_ATTRIBUTE_SQL = {
     "card_age_days": "date_diff('day', c.acct_open_date, CAST(a.ts AS DATE))",
@@ -37,8 +51,10 @@ _CARD_ATTRIBUTE_SQL = {
 
 
 def _number(column: str) -> str:
+    """The column as a number that a running sum adds up (flags count 1, nulls add nothing)."""
     flag = column not in COLUMNS  # a derived first-seen flag
-    return f"CAST({column} AS INTEGER)" if flag or COLUMNS[column].kind == "bool" else column
+    value = f"CAST({column} AS INTEGER)" if flag or COLUMNS[column].kind == "bool" else column
+    return f"coalesce({value}, 0)"
 
 
 def _summed(f: WindowSum | WindowMean | WindowNewCount) -> str:
@@ -50,91 +66,184 @@ def _used_columns(view: EventFeatureView) -> list[str]:
     return [c for c in COLUMNS if c in used]
 
 
+def _reads(feature: object, column: str) -> bool:
+    return getattr(feature, "column", None) == column
+
+
+def _first_seen_only(feature: object) -> bool:
+    """Features whose column is read only to find the key's first event with each value."""
+    return isinstance(feature, FirstSeen | WindowNewCount)
+
+
+def _select(name: str, source: str, exprs: list[tuple[str, str]], tail: str = "") -> list[str]:
+    """One CTE `name AS (SELECT source.*, <exprs> FROM source <tail>)`; exprs are (comment, expression)."""
+    lines = [f"{name} AS (", "    SELECT", f"        {source}.*,"]
+    for comment, expr in exprs:
+        if comment:
+            lines.append(f"        -- {comment}")
+        lines.append(f"        {expr},")
+    lines[-1] = lines[-1].rstrip(",")
+    lines += [f"    FROM {source}{tail}", "),"]
+    return lines
+
+
 def render_event_view(view: EventFeatureView) -> str:
     """The view's SQL over the lake tables `transactions` and `cards` (one row per transaction)."""
     key = view.key
-    before = "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING"
-    tie = f"PARTITION BY {key}, epoch_s ORDER BY source_line, txn_id {before}"
-    hist = f"PARTITION BY {key} ORDER BY {ORDER} {before}"
     seq = f"PARTITION BY {key} ORDER BY {ORDER}"
+    prior = f"{seq} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING"
+    windows = view.windows()
 
-    def earlier(seconds: int) -> str:
-        return f"PARTITION BY {key} ORDER BY epoch_s RANGE BETWEEN {seconds} PRECEDING AND 1 PRECEDING"
-
-    sums = sorted(
+    summed = list(
+        dict.fromkeys(
+            _summed(f) for f in view.features if isinstance(f, WindowSum | WindowMean | WindowNewCount)
+        )
+    )
+    window_sums = sorted(
         {
-            (f.window.name, _summed(f))
+            (f.window.seconds, f.window.name, _summed(f))
             for f in view.features
             if isinstance(f, WindowSum | WindowMean | WindowNewCount)
         }
     )
-    flagged = list(dict.fromkeys(f.column for f in view.features if isinstance(f, WindowNewCount)))
-    maxes = sorted({(f.window.name, f.column) for f in view.features if isinstance(f, WindowMax)})
+    window_maxes = sorted(
+        {(f.window.seconds, f.window.name, f.column) for f in view.features if isinstance(f, WindowMax)}
+    )
+    zscored = list(dict.fromkeys(f.column for f in view.features if isinstance(f, HistoryZScore)))
+    first_seen = list(
+        dict.fromkeys(f.column for f in view.features if isinstance(f, FirstSeen | WindowNewCount))
+    )
 
-    aggs: list[tuple[str, str]] = []  # (comment, expression AS alias)
-    aggs.append(("prior events in the same second", f"count(*) OVER ({tie}) AS _tie_n"))
-    for col in sorted({c for _, c in sums}):
-        aggs.append(("", f"sum({_number(col)}) OVER ({tie}) AS _tie_sum_{col}"))
-    for col in sorted({c for _, c in maxes}):
-        aggs.append(("", f"max({_number(col)}) OVER ({tie}) AS _tie_max_{col}"))
-    for w in view.windows():
-        comment = f"prior events in earlier seconds of the last {w.name} ([t - {w.seconds} s, t - 1 s])"
-        aggs.append((comment, f"count(*) OVER ({earlier(w.seconds)}) AS _{w.name}_n"))
-        for wn, col in sums:
-            if wn == w.name:
-                aggs.append(("", f"sum({_number(col)}) OVER ({earlier(w.seconds)}) AS _{w.name}_sum_{col}"))
-        for wn, col in maxes:
-            if wn == w.name:
-                aggs.append(("", f"max({_number(col)}) OVER ({earlier(w.seconds)}) AS _{w.name}_max_{col}"))
-    aggs.append(("all prior events of the key", f"count(*) OVER ({hist}) AS _hist_n"))
-    for f in view.features:
-        if isinstance(f, HistoryZScore):
-            c = _number(f.column)
-            aggs.append(("", f"sum({c}) OVER ({hist}) AS _hist_sum_{f.column}"))
-            aggs.append(("", f"sum({c} * {c}) OVER ({hist}) AS _hist_sumsq_{f.column}"))
-    lagged = ["epoch_s"] + [f.column for f in view.features if isinstance(f, ChangedFromPrevious)]
-    for col in dict.fromkeys(lagged):
-        aggs.append(("", f"lag({col}) OVER ({seq}) AS _prev_{col}"))
-    for f in view.features:
-        if isinstance(f, FirstSeen):
-            aggs.append(
+    cols = _used_columns(view)
+    lines = [
+        f"-- Feature view `{view.name}`: one row per transaction, features from the prior events of the same",
+        f"-- {key}. Rendered from the definitions in features/ by `python -m features`: do not edit.",
+        "-- Event order: (ts, source_line, txn_id); prior = strictly earlier in that order. A window of W",
+        "-- seconds holds the prior events with ts in [t - W, t] (an event exactly W earlier is in): the",
+        "-- prior events from the window's first event (the first at or after t - W) to the one before.",
+        "-- event_key packs (epoch_s, source_line) in a BIGINT (a key's events have distinct source lines).",
+        "WITH events AS (",
+        "    SELECT",
+        "        t.txn_id, t.card_token, t.user_token, t.ts, t.year, t.month, t.source_line, t.is_fraud,",
+        "        CAST(epoch(t.ts) AS BIGINT) AS epoch_s,",
+        f"        {EVENT_KEY} AS event_key,",
+    ]
+    lines += [f"        {COLUMNS[c].sql} AS {c}," for c in cols]
+    lines[-1] = lines[-1].rstrip(",")
+    lines += ["    FROM transactions AS t", "),"]
+
+    # first event of the key with each value of a first-seen column
+    for col in first_seen:
+        lines += [
+            f"first_{col} AS (",
+            f"    SELECT {key}, min(event_key) AS first_key FROM events GROUP BY {key}, {col}",
+            "),",
+        ]
+    source = "events"
+    if first_seen:
+        exprs = []
+        joins = ""
+        for i, col in enumerate(first_seen):
+            comment = "the key's first event with this value (never for a null value)" if i == 0 else ""
+            exprs.append(
+                (comment, f"(e.{col} IS NOT NULL AND f{i}.first_key IS NOT NULL) AS {first_flag(col)}")
+            )
+            on = f"f{i}.{key} = e.{key} AND f{i}.first_key = e.event_key"
+            joins += f"\n    LEFT JOIN first_{col} AS f{i} ON {on}"
+        # only what later steps read: the columns used by first-seen features alone stop here
+        later = [c for c in cols if any(_reads(f, c) for f in view.features if not _first_seen_only(f))]
+        kept = dict.fromkeys([*view.passthrough, view.label, key, "epoch_s", "event_key", *later])
+        names = [f"e.{c}" for c in kept]
+        lines += ["flagged AS (", "    SELECT"]
+        lines += [f"        {', '.join(names[i : i + 8])}," for i in range(0, len(names), 8)]
+        for comment, expr in exprs:
+            if comment:
+                lines.append(f"        -- {comment}")
+            lines.append(f"        {expr},")
+        lines[-1] = lines[-1].rstrip(",")
+        lines += [f"    FROM events AS e{joins}", "),"]
+        source = "flagged"
+
+    # where each window starts: the number of the key's events in seconds before t - W
+    if windows:
+        starts = []
+        for i, w in enumerate(windows):
+            comment = "events of the key before each window's first second (t - W)" if i == 0 else ""
+            starts.append(
                 (
-                    "",
-                    f"row_number() OVER (PARTITION BY {key}, {f.column} ORDER BY {ORDER}) "
-                    f"AS _rank_{f.column}",
+                    comment,
+                    f"count(*) OVER (PARTITION BY {key} ORDER BY epoch_s "
+                    f"RANGE BETWEEN UNBOUNDED PRECEDING AND {w.seconds + 1} PRECEDING) AS _{w.name}_start",
                 )
             )
+        lines += _select("positioned", source, starts)
+        source = "positioned"
+
+    # running values before each event, in event order
+    running = [("the event's position = number of prior events", f"row_number() OVER ({seq}) - 1 AS _hist_n")]
+    for col in summed:
+        total = f"coalesce(sum({_number(col)}) OVER ({prior}), 0)"
+        if col not in zscored:  # narrower rows to sort; z-scores keep the wide sum for n * sum of squares
+            total = f"CAST({total} AS BIGINT)"
+        running.append(("", f"{total} AS _cum_{col}"))
+    for col in zscored:
+        if col not in summed:
+            running.append(("", f"coalesce(sum({_number(col)}) OVER ({prior}), 0) AS _cum_{col}"))
+        running.append(
+            ("", f"coalesce(sum({_number(col)} * {_number(col)}) OVER ({prior}), 0) AS _cumsq_{col}")
+        )
+    lagged = ["epoch_s"] + [f.column for f in view.features if isinstance(f, ChangedFromPrevious)]
+    for col in dict.fromkeys(lagged):
+        running.append(("", f"lag({col}) OVER ({seq}) AS _prev_{col}"))
+    for f in view.features:
         if isinstance(f, PriorShare):
-            same = (
-                f"PARTITION BY {key}, {f.column} ORDER BY {ORDER} "
-                "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING"
-            )
-            aggs.append(("", f"count(*) OVER ({same}) AS _same_{f.column}_n"))
+            same = f"PARTITION BY {key}, {f.column} ORDER BY {ORDER}"
+            running.append(("", f"row_number() OVER ({same}) - 1 AS _same_{f.column}_n"))
+    lines += _select("running", source, running)
 
-    def n(w: str) -> str:
-        return f"(a._{w}_n + a._tie_n)"
-
-    def total(w: str, col: str) -> str:
-        return f"(coalesce(a._{w}_sum_{col}, 0) + coalesce(a._tie_sum_{col}, 0))"
+    # windows as slices of the sequence: [position - n, position - 1]
+    sliced = []
+    for w in windows:
+        sliced.append((f"prior events in the last {w.name}", f"_hist_n - _{w.name}_start AS _{w.name}_n"))
+        n = f"_hist_n - _{w.name}_start"
+        for _, wn, col in window_sums:
+            if wn == w.name:
+                sliced.append(("", f"_cum_{col} - lag(_cum_{col}, {n}) OVER ({seq}) AS _{w.name}_sum_{col}"))
+        for _, wn, col in window_maxes:
+            if wn == w.name:
+                sliced.append(
+                    (
+                        "",
+                        f"max({col}) OVER ({seq} ROWS BETWEEN {n} PRECEDING AND 1 PRECEDING) "
+                        f"AS _{w.name}_max_{col}",
+                    )
+                )
+    if sliced:
+        lines += _select("aggregates", "running", sliced)
+        source = "aggregates"
+    else:
+        source = "running"
+    lines[-1] = ")"
 
     out: list[tuple[str, str]] = []
     for f in view.features:
         if isinstance(f, Current):
             expr = f"a.{f.column}"
         elif isinstance(f, WindowCount):
-            expr = n(f.window.name)
+            expr = f"a._{f.window.name}_n"
         elif isinstance(f, WindowSum):
-            expr = f"CAST({total(f.window.name, f.column)} AS BIGINT)"
+            expr = f"CAST(a._{f.window.name}_sum_{f.column} AS BIGINT)"
         elif isinstance(f, WindowNewCount):
-            expr = f"CAST({total(f.window.name, f.flag)} AS BIGINT)"
+            expr = f"CAST(a._{f.window.name}_sum_{f.flag} AS BIGINT)"
         elif isinstance(f, WindowMean):
             w = f.window.name
-            expr = f"CASE WHEN {n(w)} = 0 THEN NULL ELSE CAST({total(w, f.column)} AS DOUBLE) / {n(w)} END"
+            expr = (
+                f"CASE WHEN a._{w}_n = 0 THEN NULL ELSE CAST(a._{w}_sum_{f.column} AS DOUBLE) / a._{w}_n END"
+            )
         elif isinstance(f, WindowMax):
-            m, t = f"a._{f.window.name}_max_{f.column}", f"a._tie_max_{f.column}"
-            expr = f"CAST(greatest(coalesce({m}, {t}), coalesce({t}, {m})) AS BIGINT)"
+            expr = f"CAST(a._{f.window.name}_max_{f.column} AS BIGINT)"
         elif isinstance(f, HistoryZScore):
-            c, s, q = f.column, f"a._hist_sum_{f.column}", f"a._hist_sumsq_{f.column}"
+            c, s, q = f.column, f"a._cum_{f.column}", f"a._cumsq_{f.column}"
             var = f"CAST(a._hist_n * {q} - {s} * {s} AS DOUBLE) / (CAST(a._hist_n AS DOUBLE) * a._hist_n)"
             expr = (
                 f"CASE WHEN a._hist_n < 2 OR a._hist_n * {q} - {s} * {s} <= 0 THEN NULL "
@@ -143,7 +252,7 @@ def render_event_view(view: EventFeatureView) -> str:
         elif isinstance(f, SecondsSincePrevious):
             expr = "a.epoch_s - a._prev_epoch_s"
         elif isinstance(f, FirstSeen):
-            expr = f"CASE WHEN a.{f.column} IS NULL THEN false ELSE a._rank_{f.column} = 1 END"
+            expr = f"a.{first_flag(f.column)}"
         elif isinstance(f, PriorShare):
             expr = (
                 f"CASE WHEN a.{f.column} IS NULL OR a._hist_n = 0 THEN NULL "
@@ -157,42 +266,12 @@ def render_event_view(view: EventFeatureView) -> str:
             raise TypeError(f"unknown feature kind {type(f).__name__}")
         out.append((f.name, expr))
 
-    cols = _used_columns(view)
-    lines = [
-        f"-- Feature view `{view.name}`: one row per transaction, features from the prior events of the same",
-        f"-- {key}. Rendered from the definitions in features/ by `python -m features`: do not edit.",
-        "-- Event order: (ts, source_line, txn_id); prior = strictly earlier in that order. A window of W",
-        "-- seconds holds the prior events with ts in [t - W, t] (an event exactly W earlier is in): the",
-        "-- earlier seconds come from a RANGE frame over epoch seconds, the same second from a ROWS frame.",
-        "WITH events AS (",
-        "    SELECT",
-        "        t.txn_id, t.card_token, t.user_token, t.ts, t.year, t.month, t.source_line, t.is_fraud,",
-        "        CAST(epoch(t.ts) AS BIGINT) AS epoch_s,",
-    ]
-    lines += [f"        {COLUMNS[c].sql} AS {c}," for c in cols]
-    lines[-1] = lines[-1].rstrip(",")
-    lines += ["    FROM transactions AS t", "),"]
-    source = "events"
-    if flagged:  # per-event first-seen flags, summed over windows below
-        lines += ["flagged AS (", "    SELECT", "        events.*,"]
-        for col in flagged:
-            rank = f"row_number() OVER (PARTITION BY {key}, {col} ORDER BY {ORDER})"
-            lines.append(f"        ({col} IS NOT NULL AND {rank} = 1) AS {first_flag(col)},")
-        lines[-1] = lines[-1].rstrip(",")
-        lines += ["    FROM events", "),"]
-        source = "flagged"
-    lines += ["aggregates AS (", "    SELECT", f"        {source}.*,"]
-    for comment, expr in aggs:
-        if comment:
-            lines.append(f"        -- {comment}")
-        lines.append(f"        {expr},")
-    lines[-1] = lines[-1].rstrip(",")
-    lines += [f"    FROM {source}", ")", "SELECT"]
+    lines.append("SELECT")
     lines += [f"    a.{c}," for c in view.passthrough]
     lines.append(f"    a.{view.label} AS label,")
     lines += [f"    {expr} AS {name}," for name, expr in out]
     lines[-1] = lines[-1].rstrip(",")
-    lines += ["FROM aggregates AS a"]
+    lines += [f"FROM {source} AS a"]
     if any(isinstance(f, CardAttribute) for f in view.features):
         lines.append("LEFT JOIN cards AS c ON c.card_token = a.card_token")
     return "\n".join(lines) + "\n"

@@ -4,6 +4,8 @@ meaning that the SQL renderer (`features.render`) and the online updater (`featu
 Semantics shared by both paths (the parity and point-in-time tests hold them to it):
 - Event order within a key: (ts, source_line, txn_id). "Prior events" of a row are the key's events
   strictly earlier in that order, so two events in the same second are ordered by their source line.
+  A key's events have distinct source lines (the lake's txn_id is built from the card and the line), which
+  the SQL relies on to tell them apart by (ts, source_line) alone.
 - A window of W seconds at an event at time t holds the prior events with ts in [t - W, t]: an event
   exactly W earlier is in, one W + 1 s earlier is out.
 - A feature sees only prior events, plus the row's own columns where its kind says so (`Current`, the

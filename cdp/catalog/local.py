@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,6 +34,11 @@ class DuckDbCatalog:
         self.registry_path = registry_path
         self.resolve = resolve
         self._lock = threading.Lock()
+
+    @property
+    def spill_dir(self) -> Path:
+        """Where DuckDB spills what does not fit in its memory limit (beside the registry file)."""
+        return self.registry_path.parent / "duckdb-spill"
 
     # -- registry ---------------------------------------------------------------------------------
     def _load(self) -> dict[str, dict]:
@@ -100,9 +106,12 @@ class DuckDbCatalog:
         staging = root.with_name(root.name + ".new")
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
+        spill = self.spill_dir / uuid.uuid4().hex  # one folder per call: concurrent builds don't share
         con = self.connect()
         try:
             con.execute(f"SET memory_limit = '{memory_limit}'")
+            # spill under the platform's state folder, never into the working directory
+            con.execute(f"SET temp_directory = '{spill.as_posix()}'")
             con.execute("SET preserve_insertion_order = false")
             schema = con.sql(f"SELECT * FROM ({sql}) LIMIT 0").to_arrow_table().schema
             keys = ", ".join(table.partition_keys)
@@ -118,6 +127,7 @@ class DuckDbCatalog:
             raise CatalogError(f"table {table.name}: {e}") from e
         finally:
             con.close()
+            shutil.rmtree(spill, ignore_errors=True)
         # Swap folders: the old data stays whole until the new data is complete.
         retired = root.with_name(root.name + ".old")
         shutil.rmtree(retired, ignore_errors=True)

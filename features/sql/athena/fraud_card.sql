@@ -3,7 +3,8 @@
 /* card_token. Rendered from the definitions in features/ by `python -m features`: do not edit. */
 /* Event order: (ts, source_line, txn_id); prior = strictly earlier in that order. A window of W */
 /* seconds holds the prior events with ts in [t - W, t] (an event exactly W earlier is in): the */
-/* earlier seconds come from a RANGE frame over epoch seconds, the same second from a ROWS frame. */
+/* prior events from the window's first event (the first at or after t - W) to the one before. */
+/* event_key packs (epoch_s, source_line) in a BIGINT (a key's events have distinct source lines). */
 WITH events AS (
   SELECT
     t.txn_id,
@@ -15,6 +16,7 @@ WITH events AS (
     t.source_line,
     t.is_fraud,
     CAST(TO_UNIXTIME(t.ts) AS BIGINT) AS epoch_s,
+    CAST(TO_UNIXTIME(t.ts) AS BIGINT) * 2147483648 + t.source_line AS event_key,
     amount_cents AS amount_cents,
     channel AS channel,
     merchant_id AS merchant_id,
@@ -103,184 +105,209 @@ WITH events AS (
       FALSE
     ) AS is_high_risk_mcc
   FROM transactions AS t
+), first_merchant_id AS (
+  SELECT
+    card_token,
+    MIN(event_key) AS first_key
+  FROM events
+  GROUP BY
+    card_token,
+    merchant_id
+), first_city_key AS (
+  SELECT
+    card_token,
+    MIN(event_key) AS first_key
+  FROM events
+  GROUP BY
+    card_token,
+    city_key
+), first_merchant_state AS (
+  SELECT
+    card_token,
+    MIN(event_key) AS first_key
+  FROM events
+  GROUP BY
+    card_token,
+    merchant_state
+), first_mcc AS (
+  SELECT
+    card_token,
+    MIN(event_key) AS first_key
+  FROM events
+  GROUP BY
+    card_token,
+    mcc
 ), flagged AS (
   SELECT
-    events.*,
+    e.txn_id,
+    e.source_line,
+    e.card_token,
+    e.user_token,
+    e.ts,
+    e.year,
+    e.month,
+    e.is_fraud,
+    e.epoch_s,
+    e.event_key,
+    e.amount_cents,
+    e.channel,
+    e.hour_of_day,
+    e.is_online,
+    e.is_foreign,
+    e.is_refund,
+    e.has_error,
+    e.has_bad_credential,
+    e.mcc_group,
+    e.is_high_risk_mcc,
     (
-      NOT merchant_id IS NULL
-      AND ROW_NUMBER() OVER (PARTITION BY card_token, merchant_id ORDER BY epoch_s, source_line, txn_id) = 1
-    ) AS _first_merchant_id
-  FROM events
-), aggregates AS (
+      NOT e.merchant_id IS NULL AND NOT f0.first_key IS NULL
+    ) AS _first_merchant_id, /* the key's first event with this value (never for a null value) */
+    (
+      NOT e.city_key IS NULL AND NOT f1.first_key IS NULL
+    ) AS _first_city_key,
+    (
+      NOT e.merchant_state IS NULL AND NOT f2.first_key IS NULL
+    ) AS _first_merchant_state,
+    (
+      NOT e.mcc IS NULL AND NOT f3.first_key IS NULL
+    ) AS _first_mcc
+  FROM events AS e
+  LEFT JOIN first_merchant_id AS f0
+    ON f0.card_token = e.card_token AND f0.first_key = e.event_key
+  LEFT JOIN first_city_key AS f1
+    ON f1.card_token = e.card_token AND f1.first_key = e.event_key
+  LEFT JOIN first_merchant_state AS f2
+    ON f2.card_token = e.card_token AND f2.first_key = e.event_key
+  LEFT JOIN first_mcc AS f3
+    ON f3.card_token = e.card_token AND f3.first_key = e.event_key
+), positioned AS (
   SELECT
     flagged.*,
     COUNT(*) OVER (
-      PARTITION BY card_token, epoch_s
-      ORDER BY source_line, txn_id
-      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
-    ) AS _tie_n, /* prior events in the same second */
-    SUM(CAST(_first_merchant_id AS INTEGER)) OVER (
-      PARTITION BY card_token, epoch_s
-      ORDER BY source_line, txn_id
-      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
-    ) AS _tie_sum__first_merchant_id,
-    SUM(amount_cents) OVER (
-      PARTITION BY card_token, epoch_s
-      ORDER BY source_line, txn_id
-      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
-    ) AS _tie_sum_amount_cents,
-    SUM(CAST(has_bad_credential AS INTEGER)) OVER (
-      PARTITION BY card_token, epoch_s
-      ORDER BY source_line, txn_id
-      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
-    ) AS _tie_sum_has_bad_credential,
-    SUM(CAST(has_error AS INTEGER)) OVER (
-      PARTITION BY card_token, epoch_s
-      ORDER BY source_line, txn_id
-      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
-    ) AS _tie_sum_has_error,
-    SUM(CAST(is_foreign AS INTEGER)) OVER (
-      PARTITION BY card_token, epoch_s
-      ORDER BY source_line, txn_id
-      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
-    ) AS _tie_sum_is_foreign,
-    SUM(CAST(is_online AS INTEGER)) OVER (
-      PARTITION BY card_token, epoch_s
-      ORDER BY source_line, txn_id
-      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
-    ) AS _tie_sum_is_online,
-    MAX(amount_cents) OVER (
-      PARTITION BY card_token, epoch_s
-      ORDER BY source_line, txn_id
-      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
-    ) AS _tie_max_amount_cents,
+      PARTITION BY card_token
+      ORDER BY epoch_s
+      RANGE BETWEEN UNBOUNDED PRECEDING AND 3601 PRECEDING
+    ) AS _1h_start, /* events of the key before each window's first second (t - W) */
     COUNT(*) OVER (
       PARTITION BY card_token
       ORDER BY epoch_s
-      RANGE BETWEEN 3600 PRECEDING AND 1 PRECEDING
-    ) AS _1h_n, /* prior events in earlier seconds of the last 1h ([t - 3600 s, t - 1 s]) */
-    SUM(CAST(_first_merchant_id AS INTEGER)) OVER (
-      PARTITION BY card_token
-      ORDER BY epoch_s
-      RANGE BETWEEN 3600 PRECEDING AND 1 PRECEDING
-    ) AS _1h_sum__first_merchant_id,
-    SUM(amount_cents) OVER (
-      PARTITION BY card_token
-      ORDER BY epoch_s
-      RANGE BETWEEN 3600 PRECEDING AND 1 PRECEDING
-    ) AS _1h_sum_amount_cents,
-    MAX(amount_cents) OVER (
-      PARTITION BY card_token
-      ORDER BY epoch_s
-      RANGE BETWEEN 3600 PRECEDING AND 1 PRECEDING
-    ) AS _1h_max_amount_cents,
+      RANGE BETWEEN UNBOUNDED PRECEDING AND 86401 PRECEDING
+    ) AS _24h_start,
     COUNT(*) OVER (
       PARTITION BY card_token
       ORDER BY epoch_s
-      RANGE BETWEEN 86400 PRECEDING AND 1 PRECEDING
-    ) AS _24h_n, /* prior events in earlier seconds of the last 24h ([t - 86400 s, t - 1 s]) */
-    SUM(CAST(_first_merchant_id AS INTEGER)) OVER (
-      PARTITION BY card_token
-      ORDER BY epoch_s
-      RANGE BETWEEN 86400 PRECEDING AND 1 PRECEDING
-    ) AS _24h_sum__first_merchant_id,
-    SUM(amount_cents) OVER (
-      PARTITION BY card_token
-      ORDER BY epoch_s
-      RANGE BETWEEN 86400 PRECEDING AND 1 PRECEDING
-    ) AS _24h_sum_amount_cents,
-    SUM(CAST(has_bad_credential AS INTEGER)) OVER (
-      PARTITION BY card_token
-      ORDER BY epoch_s
-      RANGE BETWEEN 86400 PRECEDING AND 1 PRECEDING
-    ) AS _24h_sum_has_bad_credential,
-    SUM(CAST(has_error AS INTEGER)) OVER (
-      PARTITION BY card_token
-      ORDER BY epoch_s
-      RANGE BETWEEN 86400 PRECEDING AND 1 PRECEDING
-    ) AS _24h_sum_has_error,
-    SUM(CAST(is_foreign AS INTEGER)) OVER (
-      PARTITION BY card_token
-      ORDER BY epoch_s
-      RANGE BETWEEN 86400 PRECEDING AND 1 PRECEDING
-    ) AS _24h_sum_is_foreign,
-    SUM(CAST(is_online AS INTEGER)) OVER (
-      PARTITION BY card_token
-      ORDER BY epoch_s
-      RANGE BETWEEN 86400 PRECEDING AND 1 PRECEDING
-    ) AS _24h_sum_is_online,
-    MAX(amount_cents) OVER (
-      PARTITION BY card_token
-      ORDER BY epoch_s
-      RANGE BETWEEN 86400 PRECEDING AND 1 PRECEDING
-    ) AS _24h_max_amount_cents,
+      RANGE BETWEEN UNBOUNDED PRECEDING AND 604801 PRECEDING
+    ) AS _7d_start,
     COUNT(*) OVER (
       PARTITION BY card_token
       ORDER BY epoch_s
-      RANGE BETWEEN 604800 PRECEDING AND 1 PRECEDING
-    ) AS _7d_n, /* prior events in earlier seconds of the last 7d ([t - 604800 s, t - 1 s]) */
-    SUM(CAST(_first_merchant_id AS INTEGER)) OVER (
-      PARTITION BY card_token
-      ORDER BY epoch_s
-      RANGE BETWEEN 604800 PRECEDING AND 1 PRECEDING
-    ) AS _7d_sum__first_merchant_id,
-    SUM(amount_cents) OVER (
-      PARTITION BY card_token
-      ORDER BY epoch_s
-      RANGE BETWEEN 604800 PRECEDING AND 1 PRECEDING
-    ) AS _7d_sum_amount_cents,
-    MAX(amount_cents) OVER (
-      PARTITION BY card_token
-      ORDER BY epoch_s
-      RANGE BETWEEN 604800 PRECEDING AND 1 PRECEDING
-    ) AS _7d_max_amount_cents,
-    COUNT(*) OVER (
-      PARTITION BY card_token
-      ORDER BY epoch_s
-      RANGE BETWEEN 2592000 PRECEDING AND 1 PRECEDING
-    ) AS _30d_n, /* prior events in earlier seconds of the last 30d ([t - 2592000 s, t - 1 s]) */
-    SUM(amount_cents) OVER (
-      PARTITION BY card_token
-      ORDER BY epoch_s
-      RANGE BETWEEN 2592000 PRECEDING AND 1 PRECEDING
-    ) AS _30d_sum_amount_cents,
-    MAX(amount_cents) OVER (
-      PARTITION BY card_token
-      ORDER BY epoch_s
-      RANGE BETWEEN 2592000 PRECEDING AND 1 PRECEDING
-    ) AS _30d_max_amount_cents,
-    COUNT(*) OVER (
-      PARTITION BY card_token
-      ORDER BY epoch_s, source_line, txn_id
-      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
-    ) AS _hist_n, /* all prior events of the key */
-    SUM(amount_cents) OVER (
-      PARTITION BY card_token
-      ORDER BY epoch_s, source_line, txn_id
-      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
-    ) AS _hist_sum_amount_cents,
-    SUM(amount_cents * amount_cents) OVER (
-      PARTITION BY card_token
-      ORDER BY epoch_s, source_line, txn_id
-      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
-    ) AS _hist_sumsq_amount_cents,
+      RANGE BETWEEN UNBOUNDED PRECEDING AND 2592001 PRECEDING
+    ) AS _30d_start
+  FROM flagged
+), running AS (
+  SELECT
+    positioned.*,
+    ROW_NUMBER() OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id) /* the event's position = number of prior events */ - 1 AS _hist_n,
+    COALESCE(
+      SUM(COALESCE(amount_cents, 0)) OVER (
+        PARTITION BY card_token
+        ORDER BY epoch_s, source_line, txn_id
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS _cum_amount_cents,
+    CAST(COALESCE(
+      SUM(COALESCE(CAST(has_error AS INTEGER), 0)) OVER (
+        PARTITION BY card_token
+        ORDER BY epoch_s, source_line, txn_id
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS BIGINT) AS _cum_has_error,
+    CAST(COALESCE(
+      SUM(COALESCE(CAST(has_bad_credential AS INTEGER), 0)) OVER (
+        PARTITION BY card_token
+        ORDER BY epoch_s, source_line, txn_id
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS BIGINT) AS _cum_has_bad_credential,
+    CAST(COALESCE(
+      SUM(COALESCE(CAST(is_online AS INTEGER), 0)) OVER (
+        PARTITION BY card_token
+        ORDER BY epoch_s, source_line, txn_id
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS BIGINT) AS _cum_is_online,
+    CAST(COALESCE(
+      SUM(COALESCE(CAST(is_foreign AS INTEGER), 0)) OVER (
+        PARTITION BY card_token
+        ORDER BY epoch_s, source_line, txn_id
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS BIGINT) AS _cum_is_foreign,
+    CAST(COALESCE(
+      SUM(COALESCE(CAST(_first_merchant_id AS INTEGER), 0)) OVER (
+        PARTITION BY card_token
+        ORDER BY epoch_s, source_line, txn_id
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS BIGINT) AS _cum__first_merchant_id,
+    COALESCE(
+      SUM(COALESCE(amount_cents, 0) * COALESCE(amount_cents, 0)) OVER (
+        PARTITION BY card_token
+        ORDER BY epoch_s, source_line, txn_id
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS _cumsq_amount_cents,
     LAG(epoch_s) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id) AS _prev_epoch_s,
     LAG(channel) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id) AS _prev_channel,
-    ROW_NUMBER() OVER (PARTITION BY card_token, merchant_id ORDER BY epoch_s, source_line, txn_id) AS _rank_merchant_id,
-    ROW_NUMBER() OVER (PARTITION BY card_token, city_key ORDER BY epoch_s, source_line, txn_id) AS _rank_city_key,
-    ROW_NUMBER() OVER (PARTITION BY card_token, merchant_state ORDER BY epoch_s, source_line, txn_id) AS _rank_merchant_state,
-    ROW_NUMBER() OVER (PARTITION BY card_token, mcc ORDER BY epoch_s, source_line, txn_id) AS _rank_mcc,
-    COUNT(*) OVER (
-      PARTITION BY card_token, channel
+    ROW_NUMBER() OVER (PARTITION BY card_token, channel ORDER BY epoch_s, source_line, txn_id) - 1 AS _same_channel_n,
+    ROW_NUMBER() OVER (PARTITION BY card_token, hour_of_day ORDER BY epoch_s, source_line, txn_id) - 1 AS _same_hour_of_day_n
+  FROM positioned
+), aggregates AS (
+  SELECT
+    running.*,
+    _hist_n /* prior events in the last 1h */ - _1h_start AS _1h_n,
+    _cum__first_merchant_id - LAG(_cum__first_merchant_id, _hist_n - _1h_start) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id) AS _1h_sum__first_merchant_id,
+    _cum_amount_cents - LAG(_cum_amount_cents, _hist_n - _1h_start) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id) AS _1h_sum_amount_cents,
+    MAX(amount_cents) OVER (
+      PARTITION BY card_token
       ORDER BY epoch_s, source_line, txn_id
-      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
-    ) AS _same_channel_n,
-    COUNT(*) OVER (
-      PARTITION BY card_token, hour_of_day
+      ROWS BETWEEN _hist_n - _1h_start PRECEDING AND 1 PRECEDING
+    ) AS _1h_max_amount_cents,
+    _hist_n /* prior events in the last 24h */ - _24h_start AS _24h_n,
+    _cum__first_merchant_id - LAG(_cum__first_merchant_id, _hist_n - _24h_start) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id) AS _24h_sum__first_merchant_id,
+    _cum_amount_cents - LAG(_cum_amount_cents, _hist_n - _24h_start) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id) AS _24h_sum_amount_cents,
+    _cum_has_bad_credential - LAG(_cum_has_bad_credential, _hist_n - _24h_start) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id) AS _24h_sum_has_bad_credential,
+    _cum_has_error - LAG(_cum_has_error, _hist_n - _24h_start) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id) AS _24h_sum_has_error,
+    _cum_is_foreign - LAG(_cum_is_foreign, _hist_n - _24h_start) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id) AS _24h_sum_is_foreign,
+    _cum_is_online - LAG(_cum_is_online, _hist_n - _24h_start) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id) AS _24h_sum_is_online,
+    MAX(amount_cents) OVER (
+      PARTITION BY card_token
       ORDER BY epoch_s, source_line, txn_id
-      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
-    ) AS _same_hour_of_day_n
-  FROM flagged
+      ROWS BETWEEN _hist_n - _24h_start PRECEDING AND 1 PRECEDING
+    ) AS _24h_max_amount_cents,
+    _hist_n /* prior events in the last 7d */ - _7d_start AS _7d_n,
+    _cum__first_merchant_id - LAG(_cum__first_merchant_id, _hist_n - _7d_start) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id) AS _7d_sum__first_merchant_id,
+    _cum_amount_cents - LAG(_cum_amount_cents, _hist_n - _7d_start) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id) AS _7d_sum_amount_cents,
+    MAX(amount_cents) OVER (
+      PARTITION BY card_token
+      ORDER BY epoch_s, source_line, txn_id
+      ROWS BETWEEN _hist_n - _7d_start PRECEDING AND 1 PRECEDING
+    ) AS _7d_max_amount_cents,
+    _hist_n /* prior events in the last 30d */ - _30d_start AS _30d_n,
+    _cum_amount_cents - LAG(_cum_amount_cents, _hist_n - _30d_start) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id) AS _30d_sum_amount_cents,
+    MAX(amount_cents) OVER (
+      PARTITION BY card_token
+      ORDER BY epoch_s, source_line, txn_id
+      ROWS BETWEEN _hist_n - _30d_start PRECEDING AND 1 PRECEDING
+    ) AS _30d_max_amount_cents
+  FROM running
 )
 SELECT
   a.txn_id,
@@ -300,128 +327,62 @@ SELECT
   a.hour_of_day AS hour_of_day,
   a.mcc_group AS mcc_group,
   a.is_high_risk_mcc AS is_high_risk_mcc,
-  (
-    a._1h_n + a._tie_n
-  ) AS txn_count_1h,
-  CAST((
-    COALESCE(a._1h_sum_amount_cents, 0) + COALESCE(a._tie_sum_amount_cents, 0)
-  ) AS BIGINT) AS amount_sum_1h,
+  a._1h_n AS txn_count_1h,
+  CAST(a._1h_sum_amount_cents AS BIGINT) AS amount_sum_1h,
   CASE
-    WHEN (
-      a._1h_n + a._tie_n
-    ) = 0
+    WHEN a._1h_n = 0
     THEN NULL
-    ELSE CAST((
-      COALESCE(a._1h_sum_amount_cents, 0) + COALESCE(a._tie_sum_amount_cents, 0)
-    ) AS DOUBLE) / (
-      a._1h_n + a._tie_n
-    )
+    ELSE CAST(a._1h_sum_amount_cents AS DOUBLE) / a._1h_n
   END AS amount_mean_1h,
-  CAST(GREATEST(
-    COALESCE(a._1h_max_amount_cents, a._tie_max_amount_cents),
-    COALESCE(a._tie_max_amount_cents, a._1h_max_amount_cents)
-  ) AS BIGINT) AS amount_max_1h,
-  (
-    a._24h_n + a._tie_n
-  ) AS txn_count_24h,
-  CAST((
-    COALESCE(a._24h_sum_amount_cents, 0) + COALESCE(a._tie_sum_amount_cents, 0)
-  ) AS BIGINT) AS amount_sum_24h,
+  CAST(a._1h_max_amount_cents AS BIGINT) AS amount_max_1h,
+  a._24h_n AS txn_count_24h,
+  CAST(a._24h_sum_amount_cents AS BIGINT) AS amount_sum_24h,
   CASE
-    WHEN (
-      a._24h_n + a._tie_n
-    ) = 0
+    WHEN a._24h_n = 0
     THEN NULL
-    ELSE CAST((
-      COALESCE(a._24h_sum_amount_cents, 0) + COALESCE(a._tie_sum_amount_cents, 0)
-    ) AS DOUBLE) / (
-      a._24h_n + a._tie_n
-    )
+    ELSE CAST(a._24h_sum_amount_cents AS DOUBLE) / a._24h_n
   END AS amount_mean_24h,
-  CAST(GREATEST(
-    COALESCE(a._24h_max_amount_cents, a._tie_max_amount_cents),
-    COALESCE(a._tie_max_amount_cents, a._24h_max_amount_cents)
-  ) AS BIGINT) AS amount_max_24h,
-  (
-    a._7d_n + a._tie_n
-  ) AS txn_count_7d,
-  CAST((
-    COALESCE(a._7d_sum_amount_cents, 0) + COALESCE(a._tie_sum_amount_cents, 0)
-  ) AS BIGINT) AS amount_sum_7d,
+  CAST(a._24h_max_amount_cents AS BIGINT) AS amount_max_24h,
+  a._7d_n AS txn_count_7d,
+  CAST(a._7d_sum_amount_cents AS BIGINT) AS amount_sum_7d,
   CASE
-    WHEN (
-      a._7d_n + a._tie_n
-    ) = 0
+    WHEN a._7d_n = 0
     THEN NULL
-    ELSE CAST((
-      COALESCE(a._7d_sum_amount_cents, 0) + COALESCE(a._tie_sum_amount_cents, 0)
-    ) AS DOUBLE) / (
-      a._7d_n + a._tie_n
-    )
+    ELSE CAST(a._7d_sum_amount_cents AS DOUBLE) / a._7d_n
   END AS amount_mean_7d,
-  CAST(GREATEST(
-    COALESCE(a._7d_max_amount_cents, a._tie_max_amount_cents),
-    COALESCE(a._tie_max_amount_cents, a._7d_max_amount_cents)
-  ) AS BIGINT) AS amount_max_7d,
-  (
-    a._30d_n + a._tie_n
-  ) AS txn_count_30d,
-  CAST((
-    COALESCE(a._30d_sum_amount_cents, 0) + COALESCE(a._tie_sum_amount_cents, 0)
-  ) AS BIGINT) AS amount_sum_30d,
+  CAST(a._7d_max_amount_cents AS BIGINT) AS amount_max_7d,
+  a._30d_n AS txn_count_30d,
+  CAST(a._30d_sum_amount_cents AS BIGINT) AS amount_sum_30d,
   CASE
-    WHEN (
-      a._30d_n + a._tie_n
-    ) = 0
+    WHEN a._30d_n = 0
     THEN NULL
-    ELSE CAST((
-      COALESCE(a._30d_sum_amount_cents, 0) + COALESCE(a._tie_sum_amount_cents, 0)
-    ) AS DOUBLE) / (
-      a._30d_n + a._tie_n
-    )
+    ELSE CAST(a._30d_sum_amount_cents AS DOUBLE) / a._30d_n
   END AS amount_mean_30d,
-  CAST(GREATEST(
-    COALESCE(a._30d_max_amount_cents, a._tie_max_amount_cents),
-    COALESCE(a._tie_max_amount_cents, a._30d_max_amount_cents)
-  ) AS BIGINT) AS amount_max_30d,
-  CAST((
-    COALESCE(a._24h_sum_has_error, 0) + COALESCE(a._tie_sum_has_error, 0)
-  ) AS BIGINT) AS error_count_24h,
-  CAST((
-    COALESCE(a._24h_sum_has_bad_credential, 0) + COALESCE(a._tie_sum_has_bad_credential, 0)
-  ) AS BIGINT) AS bad_credential_count_24h,
-  CAST((
-    COALESCE(a._24h_sum_is_online, 0) + COALESCE(a._tie_sum_is_online, 0)
-  ) AS BIGINT) AS online_count_24h,
-  CAST((
-    COALESCE(a._24h_sum_is_foreign, 0) + COALESCE(a._tie_sum_is_foreign, 0)
-  ) AS BIGINT) AS foreign_count_24h,
+  CAST(a._30d_max_amount_cents AS BIGINT) AS amount_max_30d,
+  CAST(a._24h_sum_has_error AS BIGINT) AS error_count_24h,
+  CAST(a._24h_sum_has_bad_credential AS BIGINT) AS bad_credential_count_24h,
+  CAST(a._24h_sum_is_online AS BIGINT) AS online_count_24h,
+  CAST(a._24h_sum_is_foreign AS BIGINT) AS foreign_count_24h,
   CASE
     WHEN a._hist_n < 2
-    OR a._hist_n * a._hist_sumsq_amount_cents - a._hist_sum_amount_cents * a._hist_sum_amount_cents <= 0
+    OR a._hist_n * a._cumsq_amount_cents - a._cum_amount_cents * a._cum_amount_cents <= 0
     THEN NULL
     ELSE CAST((
-      CAST(a.amount_cents AS DOUBLE) - CAST(a._hist_sum_amount_cents AS DOUBLE) / a._hist_n
+      CAST(a.amount_cents AS DOUBLE) - CAST(a._cum_amount_cents AS DOUBLE) / a._hist_n
     ) AS DOUBLE) / SQRT(
-      CAST(a._hist_n * a._hist_sumsq_amount_cents - a._hist_sum_amount_cents * a._hist_sum_amount_cents AS DOUBLE) / (
+      CAST(a._hist_n * a._cumsq_amount_cents - a._cum_amount_cents * a._cum_amount_cents AS DOUBLE) / (
         CAST(a._hist_n AS DOUBLE) * a._hist_n
       )
     )
   END AS amount_zscore,
   a.epoch_s - a._prev_epoch_s AS seconds_since_previous,
-  CASE WHEN a.merchant_id IS NULL THEN FALSE ELSE a._rank_merchant_id = 1 END AS is_new_merchant,
-  CASE WHEN a.city_key IS NULL THEN FALSE ELSE a._rank_city_key = 1 END AS is_new_city,
-  CASE WHEN a.merchant_state IS NULL THEN FALSE ELSE a._rank_merchant_state = 1 END AS is_new_state_or_country,
-  CASE WHEN a.mcc IS NULL THEN FALSE ELSE a._rank_mcc = 1 END AS is_new_mcc,
-  CAST((
-    COALESCE(a._1h_sum__first_merchant_id, 0) + COALESCE(a._tie_sum__first_merchant_id, 0)
-  ) AS BIGINT) AS new_merchant_count_1h,
-  CAST((
-    COALESCE(a._24h_sum__first_merchant_id, 0) + COALESCE(a._tie_sum__first_merchant_id, 0)
-  ) AS BIGINT) AS new_merchant_count_24h,
-  CAST((
-    COALESCE(a._7d_sum__first_merchant_id, 0) + COALESCE(a._tie_sum__first_merchant_id, 0)
-  ) AS BIGINT) AS new_merchant_count_7d,
+  a._first_merchant_id AS is_new_merchant,
+  a._first_city_key AS is_new_city,
+  a._first_merchant_state AS is_new_state_or_country,
+  a._first_mcc AS is_new_mcc,
+  CAST(a._1h_sum__first_merchant_id AS BIGINT) AS new_merchant_count_1h,
+  CAST(a._24h_sum__first_merchant_id AS BIGINT) AS new_merchant_count_24h,
+  CAST(a._7d_sum__first_merchant_id AS BIGINT) AS new_merchant_count_7d,
   CASE
     WHEN a.channel IS NULL OR a._hist_n = 0
     THEN NULL
