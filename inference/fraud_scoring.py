@@ -3,6 +3,7 @@ decision at the threshold and the top SHAP reason codes (xgboost `pred_contribs`
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -58,21 +59,72 @@ def _number(value: Any) -> float:
     return float(value)
 
 
+def _missing_feature(names: Sequence[str], feature_rows: Sequence[Mapping[str, Any]]) -> str | None:
+    """The first of `names` (row by row, in model order) that a row lacks, else None."""
+    for row in feature_rows:
+        for name in names:
+            if name not in row:
+                return name
+    return None
+
+
+def _numeric_block(names: Sequence[str], feature_rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    """The float64 matrix of the numeric features, each cell as `_number` converts it.
+
+    One numpy conversion of the whole block (numpy parses strings and converts bools, numbers and None as
+    `float()` does); a block with a cell numpy cannot convert (an unparseable string) goes column by column
+    through `_number`, which makes such a cell NaN."""
+    take = operator.itemgetter(*names)  # a tuple of the cells (the cell itself for one name)
+    cells = [take(row) for row in feature_rows] if len(names) > 1 else [[take(r)] for r in feature_rows]
+    shape = (len(feature_rows), len(names))
+    try:
+        block = np.array(cells, dtype=np.float64)
+        if block.shape == shape:  # a cell holding a sequence adds a dimension: `_number` rejects it below
+            return block
+    except (TypeError, ValueError):
+        pass
+    block = np.empty(shape, dtype=np.float64)
+    for j in range(len(names)):
+        block[:, j] = [_number(cells[i][j]) for i in range(len(feature_rows))]
+    return block
+
+
 def encode_rows(model: LoadedModel, feature_rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
     """The same encoding as `training.fraud.preprocess.encode_features` (the spec's one-hot vocabulary,
-    numbers as float32, missing as NaN), row by row without pandas: the per-request path."""
+    numbers as float32, missing as NaN), without pandas: the per-request and per-batch path.
+
+    Numeric features are converted as one block, one-hot columns by a value lookup per row and column."""
     one_hot = {one_hot_name(c, v): (c, v) for c, values in model.one_hot.items() for v in values}
-    out = np.empty((len(feature_rows), len(model.features)), dtype=np.float32)
-    for i, row in enumerate(feature_rows):
-        for j, name in enumerate(model.features):
-            if name in one_hot:
-                column, value = one_hot[name]
-                cell = row.get(column)
-                out[i, j] = 1.0 if cell is not None and str(cell) == value else 0.0
-            elif name in row:
-                out[i, j] = _number(row[name])
-            else:
-                raise FeatureMismatchError(f"the online features lack model features: {[name]}")
+    features = model.features
+    n = len(feature_rows)
+    out = np.zeros((n, len(features)), dtype=np.float32)
+    numeric = [j for j, name in enumerate(features) if name not in one_hot]
+    if n == 0:
+        return out
+    if numeric:
+        names = [features[j] for j in numeric]
+        plain = all(type(row) is dict for row in feature_rows)  # other mappings may answer a missing key
+        missing = None if plain else _missing_feature(names, feature_rows)
+        try:
+            if missing is None:
+                out[:, numeric] = _numeric_block(names, feature_rows)
+        except KeyError:
+            missing = _missing_feature(names, feature_rows)
+            if missing is None:
+                raise
+        if missing is not None:
+            raise FeatureMismatchError(f"the online features lack model features: {[missing]}")
+    positions: dict[str, dict[str, list[int]]] = {}  # column -> value -> output columns
+    for j, name in enumerate(features):
+        if name in one_hot:
+            column, value = one_hot[name]
+            positions.setdefault(column, {}).setdefault(value, []).append(j)
+    for column, by_value in positions.items():
+        for i, row in enumerate(feature_rows):
+            cell = row.get(column)
+            if cell is not None:
+                for j in by_value.get(str(cell), ()):
+                    out[i, j] = 1.0
     return out
 
 
@@ -103,10 +155,18 @@ def score_frame(model: LoadedModel, frame: pd.DataFrame | np.ndarray, reason_cod
     matrix = xgboost.DMatrix(data, feature_names=list(model.features), missing=np.nan)
     probabilities = model.booster.predict(matrix)
     contributions = model.booster.predict(matrix, pred_contribs=True)[:, :-1]  # last column: bias
-    names = model.features
+    return _scores(probabilities, contributions, model.features, reason_codes)
+
+
+def _scores(
+    probabilities: np.ndarray, contributions: np.ndarray, names: Sequence[str], reason_codes: int
+) -> list[Score]:
+    """Each row's probability and its `reason_codes` largest contributions that are positive (largest
+    first, ties in feature order), ranked for all rows by one stable argsort."""
+    order = np.argsort(-contributions, axis=1, kind="stable")[:, :reason_codes]
+    top = np.take_along_axis(contributions, order, axis=1)
     scores = []
-    for p, row in zip(probabilities, contributions, strict=True):
-        order = np.argsort(-row, kind="stable")[:reason_codes]
-        reasons = [(names[i], float(row[i])) for i in order if row[i] > 0]
-        scores.append(Score(float(p), reasons))
+    for p, indexes, values in zip(probabilities.tolist(), order.tolist(), top.tolist(), strict=True):
+        reasons = [(names[i], c) for i, c in zip(indexes, values, strict=True) if c > 0]
+        scores.append(Score(p, reasons))
     return scores

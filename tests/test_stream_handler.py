@@ -32,6 +32,8 @@ from cdp.streaming import records
 from cdp.streaming.endpoint import InProcessEndpoint, SageMakerEndpoint
 from cdp.streaming.handler import StreamHandler, build_handler
 from cdp.streaming.runner import StreamRunner, kinesis_event, run_stream
+from features.columns import epoch_seconds
+from features.online import OnlineFeatures
 from inference.holder import ModelHolder
 from inference.loaded import load_version
 from inference.model_files import model_folder
@@ -243,6 +245,30 @@ def test_the_cards_online_state_advances_with_each_batch(handler, backends, cham
     handler(event_of([records.encode(r) for r in rows[2:]], first_sequence=200), None)
     counts = {r["txn_id"]: json.loads(r["features"])["txn_count_24h"] for r in scored_rows(backends)}
     assert [counts[r["txn_id"]] for r in rows] == [0, 1, 2, 3]
+
+
+def test_each_event_is_computed_once_and_advances_its_card(handler, backends, champion, monkeypatch):
+    """Scoring and the state advance share one computation of the batch's online features."""
+    computed: list[str] = []
+    update = OnlineFeatures.update
+
+    def counting(self, row):  # noqa: ANN001, ANN202
+        computed.append(row["txn_id"])
+        return update(self, row)
+
+    monkeypatch.setattr(OnlineFeatures, "update", counting)
+    rows = transactions(champion, 16)
+    handler(event_of([records.encode(r) for r in rows[:7]], first_sequence=100), None)
+    handler(event_of([records.encode(r) for r in rows[7:]], first_sequence=200), None)
+    assert sorted(computed) == sorted(r["txn_id"] for r in rows)  # once each: not again to advance
+    last = handler.card_features.last_event_epochs(champion.cards)
+    for card in champion.cards:
+        newest = max(r["ts"] for r in rows if r["card_token"] == card)
+        assert last[card] == epoch_seconds(newest)
+    landed = sorted(scored_rows(backends), key=lambda r: r["ts"])
+    for card in champion.cards:  # the second batch saw the first batch's events in the card's state
+        counts = [json.loads(r["features"])["txn_count_24h"] for r in landed if r["card_token"] == card]
+        assert counts == list(range(len(counts)))
 
 
 def test_a_late_event_is_scored_but_does_not_move_its_card(handler, backends, champion):
