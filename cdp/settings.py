@@ -68,7 +68,7 @@ class Settings(BaseSettings):
         0.25, gt=0, description="PSI above which a categorical column has drifted."
     )
     monitor_feature_drift_share: float = Field(
-        0.5, gt=0, le=1, description="Alarm: share of monitored columns drifted above this."
+        0.3, gt=0, le=1, description="Alarm: share of monitored columns drifted above this."
     )
     monitor_score_psi: float = Field(0.25, gt=0, description="Alarm: PSI of the model's score above this.")
     monitor_retrain_cooldown_seconds: float = Field(

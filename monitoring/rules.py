@@ -50,7 +50,7 @@ LABELLED_PR_AUC = "LabelledPrAuc"  # delayed-label performance on windows whose 
 class DriftThresholds:
     """When the drift alarms fire. Banks read PSI as < 0.1 stable, 0.1-0.25 watch, > 0.25 shift."""
 
-    feature_drift_share: float = 0.5
+    feature_drift_share: float = 0.3
     score_psi: float = 0.25
     period_seconds: int = 300
     evaluation_periods: int = 1

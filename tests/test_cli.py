@@ -27,6 +27,8 @@ def test_demo_runs_end_to_end_and_again(isolated_home, monkeypatch):
             "fraud view:",
             "pipeline runs",
             "stream handler:",
+            "monitor run finished",
+            "the loop",
             "audit log intact",
             "demo finished",
         ):

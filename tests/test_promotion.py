@@ -68,7 +68,13 @@ def platform(tmp_path_factory):
     leaky = fit(root / "leaky")
     (leaky / "notes.txt").write_text(f"reviewed with {EMAIL}\n")
     lineage = Lineage(manifest["data_snapshot_sha256"], tuple(spec["features"]), "test", "run-1")
-    return {"backends": backends, "good": good, "shuffled": shuffled, "leaky": leaky, "lineage": lineage}
+    return {"backends": backends, "good": good, "shuffled": shuffled, "leaky": leaky, "lineage": lineage,
+            "manifest": manifest}  # fmt: skip
+
+
+def manifest_split_end(platform, split: str) -> str:
+    """The last event time of one split of the platform's training set, as the manifest records it."""
+    return str(platform["manifest"]["splits"][split]["last_ts"]).replace(" ", "T")
 
 
 def register(platform, name: str, folder: str, approve: bool = False) -> int:
@@ -100,7 +106,10 @@ def test_approves_a_candidate_that_beats_the_champion(platform):
     # the holdout is labelled data after the training set, read from the fraud features
     holdout = decision.holdout
     assert holdout["rows"] >= POLICY.min_holdout_rows and holdout["positives"] >= 10
-    assert holdout["first_ts"] >= str(TRAINING_END) and holdout["training_windows"]["v1"] < str(TRAINING_END)
+    # the window ends with the fitted splits (train, validation); the test split and later months are holdout
+    fitted_end = manifest_split_end(platform, "validation")
+    assert holdout["training_windows"]["v1"] == fitted_end and fitted_end < str(TRAINING_END)
+    assert holdout["first_ts"] > fitted_end
     registry = backends.model_registry
     assert registry.champion("fraud-better").version == 2
     approved = registry.get("fraud-better", 2)

@@ -4,8 +4,10 @@ A fraud version was trained on a time-split training set (`features.training`), 
 (`s3://<bucket>/training_sets/fraud_card/<set_id>/manifest.json`) records the first and last event time of
 every split. The version's manifest is the one whose data snapshot hash equals its lineage's; failing that,
 the newest manifest written before the version was registered (the pipeline reads the training set in force
-when it runs). The window ends at the last event of any split: validation and test rows were seen by the
-pipeline too (early stopping, the quality gate), so none of them may be in a fair holdout.
+when it runs). The window ends at the last event the model was fitted on: its train and validation splits
+(validation drives early stopping). Test rows were only scored, by the pipeline's quality gate, so they
+remain a fair holdout: the newest labelled data is in the test split of every retrained candidate, and a
+window ending at the test split would leave no labelled row to compare a candidate and its champion on.
 """
 
 from __future__ import annotations
@@ -45,8 +47,12 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+FITTED_SPLITS = ("train", "validation")
+
+
 def _last_event(manifest: dict[str, Any]) -> datetime | None:
-    ends = [s.get("last_ts") for s in manifest.get("splits", {}).values() if s.get("last_ts")]
+    splits = manifest.get("splits", {})
+    ends = [splits[name].get("last_ts") for name in FITTED_SPLITS if splits.get(name, {}).get("last_ts")]
     return max(datetime.fromisoformat(t) for t in ends) if ends else None
 
 
