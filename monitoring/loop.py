@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from monitoring.actions import Timeline, local_actions
 from monitoring.drift.job import SCORED_MODELS, DriftSettings, run_drift_job
 from monitoring.drift.sources import DriftSourceError
+from monitoring.events.port import ALARM_STATE_CHANGE
 from monitoring.metrics.port import MetricDatum
 from monitoring.performance import ALERT_BUDGET, labelled_performance
 from monitoring.rules import (
@@ -187,6 +188,24 @@ def run_monitor(
     return run
 
 
+class _AnnouncingBus:
+    """The event bus, with each alarm state change written to the timeline before its event is put (the
+    local bus runs the matched targets inside `put_events`, so their entries follow the alarm's)."""
+
+    def __init__(self, bus: Any, timeline: Timeline) -> None:
+        self._bus, self._timeline = bus, timeline
+
+    def put_events(self, events: list[Any]) -> list[str]:
+        for event in events:
+            detail = event.detail
+            if event.detail_type == ALARM_STATE_CHANGE:
+                self._timeline.add(
+                    f"alarm {detail['alarmName']}: {detail['previousState']['value']} -> "
+                    f"{detail['state']['value']}"
+                )
+        return self._bus.put_events(events)
+
+
 def _evaluate_alarms(
     backends: Backends,
     run: MonitorRun,
@@ -200,7 +219,8 @@ def _evaluate_alarms(
     states = SqliteAlarmStates.from_settings(backends.settings)
     try:
         evaluated_at = _period_end(now, thresholds.period_seconds)
-        evaluator = AlarmEvaluator(backends.metrics, states, backends.event_bus, clock=lambda: evaluated_at)
+        bus = _AnnouncingBus(backends.event_bus, timeline)
+        evaluator = AlarmEvaluator(backends.metrics, states, bus, clock=lambda: evaluated_at)  # type: ignore[arg-type]
         for model_name in models:
             for alarm in drift_alarms(model_name, thresholds):
                 change = evaluator.evaluate(alarm)
@@ -212,9 +232,6 @@ def _evaluate_alarms(
                             "current": change.current.state.value,
                             "reason": change.current.reason,
                         }
-                    )
-                    timeline.add(
-                        f"alarm {alarm.name}: {change.previous.state.value} -> {change.current.state.value}"
                     )
                 run.alarm_states[alarm.name] = evaluator.state(alarm.name).value
     finally:

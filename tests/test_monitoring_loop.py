@@ -110,6 +110,10 @@ def test_drift_alarm_retrains_once_and_the_cooldown_holds_the_second_start(platf
     assert [e["subject"].rsplit("/", 1)[-1] for e in pending] == [str(versions[-1] + 1)]
     assert any(d["rule"] == PROMOTE_ON_REGISTER for d in drifted.deliveries)
     assert {c["current"] for c in drifted.alarm_changes} == {"ALARM"}
+    said = [entry["what"] for entry in drifted.timeline]
+    first_alarm = next(i for i, what in enumerate(said) if what.startswith("alarm ") and "-> ALARM" in what)
+    started = next(i for i, what in enumerate(said) if what.startswith("start-pipeline:"))
+    assert first_alarm < started  # the timeline reads in causal order: alarm, then the retraining it started
 
     recovered = monitor(10, DriftThresholds(feature_drift_share=1.0, score_psi=1e6))
     assert recovered.alarm_states == dict.fromkeys(ALARMS, "OK")
