@@ -60,13 +60,17 @@ class ModelHolder:
         A failed load keeps the held model and records the error class in `last_error`.
         """
         with self._refresh_lock:
+            held = self._current
             try:
-                champion = self._registry.champion(self.model_name)
+                # the cheap check first: the version number only (a poll must not stall requests)
+                number = self._registry.champion_version(self.model_name)
+                if number is not None and held is not None and held.version == number:
+                    return False
+                champion = None if number is None else self._registry.champion(self.model_name)
             except Exception as error:  # registry unreachable: keep serving what we have
                 self.last_error = type(error).__name__
                 log.warning("champion check failed for %s: %s", self.model_name, self.last_error)
                 return False
-            held = self._current
             if champion is None:
                 self._current = None
                 return held is not None

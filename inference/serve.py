@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 from cdp.settings import Settings, get_settings
+from cdp.startup_objects import freeze_startup_objects
 
 ACCESS_LOG_FILE = "api-access.log"
 
@@ -45,4 +46,5 @@ def serve(
     config = ServingConfig.from_settings(settings, **overrides)
     configure_access_log(settings.logs_dir)
     app = create_app(settings, config=config)
+    freeze_startup_objects()
     uvicorn.run(app, host=host, port=port, workers=1, access_log=False, log_level="info")

@@ -171,7 +171,7 @@ def test_approve_moves_the_champion_and_keeps_the_old_one_approved(
     name = fresh_name()
     for _ in range(3):
         register(registry, name, model_dir)
-    assert registry.champion(name) is None
+    assert registry.champion(name) is None and registry.champion_version(name) is None
 
     first = registry.approve(name, 1, "alice", "beats baseline on holdout")
     assert (first.status, first.is_champion, first.status_reason) == (
@@ -182,6 +182,7 @@ def test_approve_moves_the_champion_and_keeps_the_old_one_approved(
     registry.approve(name, 2, "bob", "retrained on new month")
     champion = registry.champion(name)
     assert champion is not None and champion.version == 2
+    assert registry.champion_version(name) == 2  # the cheap check agrees with the full description
     previous = registry.get(name, 1)
     assert (previous.status, previous.is_champion) == (APPROVED, False)
     assert registry.get(name, 3).status == PENDING
@@ -201,7 +202,7 @@ def test_reject_champion_leaves_no_champion(registry: ModelRegistry, model_dir: 
     assert registry.champion(name).version == 1  # type: ignore[union-attr]  # rejecting another keeps it
 
     registry.reject(name, 1, "carol", "label leak found")
-    assert registry.champion(name) is None
+    assert registry.champion(name) is None and registry.champion_version(name) is None
     assert registry.get(name, 1).status == REJECTED
     with pytest.raises(ModelVersionNotFoundError):
         registry.load_model(name)

@@ -282,6 +282,11 @@ class MlflowModelRegistry:
         mv = self._champion_version(model_name)
         return None if mv is None else self._describe(mv)
 
+    def champion_version(self, model_name: str) -> int | None:
+        validate_model_name(model_name)
+        mv = self._champion_version(model_name)  # one alias lookup: no run, no artifact listing
+        return None if mv is None else int(mv.version)
+
     def approve(
         self, model_name: str, version: int, actor: str, reason: str, *, role: str = "model-approver"
     ) -> ModelVersion:

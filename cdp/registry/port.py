@@ -165,6 +165,10 @@ class ModelRegistry(Protocol):
         """The version serving should load, or None if no version is champion."""
         ...
 
+    def champion_version(self, model_name: str) -> int | None:
+        """Only the champion's version number (a cheap check for pollers), or None."""
+        ...
+
     def approve(
         self, model_name: str, version: int, actor: str, reason: str, *, role: str = "model-approver"
     ) -> ModelVersion:

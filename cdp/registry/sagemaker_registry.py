@@ -305,6 +305,11 @@ class SageMakerModelRegistry:
         number = None if group_arn is None else self._champion_number(group_arn)
         return None if number is None else self.get(model_name, number)
 
+    def champion_version(self, model_name: str) -> int | None:
+        validate_model_name(model_name)
+        group_arn = self._group_arn(model_name)
+        return None if group_arn is None else self._champion_number(group_arn)
+
     def approve(
         self, model_name: str, version: int, actor: str, reason: str, *, role: str = "model-approver"
     ) -> ModelVersion:

@@ -23,7 +23,6 @@ If scoring or writing fails the whole invocation raises, so Kinesis (or the loca
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
 
 from cdp.lake.writer import LakeWriter
+from cdp.startup_objects import freeze_startup_objects
 from cdp.streaming import records, scored
 from cdp.streaming.endpoint import InProcessEndpoint, ScoringEndpoint
 from cdp.streaming.landed import LandedEntry, LandedIndex, open_landed_index
@@ -217,24 +217,6 @@ class StreamHandler:
             log.warning(
                 "%d events older than their card's last event did not move its state", self.report.late_events
             )
-
-
-_startup_frozen = False
-
-
-def freeze_startup_objects() -> None:
-    """Exempt every object alive now (imported modules, the loaded champion) from the cyclic garbage
-    collector's full passes, once per process (`gc.freeze`).
-
-    A handler lives as long as its process (a Lambda container, `cdp stream run`) and allocates many
-    short-lived containers per batch; every few batches that triggers a full collection, which walked the
-    ~380,000 objects of the ML stack's imports each time (~0.2 CPU-s per pass, 23% of the CPU of a
-    10,000-event stream run). Frozen objects are still freed by reference counting; only reference cycles
-    among them are never collected."""
-    global _startup_frozen
-    if not _startup_frozen:
-        gc.freeze()
-        _startup_frozen = True
 
 
 def build_handler(
