@@ -147,10 +147,29 @@ def _monitor(timeline: Timeline) -> None:
         console.print(f"rule {delivery['rule']} -> {delivery['target']}: {delivery['status']}")
 
 
+_API = "http://127.0.0.1:8080"
+_ROUTES = {
+    "cdp-fraud": "POST /v1/fraud/score, POST /v1/fraud/score:batch, POST /invocations",
+    "cdp-clv": "GET /v1/customers/{token}/profile (12-month CLV)",
+    "cdp-segmentation": "GET /v1/customers/{token}/profile (segment and its name)",
+}
+
+
 def _demo_where_things_are() -> None:
+    """Where the reports are, and a line per model: its champion and the API routes that serve it."""
+    from cdp.backends import Backends
+
     s = get_settings()
     console.print(f"drift reports: {s.home / 'monitoring' / 'reports'}")
-    console.print("models: cdp models list   |   API: cdp serve  (OpenAPI at http://127.0.0.1:8080/docs)")
+    registry = Backends().model_registry
+    for model, routes in _ROUTES.items():
+        version = registry.champion_version(model)
+        served = f"v{version}" if version is not None else "no champion"
+        console.print(f"{model} ({served}): {_API} {routes}")
+    console.print(
+        f"start the API with `cdp serve` (key: `cdp keys create NAME --scope fraud:score`); "
+        f"OpenAPI at {_API}/openapi.json, docs at {_API}/docs"
+    )
 
 
 def _demo_access_checks() -> None:
