@@ -166,3 +166,16 @@ def test_athena_create_table_as_unloads_to_a_fresh_prefix_and_repoints_the_table
     unloads = [q for q in sent if q.startswith("UNLOAD")]
     assert len(unloads) == 2 and all("partitioned_by = ARRAY['year', 'month']" in q for q in unloads)
     assert all(parses_as_trino(q.split("UNLOAD (", 1)[1].rsplit(") TO", 1)[0]) for q in unloads)
+
+
+def test_create_table_as_spills_under_the_state_folder_and_cleans_up(tmp_path, monkeypatch):
+    """A build larger than its memory limit spills beside the catalog file, not into the working folder."""
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    cat = DuckDbCatalog(tmp_path / "state" / "catalog.json", resolve=lambda uri: tmp_path / "lake" / uri[5:])
+    target = TableInfo("sorted_numbers", "s3://bucket/sorted_numbers/", pa.schema([]), ())
+    sql = "SELECT i, md5(CAST(i AS VARCHAR)) AS h FROM range(3000000) t(i) ORDER BY h, i"
+    assert cat.create_table_as(target, sql, memory_limit="200MB") == 3_000_000
+    assert list(workdir.iterdir()) == []  # nothing spilled into the working directory
+    assert not any(cat.spill_dir.iterdir()) if cat.spill_dir.exists() else True  # spill folders removed

@@ -107,6 +107,7 @@ class DuckDbCatalog:
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         spill = self.spill_dir / uuid.uuid4().hex  # one folder per call: concurrent builds don't share
+        spill.mkdir(parents=True)  # DuckDB creates the last folder only
         con = self.connect()
         try:
             con.execute(f"SET memory_limit = '{memory_limit}'")
