@@ -2,9 +2,9 @@
 
 Chunked and resumable, in two phases:
 1. stage: the transactions file is read in chunks of a fixed byte size, so chunk `k` is the same rows on
-   every run; each protected chunk is written as one staging object and then marked done by a manifest.
-   A re-run after a crash skips chunks marked done and rewrites (replaces, never appends) the one in
-   flight.
+   every run; each protected chunk is written in partition order as one staging object
+   (`cdp.lake.publish.staged_chunk_bytes`) and then marked done by a manifest. A re-run after a crash
+   skips chunks marked done and rewrites (replaces, never appends) the one in flight.
 2. split + publish: the stream cutoff is computed over the staged rows (`cdp.lake.split`, once), and the
    staged rows before it are rewritten as one set of files per `year=/month=` partition
    (`cdp.lake.publish`); the publication is recorded. The staged chunks stay as the job's snapshot, so a
@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
+import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -26,7 +28,6 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from cdp.backends import Backends
 from cdp.ibm.contacts import read_contacts
@@ -41,13 +42,29 @@ from cdp.ibm.reader import (
 )
 from cdp.ibm.schema import TRANSACTIONS_SCHEMA
 from cdp.lake import tables
-from cdp.lake.publish import publish_partitioned
+from cdp.lake.publish import (
+    STAGED_FORMAT,
+    publish_partitioned,
+    staged_chunk_bytes,
+    staged_column,
+)
 from cdp.lake.split import Split, load_or_compute_split, recorded_split, source_name
 from cdp.lake.transactions import protect_transactions_for_lake
-from cdp.lake.writer import LakeWriter, parquet_bytes
+from cdp.lake.writer import LakeWriter
 from cdp.settings import Settings
 
 JOB = "batch-transactions"
+# Lake columns with few distinct values (dictionary-encoded in the partition files; the rest stay plain).
+DICTIONARY_COLUMNS = (
+    "user_token",
+    "card_token",
+    "channel",
+    "merchant_city",
+    "merchant_state",
+    "zip",
+    "mcc",
+    "errors",
+)
 
 
 @dataclass
@@ -68,6 +85,11 @@ class BatchReport:
 
 
 def _staging_uri(bucket: str, chunk: str) -> str:
+    return f"s3://{bucket}/_staging/{JOB}/{chunk}.arrow"
+
+
+def _legacy_staging_uri(bucket: str, chunk: str) -> str:
+    """Where earlier versions of the job staged a chunk (as Parquet, in source order)."""
     return f"s3://{bucket}/_staging/{JOB}/{chunk}.parquet"
 
 
@@ -131,26 +153,35 @@ def process_segment(task: SegmentTask, settings: Settings) -> SegmentResult:
     )
     chunk = pa.concat_tables(parts) if parts else TRANSACTIONS_SCHEMA.empty_table()
     done = writer.done(JOB, task.name)
-    if done is not None and done["rows"] == chunk.num_rows:
+    if done is not None and done["rows"] == chunk.num_rows and done.get("format") == STAGED_FORMAT:
         return SegmentResult(recorder, chunk.num_rows, skipped=True)
     lake_rows = protect_transactions_for_lake(b.protector, chunk)
-    # Staging is read once by the publish step: a fast codec beats a small file here.
     b.object_store.put_bytes(
-        _staging_uri(settings.lake_bucket, task.name), parquet_bytes(lake_rows, compression="lz4")
+        _staging_uri(settings.lake_bucket, task.name),
+        staged_chunk_bytes(lake_rows, tables.TRANSACTIONS.partition_keys),
     )
-    writer.mark_done(JOB, task.name, {"chunk": task.name, "rows": lake_rows.num_rows})
+    b.object_store.delete(_legacy_staging_uri(settings.lake_bucket, task.name))
+    writer.mark_done(
+        JOB, task.name, {"chunk": task.name, "rows": lake_rows.num_rows, "format": STAGED_FORMAT}
+    )
     return SegmentResult(recorder, lake_rows.num_rows, skipped=False)
 
 
 def _staged_timestamps(b: Backends, uris: list[str]) -> pa.ChunkedArray:
-    """The `ts` column of every staged chunk (read from the file directly when the store is local)."""
-    chunks = []
-    for uri in uris:
-        local = b.object_store.local_path(uri)
-        source = local if local is not None else pa.BufferReader(b.object_store.get_bytes(uri))
-        # Parquet has no second unit: timestamps come back as ms; the values are whole seconds.
-        chunks.extend(c.cast(pa.timestamp("s")) for c in pq.read_table(source, columns=["ts"])["ts"].chunks)
-    return pa.chunked_array(chunks, type=pa.timestamp("s"))
+    """The `ts` column of every staged chunk."""
+    return staged_column(b.object_store, uris, "ts").cast(pa.timestamp("s"))
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Worker initializer: end the worker when the job's process is gone (killed, not shut down), rather
+    than wait for work forever."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _run_segments(tasks: list[SegmentTask], settings: Settings) -> Iterator[SegmentResult]:
@@ -160,7 +191,12 @@ def _run_segments(tasks: list[SegmentTask], settings: Settings) -> Iterator[Segm
             yield process_segment(task, settings)
         return
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=settings.workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(
+        max_workers=settings.workers,
+        mp_context=context,
+        initializer=_exit_with_parent,
+        initargs=(os.getpid(),),
+    ) as pool:
         futures = [pool.submit(process_segment, task, settings) for task in tasks[: settings.workers * 2]]
         next_task = len(futures)
         for i in range(len(tasks)):
@@ -253,9 +289,14 @@ def run_batch(
         split = load_or_compute_split(
             s.state_dir / "split.json", source, s.stream_fraction, lambda: _staged_timestamps(b, staged)
         )
-        cutoff = f"TIMESTAMP '{split.cutoff.isoformat(sep=' ')}'"
         files = publish_partitioned(
-            b.object_store, tables.TRANSACTIONS, s.lake_bucket, staged, "batch", where=f"ts < {cutoff}"
+            b.object_store,
+            tables.TRANSACTIONS,
+            s.lake_bucket,
+            staged,
+            "batch",
+            before=split.cutoff,
+            dictionary_columns=DICTIONARY_COLUMNS,
         )
         report.split, report.published_files = split, files
         report.stream_rows = (
