@@ -27,3 +27,22 @@ def test_a_metric_fraction_is_not_a_card_number():
 def test_e_mails_and_known_values_are_found():
     assert "email" in _kinds("contact: jane.doe@example.com")
     assert _kinds("holder Jane Q Public", known=("Jane Q Public",)) != []
+
+
+def test_compressed_arrow_ipc_files_are_decoded(tmp_path):
+    """Staged batch chunks are lz4-compressed Arrow IPC: a value is only visible once decoded."""
+    import pyarrow as pa
+    import pyarrow.ipc
+
+    table = pa.table({"note": ["ok", f"paid with {CARD}"], "amount_cents": [1, 2]})
+    path = tmp_path / "chunk.arrow"
+    with (
+        pa.OSFile(str(path), "wb") as sink,
+        pyarrow.ipc.new_file(
+            sink, table.schema, options=pyarrow.ipc.IpcWriteOptions(compression="lz4")
+        ) as writer,
+    ):
+        writer.write_table(table)
+    assert CARD.encode() not in path.read_bytes()  # compressed: a text scan would miss it
+    findings = LeakScanner().scan([tmp_path])
+    assert [(f.kind, f.where) for f in findings] == [("card_number", "column note")]

@@ -17,6 +17,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.ipc  # noqa: F401 - pa.ipc
 import pyarrow.parquet as pq
 
 # 15-16 digits standing alone; not the fraction of a decimal number (0.1234567890123456 is a metric)
@@ -74,7 +76,15 @@ class LeakScanner:
             yield Finding(path, where, "known_value")
 
     def scan_parquet(self, path: Path) -> Iterator[Finding]:
-        table = pq.read_table(path)
+        yield from self.scan_table(pq.read_table(path), path)
+
+    def scan_arrow(self, path: Path) -> Iterator[Finding]:
+        """An Arrow IPC file (the batch job's staged chunks), decompressed and read column by column."""
+        with pa.memory_map(str(path)) as source:
+            table = pa.ipc.open_file(source).read_all()
+        yield from self.scan_table(table, path)
+
+    def scan_table(self, table: pa.Table, path: Path) -> Iterator[Finding]:
         for name in table.column_names:
             if _FORBIDDEN_COLUMNS.match(name):
                 yield Finding(str(path), name, "forbidden_column")
@@ -107,6 +117,8 @@ class LeakScanner:
         head = path.open("rb").read(16)
         if suffix == ".parquet" or head.startswith(b"PAR1"):
             yield from self.scan_parquet(path)
+        elif head.startswith(b"ARROW1"):
+            yield from self.scan_arrow(path)
         elif head.startswith(b"SQLite format 3"):
             yield from self.scan_sqlite(path)
         elif suffix in _TEXT_SUFFIXES or not suffix:
