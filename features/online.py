@@ -5,13 +5,16 @@ events only), then adds the event to the state. Events of one key must arrive in
 (ts, source_line, txn_id); the stream replays in time order, partitioned by card. State lives in memory;
 `prepare(keys)` loads a batch's states from the online store in one call, `flush()` writes the changed
 ones back in one call, so no event does I/O.
+
+A state dropped from memory (`forget`) while equal to its stored blob is parked with that blob: the next
+`prepare` reuses it instead of decoding when the store still holds the same blob (a consumer that loads,
+updates, writes and forgets the same cards batch after batch decodes each state once). The parked set is
+bounded (`parked_limit`, oldest dropped first).
 """
 
 from __future__ import annotations
 
 import json
-import math
-from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -34,6 +37,7 @@ from features.spec import (
 )
 
 _EPOCH_DAY = date(1970, 1, 1).toordinal()
+PARKED_LIMIT = 20_000  # forgotten states kept for reuse per `OnlineFeatures`
 
 
 @dataclass(frozen=True)
@@ -64,10 +68,12 @@ class _State:
         self.vals: list[list[int]] = [[] for _ in range(n_vals)]
         self.starts = [0] * len(plan.windows)
         self.sums = [[0] * len(w.sum_cols) for w in plan.windows]
-        self.maxq: list[list[deque[int]]] = [[deque() for _ in w.max_cols] for w in plan.windows]
+        # per column with a window maximum: indexes of its suffix maxima, ascending (see online_compile)
+        self.maxq: list[list[int]] = [[] for _ in plan.max_vals]
         self.hist = [0, 0, 0]  # n, sum, sum of squares (of the z-score column)
         self.prev: dict[str, Any] = {}
-        self.seen: dict[str, set[Any]] = {c: set() for c in plan.first_seen}
+        # values seen so far per column, in first-seen order (a dict used as an ordered set)
+        self.seen: dict[str, dict[Any, None]] = {c: {} for c in plan.first_seen}
         self.share: dict[str, dict[Any, int]] = {c: {} for c in plan.shares}
 
 
@@ -83,6 +89,7 @@ class _Plan:
     columns: tuple[str, ...]  # row columns the view reads
     val_cols: tuple[str, ...]  # row columns kept per event for window sums / maxima
     windows: tuple[_WindowPlan, ...]
+    max_vals: tuple[int, ...]  # value columns with a window maximum (one suffix-maximum queue each)
     window_names: tuple[str, ...]
     zscore: str | None
     lagged: tuple[str, ...]
@@ -122,6 +129,7 @@ def _plan(view: EventFeatureView) -> _Plan:
         columns=tuple(c for c in COLUMNS if c in used),
         val_cols=val_cols,
         windows=tuple(wplans),
+        max_vals=tuple(sorted({ci for w in wplans for ci in w.max_cols})),
         window_names=tuple(w.name for w in windows),
         zscore=zs[0] if zs else None,
         lagged=tuple(dict.fromkeys(f.column for f in view.features if isinstance(f, ChangedFromPrevious))),
@@ -137,66 +145,114 @@ class OnlineFeatures:
     """Incremental features of one event view, state per key in `store`."""
 
     def __init__(
-        self, view: EventFeatureView, store: OnlineStore, cards: Mapping[str, CardProfile] | None = None
+        self,
+        view: EventFeatureView,
+        store: OnlineStore,
+        cards: Mapping[str, CardProfile] | None = None,
+        parked_limit: int = PARKED_LIMIT,
     ) -> None:
         self.view = view
         self.store = store
         self.cards = cards or {}
         self.plan = _plan(view)
+        self._key = view.key
+        self.parked_limit = parked_limit
         self._states: dict[str, _State] = {}
         self._dirty: set[str] = set()
+        self._clean: dict[str, bytes] = {}  # stored blob of each in-memory state loaded or written as is
+        self._parked: dict[str, tuple[bytes, _State]] = {}  # forgotten clean states, oldest first
         self._longest = max((w.seconds for w in self.plan.windows), default=0)
-        self._update = compile_update(view, self.plan, {"zscore": _zscore, "trim": _trim})
+        self._update = compile_update(view, self.plan, {"trim": _trim})
 
     # -- state loading and saving -------------------------------------------------------------------
     def _store_key(self, key: str) -> str:
         return f"{self.view.name}#{key}"
 
     def prepare(self, keys: Iterable[str]) -> None:
-        """Load the states of `keys` not yet in memory, in one store call."""
+        """Load the states of `keys` not yet in memory, in one store call (a parked state whose blob is
+        still the stored one is reused, not decoded)."""
         missing = sorted({k for k in keys if k not in self._states})
         if not missing:
             return
         blobs = self.store.get_many([self._store_key(k) for k in missing])
+        parked = self._parked
         for k in missing:
             blob = blobs.get(self._store_key(k))
-            self._states[k] = (
-                self._decode(blob) if blob is not None else _State(len(self.plan.val_cols), self.plan)
-            )
+            if blob is None:
+                parked.pop(k, None)
+                self._states[k] = _State(len(self.plan.val_cols), self.plan)
+                continue
+            held = parked.pop(k, None)
+            reuse = held is not None and (held[0] is blob or held[0] == blob)
+            self._states[k] = held[1] if reuse else self._decode(blob)  # type: ignore[index]
+            self._clean[k] = blob
 
     def reset(self, keys: Iterable[str]) -> None:
         """Start `keys` from an empty state (written to the store at the next flush)."""
         for k in keys:
             self._states[k] = _State(len(self.plan.val_cols), self.plan)
             self._dirty.add(k)
+            self._clean.pop(k, None)
 
     def forget(self, keys: Iterable[str]) -> None:
         """Drop `keys` from memory without writing them (the next use reads the stored state)."""
+        parked = self._parked
         for k in keys:
-            self._states.pop(k, None)
-            self._dirty.discard(k)
+            st = self._states.pop(k, None)
+            blob = self._clean.pop(k, None)
+            if k in self._dirty:
+                self._dirty.discard(k)
+            elif st is not None and blob is not None and self.parked_limit > 0:
+                self._settle(st)
+                parked.pop(k, None)
+                parked[k] = (blob, st)
+        while len(parked) > self.parked_limit:
+            del parked[next(iter(parked))]
 
     def flush(self) -> int:
         """Write every changed state to the store in one call; returns how many."""
-        items = {self._store_key(k): self._encode(self._states[k]) for k in sorted(self._dirty)}
+        items = {}
+        for k in sorted(self._dirty):
+            blob = items[self._store_key(k)] = self._encode(self._states[k])
+            self._clean[k] = blob
         if items:
             self.store.put_many(items)
         self._dirty.clear()
         return len(items)
 
-    def _encode(self, st: _State) -> bytes:
-        keep = 0
-        if st.times:
-            lo = st.times[-1] - self._longest
-            while keep < len(st.times) and st.times[keep] < lo:
+    def _first_kept(self, st: _State) -> int:
+        """Index of the state's first event inside the longest window of its last event (stored from)."""
+        times, keep = st.times, 0
+        if times:
+            lo = times[-1] - self._longest
+            while keep < len(times) and times[keep] < lo:
                 keep += 1
+        return keep
+
+    def _settle(self, st: _State) -> None:
+        """Make `st` exactly what decoding its encoded form gives (so a parked state behaves like a
+        read one, even for a what-if event older than the card's last): the evicted events dropped, every
+        window starting at the first kept event with its sums over all of them, maximum queues shifted."""
+        keep = self._first_kept(st)
+        if keep:
+            del st.times[:keep]
+            for col in st.vals:
+                del col[:keep]
+            st.maxq = [[i - keep for i in q if i >= keep] for q in st.maxq]
+        st.starts = [0] * len(st.starts)
+        st.sums = [[sum(st.vals[ci]) for ci in w.sum_cols] for w in self.plan.windows]
+
+    def _encode(self, st: _State) -> bytes:
+        keep = self._first_kept(st)
         doc = {
             "t": st.times[keep:],
             "v": [col[keep:] for col in st.vals],
             "h": st.hist,
             "p": st.prev,
-            "s": {c: sorted(v, key=repr) for c, v in st.seen.items()},
-            "r": {c: sorted(([k, n] for k, n in v.items()), key=repr) for c, v in st.share.items()},
+            # first-seen values and shares in first-seen order: the same events always give the same
+            # blob (states written before kept them sorted by repr; they load the same)
+            "s": {c: list(v) for c, v in st.seen.items()},
+            "r": {c: [[k, n] for k, n in v.items()] for c, v in st.share.items()},
         }
         return json.dumps(doc, separators=(",", ":")).encode()
 
@@ -204,29 +260,34 @@ class OnlineFeatures:
         doc = json.loads(blob)
         st = _State(len(self.plan.val_cols), self.plan)
         st.times, st.vals, st.hist, st.prev = doc["t"], doc["v"], doc["h"], doc["p"]
-        st.seen = {c: set(doc["s"].get(c, [])) for c in self.plan.first_seen}
+        st.seen = {c: dict.fromkeys(doc["s"].get(c, ())) for c in self.plan.first_seen}
         st.share = {c: {k: n for k, n in doc["r"].get(c, [])} for c in self.plan.shares}
         for wi, w in enumerate(self.plan.windows):
             st.sums[wi] = [sum(st.vals[ci]) for ci in w.sum_cols]
-            for j, ci in enumerate(w.max_cols):
-                q = st.maxq[wi][j]
-                values = st.vals[ci]
-                for i, v in enumerate(values):
-                    while q and values[q[-1]] <= v:
-                        q.pop()
-                    q.append(i)
+        for q, ci in zip(st.maxq, self.plan.max_vals, strict=True):
+            values = st.vals[ci]
+            for i, v in enumerate(values):
+                while q and values[q[-1]] <= v:
+                    q.pop()
+                q.append(i)
         return st
 
     # -- the per-event path -------------------------------------------------------------------------
     def update(self, row: Row) -> dict[str, Any]:
         """The event's features (from the key's prior events), then the event joins the key's state."""
-        key = row[self.view.key]
+        key = row[self._key]
         st = self._states.get(key)
         if st is None:
             self.prepare([key])
             st = self._states[key]
         self._dirty.add(key)
         return self._update(st, row, epoch_seconds(row["ts"]), self.cards.get(row["card_token"]))
+
+    def last_event_epoch(self, key: str) -> int | None:
+        """Epoch seconds of the key's last event in its current state (None: no event yet)."""
+        self.prepare([key])
+        st = self._states[key]
+        return st.prev.get("epoch_s") if st.hist[0] else None
 
     def state_summary(self, key: str) -> dict[str, Any] | None:
         """Counts and amounts of a key's current state (no PII: tokens and aggregates only)."""
@@ -243,15 +304,6 @@ class OnlineFeatures:
         return summary
 
 
-def _zscore(hist: list[int], value: int) -> float | None:
-    """(value - mean) / population std from exact integer n, sum and sum of squares."""
-    n, s, q = hist
-    spread = n * q - s * s
-    if n < 2 or spread <= 0:
-        return None
-    return (float(value) - float(s) / n) / math.sqrt(float(spread) / (float(n) * n))
-
-
 def _trim(st: _State) -> None:
     """Drop the events every window has evicted, shifting the indexes that point into the lists."""
     cut = min(st.starts)
@@ -259,7 +311,7 @@ def _trim(st: _State) -> None:
     for col in st.vals:
         del col[:cut]
     st.starts = [s - cut for s in st.starts]
-    st.maxq = [[deque(i - cut for i in q) for q in qs] for qs in st.maxq]
+    st.maxq = [[i - cut for i in q if i >= cut] for q in st.maxq]
 
 
 def load_card_profiles(catalog: Catalog) -> dict[str, CardProfile]:

@@ -171,10 +171,9 @@ class CardFeatures:
         with self._lock:
             self._online.forget(keys)
             try:
-                summaries = {k: self._online.state_summary(k) for k in keys}
+                return {k: self._online.last_event_epoch(k) for k in keys}
             finally:
                 self._online.forget(keys)
-        return {k: None if s is None else s.get("last_event_epoch_s") for k, s in summaries.items()}
 
     @staticmethod
     def _check_order(online: OnlineFeatures, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -182,8 +181,7 @@ class CardFeatures:
         for r in rows:
             key = r["card_token"]
             if key not in last:
-                summary = online.state_summary(key)
-                last[key] = None if summary is None else summary.get("last_event_epoch_s")
+                last[key] = online.last_event_epoch(key)
             t = epoch_seconds(r["ts"])
             previous = last[key]
             if previous is not None and t < previous:

@@ -126,3 +126,105 @@ def test_syncing_the_online_store_from_the_lake_continues_exactly_like_the_offli
     fresh = OnlineFeatures(FRAUD_VIEW, type(lake.online_store)(None), load_card_profiles(lake.catalog))
     cold = {r["txn_id"]: fresh.update(r) for r in live}
     assert mismatches(later, cold, FRAUD_VIEW.feature_names)
+
+
+def replay_in_batches(instances, rows, batch, store):
+    """Replay `rows` batch by batch the way the stream does (prepare, update, flush, snapshot, forget),
+    the batches taken in turn by `instances` (several instances share one store)."""
+    by_txn = {}
+    for n, i in enumerate(range(0, len(rows), batch)):
+        online = instances[n % len(instances)]
+        part = rows[i : i + batch]
+        keys = sorted({r["card_token"] for r in part})
+        online.forget(keys)
+        online.prepare(keys)
+        by_txn |= {r["txn_id"]: online.update(r) for r in part}
+        online.flush()
+        store.snapshot()
+        online.forget(keys)
+    return by_txn
+
+
+def counting_decodes(monkeypatch):
+    calls = []
+    original = OnlineFeatures._decode
+
+    def decode(self, blob):
+        calls.append(blob)
+        return original(self, blob)
+
+    monkeypatch.setattr(OnlineFeatures, "_decode", decode)
+    return calls
+
+
+def test_parked_states_are_reused_across_batches_and_parity_holds(lake, sample, tmp_path, monkeypatch):
+    tx, _ = sample
+    offline = compute_view(lake.catalog, FRAUD_VIEW.name).to_pylist()
+    rows = event_order(tx.to_pylist())
+    decodes = counting_decodes(monkeypatch)
+    store = LocalOnlineStore(tmp_path / "online.sqlite")
+    online = OnlineFeatures(FRAUD_VIEW, store, load_card_profiles(lake.catalog))
+    by_txn = replay_in_batches([online], rows, 250, store)
+    assert mismatches(offline, by_txn, FRAUD_VIEW.feature_names) == []
+    assert decodes == []  # every state came back from the parked set, none was decoded
+    assert len(online._parked) == CARDS
+
+    # a bounded parked set: states beyond the bound are decoded again, with the same features
+    decodes.clear()
+    bounded = OnlineFeatures(
+        FRAUD_VIEW, LocalOnlineStore(), load_card_profiles(lake.catalog), parked_limit=50
+    )
+    by_txn = replay_in_batches([bounded], rows, 250, bounded.store)
+    assert mismatches(offline, by_txn, FRAUD_VIEW.feature_names) == []
+    assert len(bounded._parked) == 50 and decodes
+
+
+def test_a_parked_state_is_not_reused_once_another_writer_changed_the_stored_state(lake, sample, monkeypatch):
+    """Two instances on one store take the batches in turn: each one's parked states go stale when the
+    other writes the card, and must then be read from the store for the features to stay right."""
+    tx, _ = sample
+    offline = compute_view(lake.catalog, FRAUD_VIEW.name).to_pylist()
+    rows = event_order(tx.to_pylist())
+    decodes = counting_decodes(monkeypatch)
+    store = LocalOnlineStore()
+    profiles = load_card_profiles(lake.catalog)
+    pair = [OnlineFeatures(FRAUD_VIEW, store, profiles), OnlineFeatures(FRAUD_VIEW, store, profiles)]
+    by_txn = replay_in_batches(pair, rows, 300, store)
+    assert mismatches(offline, by_txn, FRAUD_VIEW.feature_names) == []
+    assert decodes  # stale parked states were decoded afresh
+
+
+def test_updates_not_written_are_never_parked(lake, sample):
+    """A what-if pass (update, then forget without a flush) leaves the next pass reading the stored state."""
+    tx, _ = sample
+    offline = compute_view(lake.catalog, FRAUD_VIEW.name).to_pylist()
+    rows = event_order(tx.to_pylist())
+    online = OnlineFeatures(FRAUD_VIEW, LocalOnlineStore(), load_card_profiles(lake.catalog))
+    by_txn = {}
+    for i in range(0, len(rows), 500):
+        part = rows[i : i + 500]
+        keys = sorted({r["card_token"] for r in part})
+        online.prepare(keys)
+        for r in part:
+            online.update(r)
+        online.forget(keys)  # thrown away: nothing written, nothing parked
+        online.prepare(keys)
+        by_txn |= {r["txn_id"]: online.update(r) for r in part}
+        online.flush()
+        online.forget(keys)
+    assert mismatches(offline, by_txn, FRAUD_VIEW.feature_names) == []
+
+
+def test_parity_on_long_card_histories_where_the_state_is_trimmed():
+    """A few cards with years of events: the state lists are trimmed (evicted events dropped, window and
+    maximum indexes shifted) many times, and every event still gets the offline features."""
+    tx, cards = sample_transactions(4_000, 3, seed=5, days=365 * 6), sample_cards(3, seed=5)
+    backends = Backends()
+    write_sample_lake(backends, tx, cards)
+    offline = compute_view(backends.catalog, FRAUD_VIEW.name).to_pylist()
+    rows = event_order(tx.to_pylist())
+    online = OnlineFeatures(FRAUD_VIEW, LocalOnlineStore(), load_card_profiles(backends.catalog))
+    by_txn = {r["txn_id"]: online.update(r) for r in rows}
+    assert mismatches(offline, by_txn, FRAUD_VIEW.feature_names) == []
+    per_card = {k: sum(1 for r in rows if r["card_token"] == k) for k in online._states}
+    assert all(len(online._states[k].times) < n - 512 for k, n in per_card.items())  # trimmed

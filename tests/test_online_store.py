@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import boto3
 import pytest
 from moto import mock_aws
@@ -60,3 +62,34 @@ def test_the_settings_pick_the_adapter(monkeypatch):
     monkeypatch.setenv("CDP_BACKEND", "aws")
     get_settings.cache_clear()
     assert isinstance(online_store(get_settings()), DynamoDbOnlineStore)
+
+
+def test_local_snapshots_share_one_connection_across_batches_threads_and_a_close(tmp_path):
+    path = tmp_path / "online.sqlite"
+    store = LocalOnlineStore(path)
+    for i in range(20):  # one snapshot per batch, as the stream handler does
+        store.put_many({f"k{i:02d}": bytes([i])})
+        assert store.snapshot() == 1
+    conn = store._conn
+    assert conn is not None
+
+    errors = []
+
+    def snapshot_in_another_thread():
+        try:
+            store.put_many({"from_thread": b"t"})
+            store.snapshot()
+        except Exception as exc:  # pragma: no cover - reported by the assertion below
+            errors.append(exc)
+
+    worker = threading.Thread(target=snapshot_in_another_thread)
+    worker.start()
+    worker.join()
+    assert errors == [] and store._conn is conn  # the same connection served every snapshot
+    store.close()
+    store.delete_many(["k00"])
+    store.put_many({"after_close": b"c"})
+    assert store.snapshot() == 1  # reopens
+    restored = LocalOnlineStore(path)
+    assert restored.keys() == sorted({f"k{i:02d}" for i in range(1, 20)} | {"from_thread", "after_close"})
+    assert restored.get_many(["k19", "from_thread"]) == {"k19": bytes([19]), "from_thread": b"t"}
