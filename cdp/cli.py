@@ -514,11 +514,9 @@ def promote(
     """The promotion gate (what CodeBuild runs): candidate vs champion on the same holdout, then gates.
 
     Exits 0 whatever the decision (a rejection is a decision); 2 when the gate itself cannot run."""
-    from cdp.promotion.__main__ import main as promotion_main
+    from cdp.promotion.__main__ import run_promotion
 
-    args = [model, "--actor", actor, *(["--version", str(version)] if version else [])]
-    args += [*(["--dry-run"] if dry_run else []), *(["--report", str(report)] if report else [])]
-    code = promotion_main(args)
+    code = run_promotion(model, version, actor, dry_run, report)
     if code:
         raise typer.Exit(code)
 

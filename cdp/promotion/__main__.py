@@ -21,7 +21,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="decide but change nothing")
     parser.add_argument("--report", type=Path, help="write the decision as JSON to this file")
     args = parser.parse_args(argv)
+    return run_promotion(args.model, args.version, args.actor, args.dry_run, args.report)
 
+
+def run_promotion(
+    model: str, version: int | None, actor: str, dry_run: bool = False, report: Path | None = None
+) -> int:
+    """Decide, print the decision, write it as JSON to `report`; the exit code (0, or 2: gate not run).
+    `python -m cdp.promotion` and `cdp promote` both end here."""
     from rich.console import Console
 
     from cdp.backends import Backends
@@ -29,16 +36,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from cdp.registry.port import RegistryError
 
     try:
-        decision = promote(
-            Backends(), args.model, candidate_version=args.version, actor=args.actor, dry_run=args.dry_run
-        )
+        decision = promote(Backends(), model, candidate_version=version, actor=actor, dry_run=dry_run)
     except RegistryError as error:
-        print(f"promotion of {args.model} failed: {error}", file=sys.stderr)
+        print(f"promotion of {model} failed: {error}", file=sys.stderr)
         return 2
     Console().print(decision)
-    if args.report is not None:
-        args.report.parent.mkdir(parents=True, exist_ok=True)
-        args.report.write_text(json.dumps(decision.to_dict(), indent=2) + "\n", encoding="utf-8")
+    if report is not None:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(json.dumps(decision.to_dict(), indent=2) + "\n", encoding="utf-8")
     return 0
 
 
