@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tarfile
 from pathlib import Path
 
@@ -154,4 +155,9 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    code = main()
+    # Leave without interpreter teardown: XGBoost's native threads can abort the process at exit
+    # ("terminate called without an active exception") after every output is written.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code or 0)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -134,4 +135,9 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    code = main()
+    # Leave without interpreter teardown: XGBoost's native threads can abort the process at exit
+    # ("terminate called without an active exception") after every output is written.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code or 0)
