@@ -25,6 +25,17 @@ def lake(tmp_path_factory):
     return root, store, catalog, definitions
 
 
+def _failure(record) -> str:
+    """Which step failed and why, with the tail of its log, for an assertion message."""
+    lines = [str(record.failure_reason)]
+    for step in record.steps:
+        lines.append(f"{step.name}: {step.status} {step.failure_reason or ''}")
+        if step.status == "Failed" and step.log:
+            with open(step.log) as log:
+                lines.append(log.read()[-3000:])
+    return "\n".join(lines)
+
+
 def _executor(lake, registry, work="work"):
     root, store, catalog, _ = lake
     return LocalPipelineExecutor(store, query=catalog.query, register=registry.register, work_dir=root / work)
@@ -37,7 +48,7 @@ def test_definition_runs_end_to_end_and_registers_pending_model(lake, model):
     executor = _executor(lake, registry, work=f"work-{model}")
     record = executor.run(definitions[model], pipeline_name=spec_of(model).pipeline_name)
 
-    assert record.status == "Succeeded", record.failure_reason
+    assert record.status == "Succeeded", _failure(record)
     statuses = {s.name: s.status for s in record.steps}
     assert statuses == {
         "Preprocess": "Succeeded",
@@ -82,11 +93,11 @@ def test_hyperparameters_reach_the_training_script(lake):
     import io
     import tarfile
 
+    assert record.status == "Succeeded", _failure(record)
     archive = store.get_bytes(registry.entries[0]["artifacts_uri"])
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         model = json.load(tar.extractfile("model.json"))
     assert model["hyperparameters"] == {"max_depth": 6, "eta": 0.1}
-    assert record.status == "Succeeded"
 
 
 def test_second_run_hits_the_cache_and_registers_a_new_version(lake):

@@ -136,8 +136,9 @@ def main() -> int:
 
 if __name__ == "__main__":
     code = main()
-    # Leave without interpreter teardown: XGBoost's native threads can abort the process at exit
-    # ("terminate called without an active exception") after every output is written.
+    # Leave without interpreter teardown: Arrow's and XGBoost's native thread pools can abort
+    # ("terminate called without an active exception", exit -6) or hang at exit once every output
+    # is written (apache/arrow#34314).
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code or 0)

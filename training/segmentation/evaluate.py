@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tarfile
 from pathlib import Path
 
@@ -141,4 +142,10 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    code = main()
+    # Leave without interpreter teardown: Arrow's and XGBoost's native thread pools can abort
+    # ("terminate called without an active exception", exit -6) or hang at exit once every output
+    # is written (apache/arrow#34314).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code or 0)
