@@ -83,12 +83,12 @@ def run_demo() -> None:
     console.rule(
         f"12. the world changes: drift injected into the stream ({s.demo_drift}), scored by the champion"
     )
-    _produce_slice(timeline, "third quarter of the stream", slices[1], drift=drift)
+    _produce_slice(timeline, "the stream up to nine tenths", slices[1], drift=drift)
     _score_stream(timeline)
     console.rule("13. the loop: drift job -> alarm -> retraining pipeline -> promotion gate -> serving")
     _monitor(timeline)
     console.rule("14. the rest of the stream, scored by the champion now in place")
-    _produce_slice(timeline, "last quarter of the stream", None, drift=drift)
+    _produce_slice(timeline, "last tenth of the stream", None, drift=drift)
     _score_stream(timeline)
     _demo_stream_metrics()
     audit_verify()
@@ -102,12 +102,14 @@ def run_demo() -> None:
 
 
 def _stream_slices() -> tuple[int, int]:
-    """Where the first and the second stream slices end: half the replay, then three quarters."""
+    """Where the first and the second stream slices end: half the replay, then nine tenths (the drifted
+    part scored by the champion is long enough to hold the labels a retraining learns from and is judged
+    on; the last tenth shows who serves after the loop)."""
     from cdp.lake.split import read_split
 
     split = read_split(get_settings().state_dir / "split.json")
     total = split.stream_rows if split is not None else 0
-    return total // 2, total * 3 // 4
+    return total // 2, total * 9 // 10
 
 
 def _produce_slice(timeline: Timeline, what: str, upto: int | None, drift: str | None) -> None:

@@ -43,6 +43,14 @@ class Settings(BaseSettings):
     )
     stream_batch_size: int = Field(1000, ge=1, le=10_000, description="Records per stream consumer batch.")
 
+    # -- training sets (features/training.py) ---------------------------------------------------
+    training_eval_min_frauds: int | None = Field(
+        100,
+        ge=1,
+        description="Fraud validation and test splits: newest months until this many frauds (within 15% of "
+        "the labelled months each); unset: 15% of the labelled months each.",
+    )
+
     # -- serving (the inference app; see inference/config.py) ------------------------------------
     serve_fraud_threshold: float | None = Field(
         None, ge=0, le=1, description="Fraud decision threshold (default: the champion's alert threshold)."
@@ -78,6 +86,17 @@ class Settings(BaseSettings):
         12, ge=1, description="Months of scored data for the delayed-label performance."
     )
     monitor_alert_budget: float = Field(0.005, gt=0, lt=1, description="Share of events alerted.")
+    monitor_labelled_pr_auc_ratio: float = Field(
+        0.7,
+        gt=0,
+        le=1,
+        description="Alarm: champion's labelled PR-AUC below this share of its evaluated one.",
+    )
+    monitor_performance_min_frauds: int = Field(
+        30,
+        ge=1,
+        description="Fraud labels a performance window needs before its PR-AUC ratio is published.",
+    )
 
     # -- promotion gate (cdp/promotion; `cdp promote`): the rest of its policy in cdp/promotion/policy.py
     promotion_fraud_pr_auc_margin: float = Field(
@@ -99,7 +118,7 @@ class Settings(BaseSettings):
     promotion_min_holdout_positives: int = Field(20, ge=1, description="Fewer labelled frauds: no decision.")
 
     demo_drift: Literal["amount-shift", "fraud-pattern", "none"] = Field(
-        "amount-shift", description="Drift the demo injects into the stream's second half."
+        "fraud-pattern", description="Drift the demo injects into the stream's second half."
     )
 
     # -- AWS (used only when backend == "aws") --------------------------------------------------

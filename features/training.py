@@ -4,7 +4,10 @@ test, written to the lake as Parquet with a manifest, and registered as one tabl
 
 Months with transactions but no fraud label at all are skipped by every split (the labels are missing,
 not negative), so no model is trained or judged on them. Splits are whole months in time order: the last
-labelled months are the test set, the ones before them validation, the rest training.
+labelled months are the test set, the ones before them validation, the rest training. Each evaluation
+split takes the newest months until it holds enough fraud labels to measure (`min_eval_frauds`), never
+more than its share of the labelled months: training reaches as close to today as the labels allow, so a
+retraining after a new fraud pattern learns it, and is judged on the months after.
 """
 
 from __future__ import annotations
@@ -44,15 +47,26 @@ class TimeSplit:
 
 
 def plan_split(
-    months: Mapping[str, tuple[int, int]], validation_share: float = 0.15, test_share: float = 0.15
+    months: Mapping[str, tuple[int, int]],
+    validation_share: float = 0.15,
+    test_share: float = 0.15,
+    min_eval_frauds: int | None = None,
 ) -> TimeSplit:
-    """Whole-month split from {month: (rows, frauds)}; months with rows but no fraud are skipped."""
+    """Whole-month split from {month: (rows, frauds)}; months with rows but no fraud are skipped.
+
+    Test is the newest labelled months, validation the ones before, train the rest. Without
+    `min_eval_frauds` each evaluation split is its share of the labelled months (at least one month);
+    with it, each takes the newest months until it holds `min_eval_frauds` frauds, within that share.
+    """
     labelled = sorted(m for m, (rows, frauds) in months.items() if rows > 0 and frauds > 0)
     skipped = tuple(sorted(m for m, (rows, frauds) in months.items() if rows > 0 and frauds == 0))
     if len(labelled) < 3:
         raise ValueError(f"a time split needs at least 3 months with fraud labels, found {len(labelled)}")
-    n_test = max(1, math.floor(len(labelled) * test_share + 0.5))
-    n_val = max(1, math.floor(len(labelled) * validation_share + 0.5))
+    max_test = max(1, math.floor(len(labelled) * test_share + 0.5))
+    max_val = max(1, math.floor(len(labelled) * validation_share + 0.5))
+    frauds = [months[m][1] for m in labelled]
+    n_test = _eval_months(frauds, max_test, min_eval_frauds)
+    n_val = _eval_months(frauds[: len(frauds) - n_test], max_val, min_eval_frauds)
     n_train = len(labelled) - n_test - n_val
     if n_train < 1:
         n_train, n_val, n_test = 1, 1, len(labelled) - 2
@@ -62,6 +76,18 @@ def plan_split(
         tuple(labelled[n_train + n_val :]),
         skipped,
     )
+
+
+def _eval_months(frauds: list[int], most: int, min_frauds: int | None) -> int:
+    """How many of the newest months (`frauds` per month, oldest first) an evaluation split takes."""
+    if min_frauds is None:
+        return most
+    total = 0
+    for taken, count in enumerate(reversed(frauds[-most:]), start=1):
+        total += count
+        if total >= min_frauds:
+            return taken
+    return most
 
 
 def month_label_counts(
@@ -98,7 +124,10 @@ def build_training_set(
     `s3://<bucket>/training_sets/<view>/<set_id>/`; returns the manifest (also written there)."""
     t_start = datetime(start.year, start.month, start.day) if start else None
     t_end = datetime(end.year, end.month, end.day) if end else None
-    split = plan_split(month_label_counts(backends, t_start, t_end))
+    split = plan_split(
+        month_label_counts(backends, t_start, t_end),
+        min_eval_frauds=backends.settings.training_eval_min_frauds,
+    )
     split_rows = _split_reader(backends, view, t_start, t_end)
     snapshot = data_snapshot_hash(backends)
     features = EVENT_VIEWS[view].feature_names

@@ -34,7 +34,9 @@ def drift_settings(settings: Settings) -> DriftSettings:
 def drift_thresholds(settings: Settings) -> DriftThresholds:
     """When the drift alarms fire, from the settings (the CDK app reads the same defaults)."""
     return DriftThresholds(
-        feature_drift_share=settings.monitor_feature_drift_share, score_psi=settings.monitor_score_psi
+        feature_drift_share=settings.monitor_feature_drift_share,
+        score_psi=settings.monitor_score_psi,
+        labelled_pr_auc_ratio=settings.monitor_labelled_pr_auc_ratio,
     )
 
 
@@ -57,4 +59,5 @@ def monitor_once(
         retrain_cooldown_seconds=s.monitor_retrain_cooldown_seconds,
         performance_lookback_months=s.monitor_performance_lookback_months,
         alert_budget=s.monitor_alert_budget,
+        performance_min_frauds=s.monitor_performance_min_frauds,
     )

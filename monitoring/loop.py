@@ -30,6 +30,7 @@ from monitoring.performance import ALERT_BUDGET, labelled_performance
 from monitoring.rules import (
     FEATURE_DRIFT_SHARE,
     LABELLED_PR_AUC,
+    LABELLED_PR_AUC_RATIO,
     NAMESPACE,
     SCORE_PSI,
     DriftThresholds,
@@ -116,6 +117,7 @@ def run_monitor(
     retrain_cooldown_seconds: float = 6 * 3600,
     performance_lookback_months: int = 12,
     alert_budget: float = ALERT_BUDGET,
+    performance_min_frauds: int = 30,
 ) -> MonitorRun:
     """One pass of the monitoring loop over `models` (see the module docstring).
 
@@ -156,16 +158,16 @@ def run_monitor(
                 f"({', '.join(drifted) or 'none'}), score PSI {psi}; report {Path(result.folder).name}"
             )
         if model_name in SCORED_MODELS:
-            performance = labelled_performance(
-                backends, model_name, lookback_months=performance_lookback_months, budget=alert_budget
-            )
-            run.performance[model_name] = performance.to_dict()
-            if performance.pooled is not None:
-                values[LABELLED_PR_AUC] = performance.pooled.pr_auc
-            timeline.add(
-                f"labelled performance {model_name}: {len(performance.windows)} labelled months, "
-                f"{len(performance.skipped)} skipped (labels not in)"
-                + (f", PR-AUC {performance.pooled.pr_auc:.3f}" if performance.pooled else "")
+            values.update(
+                _labelled_performance(
+                    backends,
+                    run,
+                    model_name,
+                    timeline,
+                    lookback_months=performance_lookback_months,
+                    budget=alert_budget,
+                    min_frauds=performance_min_frauds,
+                )
             )
         _publish(backends, model_name, values, now)
         run.metrics[model_name] = values
@@ -186,6 +188,48 @@ def run_monitor(
     timeline.add("monitor run finished")
     run.timeline = [entry.to_dict() for entry in timeline.entries]
     return run
+
+
+def _labelled_performance(
+    backends: Backends,
+    run: MonitorRun,
+    model_name: str,
+    timeline: Timeline,
+    *,
+    lookback_months: int,
+    budget: float,
+    min_frauds: int,
+) -> dict[str, float]:
+    """The champion's delayed-label performance: LabelledPrAuc, and LabelledPrAucRatio (its share of the
+    PR-AUC the champion was registered with) once the window holds `min_frauds` fraud labels."""
+    champion = backends.model_registry.champion(model_name)
+    version = champion.version if champion is not None else None
+    performance = labelled_performance(
+        backends, model_name, lookback_months=lookback_months, budget=budget, version=version
+    )
+    run.performance[model_name] = performance.to_dict()
+    values: dict[str, float] = {}
+    pooled = performance.pooled
+    evaluated = champion.metrics.get("pr_auc") if champion is not None else None
+    if pooled is not None:
+        values[LABELLED_PR_AUC] = pooled.pr_auc
+        if pooled.frauds >= min_frauds and evaluated:
+            values[LABELLED_PR_AUC_RATIO] = pooled.pr_auc / float(evaluated)
+    scored_by = f" of v{version}'s scores" if version is not None else ""
+    shown = ""
+    if pooled is not None:
+        shown = f", PR-AUC {pooled.pr_auc:.3f} on {pooled.frauds} frauds"
+        if LABELLED_PR_AUC_RATIO in values:
+            shown += (
+                f" ({values[LABELLED_PR_AUC_RATIO]:.2f} of the {float(evaluated):.3f} it was registered with)"
+            )
+        elif pooled.frauds < min_frauds:
+            shown += f" (fewer than {min_frauds} frauds: no ratio published)"
+    timeline.add(
+        f"labelled performance {model_name}{scored_by}: {len(performance.windows)} labelled months, "
+        f"{len(performance.skipped)} skipped (labels not in){shown}"
+    )
+    return values
 
 
 class _AnnouncingBus:

@@ -122,16 +122,19 @@ def labelled_performance(
     *,
     lookback_months: int = 12,
     budget: float = ALERT_BUDGET,
+    version: int | None = None,
 ) -> PerformanceResult:
-    """Performance of `model_name`'s scores over the `lookback_months` months up to its newest event."""
+    """Performance of `model_name`'s scores over the `lookback_months` months up to its newest event
+    (only the scores of `version` when given: how the champion in place is doing)."""
     if not any(t.name == SCORED_TABLE for t in backends.catalog.tables()):
         return PerformanceResult(model_name, budget)
     model = model_name.replace("'", "")
+    scope = f"model = '{model}'" + (f" AND model_version = {int(version)}" if version is not None else "")
     frame = backends.catalog.query(
         "WITH newest AS (SELECT max(year * 12 + month - 1) AS m "
-        f"FROM {SCORED_TABLE} WHERE model = '{model}') "
+        f"FROM {SCORED_TABLE} WHERE {scope}) "
         f"SELECT ts, fraud_probability, is_fraud, is_alert FROM {SCORED_TABLE}, newest "
-        f"WHERE model = '{model}' AND year * 12 + month - 1 > newest.m - {int(lookback_months)} ORDER BY ts"
+        f"WHERE {scope} AND year * 12 + month - 1 > newest.m - {int(lookback_months)} ORDER BY ts"
     ).to_pandas()
     if frame.empty:
         return PerformanceResult(model_name, budget)

@@ -44,6 +44,10 @@ RETRAIN_WEEKLY = "cdp-retrain-weekly"
 FEATURE_DRIFT_SHARE = "FeatureDriftShare"  # share of monitored features whose drift test fails, 0..1
 SCORE_PSI = "ScorePSI"  # population stability index of the model's score, reference vs window
 LABELLED_PR_AUC = "LabelledPrAuc"  # delayed-label performance on windows whose labels are in
+# ... as a share of the PR-AUC the champion had on its test split when it was registered (concept drift:
+# the model's world changed even where its inputs look alike); published only with enough labels in.
+LABELLED_PR_AUC_RATIO = "LabelledPrAucRatio"
+LABEL_SCORED_MODELS = ("cdp-fraud",)  # models whose served scores get labels later (the stream's)
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,7 @@ class DriftThresholds:
 
     feature_drift_share: float = 0.3
     score_psi: float = 0.25
+    labelled_pr_auc_ratio: float = 0.7  # alarm below: the champion lost 30% of its evaluated PR-AUC
     period_seconds: int = 300
     evaluation_periods: int = 1
     datapoints_to_alarm: int = 1
@@ -63,13 +68,26 @@ def alarm_name(model_name: str, metric_name: str) -> str:
 
 
 def drift_alarms(model_name: str, thresholds: DriftThresholds | None = None) -> list[MetricAlarm]:
-    """The model's drift alarms: feature drift share and score PSI, each above its threshold."""
+    """The model's drift alarms: feature drift share and score PSI above their thresholds; for a model
+    whose scores get labels later, also its labelled PR-AUC ratio below its threshold."""
     t = thresholds or DriftThresholds()
     alarms = []
-    for metric_name, threshold, what in (
-        (FEATURE_DRIFT_SHARE, t.feature_drift_share, "share of features drifted"),
-        (SCORE_PSI, t.score_psi, "PSI of the score"),
-    ):
+    above, below = ComparisonOperator.GREATER_THAN, ComparisonOperator.LESS_THAN
+    checks = [
+        (FEATURE_DRIFT_SHARE, t.feature_drift_share, "share of features drifted", above),
+        (SCORE_PSI, t.score_psi, "PSI of the score", above),
+    ]
+    if model_name in LABEL_SCORED_MODELS:
+        checks.append(
+            (
+                LABELLED_PR_AUC_RATIO,
+                t.labelled_pr_auc_ratio,
+                "labelled PR-AUC as a share of the champion's evaluated PR-AUC",
+                below,
+            )
+        )
+    for metric_name, threshold, what, comparison in checks:
+        side = "above" if comparison is above else "below"
         alarms.append(
             MetricAlarm(
                 name=alarm_name(model_name, metric_name),
@@ -81,11 +99,11 @@ def drift_alarms(model_name: str, thresholds: DriftThresholds | None = None) -> 
                     period_seconds=t.period_seconds,
                 ),
                 threshold=threshold,
-                comparison=ComparisonOperator.GREATER_THAN,
+                comparison=comparison,
                 evaluation_periods=t.evaluation_periods,
                 datapoints_to_alarm=t.datapoints_to_alarm,
                 treat_missing_data=TreatMissingData.MISSING,
-                description=f"{model_name}: {what} above {threshold:g} (drift job, reference = champion's "
+                description=f"{model_name}: {what} {side} {threshold:g} (monitor run, reference = champion's "
                 f"training snapshot)",
             )
         )

@@ -35,6 +35,25 @@ def test_plan_split_orders_months_and_skips_volume_without_labels():
         plan_split({"2019-01": (10, 1), "2019-02": (10, 0)})
 
 
+def test_evaluation_splits_take_the_newest_months_until_they_hold_enough_frauds():
+    # 40 labelled months of 10 frauds, then a new pattern: 3 months with hundreds of frauds
+    months = {f"{2016 + i // 12}-{i % 12 + 1:02d}": (1000, 10) for i in range(40)}
+    months.update({"2019-05": (1000, 180), "2019-06": (1000, 700), "2019-07": (1000, 400)})
+    split = plan_split(months, min_eval_frauds=100)
+    assert split.test == ("2019-07",) and split.validation == ("2019-06",)
+    assert split.train[-1] == "2019-05"  # the pattern's first month is learnt from
+    # quiet months: each evaluation split gathers 10 months to reach 100 frauds
+    quiet = plan_split(
+        {f"{2010 + i // 12}-{i % 12 + 1:02d}": (1000, 10) for i in range(100)}, min_eval_frauds=100
+    )
+    assert len(quiet.test) == 10 and len(quiet.validation) == 10 and len(quiet.train) == 80
+    # never more than the share of labelled months, whatever the labels
+    capped = plan_split({f"2019-{m:02d}": (1000, 1) for m in range(1, 13)}, min_eval_frauds=100)
+    assert (len(capped.train), len(capped.validation), len(capped.test)) == (8, 2, 2)
+    assert plan_split(months).test == plan_split(months, min_eval_frauds=None).test  # shares only
+    assert len(plan_split(months).test) == 6
+
+
 @pytest.fixture
 def lake():
     backends = Backends()

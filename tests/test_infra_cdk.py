@@ -245,7 +245,7 @@ def test_every_drift_alarm_is_synthesised_with_the_same_definition(synth) -> Non
         for a in _resources(synth["json"]["CdpMonitoringLoop"], "AWS::CloudWatch::Alarm").values()
     }
     expected = [alarm for model in PIPELINES for alarm in drift_alarms(model)]
-    assert len(expected) == 6
+    assert len(expected) == 7  # feature drift and score PSI per model; labelled PR-AUC ratio for fraud
     assert set(alarms) == {alarm.name for alarm in expected}
     for alarm in expected:
         props = alarms[alarm.name]
@@ -260,6 +260,8 @@ def test_every_drift_alarm_is_synthesised_with_the_same_definition(synth) -> Non
         assert props["DatapointsToAlarm"] == alarm.to_alarm
         assert props["TreatMissingData"] == alarm.treat_missing_data.value
     assert alarms["cdp-fraud-drift-ScorePSI"]["Threshold"] == 0.25
+    ratio = alarms["cdp-fraud-drift-LabelledPrAucRatio"]
+    assert (ratio["ComparisonOperator"], ratio["Threshold"]) == ("LessThanThreshold", 0.7)
 
 
 def _rules(synth) -> dict[str, dict[str, Any]]:

@@ -115,10 +115,16 @@ def write_scored(
     labelled: bool = True,
     amount_factor: float = 1.0,
     velocity_shift: float = 0.0,
+    shuffle_labels: bool = False,
 ) -> int:
-    """Score `n` transactions spread over `days` from `start` with the champion; land them in the lake."""
+    """Score `n` transactions spread over `days` from `start` with the champion; land them in the lake.
+
+    `shuffle_labels`: the frauds no longer follow the features (the same inputs, a new fraud pattern the
+    champion cannot see): concept drift without feature drift."""
     rng = np.random.default_rng(seed)
     features, fraud = feature_rows(rng, n, amount_factor, velocity_shift)
+    if shuffle_labels:
+        fraud = rng.permutation(fraud)
     champion = backends.model_registry.champion("cdp-fraud")
     model = backends.model_registry.load_model("cdp-fraud")
     probabilities = np.asarray(model.predict_proba(features[list(model.features)].astype("float32")))

@@ -23,6 +23,7 @@ from monitoring.metrics import MetricQuery, Statistic
 from monitoring.rules import (
     FEATURE_DRIFT_SHARE,
     LABELLED_PR_AUC,
+    LABELLED_PR_AUC_RATIO,
     MODEL_PACKAGE_STATE_CHANGE,
     NAMESPACE,
     PROMOTE_ON_REGISTER,
@@ -36,6 +37,7 @@ from tests.test_monitoring_drift import SHIFTED_START, pipeline_runner, shared_p
 pytestmark = pytest.mark.slow  # a pipeline run per test, on a platform built by another pipeline run
 
 ALARMS = ("cdp-fraud-drift-FeatureDriftShare", "cdp-fraud-drift-ScorePSI")
+PERFORMANCE_ALARM = "cdp-fraud-drift-LabelledPrAucRatio"
 RETRAIN = retrain_rule_name("cdp-fraud")
 SETTINGS = DriftSettings(sample_size=1500, seed=3)
 THRESHOLDS = DriftThresholds(feature_drift_share=0.3)  # the test data has only 3 monitored columns
@@ -87,7 +89,8 @@ def test_drift_alarm_retrains_once_and_the_cooldown_holds_the_second_start(platf
         )
 
     stable = monitor(0)
-    assert stable.alarm_states == dict.fromkeys(ALARMS, "OK")
+    assert stable.alarm_states == {**dict.fromkeys(ALARMS, "OK"), PERFORMANCE_ALARM: "OK"}
+    assert stable.metrics["cdp-fraud"][LABELLED_PR_AUC_RATIO] > 0.7
     assert stable.metrics["cdp-fraud"][FEATURE_DRIFT_SHARE] == 0.0
     assert stable.metrics["cdp-fraud"][SCORE_PSI] < 0.1 and stable.metrics["cdp-fraud"][LABELLED_PR_AUC] > 0.2
     assert [d for d in stable.deliveries if d["rule"] == RETRAIN] == []
@@ -98,7 +101,7 @@ def test_drift_alarm_retrains_once_and_the_cooldown_holds_the_second_start(platf
 
     write_scored(backends, SHIFTED_START, 20, 2000, seed=41, amount_factor=3.0, velocity_shift=3.0)
     drifted = monitor(5)
-    assert drifted.alarm_states == dict.fromkeys(ALARMS, "ALARM")
+    assert {name: drifted.alarm_states[name] for name in ALARMS} == dict.fromkeys(ALARMS, "ALARM")
     assert (
         drifted.metrics["cdp-fraud"][FEATURE_DRIFT_SHARE] > 0.3
         and drifted.metrics["cdp-fraud"][SCORE_PSI] > 0.25
@@ -116,10 +119,39 @@ def test_drift_alarm_retrains_once_and_the_cooldown_holds_the_second_start(platf
     assert first_alarm < started  # the timeline reads in causal order: alarm, then the retraining it started
 
     recovered = monitor(10, DriftThresholds(feature_drift_share=1.0, score_psi=1e6))
-    assert recovered.alarm_states == dict.fromkeys(ALARMS, "OK")
+    assert {name: recovered.alarm_states[name] for name in ALARMS} == dict.fromkeys(ALARMS, "OK")
     again = monitor(15)
-    assert again.alarm_states == dict.fromkeys(ALARMS, "ALARM")
+    assert {name: again.alarm_states[name] for name in ALARMS} == dict.fromkeys(ALARMS, "ALARM")
     assert [d["status"] for d in again.deliveries if d["rule"] == RETRAIN] == ["suppressed", "suppressed"]
     assert len(_versions(backends)) == len(versions) + 1
     assert any("held by its cooldown" in entry["what"] for entry in again.timeline)
     assert all(set(entry) == {"at", "what"} for entry in again.timeline)
+
+
+def test_frauds_the_champion_cannot_see_raise_the_performance_alarm_alone_and_retrain(platform):
+    """(Runs last: it moves the scored data 500 days on.) Concept drift: the same inputs, frauds that no
+    longer follow them. No feature or score drift; the
+    champion's labelled PR-AUC falls below 70% of the one it was registered with, and that alone starts
+    the retraining."""
+    backends, scripts = platform
+    timeline = Timeline()
+    actions = local_actions(backends, backends.event_bus, timeline, pipeline_runner(scripts))
+    versions = _versions(backends)
+    write_scored(backends, SHIFTED_START + timedelta(days=500), 20, 2000, seed=43, shuffle_labels=True)
+    run = run_monitor(
+        backends,
+        now=datetime(2026, 9, 1, 12, 0, tzinfo=UTC),
+        actions=actions,
+        timeline=timeline,
+        drift_settings=SETTINGS,
+        thresholds=THRESHOLDS,
+        retrain_cooldown_seconds=0,
+    )
+    metrics = run.metrics["cdp-fraud"]
+    assert metrics[LABELLED_PR_AUC_RATIO] < 0.7 and metrics[FEATURE_DRIFT_SHARE] <= 0.3
+    assert run.alarm_states[PERFORMANCE_ALARM] == "ALARM"
+    assert [c["alarm"] for c in run.alarm_changes if c["current"] == "ALARM"] == [PERFORMANCE_ALARM]
+    assert [d["status"] for d in run.deliveries if d["rule"] == RETRAIN] == ["invoked"]
+    assert len(_versions(backends)) == len(versions) + 1
+    said = " | ".join(entry["what"] for entry in run.timeline)
+    assert "of the" in said and "it was registered with" in said

@@ -261,7 +261,7 @@ def test_alarm_events_published_by_our_evaluator_start_the_same_rule(events, pro
     from monitoring.alarms import AlarmState, StateChange, StoredState, state_change_event
     from monitoring.rules import drift_alarms
 
-    (_, psi) = drift_alarms("cdp-fraud")
+    psi = next(alarm for alarm in drift_alarms("cdp-fraud") if alarm.metric.name == "ScorePSI")
     moment = datetime(2026, 11, 28, 10, 5, tzinfo=UTC)
     change = StateChange(
         psi,

@@ -103,6 +103,12 @@ def test_approves_a_candidate_that_beats_the_champion(platform):
     assert all(gate.passed for gate in decision.gates.values())
     assert set(decision.gates) >= {"beats_champion_pr_auc", "min_pr_auc", "max_brier", "max_ece",
                                    "max_latency_p99_ms", "pii_scan"}  # fmt: skip
+    # calibration limits: the policy's, or the champion's own on the same rows when that is worse
+    for gate, metric, limit in (
+        ("max_ece", "ece", POLICY.max_fraud_ece),
+        ("max_brier", "brier", POLICY.max_fraud_brier),
+    ):
+        assert decision.gates[gate].limit == max(limit, decision.metrics[metric]["champion"])
     # the holdout is labelled data after the training set, read from the fraud features
     holdout = decision.holdout
     assert holdout["rows"] >= POLICY.min_holdout_rows and holdout["positives"] >= 10
@@ -140,6 +146,15 @@ def test_rejects_a_worse_candidate_and_keeps_the_champion(platform):
     assert rejected.status == REJECTED and "beats_champion_pr_auc failed" in rejected.status_reason
     (record,) = [r for r in audit_of(backends, "fraud-worse") if r.actor == "promotion-gate"]
     assert (record.action, record.outcome) == ("model-reject", "allowed")
+
+
+def test_calibration_limit_is_the_policys_unless_the_champion_is_worse_calibrated():
+    from cdp.promotion.gates import _calibration_limit
+
+    assert _calibration_limit(0.05, None, "ece") == 0.05
+    assert _calibration_limit(0.05, {"ece": 0.02}, "ece") == 0.05
+    assert _calibration_limit(0.05, {"ece": 0.12}, "ece") == 0.12  # a new regime: no worse than serving now
+    assert _calibration_limit(0.05, {"brier": None}, "brier") == 0.05
 
 
 @pytest.mark.parametrize(

@@ -108,6 +108,7 @@ def test_pipeline_runs_the_scripts_and_registers_a_booster_with_its_feature_name
     assert "mcc_group" not in model.features and "mcc_group__travel" in model.features
     assert document["one_hot"]["mcc_group"] == sorted(document["one_hot"]["mcc_group"])
     assert document["training"]["best_iteration"] < document["training"]["rounds_trained"] <= 300
+    assert document["training"]["best_iteration"] >= min(100, document["training"]["rounds_trained"]) - 1
     assert document["hyperparameters"]["max_depth"] == 6 and document["hyperparameters"]["seed"] == 7
 
     # The time split survived: every train row precedes every validation row, which precede the test rows.
@@ -279,3 +280,25 @@ def test_step_scripts_import_only_what_the_sagemaker_images_have():
         }
         third_party = {m for m in imported if m not in sys.stdlib_module_names}
         assert third_party <= allowed, (script, third_party - allowed)
+
+
+def test_early_stopping_counts_from_the_minimum_rounds_and_picks_the_best_after_them():
+    # validation PR-AUC peaks at round 3, dips, then climbs past it at round 60 and stalls
+    curve = [0.5, 0.7, 0.8, 0.89, 0.85] + [0.86] * 50 + [0.87, 0.88, 0.89, 0.90, 0.905, 0.91] + [0.905] * 100
+    stopping = train.EarlyStoppingAfter(min_rounds=20, patience=40)
+    log: dict = {"validation": {"aucpr": []}}
+    stopped_at = None
+    for epoch, score in enumerate(curve):
+        log["validation"]["aucpr"].append(score)
+        if stopping.after_iteration(None, epoch, log):
+            stopped_at = epoch
+            break
+    assert stopping.best_iteration == 60 and stopping.best_score == 0.91
+    assert stopped_at == 100  # 40 rounds without improvement after the best
+    early = train.EarlyStoppingAfter(min_rounds=1, patience=40)  # plain early stopping: the early peak
+    log = {"validation": {"aucpr": []}}
+    for epoch, score in enumerate(curve):
+        log["validation"]["aucpr"].append(score)
+        if early.after_iteration(None, epoch, log):
+            break
+    assert early.best_iteration == 3

@@ -57,6 +57,15 @@ def _metric_table(candidate: dict[str, float], champion: dict[str, float] | None
     }
 
 
+def _calibration_limit(limit: float, champion: dict[str, float] | None, metric: str) -> float:
+    """The policy's calibration limit, or the champion's own figure on the same rows when that is worse:
+    a change of regime (a new fraud pattern, a new fraud rate) de-calibrates every model trained before
+    it, and the candidate must not be worse calibrated than the model serving now."""
+    if champion is None or champion.get(metric) is None:
+        return limit
+    return max(limit, float(champion[metric]))
+
+
 def evaluate_fraud(backends: Backends, who: Contenders, policy: PromotionPolicy) -> Evaluation:
     """PR-AUC (primary), recall at the alert budget, Brier score and ECE on the newest unseen labelled
     rows."""
@@ -102,8 +111,10 @@ def evaluate_fraud(backends: Backends, who: Contenders, policy: PromotionPolicy)
         )
     gates["min_pr_auc"] = at_least(candidate["pr_auc"], policy.min_fraud_pr_auc)
     gates["min_recall_at_budget"] = at_least(candidate["recall_at_budget"], policy.min_fraud_recall_at_budget)
-    gates["max_brier"] = at_most(candidate["brier"], policy.max_fraud_brier)
-    gates["max_ece"] = at_most(candidate["ece"], policy.max_fraud_ece)
+    gates["max_brier"] = at_most(
+        candidate["brier"], _calibration_limit(policy.max_fraud_brier, champion, "brier")
+    )
+    gates["max_ece"] = at_most(candidate["ece"], _calibration_limit(policy.max_fraud_ece, champion, "ece"))
     return Evaluation(holdout, _metric_table(candidate, champion), gates, description, primary="pr_auc")
 
 
