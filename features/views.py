@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cdp.catalog.port import SplitBy
 from features.asof_render import render_asof_view
 from features.asof_spec import AsOfFeatureView
 from features.customer import CUSTOMER_VIEW
@@ -40,6 +41,15 @@ def _athena_file(name: str, sql: str) -> str:
 def view_sql(view: str) -> str:
     """The committed DuckDB SQL of a view (what the offline path runs)."""
     return sql_path(view).read_text()
+
+
+def split_by(view: str) -> SplitBy | None:
+    """How the view's SQL may be computed piecewise: an event view's windows, first-seen lookups and
+    joins all stay within one value of its key (a card), so it is the union of its results over groups
+    of keys. An as-of view is computed in one go."""
+    if view in EVENT_VIEWS:
+        return SplitBy("transactions", EVENT_VIEWS[view].key)
+    return None
 
 
 def write_sql_files() -> list[Path]:

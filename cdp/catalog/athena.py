@@ -9,7 +9,7 @@ from typing import Any
 import pyarrow as pa
 
 from cdp.catalog.dialect import to_athena
-from cdp.catalog.port import CatalogError, TableInfo
+from cdp.catalog.port import CatalogError, SplitBy, TableInfo
 
 _PARQUET = {
     "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
@@ -120,9 +120,10 @@ class GlueAthenaCatalog:
                 out.append(TableInfo(t["Name"], sd["Location"], schema, keys))
         return out
 
-    def create_table_as(self, table: TableInfo, sql: str) -> int:
+    def create_table_as(self, table: TableInfo, sql: str, split_by: SplitBy | None = None) -> int:
         """UNLOAD the result to a fresh prefix under the table's location, then point the table at it:
-        the Glue location update is the atomic switch from the old data to the new."""
+        the Glue location update is the atomic switch from the old data to the new. `split_by` is not
+        needed here: Athena scales the one query out itself."""
         prefix = f"{table.location.rstrip('/')}/run={uuid.uuid4().hex[:12]}/"
         keys = ", ".join(f"'{k}'" for k in table.partition_keys)
         partitioning = f", partitioned_by = ARRAY[{keys}]" if keys else ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import threading
 import uuid
@@ -12,7 +13,11 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from cdp.catalog.port import CatalogError, TableInfo
+from cdp.catalog.port import CatalogError, SplitBy, TableInfo
+
+# A query that may be computed piecewise (`SplitBy`) runs over groups of about this many source rows: each
+# group's sorts fit in memory (no spill), and a sort of n rows costs more than n/k sorts of k rows.
+ROWS_PER_BUCKET = 3_000_000
 
 _SAFE_NAME = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
 
@@ -30,9 +35,15 @@ class DuckDbCatalog:
     `local_path`).
     """
 
-    def __init__(self, registry_path: Path, resolve: Callable[[str], Path | None]) -> None:
+    def __init__(
+        self,
+        registry_path: Path,
+        resolve: Callable[[str], Path | None],
+        rows_per_bucket: int = ROWS_PER_BUCKET,
+    ) -> None:
         self.registry_path = registry_path
         self.resolve = resolve
+        self.rows_per_bucket = rows_per_bucket
         self._lock = threading.Lock()
 
     @property
@@ -82,7 +93,15 @@ class DuckDbCatalog:
             con.execute(self.view_sql(t))
         return con
 
-    def view_sql(self, table: TableInfo) -> str:
+    def view_sql(self, table: TableInfo, where: str = "") -> str:
+        """`CREATE OR REPLACE VIEW <table> AS ...` over its Parquet files, keeping the rows that match
+        `where` (an SQL condition) when one is given."""
+        body = self._select_sql(table)
+        if where:
+            body = f"SELECT * FROM ({body}) WHERE {where}"
+        return f"CREATE OR REPLACE VIEW {table.name} AS {body}"
+
+    def _select_sql(self, table: TableInfo) -> str:
         root = self.resolve(table.location)
         if root is None:
             raise CatalogError(f"table {table.name}: location {table.location} is not local")
@@ -90,15 +109,24 @@ class DuckDbCatalog:
         if not files:
             # An empty table still answers queries, with its declared columns.
             cols = ", ".join(f'CAST(NULL AS {_duck_type(f.type)}) AS "{f.name}"' for f in table.schema)
-            return f"CREATE OR REPLACE VIEW {table.name} AS SELECT {cols} WHERE false"
+            return f"SELECT {cols} WHERE false"
         pattern = str(root / "**" / "*.parquet").replace("'", "''")
         hive = "true" if table.partition_keys else "false"
-        return (
-            f"CREATE OR REPLACE VIEW {table.name} AS SELECT * FROM read_parquet('{pattern}', "
-            f"hive_partitioning={hive}, union_by_name=true)"
-        )
+        return f"SELECT * FROM read_parquet('{pattern}', hive_partitioning={hive}, union_by_name=true)"
 
-    def create_table_as(self, table: TableInfo, sql: str, memory_limit: str = "6GB") -> int:
+    def bucket_count(self, rows: int) -> int:
+        """How many groups a piecewise query over `rows` source rows runs in (1: in one go)."""
+        return max(1, math.ceil(rows / self.rows_per_bucket))
+
+    def create_table_as(
+        self, table: TableInfo, sql: str, split_by: SplitBy | None = None, memory_limit: str = "6GB"
+    ) -> int:
+        """Write the result under a staging folder, then swap it in for the table's folder.
+
+        With `split_by`, the query runs once per bucket of the source rows (`hash(column) % k`, k from
+        the source's row count): the source table's view is narrowed to the bucket before each run and
+        every run appends its own files (`b<i>_<uuid>`) to the same staging folder. Nothing is swapped
+        in before the last bucket is written, so a failed or interrupted build leaves the old table."""
         _check_name(table.name)
         root = self.resolve(table.location)
         if root is None:
@@ -115,17 +143,18 @@ class DuckDbCatalog:
             con.execute(f"SET temp_directory = '{spill.as_posix()}'")
             con.execute("SET preserve_insertion_order = false")
             schema = con.sql(f"SELECT * FROM ({sql}) LIMIT 0").to_arrow_table().schema
-            keys = ", ".join(table.partition_keys)
-            partitioning = f", PARTITION_BY ({keys})" if keys else ""
-            target = staging if keys else staging / "part-0.parquet"
-            con.execute(
-                f"COPY ({sql}) TO '{target.as_posix()}' (FORMAT parquet, COMPRESSION zstd{partitioning})"
-            )
+            for i, narrow in enumerate(self._buckets(con, split_by)):
+                if narrow:
+                    con.execute(narrow)
+                self._copy(con, sql, staging, table.partition_keys, i)
             rows = con.execute(f"SELECT count(*) FROM read_parquet('{staging.as_posix()}/**/*.parquet')")
             count = int(rows.fetchone()[0]) if any(staging.rglob("*.parquet")) else 0
         except duckdb.Error as e:
             shutil.rmtree(staging, ignore_errors=True)
             raise CatalogError(f"table {table.name}: {e}") from e
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         finally:
             con.close()
             shutil.rmtree(spill, ignore_errors=True)
@@ -138,6 +167,34 @@ class DuckDbCatalog:
         shutil.rmtree(retired, ignore_errors=True)
         self.register_table(TableInfo(table.name, table.location, schema, table.partition_keys))
         return count
+
+    def _buckets(self, con: duckdb.DuckDBPyConnection, split_by: SplitBy | None) -> list[str]:
+        """One statement per run that narrows the source table's view to that run's bucket ("" when the
+        query runs in one go)."""
+        if split_by is None:
+            return [""]
+        source = {t.name: t for t in self.tables()}.get(split_by.table)
+        if source is None:
+            raise CatalogError(f"split by {split_by.table}.{split_by.column}: unknown table {split_by.table}")
+        if split_by.column not in source.schema.names:
+            raise CatalogError(f"split by {split_by.table}.{split_by.column}: no such column")
+        k = self.bucket_count(int(con.execute(f"SELECT count(*) FROM {source.name}").fetchone()[0]))
+        if k == 1:
+            return [""]
+        column = f'"{split_by.column}"'
+        return [self.view_sql(source, where=f"hash({column}) % {k} = {i}") for i in range(k)]
+
+    @staticmethod
+    def _copy(
+        con: duckdb.DuckDBPyConnection, sql: str, staging: Path, partition_keys: tuple[str, ...], run: int
+    ) -> None:
+        """COPY the query's result into the staging folder as Parquet; run `run`'s files are its own."""
+        if partition_keys:
+            keys = ", ".join(partition_keys)
+            target, options = staging, f", PARTITION_BY ({keys}), FILENAME_PATTERN 'b{run}_{{uuid}}', APPEND"
+        else:
+            target, options = staging / f"part-{run}.parquet", ""
+        con.execute(f"COPY ({sql}) TO '{target.as_posix()}' (FORMAT parquet, COMPRESSION zstd{options})")
 
     def query(self, sql: str) -> pa.Table:
         con = self.connect()

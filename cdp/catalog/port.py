@@ -18,6 +18,19 @@ class TableInfo:
     partition_keys: tuple[str, ...] = field(default=())
 
 
+@dataclass(frozen=True)
+class SplitBy:
+    """A query's promise that it may be computed piecewise: its result over every row of `table` is the
+    union of its results over groups of those rows that never split a value of `column` (every window,
+    aggregate and join in it stays within one value of the column, e.g. a card's events).
+
+    An engine on one machine may use it to compute the query group by group (smaller sorts, no spill);
+    an engine that scales out may ignore it."""
+
+    table: str
+    column: str
+
+
 class CatalogError(RuntimeError):
     """A table is unknown, or a query failed (the message says which and why)."""
 
@@ -34,8 +47,9 @@ class Catalog(Protocol):
     def query(self, sql: str) -> pa.Table:
         """Run one SELECT written in DuckDB SQL and return the result."""
 
-    def create_table_as(self, table: TableInfo, sql: str) -> int:
+    def create_table_as(self, table: TableInfo, sql: str, split_by: SplitBy | None = None) -> int:
         """Replace `table`'s data by the result of `sql` (DuckDB SQL; partition keys last), written as
         Parquet partitioned by `table.partition_keys` inside the engine, and register it. Readers see the
         old data or the new, never a mix. `table.schema` may be empty: it is taken from the result.
-        Returns the number of rows written."""
+        `split_by` (optional) says the SQL may be computed piecewise (see `SplitBy`); the result is the
+        same either way. Returns the number of rows written."""
