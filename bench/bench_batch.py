@@ -9,6 +9,7 @@ Targets (issue): >= 3x faster than pandas, within 1.5x of the DuckDB COPY, peak 
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -34,6 +35,13 @@ def _users() -> int:
     return int(os.environ.get("CDP_BENCH_USERS", 2000))
 
 
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and its finished children (the batch job's worker processes)."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
+
+
 def source_data(users: int) -> Path:
     """Generated IBM files for `users` users (cached)."""
     folder = CACHE / f"ibm-{users}"
@@ -47,14 +55,22 @@ def main() -> None:
     users = _users()
     src = source_data(users)
     csv = src / TRANSACTIONS_FILE
+    load_at_start = os.getloadavg()[0]
     work = Path(tempfile.mkdtemp(prefix="bench-batch-"))
     try:
 
         def ours() -> dict[str, Any]:
             b = Backends(Settings(home=work / "home", workers=2))
+            cpu = _cpu_seconds()
             r = run_batch(src, b)
             tx = r.files[TRANSACTIONS_FILE]
-            return {"rows": tx["rows_read"], "lake_rows": r.batch_rows, "quarantined": tx["rows_quarantined"]}
+            return {
+                "rows": tx["rows_read"],
+                "lake_rows": r.batch_rows,
+                "quarantined": tx["rows_quarantined"],
+                "cpu_seconds": round(_cpu_seconds() - cpu, 1),
+                "phases": r.seconds,
+            }
 
         def pandas_baseline() -> dict[str, Any]:
             out = work / "pandas.parquet"
@@ -104,6 +120,7 @@ def main() -> None:
             "speedup_vs_pandas": pandas_m.seconds / ours_m.seconds,
             "slowdown_vs_duckdb_copy": ours_m.seconds / duck_m.seconds,
             "targets": {"speedup_vs_pandas": ">= 3", "slowdown_vs_duckdb_copy": "<= 1.5", "peak_gb": "<= 8"},
+            "load_1min_at_start": round(load_at_start, 2),
         },
     )
     print(f"results: {path}")

