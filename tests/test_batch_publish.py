@@ -3,6 +3,7 @@ publish produced from the same staged rows; staged chunks are read by band; re-p
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ from moto import mock_aws
 from cdp.backends import Backends
 from cdp.batch.job import JOB, run_batch
 from cdp.lake import tables
-from cdp.lake.publish import _Staged, publish_partitioned, staged_chunk_bytes, staged_column
+from cdp.lake.publish import STAGED_FORMAT, _Staged, publish_partitioned, staged_chunk_bytes, staged_column
 from cdp.lake.tables import LakeTable
 from cdp.objectstore.port import ObjectStore
 from cdp.objectstore.s3 import S3ObjectStore
@@ -201,6 +202,28 @@ def test_chunks_staged_in_the_earlier_layout_are_staged_again(source):
     again = run_batch(source, b, chunk_bytes=256 << 10)
     assert again.chunks_skipped == 0 and again.batch_rows == first.batch_rows
     assert not list(legacy.glob("*.parquet"))
+    n = b.catalog.query("SELECT count(*) AS n, count(DISTINCT txn_id) AS ids FROM transactions").to_pylist()
+    assert n == [{"n": first.batch_rows, "ids": first.batch_rows}]
+
+
+def test_chunks_are_staged_with_zstd_and_lz4_chunks_of_the_former_format_are_staged_again(source):
+    b = Backends()
+    first = run_batch(source, b, chunk_bytes=256 << 10)
+    staged = _staged_paths(b)
+    assert len(staged) == first.chunks > 2
+    for path in staged:
+        body = path.read_bytes()
+        assert b"\x28\xb5\x2f\xfd" in body and b"\x04\x22\x4d\x18" not in body  # zstd frames, no lz4
+    manifests = b.settings.lake_dir / b.settings.lake_bucket / "_manifests" / JOB
+    for path in manifests.glob("*.json"):
+        if not path.name.startswith("_"):
+            path.write_text(path.read_text().replace(STAGED_FORMAT, "arrow-ipc-lz4-partition-sorted-v1"))
+    again = run_batch(source, b, chunk_bytes=256 << 10)
+    assert again.chunks_skipped == 0 and again.batch_rows == first.batch_rows
+    assert all(
+        json.loads(p.read_text()).get("format", STAGED_FORMAT) == STAGED_FORMAT
+        for p in manifests.glob("*.json")
+    )
     n = b.catalog.query("SELECT count(*) AS n, count(DISTINCT txn_id) AS ids FROM transactions").to_pylist()
     assert n == [{"n": first.batch_rows, "ids": first.batch_rows}]
 

@@ -18,10 +18,13 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import resource
 import threading
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -35,8 +38,8 @@ from cdp.ibm.quarantine import Quarantine, QuarantineRecorder
 from cdp.ibm.reader import (
     Segment,
     find_source_files,
+    iter_segments,
     iter_transactions,
-    plan_segments,
     read_cards,
     read_users,
 )
@@ -82,6 +85,7 @@ class BatchReport:
     quarantine_path: Path | None = None
     published_files: int = 0  # partition files written by this run's publication (0: already published)
     seconds: dict[str, float] = field(default_factory=dict)  # wall time per phase
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # CPU per phase; workers count in staging
 
 
 def _staging_uri(bucket: str, chunk: str) -> str:
@@ -91,6 +95,18 @@ def _staging_uri(bucket: str, chunk: str) -> str:
 def _legacy_staging_uri(bucket: str, chunk: str) -> str:
     """Where earlier versions of the job staged a chunk (as Parquet, in source order)."""
     return f"s3://{bucket}/_staging/{JOB}/{chunk}.parquet"
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and of its ended child processes (the workers, once their pool is shut)."""
+    me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _data_bytes(source: Path) -> int:
+    """Bytes of a source file after its header line (what its segments cover)."""
+    with open(source, "rb") as f:
+        return os.fstat(f.fileno()).st_size - len(f.readline())
 
 
 def _chunk_name(source: Path, index: int) -> str:
@@ -172,9 +188,10 @@ def _staged_timestamps(b: Backends, uris: list[str]) -> pa.ChunkedArray:
     return staged_column(b.object_store, uris, "ts").cast(pa.timestamp("s"))
 
 
-def _exit_with_parent(parent: int) -> None:
+def _start_worker(parent: int, settings: Settings) -> None:
     """Worker initializer: end the worker when the job's process is gone (killed, not shut down), rather
-    than wait for work forever."""
+    than wait for work forever; then load what every segment needs (the keys, Arrow's lazy imports) while
+    the job's process is still reading customers and cards."""
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -182,29 +199,85 @@ def _exit_with_parent(parent: int) -> None:
         os._exit(1)
 
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+    try:
+        # A fresh process's first segment costs ~0.5 CPU-s more with Arrow's default allocator (mimalloc:
+        # page faults as it maps its first arenas) than with jemalloc; later segments cost the same.
+        pa.set_memory_pool(pa.jemalloc_memory_pool())
+    except NotImplementedError:  # an Arrow build without jemalloc: keep the default
+        pass
+    try:
+        _backends_for(settings).protector  # noqa: B018 - a cached property: loads the keys once
+        pa.array([0], pa.int64())  # Arrow imports its pandas shim on the first conversion from Python objects
+    except Exception:  # noqa: BLE001 - the first segment meets the same error and reports it
+        pass
 
 
-def _run_segments(tasks: list[SegmentTask], settings: Settings) -> Iterator[SegmentResult]:
-    """Results in task order; segments run in `settings.workers` processes (in-process when 1)."""
-    if settings.workers <= 1 or len(tasks) <= 1:
-        for task in tasks:
-            yield process_segment(task, settings)
+def _ready() -> None:
+    """A no-op task: submitting one per worker starts the worker processes."""
+
+
+@contextmanager
+def _worker_pool(settings: Settings, segments_expected: int) -> Iterator[ProcessPoolExecutor | None]:
+    """`settings.workers` processes, started at once so they get ready while the job does other work;
+    None (segments run in-process) with one worker or when at most one segment is expected."""
+    if settings.workers <= 1 or segments_expected <= 1:
+        yield None
         return
-    context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
         max_workers=settings.workers,
-        mp_context=context,
-        initializer=_exit_with_parent,
-        initargs=(os.getpid(),),
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_start_worker,
+        initargs=(os.getpid(), settings),
     ) as pool:
-        futures = [pool.submit(process_segment, task, settings) for task in tasks[: settings.workers * 2]]
-        next_task = len(futures)
-        for i in range(len(tasks)):
-            result = futures[i].result()
-            if next_task < len(tasks):  # keep a bounded number of segments in flight
-                futures.append(pool.submit(process_segment, tasks[next_task], settings))
-                next_task += 1
-            yield result
+        for _ in range(settings.workers):
+            pool.submit(_ready)
+        yield pool
+
+
+def _run_segments(
+    tasks: Iterable[SegmentTask], settings: Settings, pool: ProcessPoolExecutor | None
+) -> Iterator[tuple[SegmentTask, SegmentResult]]:
+    """(task, result) in task order; segments run in the `pool`'s processes (in-process when None).
+
+    `tasks` is read lazily, as segments are handed out, so planning the file overlaps the work.
+    A new segment is handed out as soon as any worker finishes one (not only when the oldest is done),
+    with at most `2 * workers` segments running or queued and `4 * workers` results held for ordering.
+    """
+    tasks = iter(tasks)
+    if pool is None:
+        for task in tasks:
+            yield task, process_segment(task, settings)
+        return
+    in_flight, held = settings.workers * 2, settings.workers * 4
+    ordered: deque[tuple[SegmentTask, Future[SegmentResult]]] = deque()
+    running: set[Future[SegmentResult]] = set()
+
+    def hand_out() -> None:
+        while len(running) < in_flight and len(ordered) < held:
+            task = next(tasks, None)
+            if task is None:
+                return
+            future = pool.submit(process_segment, task, settings)
+            ordered.append((task, future))
+            running.add(future)
+
+    try:
+        hand_out()
+        while ordered:
+            task, future = ordered[0]
+            if not future.done():
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                running.difference_update(finished)
+                hand_out()
+                continue
+            ordered.popleft()
+            running.discard(future)
+            yield task, future.result()
+            hand_out()
+    except BaseException:
+        for _, future in ordered:
+            future.cancel()
+        raise
 
 
 def _count_from(b: Backends, staged: list[str], cutoff: datetime) -> int:
@@ -238,15 +311,18 @@ def run_batch(
     source = source_name(list(found.transactions))
     _check_job_identity(writer, {"source": source, "chunk_bytes": chunk_bytes})
 
-    clock = time.perf_counter()
+    clock, cpu = time.perf_counter(), _cpu_seconds()
 
     def lap(phase: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
+        nonlocal clock, cpu
+        now, cpu_now = time.perf_counter(), _cpu_seconds()
         report.seconds[phase] = round(now - clock, 3)
-        clock = now
+        report.cpu_seconds[phase] = round(cpu_now - cpu, 3)
+        clock, cpu = now, cpu_now
 
-    with Quarantine(s.quarantine_dir) as quarantine:
+    data_bytes = [_data_bytes(path) for path in found.transactions]
+    segments_expected = sum(max(1, -(-n // chunk_bytes)) for n in data_bytes)
+    with Quarantine(s.quarantine_dir) as quarantine, _worker_pool(s, segments_expected) as pool:
         users = read_users(found.users, quarantine)
         contacts = read_contacts(source_dir)
         if contacts is not None:
@@ -258,16 +334,17 @@ def run_batch(
         known_cards = set(zip(cards["user"].to_pylist(), cards["card_index"].to_pylist(), strict=True))
         lap("customers_and_cards")
 
-        tasks = [
+        tasks = (
             SegmentTask(path, _chunk_name(path, index), segment, known_cards)
             for path in found.transactions
-            for index, segment in enumerate(plan_segments(path, chunk_bytes))
-        ]
-        chunk_names = [t.name for t in tasks]
-        total_bytes = sum(t.segment.end - t.segment.start for t in tasks)
+            for index, segment in enumerate(iter_segments(path, chunk_bytes))
+        )
+        chunk_names: list[str] = []
+        total_bytes = sum(data_bytes)
         done_bytes = accepted = 0
-        for task, result in zip(tasks, _run_segments(tasks, s), strict=True):
+        for task, result in _run_segments(tasks, s, pool):
             result.quarantine.replay_into(quarantine)
+            chunk_names.append(task.name)
             report.chunks += 1
             report.chunks_skipped += result.skipped
             accepted += result.accepted

@@ -24,6 +24,7 @@ from cdp.ibm.rows import (
     SourceFormatError,
     TextRows,
     check_header,
+    iter_segments,
     plan_segments,
     row_text,
     segment_bytes,
@@ -51,6 +52,7 @@ from cdp.ibm.schema import (
 
 __all__ = [
     "Segment",
+    "iter_segments",
     "plan_segments",
     "SourceFiles",
     "SourceFormatError",
@@ -490,7 +492,7 @@ def iter_transactions(
         return
     check_header(path, TRANSACTIONS_HEADER, quote_found=True)
     stats = quarantine.stats_for(path.name)
-    for part in [segment] if segment is not None else plan_segments(path, chunk_bytes):
+    for part in [segment] if segment is not None else iter_segments(path, chunk_bytes):
         table = read_valid_segment(path, part, known_cards)
         if table is None:
             yield from _text_transactions(path, quarantine, known_cards, chunk_bytes, part)

@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -78,13 +79,14 @@ class Segment:
     first_line: int
 
 
-def plan_segments(path: Path, target_bytes: int) -> list[Segment]:
+def iter_segments(path: Path, target_bytes: int) -> Iterator[Segment]:
     """Cut the data part of `path` (after the header) into ranges of about `target_bytes`, on line ends.
 
-    Line numbers are counted on the way, so each range can be parsed on its own with exact file lines.
+    Lazy: a range is yielded as soon as its first line is known, before the lines of its own bytes are
+    counted, so the first ranges can be worked on while the rest of the file is still being read.
     The IBM files have no line breaks inside quoted values, which is what makes this cut safe.
     """
-    segments: list[Segment] = []
+    counter = _NewlineCounter()
     with open(path, "rb") as f:
         header = f.readline()
         start, line = len(header), 2
@@ -93,11 +95,36 @@ def plan_segments(path: Path, target_bytes: int) -> list[Segment]:
             f.seek(min(size, start + target_bytes))
             rest = f.readline() if start + target_bytes < size else b""
             end = min(size, start + target_bytes) + len(rest)
-            f.seek(start)
-            lines = f.read(end - start).count(b"\n")
-            segments.append(Segment(start, end, line))
-            start, line = end, line + lines
-    return segments
+            yield Segment(start, end, line)
+            start, line = end, line + counter.count(f, start, end)
+
+
+def plan_segments(path: Path, target_bytes: int) -> list[Segment]:
+    """All the ranges of `iter_segments`, each with its exact first file line."""
+    return list(iter_segments(path, target_bytes))
+
+
+class _NewlineCounter:
+    """Counts line ends in a byte range of a file through one reused buffer (no per-range allocation)."""
+
+    BLOCK = 1 << 20
+
+    def __init__(self) -> None:
+        self._block = np.empty(self.BLOCK, dtype=np.uint8)
+        self._is_newline = np.empty(self.BLOCK, dtype=bool)
+
+    def count(self, f: BinaryIO, start: int, end: int) -> int:
+        f.seek(start)
+        view = memoryview(self._block)
+        lines = 0
+        while start < end:
+            got = f.readinto(view[: min(self.BLOCK, end - start)])
+            if not got:
+                raise OSError(f"file shorter than planned (byte {start})")
+            np.equal(self._block[:got], 10, out=self._is_newline[:got])
+            lines += int(np.count_nonzero(self._is_newline[:got]))
+            start += got
+        return lines
 
 
 def _segment_reader(path: Path, segment: Segment) -> pa.BufferReader:
@@ -174,7 +201,11 @@ def stream_text_rows(
         read_options=pcsv.ReadOptions(
             skip_rows=1, column_names=list(header), block_size=block_size, use_threads=False
         ),
-        parse_options=pcsv.ParseOptions(invalid_row_handler=on_invalid_row, ignore_empty_lines=False),
+        # Quote-aware cutting: a line-break character inside a quoted value (a bare CR; the IBM files have
+        # none) stays in its value instead of throwing the parser out of step with the block cutter.
+        parse_options=pcsv.ParseOptions(
+            invalid_row_handler=on_invalid_row, ignore_empty_lines=False, newlines_in_values=True
+        ),
         convert_options=pcsv.ConvertOptions(
             column_types={h: pa.string() for h in header},
             strings_can_be_null=False,
@@ -279,12 +310,26 @@ def _reject_row(row: pcsv.InvalidRow) -> str:
     return "error"
 
 
+def _has_bare_cr(data: pa.Buffer) -> bool:
+    """True when `data` holds a CR not followed by LF (a line break inside a value, or a bare CR line end):
+    the text path, which cuts blocks quote-aware, decides what those rows are."""
+    raw = np.frombuffer(data, dtype=np.uint8)
+    cr = np.flatnonzero(raw == 13)
+    if cr.size == 0:
+        return False
+    following = cr + 1
+    return bool(following[-1] >= raw.size or (raw[following] != 10).any())
+
+
 def typed_rows(
     data: pa.Buffer, header: Sequence[str], column_types: dict[str, pa.DataType], **convert: object
 ) -> pa.Table | None:
     """Parse header-less CSV `data` with typed columns in one go; None as soon as anything is irregular
     (a row with another number of columns, a value its column type does not take, a null in a typed
-    column). Binary columns come back as they are in the file, quotes removed."""
+    column, a CR that does not end a CRLF line end). Binary columns come back as they are in the file,
+    quotes removed."""
+    if _has_bare_cr(data):
+        return None
     try:
         table = pcsv.read_csv(
             pa.BufferReader(data),

