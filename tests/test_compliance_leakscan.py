@@ -30,7 +30,7 @@ def test_e_mails_and_known_values_are_found():
 
 
 def test_compressed_arrow_ipc_files_are_decoded(tmp_path):
-    """Staged batch chunks are compressed Arrow IPC (zstd; lz4 before): a value is only visible once decoded."""
+    """Staged batch chunks are compressed Arrow IPC (zstd): a value is only visible once decoded."""
     import pyarrow as pa
     import pyarrow.ipc
 
