@@ -33,6 +33,7 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from cdp.lake.tables import LakeTable
+from cdp.lake.writer import partition_runs
 from cdp.objectstore.port import ObjectStore
 
 # Recorded in a staged chunk's manifest: a chunk staged in any other layout is staged again.
@@ -57,28 +58,12 @@ def _partition_order(rows: pa.Table, keys: Sequence[str]) -> pa.Table:
     return rows.take(pc.sort_indices(rows.select(list(keys)), sort_keys=[(k, "ascending") for k in keys]))
 
 
-def _runs(rows: pa.Table, keys: Sequence[str]) -> list[tuple[tuple[int, ...], int, int]]:
-    """(key values, start, length) of each run of equal `keys` in `rows` (sorted by them)."""
-    if rows.num_rows == 0:
-        return []
-    columns = [rows[k].to_numpy() for k in keys]
-    change = np.zeros(rows.num_rows, dtype=bool)
-    change[0] = True
-    for col in columns:
-        change[1:] |= col[1:] != col[:-1]
-    starts = np.flatnonzero(change)
-    ends = np.append(starts[1:], rows.num_rows)
-    return [
-        (tuple(int(col[s]) for col in columns), int(s), int(e - s)) for s, e in zip(starts, ends, strict=True)
-    ]
-
-
 def staged_chunk_bytes(rows: pa.Table, keys: Sequence[str]) -> bytes:
     """A staged chunk: `rows` sorted by the partition `keys`, one compressed IPC record batch per value of the
     first key, and the layout (each batch's band, each partition's row count) in the schema metadata."""
     ordered = _partition_order(rows, keys)
-    partitions = _runs(ordered, keys)
-    bands = _runs(ordered, keys[:1])
+    partitions = partition_runs(ordered, keys)
+    bands = partition_runs(ordered, keys[:1])
     layout: dict[str, Any] = {
         "keys": list(keys),
         "partitions": [[*v, n] for v, _, n in partitions],

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -36,18 +36,26 @@ def split_by_partition(table: pa.Table, keys: tuple[str, ...]) -> Iterator[tuple
         if table.num_rows or not keys:
             yield (), table
         return
-    order = pc.sort_indices(table, sort_keys=[(k, "ascending") for k in keys])
-    ordered = table.take(order)
-    key_columns = [ordered[k].to_numpy() for k in keys]
-    change = np.zeros(ordered.num_rows, dtype=bool)
+    ordered = table.take(pc.sort_indices(table, sort_keys=[(k, "ascending") for k in keys]))
+    for values, start, length in partition_runs(ordered, keys):
+        yield values, ordered.slice(start, length)
+
+
+def partition_runs(rows: pa.Table, keys: Sequence[str]) -> list[tuple[tuple[Any, ...], int, int]]:
+    """(key values, start, length) of each run of equal `keys` in `rows` (sorted by them)."""
+    if rows.num_rows == 0:
+        return []
+    columns = [rows[k].to_numpy() for k in keys]
+    change = np.zeros(rows.num_rows, dtype=bool)
     change[0] = True
-    for col in key_columns:
+    for col in columns:
         change[1:] |= col[1:] != col[:-1]
     starts = np.flatnonzero(change)
-    ends = np.append(starts[1:], ordered.num_rows)
-    for start, end in zip(starts, ends, strict=True):
-        values = tuple(col[start].item() for col in key_columns)
-        yield values, ordered.slice(start, end - start)
+    ends = np.append(starts[1:], rows.num_rows)
+    return [
+        (tuple(col[start].item() for col in columns), int(start), int(end - start))
+        for start, end in zip(starts, ends, strict=True)
+    ]
 
 
 class LakeWriter:
