@@ -39,7 +39,10 @@ class Settings(BaseSettings):
         0.05, gt=0, lt=1, description="Newest share of transactions replayed through the stream."
     )
     batch_chunk_bytes: int = Field(
-        64 << 20, ge=64 << 10, description="Bytes of source CSV per batch-job chunk (the unit of resume)."
+        1 << 30,
+        ge=64 << 10,
+        description="Most bytes of source CSV per batch-job shard (the unit of work and of resume); shards "
+        "are cut equal, as many as a multiple of the workers.",
     )
     stream_batch_size: int = Field(1000, ge=1, le=10_000, description="Records per stream consumer batch.")
 

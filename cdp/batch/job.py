@@ -1,73 +1,65 @@
 """The batch job (~95% of history): read -> validate/quarantine -> protect -> partitioned Parquet -> catalog.
 
-Chunked and resumable, in two phases:
-1. stage: the transactions file is read in chunks of a fixed byte size, so chunk `k` is the same rows on
-   every run; each protected chunk is written in partition order as one staging object
-   (`cdp.lake.publish.staged_chunk_bytes`) and then marked done by a manifest. A re-run after a crash
-   skips chunks marked done and rewrites (replaces, never appends) the one in flight.
-2. split + publish: the stream cutoff is computed over the staged rows (`cdp.lake.split`, once), and the
-   staged rows before it are rewritten as one set of files per `year=/month=` partition
-   (`cdp.lake.publish`); the publication is recorded. The staged chunks stay as the job's snapshot, so a
-   re-run after any crash, or with the same source, can always re-publish from them.
+Sharded and resumable:
+1. plan: the transactions files are cut into equal shards on line ends (`cdp.batch.plan`), a multiple
+   of the worker count; the plan is recorded once and every resumed run reuses it.
+2. shards: each worker reads, validates, protects and writes its shard straight into the lake, one
+   Parquet file per `year=/month=` partition (`cdp.batch.shard`), then marks the shard done. There is no
+   staging copy of the rows: each row is parsed once and encoded once. A re-run after a crash skips done
+   shards (reading them again only for their quarantine records and counts) and rewrites, by replacing
+   its files, the shard in flight.
+3. split and trim: the stream cutoff is computed over the accepted rows (`cdp.lake.split`, once, then
+   recorded) and the rows at or after it are taken out of the newest partitions (`cdp.batch.trim`); the
+   publication is recorded. When the cutoff is already recorded, the shards leave those rows out.
 No row is lost or duplicated whatever the point of a crash. Rows with `ts >= split.cutoff` belong to the
 stream and are left out here.
 """
 
 from __future__ import annotations
 
-import hashlib
 import multiprocessing
 import os
 import resource
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from multiprocessing.sharedctypes import RawArray
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from cdp.backends import Backends
+from cdp.batch.lines import LineOffsets, first_piece
+from cdp.batch.plan import Shard, plan_from_record, plan_record, plan_shards
+from cdp.batch.shard import (
+    DICTIONARY_COLUMNS,
+    JOB,
+    LABEL,
+    LAYOUT,
+    ShardResult,
+    ShardTask,
+    backends_for,
+    run_shard,
+    set_line_offsets,
+    set_progress,
+)
+from cdp.batch.trim import remove_stale_files, trim_to_cutoff
 from cdp.ibm.contacts import read_contacts
-from cdp.ibm.quarantine import Quarantine, QuarantineRecorder
-from cdp.ibm.reader import (
-    Segment,
-    find_source_files,
-    iter_segments,
-    iter_transactions,
-    read_cards,
-    read_users,
-)
-from cdp.ibm.schema import TRANSACTIONS_SCHEMA
+from cdp.ibm.quarantine import Quarantine
+from cdp.ibm.reader import find_source_files, read_cards, read_users
+from cdp.ibm.rows import check_header
+from cdp.ibm.schema import TRANSACTIONS_HEADER
 from cdp.lake import tables
-from cdp.lake.publish import (
-    STAGED_FORMAT,
-    publish_partitioned,
-    staged_chunk_bytes,
-    staged_column,
-)
 from cdp.lake.split import Split, load_or_compute_split, recorded_split, source_name
-from cdp.lake.transactions import in_partition_order, protect_transactions_for_lake
 from cdp.lake.writer import LakeWriter
 from cdp.settings import Settings
 
-JOB = "batch-transactions"
-# Lake columns with few distinct values (dictionary-encoded in the partition files; the rest stay plain).
-DICTIONARY_COLUMNS = (
-    "user_token",
-    "card_token",
-    "channel",
-    "merchant_city",
-    "merchant_state",
-    "zip",
-    "mcc",
-    "errors",
-)
+__all__ = ["JOB", "BatchConfigChanged", "BatchReport", "run_batch"]
 
 
 @dataclass
@@ -77,24 +69,15 @@ class BatchReport:
     files: dict[str, dict[str, int]] = field(default_factory=dict)
     customers: int = 0
     cards: int = 0
-    batch_rows: int = 0  # transactions written to the lake by this job (all chunks, this run or earlier)
+    batch_rows: int = 0  # transactions in the lake from this job (all shards, this run or earlier)
     stream_rows: int = 0  # accepted transactions left for the stream (ts >= cutoff)
-    chunks: int = 0
-    chunks_skipped: int = 0  # already done by an earlier (interrupted) run
+    chunks: int = 0  # shards of the plan
+    chunks_skipped: int = 0  # shards already done by an earlier (interrupted) run
     split: Split | None = None
     quarantine_path: Path | None = None
-    published_files: int = 0  # partition files written by this run's publication (0: already published)
+    published_files: int = 0  # partition files in the lake after this run's trim (0: published before)
     seconds: dict[str, float] = field(default_factory=dict)  # wall time per phase
-    cpu_seconds: dict[str, float] = field(default_factory=dict)  # CPU per phase; workers count in staging
-
-
-def _staging_uri(bucket: str, chunk: str) -> str:
-    return f"s3://{bucket}/_staging/{JOB}/{chunk}.arrow"
-
-
-def _legacy_staging_uri(bucket: str, chunk: str) -> str:
-    """Where earlier versions of the job staged a chunk (as Parquet, in source order)."""
-    return f"s3://{bucket}/_staging/{JOB}/{chunk}.parquet"
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # CPU per phase; workers count in shards
 
 
 def _cpu_seconds() -> float:
@@ -103,19 +86,8 @@ def _cpu_seconds() -> float:
     return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
 
 
-def _data_bytes(source: Path) -> int:
-    """Bytes of a source file after its header line (what its segments cover)."""
-    with open(source, "rb") as f:
-        return os.fstat(f.fileno()).st_size - len(f.readline())
-
-
-def _chunk_name(source: Path, index: int) -> str:
-    digest = hashlib.sha256(source.name.encode()).hexdigest()[:8]
-    return f"{digest}-{index:06d}"
-
-
 class BatchConfigChanged(RuntimeError):
-    """The lake holds a run of this job made with other chunking or another split: resuming would mix them."""
+    """The lake holds a run of this job made with another plan or layout: resuming would mix them."""
 
 
 def _check_job_identity(writer: LakeWriter, identity: dict[str, object]) -> None:
@@ -131,66 +103,19 @@ def _check_job_identity(writer: LakeWriter, identity: dict[str, object]) -> None
         )
 
 
-@dataclass(frozen=True)
-class SegmentTask:
-    source: Path
-    name: str
-    segment: Segment
-    known_cards: set[tuple[int, int]]
+def _plan(writer: LakeWriter, files: Sequence[Path], shard_bytes: int, workers: int) -> list[Shard]:
+    """The recorded plan, or a new one (recorded before any shard is written)."""
+    recorded = writer.done(JOB, "_plan")
+    if recorded is not None:
+        return plan_from_record(recorded["shards"], files)
+    shards = plan_shards(files, shard_bytes, workers)
+    writer.mark_done(JOB, "_plan", {"shards": plan_record(shards)})
+    return shards
 
 
-@dataclass
-class SegmentResult:
-    quarantine: QuarantineRecorder
-    accepted: int
-    skipped: bool
-
-
-_worker: dict[str, object] = {}
-
-
-def _backends_for(settings: Settings) -> Backends:
-    """One `Backends` per process (workers reuse theirs across segments)."""
-    b = _worker.get("backends")
-    if b is None or b.settings != settings:
-        b = _worker["backends"] = Backends(settings)
-    return b
-
-
-def process_segment(task: SegmentTask, settings: Settings) -> SegmentResult:
-    """Read, validate, protect and stage one segment of a transactions file (in a worker process)."""
-    b = _backends_for(settings)
-    writer = LakeWriter(b.object_store, settings.lake_bucket)
-    recorder = QuarantineRecorder()
-    parts = list(
-        iter_transactions(
-            task.source, recorder, task.known_cards, settings.batch_chunk_bytes, segment=task.segment
-        )
-    )
-    chunk = pa.concat_tables(parts) if parts else TRANSACTIONS_SCHEMA.empty_table()
-    done = writer.done(JOB, task.name)
-    if done is not None and done["rows"] == chunk.num_rows and done.get("format") == STAGED_FORMAT:
-        return SegmentResult(recorder, chunk.num_rows, skipped=True)
-    lake_rows = protect_transactions_for_lake(b.protector, in_partition_order(chunk))
-    b.object_store.put_bytes(
-        _staging_uri(settings.lake_bucket, task.name),
-        staged_chunk_bytes(lake_rows, tables.TRANSACTIONS.partition_keys),
-    )
-    b.object_store.delete(_legacy_staging_uri(settings.lake_bucket, task.name))
-    writer.mark_done(
-        JOB, task.name, {"chunk": task.name, "rows": lake_rows.num_rows, "format": STAGED_FORMAT}
-    )
-    return SegmentResult(recorder, lake_rows.num_rows, skipped=False)
-
-
-def _staged_timestamps(b: Backends, uris: list[str]) -> pa.ChunkedArray:
-    """The `ts` column of every staged chunk."""
-    return staged_column(b.object_store, uris, "ts").cast(pa.timestamp("s"))
-
-
-def _start_worker(parent: int, settings: Settings) -> None:
+def _start_worker(parent: int, settings: Settings, lines: Any, progress: Any) -> None:
     """Worker initializer: end the worker when the job's process is gone (killed, not shut down), rather
-    than wait for work forever; then load what every segment needs (the keys, Arrow's lazy imports) while
+    than wait for work forever; then load what every shard needs (the keys, Arrow's lazy imports) while
     the job's process is still reading customers and cards."""
 
     def watch() -> None:
@@ -199,17 +124,43 @@ def _start_worker(parent: int, settings: Settings) -> None:
         os._exit(1)
 
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+    set_line_offsets(lines)
+    set_progress(progress)
     try:
-        # A fresh process's first segment costs ~0.5 CPU-s more with Arrow's default allocator (mimalloc:
-        # page faults as it maps its first arenas) than with jemalloc; later segments cost the same.
+        # A fresh process's first block costs ~0.5 CPU-s more with Arrow's default allocator (mimalloc:
+        # page faults as it maps its first arenas) than with jemalloc; later blocks cost the same.
         pa.set_memory_pool(pa.jemalloc_memory_pool())
     except NotImplementedError:  # an Arrow build without jemalloc: keep the default
         pass
     try:
-        _backends_for(settings).protector  # noqa: B018 - a cached property: loads the keys once
+        backends_for(settings).protector  # noqa: B018 - a cached property: loads the keys once
         pa.array([0], pa.int64())  # Arrow imports its pandas shim on the first conversion from Python objects
-    except Exception:  # noqa: BLE001 - the first segment meets the same error and reports it
+    except Exception:  # noqa: BLE001 - the first shard meets the same error and reports it
         pass
+
+
+# Allocator settings of the worker processes (read by the allocators when a process starts). A shard's
+# blocks allocate and free the same sizes over and over; returning freed pages to the OS at once (Arrow's
+# jemalloc after 1 s, glibc for every block of 32 MB or more) made each block fault its memory in again:
+# 2.7M page faults, a quarter of the workers' CPU time, at full size. Workers keep their pages instead
+# and give them back when they end, with the job.
+WORKER_ALLOCATOR_ENVIRONMENT = {
+    "JE_ARROW_MALLOC_CONF": "dirty_decay_ms:-1,muzzy_decay_ms:-1",
+    "MALLOC_MMAP_THRESHOLD_": str(32 << 20),
+    "MALLOC_TRIM_THRESHOLD_": str(4 << 30),
+}
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """`values` in this process's environment (where not set already), for the processes started meanwhile."""
+    added = [k for k in values if k not in os.environ]
+    os.environ.update({k: values[k] for k in added})
+    try:
+        yield
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
 
 
 def _ready() -> None:
@@ -217,73 +168,50 @@ def _ready() -> None:
 
 
 @contextmanager
-def _worker_pool(settings: Settings, segments_expected: int) -> Iterator[ProcessPoolExecutor | None]:
-    """`settings.workers` processes, started at once so they get ready while the job does other work;
-    None (segments run in-process) with one worker or when at most one segment is expected."""
-    if settings.workers <= 1 or segments_expected <= 1:
+def _worker_pool(
+    settings: Settings, shards: int, lines: Any, progress: Any
+) -> Iterator[ProcessPoolExecutor | None]:
+    """`settings.workers` processes (at most one per shard), started at once so they get ready while the
+    job does other work; None (shards run in-process) with one worker or one shard."""
+    workers = min(settings.workers, shards)
+    if workers <= 1:
+        set_line_offsets(lines)
+        set_progress(progress)
         yield None
         return
     with ProcessPoolExecutor(
-        max_workers=settings.workers,
+        max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_start_worker,
-        initargs=(os.getpid(), settings),
+        initargs=(os.getpid(), settings, lines, progress),
     ) as pool:
-        for _ in range(settings.workers):
-            pool.submit(_ready)
+        with _environment(WORKER_ALLOCATOR_ENVIRONMENT):
+            for _ in range(workers):  # each submission starts a worker, with the environment of now
+                pool.submit(_ready)
         yield pool
 
 
-def _run_segments(
-    tasks: Iterable[SegmentTask], settings: Settings, pool: ProcessPoolExecutor | None
-) -> Iterator[tuple[SegmentTask, SegmentResult]]:
-    """(task, result) in task order; segments run in the `pool`'s processes (in-process when None).
-
-    `tasks` is read lazily, as segments are handed out, so planning the file overlaps the work.
-    A new segment is handed out as soon as any worker finishes one (not only when the oldest is done),
-    with at most `2 * workers` segments running or queued and `4 * workers` results held for ordering.
-    """
-    tasks = iter(tasks)
+def _run_shards(
+    tasks: Sequence[ShardTask], settings: Settings, pool: ProcessPoolExecutor | None, tick: Callable[[], None]
+) -> Iterator[tuple[ShardTask, ShardResult]]:
+    """(task, result) in task order; shards run in the `pool`'s processes (in-process when None).
+    `tick` is called every fraction of a second while shards run (progress)."""
     if pool is None:
         for task in tasks:
-            yield task, process_segment(task, settings)
+            yield task, run_shard(task, settings)
+            tick()
         return
-    in_flight, held = settings.workers * 2, settings.workers * 4
-    ordered: deque[tuple[SegmentTask, Future[SegmentResult]]] = deque()
-    running: set[Future[SegmentResult]] = set()
-
-    def hand_out() -> None:
-        while len(running) < in_flight and len(ordered) < held:
-            task = next(tasks, None)
-            if task is None:
-                return
-            future = pool.submit(process_segment, task, settings)
-            ordered.append((task, future))
-            running.add(future)
-
+    futures: list[Future[ShardResult]] = [pool.submit(run_shard, task, settings) for task in tasks]
     try:
-        hand_out()
-        while ordered:
-            task, future = ordered[0]
-            if not future.done():
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                running.difference_update(finished)
-                hand_out()
-                continue
-            ordered.popleft()
-            running.discard(future)
+        for task, future in zip(tasks, futures, strict=True):
+            while not future.done():
+                wait([future], timeout=0.25, return_when=FIRST_COMPLETED)
+                tick()
             yield task, future.result()
-            hand_out()
     except BaseException:
-        for _, future in ordered:
+        for future in futures:
             future.cancel()
         raise
-
-
-def _count_from(b: Backends, staged: list[str], cutoff: datetime) -> int:
-    """Staged rows at or after the cutoff (when the recorded split was computed over other rows)."""
-    ts = _staged_timestamps(b, staged)
-    return int(pc.sum(pc.greater_equal(ts, pa.scalar(cutoff, ts.type))).as_py() or 0)
 
 
 def run_batch(
@@ -303,13 +231,16 @@ def run_batch(
             f"(found users={found.users is not None}, cards={found.cards is not None}, "
             f"transactions={len(found.transactions)})"
         )
+    for path in found.transactions:
+        check_header(path, TRANSACTIONS_HEADER, quote_found=True)
     writer = LakeWriter(b.object_store, s.lake_bucket)
     protector = b.protector
     report = BatchReport()
-    if chunk_bytes != s.batch_chunk_bytes:
-        s = s.model_copy(update={"batch_chunk_bytes": chunk_bytes})
     source = source_name(list(found.transactions))
-    _check_job_identity(writer, {"source": source, "chunk_bytes": chunk_bytes})
+    _check_job_identity(writer, {"source": source, "chunk_bytes": chunk_bytes, "layout": LAYOUT})
+    shards = _plan(writer, found.transactions, chunk_bytes, s.workers)
+    state_file = s.state_dir / "split.json"
+    known = recorded_split(state_file, source, s.stream_fraction)
 
     clock, cpu = time.perf_counter(), _cpu_seconds()
 
@@ -320,9 +251,24 @@ def run_batch(
         report.cpu_seconds[phase] = round(cpu_now - cpu, 3)
         clock, cpu = now, cpu_now
 
-    data_bytes = [_data_bytes(path) for path in found.transactions]
-    segments_expected = sum(max(1, -(-n // chunk_bytes)) for n in data_bytes)
-    with Quarantine(s.quarantine_dir) as quarantine, _worker_pool(s, segments_expected) as pool:
+    in_workers = min(s.workers, len(shards)) > 1
+    lines = LineOffsets.for_workers(shards) if in_workers else LineOffsets(shards)
+    read_bytes = (multiprocessing.get_context("spawn").RawArray if in_workers else RawArray)("q", len(shards))
+    total_bytes = sum(shard.bytes for shard in shards)
+
+    def tick() -> None:
+        if progress is not None:
+            progress(min(total_bytes, sum(read_bytes)), total_bytes)
+
+    results: list[ShardResult] = []
+    with (
+        Quarantine(s.quarantine_dir) as quarantine,
+        _worker_pool(s, len(shards), lines.values, read_bytes) as pool,
+    ):
+        if pool is None:
+            lines.count_now()
+        else:
+            lines.start()
         users = read_users(found.users, quarantine)
         contacts = read_contacts(source_dir)
         if contacts is not None:
@@ -334,52 +280,45 @@ def run_batch(
         known_cards = set(zip(cards["user"].to_pylist(), cards["card_index"].to_pylist(), strict=True))
         lap("customers_and_cards")
 
-        tasks = (
-            SegmentTask(path, _chunk_name(path, index), segment, known_cards)
-            for path in found.transactions
-            for index, segment in enumerate(iter_segments(path, chunk_bytes))
-        )
-        chunk_names: list[str] = []
-        total_bytes = sum(data_bytes)
-        done_bytes = accepted = 0
-        for task, result in _run_segments(tasks, s, pool):
+        cutoff = known.cutoff if known is not None else None
+        tasks = [ShardTask(shard, first_piece(shards, shard), known_cards, cutoff) for shard in shards]
+        for _, result in _run_shards(tasks, s, pool, tick):
             result.quarantine.replay_into(quarantine)
-            chunk_names.append(task.name)
+            results.append(result)
             report.chunks += 1
             report.chunks_skipped += result.skipped
-            accepted += result.accepted
-            if progress is not None:
-                done_bytes += task.segment.end - task.segment.start
-                progress(done_bytes, total_bytes)
-        if progress is not None:
-            progress(total_bytes, total_bytes)
+        lines.join()
+        tick()
         report.files = {name: st.to_dict() for name, st in quarantine.stats.items()}
         report.quarantine_path = quarantine.path
-    lap("stage_transactions")
+    lap("shards")
 
-    staged = [_staging_uri(s.lake_bucket, n) for n in chunk_names]
+    accepted = sum(r.accepted for r in results)
     published = writer.done(JOB, "_published")
-    if published is not None and published.get("accepted") == accepted:
-        report.split = recorded_split(s.state_dir / "split.json", source, s.stream_fraction)
+    if published is not None and published.get("accepted") == accepted and known is not None:
+        report.split = known
         report.batch_rows, report.stream_rows = published["batch_rows"], published["stream_rows"]
     else:
-        split = load_or_compute_split(
-            s.state_dir / "split.json", source, s.stream_fraction, lambda: _staged_timestamps(b, staged)
+        if known is None:
+            timestamps = [r.timestamps for r in results if r.timestamps is not None]
+            split = load_or_compute_split(
+                state_file,
+                source,
+                s.stream_fraction,
+                lambda: pa.array(np.concatenate(timestamps) if timestamps else np.empty(0, np.int64)).cast(
+                    pa.timestamp("s")
+                ),
+            )
+            stream_rows = split.stream_rows
+        else:
+            split, stream_rows = known, sum(r.stream_rows for r in results)
+        files = trim_to_cutoff(
+            b.object_store, [f for r in results for f in r.files], split.cutoff, DICTIONARY_COLUMNS
         )
-        files = publish_partitioned(
-            b.object_store,
-            tables.TRANSACTIONS,
-            s.lake_bucket,
-            staged,
-            "batch",
-            before=split.cutoff,
-            dictionary_columns=DICTIONARY_COLUMNS,
-        )
-        report.split, report.published_files = split, files
-        report.stream_rows = (
-            split.stream_rows if split.rows == accepted else _count_from(b, staged, split.cutoff)
-        )
-        report.batch_rows = accepted - report.stream_rows
+        remove_stale_files(b.object_store, s.lake_bucket, LABEL, {f["uri"] for f in files})
+        report.split, report.published_files = split, len(files)
+        report.stream_rows = stream_rows
+        report.batch_rows = accepted - stream_rows
         writer.mark_done(
             JOB,
             "_published",
@@ -387,12 +326,11 @@ def run_batch(
                 "accepted": accepted,
                 "batch_rows": report.batch_rows,
                 "stream_rows": report.stream_rows,
-                "files": files,
+                "files": len(files),
                 "cutoff": split.cutoff.isoformat(),
             },
         )
-
-    lap("split_and_publish")
+    lap("split_and_trim")
     for table in tables.ALL_TABLES:
         b.catalog.register_table(table.info(s.lake_bucket))
     return report

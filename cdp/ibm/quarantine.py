@@ -167,8 +167,10 @@ class QuarantineRecorder:
     def stats_for(self, file: str) -> ReadStats:
         return self.stats.setdefault(file, ReadStats())
 
-    def replay_into(self, quarantine: Quarantine) -> None:
+    def replay_into(self, quarantine: Quarantine | QuarantineRecorder, line_offset: int = 0) -> None:
+        """Hand everything over; `line_offset` is added to every line (rows read with lines counted from
+        elsewhere than the file's start)."""
         for file, line, field, reason, raw, detail in self.records:
-            quarantine.add(file, line, field, reason, raw, detail)
+            quarantine.add(file, line + line_offset, field, reason, raw, detail)
         for file, st in self.stats.items():
             quarantine.stats_for(file).add(st.rows_accepted, st.rows_quarantined)

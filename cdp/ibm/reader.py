@@ -375,10 +375,12 @@ def _known_keys(known_cards: set[tuple[int, int]] | None) -> pa.Array | None:
     return pa.array([user * 256 + card for user, card in known_cards], pa.int64())
 
 
-def _fast_transactions(data: pa.Buffer, first_line: int, known_keys: pa.Array | None) -> pa.Table | None:
+def _fast_transactions(
+    data: pa.Buffer, first_line: int, known_keys: pa.Array | None, holds_cr: bool = True
+) -> pa.Table | None:
     """The segment's rows as TRANSACTIONS_SCHEMA when every one of them is valid, else None."""
     typed = typed_rows(
-        data, TRANSACTIONS_HEADER, _FAST_COLUMN_TYPES, true_values=["Yes"], false_values=["No"]
+        data, TRANSACTIONS_HEADER, _FAST_COLUMN_TYPES, holds_cr, true_values=["Yes"], false_values=["No"]
     )
     if typed is None or typed.num_rows == 0:
         return None
@@ -439,9 +441,18 @@ def read_valid_segment(
     is valid, else None (the text path then reads the segment and quarantines the invalid rows)."""
     path = Path(path)
     try:
-        return _fast_transactions(segment_bytes(path, segment), segment.first_line, _known_keys(known_cards))
+        mapped = segment_bytes(path, segment)
+        return _fast_transactions(mapped.data, segment.first_line, _known_keys(known_cards), mapped.holds_cr)
     except pa.ArrowInvalid:  # e.g. text that is not UTF-8: the text path decides what happens
         return None
+
+
+def read_text_segment(
+    path: Path, quarantine: Quarantine, known_cards: set[tuple[int, int]] | None, segment: Segment
+) -> Iterator[pa.Table]:
+    """The reference text path over one segment: accepted rows (TRANSACTIONS_SCHEMA, file order), every
+    rejected row quarantined with its line."""
+    return _text_transactions(Path(path), quarantine, known_cards, 64 << 20, segment)
 
 
 def _text_transactions(

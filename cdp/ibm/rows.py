@@ -8,6 +8,7 @@ quarantine with their line. `RowFailures` collects, per batch, the first failing
 from __future__ import annotations
 
 import csv
+import mmap
 import os
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -287,19 +288,26 @@ class RowFailures:
 # ---- the typed fast path: a whole segment parsed at once, or not at all --------------------------
 
 
-def segment_bytes(path: Path, segment: Segment) -> pa.Buffer:
-    """The bytes of one segment (data lines only, no header), read into one Arrow buffer."""
-    buffer = pa.allocate_buffer(segment.end - segment.start)
-    with open(path, "rb", buffering=0) as f:
-        f.seek(segment.start)
-        view = memoryview(buffer).cast("B")
-        filled = 0
-        while filled < len(view):
-            got = f.readinto(view[filled:])
-            if not got:
-                raise OSError(f"{path.name}: file shorter than planned (byte {segment.start + filled})")
-            filled += got
-    return buffer
+@dataclass(frozen=True)
+class SegmentBytes:
+    """The bytes of one segment (data lines only, no header), mapped from the file, not copied: the page
+    cache's own pages, with no buffer to allocate and fill (the file must not shrink while they are used)."""
+
+    data: pa.Buffer
+    holds_cr: bool  # a CR byte is somewhere in the segment (found at memchr speed on the mapping)
+
+
+def segment_bytes(path: Path, segment: Segment) -> SegmentBytes:
+    size = segment.end - segment.start
+    if size <= 0:
+        return SegmentBytes(pa.py_buffer(b""), False)
+    start = segment.start - segment.start % mmap.ALLOCATIONGRANULARITY
+    with open(path, "rb") as f:
+        if os.fstat(f.fileno()).st_size < segment.end:
+            raise OSError(f"{path.name}: file shorter than planned (byte {segment.end})")
+        mapped = mmap.mmap(f.fileno(), segment.end - start, offset=start, access=mmap.ACCESS_READ)
+    holds_cr = mapped.find(b"\r", segment.start - start) >= 0
+    return SegmentBytes(pa.py_buffer(mapped).slice(segment.start - start, size), holds_cr)
 
 
 # CSV blocks of the fast path: a few MB parse faster than one block of the whole segment (cache).
@@ -322,13 +330,17 @@ def _has_bare_cr(data: pa.Buffer) -> bool:
 
 
 def typed_rows(
-    data: pa.Buffer, header: Sequence[str], column_types: dict[str, pa.DataType], **convert: object
+    data: pa.Buffer,
+    header: Sequence[str],
+    column_types: dict[str, pa.DataType],
+    holds_cr: bool = True,
+    **convert: object,
 ) -> pa.Table | None:
     """Parse header-less CSV `data` with typed columns in one go; None as soon as anything is irregular
     (a row with another number of columns, a value its column type does not take, a null in a typed
     column, a CR that does not end a CRLF line end). Binary columns come back as they are in the file,
     quotes removed."""
-    if _has_bare_cr(data):
+    if holds_cr and _has_bare_cr(data):
         return None
     try:
         table = pcsv.read_csv(

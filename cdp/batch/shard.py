@@ -1,0 +1,218 @@
+"""One shard of the batch job, in a worker process: read -> validate/quarantine -> protect -> one Parquet
+file per partition.
+
+The shard's pieces are read in blocks of `READ_BYTES` (the typed fast path for a block whose rows are all
+valid, else the reference text path), with lines counted from each piece's start; once the piece's first
+file line is known (`cdp.batch.lines`) lines are shifted, rows protected, gathered by `year=/month=`
+partition and each partition written as `part-batch-<shard>.parquet` through the object-store port (an
+atomic replace: a shard written again after a crash replaces its files, never adds to them). The
+shard's manifest, written last, lists its files; a resumed run reads a done shard again only for its
+quarantine records and counts.
+
+Rows at or after the stream cutoff, when it is known, are left out; otherwise every accepted row is
+written and the job trims the newest partitions once it has computed the cutoff (cdp.batch.trim).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cdp.backends import Backends
+from cdp.batch.lines import count_line_ends, wait_for_line
+from cdp.batch.plan import Piece, Shard, _line_end_at_or_after
+from cdp.ibm.quarantine import QuarantineRecorder
+from cdp.ibm.reader import read_text_segment, read_valid_segment
+from cdp.ibm.rows import Segment
+from cdp.lake import tables
+from cdp.lake.transactions import in_partition_order, protect_transactions_for_lake
+from cdp.lake.writer import LakeWriter, partition_file_bytes, partition_runs
+from cdp.settings import Settings
+
+JOB = "batch-transactions"
+LAYOUT = "shards-parquet-v1"  # recorded in every shard's manifest and in the job's identity
+LABEL = "batch"  # partition files of this job: part-batch-<shard>.parquet
+# Bytes parsed at once: the fast path takes or leaves a block whole, the text path re-reads it.
+READ_BYTES = 64 << 20
+UPLOAD_THREADS = 4
+# Lake columns with few distinct values (dictionary-encoded in the partition files; the rest stay plain).
+DICTIONARY_COLUMNS = (
+    "user_token",
+    "card_token",
+    "channel",
+    "merchant_city",
+    "merchant_state",
+    "zip",
+    "mcc",
+    "errors",
+)
+
+
+@dataclass(frozen=True)
+class ShardTask:
+    shard: Shard
+    first_piece: int  # plan-wide number of the shard's first piece (for its counted first line)
+    known_cards: set[tuple[int, int]]
+    cutoff: datetime | None  # the stream cutoff when already recorded: such rows are not written
+
+
+@dataclass
+class ShardResult:
+    quarantine: QuarantineRecorder
+    accepted: int
+    skipped: bool  # done by an earlier run: read again for its quarantine and counts, nothing written
+    files: list[dict[str, Any]]  # {"uri", "year", "month", "rows", "max_ts"} of each partition file
+    timestamps: np.ndarray | None = None  # `ts` (int64 seconds) of every accepted row, without a cutoff
+    stream_rows: int = 0  # accepted rows at or after the cutoff (with a cutoff)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+_worker: dict[str, Any] = {}
+
+
+def backends_for(settings: Settings) -> Backends:
+    """One `Backends` per process (workers reuse theirs across shards)."""
+    b = _worker.get("backends")
+    if b is None or b.settings != settings:
+        b = _worker["backends"] = Backends(settings)
+    return b
+
+
+def set_line_offsets(values: Any) -> None:
+    """Where this process finds the pieces' counted first lines (see `cdp.batch.lines`)."""
+    _worker["lines"] = values
+
+
+def set_progress(values: Any) -> None:
+    """A shared array this process adds each shard's read bytes to (index = shard number)."""
+    _worker["progress"] = values
+
+
+def _blocks(piece: Piece, size: int) -> list[tuple[int, int]]:
+    out = []
+    with open(piece.path, "rb") as f:
+        position = piece.start
+        while position < piece.end:
+            cut = _line_end_at_or_after(f, position + size, piece.end)
+            out.append((position, cut))
+            position = cut
+    return out
+
+
+def _read_piece(
+    piece: Piece, known_cards: set[tuple[int, int]], recorder: QuarantineRecorder, progress: Any, shard: int
+) -> list[pa.Table]:
+    """The piece's accepted rows, in partition order per block, with lines as if the piece began at
+    line 2; quarantine records alike."""
+    parts: list[pa.Table] = []
+    line = 2
+    for start, end in _blocks(piece, READ_BYTES):
+        segment = Segment(start, end, line)
+        table = read_valid_segment(piece.path, segment, known_cards)
+        if table is not None:
+            recorder.stats_for(piece.path.name).add(table.num_rows, 0)
+            parts.append(in_partition_order(table))
+            line += table.num_rows
+        else:
+            parts.extend(
+                in_partition_order(t) for t in read_text_segment(piece.path, recorder, known_cards, segment)
+            )
+            line += count_line_ends(piece.path, start, end)
+        if progress is not None:
+            progress[shard] += end - start
+    return parts
+
+
+def _shift_lines(table: pa.Table, by: int) -> pa.Table:
+    if by == 0:
+        return table
+    i = table.schema.get_field_index("line")
+    return table.set_column(i, "line", pc.add(table["line"], pa.scalar(by, pa.int64())))
+
+
+def _timestamps(parts: list[pa.Table]) -> np.ndarray:
+    if not parts:
+        return np.empty(0, dtype=np.int64)
+    return np.concatenate([t["ts"].cast(pa.int64()).to_numpy() for t in parts])
+
+
+def run_shard(task: ShardTask, settings: Settings) -> ShardResult:
+    """Read, validate, protect and write one shard (in a worker process, or in the job's own)."""
+    b = backends_for(settings)
+    writer = LakeWriter(b.object_store, settings.lake_bucket)
+    shard = task.shard
+    recorder = QuarantineRecorder()
+    lines = _worker.get("lines")
+    progress = _worker.get("progress")
+    parts: list[pa.Table] = []
+    for i, piece in enumerate(shard.pieces):
+        own = QuarantineRecorder()
+        read = _read_piece(piece, task.known_cards, own, progress, shard.index)
+        first = 2 if piece.at_file_start else wait_for_line(lines, task.first_piece + i, piece.path.name)
+        own.replay_into(recorder, line_offset=first - 2)
+        parts.extend(_shift_lines(t, first - 2) for t in read)
+    accepted = sum(t.num_rows for t in parts)
+    timestamps = _timestamps(parts) if task.cutoff is None else None
+
+    done = writer.done(JOB, shard.name)
+    if done is not None and done.get("accepted") == accepted and done.get("format") == LAYOUT:
+        stream = 0 if task.cutoff is None else _at_or_after(parts, task.cutoff)
+        return ShardResult(recorder, accepted, True, done["files"], timestamps, stream)
+
+    lake_parts, stream = [], 0
+    for clean in parts:
+        rows = protect_transactions_for_lake(b.protector, clean)
+        if task.cutoff is not None:
+            keep = pc.less(rows["ts"], pa.scalar(task.cutoff, rows.schema.field("ts").type))
+            kept = rows.filter(keep)
+            stream += rows.num_rows - kept.num_rows
+            rows = kept
+        lake_parts.append(rows)
+    del parts
+    files = write_partitions(b, settings, lake_parts, shard.name)
+    writer.mark_done(
+        JOB, shard.name, {"shard": shard.name, "accepted": accepted, "files": files, "format": LAYOUT}
+    )
+    return ShardResult(recorder, accepted, False, files, timestamps, stream)
+
+
+def _at_or_after(parts: list[pa.Table], cutoff: datetime) -> int:
+    bound = pa.scalar(cutoff, pa.timestamp("s"))
+    return sum(int(pc.sum(pc.greater_equal(t["ts"], bound)).as_py() or 0) for t in parts)
+
+
+def partition_file_uri(bucket: str, year: int, month: int, shard_name: str) -> str:
+    return (
+        f"{tables.TRANSACTIONS.location(bucket)}year={year}/month={month}/part-{LABEL}-{shard_name}.parquet"
+    )
+
+
+def write_partitions(
+    b: Backends, settings: Settings, lake_parts: list[pa.Table], shard_name: str
+) -> list[dict[str, Any]]:
+    """Each partition's rows of `lake_parts` (each in partition order) as one file; returns the files."""
+    table = tables.TRANSACTIONS
+    data_columns = [n for n in table.schema.names if n not in table.partition_keys]
+    pieces: dict[tuple[int, ...], list[pa.Table]] = {}
+    for rows in lake_parts:
+        for values, start, length in partition_runs(rows, table.partition_keys):
+            pieces.setdefault(values, []).append(rows.slice(start, length))
+    files: list[dict[str, Any]] = []
+    with ThreadPoolExecutor(max_workers=UPLOAD_THREADS) as uploads:
+        pending = []
+        for year, month in sorted(pieces):
+            part = pa.concat_tables(pieces.pop((year, month))).select(data_columns)
+            uri = partition_file_uri(settings.lake_bucket, year, month, shard_name)
+            data = partition_file_bytes(part, DICTIONARY_COLUMNS)
+            max_ts = pc.max(part["ts"]).cast(pa.int64()).as_py()
+            files.append({"uri": uri, "year": year, "month": month, "rows": part.num_rows, "max_ts": max_ts})
+            pending.append(uploads.submit(b.object_store.put_bytes, uri, data))
+        for upload in pending:
+            upload.result()
+    return files

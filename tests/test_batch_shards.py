@@ -1,0 +1,202 @@
+"""The sharded batch job: the plan (equal shards on line ends, recorded), the counted first lines, the
+lake equal to a reference built with the text reader, the stream cutoff applied by the shards or by the
+trim, and stale files removed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from cdp.backends import Backends
+from cdp.batch.job import run_batch
+from cdp.batch.lines import LineOffsets, count_line_ends
+from cdp.batch.plan import plan_from_record, plan_record, plan_shards, shard_count
+from cdp.batch.shard import DICTIONARY_COLUMNS, JOB
+from cdp.batch.trim import trim_to_cutoff
+from cdp.ibm.quarantine import QuarantineRecorder
+from cdp.ibm.reader import iter_transactions, read_cards
+from cdp.ibm.schema import TRANSACTIONS_FILE
+from cdp.lake import tables
+from cdp.lake.transactions import protect_transactions_for_lake
+from cdp.lake.writer import partition_file_bytes
+from cdp.settings import Settings
+from cdp.synth.generator import generate
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("ibm")
+    generate(out, users=4, seed=23, workers=1)
+    return out
+
+
+def _first_lines(path: Path) -> dict[int, int]:
+    """Byte offset of every line start -> its file line."""
+    data = path.read_bytes()
+    starts, line = {0: 1}, 1
+    for i, byte in enumerate(data):
+        if byte == 10:
+            line += 1
+            starts[i + 1] = line
+    return starts
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_shards_are_equal_cut_on_line_ends_and_as_many_as_a_multiple_of_the_workers(source, workers):
+    csv = source / TRANSACTIONS_FILE
+    data = csv.read_bytes()
+    header = data.index(b"\n") + 1
+    shards = plan_shards([csv], 40_000, workers)
+    assert len(shards) == shard_count(len(data) - header, 40_000, workers) and len(shards) % workers == 0
+    pieces = [p for s in shards for p in s.pieces]
+    assert pieces[0].start == header and pieces[-1].end == len(data) and pieces[0].at_file_start
+    for before, after in zip(pieces, pieces[1:], strict=False):
+        assert before.end == after.start and data[after.start - 1] == ord("\n") and not after.at_file_start
+    sizes = [s.bytes for s in shards]
+    assert max(sizes) - min(sizes) <= 2 * max(len(line) for line in data.splitlines(keepends=True))
+    assert plan_from_record(plan_record(shards), [csv]) == shards
+
+
+def test_a_plan_over_several_files_cuts_pieces_in_each_and_counts_their_lines(source, tmp_path):
+    text = (source / TRANSACTIONS_FILE).read_text().splitlines(keepends=True)
+    files = []
+    for i, part in enumerate((text[1:200], text[200:230], text[230:900])):
+        path = tmp_path / f"User{i}_credit_card_transactions.csv"
+        path.write_text(text[0] + "".join(part))
+        files.append(path)
+    shards = plan_shards(files, 9_000, 2)
+    assert len(shards) >= 4 and len({p.path for s in shards for p in s.pieces}) == 3
+    lines = LineOffsets(shards).count_now()
+    for i, piece in enumerate(p for s in shards for p in s.pieces):
+        assert lines.values[i] == _first_lines(piece.path)[piece.start]
+        assert piece.at_file_start == (lines.values[i] == 2)
+    threaded = LineOffsets(shards).start()
+    threaded.join()
+    assert list(threaded.values) == list(lines.values)
+    assert count_line_ends(files[0], 0, files[0].stat().st_size) == 200
+
+
+def _lake(b: Backends) -> list[dict]:
+    root = b.settings.lake_dir / b.settings.lake_bucket / "transactions"
+    pattern = str(root / "**" / "*.parquet").replace("'", "''")
+    columns = ", ".join(tables.TRANSACTIONS_LAKE_SCHEMA.names)
+    return duckdb.sql(
+        f"SELECT {columns} FROM read_parquet('{pattern}', hive_partitioning = true) ORDER BY txn_id"
+    ).fetchall()
+
+
+def _reference(source: Path, b: Backends, cutoff: datetime) -> list[tuple]:
+    """The lake's rows built another way: the text reader over the whole file, the same protection, the
+    rows before the cutoff, ordered by txn_id."""
+    recorder = QuarantineRecorder()
+    cards = read_cards(source / "sd254_cards.csv", recorder)
+    known = set(zip(cards["user"].to_pylist(), cards["card_index"].to_pylist(), strict=True))
+    clean = pa.concat_tables(iter_transactions(source / TRANSACTIONS_FILE, recorder, known, fast_path=False))
+    rows = protect_transactions_for_lake(b.protector, clean)
+    rows = rows.filter(pa.compute.less(rows["ts"], pa.scalar(cutoff, pa.timestamp("s"))))
+    con = duckdb.connect()
+    con.register("r", rows)
+    return con.execute("SELECT * FROM r ORDER BY txn_id").fetchall()
+
+
+def test_the_lake_equals_the_text_readers_rows_before_the_cutoff_one_file_per_shard_and_partition(source):
+    b = Backends(Settings(workers=2))
+    report = run_batch(source, b, chunk_bytes=100_000)
+    assert report.chunks >= 4 and report.split is not None
+    lake = _lake(b)
+    assert len(lake) == report.batch_rows and lake == _reference(source, b, report.split.cutoff)
+    root = b.settings.lake_dir / b.settings.lake_bucket / "transactions"
+    files = sorted(root.rglob("*.parquet"))
+    assert len(files) == report.published_files
+    per_partition: dict[Path, int] = {}
+    for f in files:
+        per_partition[f.parent] = per_partition.get(f.parent, 0) + 1
+        assert pq.read_schema(f).names == [
+            n for n in tables.TRANSACTIONS_LAKE_SCHEMA.names if n not in tables.PARTITION_KEYS
+        ]
+        assert pq.read_table(f, columns=["ts"])["ts"].to_pylist()[-1] is not None
+    assert max(per_partition.values()) <= report.chunks
+    newest = duckdb.sql(f"SELECT max(ts) FROM read_parquet('{root}/**/*.parquet')").fetchall()[0][0]
+    assert newest < report.split.cutoff
+
+
+def test_shards_rewritten_with_a_recorded_cutoff_leave_the_stream_rows_out_themselves(source):
+    b = Backends(Settings(workers=2))
+    first = run_batch(source, b, chunk_bytes=100_000)
+    before = _lake(b)
+    for info in list(b.object_store.list(f"s3://{b.settings.lake_bucket}/_manifests/{JOB}/")):
+        if not info.uri.endswith(("/_job.json", "/_plan.json")):
+            b.object_store.delete(info.uri)  # every shard to do again; the split stays recorded
+    again = run_batch(source, b, chunk_bytes=100_000)
+    assert again.chunks_skipped == 0 and again.split == first.split
+    assert (again.batch_rows, again.stream_rows, again.published_files) == (
+        first.batch_rows,
+        first.stream_rows,
+        first.published_files,
+    )
+    assert _lake(b) == before
+
+
+def test_files_of_an_earlier_layout_are_removed(source):
+    b = Backends(Settings(workers=1))
+    run_batch(source, b, chunk_bytes=100_000)
+    rows = _lake(b)
+    stale = "s3://" + b.settings.lake_bucket + "/transactions/year=2001/month=1/part-batch-0.parquet"
+    b.object_store.put_bytes(stale, b"not even parquet")
+    for info in list(b.object_store.list(f"s3://{b.settings.lake_bucket}/_manifests/{JOB}/")):
+        if info.uri.endswith("/_published.json"):
+            b.object_store.delete(info.uri)
+    run_batch(source, b, chunk_bytes=100_000)
+    assert not b.object_store.exists(stale) and _lake(b) == rows
+
+
+def _partition_rows(year: int, month: int, days: list[int]) -> pa.Table:
+    n = len(days)
+    data_schema = pa.schema(
+        [f for f in tables.TRANSACTIONS_LAKE_SCHEMA if f.name not in tables.PARTITION_KEYS]
+    )
+    return pa.table(
+        {
+            "txn_id": [f"t{year}{month}{d}" for d in days],
+            "user_token": ["usr_a"] * n,
+            "card_token": ["crd_a"] * n,
+            "ts": pa.array([datetime(year, month, d, 12) for d in days], pa.timestamp("s")),
+            "amount_cents": list(range(n)),
+            "channel": ["swipe"] * n,
+            "merchant_id": [1] * n,
+            "merchant_city": ["Austin"] * n,
+            "merchant_state": ["TX"] * n,
+            "zip": ["78701"] * n,
+            "mcc": pa.array([5411] * n, pa.int16()),
+            "errors": pa.array([[]] * n, pa.list_(pa.string())),
+            "is_fraud": [False] * n,
+            "source_line": list(range(n)),
+        },
+        schema=data_schema,
+    )
+
+
+def test_trim_deletes_later_months_filters_the_cutoff_month_and_is_idempotent(tmp_path):
+    b = Backends(Settings(home=tmp_path))
+    store, bucket = b.object_store, b.settings.lake_bucket
+    files = []
+    for year, month, days in ((2019, 12, [1, 30]), (2020, 1, [3, 14, 15, 28]), (2020, 2, [1, 2])):
+        rows = _partition_rows(year, month, days)
+        uri = f"s3://{bucket}/transactions/year={year}/month={month}/part-batch-x.parquet"
+        store.put_bytes(uri, partition_file_bytes(rows, DICTIONARY_COLUMNS))
+        last = int(rows["ts"].cast(pa.int64()).to_pylist()[-1])
+        files.append({"uri": uri, "year": year, "month": month, "rows": len(days), "max_ts": last})
+    cutoff = datetime(2020, 1, 14, 12)
+    kept = trim_to_cutoff(store, files, cutoff, DICTIONARY_COLUMNS)
+    assert [(f["year"], f["month"], f["rows"]) for f in kept] == [(2019, 12, 2), (2020, 1, 1)]
+    assert not store.exists(files[2]["uri"])
+    january = pq.read_table(store.local_path(files[1]["uri"]))
+    assert january["txn_id"].to_pylist() == ["t202013"]
+    december = pq.read_table(store.local_path(files[0]["uri"]))
+    assert january.schema == december.schema  # a rewritten file is typed as any other
+    assert trim_to_cutoff(store, files, cutoff, DICTIONARY_COLUMNS) == kept  # after a crash: the same again
