@@ -5,16 +5,18 @@ trim, and stale files removed."""
 from __future__ import annotations
 
 from datetime import datetime
+from multiprocessing.sharedctypes import RawArray
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from cdp.backends import Backends
 from cdp.batch.job import run_batch
-from cdp.batch.lines import LineOffsets, count_line_ends
+from cdp.batch.lines import PieceLines, file_starts, first_line, publish_count
 from cdp.batch.plan import plan_from_record, plan_record, plan_shards, shard_count
 from cdp.batch.shard import DICTIONARY_COLUMNS, JOB
 from cdp.batch.trim import trim_to_cutoff
@@ -62,23 +64,53 @@ def test_shards_are_equal_cut_on_line_ends_and_as_many_as_a_multiple_of_the_work
     assert plan_from_record(plan_record(shards), [csv]) == shards
 
 
-def test_a_plan_over_several_files_cuts_pieces_in_each_and_counts_their_lines(source, tmp_path):
+def test_pieces_of_several_files_get_their_own_file_lines(source, tmp_path):
+    """Per-user files cut into pieces across shards: each row keeps the line of its own file, counted by
+    the workers that read the pieces before it."""
+    folder = tmp_path / "per-user"
+    folder.mkdir()
+    for name in ("sd254_users.csv", "sd254_cards.csv"):
+        (folder / name).write_bytes((source / name).read_bytes())
     text = (source / TRANSACTIONS_FILE).read_text().splitlines(keepends=True)
-    files = []
-    for i, part in enumerate((text[1:200], text[200:230], text[230:900])):
-        path = tmp_path / f"User{i}_credit_card_transactions.csv"
-        path.write_text(text[0] + "".join(part))
-        files.append(path)
-    shards = plan_shards(files, 9_000, 2)
-    assert len(shards) >= 4 and len({p.path for s in shards for p in s.pieces}) == 3
-    lines = LineOffsets(shards).count_now()
-    for i, piece in enumerate(p for s in shards for p in s.pieces):
-        assert lines.values[i] == _first_lines(piece.path)[piece.start]
-        assert piece.at_file_start == (lines.values[i] == 2)
-    threaded = LineOffsets(shards).start()
-    threaded.join()
-    assert list(threaded.values) == list(lines.values)
-    assert count_line_ends(files[0], 0, files[0].stat().st_size) == 200
+    bad = "0,0,2010,1,1,10:00,$1.x0,Swipe Transaction,5,Austin,TX,78701.0,5411,,No\n"
+    parts = (text[1:1500], text[1500:1530], [*text[1530:2600], bad, *text[2600:4000]])
+    for i, rows in enumerate(parts):
+        (folder / f"User{i}_credit_card_transactions.csv").write_text(text[0] + "".join(rows))
+    shards = plan_shards(sorted(folder.glob("User*")), 60_000, 2)
+    assert len(shards) >= 4 and any(not p.at_file_start for s in shards for p in s.pieces)
+    starts = file_starts(shards)
+    assert starts[0] == 0 and all(starts[i] <= i for i in range(len(starts)))
+
+    b = Backends(Settings(workers=2))
+    report = run_batch(folder, b, chunk_bytes=60_000)
+    quarantined = pq.read_table(report.quarantine_path).to_pylist()
+    assert [(r["file"], r["line"]) for r in quarantined] == [("User2_credit_card_transactions.csv", 1072)]
+    recorder = QuarantineRecorder()
+    cards = read_cards(folder / "sd254_cards.csv", recorder)
+    known = set(zip(cards["user"].to_pylist(), cards["card_index"].to_pylist(), strict=True))
+    clean = pa.concat_tables(
+        t
+        for path in sorted(folder.glob("User*"))
+        for t in iter_transactions(path, recorder, known, fast_path=False)
+    )
+    want = protect_transactions_for_lake(b.protector, clean)
+    want = want.filter(pa.compute.less(want["ts"], pa.scalar(report.split.cutoff, pa.timestamp("s"))))
+    columns = ", ".join(tables.TRANSACTIONS_LAKE_SCHEMA.names)
+    got = b.catalog.query(f"SELECT {columns} FROM transactions ORDER BY ALL").to_pylist()
+    con = duckdb.connect()
+    con.register("want", want)
+    assert got == con.sql(f"SELECT {columns} FROM want ORDER BY ALL").to_arrow_table().to_pylist()
+
+
+def test_a_piece_starts_after_the_counted_lines_of_the_pieces_of_its_file_before_it():
+    values = RawArray("q", [3, 4, -1, 7])
+    assert first_line(values, 0, 0, "p0") == 2 and first_line(values, 0, 2, "p2") == 9
+    assert first_line(values, 3, 3, "p3") == 2
+    lines = PieceLines(2, for_workers=False)
+    publish_count(lines.values, 0, 10)
+    lines.abort()
+    with pytest.raises(RuntimeError, match="failed"):
+        first_line(lines.values, 0, 2, "p2")
 
 
 def _lake(b: Backends) -> list[dict]:
@@ -200,3 +232,35 @@ def test_trim_deletes_later_months_filters_the_cutoff_month_and_is_idempotent(tm
     december = pq.read_table(store.local_path(files[0]["uri"]))
     assert january.schema == december.schema  # a rewritten file is typed as any other
     assert trim_to_cutoff(store, files, cutoff, DICTIONARY_COLUMNS) == kept  # after a crash: the same again
+
+
+def test_lake_rows_equal_their_definition_from_the_protector(source):
+    """The batch's protection (one HMAC per distinct card, keyed parts cut per card, partition columns
+    from month numbers) against the plain definition: the protector's tokens, txn_id = keyed part of the
+    card token + "-" + line, year and month of ts."""
+    b = Backends(Settings(workers=1))
+    recorder = QuarantineRecorder()
+    clean = pa.concat_tables(iter_transactions(source / TRANSACTIONS_FILE, recorder))
+    got = protect_transactions_for_lake(b.protector, clean)
+    tokens = b.protector.protect_transactions(clean.drop_columns(["line"]))
+    lines = clean["line"].to_pylist()
+    want_ids = [f"{c[4:]}-{n}" for c, n in zip(tokens["card_token"].to_pylist(), lines, strict=True)]
+    assert got["txn_id"].to_pylist() == want_ids
+    assert got["user_token"].equals(tokens["user_token"]) and got["card_token"].equals(tokens["card_token"])
+    ts = clean["ts"].to_pylist()
+    assert got["year"].to_pylist() == [t.year for t in ts] and got["month"].to_pylist() == [
+        t.month for t in ts
+    ]
+    assert got["source_line"].to_pylist() == lines and got.schema == tables.TRANSACTIONS_LAKE_SCHEMA
+
+
+def test_month_numbers_are_numpys_calendar_months():
+    from cdp.lake.transactions import _months_since_epoch
+
+    rng = np.random.default_rng(7)
+    seconds = rng.integers(-80 * 365 * 86_400, 131 * 365 * 86_400, 200_000)
+    edges = ["1900-01-01T00:00:00", "1900-02-28T23:59:59", "1900-03-01T00:00:00", "2000-02-29T12:00:00"]
+    edges += ["2100-12-31T23:59:59", "1969-12-31T23:59:59", "1970-01-01T00:00:00", "2020-02-29T23:59:59"]
+    ts = np.concatenate([seconds.astype("datetime64[s]"), np.array(edges, dtype="datetime64[s]")])
+    want = ts.astype("datetime64[M]").astype(np.int64)
+    assert (_months_since_epoch(pa.array(ts)) == want).all()

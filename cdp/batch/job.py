@@ -34,7 +34,7 @@ import numpy as np
 import pyarrow as pa
 
 from cdp.backends import Backends
-from cdp.batch.lines import LineOffsets, first_piece
+from cdp.batch.lines import PieceLines, file_starts, first_piece
 from cdp.batch.plan import Shard, plan_from_record, plan_record, plan_shards
 from cdp.batch.shard import (
     DICTIONARY_COLUMNS,
@@ -45,7 +45,7 @@ from cdp.batch.shard import (
     ShardTask,
     backends_for,
     run_shard,
-    set_line_offsets,
+    set_piece_lines,
     set_progress,
 )
 from cdp.batch.trim import remove_stale_files, trim_to_cutoff
@@ -124,7 +124,7 @@ def _start_worker(parent: int, settings: Settings, lines: Any, progress: Any) ->
         os._exit(1)
 
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
-    set_line_offsets(lines)
+    set_piece_lines(lines)
     set_progress(progress)
     try:
         # A fresh process's first block costs ~0.5 CPU-s more with Arrow's default allocator (mimalloc:
@@ -175,7 +175,7 @@ def _worker_pool(
     job does other work; None (shards run in-process) with one worker or one shard."""
     workers = min(settings.workers, shards)
     if workers <= 1:
-        set_line_offsets(lines)
+        set_piece_lines(lines)
         set_progress(progress)
         yield None
         return
@@ -191,17 +191,25 @@ def _worker_pool(
         yield pool
 
 
-def _run_shards(
-    tasks: Sequence[ShardTask], settings: Settings, pool: ProcessPoolExecutor | None, tick: Callable[[], None]
+def _start_shards(
+    tasks: Sequence[ShardTask], settings: Settings, pool: ProcessPoolExecutor | None
+) -> list[Future[ShardResult]] | None:
+    """Hand every shard to the `pool` at once (None: they run in-process, when their results are asked)."""
+    return None if pool is None else [pool.submit(run_shard, task, settings) for task in tasks]
+
+
+def _shard_results(
+    tasks: Sequence[ShardTask],
+    futures: list[Future[ShardResult]] | None,
+    settings: Settings,
+    tick: Callable[[], None],
 ) -> Iterator[tuple[ShardTask, ShardResult]]:
-    """(task, result) in task order; shards run in the `pool`'s processes (in-process when None).
-    `tick` is called every fraction of a second while shards run (progress)."""
-    if pool is None:
+    """(task, result) in task order; `tick` is called every fraction of a second meanwhile (progress)."""
+    if futures is None:
         for task in tasks:
             yield task, run_shard(task, settings)
             tick()
         return
-    futures: list[Future[ShardResult]] = [pool.submit(run_shard, task, settings) for task in tasks]
     try:
         for task, future in zip(tasks, futures, strict=True):
             while not future.done():
@@ -252,7 +260,8 @@ def run_batch(
         clock, cpu = now, cpu_now
 
     in_workers = min(s.workers, len(shards)) > 1
-    lines = LineOffsets.for_workers(shards) if in_workers else LineOffsets(shards)
+    lines = PieceLines(sum(len(shard.pieces) for shard in shards), for_workers=in_workers)
+    starts = file_starts(shards)
     read_bytes = (multiprocessing.get_context("spawn").RawArray if in_workers else RawArray)("q", len(shards))
     total_bytes = sum(shard.bytes for shard in shards)
 
@@ -265,29 +274,34 @@ def run_batch(
         Quarantine(s.quarantine_dir) as quarantine,
         _worker_pool(s, len(shards), lines.values, read_bytes) as pool,
     ):
-        if pool is None:
-            lines.count_now()
-        else:
-            lines.start()
         users = read_users(found.users, quarantine)
         contacts = read_contacts(source_dir)
         if contacts is not None:
             users = users.join(contacts, "user", join_type="left outer").sort_by("user")
         cards = read_cards(found.cards, quarantine, known_users=set(users["user"].to_pylist()))
+        known_cards = set(zip(cards["user"].to_pylist(), cards["card_index"].to_pylist(), strict=True))
+        cutoff = known.cutoff if known is not None else None
+        tasks = []
+        for shard in shards:
+            first = first_piece(shards, shard)
+            own_starts = tuple(starts[first : first + len(shard.pieces)])
+            tasks.append(ShardTask(shard, first, own_starts, known_cards, cutoff))
+        # The workers start on the transactions while customers and cards are protected here.
+        futures = _start_shards(tasks, s, pool)
         writer.replace_table(tables.CUSTOMERS, protector.protect_users(users))
         writer.replace_table(tables.CARDS, protector.protect_cards(cards))
         report.customers, report.cards = users.num_rows, cards.num_rows
-        known_cards = set(zip(cards["user"].to_pylist(), cards["card_index"].to_pylist(), strict=True))
         lap("customers_and_cards")
 
-        cutoff = known.cutoff if known is not None else None
-        tasks = [ShardTask(shard, first_piece(shards, shard), known_cards, cutoff) for shard in shards]
-        for _, result in _run_shards(tasks, s, pool, tick):
-            result.quarantine.replay_into(quarantine)
-            results.append(result)
-            report.chunks += 1
-            report.chunks_skipped += result.skipped
-        lines.join()
+        try:
+            for _, result in _shard_results(tasks, futures, s, tick):
+                result.quarantine.replay_into(quarantine)
+                results.append(result)
+                report.chunks += 1
+                report.chunks_skipped += result.skipped
+        except BaseException:
+            lines.abort()  # no worker may wait for the lines of a shard that failed
+            raise
         tick()
         report.files = {name: st.to_dict() for name, st in quarantine.stats.items()}
         report.quarantine_path = quarantine.path

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cdp.backends import Backends
-from cdp.batch.lines import count_line_ends, wait_for_line
+from cdp.batch.lines import count_line_ends, first_line, publish_count
 from cdp.batch.plan import Piece, Shard, _line_end_at_or_after
 from cdp.ibm.quarantine import QuarantineRecorder
 from cdp.ibm.reader import read_text_segment, read_valid_segment
@@ -57,7 +57,8 @@ DICTIONARY_COLUMNS = (
 @dataclass(frozen=True)
 class ShardTask:
     shard: Shard
-    first_piece: int  # plan-wide number of the shard's first piece (for its counted first line)
+    first_piece: int  # plan-wide number of the shard's first piece
+    file_starts: tuple[int, ...]  # for each of its pieces, the plan-wide number of its file's first piece
     known_cards: set[tuple[int, int]]
     cutoff: datetime | None  # the stream cutoff when already recorded: such rows are not written
 
@@ -84,8 +85,8 @@ def backends_for(settings: Settings) -> Backends:
     return b
 
 
-def set_line_offsets(values: Any) -> None:
-    """Where this process finds the pieces' counted first lines (see `cdp.batch.lines`)."""
+def set_piece_lines(values: Any) -> None:
+    """Where this process publishes and finds the pieces' line counts (see `cdp.batch.lines`)."""
     _worker["lines"] = values
 
 
@@ -107,9 +108,9 @@ def _blocks(piece: Piece, size: int) -> list[tuple[int, int]]:
 
 def _read_piece(
     piece: Piece, known_cards: set[tuple[int, int]], recorder: QuarantineRecorder, progress: Any, shard: int
-) -> list[pa.Table]:
+) -> tuple[list[pa.Table], int]:
     """The piece's accepted rows, in partition order per block, with lines as if the piece began at
-    line 2; quarantine records alike."""
+    line 2 (quarantine records alike), and the number of lines it holds."""
     parts: list[pa.Table] = []
     line = 2
     for start, end in _blocks(piece, READ_BYTES):
@@ -126,7 +127,7 @@ def _read_piece(
             line += count_line_ends(piece.path, start, end)
         if progress is not None:
             progress[shard] += end - start
-    return parts
+    return parts, line - 2
 
 
 def _shift_lines(table: pa.Table, by: int) -> pa.Table:
@@ -139,7 +140,7 @@ def _shift_lines(table: pa.Table, by: int) -> pa.Table:
 def _timestamps(parts: list[pa.Table]) -> np.ndarray:
     if not parts:
         return np.empty(0, dtype=np.int64)
-    return np.concatenate([t["ts"].cast(pa.int64()).to_numpy() for t in parts])
+    return np.concatenate([chunk.to_numpy().view(np.int64) for t in parts for chunk in t["ts"].chunks])
 
 
 def run_shard(task: ShardTask, settings: Settings) -> ShardResult:
@@ -151,12 +152,18 @@ def run_shard(task: ShardTask, settings: Settings) -> ShardResult:
     lines = _worker.get("lines")
     progress = _worker.get("progress")
     parts: list[pa.Table] = []
+    read: list[tuple[QuarantineRecorder, list[pa.Table]]] = []
     for i, piece in enumerate(shard.pieces):
         own = QuarantineRecorder()
-        read = _read_piece(piece, task.known_cards, own, progress, shard.index)
-        first = 2 if piece.at_file_start else wait_for_line(lines, task.first_piece + i, piece.path.name)
+        tables_read, count = _read_piece(piece, task.known_cards, own, progress, shard.index)
+        publish_count(lines, task.first_piece + i, count)
+        read.append((own, tables_read))
+    for i, (piece, (own, tables_read)) in enumerate(zip(shard.pieces, read, strict=True)):
+        what = f"{piece.path.name} from byte {piece.start}"
+        first = first_line(lines, task.file_starts[i], task.first_piece + i, what)
         own.replay_into(recorder, line_offset=first - 2)
-        parts.extend(_shift_lines(t, first - 2) for t in read)
+        parts.extend(_shift_lines(t, first - 2) for t in tables_read)
+    del read
     accepted = sum(t.num_rows for t in parts)
     timestamps = _timestamps(parts) if task.cutoff is None else None
 
