@@ -264,3 +264,22 @@ def test_month_numbers_are_numpys_calendar_months():
     ts = np.concatenate([seconds.astype("datetime64[s]"), np.array(edges, dtype="datetime64[s]")])
     want = ts.astype("datetime64[M]").astype(np.int64)
     assert (_months_since_epoch(pa.array(ts)) == want).all()
+
+
+@pytest.mark.parametrize("fraction", [0.01, 0.05, 0.3, 0.95])
+def test_the_split_from_second_arrays_is_the_plain_order_statistic(fraction):
+    from cdp.lake.split import split_of_seconds
+
+    rng = np.random.default_rng(int(fraction * 100))
+    parts = [
+        rng.integers(0, 10_000, 50_000),  # many ties
+        np.sort(rng.integers(5_000, 2_000_000, 120_000)),  # newest rows all in one part
+        np.empty(0, np.int64),
+        rng.integers(1_900_000, 2_000_001, 3_000),
+    ]
+    everything = np.concatenate(parts)
+    k = min(everything.size - 1, int(np.floor(everything.size * (1 - fraction))))
+    cutoff = np.sort(everything)[k]
+    split = split_of_seconds("x", parts, fraction)
+    assert split.cutoff == np.int64(cutoff).astype("datetime64[s]").astype(datetime)
+    assert split.rows == everything.size and split.stream_rows == int((everything >= cutoff).sum())

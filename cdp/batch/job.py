@@ -30,7 +30,6 @@ from multiprocessing.sharedctypes import RawArray
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 
 from cdp.backends import Backends
@@ -315,14 +314,7 @@ def run_batch(
     else:
         if known is None:
             timestamps = [r.timestamps for r in results if r.timestamps is not None]
-            split = load_or_compute_split(
-                state_file,
-                source,
-                s.stream_fraction,
-                lambda: pa.array(np.concatenate(timestamps) if timestamps else np.empty(0, np.int64)).cast(
-                    pa.timestamp("s")
-                ),
-            )
+            split = load_or_compute_split(state_file, source, s.stream_fraction, lambda: timestamps)
             stream_rows = split.stream_rows
         else:
             split, stream_rows = known, sum(r.stream_rows for r in results)

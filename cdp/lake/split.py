@@ -9,7 +9,7 @@ position floor(n * (1 - fraction)) in time order, and a row belongs to the strea
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -30,13 +30,33 @@ class Split:
 def compute_split(source: str, timestamps: pa.Array | pa.ChunkedArray, fraction: float) -> Split:
     """The split of `timestamps` (timestamp[s], the accepted rows' `ts`)."""
     ts = np.asarray(timestamps.cast(pa.timestamp("s")).to_numpy(zero_copy_only=False), dtype="datetime64[s]")
-    if ts.size == 0:
+    return split_of_seconds(source, [ts.view(np.int64)], fraction)
+
+
+def split_of_seconds(source: str, parts: Sequence[np.ndarray], fraction: float) -> Split:
+    """The split of the accepted rows' times, as int64 seconds since the epoch in any number of arrays.
+
+    Only the newest rows can hold the cutoff: a threshold from a sample keeps a few percent more than the
+    stream's share, and the exact order statistic is taken among those (0.05 s instead of 0.7 s at 24M
+    rows); if the sample misjudged, the whole set is used."""
+    n = sum(p.size for p in parts)
+    if n == 0:
         raise ValueError(f"{source}: no accepted transactions to split")
-    k = min(ts.size - 1, int(np.floor(ts.size * (1.0 - fraction))))
-    # Partition the int64 view: numpy's partition of datetime64 is ~15x slower (3.3 s vs 0.2 s at 24M).
-    cutoff = np.partition(ts.view(np.int64), k)[k].astype("datetime64[s]")
-    stream_rows = int((ts >= cutoff).sum())
-    return Split(source, fraction, cutoff.astype(datetime), int(ts.size), stream_rows)
+    k = min(n - 1, int(np.floor(n * (1.0 - fraction))))
+    wanted = n - k  # rows at or above the k-th smallest
+    rng = np.random.default_rng(0)
+    sample = np.concatenate([p[rng.integers(0, p.size, min(p.size, 20_000))] for p in parts if p.size])
+    threshold = np.quantile(sample, max(0.0, 1.0 - 1.5 * fraction - 0.01), method="lower")
+    newest = np.concatenate([p[p >= threshold] for p in parts])
+    if newest.size >= wanted:  # the k-th smallest of all is the (newest.size - wanted)-th of these
+        cutoff = np.partition(newest, newest.size - wanted)[newest.size - wanted]
+    else:
+        everything = np.concatenate(parts)
+        cutoff = np.partition(everything, k)[k]
+        newest = everything
+    stream_rows = int(np.count_nonzero(newest >= cutoff))
+    moment = np.int64(cutoff).astype("datetime64[s]").astype(datetime)
+    return Split(source, fraction, moment, n, stream_rows)
 
 
 def source_name(files: list[Path]) -> str:
@@ -60,13 +80,21 @@ def recorded_split(state_file: Path, source: str, fraction: float) -> Split | No
 
 
 def load_or_compute_split(
-    state_file: Path, source: str, fraction: float, timestamps: Callable[[], pa.Array | pa.ChunkedArray]
+    state_file: Path,
+    source: str,
+    fraction: float,
+    timestamps: Callable[[], pa.Array | pa.ChunkedArray | Sequence[np.ndarray]],
 ) -> Split:
-    """The recorded split, or one computed from `timestamps()` and recorded."""
+    """The recorded split, or one computed from `timestamps()` (timestamp[s] values, or arrays of int64
+    seconds) and recorded."""
     split = recorded_split(state_file, source, fraction)
     if split is not None:
         return split
-    split = compute_split(source, timestamps(), fraction)
+    given = timestamps()
+    if isinstance(given, pa.Array | pa.ChunkedArray):
+        split = compute_split(source, given, fraction)
+    else:
+        split = split_of_seconds(source, given, fraction)
     state_file.parent.mkdir(parents=True, exist_ok=True)
     tmp = state_file.with_suffix(".tmp")
     tmp.write_text(json.dumps({**asdict(split), "cutoff": split.cutoff.isoformat()}, indent=2))
