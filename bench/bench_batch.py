@@ -4,7 +4,9 @@ CSV -> Parquet COPY (the speed limit), on the same generated transactions file, 
 `python -m bench batch` uses 2,000 users (~24M rows, the real size); lower it with `CDP_BENCH_USERS=200`.
 The generated data is cached under `bench/.cache/` (git-ignored) so repeated runs skip generation.
 Targets (issue): >= 3x faster than pandas, within 1.5x of the DuckDB COPY, peak memory <= 8 GB.
-The source file is read once before the runs, so each of them reads it from the page cache.
+The source file is read once before the runs, so each of them reads it from the page cache. The three
+contestants run in turns, `CDP_BENCH_REPEATS` rounds (default 3), and each is reported by its median run,
+so a disturbance of the machine during one run does not decide a ratio.
 """
 
 from __future__ import annotations
@@ -86,7 +88,9 @@ def main() -> None:
     try:
 
         def ours() -> dict[str, Any]:
-            b = Backends(Settings(home=work / "home", workers=2))
+            home = work / "home"
+            shutil.rmtree(home, ignore_errors=True)  # a fresh lake every run (a second run would resume)
+            b = Backends(Settings(home=home, workers=2))
             r = run_batch(src, b)
             tx = r.files[TRANSACTIONS_FILE]
             return {
@@ -113,13 +117,20 @@ def main() -> None:
             con.close()
             return {"rows": rows}
 
-        results = [
-            measure("cdp batch job", with_cpu(ours)),
-            measure("pandas read_csv+to_parquet", with_cpu(pandas_baseline)),
-            measure("duckdb COPY csv->parquet", with_cpu(duckdb_copy)),
+        contestants = [
+            ("cdp batch job", ours),
+            ("pandas read_csv+to_parquet", pandas_baseline),
+            ("duckdb COPY csv->parquet", duckdb_copy),
         ]
+        rounds: dict[str, list[Any]] = {label: [] for label, _ in contestants}
+        for _ in range(max(1, int(os.environ.get("CDP_BENCH_REPEATS", 3)))):
+            for label, fn in contestants:
+                rounds[label].append(measure(label, with_cpu(fn)))
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    results = [sorted(runs, key=lambda m: m.seconds)[len(runs) // 2] for runs in rounds.values()]
+    for m in results:
+        m.extra["all_runs_seconds"] = [round(r.seconds, 2) for r in rounds[m.label]]
     ours_m, pandas_m, duck_m = results
     rows = ours_m.extra["rows"]
     table = [
@@ -146,6 +157,7 @@ def main() -> None:
             "slowdown_vs_duckdb_copy": ours_m.seconds / duck_m.seconds,
             "targets": {"speedup_vs_pandas": ">= 3", "slowdown_vs_duckdb_copy": "<= 1.5", "peak_gb": "<= 8"},
             "load_1min_at_start": round(load_at_start, 2),
+            "statistic": "median run of each contestant (all runs in all_runs_seconds)",
             "source_read_seconds_before_runs": round(warm_seconds, 2),
         },
     )

@@ -31,8 +31,8 @@ from cdp.ibm.quarantine import QuarantineRecorder
 from cdp.ibm.reader import read_text_segment, read_valid_segment
 from cdp.ibm.rows import Segment
 from cdp.lake import tables
-from cdp.lake.transactions import in_partition_order, protect_transactions_for_lake
-from cdp.lake.writer import LakeWriter, partition_file_bytes, partition_runs
+from cdp.lake.transactions import CardNumbers, month_runs, partition_order, year_month
+from cdp.lake.writer import LakeWriter, partition_file_bytes
 from cdp.settings import Settings
 
 JOB = "batch-transactions"
@@ -109,8 +109,8 @@ def _blocks(piece: Piece, size: int) -> list[tuple[int, int]]:
 def _read_piece(
     piece: Piece, known_cards: set[tuple[int, int]], recorder: QuarantineRecorder, progress: Any, shard: int
 ) -> tuple[list[pa.Table], int]:
-    """The piece's accepted rows, in partition order per block, with lines as if the piece began at
-    line 2 (quarantine records alike), and the number of lines it holds."""
+    """The piece's accepted rows (TRANSACTIONS_SCHEMA, one table per block or less) with lines as if the
+    piece began at line 2 (quarantine records alike), and the number of lines it holds."""
     parts: list[pa.Table] = []
     line = 2
     for start, end in _blocks(piece, READ_BYTES):
@@ -118,12 +118,10 @@ def _read_piece(
         table = read_valid_segment(piece.path, segment, known_cards)
         if table is not None:
             recorder.stats_for(piece.path.name).add(table.num_rows, 0)
-            parts.append(in_partition_order(table))
+            parts.append(table)
             line += table.num_rows
         else:
-            parts.extend(
-                in_partition_order(t) for t in read_text_segment(piece.path, recorder, known_cards, segment)
-            )
+            parts.extend(read_text_segment(piece.path, recorder, known_cards, segment))
             line += count_line_ends(piece.path, start, end)
         if progress is not None:
             progress[shard] += end - start
@@ -143,6 +141,22 @@ def _timestamps(parts: list[pa.Table]) -> np.ndarray:
     return np.concatenate([chunk.to_numpy().view(np.int64) for t in parts for chunk in t["ts"].chunks])
 
 
+@dataclass
+class _Block:
+    """Rows of one block kept until the shard is written: in partition order, narrow (a card number
+    instead of ids; tokens and `txn_id` are made per partition, just before it is encoded)."""
+
+    rows: pa.Table
+    runs: list[tuple[int, int, int]]  # (month since 1970-01, start, length)
+
+
+def _block(clean: pa.Table, cards: CardNumbers) -> _Block:
+    ordered, months = partition_order(clean)
+    numbers = cards.numbers(ordered["user"], ordered["card"])
+    rows = ordered.drop_columns(["user", "card"]).append_column("card_number", numbers)
+    return _Block(rows, month_runs(months))
+
+
 def run_shard(task: ShardTask, settings: Settings) -> ShardResult:
     """Read, validate, protect and write one shard (in a worker process, or in the job's own)."""
     b = backends_for(settings)
@@ -151,13 +165,13 @@ def run_shard(task: ShardTask, settings: Settings) -> ShardResult:
     recorder = QuarantineRecorder()
     lines = _worker.get("lines")
     progress = _worker.get("progress")
-    parts: list[pa.Table] = []
     read: list[tuple[QuarantineRecorder, list[pa.Table]]] = []
     for i, piece in enumerate(shard.pieces):
         own = QuarantineRecorder()
         tables_read, count = _read_piece(piece, task.known_cards, own, progress, shard.index)
         publish_count(lines, task.first_piece + i, count)
         read.append((own, tables_read))
+    parts: list[pa.Table] = []
     for i, (piece, (own, tables_read)) in enumerate(zip(shard.pieces, read, strict=True)):
         what = f"{piece.path.name} from byte {piece.start}"
         first = first_line(lines, task.file_starts[i], task.first_piece + i, what)
@@ -166,59 +180,68 @@ def run_shard(task: ShardTask, settings: Settings) -> ShardResult:
     del read
     accepted = sum(t.num_rows for t in parts)
     timestamps = _timestamps(parts) if task.cutoff is None else None
+    stream = 0
+    if task.cutoff is not None:
+        bound = pa.scalar(task.cutoff, pa.timestamp("s"))
+        kept = [t.filter(pc.less(t["ts"], bound)) for t in parts]
+        stream = accepted - sum(t.num_rows for t in kept)
+        parts = kept
 
     done = writer.done(JOB, shard.name)
     if done is not None and done.get("accepted") == accepted and done.get("format") == LAYOUT:
-        stream = 0 if task.cutoff is None else _at_or_after(parts, task.cutoff)
         return ShardResult(recorder, accepted, True, done["files"], timestamps, stream)
 
-    lake_parts, stream = [], 0
-    for clean in parts:
-        rows = protect_transactions_for_lake(b.protector, clean)
-        if task.cutoff is not None:
-            keep = pc.less(rows["ts"], pa.scalar(task.cutoff, rows.schema.field("ts").type))
-            kept = rows.filter(keep)
-            stream += rows.num_rows - kept.num_rows
-            rows = kept
-        lake_parts.append(rows)
-    del parts
-    files = write_partitions(b, settings, lake_parts, shard.name)
+    cards = CardNumbers(b.protector)
+    blocks = []
+    while parts:
+        blocks.append(_block(parts.pop(0), cards))
+    files = write_partitions(b, settings, blocks, cards, shard.name)
     writer.mark_done(
         JOB, shard.name, {"shard": shard.name, "accepted": accepted, "files": files, "format": LAYOUT}
     )
     return ShardResult(recorder, accepted, False, files, timestamps, stream)
 
 
-def _at_or_after(parts: list[pa.Table], cutoff: datetime) -> int:
-    bound = pa.scalar(cutoff, pa.timestamp("s"))
-    return sum(int(pc.sum(pc.greater_equal(t["ts"], bound)).as_py() or 0) for t in parts)
-
-
 def partition_file_uri(bucket: str, year: int, month: int, shard_name: str) -> str:
-    return (
-        f"{tables.TRANSACTIONS.location(bucket)}year={year}/month={month}/part-{LABEL}-{shard_name}.parquet"
-    )
+    location = tables.TRANSACTIONS.location(bucket)
+    return f"{location}year={year}/month={month}/part-{LABEL}-{shard_name}.parquet"
+
+
+_DATA_SCHEMA = pa.schema(
+    [f for f in tables.TRANSACTIONS_LAKE_SCHEMA if f.name not in tables.TRANSACTIONS.partition_keys]
+)
+
+
+def _lake_rows(rows: pa.Table, cards: CardNumbers) -> pa.Table:
+    """One partition's kept rows as the lake's data columns (the partition keys are in its path)."""
+    columns = {
+        **cards.columns(rows["card_number"], rows["line"]),
+        **{name: rows[name] for name in rows.column_names if name not in ("line", "card_number")},
+        "source_line": rows["line"],
+    }
+    return pa.table([columns[f.name] for f in _DATA_SCHEMA], schema=_DATA_SCHEMA)
 
 
 def write_partitions(
-    b: Backends, settings: Settings, lake_parts: list[pa.Table], shard_name: str
+    b: Backends, settings: Settings, blocks: list[_Block], cards: CardNumbers, shard_name: str
 ) -> list[dict[str, Any]]:
-    """Each partition's rows of `lake_parts` (each in partition order) as one file; returns the files."""
-    table = tables.TRANSACTIONS
-    data_columns = [n for n in table.schema.names if n not in table.partition_keys]
-    pieces: dict[tuple[int, ...], list[pa.Table]] = {}
-    for rows in lake_parts:
-        for values, start, length in partition_runs(rows, table.partition_keys):
-            pieces.setdefault(values, []).append(rows.slice(start, length))
+    """Each partition's rows of the shard's `blocks` as one file; returns the files written."""
+    pieces: dict[int, list[pa.Table]] = {}
+    for block in blocks:
+        for month, start, length in block.runs:
+            pieces.setdefault(month, []).append(block.rows.slice(start, length))
     files: list[dict[str, Any]] = []
     with ThreadPoolExecutor(max_workers=UPLOAD_THREADS) as uploads:
         pending = []
-        for year, month in sorted(pieces):
-            part = pa.concat_tables(pieces.pop((year, month))).select(data_columns)
-            uri = partition_file_uri(settings.lake_bucket, year, month, shard_name)
+        for month in sorted(pieces):
+            year, month_of_year = year_month(month)
+            part = _lake_rows(pa.concat_tables(pieces.pop(month)), cards)
+            uri = partition_file_uri(settings.lake_bucket, year, month_of_year, shard_name)
             data = partition_file_bytes(part, DICTIONARY_COLUMNS)
             max_ts = pc.max(part["ts"]).cast(pa.int64()).as_py()
-            files.append({"uri": uri, "year": year, "month": month, "rows": part.num_rows, "max_ts": max_ts})
+            files.append(
+                {"uri": uri, "year": year, "month": month_of_year, "rows": part.num_rows, "max_ts": max_ts}
+            )
             pending.append(uploads.submit(b.object_store.put_bytes, uri, data))
         for upload in pending:
             upload.result()

@@ -41,53 +41,98 @@ def _months_since_epoch(ts: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return march_year * 12 + mp - (1969 * 12 + 10)
 
 
-def in_partition_order(clean: pa.Table) -> pa.Table:
-    """Clean transactions stably sorted by the (year, month) of `ts`, the lake's partitions (unchanged,
-    not copied, when already in that order). Sorting before protection moves narrow ids, not tokens."""
-    if clean.num_rows < 2:
-        return clean
-    months = _months_since_epoch(clean["ts"])
-    if (months[1:] >= months[:-1]).all():
-        return clean
+def partition_order(clean: pa.Table) -> tuple[pa.Table, np.ndarray]:
+    """Clean transactions stably sorted by the month of `ts` (the lake's `year=/month=` partitions; not
+    copied when already in that order) and each row's month since 1970-01."""
+    months = _months_since_epoch(clean["ts"]) if clean.num_rows else np.zeros(0, np.int64)
+    if clean.num_rows < 2 or (months[1:] >= months[:-1]).all():
+        return clean, months
     # months since 1970 fit 16 bits for any year the reader accepts: numpy sorts them by radix
     order = np.argsort(months.astype(np.int16), kind="stable")
-    return clean.take(pa.array(order.astype(np.int32)))
+    return clean.take(pa.array(order.astype(np.int32))), months[order]
 
 
-def _card_tokens(protector: Protector, clean: pa.Table) -> tuple[pa.Array, pa.Array, pa.Array] | None:
-    """User tokens, card tokens and the cards' keyed parts of the rows, one HMAC and one hash lookup per
-    distinct card (the keyed part is cut from each distinct token, not from every row's); None when an
-    id is missing (`Protector.protect_transactions` then decides)."""
-    users, cards = clean["user"], clean["card"]
-    if users.null_count or cards.null_count:
-        return None
-    key = users.to_numpy().astype(np.int64) * 256 + cards.to_numpy().astype(np.int64)
-    encoded = pc.dictionary_encode(pa.array(key))
-    distinct = encoded.dictionary.to_numpy()
-    tokens = protector.tokens
-    card_tokens = pa.array([tokens.card_token(k // 256, k % 256) for k in distinct.tolist()], pa.string())
-    user_tokens = pa.array([tokens.user_token(k // 256) for k in distinct.tolist()], pa.string())
-    rows = encoded.indices
-    keyed = pc.utf8_slice_codeunits(card_tokens, 4)
-    return user_tokens.take(rows), card_tokens.take(rows), keyed.take(rows)
+def month_runs(months: np.ndarray) -> list[tuple[int, int, int]]:
+    """(month since 1970-01, start, length) of each run of equal months in sorted `months`."""
+    if months.size == 0:
+        return []
+    starts = np.flatnonzero(np.concatenate([[True], months[1:] != months[:-1]]))
+    ends = np.append(starts[1:], months.size)
+    return [(int(months[a]), int(a), int(b - a)) for a, b in zip(starts, ends, strict=True)]
+
+
+def year_month(month: int) -> tuple[int, int]:
+    """The (year, month) of a month since 1970-01."""
+    return month // 12 + 1970, month % 12 + 1
+
+
+class CardNumbers:
+    """The cards met so far, numbered: rows carry a card number instead of ids, and their tokens and
+    `txn_id` are taken from per-card arrays when written (one HMAC per card, one hash lookup per distinct
+    card of a batch of rows; the keyed part of a token is cut once per card)."""
+
+    def __init__(self, protector: Protector) -> None:
+        self._tokens = protector.tokens
+        self._numbers: dict[int, int] = {}
+        self._users: list[str] = []
+        self._cards: list[str] = []
+        self._arrays: tuple[pa.Array, pa.Array, pa.Array] | None = None
+
+    def numbers(self, users: pa.Array | pa.ChunkedArray, cards: pa.Array | pa.ChunkedArray) -> pa.Array:
+        """Card numbers (int32) of rows given by user id and card index (no nulls)."""
+        if users.null_count or cards.null_count:
+            raise ValueError("transactions without a user or card id cannot be numbered by card")
+        key = _numpy(users).astype(np.int64) * 256 + _numpy(cards).astype(np.int64)
+        encoded = pc.dictionary_encode(pa.array(key))
+        mapping = np.array([self._number(k) for k in encoded.dictionary.to_numpy().tolist()], np.int32)
+        return pa.array(mapping[encoded.indices.to_numpy()])
+
+    def _number(self, key: int) -> int:
+        number = self._numbers.get(key)
+        if number is None:
+            number = self._numbers[key] = len(self._cards)
+            self._cards.append(self._tokens.card_token(key // 256, key % 256))
+            self._users.append(self._tokens.user_token(key // 256))
+            self._arrays = None
+        return number
+
+    def columns(
+        self, numbers: pa.Array | pa.ChunkedArray, lines: pa.Array | pa.ChunkedArray
+    ) -> dict[str, pa.Array]:
+        """`txn_id`, `user_token` and `card_token` of rows given by card number and source line."""
+        if self._arrays is None:
+            cards = pa.array(self._cards, pa.string())
+            self._arrays = (pa.array(self._users, pa.string()), cards, pc.utf8_slice_codeunits(cards, 4))
+        users, cards, keyed = self._arrays
+        return {
+            "txn_id": pc.binary_join_element_wise(keyed.take(numbers), pc.cast(lines, pa.string()), "-"),
+            "user_token": users.take(numbers),
+            "card_token": cards.take(numbers),
+        }
+
+
+def _numpy(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    return values.to_numpy()
 
 
 def protect_transactions_for_lake(protector: Protector, clean: pa.Table) -> pa.Table:
     """Tokens instead of ids, a keyed `txn_id`, partition columns; nothing else changes."""
-    tokens = _card_tokens(protector, clean)
     rest = clean.drop_columns(["line", "user", "card"])
-    if tokens is None:
+    if clean["user"].null_count or clean["card"].null_count:
         protected = protector.protect_transactions(clean.drop_columns(["line"]))
-        user_tokens, card_tokens = protected["user_token"], protected["card_token"]
-        txn_ids = transaction_ids(card_tokens, clean["line"])
+        ids = {
+            "txn_id": transaction_ids(protected["card_token"], clean["line"]),
+            "user_token": protected["user_token"],
+            "card_token": protected["card_token"],
+        }
     else:
-        user_tokens, card_tokens, keyed = tokens
-        txn_ids = pc.binary_join_element_wise(keyed, pc.cast(clean["line"], pa.string()), "-")
-    months = _months_since_epoch(clean["ts"])
+        cards = CardNumbers(protector)
+        ids = cards.columns(cards.numbers(clean["user"], clean["card"]), clean["line"])
+    months = _months_since_epoch(clean["ts"]) if clean.num_rows else np.zeros(0, np.int64)
     columns = {
-        "txn_id": txn_ids,
-        "user_token": user_tokens,
-        "card_token": card_tokens,
+        **ids,
         **{name: rest[name] for name in rest.column_names},
         "source_line": clean["line"],
         "year": pa.array((months // 12 + 1970).astype(np.int32)),

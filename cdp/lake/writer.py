@@ -38,14 +38,17 @@ def _ranged(field: pa.Field) -> bool:
 
 
 def partition_file_bytes(rows: pa.Table, dictionary_columns: Sequence[str] | bool = True) -> bytes:
-    """One partition's rows as a zstd Parquet file (row groups of 1M rows, microsecond timestamps as the
+    """One partition's rows as a Snappy Parquet file (row groups of 1M rows, microsecond timestamps as the
     lake's other engines write them, statistics for the columns they can prune by);
-    `dictionary_columns`: the columns worth dictionary-encoding."""
+    `dictionary_columns`: the columns worth dictionary-encoding.
+
+    Snappy, the codec Spark, Athena and DuckDB write by default, rather than zstd: the batch job's files
+    grow from ~0.4 to ~0.7 GB at full size, but encoding takes a fifth less CPU and reading is cheaper."""
     sink = pa.BufferOutputStream()
     pq.write_table(
         rows,
         sink,
-        compression="zstd",
+        compression="snappy",
         row_group_size=1_000_000,
         use_dictionary=dictionary_columns
         if isinstance(dictionary_columns, bool)
