@@ -168,7 +168,7 @@ def batch(
         )
     console.print(
         f"lake: {r.batch_rows:,} transactions (batch), {r.stream_rows:,} left for the stream "
-        f"(ts >= {r.split.cutoff:%Y-%m-%d %H:%M}); chunks {r.chunks} ({r.chunks_skipped} already done); "
+        f"(ts >= {r.split.cutoff:%Y-%m-%d %H:%M}); shards {r.chunks} ({r.chunks_skipped} already done); "
         f"quarantine: {r.quarantine_path}"
     )
 
