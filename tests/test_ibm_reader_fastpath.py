@@ -49,6 +49,9 @@ DEFECTS: dict[int, tuple[str, ...]] = {
         "$12345678901234.00",
         "$1234567890123.00",
         "$-1.-1",
+        "$1-2.00",
+        "$-1-2.00",
+        "$12-.00",
     ),  # Amount
     7: ("Tap Transaction", "swipe transaction", "", "Swipe Transaction "),  # Use Chip
     8: ("9" * 19, "-" + "9" * 19, "-0", "+42", "0042", "4.2", "", "-9223372036854775808"),  # Merchant Name

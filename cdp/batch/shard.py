@@ -28,7 +28,7 @@ from cdp.backends import Backends
 from cdp.batch.lines import count_line_ends, first_line, publish_count
 from cdp.batch.plan import Piece, Shard, _line_end_at_or_after
 from cdp.ibm.quarantine import QuarantineRecorder
-from cdp.ibm.reader import read_text_segment, read_valid_segment
+from cdp.ibm.reader import DICTIONARY_TEXT_COLUMNS, as_dictionary_text, read_text_segment, read_valid_segment
 from cdp.ibm.rows import Segment
 from cdp.lake import tables
 from cdp.lake.transactions import CardNumbers, month_runs, partition_order, year_month
@@ -115,13 +115,15 @@ def _read_piece(
     line = 2
     for start, end in _blocks(piece, READ_BYTES):
         segment = Segment(start, end, line)
-        table = read_valid_segment(piece.path, segment, known_cards)
+        table = read_valid_segment(piece.path, segment, known_cards, dictionary_text=True)
         if table is not None:
             recorder.stats_for(piece.path.name).add(table.num_rows, 0)
             parts.append(table)
             line += table.num_rows
         else:
-            parts.extend(read_text_segment(piece.path, recorder, known_cards, segment))
+            parts.extend(
+                map(as_dictionary_text, read_text_segment(piece.path, recorder, known_cards, segment))
+            )
             line += count_line_ends(piece.path, start, end)
         if progress is not None:
             progress[shard] += end - start
@@ -219,6 +221,8 @@ def _lake_rows(rows: pa.Table, cards: CardNumbers) -> pa.Table:
         **{name: rows[name] for name in rows.column_names if name not in ("line", "card_number")},
         "source_line": rows["line"],
     }
+    for name in DICTIONARY_TEXT_COLUMNS:  # written as plain strings (Parquet dictionary-encodes them anyway)
+        columns[name] = pc.cast(columns[name], pa.string())
     return pa.table([columns[f.name] for f in _DATA_SCHEMA], schema=_DATA_SCHEMA)
 
 

@@ -280,9 +280,10 @@ def dollar_cents(text: pa.Array) -> pa.Array | None:
         return None
     whole = pc.binary_slice(text, 1, -3)  # "-12" or "12": every byte after the sign must be a digit
     whole_offsets, whole_data = byte_view(whole)
-    digits = _digits(whole_data[whole_offsets[0] : whole_offsets[-1]]).astype(np.int32)
-    counted = np.add.reduceat(digits, whole_offsets[:-1] - whole_offsets[0])
-    if (counted != np.diff(whole_offsets) - negative).any():
+    region = whole_data[whole_offsets[0] : whole_offsets[-1]]
+    allowed = _digits(region)
+    allowed[(whole_offsets[:-1] - whole_offsets[0])[negative]] = True  # the sign, first byte of its row
+    if not allowed.all():
         return None
     dollars = pc.cast(whole.cast(pa.string()), pa.int64()).to_numpy()  # "-0" is 0: the sign is kept apart
     cents = (data[ends - 2] - _ZERO).astype(np.int64) * 10 + (data[ends - 1] - _ZERO)
@@ -290,10 +291,13 @@ def dollar_cents(text: pa.Array) -> pa.Array | None:
     return pa.array(np.where(negative, -values, values))
 
 
-def distinct_parsed(text: pa.Array, parse: Callable[[pa.Array], Parsed]) -> pa.Array | None:
+def distinct_parsed(
+    text: pa.Array, parse: Callable[[pa.Array], Parsed], dictionary: bool = False
+) -> pa.Array | None:
     """`parse` applied once per distinct value of a binary column (decoded as UTF-8), spread back to the
-    rows; None unless every distinct value parses and none holds a quote or a line break (the reader's
-    byte count of a segment relies on that)."""
+    rows (`dictionary`: as a dictionary array of the parsed values, not spread); None unless every
+    distinct value parses and none holds a quote or a line break (the reader's byte count of a segment
+    relies on that)."""
     encoded = pc.dictionary_encode(text)
     distinct = encoded.dictionary.cast(pa.string())
     if pc.any(pc.match_substring_regex(distinct, '["\r\n]')).as_py():
@@ -301,4 +305,6 @@ def distinct_parsed(text: pa.Array, parse: Callable[[pa.Array], Parsed]) -> pa.A
     parsed = parse(distinct)
     if not pc.all(parsed.ok).as_py():
         return None
+    if dictionary:
+        return pa.DictionaryArray.from_arrays(encoded.indices, parsed.values)
     return parsed.values.take(encoded.indices)

@@ -376,9 +376,14 @@ def _known_keys(known_cards: set[tuple[int, int]] | None) -> pa.Array | None:
 
 
 def _fast_transactions(
-    data: pa.Buffer, first_line: int, known_keys: pa.Array | None, holds_cr: bool = True
+    data: pa.Buffer,
+    first_line: int,
+    known_keys: pa.Array | None,
+    holds_cr: bool = True,
+    dictionary_text: bool = False,
 ) -> pa.Table | None:
-    """The segment's rows as TRANSACTIONS_SCHEMA when every one of them is valid, else None."""
+    """The segment's rows as TRANSACTIONS_SCHEMA (DICTIONARY_TRANSACTIONS_SCHEMA with `dictionary_text`)
+    when every one of them is valid, else None."""
     typed = typed_rows(
         data, TRANSACTIONS_HEADER, _FAST_COLUMN_TYPES, holds_cr, true_values=["Yes"], false_values=["No"]
     )
@@ -412,8 +417,10 @@ def _fast_transactions(
         return None
     columns = {
         "amount_cents": fields.dollar_cents(c["Amount"]),
-        "channel": fields.distinct_parsed(c["Use Chip"], lambda t: fields.choice(t, CHANNELS, pa.string())),
-        "merchant_city": fields.distinct_parsed(c["Merchant City"], fields.required_text),
+        "channel": fields.distinct_parsed(
+            c["Use Chip"], lambda t: fields.choice(t, CHANNELS, pa.string()), dictionary_text
+        ),
+        "merchant_city": fields.distinct_parsed(c["Merchant City"], fields.required_text, dictionary_text),
         "merchant_state": fields.distinct_parsed(c["Merchant State"], fields.optional_text),
         "zip": fields.distinct_parsed(c["Zip"], lambda t: fields.zip_code(t, optional=True)),
         "errors": fields.distinct_parsed(
@@ -431,18 +438,44 @@ def _fast_transactions(
         mcc=c["MCC"],
         is_fraud=c["Is Fraud?"],
     )
-    return pa.Table.from_pydict(columns, schema=TRANSACTIONS_SCHEMA)
+    schema = DICTIONARY_TRANSACTIONS_SCHEMA if dictionary_text else TRANSACTIONS_SCHEMA
+    return pa.Table.from_pydict(columns, schema=schema)
+
+
+# TRANSACTIONS_SCHEMA with the text columns of few distinct values (never null) as dictionary arrays:
+# rows sorted or kept for a while move 4-byte indices instead of strings.
+DICTIONARY_TEXT_COLUMNS = ("channel", "merchant_city")
+DICTIONARY_TRANSACTIONS_SCHEMA = pa.schema(
+    [
+        pa.field(f.name, pa.dictionary(pa.int32(), f.type)) if f.name in DICTIONARY_TEXT_COLUMNS else f
+        for f in TRANSACTIONS_SCHEMA
+    ]
+)
+
+
+def as_dictionary_text(table: pa.Table) -> pa.Table:
+    """TRANSACTIONS_SCHEMA rows as DICTIONARY_TRANSACTIONS_SCHEMA."""
+    for name in DICTIONARY_TEXT_COLUMNS:
+        i = table.schema.get_field_index(name)
+        if not pa.types.is_dictionary(table.schema.field(i).type):
+            table = table.set_column(i, name, pc.dictionary_encode(table[name]))
+    return table
 
 
 def read_valid_segment(
-    path: Path, segment: Segment, known_cards: set[tuple[int, int]] | None = None
+    path: Path,
+    segment: Segment,
+    known_cards: set[tuple[int, int]] | None = None,
+    dictionary_text: bool = False,
 ) -> pa.Table | None:
     """The typed fast path alone: the segment's rows (TRANSACTIONS_SCHEMA, file order) when every row
     is valid, else None (the text path then reads the segment and quarantines the invalid rows)."""
     path = Path(path)
     try:
         mapped = segment_bytes(path, segment)
-        return _fast_transactions(mapped.data, segment.first_line, _known_keys(known_cards), mapped.holds_cr)
+        return _fast_transactions(
+            mapped.data, segment.first_line, _known_keys(known_cards), mapped.holds_cr, dictionary_text
+        )
     except pa.ArrowInvalid:  # e.g. text that is not UTF-8: the text path decides what happens
         return None
 
