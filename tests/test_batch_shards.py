@@ -117,9 +117,11 @@ def _lake(b: Backends) -> list[dict]:
     root = b.settings.lake_dir / b.settings.lake_bucket / "transactions"
     pattern = str(root / "**" / "*.parquet").replace("'", "''")
     columns = ", ".join(tables.TRANSACTIONS_LAKE_SCHEMA.names)
-    return duckdb.sql(
-        f"SELECT {columns} FROM read_parquet('{pattern}', hive_partitioning = true) ORDER BY txn_id"
-    ).fetchall()
+    return (
+        duckdb.connect()
+        .sql(f"SELECT {columns} FROM read_parquet('{pattern}', hive_partitioning = true) ORDER BY txn_id")
+        .fetchall()
+    )
 
 
 def _reference(source: Path, b: Backends, cutoff: datetime) -> list[tuple]:
@@ -153,7 +155,7 @@ def test_the_lake_equals_the_text_readers_rows_before_the_cutoff_one_file_per_sh
         ]
         assert pq.read_table(f, columns=["ts"])["ts"].to_pylist()[-1] is not None
     assert max(per_partition.values()) <= report.chunks
-    newest = duckdb.sql(f"SELECT max(ts) FROM read_parquet('{root}/**/*.parquet')").fetchall()[0][0]
+    newest = duckdb.connect().sql(f"SELECT max(ts) FROM read_parquet('{root}/**/*.parquet')").fetchall()[0][0]
     assert newest < report.split.cutoff
 
 

@@ -66,10 +66,14 @@ def _lake_rows(b: Backends) -> list[tuple]:
     """The lake's transactions by source line, without the keyed columns (each home has its own keys)."""
     root = b.settings.lake_dir / b.settings.lake_bucket / "transactions"
     pattern = str(root / "**" / "*.parquet").replace("'", "''")
-    return duckdb.sql(
-        "SELECT * EXCLUDE (txn_id, user_token, card_token), count(DISTINCT card_token) OVER () AS cards "
-        f"FROM read_parquet('{pattern}', hive_partitioning = true) ORDER BY source_line"
-    ).fetchall()
+    return (
+        duckdb.connect()
+        .sql(
+            "SELECT * EXCLUDE (txn_id, user_token, card_token), count(DISTINCT card_token) OVER () AS cards "
+            f"FROM read_parquet('{pattern}', hive_partitioning = true) ORDER BY source_line"
+        )
+        .fetchall()
+    )
 
 
 def test_worker_processes_write_what_the_job_process_writes(source, tmp_path):

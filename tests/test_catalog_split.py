@@ -59,7 +59,7 @@ def _by_partition(rows: list[dict]) -> dict[tuple[int, int], list[dict]]:
 
 
 def _bucket_of(card: str, k: int) -> int:
-    return int(duckdb.execute(f"SELECT hash('{card}') % {k}").fetchone()[0])
+    return int(duckdb.connect().execute(f"SELECT hash('{card}') % {k}").fetchall()[0][0])
 
 
 def _rows(cat: DuckDbCatalog, name: str) -> list[dict]:
