@@ -106,7 +106,7 @@ def test_a_piece_starts_after_the_counted_lines_of_the_pieces_of_its_file_before
     values = RawArray("q", [3, 4, -1, 7])
     assert first_line(values, 0, 0, "p0") == 2 and first_line(values, 0, 2, "p2") == 9
     assert first_line(values, 3, 3, "p3") == 2
-    lines = PieceLines(2, for_workers=False)
+    lines = PieceLines(2)
     publish_count(lines.values, 0, 10)
     lines.abort()
     with pytest.raises(RuntimeError, match="failed"):

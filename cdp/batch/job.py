@@ -26,14 +26,13 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from multiprocessing.sharedctypes import RawArray
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 from cdp.backends import Backends
-from cdp.batch.lines import PieceLines, file_starts, first_piece
+from cdp.batch.lines import PieceLines, file_starts, first_piece, shared_counters
 from cdp.batch.plan import Shard, plan_from_record, plan_record, plan_shards
 from cdp.batch.shard import (
     DICTIONARY_COLUMNS,
@@ -258,10 +257,9 @@ def run_batch(
         report.cpu_seconds[phase] = round(cpu_now - cpu, 3)
         clock, cpu = now, cpu_now
 
-    in_workers = min(s.workers, len(shards)) > 1
-    lines = PieceLines(sum(len(shard.pieces) for shard in shards), for_workers=in_workers)
+    lines = PieceLines(sum(len(shard.pieces) for shard in shards))
     starts = file_starts(shards)
-    read_bytes = (multiprocessing.get_context("spawn").RawArray if in_workers else RawArray)("q", len(shards))
+    read_bytes = shared_counters(len(shards))
     total_bytes = sum(shard.bytes for shard in shards)
 
     def tick() -> None:

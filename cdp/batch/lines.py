@@ -15,31 +15,17 @@ from __future__ import annotations
 import multiprocessing
 import time
 from collections.abc import Sequence
-from multiprocessing.sharedctypes import RawArray
-from pathlib import Path
 from typing import Any
 
 from cdp.batch.plan import Shard
 
-_BLOCK = 16 << 20
 _UNKNOWN = -1
 _FAILED = -2
 
 
-def count_line_ends(path: Path, start: int, end: int) -> int:
-    """Line feeds in bytes `start`..`end` of a file."""
-    buffer = bytearray(min(_BLOCK, max(1, end - start)))
-    view = memoryview(buffer)
-    count = 0
-    with open(path, "rb", buffering=0) as f:
-        f.seek(start)
-        while start < end:
-            got = f.readinto(view[: min(len(buffer), end - start)])
-            if not got:
-                raise OSError(f"{path.name}: file shorter than planned (byte {start})")
-            count += buffer.count(b"\n") if got == len(buffer) else bytes(view[:got]).count(b"\n")
-            start += got
-    return count
+def shared_counters(n: int) -> Any:
+    """`n` int64 counters in shared memory, handed to worker processes when they start."""
+    return multiprocessing.get_context("spawn").RawArray("q", max(1, n))
 
 
 def first_piece(shards: Sequence[Shard], shard: Shard) -> int:
@@ -58,9 +44,8 @@ def file_starts(shards: Sequence[Shard]) -> list[int]:
 class PieceLines:
     """Line counts of the pieces of a plan, in memory shared with the worker processes."""
 
-    def __init__(self, pieces: int, for_workers: bool) -> None:
-        make = multiprocessing.get_context("spawn").RawArray if for_workers else RawArray
-        self.values = make("q", max(1, pieces))
+    def __init__(self, pieces: int) -> None:
+        self.values = shared_counters(pieces)
         for i in range(len(self.values)):
             self.values[i] = _UNKNOWN
 

@@ -47,7 +47,7 @@ def data_range(path: Path) -> tuple[int, int]:
         return header, os.fstat(f.fileno()).st_size
 
 
-def _line_end_at_or_after(f: Any, position: int, end: int) -> int:
+def line_end_at_or_after(f: Any, position: int, end: int) -> int:
     """The first byte after the line that holds byte `position - 1` (a cut on a line end), at most `end`."""
     if position >= end:
         return end
@@ -77,7 +77,7 @@ def plan_shards(files: Sequence[Path], shard_bytes: int, workers: int) -> list[S
         with open(path, "rb") as f:
             while position < end:
                 wanted = start + bounds[len(shards) - 1] - before if len(shards) < n else end
-                cut = _line_end_at_or_after(f, max(wanted, position), end)
+                cut = line_end_at_or_after(f, max(wanted, position), end)
                 if cut > position:
                     shards[-1].append(Piece(Path(path), position, cut, at_file_start=position == start))
                     position = cut

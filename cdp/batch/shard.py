@@ -16,7 +16,7 @@ written and the job trims the newest partitions once it has computed the cutoff 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -25,11 +25,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cdp.backends import Backends
-from cdp.batch.lines import count_line_ends, first_line, publish_count
-from cdp.batch.plan import Piece, Shard, _line_end_at_or_after
+from cdp.batch.lines import first_line, publish_count
+from cdp.batch.plan import Piece, Shard, line_end_at_or_after
 from cdp.ibm.quarantine import QuarantineRecorder
 from cdp.ibm.reader import DICTIONARY_TEXT_COLUMNS, as_dictionary_text, read_text_segment, read_valid_segment
-from cdp.ibm.rows import Segment
+from cdp.ibm.rows import Segment, count_line_ends
 from cdp.lake import tables
 from cdp.lake.transactions import CardNumbers, month_runs, partition_order, year_month
 from cdp.lake.writer import LakeWriter, partition_file_bytes
@@ -71,7 +71,6 @@ class ShardResult:
     files: list[dict[str, Any]]  # {"uri", "year", "month", "rows", "max_ts"} of each partition file
     timestamps: np.ndarray | None = None  # `ts` (int64 seconds) of every accepted row, without a cutoff
     stream_rows: int = 0  # accepted rows at or after the cutoff (with a cutoff)
-    seconds: dict[str, float] = field(default_factory=dict)
 
 
 _worker: dict[str, Any] = {}
@@ -100,7 +99,7 @@ def _blocks(piece: Piece, size: int) -> list[tuple[int, int]]:
     with open(piece.path, "rb") as f:
         position = piece.start
         while position < piece.end:
-            cut = _line_end_at_or_after(f, position + size, piece.end)
+            cut = line_end_at_or_after(f, position + size, piece.end)
             out.append((position, cut))
             position = cut
     return out

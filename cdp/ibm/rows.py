@@ -128,6 +128,12 @@ class _NewlineCounter:
         return lines
 
 
+def count_line_ends(path: Path, start: int, end: int) -> int:
+    """Line feeds in bytes `start`..`end` of a file."""
+    with open(path, "rb") as f:
+        return _NewlineCounter().count(f, start, end)
+
+
 def _segment_reader(path: Path, segment: Segment) -> pa.BufferReader:
     with open(path, "rb") as f:
         header = f.readline()

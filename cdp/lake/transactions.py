@@ -18,10 +18,19 @@ from cdp.lake.tables import TRANSACTIONS_LAKE_SCHEMA
 from cdp.security.protector import Protector
 
 
+def keyed_parts(card_tokens: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """The keyed part of card tokens (`crd_…` without its prefix)."""
+    return pc.utf8_slice_codeunits(card_tokens, 4)
+
+
+def ids_from_keyed_parts(keyed: pa.Array | pa.ChunkedArray, lines: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Lake transaction ids from each row's keyed card part and source line."""
+    return pc.binary_join_element_wise(keyed, pc.cast(lines, pa.string()), "-")
+
+
 def transaction_ids(card_tokens: pa.Array, lines: pa.Array) -> pa.Array:
     """Lake transaction ids from card tokens (`crd_…`) and source line numbers."""
-    keyed = pc.utf8_slice_codeunits(card_tokens, 4)
-    return pc.binary_join_element_wise(keyed, pc.cast(lines, pa.string()), "-")
+    return ids_from_keyed_parts(keyed_parts(card_tokens), lines)
 
 
 def _months_since_epoch(ts: pa.ChunkedArray | pa.Array) -> np.ndarray:
@@ -102,10 +111,10 @@ class CardNumbers:
         """`txn_id`, `user_token` and `card_token` of rows given by card number and source line."""
         if self._arrays is None:
             cards = pa.array(self._cards, pa.string())
-            self._arrays = (pa.array(self._users, pa.string()), cards, pc.utf8_slice_codeunits(cards, 4))
+            self._arrays = (pa.array(self._users, pa.string()), cards, keyed_parts(cards))
         users, cards, keyed = self._arrays
         return {
-            "txn_id": pc.binary_join_element_wise(keyed.take(numbers), pc.cast(lines, pa.string()), "-"),
+            "txn_id": ids_from_keyed_parts(keyed.take(numbers), lines),
             "user_token": users.take(numbers),
             "card_token": cards.take(numbers),
         }
