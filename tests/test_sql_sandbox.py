@@ -328,6 +328,19 @@ def test_an_empty_table_answers_with_its_declared_columns(tmp_path):
     assert result.num_rows == 0 and result.column_names == ["score"]
 
 
+def test_a_text_file_named_parquet_in_the_lake_is_an_error_without_its_content(tmp_path):
+    """Attack: a secret copied into a table folder under a Parquet name, hoping an error prints it."""
+    catalog = DuckDbCatalog(tmp_path / "catalog.json", resolve=lambda uri: tmp_path / uri[5:])
+    folder = tmp_path / "b" / "notes"
+    folder.mkdir(parents=True)
+    (folder / "part-0.parquet").write_text(f"{SECRET},{PAN}\n" * 10)
+    catalog.register_table(TableInfo("notes", "s3://b/notes/", pa.schema([("x", pa.string())])))
+    with pytest.raises(CatalogError, match="table notes: its files cannot be opened") as caught:
+        catalog.analyst_query("SELECT * FROM notes")
+    assert SECRET not in str(caught.value) and PAN not in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
 # -- the CLI ------------------------------------------------------------------------------------------
 def test_cdp_sql_refuses_a_file_read_with_one_line_and_exit_2(lake, monkeypatch):
     """Attack: `cdp sql "SELECT content FROM read_text('<home>/state/...')"` printed the keyring."""

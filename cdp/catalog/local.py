@@ -214,7 +214,11 @@ class DuckDbCatalog:
         datasets opened here, and DuckDB itself can open no file."""
         relations = {}
         for t in self.tables():
-            relation = lake_relation(t, self.resolve(t.location))
+            try:
+                relation = lake_relation(t, self.resolve(t.location))
+            except (OSError, pa.ArrowException) as e:
+                reason = (str(e).splitlines() or [type(e).__name__])[0]
+                raise CatalogError(f"table {t.name}: its files cannot be opened: {reason}") from None
             if relation is not None:
                 relations[t.name] = relation
         return analyst_query(relations, sql, self.analyst_limits)

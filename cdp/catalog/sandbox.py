@@ -118,12 +118,19 @@ def single_select(con: duckdb.DuckDBPyConnection, sql: str, limits: AnalystLimit
     return statement
 
 
+def _interrupt(con: duckdb.DuckDBPyConnection) -> None:
+    try:
+        con.interrupt()
+    except duckdb.Error:  # the query ended and the connection closed meanwhile
+        pass
+
+
 def run_select(
     con: duckdb.DuckDBPyConnection, statement: duckdb.Statement, limits: AnalystLimits
 ) -> pa.Table:
     """Run the parsed statement, interrupting it after `limits.timeout_seconds` and refusing results of
     more than `limits.max_rows` rows."""
-    timer = threading.Timer(limits.timeout_seconds, con.interrupt)
+    timer = threading.Timer(limits.timeout_seconds, _interrupt, (con,))
     timer.daemon = True
     timer.start()
     try:
