@@ -281,7 +281,11 @@ def test_settings_and_views_name_no_platform_path(lake):
     """Decision: `duckdb_settings()` and `duckdb_views()` are readable, and hold no path of the home (the
     tables are Arrow scans; no directory is allowed, no temp directory set)."""
     catalog = lake["catalog"]
-    for sql in ("SELECT * FROM duckdb_settings()", "SELECT * FROM duckdb_views()"):
+    for sql in (
+        "SELECT * FROM duckdb_settings()",
+        "SELECT * FROM duckdb_views()",
+        "SELECT * FROM duckdb_secrets()",
+    ):
         text = str(catalog.analyst_query(sql).to_pylist())
         assert str(lake["home"]) not in text and "cdp-lake" not in text
     locked = catalog.analyst_query(

@@ -37,6 +37,7 @@ def _lockdown(limits: AnalystLimits) -> tuple[str, ...]:
         "SET autoinstall_known_extensions = false",
         "SET autoload_known_extensions = false",
         "SET allow_community_extensions = false",
+        "SET allow_persistent_secrets = false",  # no secret store on disk to list or read
         "SET temp_directory = ''",  # no spill files: the memory limit is the limit
         f"SET memory_limit = '{limits.memory_limit}'",
         f"SET threads = {int(limits.threads)}",
