@@ -392,7 +392,7 @@ def _athena_catalog(region: str = "eu-west-1") -> tuple[GlueAthenaCatalog, objec
     athena.create_work_group(
         Name="cdp-analyst",
         Configuration={
-            "ResultConfiguration": {"OutputLocation": "s3://cdp-lake/_athena-results/analyst/"},
+            "ResultConfiguration": {"OutputLocation": "s3://cdp-lake/_athena-analyst-results/"},
             "EnforceWorkGroupConfiguration": True,
         },
     )
