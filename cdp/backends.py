@@ -53,6 +53,8 @@ class Backends:
 
     @cached_property
     def catalog(self) -> Catalog:
+        from cdp.catalog.port import AnalystLimits
+
         if self.aws:
             from cdp.catalog.athena import GlueAthenaCatalog
 
@@ -61,10 +63,16 @@ class Backends:
                 self._boto("athena"),
                 database="cdp",
                 output_location=f"s3://{self.settings.lake_bucket}/_athena-results/",
+                analyst_workgroup=self.settings.athena_analyst_workgroup,
+                analyst_limits=AnalystLimits.from_settings(self.settings),
             )
         from cdp.catalog.local import DuckDbCatalog
 
-        return DuckDbCatalog(self.settings.state_dir / "catalog.json", resolve=self.object_store.local_path)
+        return DuckDbCatalog(
+            self.settings.state_dir / "catalog.json",
+            resolve=self.object_store.local_path,
+            analyst_limits=AnalystLimits.from_settings(self.settings),
+        )
 
     @cached_property
     def oltp(self) -> OltpStore:

@@ -243,17 +243,19 @@ def sql(
     query: Annotated[str, typer.Argument(help="One SELECT over the lake tables (DuckDB SQL).")],
     limit: Annotated[int, typer.Option(help="Rows to print.")] = 50,
 ) -> None:
-    """Run SQL against the lake (DuckDB locally, Athena in AWS) and print the result."""
+    """Run one read-only SELECT over the lake tables (the analyst sandbox: DuckDB locally, the analyst
+    Athena workgroup in AWS) and print the result; anything else is refused."""
+    from rich.markup import escape
     from rich.table import Table
 
     from cdp.backends import Backends
     from cdp.catalog.port import CatalogError
 
     try:
-        result = Backends().catalog.query(query)
+        result = Backends().catalog.analyst_query(query)
     except CatalogError as e:
-        err_console.print(f"[red]{e}")
-        raise typer.Exit(2) from e
+        err_console.print(f"[red]{escape(' '.join(str(e).split()))}", soft_wrap=True)
+        raise typer.Exit(2) from None
     table = Table(caption=f"{result.num_rows:,} rows")
     for name in result.column_names:
         table.add_column(name)

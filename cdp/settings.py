@@ -120,6 +120,18 @@ class Settings(BaseSettings):
     promotion_min_holdout_rows: int = Field(500, ge=1, description="Fewer holdout rows: no decision.")
     promotion_min_holdout_positives: int = Field(20, ge=1, description="Fewer labelled frauds: no decision.")
 
+    # -- analyst SQL (`cdp sql`, notebooks: `Catalog.analyst_query`, a read-only sandbox) ------------
+    analyst_memory_limit: str = Field(
+        "2GB", pattern=r"^[0-9]+(\.[0-9]+)?\s*[KMGT]i?B$", description="DuckDB memory per analyst query."
+    )
+    analyst_threads: int = Field(2, ge=1, le=64, description="DuckDB threads per analyst query.")
+    analyst_timeout_seconds: float = Field(300.0, gt=0, description="An analyst query is stopped after this.")
+    analyst_max_rows: int = Field(1_000_000, ge=1, description="Larger analyst results are refused.")
+    analyst_max_sql_chars: int = Field(100_000, ge=1, description="Longer analyst SQL is refused.")
+    athena_analyst_workgroup: str = Field(
+        "cdp-analyst", description="Athena workgroup of analyst queries (AWS backend)."
+    )
+
     demo_drift: Literal["amount-shift", "fraud-pattern", "none"] = Field(
         "fraud-pattern", description="Drift the demo injects into the stream's second half."
     )

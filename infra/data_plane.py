@@ -1,5 +1,6 @@
-"""The data plane: the platform's KMS key, S3 lake, Glue database, Athena workgroup, Kinesis stream and
-DynamoDB tables, every one encrypted with the customer-managed key."""
+"""The data plane: the platform's KMS key, S3 lake, Glue database, Athena workgroups (the platform's and the
+analysts', with the analyst role), Kinesis stream and DynamoDB tables, every one encrypted with the
+customer-managed key."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from infra.analyst_access import AnalystAccess
 from infra.nag_rules import suppress
 from infra.resource_names import ATHENA_RESULTS_PREFIX, ATHENA_WORKGROUP, GLUE_DATABASE, ResourceNames
 from infra.table_specs import table_specs
@@ -94,6 +96,7 @@ class DataPlaneStack(Stack):
                 ),
             ),
         )
+        self.analysts = AnalystAccess(self, "Analysts", names=names, key=self.key, lake=self.lake)
         self.stream = kinesis.Stream(
             self,
             "Transactions",

@@ -15,6 +15,7 @@ from pipelines.models import spec_of
 GLUE_DATABASE = "cdp"  # cdp/backends.py: GlueAthenaCatalog(database="cdp")
 ATHENA_RESULTS_PREFIX = "_athena-results/"  # cdp/backends.py: s3://<lake bucket>/_athena-results/
 ATHENA_WORKGROUP = "cdp"
+ATHENA_ANALYST_RESULTS_PREFIX = "_athena-analyst-results/"  # the analyst workgroup's enforced location
 SAGEMAKER_EXECUTION_ROLE = "cdp-sagemaker-execution"  # pipelines/definition.py writes this role's ARN
 
 
@@ -28,6 +29,7 @@ class ResourceNames:
     kms_alias: str
     event_bus: str
     region: str
+    analyst_workgroup: str = "cdp-analyst"  # settings.athena_analyst_workgroup (cdp/backends.py)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ResourceNames:
@@ -43,6 +45,7 @@ class ResourceNames:
             kms_alias=alias,
             event_bus=settings.event_bus_name,
             region=settings.aws_region,
+            analyst_workgroup=settings.athena_analyst_workgroup,
         )
 
     def table(self, suffix: str) -> str:

@@ -183,6 +183,78 @@ def test_stream_catalog_and_workgroup_are_encrypted_with_the_key(synth) -> None:
     )
 
 
+def _analyst_policy(synth) -> tuple[str, dict[str, dict[str, Any]]]:
+    template = synth["json"]["CdpDataPlane"]
+    ((logical_id, policy),) = _resources(template, "AWS::IAM::ManagedPolicy").items()
+    statements = {st["Sid"]: st for st in policy["Properties"]["PolicyDocument"]["Statement"]}
+    return logical_id, statements
+
+
+def test_analyst_workgroup_enforces_encrypted_results_and_a_scan_cutoff(synth) -> None:
+    from infra.resource_names import ATHENA_ANALYST_RESULTS_PREFIX
+
+    data = synth["templates"]["CdpDataPlane"]
+    key_arn = {
+        "Fn::GetAtt": [
+            synth["stacks"].data.get_logical_id(synth["stacks"].data.key.node.default_child),
+            "Arn",
+        ]
+    }
+    data.has_resource_properties(
+        "AWS::Athena::WorkGroup",
+        {
+            "Name": "cdp-analyst",
+            "WorkGroupConfiguration": {
+                "EnforceWorkGroupConfiguration": True,
+                "BytesScannedCutoffPerQuery": 100 * 1024**3,
+                "ResultConfiguration": {
+                    "OutputLocation": f"s3://cdp-lake-test/{ATHENA_ANALYST_RESULTS_PREFIX}",
+                    "EncryptionConfiguration": {"EncryptionOption": "SSE_KMS", "KmsKey": key_arn},
+                },
+            },
+        },
+    )
+
+
+def test_analyst_policy_reaches_only_its_workgroup_the_catalog_and_the_lake_tables(synth) -> None:
+    """Analysts: Athena in their workgroup only, Glue read, the lake's table prefixes read (not the query
+    results of the platform, manifests, pipeline code), their own results, the key only through S3."""
+    from infra.analyst_access import analyst_table_prefixes
+    from infra.resource_names import ATHENA_ANALYST_RESULTS_PREFIX
+
+    logical_id, statements = _analyst_policy(synth)
+    assert set(statements) == {
+        "AnalystWorkgroupOnly",
+        "CatalogRead",
+        "LakeTablesRead",
+        "LakeTablesList",
+        "LakeLocation",
+        "OwnResults",
+        "LakeKeyThroughS3Only",
+    }
+    athena_resources = [_flatten(r) for r in _as_list(statements["AnalystWorkgroupOnly"]["Resource"])]
+    workgroup = "arn:<AWS::Partition>:athena:eu-west-1:<AWS::AccountId>:workgroup/cdp-analyst"
+    assert athena_resources == [workgroup]
+    assert all(a.startswith("glue:Get") for a in statements["CatalogRead"]["Action"])
+    read = sorted(_flatten(r).split("/", 1)[1] for r in statements["LakeTablesRead"]["Resource"])
+    assert read == sorted(f"{p}*" for p in analyst_table_prefixes())
+    assert {"transactions/*", "customers/*", "cards/*"} <= set(read)
+    for private in ("_athena-results/", "_manifests/", "pipelines/", ATHENA_ANALYST_RESULTS_PREFIX):
+        assert not any(private.startswith(r.rstrip("*")) or r.startswith(private) for r in read), private
+    assert statements["LakeTablesRead"]["Action"] == "s3:GetObject"
+    listed = statements["LakeTablesList"]["Condition"]["StringLike"]["s3:prefix"]
+    assert sorted(listed) == sorted([*read, f"{ATHENA_ANALYST_RESULTS_PREFIX}*"])
+    own = [_flatten(r) for r in _as_list(statements["OwnResults"]["Resource"])]
+    assert len(own) == 1 and own[0].endswith(f"/{ATHENA_ANALYST_RESULTS_PREFIX}*")
+    key = statements["LakeKeyThroughS3Only"]
+    assert sorted(_as_list(key["Action"])) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert _flatten(key["Condition"]["StringEquals"]["kms:ViaService"]) == "s3.eu-west-1.amazonaws.com"
+    roles = _resources(synth["json"]["CdpDataPlane"], "AWS::IAM::Role")
+    (role,) = [r for r in roles.values() if r["Properties"].get("RoleName") == "cdp-analyst"]
+    assert role["Properties"]["ManagedPolicyArns"] == [{"Ref": logical_id}]
+    assert not role["Properties"].get("Policies")
+
+
 def _adapter_key_schemas(prefix: str) -> dict[str, list[dict[str, str]]]:
     """Each AWS adapter creates its own table in moto; their key schemas by table name."""
     from cdp.apikeys.dynamodb import DynamoDbApiKeyStore
@@ -410,7 +482,10 @@ def _iam_statements(synth):
                 documents.append(resource["Properties"]["PolicyDocument"])
             if resource["Type"] == "AWS::IAM::Role":
                 documents += [p["PolicyDocument"] for p in resource["Properties"].get("Policies", [])]
-                assert not resource["Properties"].get("ManagedPolicyArns"), f"{stack}/{logical_id}"
+                # only the stack's own managed policies (their statements are checked here too)
+                for arn in resource["Properties"].get("ManagedPolicyArns", []):
+                    assert set(arn) == {"Ref"}, f"{stack}/{logical_id}: {arn}"
+                    assert template["Resources"][arn["Ref"]]["Type"] == "AWS::IAM::ManagedPolicy"
             for document in documents:
                 for statement in document["Statement"]:
                     yield f"{stack}/{logical_id}", statement

@@ -8,8 +8,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from cdp.catalog.dialect import to_athena
-from cdp.catalog.port import CatalogError, SplitBy, TableInfo
+from cdp.catalog.dialect import analyst_select_to_athena, to_athena
+from cdp.catalog.port import AnalystLimits, CatalogError, QueryRefused, SplitBy, TableInfo
 
 _PARQUET = {
     "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
@@ -59,7 +59,11 @@ _ARROW = {
 
 
 class GlueAthenaCatalog:
-    """Tables in a Glue database (partition projection on year/month), queries through Athena."""
+    """Tables in a Glue database (partition projection on year/month), queries through Athena.
+
+    Analyst queries run in their own workgroup (`analyst_workgroup`), whose enforced configuration (result
+    location, encryption, scan cut-off) and the analysts' IAM policy (this workgroup only, the lake's table
+    prefixes only) are the sandbox here; the adapter also sends nothing but one parsed SELECT there."""
 
     def __init__(
         self,
@@ -70,10 +74,14 @@ class GlueAthenaCatalog:
         workgroup: str = "primary",
         poll_seconds: float = 0.5,
         timeout_seconds: float = 600.0,
+        analyst_workgroup: str = "cdp-analyst",
+        analyst_limits: AnalystLimits | None = None,
     ) -> None:
         self.glue, self.athena = glue, athena
         self.database, self.output_location, self.workgroup = database, output_location, workgroup
         self.poll_seconds, self.timeout_seconds = poll_seconds, timeout_seconds
+        self.analyst_workgroup = analyst_workgroup
+        self.analyst_limits = analyst_limits or AnalystLimits()
 
     def ensure_database(self) -> None:
         try:
@@ -139,15 +147,27 @@ class GlueAthenaCatalog:
     def query(self, sql: str) -> pa.Table:
         return self._results(self._execute(to_athena(sql)))
 
-    def _execute(self, athena_sql: str) -> str:
-        """Run one statement (already in Athena's dialect) to completion; returns its execution id."""
-        qid = self.athena.start_query_execution(
-            QueryString=athena_sql,
-            QueryExecutionContext={"Database": self.database},
-            ResultConfiguration={"OutputLocation": self.output_location},
-            WorkGroup=self.workgroup,
-        )["QueryExecutionId"]
-        deadline = time.monotonic() + self.timeout_seconds
+    def analyst_query(self, sql: str) -> pa.Table:
+        """One SELECT (checked by sqlglot's parse before anything is sent) in the analyst workgroup, whose
+        own enforced configuration says where results go."""
+        limits = self.analyst_limits
+        athena_sql = analyst_select_to_athena(sql, limits.max_sql_chars)
+        qid = self._execute(athena_sql, workgroup=self.analyst_workgroup, timeout=limits.timeout_seconds)
+        return self._results(qid, max_rows=limits.max_rows)
+
+    def _execute(self, athena_sql: str, workgroup: str | None = None, timeout: float | None = None) -> str:
+        """Run one statement (already in Athena's dialect) to completion; returns its execution id. In
+        another `workgroup` than the platform's, the workgroup's enforced result location is used."""
+        request: dict[str, Any] = {
+            "QueryString": athena_sql,
+            "QueryExecutionContext": {"Database": self.database},
+            "WorkGroup": workgroup or self.workgroup,
+        }
+        if workgroup is None:
+            request["ResultConfiguration"] = {"OutputLocation": self.output_location}
+        qid = self.athena.start_query_execution(**request)["QueryExecutionId"]
+        timeout = self.timeout_seconds if timeout is None else timeout
+        deadline = time.monotonic() + timeout
         while True:
             status = self.athena.get_query_execution(QueryExecutionId=qid)["QueryExecution"]["Status"]
             state = status["State"]
@@ -156,11 +176,12 @@ class GlueAthenaCatalog:
             if state in ("FAILED", "CANCELLED"):
                 raise CatalogError(f"Athena query {qid} {state}: {status.get('StateChangeReason', '')}")
             if time.monotonic() > deadline:
-                raise CatalogError(f"Athena query {qid} still {state} after {self.timeout_seconds:.0f}s")
+                self.athena.stop_query_execution(QueryExecutionId=qid)
+                raise CatalogError(f"Athena query {qid} still {state} after {timeout:.0f}s: stopped")
             time.sleep(self.poll_seconds)
         return qid
 
-    def _results(self, qid: str) -> pa.Table:
+    def _results(self, qid: str, max_rows: int | None = None) -> pa.Table:
         names: list[str] = []
         types: list[str] = []
         rows: list[list[str | None]] = []
@@ -176,6 +197,8 @@ class GlueAthenaCatalog:
                 data = data[1:]  # Athena repeats the header as the first row
             first = False
             rows.extend([d.get("VarCharValue") for d in r["Data"]] for r in data)
+            if max_rows is not None and len(rows) > max_rows:
+                raise QueryRefused(f"analyst SQL: more than {max_rows:,} rows; aggregate, or add a LIMIT")
         columns = {}
         for i, (name, typ) in enumerate(zip(names, types, strict=True)):
             values = pa.array([r[i] if i < len(r) else None for r in rows], pa.string())

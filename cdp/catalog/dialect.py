@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+from contextlib import contextmanager
+
 import sqlglot
+from sqlglot import exp
+
+from cdp.catalog.port import CatalogError, QueryRefused
 
 
 def to_athena(sql: str) -> str:
@@ -17,3 +23,37 @@ def parses_as_trino(sql: str) -> bool:
     except sqlglot.errors.ParseError:
         return False
     return True
+
+
+@contextmanager
+def _quiet_parser():
+    """sqlglot logs a warning when it falls back to an opaque command (e.g. EXPLAIN): the refusal says it."""
+    log = logging.getLogger("sqlglot")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
+def analyst_select_to_athena(sql: str, max_chars: int = 100_000) -> str:
+    """The Athena SQL of an analyst's query (DuckDB dialect), after sqlglot's parse shows it is exactly one
+    read-only query (SELECT, WITH ... SELECT, UNION/INTERSECT/EXCEPT of them, without SELECT ... INTO);
+    anything else raises `QueryRefused`, SQL that does not parse `CatalogError`."""
+    if len(sql) > max_chars:
+        raise QueryRefused(f"analyst SQL: {len(sql):,} characters; at most {max_chars:,}")
+    try:
+        with _quiet_parser():
+            statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
+    except (sqlglot.errors.SqlglotError, RecursionError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise CatalogError(f"analyst SQL: {first}") from None
+    if len(statements) != 1:
+        raise QueryRefused(f"analyst SQL: expected exactly one statement, got {len(statements)}")
+    (statement,) = statements
+    if not isinstance(statement, exp.Query):
+        raise QueryRefused(f"analyst SQL: only SELECT queries are allowed, not {statement.key.upper()}")
+    if any(select.args.get("into") for select in statement.find_all(exp.Select)):
+        raise QueryRefused("analyst SQL: only SELECT queries are allowed, not SELECT ... INTO")
+    return statement.sql(dialect="athena")

@@ -13,7 +13,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from cdp.catalog.port import CatalogError, SplitBy, TableInfo
+from cdp.catalog.port import AnalystLimits, CatalogError, SplitBy, TableInfo
+from cdp.catalog.sandbox import analyst_query, lake_relation
 
 # A query that may be computed piecewise (`SplitBy`) runs over groups of about this many source rows: each
 # group's sorts fit in memory (no spill), and a sort of n rows costs more than n/k sorts of k rows.
@@ -40,10 +41,12 @@ class DuckDbCatalog:
         registry_path: Path,
         resolve: Callable[[str], Path | None],
         rows_per_bucket: int = ROWS_PER_BUCKET,
+        analyst_limits: AnalystLimits | None = None,
     ) -> None:
         self.registry_path = registry_path
         self.resolve = resolve
         self.rows_per_bucket = rows_per_bucket
+        self.analyst_limits = analyst_limits or AnalystLimits()
         self._lock = threading.Lock()
 
     @property
@@ -87,7 +90,8 @@ class DuckDbCatalog:
 
     # -- SQL --------------------------------------------------------------------------------------
     def connect(self) -> duckdb.DuckDBPyConnection:
-        """A fresh DuckDB connection with a view for every registered table that has data."""
+        """A fresh, unrestricted DuckDB connection with a view for every registered table (platform jobs
+        only; analysts get `analyst_query`)."""
         con = duckdb.connect()
         for t in self.tables():
             con.execute(self.view_sql(t))
@@ -204,6 +208,20 @@ class DuckDbCatalog:
             raise CatalogError(f"query failed: {e}") from e
         finally:
             con.close()
+
+    def analyst_query(self, sql: str) -> pa.Table:
+        """One SELECT in the sandbox (`cdp.catalog.sandbox`): its catalog holds the lake tables as Arrow
+        datasets opened here, and DuckDB itself can open no file."""
+        relations = {}
+        for t in self.tables():
+            try:
+                relation = lake_relation(t, self.resolve(t.location))
+            except (OSError, pa.ArrowException) as e:
+                reason = (str(e).splitlines() or [type(e).__name__])[0]
+                raise CatalogError(f"table {t.name}: its files cannot be opened: {reason}") from None
+            if relation is not None:
+                relations[t.name] = relation
+        return analyst_query(relations, sql, self.analyst_limits)
 
 
 def _duck_type(t: pa.DataType) -> str:

@@ -31,8 +31,33 @@ class SplitBy:
     column: str
 
 
+@dataclass(frozen=True)
+class AnalystLimits:
+    """What one analyst query may use (settings `CDP_ANALYST_*`)."""
+
+    memory_limit: str = "2GB"
+    threads: int = 2
+    timeout_seconds: float = 300.0
+    max_rows: int = 1_000_000
+    max_sql_chars: int = 100_000
+
+    @classmethod
+    def from_settings(cls, settings) -> AnalystLimits:  # noqa: ANN001 - cdp.settings.Settings
+        return cls(
+            memory_limit=settings.analyst_memory_limit,
+            threads=settings.analyst_threads,
+            timeout_seconds=settings.analyst_timeout_seconds,
+            max_rows=settings.analyst_max_rows,
+            max_sql_chars=settings.analyst_max_sql_chars,
+        )
+
+
 class CatalogError(RuntimeError):
     """A table is unknown, or a query failed (the message says which and why)."""
+
+
+class QueryRefused(CatalogError):
+    """An analyst query was refused before it ran (not one SELECT, too long) or its result was too big."""
 
 
 class Catalog(Protocol):
@@ -45,7 +70,12 @@ class Catalog(Protocol):
         """Every registered table."""
 
     def query(self, sql: str) -> pa.Table:
-        """Run one SELECT written in DuckDB SQL and return the result."""
+        """Run one SELECT written in DuckDB SQL and return the result (platform jobs only: unrestricted)."""
+
+    def analyst_query(self, sql: str) -> pa.Table:
+        """Run an analyst's SQL (DuckDB dialect) read-only over the lake tables: exactly one SELECT (or
+        WITH ... SELECT), no files, settings, extensions or writes, bounded memory, time and rows. Raises
+        `CatalogError` with a one-line message (`QueryRefused` when it was not run)."""
 
     def create_table_as(self, table: TableInfo, sql: str, split_by: SplitBy | None = None) -> int:
         """Replace `table`'s data by the result of `sql` (DuckDB SQL; partition keys last), written as
