@@ -283,3 +283,18 @@ def test_lake_customer_and_card_rows_and_online_state_go_at_erasure(source, isol
     audit = [r for r in fresh.audit.records() if r.action == "erase"]
     assert audit and audit[-1].details["lake_rows"] == report.lake_rows
     assert json.dumps(audit[-1].details).find("@") == -1
+
+
+def test_forget_cli_says_what_was_removed_and_how_long_transactions_are_held(source, isolated_home):
+    load_core_banking(source, Backends())
+    denied = CliRunner().invoke(app, ["forget", "--user", "1", "--role", "marketing"])
+    assert denied.exit_code == 3 and Backends().oltp.get_erasure(1) is None
+    result = CliRunner().invoke(app, ["forget", "--user", "1", "--actor", "dpo-9"])
+    assert result.exit_code == 0, result.output
+    today = datetime.now(UTC).date()
+    line = " ".join(result.output.split())
+    assert f"erased on {today.isoformat()}" in line
+    assert f"{1 + _cards_in_file(source, 1)} core-banking records" in line
+    assert f"transactions held until {hold_end(datetime.now(UTC), 5).isoformat()}" in line
+    again = CliRunner().invoke(app, ["forget", "--user", "1"])
+    assert "already erased" in again.output and Backends().oltp.get_erasure(1).actor == "dpo-9"

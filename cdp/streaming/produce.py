@@ -43,7 +43,7 @@ BATCH = 500
 class ProduceReport:
     total: int  # stream transactions in the source (ts >= cutoff, accepted rows)
     sent: int  # sent by this run
-    already_sent: int  # sent by earlier runs
+    already_sent: int  # replay position reached by earlier runs (rows sent or quarantined as erased)
     cutoff: datetime
     seconds: float
     drift: dict[str, object] | None = None  # the injected drift scenario, if any
@@ -111,7 +111,6 @@ def produce(
     if upto is not None:
         end = min(end, max(upto, already))  # `upto`: stop at this position of the replay
     sent = erased = 0
-    erased_ids = erased_users(b.oltp)
     source = source_name(list(find_source_files(source_dir).transactions))
     for start in range(already, end, BATCH):
         batch = rows.slice(start, min(BATCH, end - start))
@@ -119,7 +118,8 @@ def produce(
         if drift is not None:
             batch, changed = drift.apply(batch, start, rows.num_rows)
             drift_rows += changed
-        batch = _without_erased(b, batch, erased_ids, source, start)
+        # Tombstones are read per batch: an erasure during a long replay takes effect at the next batch.
+        batch = _without_erased(b, batch, erased_users(b.oltp), source, start)
         if batch.num_rows:
             _to_core_banking(b, batch)
             lake_rows = protect_transactions_for_lake(b.protector, batch).to_pylist()
