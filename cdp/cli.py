@@ -286,8 +286,11 @@ def forget(
         err_console.print(f"[red]refused:[/red] {e}")
         raise typer.Exit(3) from e
     state = "erased" if r.key_deleted else "already erased"
+    on = r.erased_at.date().isoformat() if r.erased_at else "?"
     console.print(
-        f"customer {r.customer_token}: {state}; {r.core_banking_records} core-banking records removed"
+        f"customer {r.customer_token}: {state} on {on}; {r.core_banking_records} core-banking records, "
+        f"{r.lake_rows} lake rows, {r.online_states} online states, {r.exports} exports removed; "
+        f"transactions held until {r.hold_until}"
     )
 
 
@@ -298,10 +301,40 @@ def export(
     role: Annotated[str, typer.Option(help="The caller's role.")] = "privacy-officer",
 ) -> None:
     """Access request: write everything held about a customer, decrypted, to a file; audited."""
+    from cdp.corebanking.erasure import CustomerWasErased
     from cdp.corebanking.export import export_customer
 
-    path = export_customer(user, _caller(actor, role))
+    try:
+        path = export_customer(user, _caller(actor, role))
+    except CustomerWasErased as e:
+        console.print(f"no export: {e}")
+        raise typer.Exit(4) from e
     console.print(f"export written to {path} (contains personal data: hand it over, then delete it)")
+
+
+retention_app = typer.Typer(help="Retention: legal holds of erased customers, expiring exports.")
+app.add_typer(retention_app, name="retention")
+
+
+@retention_app.command("purge")
+def retention_purge(
+    now: Annotated[str | None, typer.Option(help="Purge as of this day, YYYY-MM-DD (default: now).")] = None,
+) -> None:
+    """Delete held transactions whose legal hold has ended and expired export files; audited."""
+    from datetime import UTC, datetime
+
+    from cdp.corebanking.retention import purge
+
+    try:
+        as_of = datetime.combine(date.fromisoformat(now), datetime.min.time(), UTC) if now else None
+    except ValueError as e:
+        err_console.print("[red]--now must be a date YYYY-MM-DD[/red]")
+        raise typer.Exit(2) from e
+    r = purge(now=as_of)
+    console.print(
+        f"retention: {r.transactions:,} held transactions of {r.holds_ended} erased customers deleted, "
+        f"{r.holds_active} still held; {r.exports} expired exports removed"
+    )
 
 
 @audit_app.command("verify")

@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     )
     stream_batch_size: int = Field(1000, ge=1, le=10_000, description="Records per stream consumer batch.")
 
+    # -- retention (cdp/corebanking/retention.py; `cdp retention purge`) -----------------------------
+    legal_hold_years: int = Field(
+        5, ge=0, le=30, description="An erased customer's transactions are held this long (AML retention)."
+    )
+    export_ttl_days: int = Field(7, ge=1, description="Access-request export files are removed after this.")
+
     # -- training sets (features/training.py) ---------------------------------------------------
     training_eval_min_frauds: int | None = Field(
         100,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cdp.apikeys.dynamodb import TABLE_SUFFIX as API_KEYS_SUFFIX
+from cdp.oltp.dynamodb import ERASURES
 from cdp.oltp.dynamodb import TABLE_KEYS as OLTP_TABLE_KEYS
 from cdp.streaming import landed_dynamodb
 
@@ -28,7 +29,14 @@ class TableSpec:
 def table_specs() -> list[TableSpec]:
     """Every table of the AWS backend."""
     oltp = [
-        TableSpec(name, keys[0], keys[1] if len(keys) > 1 else None, f"core banking: {name} (with PII)")
+        TableSpec(
+            name,
+            keys[0],
+            keys[1] if len(keys) > 1 else None,
+            "core banking: erasure tombstones (no PII)"
+            if name == ERASURES
+            else f"core banking: {name} (with PII)",
+        )
         for name, keys in OLTP_TABLE_KEYS.items()
     ]
     return oltp + [

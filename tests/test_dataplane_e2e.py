@@ -121,6 +121,8 @@ def test_erasure_is_per_customer_and_audited(source, isolated_home):
     actions = [(r.action, r.outcome, r.role) for r in b.audit.records()]
     assert ("forget", "denied", "data-scientist") in actions
     assert ("forget", "allowed", "privacy-officer") in actions
+    assert ("erase", "allowed", "privacy-officer") in actions  # the rest of the erasure, with its counts
+    assert b.oltp.get_erasure(user) is not None  # core banking's tombstone: no reload brings them back
     assert ("reveal", "denied", "data-scientist") in actions
     assert b.audit.verify().ok
 

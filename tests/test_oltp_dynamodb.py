@@ -53,7 +53,10 @@ def txn(line: int, card: int = 2) -> dict:
 
 def test_tables_and_keys_are_as_documented(aws, store) -> None:
     client = aws.meta.client
-    assert sorted(client.list_tables()["TableNames"]) == ["bank-cards", "bank-customers", "bank-transactions"]
+    tables = ["bank-cards", "bank-customers", "bank-erasures", "bank-transactions"]
+    assert sorted(client.list_tables()["TableNames"]) == tables
+    erasures = client.describe_table(TableName="bank-erasures")["Table"]["KeySchema"]
+    assert erasures == [{"AttributeName": "pk", "KeyType": "HASH"}]
     schema = client.describe_table(TableName="bank-transactions")["Table"]["KeySchema"]
     assert schema == [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
     store.create_tables()  # idempotent
@@ -89,6 +92,7 @@ def test_from_settings_uses_region_and_prefix(aws, tmp_path) -> None:
         "customers": "prod-cdp-customers",
         "cards": "prod-cdp-cards",
         "transactions": "prod-cdp-transactions",
+        "erasures": "prod-cdp-erasures",
     }
     store.create_tables()
     store.upsert_customers([{"user": 1}])

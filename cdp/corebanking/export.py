@@ -3,7 +3,10 @@
 Sources: the core-banking record and cards (CVV never: it does not leave core banking, even here; the card
 number is given as its last four digits), the core-banking transactions, and what the lake holds under the
 customer's token (profile attributes and transactions). Only a privacy officer may run it; every attempt is
-audited. The file is written with mode 0600 under `$CDP_HOME/exports/`.
+audited. The file is written with mode 0600 under `$CDP_HOME/exports/` and does not stay: expired exports
+(`export_ttl_days`) are removed at the start of every export, and all of a customer's at their erasure.
+A request about an erased customer writes nothing: it raises `CustomerWasErased` ("customer erased on
+DATE by ROLE"), audited with outcome "rejected". Held (legal-hold) transactions are never exported.
 """
 
 from __future__ import annotations
@@ -15,19 +18,30 @@ from pathlib import Path
 from typing import Any
 
 from cdp.backends import Backends
+from cdp.corebanking.erasure import CustomerWasErased
+from cdp.corebanking.exportfiles import export_path, remove_expired
 from cdp.security.errors import AccessDenied
 from cdp.security.vault import Caller
 
 EXPORT_ROLES = frozenset({"privacy-officer"})
+ERASED_CUSTOMER = "-"  # the audit's customer token for an erased customer (their token is not recomputed)
 
 
 def export_customer(user: int, caller: Caller, backends: Backends | None = None) -> Path:
+    """Write the customer's access-request file; `CustomerWasErased` (no file) for an erased customer."""
     b = backends or Backends()
-    token = b.protector.user_token(user)
+    erasure = b.oltp.get_erasure(user)
+    token = ERASED_CUSTOMER if erasure is not None else b.protector.user_token(user)
     audit = {"actor": caller.id, "role": caller.role, "action": "export", "customer_token": token}
     if caller.role not in EXPORT_ROLES:
         b.audit.append(**audit, fields=[], outcome="denied", details={"reason": "role may not export"})
         raise AccessDenied(f"role {caller.role!r} may not export customer data (customer {token})")
+    remove_expired(b.settings)
+    if erasure is not None:
+        refused = CustomerWasErased(erasure)
+        details = {"reason": str(refused), "hold_until": erasure.hold_until.isoformat()}
+        b.audit.append(**audit, fields=[], outcome="rejected", details=details)
+        raise refused
     customer = b.oltp.get_customer(user)
     cards = b.oltp.list_cards(user)
     for card in cards:
@@ -52,9 +66,8 @@ def export_customer(user: int, caller: Caller, backends: Backends | None = None)
         "core_banking": {"customer": customer, "cards": cards, "transactions": core_txns},
         "lake": lake,
     }
-    out_dir = b.settings.home / "exports"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{token}.json"
+    path = export_path(b.settings, token)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         json.dump(document, f, indent=2, default=str)

@@ -1,7 +1,9 @@
 """`cdp load DIR`: customers (with PII and e-mail) and cards (with PAN, expiry, CVV) into the OLTP store.
 
 Idempotent: the store upserts by user and by (user, card index). Rows that fail validation go to the
-quarantine like everywhere else.
+quarantine like everywhere else; so do the users-file and cards-file rows of an erased customer (core
+banking holds their tombstone), with the reason "erased" and nothing of the row: a reload never brings an
+erased customer back.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cdp.backends import Backends
+from cdp.corebanking.tombstones import erased_users, quarantine_erased
 from cdp.ibm.contacts import read_contacts
 from cdp.ibm.quarantine import Quarantine
 from cdp.ibm.reader import find_source_files, read_cards, read_users
@@ -23,6 +26,7 @@ class LoadReport:
     cards: int
     quarantined: int
     with_email: int
+    erased: int = 0  # rows of erased customers (users + cards) quarantined instead of loaded
 
 
 def load_core_banking(source_dir: Path, backends: Backends | None = None) -> LoadReport:
@@ -36,10 +40,15 @@ def load_core_banking(source_dir: Path, backends: Backends | None = None) -> Loa
         if contacts is not None:
             users = users.join(contacts, "user", join_type="left outer").sort_by("user")
         cards = read_cards(found.cards, quarantine, known_users=set(users["user"].to_pylist()))
+        erased = erased_users(b.oltp)
+        before = quarantine.total
+        users = quarantine_erased(users, erased, quarantine, found.users.name)
+        cards = quarantine_erased(cards, erased, quarantine, found.cards.name)
+        erased_rows = quarantine.total - before
         quarantined = quarantine.total
     with_email = users.num_rows - users["email"].null_count if "email" in users.column_names else 0
     for batch in users.to_batches(_PAGE):
         b.oltp.upsert_customers(batch.to_pylist())
     for batch in cards.to_batches(_PAGE):
         b.oltp.upsert_cards(batch.to_pylist())
-    return LoadReport(users.num_rows, cards.num_rows, quarantined, with_email)
+    return LoadReport(users.num_rows, cards.num_rows, quarantined, with_email, erased_rows)

@@ -4,6 +4,7 @@
     <prefix>customers        USER#<user>             -                         users file row + email
     <prefix>cards            USER#<user>             CARD#<card_index, 2 dig>  cards file row incl. cvv
     <prefix>transactions     CARD#<user>#<card>      TS#<ts ISO>#<txn id>      transactions file row + id
+    <prefix>erasures         USER#<user>             -                         erasure tombstone (no PII)
 
 One table per record type keeps scans of customers and cards (thousands of items) apart from the
 transactions (millions). A card's transactions are one partition sorted by time, so "history of a card
@@ -14,7 +15,9 @@ batch-writes only the absent ones (a race between two writers can count one twic
 same either way). Values: ints as numbers, floats as exact decimals of their shortest repr, dates and
 timestamps as ISO strings, error codes as a list, None as an absent attribute. Reads are strongly
 consistent and project only the returned fields, so the CVV never leaves DynamoDB except for the
-comparison in `verify_cvv`.
+comparison in `verify_cvv`. An erased user's transactions are held: `transactions_for_card` reads the
+user's tombstone first (one strongly consistent GetItem) and returns none of them unless asked for the
+legal hold; the purge finds the user's card partitions by probing every card index the files allow.
 """
 
 from __future__ import annotations
@@ -31,11 +34,14 @@ import boto3
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
+from cdp.oltp.erasures import LEGAL_HOLD_PURPOSE, Erasure
 from cdp.oltp.port import Counts, Row
 from cdp.oltp.records import CARD, CUSTOMER, TRANSACTION, Entity, Kind, normalise_transaction
 from cdp.settings import Settings
 
 BATCH_GET_MAX = 100
+MAX_CARD_INDEX = 127  # the readers accept card indexes 0..127
+ERASURES = "erasures"
 _KEY_FIELDS = ("pk", "sk")
 
 
@@ -59,6 +65,7 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
     CUSTOMER.name: ("pk",),
     CARD.name: ("pk", "sk"),
     TRANSACTION.name: ("pk", "sk"),
+    ERASURES: ("pk",),
 }
 """Key attributes (all strings) of each table, by record type; infrastructure code creates the same."""
 
@@ -93,6 +100,37 @@ def _row(entity: Entity, item: dict[str, Any]) -> dict[str, Any]:
         fn = _DECODE.get(entity.kind(name))
         out[name] = fn(v) if (fn and v is not None) else v
     return out
+
+
+def _erasure_item(e: Erasure) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        **customer_key(e.user),
+        "user": e.user,
+        "erased_at": e.erased_at.isoformat(timespec="seconds"),
+        "actor": e.actor,
+        "role": e.role,
+        "hold_until": e.hold_until.isoformat(),
+        "cards": list(e.cards),
+    }
+    if e.request_id is not None:
+        item["request_id"] = e.request_id
+    if e.purged_at is not None:
+        item["purged_at"] = e.purged_at.isoformat(timespec="seconds")
+    return item
+
+
+def _erasure(item: dict[str, Any]) -> Erasure:
+    purged = item.get("purged_at")
+    return Erasure(
+        user=int(item["user"]),
+        erased_at=datetime.fromisoformat(item["erased_at"]),
+        actor=item["actor"],
+        role=item["role"],
+        hold_until=date.fromisoformat(item["hold_until"]),
+        request_id=item.get("request_id"),
+        cards=tuple(int(c) for c in item.get("cards", [])),
+        purged_at=datetime.fromisoformat(purged) if purged else None,
+    )
 
 
 def _projection(names: Iterable[str]) -> dict[str, Any]:
@@ -217,6 +255,52 @@ class DynamoDbOltpStore:
                 raise
         return removed
 
+    def record_erasure(self, erasure: Erasure) -> Erasure:
+        try:
+            self._tables[ERASURES].put_item(
+                Item=_erasure_item(erasure), ConditionExpression="attribute_not_exists(pk)"
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+        stored = self.get_erasure(erasure.user)
+        assert stored is not None
+        return stored
+
+    def get_erasure(self, user: int) -> Erasure | None:
+        found = self._tables[ERASURES].get_item(Key=customer_key(user), ConsistentRead=True)
+        item = found.get("Item")
+        return _erasure(item) if item else None
+
+    def iter_erasures(self) -> Iterator[Erasure]:
+        for page in self._scan_all(ERASURES, ConsistentRead=True):
+            yield from (_erasure(it) for it in page.get("Items", []))
+
+    def purge_held_transactions(self, user: int, purged_at: datetime) -> int:
+        if self.get_erasure(user) is None:
+            return 0
+        table = self._tables[TRANSACTION.name]
+        deleted = 0
+        for card in range(MAX_CARD_INDEX + 1):
+            keys = [
+                {"pk": it["pk"], "sk": it["sk"]}
+                for it in self._query_all(
+                    TRANSACTION.name,
+                    KeyConditionExpression=Key("pk").eq(card_partition(user, card)),
+                    ProjectionExpression="pk, sk",
+                )
+            ]
+            with table.batch_writer() as writer:
+                for key in keys:
+                    writer.delete_item(Key=key)
+            deleted += len(keys)
+        self._tables[ERASURES].update_item(
+            Key=customer_key(user),
+            UpdateExpression="SET purged_at = :t",
+            ExpressionAttributeValues={":t": purged_at.isoformat(timespec="seconds")},
+        )
+        return deleted
+
     # -- reads ----------------------------------------------------------------------------------------
     def _get(self, entity: Entity, key: dict[str, str]) -> dict[str, Any] | None:
         found = self._tables[entity.name].get_item(
@@ -282,10 +366,18 @@ class DynamoDbOltpStore:
             yield from (_row(CARD, it) for it in page.get("Items", []))
 
     def transactions_for_card(
-        self, user: int, card: int, since: datetime | None = None, limit: int | None = None
+        self,
+        user: int,
+        card: int,
+        since: datetime | None = None,
+        limit: int | None = None,
+        *,
+        purpose: str | None = None,
     ) -> list[dict[str, Any]]:
         if limit is not None and limit <= 0:
             return []
+        if purpose != LEGAL_HOLD_PURPOSE and self.get_erasure(user) is not None:
+            return []  # held: an erased customer's transactions are for the legal hold only
         pk = Key("pk").eq(card_partition(user, card))
         sk = (
             Key("sk").gte(f"TS#{since.isoformat(timespec='seconds')}")
@@ -309,7 +401,7 @@ class DynamoDbOltpStore:
     def counts(self) -> Counts:
         n = {
             name: sum(page["Count"] for page in self._scan_all(name, Select="COUNT", ConsistentRead=True))
-            for name in TABLE_KEYS
+            for name in (CUSTOMER.name, CARD.name, TRANSACTION.name)
         }
         return Counts(customers=n[CUSTOMER.name], cards=n[CARD.name], transactions=n[TRANSACTION.name])
 

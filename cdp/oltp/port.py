@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
+from cdp.oltp.erasures import Erasure
+
 Row = Mapping[str, Any]
 
 
@@ -65,9 +67,19 @@ class OltpStore(Protocol):
         ...
 
     def transactions_for_card(
-        self, user: int, card: int, since: datetime | None = None, limit: int | None = None
+        self,
+        user: int,
+        card: int,
+        since: datetime | None = None,
+        limit: int | None = None,
+        *,
+        purpose: str | None = None,
     ) -> list[dict[str, Any]]:
-        """The card's transactions at or after `since`, oldest first (ties by id), at most `limit`."""
+        """The card's transactions at or after `since`, oldest first (ties by id), at most `limit`.
+
+        An erased customer's transactions are under legal hold: none is returned unless `purpose` is
+        `cdp.oltp.erasures.LEGAL_HOLD_PURPOSE`.
+        """
         ...
 
     def verify_cvv(self, user: int, card_index: int, cvv: str) -> bool:
@@ -77,8 +89,27 @@ class OltpStore(Protocol):
     def delete_customer(self, user: int) -> int:
         """Erase the customer and their cards (all their PII); returns the number of records removed.
 
-        Transactions stay: they carry no direct identifier and are kept for the retention period.
+        Transactions stay: they carry no direct identifier and are kept under the legal hold of the
+        erasure tombstone (`record_erasure`, written first) until the retention purge.
         """
+        ...
+
+    def record_erasure(self, erasure: Erasure) -> Erasure:
+        """Store the tombstone of an erased customer unless one exists; returns the stored one (a second
+        erasure of the same user keeps the first one's date and hold)."""
+        ...
+
+    def get_erasure(self, user: int) -> Erasure | None:
+        """The user's tombstone, or None if the user was never erased."""
+        ...
+
+    def iter_erasures(self) -> Iterator[Erasure]:
+        """Every tombstone (order not guaranteed)."""
+        ...
+
+    def purge_held_transactions(self, user: int, purged_at: datetime) -> int:
+        """Delete every transaction of an erased user and mark the tombstone purged; returns how many
+        transactions were deleted (0 and no change for a user without a tombstone)."""
         ...
 
     def counts(self) -> Counts:

@@ -5,13 +5,15 @@ Tables (STRICT, typed columns named as in the clean schemas):
     customers     PRIMARY KEY (user)                              users file row + email
     cards         PRIMARY KEY (user, card_index)   WITHOUT ROWID  cards file row incl. cvv
     transactions  PRIMARY KEY (user, card, ts, transaction_id)  WITHOUT ROWID
+    erasures      PRIMARY KEY (user)                              tombstones (no PII; see erasures.py)
 
 The transactions key clusters a card's history in time order, the same order as the DynamoDB sort key
 `TS#<iso>#<transaction_id>`; `transaction_id` is derived from (user, card, ts, line) so the key is unique
 per transaction and `INSERT OR IGNORE` makes re-sent transactions a no-op. Dates and timestamps are ISO
 text, booleans 0/1, the error-code list JSON text. Each write call is one transaction (`executemany`
 over a stream of rows, so memory stays flat). `secure_delete` is on and erasure checkpoints the WAL so
-deleted PII does not linger in free pages; the file is created readable by its owner only.
+deleted PII does not linger in free pages; the file is created readable by its owner only. The
+transactions of a user with a tombstone are held: reads exclude them in SQL unless made for the legal hold.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from cdp.oltp.erasures import LEGAL_HOLD_PURPOSE, Erasure
 from cdp.oltp.port import Counts, Row
 from cdp.oltp.records import CARD, CUSTOMER, TRANSACTION, Entity, Kind, normalise_transaction
 from cdp.settings import Settings
@@ -70,6 +73,40 @@ _PRIMARY_KEYS = {
     CARD.name: ("user", "card_index"),
     TRANSACTION.name: ("user", "card", "ts", "transaction_id"),
 }
+
+
+ERASURES_SQL = """CREATE TABLE IF NOT EXISTS erasures (
+  "user" INTEGER NOT NULL PRIMARY KEY,
+  erased_at TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  role TEXT NOT NULL,
+  hold_until TEXT NOT NULL,
+  request_id TEXT,
+  cards TEXT NOT NULL,
+  purged_at TEXT
+) STRICT"""
+_ERASURE_COLUMNS = '"user", erased_at, actor, role, hold_until, request_id, cards, purged_at'
+_NOT_HELD = 'NOT EXISTS (SELECT 1 FROM erasures AS e WHERE e."user" = transactions."user")'
+
+
+def _erasure_params(e: Erasure) -> tuple[Any, ...]:
+    purged = _iso_seconds(e.purged_at) if e.purged_at else None
+    return (e.user, _iso_seconds(e.erased_at), e.actor, e.role, e.hold_until.isoformat(), e.request_id,
+            json.dumps(list(e.cards)), purged)  # fmt: skip
+
+
+def _erasure(row: Sequence[Any]) -> Erasure:
+    user, erased_at, actor, role, hold_until, request_id, cards, purged_at = row
+    return Erasure(
+        user=user,
+        erased_at=datetime.fromisoformat(erased_at),
+        actor=actor,
+        role=role,
+        hold_until=date.fromisoformat(hold_until),
+        request_id=request_id,
+        cards=tuple(json.loads(cards)),
+        purged_at=datetime.fromisoformat(purged_at) if purged_at else None,
+    )
 
 
 def _q(name: str) -> str:
@@ -145,6 +182,7 @@ class SqliteOltpStore:
         self._conn.execute("PRAGMA secure_delete=ON")
         for entity in (CUSTOMER, CARD, TRANSACTION):
             self._conn.execute(create_table_sql(entity))
+        self._conn.execute(ERASURES_SQL)
         self._encode = {e.name: _encoder(e) for e in (CUSTOMER, CARD, TRANSACTION)}
         self._decode_readable = {e.name: _decoder(e, e.readable_names) for e in (CUSTOMER, CARD, TRANSACTION)}
         self._upsert_sql = {e.name: self._upsert_statement(e) for e in (CUSTOMER, CARD)}
@@ -207,6 +245,47 @@ class SqliteOltpStore:
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return removed
 
+    def record_erasure(self, erasure: Erasure) -> Erasure:
+        with self._lock:
+            self._conn.execute(
+                f"INSERT OR IGNORE INTO erasures ({_ERASURE_COLUMNS}) VALUES ({', '.join('?' * 8)})",
+                _erasure_params(erasure),
+            )
+        stored = self.get_erasure(erasure.user)
+        assert stored is not None
+        return stored
+
+    def get_erasure(self, user: int) -> Erasure | None:
+        with self._lock:
+            row = self._conn.execute(
+                f'SELECT {_ERASURE_COLUMNS} FROM erasures WHERE "user" = ?', (user,)
+            ).fetchone()
+        return _erasure(row) if row else None
+
+    def iter_erasures(self) -> Iterator[Erasure]:
+        with self._lock:
+            rows = self._conn.execute(f'SELECT {_ERASURE_COLUMNS} FROM erasures ORDER BY "user"').fetchall()
+        yield from (_erasure(r) for r in rows)
+
+    def purge_held_transactions(self, user: int, purged_at: datetime) -> int:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                if not self._conn.execute('SELECT 1 FROM erasures WHERE "user" = ?', (user,)).fetchone():
+                    self._conn.execute("ROLLBACK")
+                    return 0
+                deleted = self._conn.execute('DELETE FROM transactions WHERE "user" = ?', (user,)).rowcount
+                self._conn.execute(
+                    'UPDATE erasures SET purged_at = ? WHERE "user" = ?', (_iso_seconds(purged_at), user)
+                )
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            if deleted:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return deleted
+
     # -- reads ----------------------------------------------------------------------------------------
     def _select(
         self, entity: Entity, where: str, params: Sequence[Any], tail: str = ""
@@ -242,11 +321,19 @@ class SqliteOltpStore:
             last = (page[-1]["user"], page[-1]["card_index"])
 
     def transactions_for_card(
-        self, user: int, card: int, since: datetime | None = None, limit: int | None = None
+        self,
+        user: int,
+        card: int,
+        since: datetime | None = None,
+        limit: int | None = None,
+        *,
+        purpose: str | None = None,
     ) -> list[dict[str, Any]]:
         if limit is not None and limit <= 0:
             return []
         where, params = "user = ? AND card = ?", [user, card]
+        if purpose != LEGAL_HOLD_PURPOSE:
+            where += f" AND {_NOT_HELD}"
         if since is not None:
             where += " AND ts >= ?"
             params.append(_iso_seconds(since))

@@ -5,6 +5,11 @@ extraction/protection code as the batch path, then onto the stream partitioned b
 events stay in order on one shard). Progress is recorded after every acknowledged put, so a restarted
 producer continues where it stopped; the few records of an interrupted put may be sent twice, which the
 consumers absorb because they write idempotently by `txn_id`.
+
+Transactions of an erased customer (core banking holds their tombstone) are neither stored in core banking
+nor sent: each goes to a quarantine entry (file, line, reason "erased"; nothing of the row) under
+`<state>/producer-erased/`, one Parquet file per batch that had any, written before the batch's progress is
+recorded. Every replayed row is counted once: rows read = sent + erased.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cdp.backends import Backends
-from cdp.ibm.quarantine import Quarantine
+from cdp.corebanking.tombstones import erased_mask, erased_users, quarantine_erased
+from cdp.ibm.quarantine import Quarantine, read_quarantine
 from cdp.ibm.reader import card_keys, find_source_files, iter_transactions, read_cards
 from cdp.ibm.schema import TRANSACTIONS_SCHEMA
 from cdp.lake.split import load_or_compute_split, recorded_split, source_name
@@ -37,11 +43,12 @@ BATCH = 500
 class ProduceReport:
     total: int  # stream transactions in the source (ts >= cutoff, accepted rows)
     sent: int  # sent by this run
-    already_sent: int  # sent by earlier runs
+    already_sent: int  # replay position reached by earlier runs (rows sent or quarantined as erased)
     cutoff: datetime
     seconds: float
     drift: dict[str, object] | None = None  # the injected drift scenario, if any
     drift_rows: int = 0  # rows changed by it, this run and earlier ones
+    erased: int = 0  # rows of erased customers quarantined by this run (read = sent + erased)
 
 
 def _from(table: pa.Table, cutoff: datetime) -> pa.Table:
@@ -103,31 +110,65 @@ def produce(
     end = rows.num_rows if limit is None else min(rows.num_rows, already + limit)
     if upto is not None:
         end = min(end, max(upto, already))  # `upto`: stop at this position of the replay
-    sent = 0
+    sent = erased = 0
+    source = source_name(list(find_source_files(source_dir).transactions))
     for start in range(already, end, BATCH):
         batch = rows.slice(start, min(BATCH, end - start))
+        read = batch.num_rows
         if drift is not None:
             batch, changed = drift.apply(batch, start, rows.num_rows)
             drift_rows += changed
-        _to_core_banking(b, batch)
-        lake_rows = protect_transactions_for_lake(b.protector, batch).to_pylist()
-        put_all(b.stream, [Record(r["card_token"], records.encode(r)) for r in lake_rows])
+        # Tombstones are read per batch: an erasure during a long replay takes effect at the next batch.
+        batch = _without_erased(b, batch, erased_users(b.oltp), source, start)
+        if batch.num_rows:
+            _to_core_banking(b, batch)
+            lake_rows = protect_transactions_for_lake(b.protector, batch).to_pylist()
+            put_all(b.stream, [Record(r["card_token"], records.encode(r)) for r in lake_rows])
         sent += batch.num_rows
+        erased += read - batch.num_rows
         state_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = state_file.with_suffix(".tmp")
-        progress_doc = {"sent": already + sent, "drift": drift_doc, "drift_rows": drift_rows}
+        position = already + sent + erased
+        progress_doc = {"sent": position, "drift": drift_doc, "drift_rows": drift_rows}
         tmp.write_text(json.dumps({**key, **progress_doc}))
         tmp.replace(state_file)
         if progress is not None:
-            progress(already + sent, rows.num_rows)
+            progress(position, rows.num_rows)
         if rate:
             target = sent / rate
             elapsed = time.perf_counter() - t0
             if target > elapsed:
                 time.sleep(target - elapsed)
     return ProduceReport(
-        rows.num_rows, sent, already, cutoff, time.perf_counter() - t0, drift_doc, drift_rows
+        rows.num_rows, sent, already, cutoff, time.perf_counter() - t0, drift_doc, drift_rows, erased
     )
+
+
+ERASED_QUARANTINE = "producer-erased"
+
+
+def _without_erased(b: Backends, batch: pa.Table, erased: set[int], source: str, start: int) -> pa.Table:
+    """The batch without the rows of erased customers, which go to this batch's own quarantine file."""
+    if not pc.any(erased_mask(batch, erased)).as_py():
+        return batch
+    with Quarantine(b.settings.state_dir / ERASED_QUARANTINE / f"from-{start:012d}") as quarantine:
+        return quarantine_erased(batch, erased, quarantine, source)
+
+
+def read_erased_quarantine(b: Backends) -> pa.Table:
+    """Every "erased" quarantine entry of the producer (one per replayed row, whichever run wrote it)."""
+    root = b.settings.state_dir / ERASED_QUARANTINE
+    parts = [read_quarantine(d) for d in sorted(root.glob("from-*"))] if root.is_dir() else []
+    table = pa.concat_tables(parts) if parts else read_quarantine(root)
+    if table.num_rows == 0:
+        return table
+    # A batch replayed after a crash may have been quarantined by two runs: one entry per (file, line).
+    seen: set[tuple[str, int]] = set()
+    keep = []
+    for file, line in zip(table["file"].to_pylist(), table["line"].to_pylist(), strict=True):
+        keep.append((file, line) not in seen)
+        seen.add((file, line))
+    return table.filter(pa.array(keep))
 
 
 def _to_core_banking(b: Backends, batch: pa.Table) -> None:
