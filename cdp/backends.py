@@ -146,10 +146,12 @@ class Backends:
         # The application-level, MAC-chained audit log is kept in both modes (CloudTrail records the
         # AWS API calls beside it; it cannot tell which customer a decrypt was for). Its keys come from the
         # key manager; its signed checkpoints go to `audit_checkpoints`, apart from the log.
-        from cdp.security.audit.keys import load_audit_keys
+        from cdp.security.audit.keys import AuditKeys, load_audit_keys
         from cdp.security.audit.sqlite import SqliteAuditLog
 
-        keys = load_audit_keys(self.keys, self.data_keys)
+        def keys() -> AuditKeys:  # loaded on first use: building the log reaches no key service
+            return load_audit_keys(self.keys, self.data_keys)
+
         return SqliteAuditLog(self.settings.state_dir / "audit.sqlite", keys, self.audit_checkpoints)
 
     @cached_property

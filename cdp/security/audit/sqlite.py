@@ -21,7 +21,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -66,17 +66,25 @@ def checkpoint_path(log_path: Path) -> Path:
 
 class SqliteAuditLog:
     """`AuditLog` in one SQLite file, MAC'd with `keys.mac_key`, checkpoints signed with
-    `keys.checkpoint_key` into `checkpoints` (default: the local file beside the log)."""
+    `keys.checkpoint_key` into `checkpoints` (default: the local file beside the log).
+
+    `keys` may be a loader, called on first append or verify (so building the log reaches no key service).
+    """
 
     def __init__(
-        self, path: Path | str, keys: AuditKeys, checkpoints: AuditCheckpoints | None = None
+        self,
+        path: Path | str,
+        keys: AuditKeys | Callable[[], AuditKeys],
+        checkpoints: AuditCheckpoints | None = None,
     ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.checkpoints = (
             checkpoints if checkpoints is not None else LocalCheckpointFile(checkpoint_path(self.path))
         )
-        self._keys = keys
+        self._keys_or_loader = keys
+        self._loaded: AuditKeys | None = None
+        self._load_lock = threading.Lock()
         self._lock_path = self.path.with_name(self.path.name + ".lock")
         self._local = threading.local()
         self._covered: tuple[int, str] | None = None  # a head this object knows is signed
@@ -84,8 +92,20 @@ class SqliteAuditLog:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.executescript(_SCHEMA)
         _add_format_column(conn)
-        if keys.created:
-            self._seal()
+        if isinstance(keys, AuditKeys):
+            self._keys  # noqa: B018 - load now: seals a log whose keys were just made
+
+    @property
+    def _keys(self) -> AuditKeys:
+        if self._loaded is None:
+            with self._load_lock:
+                if self._loaded is None:
+                    k = self._keys_or_loader
+                    loaded = k if isinstance(k, AuditKeys) else k()
+                    if loaded.created:
+                        self._seal(loaded)
+                    self._loaded = loaded
+        return self._loaded
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -109,7 +129,7 @@ class SqliteAuditLog:
         self.checkpoints.append(sign_checkpoint(self._keys.checkpoint_key, count, head))
         self._covered = (count, head)
 
-    def _seal(self) -> None:
+    def _seal(self, keys: AuditKeys) -> None:
         """First checkpoint, by the creator of the checkpoint key: signs the current head (an empty log, or
         records written before keyed auditing) if the chain is intact and no checkpoint exists yet."""
         with self._exclusive():
@@ -118,9 +138,9 @@ class SqliteAuditLog:
                     return
             except AuditIntegrityError:
                 return  # verify() reports it; appends refuse
-            walk = walk_chain(self._rows(self._conn()), self._keys.mac_key)
+            walk = walk_chain(self._rows(self._conn()), keys.mac_key)
             if walk.ok:
-                self._sign(walk.records, walk.head)
+                self.checkpoints.append(sign_checkpoint(keys.checkpoint_key, walk.records, walk.head))
 
     def append(
         self,
@@ -137,6 +157,7 @@ class SqliteAuditLog:
         bad = [k for k, v in details.items() if not isinstance(k, str) or not isinstance(v, _SCALARS)]
         if bad:
             raise TypeError(f"audit details must be flat scalars; offending keys: {bad}")
+        keys = self._keys  # loaded (and a new log sealed) before taking the lock
         with self._exclusive():
             conn = self._conn()
             conn.execute("BEGIN IMMEDIATE")  # also against writers that do not take the lock file
@@ -157,7 +178,7 @@ class SqliteAuditLog:
                     "details": details,
                     "prev_hash": head,
                 }
-                doc["hash"] = record_mac(self._keys.mac_key, doc)
+                doc["hash"] = record_mac(keys.mac_key, doc)
                 doc["mac_alg"] = KEYED_MAC
                 row = {**doc, "fields": json.dumps(list(doc["fields"])), "details": _json(details)}
                 conn.execute(
@@ -213,6 +234,7 @@ class SqliteAuditLog:
     def verify(self) -> VerifyResult:
         """Every record's MAC and the chain, then the head against the latest signed checkpoint (read
         together under the append lock, so a concurrent append cannot make them disagree)."""
+        keys = self._keys  # loaded (and a new log sealed) before taking the lock
         conn = self._conn()
         problem: str | None = None
         cp = None
@@ -224,12 +246,10 @@ class SqliteAuditLog:
             except AuditIntegrityError as e:
                 problem = str(e)
         try:
-            walk = walk_chain(
-                self._rows(conn, after=-(2**62)), self._keys.mac_key, mark=cp.count if cp else None
-            )
+            walk = walk_chain(self._rows(conn, after=-(2**62)), keys.mac_key, mark=cp.count if cp else None)
         finally:
             conn.execute("COMMIT")
-        return judge(walk, cp, problem, self._keys.checkpoint_key)
+        return judge(walk, cp, problem, keys.checkpoint_key)
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
