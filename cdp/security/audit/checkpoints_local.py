@@ -28,7 +28,7 @@ class LocalCheckpointFile:
             if st.st_size and os.pread(fd, 1, st.st_size - 1) != b"\n":
                 line = b"\n" + line  # close a torn last line so this one stays whole
             os.write(fd, line)
-            os.fsync(fd)
+            os.fdatasync(fd)
         finally:
             os.close(fd)
         if st.st_size == 0:
