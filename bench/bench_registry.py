@@ -41,11 +41,14 @@ def main() -> None:
     from cdp.registry import Lineage
     from cdp.registry.mlflow_registry import MlflowModelRegistry
     from cdp.registry.scoring import BoosterModel
+    from cdp.security.audit.keys import AuditKeys
     from cdp.security.audit.sqlite import SqliteAuditLog
 
     root = Path(tempfile.mkdtemp(prefix="bench-registry-"))
     model_dir = _model(root / "model")
-    registry = MlflowModelRegistry(root / "state", SqliteAuditLog(root / "audit.sqlite"))
+    registry = MlflowModelRegistry(
+        root / "state", SqliteAuditLog(root / "audit.sqlite", AuditKeys.generate())
+    )
     lineage = Lineage("sha256:bench", tuple(FEATURES), "bench", "bench-run")
     metrics, params = {"pr_auc": 0.4, "recall": 0.6}, {"max_depth": 6, "rounds": 200}
     score_frame = pd.DataFrame(

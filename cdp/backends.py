@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from cdp.oltp.port import OltpStore
     from cdp.online.port import OnlineStore
     from cdp.registry.port import ModelRegistry
+    from cdp.security.audit.checkpoint import AuditCheckpoints
     from cdp.security.audit.port import AuditLog
     from cdp.security.datakeys.port import DataKeyStore
     from cdp.security.keys.port import KeyManager
@@ -150,11 +151,26 @@ class Backends:
 
     @cached_property
     def audit(self) -> AuditLog:
-        # The application-level, hash-chained audit log is kept in both modes (CloudTrail records the
-        # AWS API calls beside it; it cannot tell which customer a decrypt was for).
-        from cdp.security.audit import sqlite
+        # The application-level, MAC-chained audit log is kept in both modes (CloudTrail records the
+        # AWS API calls beside it; it cannot tell which customer a decrypt was for). Its keys come from the
+        # key manager; its signed checkpoints go to `audit_checkpoints`, apart from the log.
+        from cdp.security.audit.keys import AuditKeys, load_audit_keys
+        from cdp.security.audit.sqlite import SqliteAuditLog
 
-        return sqlite.from_settings(self.settings)
+        def keys() -> AuditKeys:  # loaded on first use: building the log reaches no key service
+            return load_audit_keys(self.keys, self.data_keys)
+
+        return SqliteAuditLog(self.settings.state_dir / "audit.sqlite", keys, self.audit_checkpoints)
+
+    @cached_property
+    def audit_checkpoints(self) -> AuditCheckpoints:
+        if self.aws:
+            from cdp.security.audit.checkpoints_s3 import S3Checkpoints
+
+            return S3Checkpoints.from_settings(self.settings)
+        from cdp.security.audit.checkpoints_local import LocalCheckpointFile
+
+        return LocalCheckpointFile(self.settings.state_dir / "audit-checkpoints.jsonl")
 
     @cached_property
     def protector(self) -> Protector:

@@ -339,14 +339,21 @@ def retention_purge(
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Verify the audit log's hash chain; exit 1 and name the first broken record if it was altered."""
+    """Verify the audit log's MAC chain and signed head; exit 1 and name the first bad record if altered."""
     from cdp.backends import Backends
 
     result = Backends().audit.verify()
     if result.ok:
-        console.print(f"[green]audit log intact[/green]: {result.records:,} records")
+        legacy = ""
+        if result.legacy_records:  # written before keyed auditing: protected only from their sealing on
+            legacy = f" ({result.legacy_records:,} legacy unkeyed)"
+        console.print(
+            f"[green]audit log intact[/green]: {result.records:,} records{legacy}, head signed",
+            soft_wrap=True,
+        )
         return
-    err_console.print(f"[red]audit log broken[/red] at record {result.first_broken_seq}: {result.reason}")
+    where = f" at record {result.first_broken_seq}" if result.first_broken_seq is not None else ""
+    err_console.print(f"[red]audit log broken[/red]{where}: {result.reason}", soft_wrap=True)
     raise typer.Exit(1)
 
 

@@ -149,6 +149,9 @@ class Settings(BaseSettings):
     stream_name: str = Field("cdp-transactions", description="Kinesis stream (or local log) name.")
     dynamodb_table_prefix: str = Field("cdp-", description="Prefix of the core-banking tables.")
     event_bus_name: str = Field("default", description="EventBridge bus of the monitoring rules.")
+    audit_checkpoint_bucket: str = Field(
+        "cdp-audit-checkpoints", description="S3 bucket (Object Lock) of the audit log's signed checkpoints."
+    )
 
     @field_validator("home")
     @classmethod

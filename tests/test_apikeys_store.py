@@ -58,10 +58,11 @@ def test_duplicate_ids_and_unknown_revocations_fail(store):
 
 
 def test_created_keys_are_stored_hashed_and_audited(tmp_path):
+    from cdp.security.audit.keys import AuditKeys
     from cdp.security.audit.sqlite import SqliteAuditLog
 
     store = SqliteApiKeyStore(tmp_path / "keys.sqlite3")
-    audit = SqliteAuditLog(tmp_path / "audit.sqlite3")
+    audit = SqliteAuditLog(tmp_path / "audit.sqlite3", AuditKeys.generate())
     key, rec = create_key(store, "fraud team", ["models:read", "fraud:score", "fraud:score"], audit=audit)
     parsed = parse_key(key)
     assert parsed is not None and parsed.key_id == rec.key_id

@@ -24,6 +24,7 @@ from cdp.registry.commands import (
 from cdp.registry.factory import model_registry
 from cdp.registry.mlflow_registry import MlflowModelRegistry
 from cdp.registry.sagemaker_registry import SageMakerModelRegistry
+from cdp.security.audit.keys import AuditKeys
 from cdp.security.audit.sqlite import SqliteAuditLog
 from cdp.settings import Settings
 from tests.test_registry_contract import AWS_ENV, BUCKET, REGION, register, write_tiny_model
@@ -38,7 +39,7 @@ def registry(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[SageMa
         s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
         reg = SageMakerModelRegistry(
             boto3.client("sagemaker", region_name=REGION), S3ObjectStore(s3),
-            SqliteAuditLog(tmp_path / "audit.sqlite"), BUCKET,
+            SqliteAuditLog(tmp_path / "audit.sqlite", AuditKeys.generate()), BUCKET,
         )  # fmt: skip
         model_dir = write_tiny_model(tmp_path / "model")
         register(reg, "fraud", model_dir)

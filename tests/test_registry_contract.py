@@ -27,6 +27,7 @@ from cdp.registry import (
 )
 from cdp.registry.mlflow_registry import MlflowModelRegistry
 from cdp.registry.sagemaker_registry import SageMakerModelRegistry
+from cdp.security.audit.keys import AuditKeys
 from cdp.security.audit.sqlite import SqliteAuditLog
 
 BUCKET = "cdp-lake"
@@ -106,7 +107,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module", params=["local", "aws"])
 def harness(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     root = tmp_path_factory.mktemp(f"registry-{request.param}")
-    audit = SqliteAuditLog(root / "audit.sqlite")
+    audit = SqliteAuditLog(root / "audit.sqlite", AuditKeys.generate())
     if request.param == "local":
         store = FolderObjectStore(root / "lake")
         yield Harness(MlflowModelRegistry(root / "state", audit, store), audit, store, "local")

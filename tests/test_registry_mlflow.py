@@ -10,6 +10,7 @@ import pytest
 from cdp.compliance.leakscan import LeakScanner
 from cdp.registry import APPROVED, PENDING
 from cdp.registry.mlflow_registry import STATUS_TAG, MlflowModelRegistry
+from cdp.security.audit.keys import AuditKeys
 from cdp.security.audit.sqlite import SqliteAuditLog
 from cdp.settings import Settings
 from tests.test_registry_contract import (
@@ -28,7 +29,9 @@ KNOWN_PII = ["Marguerite Okonkwo", "1427 Chestnut Hollow Rd", "marguerite.okonkw
 def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[MlflowModelRegistry, Path, Path]:
     root = tmp_path_factory.mktemp("mlflow-registry")
     model_dir = write_tiny_model(root / "model")
-    registry = MlflowModelRegistry(root / "state", SqliteAuditLog(root / "audit.sqlite"))
+    registry = MlflowModelRegistry(
+        root / "state", SqliteAuditLog(root / "audit.sqlite", AuditKeys.generate())
+    )
     plot = root / "roc.png"
     plot.write_bytes(b"\x89PNG\r\n\x1a\n image")
     register(registry, "fraud", model_dir, plots={"roc": plot}, model_card="# Fraud\nPR-AUC 0.41 on holdout.")

@@ -14,6 +14,7 @@ from moto import mock_aws
 
 from cdp.objectstore.s3 import S3ObjectStore
 from cdp.registry.sagemaker_registry import CHAMPION_TAG, SageMakerModelRegistry
+from cdp.security.audit.keys import AuditKeys
 from cdp.security.audit.sqlite import SqliteAuditLog
 from cdp.settings import Settings
 from tests.test_registry_contract import AWS_ENV, BUCKET, FEATURES, REGION, register, write_tiny_model
@@ -36,7 +37,11 @@ def test_packages_carry_status_metrics_lineage_and_artifacts(aws: None, tmp_path
     s3 = boto3.client("s3", region_name=REGION)
     sm = boto3.client("sagemaker", region_name=REGION)
     registry = SageMakerModelRegistry(
-        sm, S3ObjectStore(s3), SqliteAuditLog(tmp_path / "audit.sqlite"), BUCKET, inference_image_uri=IMAGE
+        sm,
+        S3ObjectStore(s3),
+        SqliteAuditLog(tmp_path / "audit.sqlite", AuditKeys.generate()),
+        BUCKET,
+        inference_image_uri=IMAGE,
     )
     model_dir = write_tiny_model(tmp_path / "model")
     register(registry, "fraud", model_dir)
@@ -74,7 +79,9 @@ def test_packages_carry_status_metrics_lineage_and_artifacts(aws: None, tmp_path
 def test_without_an_image_no_inference_specification(aws: None, tmp_path: Path) -> None:
     sm = boto3.client("sagemaker", region_name=REGION)
     store = S3ObjectStore(boto3.client("s3", region_name=REGION))
-    registry = SageMakerModelRegistry(sm, store, SqliteAuditLog(tmp_path / "audit.sqlite"), BUCKET)
+    registry = SageMakerModelRegistry(
+        sm, store, SqliteAuditLog(tmp_path / "audit.sqlite", AuditKeys.generate()), BUCKET
+    )
     version = register(registry, "clv", write_tiny_model(tmp_path / "model"))
     package = sm.describe_model_package(
         ModelPackageName=sm.list_model_packages(ModelPackageGroupName="clv")["ModelPackageSummaryList"][0][

@@ -13,6 +13,7 @@ import pytest
 from faker import Faker
 
 from cdp.ibm.schema import CARDS_SCHEMA, TRANSACTIONS_SCHEMA, USERS_SCHEMA
+from cdp.security.audit.keys import AuditKeys
 from cdp.security.audit.sqlite import SqliteAuditLog
 from cdp.security.datakeys.sqlite import SqliteDataKeyStore
 from cdp.security.errors import CustomerErased, KeyAccessError
@@ -80,7 +81,7 @@ def env(tmp_path):
     keys = LocalKeyring(tmp_path / "keyring.json")
     store = SqliteDataKeyStore(tmp_path / "data_keys.sqlite")
     protector = Protector(load_or_create_token_key(keys, store), keys, store)
-    vault = PiiVault(keys, store, SqliteAuditLog(tmp_path / "audit.sqlite"))
+    vault = PiiVault(keys, store, SqliteAuditLog(tmp_path / "audit.sqlite", AuditKeys.generate()))
     return protector, vault, keys, store
 
 

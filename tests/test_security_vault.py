@@ -1,4 +1,4 @@
-"""Access-checked decryption and the hash-chained audit log (tampering caught by `verify`)."""
+"""Access-checked decryption and the MAC-chained audit log (tampering caught by `verify`)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sqlite3
 
 import pytest
 
+from cdp.security.audit.keys import load_audit_keys
 from cdp.security.audit.sqlite import SqliteAuditLog
 from cdp.security.datakeys.sqlite import SqliteDataKeyStore
 from cdp.security.errors import AccessDenied
@@ -33,7 +34,7 @@ CLEAR = {
 def world(tmp_path):
     keys = LocalKeyring(tmp_path / "keyring.json")
     store = SqliteDataKeyStore(tmp_path / "data_keys.sqlite")
-    audit = SqliteAuditLog(tmp_path / "audit.sqlite")
+    audit = SqliteAuditLog(tmp_path / "audit.sqlite", load_audit_keys(keys, store))
     protector = Protector(load_or_create_token_key(keys, store), keys, store)
     token = protector.user_token(42)
     protected = {f: protector.encrypt_field(token, f, v) for f, v in CLEAR.items()}
@@ -181,7 +182,7 @@ def test_verify_catches_a_deleted_and_renumbered_record(world):
 def test_verify_catches_an_inserted_record(world):
     audit, conn = _filled(world)
     row = conn.execute("SELECT * FROM audit_log WHERE seq = 2").fetchone()
-    conn.execute("INSERT INTO audit_log VALUES (?,?,?,?,?,?,?,?,?,?,?)", row)  # replayed copy
+    conn.execute("INSERT INTO audit_log VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", row)  # replayed copy
     result = audit.verify()
     assert (result.ok, result.first_broken_seq) == (False, 2) and "seq" in result.reason
 
@@ -193,9 +194,10 @@ def test_verify_catches_reordered_records(world):
     assert (result.ok, result.first_broken_seq) == (False, 2)
 
 
-def test_verify_reports_the_head_for_external_anchoring(world):
+def test_verify_catches_a_deleted_last_record(world):
     audit, conn = _filled(world)
     head = audit.verify().head_hash
-    conn.execute("DELETE FROM audit_log WHERE seq = 6")  # tail deletion: chain alone stays consistent
+    conn.execute("DELETE FROM audit_log WHERE seq = 6")  # tail deletion: the chain alone stays consistent
     result = audit.verify()
-    assert result.ok and result.head_hash != head  # ...but no longer matches the published head
+    assert result.head_hash != head
+    assert (result.ok, result.first_broken_seq) == (False, 6) and "signed checkpoint" in result.reason

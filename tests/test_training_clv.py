@@ -118,6 +118,7 @@ def test_pipeline_runs_the_scripts_and_registers_a_model_that_beats_the_heuristi
 def test_registered_model_scores_dollars_like_the_evaluation(lake: CustomerLake, pipeline_run: tuple) -> None:
     from cdp.registry import Lineage
     from cdp.registry.mlflow_registry import MlflowModelRegistry
+    from cdp.security.audit.keys import AuditKeys
     from cdp.security.audit.sqlite import SqliteAuditLog
 
     _, registry, _ = pipeline_run
@@ -127,7 +128,9 @@ def test_registered_model_scores_dollars_like_the_evaluation(lake: CustomerLake,
     archive.write_bytes(b.object_store.get_bytes(entry["artifacts_uri"]))
     with tarfile.open(archive) as tar:
         features = tuple(json.load(tar.extractfile("regression.json"))["features"])
-    mlflow_registry = MlflowModelRegistry(lake.root / "state", SqliteAuditLog(lake.root / "audit.sqlite"))
+    mlflow_registry = MlflowModelRegistry(
+        lake.root / "state", SqliteAuditLog(lake.root / "audit.sqlite", AuditKeys.generate())
+    )
     mlflow_registry.register(
         "clv", archive, entry["metrics"], {}, Lineage("sha256:00", features, "test", "run-1")
     )
