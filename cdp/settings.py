@@ -131,6 +131,10 @@ class Settings(BaseSettings):
     stream_name: str = Field("cdp-transactions", description="Kinesis stream (or local log) name.")
     dynamodb_table_prefix: str = Field("cdp-", description="Prefix of the core-banking tables.")
     event_bus_name: str = Field("default", description="EventBridge bus of the monitoring rules.")
+    card_verification_key_arn: str = Field(
+        "alias/cdp-card-verification",
+        description="AWS Payment Cryptography CVK (key ARN or alias) that generates and verifies CVVs.",
+    )
 
     @field_validator("home")
     @classmethod

@@ -1,7 +1,9 @@
-"""`cdp load DIR`: customers (with PII and e-mail) and cards (with PAN, expiry, CVV) into the OLTP store.
+"""`cdp load DIR`: customers (with PII and e-mail) and cards into the OLTP store.
 
-Idempotent: the store upserts by user and by (user, card index). Rows that fail validation go to the
-quarantine like everywhere else.
+Cards are stored without their CVV and with the PAN encrypted under the customer's data key plus its last
+four digits (`cdp.corebanking.cards`); a store written by an earlier release is migrated first. Idempotent:
+the store upserts by user and by (user, card index). Rows that fail validation go to the quarantine like
+everywhere else.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cdp.backends import Backends
+from cdp.corebanking.cards import card_for_store
+from cdp.corebanking.migrate import migrate_core_banking
 from cdp.ibm.contacts import read_contacts
 from cdp.ibm.quarantine import Quarantine
 from cdp.ibm.reader import find_source_files, read_cards, read_users
@@ -23,6 +27,7 @@ class LoadReport:
     cards: int
     quarantined: int
     with_email: int
+    migrated_cards: int = 0  # old-format cards migrated first (CVV and clear PAN removed)
 
 
 def load_core_banking(source_dir: Path, backends: Backends | None = None) -> LoadReport:
@@ -30,6 +35,7 @@ def load_core_banking(source_dir: Path, backends: Backends | None = None) -> Loa
     found = find_source_files(source_dir)
     if found.users is None or found.cards is None:
         raise FileNotFoundError(f"{source_dir}: need sd254_users.csv and sd254_cards.csv")
+    migrated = migrate_core_banking(b).cards
     with Quarantine(b.settings.state_dir / "load-quarantine") as quarantine:
         users = read_users(found.users, quarantine)
         contacts = read_contacts(source_dir)
@@ -41,5 +47,5 @@ def load_core_banking(source_dir: Path, backends: Backends | None = None) -> Loa
     for batch in users.to_batches(_PAGE):
         b.oltp.upsert_customers(batch.to_pylist())
     for batch in cards.to_batches(_PAGE):
-        b.oltp.upsert_cards(batch.to_pylist())
-    return LoadReport(users.num_rows, cards.num_rows, quarantined, with_email)
+        b.oltp.upsert_cards([card_for_store(b.protector, row) for row in batch.to_pylist()])
+    return LoadReport(users.num_rows, cards.num_rows, quarantined, with_email, migrated)
