@@ -585,7 +585,7 @@ def main() -> None:
     try:
         app()
     except LegacyStoreError as e:  # one line naming the command to run, no traceback
-        err_console.print(f"[red]{e}")
+        err_console.print(f"[red]{e}", soft_wrap=True)
         sys.exit(2)
 
 

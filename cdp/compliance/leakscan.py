@@ -10,8 +10,8 @@ Findings name the file and where in it, never the value itself (the report must 
 
 Core banking may hold clear PII but never a CVV nor a clear PAN (PCI DSS): `scan_core_banking` checks its
 SQLite store (every table, every column, plus the raw bytes of the file and its WAL) for CVV-like or
-clear-PAN column names, for a card's source CVV stored as text in any row of that card, and for Luhn-valid
-card numbers.
+clear-PAN column names, for a card's source CVV stored as text in any row of that card, for Luhn-valid
+card numbers in its values and for the source PANs in its bytes.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _FORBIDDEN_COLUMNS = re.compile(r"^(cvv|cvv2|card_?number|pan|expires|expiry|expiration)$", re.I)
 _CVV_COLUMNS = re.compile(r"^(cvv\d?|cvc\d?|csc|cid|card_?verification\w*|security_?code)$", re.I)
 _CLEAR_PAN_COLUMNS = re.compile(r"^(card_?number|pan|primary_account_number)$", re.I)
-_DIGITS_BYTES = re.compile(rb"(?<![0-9A-Za-z])(?<!\d\.)\d{15,16}(?![0-9A-Za-z])")
 _SQLITE_SIDE_FILES = ("-wal", "-journal")
 _TEXT_SUFFIXES = {
     ".json",
@@ -150,14 +149,17 @@ class LeakScanner:
 CardKey = tuple[int, int]  # (user, card index)
 
 
-def scan_core_banking(path: Path, card_cvvs: Mapping[CardKey, str] | None = None) -> list[Finding]:
+def scan_core_banking(
+    path: Path, card_cvvs: Mapping[CardKey, str] | None = None, card_numbers: Iterable[str] = ()
+) -> list[Finding]:
     """Where the core-banking SQLite store at `path` holds a CVV or a clear PAN.
 
-    `card_cvvs` are the source files' CVVs by (user, card index): a finding (`cvv`) is a text value equal
-    to the CVV of the card its row belongs to (a row with `user` and `card_index` or `card` columns),
-    whatever the column is called. Column names like a CVV or a clear PAN are `forbidden_column`;
-    Luhn-valid card numbers in any decoded value or anywhere in the raw bytes of the file, its WAL or
-    journal are `card_number`.
+    - `cvv`: a text value equal to the source CVV (`card_cvvs`, by user and card index) of the card its
+      row belongs to (a row with `user` and `card_index` or `card` columns), whatever the column is called;
+    - `forbidden_column`: a column named like a CVV or a clear PAN, in any table;
+    - `card_number`: a Luhn-valid card number in any decoded value, or one of the source PANs
+      (`card_numbers`) anywhere in the raw bytes of the file, its WAL or journal (free pages and old log
+      frames included; a Luhn rule on raw bytes would flag the hex digits of transaction ids).
     """
     path, card_cvvs = Path(path), card_cvvs or {}
     findings: list[Finding] = []
@@ -168,11 +170,12 @@ def scan_core_banking(path: Path, card_cvvs: Mapping[CardKey, str] | None = None
             findings.extend(_scan_core_banking_table(con, path, table, card_cvvs))
     finally:
         con.close()
+    pans = [p.encode("ascii") for p in set(card_numbers) if p]
     for file in [path, *(path.with_name(path.name + s) for s in _SQLITE_SIDE_FILES)]:
-        if file.exists() and any(
-            luhn_valid(m.group().decode()) for m in _DIGITS_BYTES.finditer(file.read_bytes())
-        ):
-            findings.append(Finding(str(file), "raw bytes", "card_number"))
+        if file.exists() and pans:
+            raw = file.read_bytes()
+            if any(p in raw for p in pans):
+                findings.append(Finding(str(file), "raw bytes", "card_number"))
     return findings
 
 
