@@ -28,6 +28,7 @@ class ResourceNames:
     kms_alias: str
     event_bus: str
     region: str
+    card_verification_alias: str | None = None  # None: the CVK exists already (imported), named by ARN
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ResourceNames:
@@ -43,6 +44,11 @@ class ResourceNames:
             kms_alias=alias,
             event_bus=settings.event_bus_name,
             region=settings.aws_region,
+            card_verification_alias=(
+                settings.card_verification_key_arn
+                if settings.card_verification_key_arn.startswith("alias/")
+                else None
+            ),
         )
 
     def table(self, suffix: str) -> str:
