@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from cdp.registry.port import ModelRegistry
     from cdp.security.audit.checkpoint import AuditCheckpoints
     from cdp.security.audit.port import AuditLog
+    from cdp.security.cardverify.port import CardVerifier
     from cdp.security.datakeys.port import DataKeyStore
     from cdp.security.keys.port import KeyManager
     from cdp.security.protector import Protector
@@ -179,6 +180,16 @@ class Backends:
 
         token_key = load_or_create_token_key(self.keys, self.data_keys)
         return Protector(token_key, self.keys, self.data_keys)
+
+    @cached_property
+    def card_verifier(self) -> CardVerifier:
+        if self.aws:
+            from cdp.security.cardverify.aws import PaymentCryptographyVerifier
+
+            return PaymentCryptographyVerifier.from_settings(self.settings)
+        from cdp.security.cardverify.local import SoftwareHsm
+
+        return SoftwareHsm.from_keys(self.keys, self.data_keys)
 
     @cached_property
     def vault(self) -> PiiVault:

@@ -141,9 +141,26 @@ def load(directory: Annotated[Path | None, typer.Argument(help="Folder with the 
     from cdp.corebanking.load import load_core_banking
 
     r = load_core_banking(_source(directory))
+    if r.migrated_cards:
+        console.print(
+            f"core banking: {r.migrated_cards:,} old-format cards migrated (CVV and clear PAN removed)"
+        )
     console.print(
         f"core banking: {r.customers:,} customers ({r.with_email:,} with e-mail), {r.cards:,} cards"
         f"{f', {r.quarantined:,} rows quarantined' if r.quarantined else ''}"
+    )
+
+
+@app.command("migrate-core-banking")
+def migrate_core_banking() -> None:
+    """Migrate a core-banking store written by an earlier release: drop CVVs, encrypt clear PANs."""
+    from cdp.corebanking.migrate import migrate_core_banking as _migrate
+
+    r = _migrate()
+    console.print(
+        f"core banking: {r.cards:,} cards migrated (CVV and clear PAN removed)"
+        if r.cards
+        else "core banking: nothing to migrate"
     )
 
 
@@ -605,7 +622,13 @@ def demo() -> None:
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    from cdp.oltp.port import LegacyStoreError
+
+    try:
+        app()
+    except LegacyStoreError as e:  # one line naming the command to run, no traceback
+        err_console.print(f"[red]{e}", soft_wrap=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -152,6 +152,10 @@ class Settings(BaseSettings):
     audit_checkpoint_bucket: str = Field(
         "cdp-audit-checkpoints", description="S3 bucket (Object Lock) of the audit log's signed checkpoints."
     )
+    card_verification_key_arn: str = Field(
+        "alias/cdp-card-verification",
+        description="AWS Payment Cryptography CVK (key ARN or alias) that generates and verifies CVVs.",
+    )
 
     @field_validator("home")
     @classmethod

@@ -10,6 +10,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_paymentcryptography as paymentcryptography
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
@@ -135,3 +136,29 @@ class DataPlaneStack(Stack):
                 removal_policy=RemovalPolicy.RETAIN,
             )
             self.tables[spec.suffix] = table
+        if names.card_verification_alias:
+            self.card_verification_key = _card_verification_key(self, names.card_verification_alias)
+
+
+def _card_verification_key(scope: Construct, alias: str) -> paymentcryptography.CfnKey:
+    """The issuer's CVK in AWS Payment Cryptography (non-exportable, generate + verify only), under the
+    alias core banking's card verifier addresses. A bank with cards in circulation imports its existing
+    CVK instead (their CVVs were computed under it) and sets `CDP_CARD_VERIFICATION_KEY_ARN` to its ARN;
+    then no key is created here."""
+    key = paymentcryptography.CfnKey(
+        scope,
+        "CardVerificationKey",
+        exportable=False,
+        enabled=True,
+        key_attributes=paymentcryptography.CfnKey.KeyAttributesProperty(
+            key_algorithm="TDES_2KEY",
+            key_class="SYMMETRIC_KEY",
+            key_usage="TR31_C0_CARD_VERIFICATION_KEY",
+            key_modes_of_use=paymentcryptography.CfnKey.KeyModesOfUseProperty(generate=True, verify=True),
+        ),
+    )
+    key.apply_removal_policy(RemovalPolicy.RETAIN)
+    paymentcryptography.CfnAlias(
+        scope, "CardVerificationKeyAlias", alias_name=alias, key_arn=key.attr_key_identifier
+    )
+    return key

@@ -46,3 +46,25 @@ def test_compressed_arrow_ipc_files_are_decoded(tmp_path):
     assert CARD.encode() not in path.read_bytes()  # compressed: a text scan would miss it
     findings = LeakScanner().scan([tmp_path])
     assert [(f.kind, f.where) for f in findings] == [("card_number", "column note")]
+
+
+def test_core_banking_scan_names_cvv_columns_cvvs_next_to_their_card_and_clear_pans(tmp_path):
+    import sqlite3
+
+    from cdp.compliance.leakscan import scan_core_banking
+
+    path = tmp_path / "oltp.sqlite3"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE cards (user INTEGER, card_index INTEGER, note TEXT, card_number_enc TEXT)")
+    con.execute("CREATE TABLE extras (user INTEGER, card INTEGER, CVC2 TEXT)")
+    con.execute("INSERT INTO cards VALUES (1, 0, '047', '1AbC'), (2, 0, '047', ?)", (f"memo {CARD}",))
+    con.commit()
+    con.close()
+    cvvs = {(1, 0): "047", (2, 0): "913"}  # card (2, 0) holds another card's CVV: not its own
+    found = {(f.kind, f.where) for f in scan_core_banking(path, cvvs, [CARD])}
+    assert found == {
+        ("cvv", "cards.note"),
+        ("card_number", "table cards"),
+        ("forbidden_column", "extras.CVC2"),
+        ("card_number", "raw bytes"),
+    }

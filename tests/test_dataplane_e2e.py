@@ -16,7 +16,7 @@ import pytest
 
 from cdp.backends import Backends
 from cdp.batch.job import run_batch
-from cdp.compliance.leakscan import LeakScanner
+from cdp.compliance.leakscan import LeakScanner, scan_core_banking
 from cdp.corebanking.erasure import forget_customer
 from cdp.corebanking.load import load_core_banking
 from cdp.security.errors import AccessDenied, CustomerErased
@@ -43,6 +43,14 @@ def _pii_values(source: Path) -> list[str]:
     ).to_pydict()
     contacts = pv.read_csv(source / "core_banking" / "contacts.csv").to_pydict()
     return [*users["Person"], *users["Address"], *cards["Card Number"], *contacts["Email"]]
+
+
+def _source_cvvs_and_pans(source: Path) -> tuple[dict[tuple[int, int], str], list[str]]:
+    types = {"CVV": "string", "Card Number": "string"}
+    cards = pv.read_csv(
+        source / "sd254_cards.csv", convert_options=pv.ConvertOptions(column_types=types)
+    ).to_pylist()
+    return {(c["User"], c["CARD INDEX"]): c["CVV"] for c in cards}, [c["Card Number"] for c in cards]
 
 
 def _run_cli(home: Path, *args: str, **env: str) -> subprocess.Popen:
@@ -90,6 +98,9 @@ def test_the_whole_path_reconciles_and_leaks_nothing(source, isolated_home):
     assert scanner.scan([t for t in targets if t.exists()]) == []
     # The scanner does see PII where it is allowed to be (the core-banking store): it is not blind.
     assert scanner.scan([s.state_dir / "oltp.sqlite3"])
+    # ...but core banking holds no CVV (in any column, next to its card) and no clear PAN, even in its WAL.
+    cvvs, pans = _source_cvvs_and_pans(source)
+    assert scan_core_banking(s.state_dir / "oltp.sqlite3", cvvs, pans) == []
 
 
 def test_erasure_is_per_customer_and_audited(source, isolated_home):

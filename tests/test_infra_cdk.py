@@ -148,6 +148,30 @@ def test_kms_key_rotates_and_has_the_settings_alias(synth) -> None:
     data.has_resource_properties("AWS::KMS::Alias", {"AliasName": synth["names"].kms_alias})
 
 
+def test_card_verification_key_is_a_non_exportable_cvk_under_the_settings_alias(synth) -> None:
+    from cdp.settings import Settings
+
+    data = synth["templates"]["CdpDataPlane"]
+    data.resource_count_is("AWS::PaymentCryptography::Key", 1)
+    data.has_resource_properties(
+        "AWS::PaymentCryptography::Key",
+        {
+            "Exportable": False,
+            "KeyAttributes": {
+                "KeyUsage": "TR31_C0_CARD_VERIFICATION_KEY",
+                "KeyModesOfUse": {"Generate": True, "Verify": True},
+            },
+        },
+    )
+    alias = Settings().card_verification_key_arn  # what the card verifier addresses
+    data.has_resource_properties("AWS::PaymentCryptography::Alias", {"AliasName": alias})
+    assert synth["names"].card_verification_alias == alias
+    arn = "arn:aws:payment-cryptography:eu-west-1:111122223333:key/kwapwa6qaifllw2h"
+    assert (
+        ResourceNames.from_settings(Settings(card_verification_key_arn=arn)).card_verification_alias is None
+    )
+
+
 def test_stream_catalog_and_workgroup_are_encrypted_with_the_key(synth) -> None:
     data = synth["templates"]["CdpDataPlane"]
     key_arn = {

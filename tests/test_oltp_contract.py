@@ -17,6 +17,11 @@ from cdp.oltp.dynamodb import DynamoDbOltpStore
 from cdp.oltp.sqlite import SqliteOltpStore
 
 CVVS = {(0, 0): "047", (0, 1): "913", (1, 0): "582"}
+PANS = {(0, 0): "4000123412341234", (0, 1): "371234567812345", (1, 0): "5100111122223333"}
+STORE_CARDS_SCHEMA = pa.schema(
+    [f for f in CARDS_SCHEMA if f.name not in ("cvv", "card_number")]
+    + [pa.field("card_number_enc", pa.string()), pa.field("pan_last4", pa.string())]
+)
 
 
 def customer_rows() -> list[dict[str, Any]]:
@@ -73,7 +78,8 @@ def customer_rows() -> list[dict[str, Any]]:
     return [dict(r, email=e) for r, e in zip(rows_from_table(users), emails, strict=True)]
 
 
-def card_rows() -> list[dict[str, Any]]:
+def source_card_rows() -> list[dict[str, Any]]:
+    """Rows of the cards file (with PAN and CVV): what the loader reads, not what the store takes."""
     base = dict(
         card_brand="Visa",
         card_type="Debit",
@@ -90,7 +96,7 @@ def card_rows() -> list[dict[str, Any]]:
                 line=2,
                 user=0,
                 card_index=0,
-                card_number="4000123412341234",
+                card_number=PANS[(0, 0)],
                 expires=date(2022, 12, 1),
                 cvv=CVVS[(0, 0)],
                 acct_open_date=date(2002, 9, 1),
@@ -102,7 +108,7 @@ def card_rows() -> list[dict[str, Any]]:
                 card_index=1,
                 card_brand="Amex",
                 card_type="Credit",
-                card_number="371234567812345",
+                card_number=PANS[(0, 1)],
                 expires=date(2024, 3, 1),
                 cvv=CVVS[(0, 1)],
                 has_chip=False,
@@ -114,7 +120,7 @@ def card_rows() -> list[dict[str, Any]]:
                 line=4,
                 user=1,
                 card_index=0,
-                card_number="5100111122223333",
+                card_number=PANS[(1, 0)],
                 expires=date(2021, 6, 1),
                 cvv=CVVS[(1, 0)],
                 acct_open_date=date(2015, 5, 1),
@@ -123,6 +129,17 @@ def card_rows() -> list[dict[str, Any]]:
         schema=CARDS_SCHEMA,
     )
     return list(rows_from_table(cards))
+
+
+def card_rows() -> list[dict[str, Any]]:
+    """Cards as the loader hands them to the store: no CVV, PAN as ciphertext (a stand-in) + last four."""
+    out = []
+    for r in source_card_rows():
+        row = {k: v for k, v in r.items() if k not in ("cvv", "card_number")}
+        row["card_number_enc"] = f"1ciphertext-of-card-{r['user']}-{r['card_index']}"
+        row["pan_last4"] = r["card_number"][-4:]
+        out.append(row)
+    return out
 
 
 def transaction_rows(user: int = 0, card: int = 0, n: int = 6, first_line: int = 2) -> list[dict[str, Any]]:
@@ -177,10 +194,6 @@ def loaded(store: OltpStore) -> OltpStore:
     return store
 
 
-def without_cvv(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in row.items() if k != "cvv"}
-
-
 def test_adapters_satisfy_the_port(store: OltpStore) -> None:
     assert isinstance(store, OltpStore)
     assert store.counts() == Counts(customers=0, cards=0, transactions=0)
@@ -198,7 +211,7 @@ def test_upsert_twice_keeps_counts_and_updates_fields(store: OltpStore) -> None:
     card = card_rows()[2] | {"credit_limit": 30000, "has_chip": False}
     store.upsert_cards([card])
     assert store.get_customer(0) == changed
-    assert store.get_card(1, 0) == without_cvv(card)
+    assert store.get_card(1, 0) == card
     assert store.get_customer(1) == customer_rows()[1]
     assert store.counts() == Counts(customers=2, cards=3, transactions=0)
 
@@ -209,7 +222,7 @@ def test_records_round_trip_every_type(loaded: OltpStore) -> None:
     assert loaded.get_customer(1) == customers[1]
     assert loaded.get_customer(7) is None
     got = loaded.get_card(0, 1)
-    assert got == without_cvv(card_rows()[1])
+    assert got == card_rows()[1]
     assert (
         isinstance(got["expires"], date) and got["has_chip"] is False and got["year_pin_last_changed"] is None
     )
@@ -218,13 +231,17 @@ def test_records_round_trip_every_type(loaded: OltpStore) -> None:
     # what comes out fits the clean Arrow schemas again, unchanged
     back = pa.Table.from_pylist(
         sorted(loaded.iter_cards(), key=lambda r: (r["user"], r["card_index"])),
-        schema=CARDS_SCHEMA.remove(CARDS_SCHEMA.get_field_index("cvv")),
+        schema=STORE_CARDS_SCHEMA,
     )
-    original = pa.Table.from_pylist(card_rows(), schema=CARDS_SCHEMA).drop_columns(["cvv"])
+    original = pa.Table.from_pylist(card_rows(), schema=STORE_CARDS_SCHEMA)
     assert back.equals(original)
 
 
-def test_cvv_is_never_returned_by_a_read(loaded: OltpStore) -> None:
+def test_a_cvv_or_a_clear_pan_is_refused_and_never_read_back(loaded: OltpStore) -> None:
+    for source_row in source_card_rows():  # the cards file's row as is: the store cannot take it
+        with pytest.raises(RecordError, match=r"unknown field\(s\) \['card_number', 'cvv'\]") as err:
+            loaded.upsert_cards([source_row])
+        assert source_row["cvv"] not in str(err.value) and source_row["card_number"] not in str(err.value)
     loaded.put_transactions(transaction_rows())
     reads: list[dict[str, Any]] = [
         loaded.get_card(0, 0),
@@ -239,18 +256,19 @@ def test_cvv_is_never_returned_by_a_read(loaded: OltpStore) -> None:
     ]
     assert len(reads) == 3 + 3 + 3 + 2 + 1 + 6
     for row in reads:
-        assert "cvv" not in row
-        assert not set(CVVS.values()) & {v for v in row.values() if isinstance(v, str)}
+        assert "cvv" not in row and "card_number" not in row
+        assert not (set(CVVS.values()) | set(PANS.values())) & {v for v in row.values() if isinstance(v, str)}
     assert [c["card_index"] for c in loaded.list_cards(0)] == [0, 1]
 
 
-def test_verify_cvv(loaded: OltpStore) -> None:
-    for (user, card), cvv in CVVS.items():
-        assert loaded.verify_cvv(user, card, cvv) is True
-    assert loaded.verify_cvv(0, 0, CVVS[(0, 1)]) is False
-    assert loaded.verify_cvv(0, 0, "47") is False
-    assert loaded.verify_cvv(0, 0, 47) is False  # type: ignore[arg-type]
-    assert loaded.verify_cvv(5, 0, "047") is False
+def test_the_port_has_no_cvv_lookup(store: OltpStore) -> None:
+    assert not hasattr(OltpStore, "verify_cvv") and not hasattr(store, "verify_cvv")
+
+
+def test_a_current_store_has_nothing_to_migrate(loaded: OltpStore) -> None:
+    assert list(loaded.legacy_cards()) == []
+    assert loaded.migrate_cards([]) == 0
+    assert loaded.get_card(0, 0) == card_rows()[0]
 
 
 def test_transactions_are_stored_once_by_id(store: OltpStore) -> None:
@@ -308,7 +326,6 @@ def test_delete_customer_erases_customer_and_cards(loaded: OltpStore) -> None:
     assert loaded.delete_customer(0) == 3
     assert loaded.get_customer(0) is None
     assert loaded.list_cards(0) == [] and loaded.get_card(0, 0) is None
-    assert loaded.verify_cvv(0, 0, CVVS[(0, 0)]) is False
     assert {r["user"] for r in loaded.iter_customers()} == {1}
     assert {(r["user"], r["card_index"]) for r in loaded.iter_cards()} == {(1, 0)}
     assert loaded.counts() == Counts(customers=1, cards=1, transactions=6)

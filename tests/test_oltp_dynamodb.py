@@ -62,13 +62,26 @@ def test_tables_and_keys_are_as_documented(aws, store) -> None:
     store.create_tables()  # idempotent
 
     store.upsert_customers([{"user": 17, "line": 19, "latitude": 34.15, "apartment": None, "email": "a@b.c"}])
-    store.upsert_cards([{"user": 17, "card_index": 2, "cvv": "007", "expires": date(2022, 12, 1)}])
+    store.upsert_cards(
+        [
+            {
+                "user": 17,
+                "card_index": 2,
+                "pan_last4": "0007",
+                "card_number_enc": "1abc",
+                "expires": date(2022, 12, 1),
+            }
+        ]
+    )
     store.put_transactions([txn(2)])
 
     customer = aws.Table("bank-customers").get_item(Key={"pk": "USER#17"})["Item"]
     assert customer["latitude"] == Decimal("34.15") and "apartment" not in customer  # None is not stored
     card = aws.Table("bank-cards").get_item(Key={"pk": "USER#17", "sk": "CARD#02"})["Item"]
-    assert card["expires"] == "2022-12-01" and card["cvv"] == "007"
+    assert (
+        card["expires"] == "2022-12-01" and card["pan_last4"] == "0007" and card["card_number_enc"] == "1abc"
+    )
+    assert not {"cvv", "card_number"} & set(card)
     [item] = aws.Table("bank-transactions").scan()["Items"]
     tid = transaction_id(17, 2, txn(2)["ts"], 2)
     assert (item["pk"], item["sk"]) == ("CARD#17#2", f"TS#2020-01-01T02:00:00#{tid}")

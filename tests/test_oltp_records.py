@@ -27,9 +27,13 @@ TS = datetime(2015, 11, 16, 11, 20)
 
 def test_fields_follow_the_clean_schemas() -> None:
     assert CUSTOMER.names == (*USERS_SCHEMA.names, "email")
-    assert CARD.names == tuple(CARDS_SCHEMA.names)
+    source = [n for n in CARDS_SCHEMA.names if n != "cvv"]
+    assert CARD.names == tuple(
+        n for s in source for n in (("card_number_enc", "pan_last4") if s == "card_number" else (s,))
+    )
     assert TRANSACTION.names == ("transaction_id", *TRANSACTIONS_SCHEMA.names)
-    assert "cvv" in CARD.names and "cvv" not in CARD.readable_names
+    assert not {"cvv", "card_number"} & set(CARD.names)  # never stored, in any form
+    assert CARD.readable_names == CARD.names
     assert CUSTOMER.readable_names == CUSTOMER.names
     assert CARD.kind("expires") is Kind.DATE and TRANSACTION.kind("errors") is Kind.STR_LIST
     pii = {f.name for f in CUSTOMER.fields if f.pii}
@@ -58,7 +62,7 @@ def test_normalise_coerces_numpy_and_iso_values() -> None:
         "expires": "2022-12-01",
         "has_chip": np.bool_(True),
         "credit_limit": np.int64(24295),
-        "cvv": "012",
+        "pan_last4": "1234",
     }
     out = CARD.normalise(row)
     assert out["user"] == 7 and type(out["user"]) is int
@@ -94,6 +98,13 @@ def test_timestamps_must_be_naive_and_dates_not_datetimes() -> None:
     out = normalise_transaction(base | {"ts": "2019-01-01T10:05:00", "errors": ("Bad PIN",)})
     assert out["ts"] == datetime(2019, 1, 1, 10, 5) and out["errors"] == ["Bad PIN"]
     assert out["transaction_id"] == transaction_id(0, 0, datetime(2019, 1, 1, 10, 5), 2)
+
+
+def test_a_card_row_with_a_cvv_or_a_clear_pan_is_refused() -> None:
+    for field, value in (("cvv", "012"), ("card_number", "4000123412341234")):
+        with pytest.raises(RecordError, match=rf"cards line 5: unknown field\(s\) \['{field}'\]") as err:
+            CARD.normalise({"user": 0, "card_index": 0, "line": 5, field: value})
+        assert value not in str(err.value)
 
 
 def test_error_names_the_row_position_when_there_is_no_line() -> None:

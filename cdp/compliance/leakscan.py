@@ -7,13 +7,18 @@ hide a leak. It looks for
 - e-mail addresses (anything shaped like one);
 - columns named like a CVV, card number or expiry.
 Findings name the file and where in it, never the value itself (the report must not leak either).
+
+Core banking may hold clear PII but never a CVV nor a clear PAN (PCI DSS): `scan_core_banking` checks its
+SQLite store (every table, every column, plus the raw bytes of the file and its WAL) for CVV-like or
+clear-PAN column names, for a card's source CVV stored as text in any row of that card, for Luhn-valid
+card numbers in its values and for the source PANs in its bytes.
 """
 
 from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +30,9 @@ import pyarrow.parquet as pq
 _DIGITS = re.compile(r"(?<![0-9A-Za-z])(?<!\d\.)\d{15,16}(?![0-9A-Za-z])")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _FORBIDDEN_COLUMNS = re.compile(r"^(cvv|cvv2|card_?number|pan|expires|expiry|expiration)$", re.I)
+_CVV_COLUMNS = re.compile(r"^(cvv\d?|cvc\d?|csc|cid|card_?verification\w*|security_?code)$", re.I)
+_CLEAR_PAN_COLUMNS = re.compile(r"^(card_?number|pan|primary_account_number)$", re.I)
+_SQLITE_SIDE_FILES = ("-wal", "-journal")
 _TEXT_SUFFIXES = {
     ".json",
     ".jsonl",
@@ -44,7 +52,7 @@ _TEXT_SUFFIXES = {
 class Finding:
     path: str
     where: str  # column / table / line
-    kind: str  # card_number | known_value | email | forbidden_column
+    kind: str  # card_number | known_value | email | forbidden_column | cvv
 
 
 def luhn_valid(number: str) -> bool:
@@ -136,3 +144,65 @@ class LeakScanner:
                     continue
                 findings.extend(self.scan_file(f))
         return findings
+
+
+CardKey = tuple[int, int]  # (user, card index)
+
+
+def scan_core_banking(
+    path: Path, card_cvvs: Mapping[CardKey, str] | None = None, card_numbers: Iterable[str] = ()
+) -> list[Finding]:
+    """Where the core-banking SQLite store at `path` holds a CVV or a clear PAN.
+
+    - `cvv`: a text value equal to the source CVV (`card_cvvs`, by user and card index) of the card its
+      row belongs to (a row with `user` and `card_index` or `card` columns), whatever the column is called;
+    - `forbidden_column`: a column named like a CVV or a clear PAN, in any table;
+    - `card_number`: a Luhn-valid card number in any decoded value, or one of the source PANs
+      (`card_numbers`) anywhere in the raw bytes of the file, its WAL or journal (free pages and old log
+      frames included; a Luhn rule on raw bytes would flag the hex digits of transaction ids).
+    """
+    path, card_cvvs = Path(path), card_cvvs or {}
+    findings: list[Finding] = []
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        for table in tables:
+            findings.extend(_scan_core_banking_table(con, path, table, card_cvvs))
+    finally:
+        con.close()
+    pans = [p.encode("ascii") for p in set(card_numbers) if p]
+    for file in [path, *(path.with_name(path.name + s) for s in _SQLITE_SIDE_FILES)]:
+        if file.exists() and pans:
+            raw = file.read_bytes()
+            if any(p in raw for p in pans):
+                findings.append(Finding(str(file), "raw bytes", "card_number"))
+    return findings
+
+
+def _scan_core_banking_table(
+    con: sqlite3.Connection, path: Path, table: str, card_cvvs: Mapping[CardKey, str]
+) -> Iterator[Finding]:
+    cur = con.execute(f'SELECT * FROM "{table}"')
+    cols = [d[0] for d in cur.description]
+    for col in cols:
+        if _CVV_COLUMNS.match(col) or _CLEAR_PAN_COLUMNS.match(col):
+            yield Finding(str(path), f"{table}.{col}", "forbidden_column")
+    card_col = "card_index" if "card_index" in cols else "card" if "card" in cols else None
+    key_at = (cols.index("user"), cols.index(card_col)) if card_col and "user" in cols else None
+    cvv_cols: set[str] = set()
+    pan_found = False
+    for row in cur:
+        cvv = card_cvvs.get((row[key_at[0]], row[key_at[1]])) if key_at else None
+        for col, v in zip(cols, row, strict=True):
+            if isinstance(v, bytes):
+                v = v.decode("utf-8", "replace")
+            if not isinstance(v, str):
+                continue
+            if cvv is not None and v == cvv:
+                cvv_cols.add(col)
+            if not pan_found and any(luhn_valid(m.group()) for m in _DIGITS.finditer(v)):
+                pan_found = True
+    for col in sorted(cvv_cols):
+        yield Finding(str(path), f"{table}.{col}", "cvv")
+    if pan_found:
+        yield Finding(str(path), f"table {table}", "card_number")

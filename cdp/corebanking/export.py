@@ -1,7 +1,7 @@
 """Access request (GDPR art. 15): everything held about one customer, in clear, in one JSON file.
 
-Sources: the core-banking record and cards (CVV never: it does not leave core banking, even here; the card
-number is given as its last four digits), the core-banking transactions, and what the lake holds under the
+Sources: the core-banking record and cards (no CVV: core banking never stores one; the card number is
+given as its last four digits), the core-banking transactions, and what the lake holds under the
 customer's token (profile attributes and transactions). Only a privacy officer may run it; every attempt is
 audited. The file is written with mode 0600 under `$CDP_HOME/exports/` and does not stay: expired exports
 (`export_ttl_days`) are removed at the start of every export, and all of a customer's at their erasure.
@@ -45,8 +45,8 @@ def export_customer(user: int, caller: Caller, backends: Backends | None = None)
     customer = b.oltp.get_customer(user)
     cards = b.oltp.list_cards(user)
     for card in cards:
-        number = card.pop("card_number", None) or ""
-        card["card_number_last4"] = number[-4:] if number else None
+        card.pop("card_number_enc", None)  # core banking keeps the PAN encrypted; the last four suffice here
+        card["card_number_last4"] = card.pop("pan_last4", None)
     core_txns = [t for c in cards for t in b.oltp.transactions_for_card(user, c["card_index"])]
     lake: dict[str, Any] = {}
     for table, column in (

@@ -2,7 +2,7 @@
 
     table                    pk                      sk                        item
     <prefix>customers        USER#<user>             -                         users file row + email
-    <prefix>cards            USER#<user>             CARD#<card_index, 2 dig>  cards file row incl. cvv
+    <prefix>cards            USER#<user>             CARD#<card_index, 2 dig>  cards row: encrypted PAN
     <prefix>transactions     CARD#<user>#<card>      TS#<ts ISO>#<txn id>      transactions file row + id
     <prefix>erasures         USER#<user>             -                         erasure tombstone (no PII)
 
@@ -14,15 +14,17 @@ re-sent transaction has the same key: `put_transactions` batch-gets the keys of 
 batch-writes only the absent ones (a race between two writers can count one twice; the stored item is the
 same either way). Values: ints as numbers, floats as exact decimals of their shortest repr, dates and
 timestamps as ISO strings, error codes as a list, None as an absent attribute. Reads are strongly
-consistent and project only the returned fields, so the CVV never leaves DynamoDB except for the
-comparison in `verify_cvv`. An erased user's transactions are held: `transactions_for_card` reads the
-user's tombstone first (one strongly consistent GetItem) and returns none of them unless asked for the
-legal hold; the purge finds the user's card partitions by probing every card index the files allow.
+consistent and project only the returned fields. An erased user's transactions are held:
+`transactions_for_card` reads the user's tombstone first (one strongly consistent GetItem) and returns none
+of them unless asked for the legal hold; the purge finds the user's card partitions by probing every card
+index the files allow. Card items written by an earlier release also hold a `cvv` and a clear
+`card_number`; `legacy_cards` finds them (a filtered scan) and `migrate_cards` removes both attributes and
+sets the encrypted PAN, item by item (point-in-time-recovery backups keep the old items until their
+retention ends).
 """
 
 from __future__ import annotations
 
-import hmac
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
@@ -389,14 +391,50 @@ class DynamoDbOltpStore:
         )
         return [_row(TRANSACTION, it) for it in items]
 
-    def verify_cvv(self, user: int, card_index: int, cvv: str) -> bool:
-        if not isinstance(cvv, str):
-            return False
-        found = self._tables[CARD.name].get_item(
-            Key=card_key(user, card_index), ConsistentRead=True, **_projection(["cvv"])
-        )
-        stored = found.get("Item", {}).get("cvv")
-        return stored is not None and hmac.compare_digest(stored.encode(), cvv.encode())
+    # -- migration of items written by earlier releases --------------------------------------------------
+    def legacy_cards(self) -> Iterator[dict[str, Any]]:
+        names = {"#u": "user", "#c": "card_index", "#n": "card_number", "#v": "cvv"}
+        for page in self._scan_all(
+            CARD.name,
+            ConsistentRead=True,
+            FilterExpression="attribute_exists(#v) OR attribute_exists(#n)",
+            ProjectionExpression="#u, #c, #n",
+            ExpressionAttributeNames=names,
+        ):
+            for it in page.get("Items", []):
+                yield {
+                    "user": int(it["user"]),
+                    "card_index": int(it["card_index"]),
+                    "card_number": it.get("card_number"),
+                }
+
+    def migrate_cards(self, protected: Iterable[Row]) -> int:
+        table = self._tables[CARD.name]
+        rewritten = 0
+        for row in protected:
+            names = {"#v": "cvv", "#n": "card_number"}
+            values = {}
+            sets = []
+            for i, field in enumerate(("card_number_enc", "pan_last4")):
+                if row[field] is not None:
+                    names[f"#s{i}"], values[f":s{i}"] = field, row[field]
+                    sets.append(f"#s{i} = :s{i}")
+            update = "REMOVE #v, #n" + (f" SET {', '.join(sets)}" if sets else "")
+            extra = {"ExpressionAttributeValues": values} if values else {}
+            try:
+                table.update_item(
+                    Key=card_key(row["user"], row["card_index"]),
+                    UpdateExpression=update,
+                    ConditionExpression="attribute_exists(pk)",  # never re-create a card deleted meanwhile
+                    ExpressionAttributeNames=names,
+                    **extra,
+                )
+            except ClientError as err:
+                if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+                continue
+            rewritten += 1
+        return rewritten
 
     def counts(self) -> Counts:
         n = {

@@ -1,7 +1,9 @@
 """The core-banking OLTP store port: the bank's system of record for customers, cards and transactions.
 
-It is the only place allowed to hold clear PII. The card CVV goes in but never comes out: no read returns
-it, only `verify_cvv` compares against it. Adapters: `cdp.oltp.sqlite` (local, default) and
+It is the only place allowed to hold clear PII, with two exceptions for cards (PCI DSS): the CVV is never
+stored, in any form, and the PAN is stored only encrypted (`card_number_enc`, written by the core-banking
+loader under the customer's data key, with `pan_last4` in clear). Adapters store what they are given and
+never hold keys. Adapters: `cdp.oltp.sqlite` (local, default) and
 `cdp.oltp.dynamodb` (AWS). Rows are dicts in the clean schemas of `cdp.ibm.schema` (see
 `cdp.oltp.records` for the exact fields and the Python types they come back as). A row that fails the
 checks raises `cdp.oltp.records.RecordError`, naming the record type, line and field but never a value.
@@ -30,6 +32,13 @@ class Counts:
     transactions: int
 
 
+class LegacyStoreError(RuntimeError):
+    """The store still holds cards in the old format; the message names the command that migrates it."""
+
+
+MIGRATE_COMMAND = "cdp migrate-core-banking"
+
+
 @runtime_checkable
 class OltpStore(Protocol):
     """Customers (users file row + `email`), cards (cards file row) and transactions, with their PII."""
@@ -51,11 +60,11 @@ class OltpStore(Protocol):
         ...
 
     def get_card(self, user: int, card_index: int) -> dict[str, Any] | None:
-        """The card without its CVV, or None."""
+        """The card, or None."""
         ...
 
     def list_cards(self, user: int) -> list[dict[str, Any]]:
-        """The customer's cards (without CVV) by card index."""
+        """The customer's cards by card index."""
         ...
 
     def iter_customers(self) -> Iterator[dict[str, Any]]:
@@ -63,7 +72,7 @@ class OltpStore(Protocol):
         ...
 
     def iter_cards(self) -> Iterator[dict[str, Any]]:
-        """Every card without its CVV (order not guaranteed), read a page at a time."""
+        """Every card (order not guaranteed), read a page at a time."""
         ...
 
     def transactions_for_card(
@@ -80,10 +89,6 @@ class OltpStore(Protocol):
         An erased customer's transactions are under legal hold: none is returned unless `purpose` is
         `cdp.oltp.erasures.LEGAL_HOLD_PURPOSE`.
         """
-        ...
-
-    def verify_cvv(self, user: int, card_index: int, cvv: str) -> bool:
-        """Whether `cvv` is the card's CVV (constant-time comparison; False for an unknown card)."""
         ...
 
     def delete_customer(self, user: int) -> int:
@@ -110,6 +115,15 @@ class OltpStore(Protocol):
     def purge_held_transactions(self, user: int, purged_at: datetime) -> int:
         """Delete every transaction of an erased user and mark the tombstone purged; returns how many
         transactions were deleted (0 and no change for a user without a tombstone)."""
+    def legacy_cards(self) -> Iterator[dict[str, Any]]:
+        """Cards still in the old format (a CVV and/or a clear PAN stored): `user`, `card_index` and the
+        clear `card_number` (None if absent), for `migrate_cards`. Nothing once the store is migrated."""
+        ...
+
+    def migrate_cards(self, protected: Iterable[Row]) -> int:
+        """Bring old-format cards to the current format: every CVV and clear PAN is removed for good, and
+        `card_number_enc` / `pan_last4` are set from `protected` (rows of `user`, `card_index`,
+        `card_number_enc`, `pan_last4`). Returns the number of cards rewritten; a no-op once migrated."""
         ...
 
     def counts(self) -> Counts:

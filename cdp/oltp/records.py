@@ -217,14 +217,30 @@ CUSTOMER = Entity(
 )
 """A customer: a row of the users file plus the contact e-mail."""
 
+CARD_SOURCE_ONLY = frozenset({"card_number", "cvv"})
+"""Cards-file fields core banking never stores: the clear PAN (it keeps `card_number_enc`) and the CVV."""
+
+
+def _card_fields() -> tuple[Field, ...]:
+    out: list[Field] = []
+    for f in fields_from_schema(CARDS_SCHEMA, pii=[c.clean for c in CARDS_COLUMNS if c.pii]):
+        if f.name == "card_number":
+            out += [Field("card_number_enc", Kind.STR, pii=True), Field("pan_last4", Kind.STR)]
+        elif f.name not in CARD_SOURCE_ONLY:
+            out.append(f)
+    return tuple(out)
+
+
 CARD = Entity(
     name="cards",
-    fields=fields_from_schema(CARDS_SCHEMA, pii=[c.clean for c in CARDS_COLUMNS if c.pii]),
+    fields=_card_fields(),
     key=("user", "card_index"),
-    secret=frozenset({"cvv"}),
     required=("user", "card_index"),
 )
-"""A card: a row of the cards file. Its CVV is stored but only `verify_cvv` ever looks at it."""
+"""A card: a row of the cards file without its CVV (never stored, in any form: PCI DSS forbids keeping it
+after authorisation; issuers verify a CVV by recomputing it, see `cdp.security.cardverify`) and with the
+PAN as `card_number_enc` (AES-GCM under the customer's data key, field "card_number", the lake's format)
+plus `pan_last4` in clear. A row bringing `cvv` or `card_number` is refused as an unknown field."""
 
 TRANSACTION = Entity(
     name="transactions",

@@ -3,7 +3,7 @@
 Tables (STRICT, typed columns named as in the clean schemas):
 
     customers     PRIMARY KEY (user)                              users file row + email
-    cards         PRIMARY KEY (user, card_index)   WITHOUT ROWID  cards file row incl. cvv
+    cards         PRIMARY KEY (user, card_index)   WITHOUT ROWID  cards file row: PAN encrypted, no CVV
     transactions  PRIMARY KEY (user, card, ts, transaction_id)  WITHOUT ROWID
     erasures      PRIMARY KEY (user)                              tombstones (no PII; see erasures.py)
 
@@ -14,11 +14,15 @@ text, booleans 0/1, the error-code list JSON text. Each write call is one transa
 over a stream of rows, so memory stays flat). `secure_delete` is on and erasure checkpoints the WAL so
 deleted PII does not linger in free pages; the file is created readable by its owner only. The
 transactions of a user with a tombstone are held: reads exclude them in SQL unless made for the legal hold.
+
+A store written by an earlier release keeps a `cvv` and a clear `card_number` column in `cards`. It still
+opens (customers and transactions work), but card calls raise `LegacyStoreError` naming the migration
+command; `legacy_cards` + `migrate_cards` rebuild the table without those columns, then VACUUM and
+truncate the WAL so the old values linger neither in free pages nor in the log.
 """
 
 from __future__ import annotations
 
-import hmac
 import json
 import operator
 import os
@@ -30,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from cdp.oltp.erasures import LEGAL_HOLD_PURPOSE, Erasure
-from cdp.oltp.port import Counts, Row
+from cdp.oltp.port import MIGRATE_COMMAND, Counts, LegacyStoreError, Row
 from cdp.oltp.records import CARD, CUSTOMER, TRANSACTION, Entity, Kind, normalise_transaction
 from cdp.settings import Settings
 
@@ -117,15 +121,19 @@ def _columns(names: Sequence[str]) -> str:
     return ", ".join(_q(n) for n in names)
 
 
-def create_table_sql(entity: Entity) -> str:
-    """The `CREATE TABLE` statement of an entity."""
+_LEGACY_CARD_COLUMNS = frozenset({"cvv", "card_number"})  # written by earlier releases, removed on migration
+_MIGRATING = "cards_migrating"
+
+
+def create_table_sql(entity: Entity, table: str | None = None) -> str:
+    """The `CREATE TABLE` statement of an entity (under another table name if given)."""
     key = _PRIMARY_KEYS[entity.name]
     cols = ",\n  ".join(
         f"{_q(f.name)} {_SQL_TYPE[f.kind]}{' NOT NULL' if f.name in key else ''}" for f in entity.fields
     )
     rowid = "" if key == ("user",) else ", WITHOUT ROWID"
     return (
-        f"CREATE TABLE IF NOT EXISTS {entity.name} (\n  {cols},\n  PRIMARY KEY ({_columns(key)})\n)"
+        f"CREATE TABLE IF NOT EXISTS {table or entity.name} (\n  {cols},\n  PRIMARY KEY ({_columns(key)})\n)"
         f" STRICT{rowid}"
     )
 
@@ -183,6 +191,7 @@ class SqliteOltpStore:
         for entity in (CUSTOMER, CARD, TRANSACTION):
             self._conn.execute(create_table_sql(entity))
         self._conn.execute(ERASURES_SQL)
+        self._card_columns = self._columns_of("cards")
         self._encode = {e.name: _encoder(e) for e in (CUSTOMER, CARD, TRANSACTION)}
         self._decode_readable = {e.name: _decoder(e, e.readable_names) for e in (CUSTOMER, CARD, TRANSACTION)}
         self._upsert_sql = {e.name: self._upsert_statement(e) for e in (CUSTOMER, CARD)}
@@ -222,6 +231,7 @@ class SqliteOltpStore:
         return self._upsert(CUSTOMER, rows)
 
     def upsert_cards(self, rows: Iterable[Row]) -> int:
+        self._refuse_legacy()
         return self._upsert(CARD, rows)
 
     def put_transactions(self, rows: Iterable[Row]) -> int:
@@ -301,10 +311,12 @@ class SqliteOltpStore:
         return found[0] if found else None
 
     def get_card(self, user: int, card_index: int) -> dict[str, Any] | None:
+        self._refuse_legacy()
         found = self._select(CARD, "user = ? AND card_index = ?", (user, card_index))
         return found[0] if found else None
 
     def list_cards(self, user: int) -> list[dict[str, Any]]:
+        self._refuse_legacy()
         return self._select(CARD, "user = ?", (user,), "ORDER BY card_index")
 
     def iter_customers(self) -> Iterator[dict[str, Any]]:
@@ -314,6 +326,7 @@ class SqliteOltpStore:
             last = page[-1]["user"]
 
     def iter_cards(self) -> Iterator[dict[str, Any]]:
+        self._refuse_legacy()
         last = (-(2**63), -(2**63))
         tail = f"ORDER BY user, card_index LIMIT {self.page_size}"
         while page := self._select(CARD, "(user, card_index) > (?, ?)", last, tail):
@@ -340,16 +353,61 @@ class SqliteOltpStore:
         tail = "ORDER BY ts, transaction_id" + (f" LIMIT {int(limit)}" if limit is not None else "")
         return self._select(TRANSACTION, where, params, tail)
 
-    def verify_cvv(self, user: int, card_index: int, cvv: str) -> bool:
-        if not isinstance(cvv, str):
-            return False
+    # -- migration of stores written by earlier releases ------------------------------------------------
+    def _columns_of(self, table: str) -> set[str]:
         with self._lock:
-            found = self._conn.execute(
-                "SELECT cvv FROM cards WHERE user = ? AND card_index = ?", (user, card_index)
-            ).fetchone()
-        if found is None or found[0] is None:
-            return False
-        return hmac.compare_digest(found[0].encode(), cvv.encode())
+            return {r[1] for r in self._conn.execute(f"PRAGMA table_info({table})")}
+
+    def _is_legacy(self) -> bool:
+        return bool(self._card_columns & _LEGACY_CARD_COLUMNS)
+
+    def _refuse_legacy(self) -> None:
+        if self._is_legacy():
+            raise LegacyStoreError(
+                f"core-banking store {self.path.name} keeps cards in the old format (CVV, clear card "
+                f"number): run `{MIGRATE_COMMAND}`"
+            )
+
+    def legacy_cards(self) -> Iterator[dict[str, Any]]:
+        if not self._is_legacy():
+            return iter(())
+        number = '"card_number"' if "card_number" in self._card_columns else "NULL"
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT user, card_index, {number} FROM cards ORDER BY user, card_index"
+            ).fetchall()
+        return iter([{"user": u, "card_index": c, "card_number": n} for u, c, n in rows])
+
+    def migrate_cards(self, protected: Iterable[Row]) -> int:
+        if not self._is_legacy():
+            return 0
+        kept = [n for n in CARD.names if n in self._card_columns]
+        updates = ((r["card_number_enc"], r["pan_last4"], r["user"], r["card_index"]) for r in protected)
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.execute(f"DROP TABLE IF EXISTS {_MIGRATING}")
+                self._conn.execute(create_table_sql(CARD, _MIGRATING))
+                moved = self._conn.execute(
+                    f"INSERT INTO {_MIGRATING} ({_columns(kept)}) SELECT {_columns(kept)} FROM cards"
+                ).rowcount
+                self._conn.executemany(
+                    f"UPDATE {_MIGRATING} SET card_number_enc = ?, pan_last4 = ? "
+                    "WHERE user = ? AND card_index = ?",
+                    updates,
+                )
+                self._conn.execute("DROP TABLE cards")  # secure_delete zeroes its pages
+                self._conn.execute(f"ALTER TABLE {_MIGRATING} RENAME TO cards")
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            # Rewrite the whole file (no free page keeps an old value), then move it out of the WAL and
+            # truncate the log.
+            self._conn.execute("VACUUM")
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._card_columns = self._columns_of("cards")
+        return max(moved, 0)
 
     def counts(self) -> Counts:
         with self._lock:
