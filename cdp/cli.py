@@ -616,8 +616,19 @@ def demo() -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: private files, then the command; an error ends it with one line."""
+    from cdp.filemodes import make_private
+
+    settings = get_settings()
+    make_private(settings)
+    try:
+        app()
+    except Exception as error:  # noqa: BLE001 - the one place every command's error ends
+        from cdp.clierrors import report_error
+
+        line, code = report_error(error, settings.logs_dir)
+        err_console.print(line, markup=False, highlight=False, soft_wrap=True)
+        sys.exit(code)
 
 
 if __name__ == "__main__":

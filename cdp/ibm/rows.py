@@ -7,6 +7,7 @@ quarantine with their line. `RowFailures` collects, per batch, the first failing
 
 from __future__ import annotations
 
+import codecs
 import csv
 import mmap
 import os
@@ -54,12 +55,15 @@ def check_header(path: Path, expected: Sequence[str], quote_found: bool) -> None
     `quote_found` allows echoing the differing text; it is False for files holding personal data, where
     a missing header would put a customer's record in that place.
     """
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        first = f.readline(1 << 16).rstrip("\r\n")
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            first = f.readline(1 << 16).rstrip("\r\n")
+    except UnicodeDecodeError:
+        raise SourceFormatError(f"{path.name} line 1: {_NOT_TEXT}") from None
     found = next(csv.reader([first]), [])
     if tuple(found) == tuple(expected):
         return
-    message = f"{path.name}: unexpected header; expected: {','.join(expected)}"
+    message = f"{path.name} line 1: unexpected header; expected: {','.join(expected)}"
     for i, want in enumerate(expected):
         got = found[i] if i < len(found) else None
         if got != want:
@@ -69,6 +73,33 @@ def check_header(path: Path, expected: Sequence[str], quote_found: bool) -> None
     else:
         message += f"; found {len(found) - len(expected)} extra column(s)"
     raise SourceFormatError(message)
+
+
+_NOT_TEXT = "not UTF-8 text (a binary file, or another encoding?)"
+
+
+def check_utf8(path: Path, segment: Segment | None = None) -> None:
+    """Fail with SourceFormatError naming the file and line of the first bytes that are not UTF-8 text.
+
+    The CSV parser cannot report such rows itself (it fails while decoding them, with no line), so the
+    text path checks first; only the line is named, never the bytes."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    pos = 0 if segment is None else segment.start
+    end = None if segment is None else segment.end
+    line = 1 if segment is None else segment.first_line
+    with open(path, "rb") as f:
+        f.seek(pos)
+        while end is None or pos < end:
+            chunk = f.read(16 << 20 if end is None else min(16 << 20, end - pos))
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as e:
+                line += chunk.count(b"\n", 0, max(0, e.start))
+                raise SourceFormatError(f"{path.name} line {line}: {_NOT_TEXT}") from None
+            if not chunk:
+                break
+            line += chunk.count(b"\n")
+            pos += len(chunk)
 
 
 @dataclass(frozen=True)
@@ -184,6 +215,7 @@ def stream_text_rows(
     """
     path = Path(path)
     check_header(path, header, quote_found=keep_raw)
+    check_utf8(path, segment)
     name = path.name
     stats = quarantine.stats_for(name)
     tracker = _LineTracker()
