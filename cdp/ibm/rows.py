@@ -11,8 +11,10 @@ import codecs
 import csv
 import mmap
 import os
+import sys
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -381,24 +383,43 @@ def typed_rows(
     if holds_cr and _has_bare_cr(data):
         return None
     try:
-        table = pcsv.read_csv(
-            pa.BufferReader(data),
-            read_options=pcsv.ReadOptions(
-                column_names=list(header), block_size=FAST_BLOCK_BYTES, use_threads=False
-            ),
-            parse_options=pcsv.ParseOptions(invalid_row_handler=_reject_row, ignore_empty_lines=False),
-            convert_options=pcsv.ConvertOptions(
-                column_types=column_types,
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-                **convert,
-            ),
-        )
+        with _undecodable_rows_fail_quietly():
+            table = pcsv.read_csv(
+                pa.BufferReader(data),
+                read_options=pcsv.ReadOptions(
+                    column_names=list(header), block_size=FAST_BLOCK_BYTES, use_threads=False
+                ),
+                parse_options=pcsv.ParseOptions(invalid_row_handler=_reject_row, ignore_empty_lines=False),
+                convert_options=pcsv.ConvertOptions(
+                    column_types=column_types,
+                    strings_can_be_null=False,
+                    quoted_strings_can_be_null=False,
+                    **convert,
+                ),
+            )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
     if any(col.null_count for col in table.columns):
         return None
     return table.combine_chunks()
+
+
+@contextmanager
+def _undecodable_rows_fail_quietly() -> Iterator[None]:
+    """pyarrow cannot decode a malformed row that is not UTF-8 to hand it to the row handler: it prints
+    the decoding error through `sys.unraisablehook` (a traceback on stderr), then fails the read, which
+    our caller handles (the text path then names the file and line). Keep that traceback off stderr."""
+    previous = sys.unraisablehook
+
+    def hook(unraisable: sys.UnraisableHookArgs) -> None:
+        if not isinstance(unraisable.exc_value, UnicodeDecodeError):
+            previous(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous
 
 
 def structural_bytes(data: pa.Buffer, rows: int, columns: int) -> int | None:
