@@ -619,14 +619,19 @@ def main() -> None:
     """Console-script entry point: private files, then the command; an error ends it with one line."""
     from cdp.filemodes import make_private
 
-    settings = get_settings()
-    make_private(settings)
+    logs_dir = None
     try:
+        settings = get_settings()
+        logs_dir = settings.logs_dir
+        make_private(settings)
         app()
+    except KeyboardInterrupt:
+        err_console.print("interrupted", markup=False)
+        sys.exit(130)
     except Exception as error:  # noqa: BLE001 - the one place every command's error ends
         from cdp.clierrors import report_error
 
-        line, code = report_error(error, settings.logs_dir)
+        line, code = report_error(error, logs_dir)
         err_console.print(line, markup=False, highlight=False, soft_wrap=True)
         sys.exit(code)
 

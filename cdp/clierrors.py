@@ -45,15 +45,22 @@ def known_error_types() -> tuple[type[BaseException], ...]:
     )
 
 
-def report_error(error: BaseException, logs_dir: Path) -> tuple[str, int]:
+def report_error(error: BaseException, logs_dir: Path | None) -> tuple[str, int]:
     """(the one line to print, the exit code) for an error that ended a command; logs it first."""
     reference = uuid.uuid4().hex[:12]
-    known = isinstance(error, known_error_types())
+    known = isinstance(error, known_error_types()) or _bad_settings(error)
     log = _log(error, logs_dir, reference, message=_one_line(error) if known else None)
     if known:
         return f"error: {_one_line(error)}", KNOWN_EXIT
     where = f"; details in {log} (reference {reference})" if log else ""
     return f"error: unexpected {type(error).__name__}{where}", UNEXPECTED_EXIT
+
+
+def _bad_settings(error: BaseException) -> bool:
+    """The settings failed validation: the message names a CDP_ variable and its value, no data."""
+    from pydantic import ValidationError
+
+    return isinstance(error, ValidationError) and error.title == "Settings"
 
 
 def _one_line(error: BaseException) -> str:
@@ -64,8 +71,10 @@ def _one_line(error: BaseException) -> str:
     return " ".join(text.split())
 
 
-def _log(error: BaseException, logs_dir: Path, reference: str, message: str | None) -> Path | None:
+def _log(error: BaseException, logs_dir: Path | None, reference: str, message: str | None) -> Path | None:
     """Append the error's types and stack (no exception messages) to the 0600 CLI error log."""
+    if logs_dir is None:  # the settings themselves could not be read
+        return None
     lines = [f"{datetime.now(UTC).isoformat(timespec='seconds')} reference {reference}"]
     if message is not None:
         lines.append(f"  {type(error).__name__}: {message}")

@@ -13,6 +13,18 @@ Why it is safe to run at any time:
 The entry's encryption context is the stored one, or derived by `keycontexts.entry_context` for entries
 written before contexts were stored (and stored by the swap). Entries without either are reported, never
 guessed at, and keep the rotation incomplete.
+
+In AWS the master key is a KMS key: KMS rotates its key material (EnableKeyRotation yearly, or
+RotateKeyOnDemand, which `rotate` calls) and keeps every older material for the key's life, so nothing
+ever needs retiring and old blobs always decrypt. Re-wrapping is then ReEncrypt to the same key, done by
+KMS without the plaintext leaving it: it moves every data key onto the newest material (a cryptoperiod
+rule). After an automatic rotation, `rotate=False` re-encrypts onto it without rotating again.
+
+What this does not rotate: the per-customer data keys themselves (re-encrypting every field) and the token
+HMAC key. Re-keying tokens changes every `usr_`/`crd_` token and `txn_id`: every lake partition, the
+stream's retained records, the online state, the landed-id indexes, the feature tables and the training
+snapshots referenced by registered models would have to be rewritten together, and the lineage of every
+model would break. Its wrapping is rotated like any other entry's.
 """
 
 from __future__ import annotations
