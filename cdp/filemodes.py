@@ -27,7 +27,7 @@ def make_private(settings: Settings) -> None:
     """Umask 0o077 for this process, CDP_HOME and its direct folders 0700, older files tightened once."""
     os.umask(PRIVATE_UMASK)
     home = settings.home
-    if home in _done:
+    if home in _done or _shared_folder(home):
         return
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     _tighten(home, folder=True)
@@ -39,6 +39,12 @@ def make_private(settings: Settings) -> None:
         tighten_tree(home)
         marker.touch(mode=0o600)
     _done.add(home)
+
+
+def _shared_folder(home: Path) -> bool:
+    """A CDP_HOME that is also the user's home or working folder (or holds it): only the umask applies."""
+    cwd = Path.cwd().resolve()
+    return home == Path(home.anchor) or home == Path.home().resolve() or cwd == home or home in cwd.parents
 
 
 def tighten_tree(root: Path) -> int:

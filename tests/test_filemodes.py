@@ -100,3 +100,19 @@ def test_a_readable_keyring_is_refused_with_one_line_naming_it(tmp_path):
         done.stderr.strip()
         == "error: keyring keyring.json has mode 0644; it must be 0600 (owner read/write only)"
     )
+
+
+def test_a_home_holding_the_working_folder_is_not_tightened(tmp_path, monkeypatch):
+    work = tmp_path / "project"
+    work.mkdir(mode=0o755)
+    work.chmod(0o755)
+    (work / "notes.txt").write_text("x")
+    (work / "notes.txt").chmod(0o644)
+    monkeypatch.chdir(work)
+    old = os.umask(0o022)
+    try:
+        make_private(Settings(home=work))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(work.stat().st_mode) == 0o755
+    assert stat.S_IMODE((work / "notes.txt").stat().st_mode) == 0o644
