@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from cdp.filemodes import make_private
 from cdp.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ class Backends:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
         self.aws = self.settings.backend == "aws"
+        make_private(self.settings)
 
     def _boto(self, service: str):  # noqa: ANN202 - a boto3 client
         import boto3

@@ -547,6 +547,60 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key id (not the 
         raise typer.Exit(2) from e
 
 
+crypto_app = typer.Typer(help="Master keys: rotation of the key that wraps every data key.")
+app.add_typer(crypto_app, name="crypto")
+
+
+@crypto_app.command("rotate-master-key")
+def crypto_rotate_master_key(
+    rotate: Annotated[
+        bool,
+        typer.Option("--rotate/--no-rotate", help="Make a new master version first (else re-wrap only)."),
+    ] = True,
+    retire_old: Annotated[
+        bool, typer.Option("--retire-old", help="Then delete master versions no data key names (local).")
+    ] = False,
+) -> None:
+    """New master key version, every data key re-wrapped under it (resumable, audited); old ones retired."""
+    from cdp.backends import Backends
+    from cdp.security.rotation import rotate_master_key
+
+    b = Backends()
+    with _progress() as progress:
+        task = progress.add_task("re-wrapping data keys", total=None)
+        r = rotate_master_key(
+            b.keys, b.data_keys, b.audit, b.settings.state_dir / "key_rotation.json",
+            actor="cli", role="key-admin", rotate=rotate, retire_old=retire_old,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )  # fmt: skip
+    console.print(
+        f"master key {r.previous} -> {r.target}{' (resumed)' if r.resumed else ''}: {r.entries:,} data keys, "
+        f"{r.rewrapped:,} re-wrapped, {r.already_current:,} already current, "
+        f"{r.erased_meanwhile:,} erased meanwhile; retired: {', '.join(r.retired) or 'none'}"
+    )
+    if not r.complete:
+        err_console.print(
+            f"[red]incomplete[/red]: {r.remaining:,} data keys still under older versions "
+            f"({r.unknown_context:,} without a known context, {r.unreadable:,} unreadable), e.g. "
+            f"{', '.join(r.problem_ids[:5])}; fix them and re-run"
+        )
+        raise typer.Exit(1)
+
+
+@crypto_app.command("status")
+def crypto_status() -> None:
+    """The current master version and how many live data keys each master version wraps."""
+    from collections import Counter
+
+    from cdp.backends import Backends
+
+    b = Backends()
+    per_version = Counter(e.key_version or "?" for e in b.data_keys.entries())
+    console.print(f"current master version: {b.keys.current_version}")
+    for version, n in sorted(per_version.items()):
+        console.print(f"  {version}: {n:,} data keys")
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -621,14 +675,24 @@ def demo() -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    from cdp.oltp.port import LegacyStoreError
+    """Console-script entry point: private files, then the command; an error ends it with one line."""
+    from cdp.filemodes import make_private
 
+    logs_dir = None
     try:
+        settings = get_settings()
+        logs_dir = settings.logs_dir
+        make_private(settings)
         app()
-    except LegacyStoreError as e:  # one line naming the command to run, no traceback
-        err_console.print(f"[red]{e}", soft_wrap=True)
-        sys.exit(2)
+    except KeyboardInterrupt:
+        err_console.print("interrupted", markup=False)
+        sys.exit(130)
+    except Exception as error:  # noqa: BLE001 - the one place every command's error ends
+        from cdp.clierrors import report_error
+
+        line, code = report_error(error, logs_dir)
+        err_console.print(line, markup=False, highlight=False, soft_wrap=True)
+        sys.exit(code)
 
 
 if __name__ == "__main__":

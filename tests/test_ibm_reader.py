@@ -275,7 +275,7 @@ def test_wrong_header_fails_fast(tmp_path, header: list[str], reader: str, colum
     with pytest.raises(SourceFormatError) as err:
         read()
     message = str(err.value)
-    assert message.startswith(f"{reader}.csv: ")
+    assert message.startswith(f"{reader}.csv line 1: ")
     assert ",".join(expected) in message and column in message
 
 

@@ -103,3 +103,50 @@ def test_from_settings_builds_both_adapters(tmp_path, monkeypatch):
         create_table(remote.client, remote.table_name)
         remote.put(A, b"k", "v1")
         assert remote.get(A) == b"k"
+
+
+# -- contexts and compare-and-swap (master-key rotation) -------------------------------------------------
+CTX_A = {"customer": A, "use": "pii-fields"}
+
+
+def test_context_is_stored_with_the_entry(store):
+    store.put_if_absent(A, b"wa", "v1", context=CTX_A)
+    store.put(B, b"wb", "v1")  # written without a context (older callers)
+    by_id = {e.entry_id: e for e in store.entries()}
+    assert by_id[A].context == CTX_A and by_id[A].wrapped == b"wa" and by_id[A].key_version == "v1"
+    assert by_id[B].context is None
+    assert store.entry(A) == by_id[A] and store.entry(C) is None
+    store.put(A, b"wa2", "v2")  # a replacement without a context keeps the stored one
+    assert store.entry(A).context == CTX_A
+
+
+def test_swap_replaces_only_the_expected_key(store):
+    store.put(A, b"old", "v1")
+    assert store.swap(A, b"other", b"new", "v2", CTX_A) is False
+    assert store.get(A) == b"old"
+    assert store.swap(A, b"old", b"new", "v2", CTX_A) is True
+    assert store.entry(A).wrapped == b"new" and store.entry(A).key_version == "v2"
+    assert store.entry(A).context == CTX_A
+    store.delete(A)
+    assert store.swap(A, b"new", b"newer", "v3", CTX_A) is False  # an erasure is never undone
+    assert store.get(A) is None and store.is_erased(A)
+    assert list(store.entries()) == []
+
+
+def test_sqlite_store_of_the_old_schema_gets_the_context_column(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "data_keys.sqlite"
+    conn = sqlite3.connect(path)
+    conn.execute(
+        "CREATE TABLE data_keys (pk TEXT PRIMARY KEY, wrapped BLOB, key_version TEXT, "
+        "created_at TEXT NOT NULL, erased_at TEXT)"
+    )
+    conn.execute("INSERT INTO data_keys VALUES (?, ?, 'v1', 'now', NULL)", (A, b"wa"))
+    conn.commit()
+    conn.close()
+    store = SqliteDataKeyStore(path)
+    SqliteDataKeyStore(path)  # opening twice is fine
+    [entry] = store.entries()
+    assert (entry.entry_id, entry.wrapped, entry.context) == (A, b"wa", None)
+    assert store.swap(A, b"wa", b"wb", "v2", CTX_A) and store.entry(A).context == CTX_A

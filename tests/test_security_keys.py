@@ -156,3 +156,49 @@ def test_from_settings_builds_both_adapters(tmp_path, aws_env):
     manager = kms.from_settings(settings)
     dk = manager.generate_data_key(CTX)
     assert manager.decrypt_data_key(dk.wrapped, CTX) == dk.plaintext
+
+
+# -- re-wrapping and retiring (master-key rotation) --------------------------------------------------
+def test_rewrap_keeps_the_plaintext_under_the_current_version(keys):
+    before = keys.generate_data_key(CTX)
+    new_version = keys.rotate()
+    assert keys.current_version == new_version
+    wrapped, version = keys.rewrap(before.wrapped, dict(CTX))
+    assert version == new_version and wrapped != before.wrapped
+    assert keys.decrypt_data_key(wrapped, CTX) == before.plaintext
+    with pytest.raises(KeyAccessError):  # the context is checked, and stays bound
+        keys.rewrap(before.wrapped, {**CTX, "use": "other"})
+    with pytest.raises(KeyAccessError):
+        keys.decrypt_data_key(wrapped, {**CTX, "use": "other"})
+
+
+def test_local_retire_drops_unused_versions_only(tmp_path):
+    ring = LocalKeyring(tmp_path / "keyring.json")
+    v1_key = ring.generate_data_key(CTX)
+    ring.rotate()
+    v2_key = ring.generate_data_key(CTX)
+    ring.rotate()
+    assert ring.retire({"v2"}) == ("v1",)
+    assert LocalKeyring(ring.path).versions == ("v2", "v3")  # persisted
+    assert ring.decrypt_data_key(v2_key.wrapped, CTX) == v2_key.plaintext
+    with pytest.raises(KeyAccessError, match="v1"):
+        ring.decrypt_data_key(v1_key.wrapped, CTX)
+    assert ring.retire(set()) == ("v2",) and ring.versions == ("v3",)
+    assert ring.rotate() == "v4"  # a retired version name is never reused
+
+
+def test_local_keyring_wraps_under_a_version_rotated_by_another_process(tmp_path):
+    path = tmp_path / "keyring.json"
+    writer, rotator = LocalKeyring(path), LocalKeyring(path)
+    rotator.rotate()
+    rotator.retire(set())  # v1 gone: a stale writer must not wrap under it
+    dk = writer.generate_data_key(CTX)
+    assert dk.key_version == "v2" and rotator.decrypt_data_key(dk.wrapped, CTX) == dk.plaintext
+
+
+def test_kms_has_nothing_to_retire(aws_env):
+    from cdp.security.errors import KeyRetirementUnsupported
+
+    client = boto3.client("kms", region_name=aws_env)
+    with pytest.raises(KeyRetirementUnsupported, match="KMS keeps"):
+        KmsKeyManager(client, create_key(client)).retire(set())

@@ -272,7 +272,7 @@ def run_batch(
         _worker_pool(s, len(shards), lines.values, read_bytes) as pool,
     ):
         users = read_users(found.users, quarantine)
-        contacts = read_contacts(source_dir)
+        contacts = read_contacts(source_dir, quarantine)
         if contacts is not None:
             users = users.join(contacts, "user", join_type="left outer").sort_by("user")
         cards = read_cards(found.cards, quarantine, known_users=set(users["user"].to_pylist()))

@@ -41,7 +41,7 @@ def load_core_banking(source_dir: Path, backends: Backends | None = None) -> Loa
     migrated = migrate_core_banking(b).cards
     with Quarantine(b.settings.state_dir / "load-quarantine") as quarantine:
         users = read_users(found.users, quarantine)
-        contacts = read_contacts(source_dir)
+        contacts = read_contacts(source_dir, quarantine)
         if contacts is not None:
             users = users.join(contacts, "user", join_type="left outer").sort_by("user")
         cards = read_cards(found.cards, quarantine, known_users=set(users["user"].to_pylist()))

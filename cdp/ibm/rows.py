@@ -7,11 +7,14 @@ quarantine with their line. `RowFailures` collects, per batch, the first failing
 
 from __future__ import annotations
 
+import codecs
 import csv
 import mmap
 import os
+import sys
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -54,12 +57,15 @@ def check_header(path: Path, expected: Sequence[str], quote_found: bool) -> None
     `quote_found` allows echoing the differing text; it is False for files holding personal data, where
     a missing header would put a customer's record in that place.
     """
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        first = f.readline(1 << 16).rstrip("\r\n")
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            first = f.readline(1 << 16).rstrip("\r\n")
+    except UnicodeDecodeError:
+        raise SourceFormatError(f"{path.name} line 1: {_NOT_TEXT}") from None
     found = next(csv.reader([first]), [])
     if tuple(found) == tuple(expected):
         return
-    message = f"{path.name}: unexpected header; expected: {','.join(expected)}"
+    message = f"{path.name} line 1: unexpected header; expected: {','.join(expected)}"
     for i, want in enumerate(expected):
         got = found[i] if i < len(found) else None
         if got != want:
@@ -69,6 +75,33 @@ def check_header(path: Path, expected: Sequence[str], quote_found: bool) -> None
     else:
         message += f"; found {len(found) - len(expected)} extra column(s)"
     raise SourceFormatError(message)
+
+
+_NOT_TEXT = "not UTF-8 text (a binary file, or another encoding?)"
+
+
+def check_utf8(path: Path, segment: Segment | None = None) -> None:
+    """Fail with SourceFormatError naming the file and line of the first bytes that are not UTF-8 text.
+
+    The CSV parser cannot report such rows itself (it fails while decoding them, with no line), so the
+    text path checks first; only the line is named, never the bytes."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    pos = 0 if segment is None else segment.start
+    end = None if segment is None else segment.end
+    line = 1 if segment is None else segment.first_line
+    with open(path, "rb") as f:
+        f.seek(pos)
+        while end is None or pos < end:
+            chunk = f.read(16 << 20 if end is None else min(16 << 20, end - pos))
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as e:
+                line += chunk.count(b"\n", 0, max(0, e.start))
+                raise SourceFormatError(f"{path.name} line {line}: {_NOT_TEXT}") from None
+            if not chunk:
+                break
+            line += chunk.count(b"\n")
+            pos += len(chunk)
 
 
 @dataclass(frozen=True)
@@ -184,6 +217,7 @@ def stream_text_rows(
     """
     path = Path(path)
     check_header(path, header, quote_found=keep_raw)
+    check_utf8(path, segment)
     name = path.name
     stats = quarantine.stats_for(name)
     tracker = _LineTracker()
@@ -349,24 +383,43 @@ def typed_rows(
     if holds_cr and _has_bare_cr(data):
         return None
     try:
-        table = pcsv.read_csv(
-            pa.BufferReader(data),
-            read_options=pcsv.ReadOptions(
-                column_names=list(header), block_size=FAST_BLOCK_BYTES, use_threads=False
-            ),
-            parse_options=pcsv.ParseOptions(invalid_row_handler=_reject_row, ignore_empty_lines=False),
-            convert_options=pcsv.ConvertOptions(
-                column_types=column_types,
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-                **convert,
-            ),
-        )
+        with _undecodable_rows_fail_quietly():
+            table = pcsv.read_csv(
+                pa.BufferReader(data),
+                read_options=pcsv.ReadOptions(
+                    column_names=list(header), block_size=FAST_BLOCK_BYTES, use_threads=False
+                ),
+                parse_options=pcsv.ParseOptions(invalid_row_handler=_reject_row, ignore_empty_lines=False),
+                convert_options=pcsv.ConvertOptions(
+                    column_types=column_types,
+                    strings_can_be_null=False,
+                    quoted_strings_can_be_null=False,
+                    **convert,
+                ),
+            )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
     if any(col.null_count for col in table.columns):
         return None
     return table.combine_chunks()
+
+
+@contextmanager
+def _undecodable_rows_fail_quietly() -> Iterator[None]:
+    """pyarrow cannot decode a malformed row that is not UTF-8 to hand it to the row handler: it prints
+    the decoding error through `sys.unraisablehook` (a traceback on stderr), then fails the read, which
+    our caller handles (the text path then names the file and line). Keep that traceback off stderr."""
+    previous = sys.unraisablehook
+
+    def hook(unraisable: sys.UnraisableHookArgs) -> None:
+        if not isinstance(unraisable.exc_value, UnicodeDecodeError):
+            previous(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous
 
 
 def structural_bytes(data: pa.Buffer, rows: int, columns: int) -> int | None:

@@ -75,7 +75,7 @@ class FolderObjectStore:
                 handle.flush()
                 if self.fsync:
                     os.fsync(handle.fileno())
-            os.chmod(temp_name, 0o644)
+            os.chmod(temp_name, 0o600)  # lake objects hold protected customer data: owner only
             os.replace(temp_name, target)
         except BaseException:
             Path(temp_name).unlink(missing_ok=True)

@@ -15,6 +15,10 @@ class KeyringPermissionError(SecurityError):
     """The keyring file is readable or writable by other users; it must be mode 0600."""
 
 
+class KeyRetirementUnsupported(SecurityError):
+    """The key service keeps old master key versions itself; there is nothing to retire from here."""
+
+
 class CustomerErased(SecurityError):
     """The customer's data key was deleted (crypto-shredded): their encrypted fields are gone for good."""
 

@@ -43,7 +43,7 @@ def load_or_create(keys: KeyManager, store: DataKeyStore, key_id: str, use: str)
     wrapped = store.get(key_id)
     if wrapped is None:
         fresh = keys.generate_data_key(dict(context))
-        if store.put_if_absent(key_id, fresh.wrapped, fresh.key_version):
+        if store.put_if_absent(key_id, fresh.wrapped, fresh.key_version, context=context):
             return PlatformKey(fresh.plaintext, created=True)
         wrapped = store.get(key_id)
         if wrapped is None:

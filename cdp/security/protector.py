@@ -129,7 +129,7 @@ class Protector:
             if self.store.is_erased(customer_token):
                 raise CustomerErased(customer_token)
             fresh = self.keys.generate_data_key(context)
-            if self.store.put_if_absent(customer_token, fresh.wrapped, fresh.key_version):
+            if self.store.put_if_absent(customer_token, fresh.wrapped, fresh.key_version, context=context):
                 return fresh.plaintext
             wrapped = self.store.get(customer_token)  # another writer created it first: use theirs
             if wrapped is None:

@@ -41,7 +41,7 @@ def load_or_create_token_key(keys: KeyManager, store: DataKeyStore) -> bytes:
     wrapped = store.get(TOKEN_KEY_ID)
     if wrapped is None:
         fresh = keys.generate_data_key(dict(_TOKEN_KEY_CONTEXT))
-        if store.put_if_absent(TOKEN_KEY_ID, fresh.wrapped, fresh.key_version):
+        if store.put_if_absent(TOKEN_KEY_ID, fresh.wrapped, fresh.key_version, context=_TOKEN_KEY_CONTEXT):
             return fresh.plaintext
         wrapped = store.get(TOKEN_KEY_ID)
         if wrapped is None:

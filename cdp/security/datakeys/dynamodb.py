@@ -1,16 +1,18 @@
 """AWS data-key store: a DynamoDB table, partition key `pk` (S) = customer token.
 
-Item: {pk, wrapped (B), key_version (S), created_at (S)}; an erased item keeps pk and `erased_at` only.
+Item: {pk, wrapped (B), key_version (S), created_at (S), context (S, canonical JSON; absent on items written
+before contexts were kept)}; an erased item keeps pk and `erased_at` (and its context) only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from cdp.security.datakeys.port import StoredKey, decode_context, encode_context
 from cdp.security.errors import CustomerErased
 
 
@@ -29,11 +31,16 @@ class DynamoDataKeyStore:
         self.client = client
         self.table_name = table_name
 
-    def put(self, customer_token: str, wrapped: bytes, key_version: str) -> None:
+    def put(
+        self, customer_token: str, wrapped: bytes, key_version: str, context: Mapping[str, str] | None = None
+    ) -> None:
+        if context is None:  # keep a context stored earlier
+            known = self.entry(customer_token)
+            context = known.context if known is not None else None
         try:
             self.client.put_item(
                 TableName=self.table_name,
-                Item=self._item(customer_token, wrapped, key_version),
+                Item=self._item(customer_token, wrapped, key_version, context),
                 ConditionExpression="attribute_not_exists(erased_at)",
             )
         except ClientError as e:
@@ -41,11 +48,13 @@ class DynamoDataKeyStore:
                 raise CustomerErased(customer_token) from None
             raise
 
-    def put_if_absent(self, customer_token: str, wrapped: bytes, key_version: str) -> bool:
+    def put_if_absent(
+        self, customer_token: str, wrapped: bytes, key_version: str, context: Mapping[str, str] | None = None
+    ) -> bool:
         try:
             self.client.put_item(
                 TableName=self.table_name,
-                Item=self._item(customer_token, wrapped, key_version),
+                Item=self._item(customer_token, wrapped, key_version, context),
                 ConditionExpression="attribute_not_exists(pk)",
             )
         except ClientError as e:
@@ -53,6 +62,45 @@ class DynamoDataKeyStore:
                 return False
             raise
         return True
+
+    def swap(
+        self, entry_id: str, expected: bytes, wrapped: bytes, key_version: str, context: Mapping[str, str]
+    ) -> bool:
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": entry_id}},
+                UpdateExpression="SET #w = :new, key_version = :v, #c = :c",
+                ConditionExpression="#w = :old",
+                ExpressionAttributeNames={"#w": "wrapped", "#c": "context"},  # reserved words
+                ExpressionAttributeValues={
+                    ":new": {"B": bytes(wrapped)},
+                    ":old": {"B": bytes(expected)},
+                    ":v": {"S": key_version},
+                    ":c": {"S": encode_context(context)},
+                },
+            )
+        except ClientError as e:
+            if _conditional_failed(e):
+                return False
+            raise
+        return True
+
+    def entry(self, entry_id: str) -> StoredKey | None:
+        item = self.client.get_item(
+            TableName=self.table_name, Key={"pk": {"S": entry_id}}, ConsistentRead=True
+        ).get("Item")
+        return _stored(item) if item and "wrapped" in item else None
+
+    def entries(self) -> Iterator[StoredKey]:
+        pages = self.client.get_paginator("scan").paginate(
+            TableName=self.table_name,
+            FilterExpression="attribute_exists(#w)",
+            ExpressionAttributeNames={"#w": "wrapped"},
+            ConsistentRead=True,
+        )
+        for page in pages:
+            yield from (_stored(item) for item in page.get("Items", []))
 
     def get(self, customer_token: str) -> bytes | None:
         item = self.client.get_item(
@@ -106,13 +154,27 @@ class DynamoDataKeyStore:
             yield from (item["pk"]["S"] for item in page.get("Items", []))
 
     @staticmethod
-    def _item(customer_token: str, wrapped: bytes, key_version: str) -> dict[str, Any]:
-        return {
+    def _item(
+        customer_token: str, wrapped: bytes, key_version: str, context: Mapping[str, str] | None
+    ) -> dict[str, Any]:
+        item = {
             "pk": {"S": customer_token},
             "wrapped": {"B": bytes(wrapped)},
             "key_version": {"S": key_version},
             "created_at": {"S": _now()},
         }
+        if context is not None:
+            item["context"] = {"S": encode_context(context)}
+        return item
+
+
+def _stored(item: dict[str, Any]) -> StoredKey:
+    return StoredKey(
+        item["pk"]["S"],
+        bytes(item["wrapped"]["B"]),
+        item.get("key_version", {}).get("S"),
+        decode_context(item.get("context", {}).get("S")),
+    )
 
 
 def create_table(client: Any, table_name: str) -> None:

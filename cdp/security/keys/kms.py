@@ -1,8 +1,12 @@
 """AWS KMS key manager: GenerateDataKey (AES_256) and Decrypt with an EncryptionContext.
 
-KMS keeps every backing key of a rotated KMS key, so wrapped keys stay decryptable after `rotate()`.
-The key version we report is `<key arn>#r<number of rotations>`: informative (KMS ciphertext blobs name
-their backing key themselves), refreshed after each `rotate()` made through this object.
+KMS keeps every backing key of a rotated KMS key, so wrapped keys stay decryptable after `rotate()`
+(RotateKeyOnDemand here; EnableKeyRotation rotates yearly by itself). The key version we report is
+`<key arn>#r<number of rotations>`: informative (KMS ciphertext blobs name their backing key themselves),
+refreshed after each `rotate()` made through this object. `rewrap` is ReEncrypt to the same key: KMS
+decrypts with whichever backing key the blob names and encrypts under the current one, server side, so the
+plaintext data key never reaches us. Old backing keys cannot be deleted (`retire` refuses): they live as
+long as the KMS key itself.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from cdp.security.errors import KeyAccessError
+from cdp.security.errors import KeyAccessError, KeyRetirementUnsupported
 from cdp.security.keys.port import DataKey, canonical_context
 
 _ACCESS_ERRORS = {"InvalidCiphertextException", "IncorrectKeyException", "AccessDeniedException"}
@@ -40,14 +44,32 @@ class KmsKeyManager:
                 CiphertextBlob=wrapped, EncryptionContext=context, KeyId=self._key_arn()
             )
         except ClientError as e:
-            code = e.response.get("Error", {}).get("Code", "")
-            if code in _ACCESS_ERRORS:
-                raise KeyAccessError(
-                    f"KMS refused to unwrap the data key ({code}): the encryption context differs, "
-                    "the key is not ours, or the blob was altered"
-                ) from None
-            raise
+            raise _access_error(e, "unwrap") from None
         return resp["Plaintext"]
+
+    @property
+    def current_version(self) -> str:
+        return self._key_version()
+
+    def rewrap(self, wrapped: bytes, context: dict[str, str]) -> tuple[bytes, str]:
+        canonical_context(context)
+        try:
+            resp = self.client.re_encrypt(
+                CiphertextBlob=wrapped,
+                SourceKeyId=self._key_arn(),
+                SourceEncryptionContext=context,
+                DestinationKeyId=self._key_arn(),
+                DestinationEncryptionContext=context,
+            )
+        except ClientError as e:
+            raise _access_error(e, "re-encrypt") from None
+        return resp["CiphertextBlob"], self._key_version()
+
+    def retire(self, in_use: set[str]) -> tuple[str, ...]:
+        raise KeyRetirementUnsupported(
+            "KMS keeps every rotated key material of a key for the key's life and deletes none on request; "
+            "nothing to retire (schedule the deletion of a whole KMS key only once nothing is wrapped by it)"
+        )
 
     def rotate(self) -> str:
         self.client.rotate_key_on_demand(KeyId=self._key_arn())
@@ -66,6 +88,16 @@ class KmsKeyManager:
                 rotations += len(page.get("Rotations", []))
             self._version = f"{self._key_arn()}#r{rotations}"
         return self._version
+
+
+def _access_error(e: ClientError, what: str) -> Exception:
+    code = e.response.get("Error", {}).get("Code", "")
+    if code in _ACCESS_ERRORS:
+        return KeyAccessError(
+            f"KMS refused to {what} the data key ({code}): the encryption context differs, "
+            "the key is not ours, or the blob was altered"
+        )
+    return e
 
 
 def create_key(client: Any, alias: str | None = None) -> str:

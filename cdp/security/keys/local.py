@@ -40,17 +40,14 @@ class LocalKeyring:
         self._lock = threading.Lock()
         if not self.path.exists():
             self._create()
+        self._stamp = self._file_stamp()
         self._current, self._masters = self._load()
 
     # -- KeyManager ---------------------------------------------------------------------------------
     def generate_data_key(self, context: dict[str, str]) -> DataKey:
+        self._reload_if_changed()  # another process may have rotated: wrap under its current version
         plaintext = AESGCM.generate_key(bit_length=256)
-        version = self._current
-        nonce = os.urandom(_NONCE)
-        aad = _aad(version, context)
-        sealed = AESGCM(self._masters[version]).encrypt(nonce, plaintext, aad)
-        vb = version.encode("ascii")
-        wrapped = _MAGIC + bytes([len(vb)]) + vb + nonce + sealed
+        wrapped, version = self._wrap(plaintext, context)
         return DataKey(plaintext=plaintext, wrapped=wrapped, key_version=version)
 
     def decrypt_data_key(self, wrapped: bytes, context: dict[str, str]) -> bytes:
@@ -75,13 +72,35 @@ class LocalKeyring:
             masters[version] = AESGCM.generate_key(bit_length=256)
             self._write(version, masters)
             with self._lock:
-                self._current, self._masters = version, masters
+                self._current, self._masters, self._stamp = version, masters, self._file_stamp()
         return version
 
-    # -- introspection ------------------------------------------------------------------------------
     @property
     def current_version(self) -> str:
+        self._reload_if_changed()
         return self._current
+
+    def rewrap(self, wrapped: bytes, context: dict[str, str]) -> tuple[bytes, str]:
+        plaintext = self.decrypt_data_key(wrapped, context)
+        self._reload_if_changed()
+        return self._wrap(plaintext, context)
+
+    def retire(self, in_use: set[str]) -> tuple[str, ...]:
+        with self._exclusive():
+            current, masters = self._load()
+            retired = tuple(v for v in masters if v != current and v not in in_use)
+            if retired:
+                kept = {v: k for v, k in masters.items() if v not in retired}
+                self._write(current, kept)
+                with self._lock:
+                    self._current, self._masters, self._stamp = current, kept, self._file_stamp()
+        return retired
+
+    # -- introspection ------------------------------------------------------------------------------
+    @staticmethod
+    def version_of(wrapped: bytes) -> str:
+        """The master key version a wrapped key names."""
+        return _parse(wrapped)[0]
 
     @property
     def versions(self) -> tuple[str, ...]:
@@ -89,6 +108,14 @@ class LocalKeyring:
 
     def __repr__(self) -> str:
         return f"LocalKeyring(path={str(self.path)!r}, current={self._current!r})"
+
+    def _wrap(self, plaintext: bytes, context: dict[str, str]) -> tuple[bytes, str]:
+        with self._lock:
+            version, master = self._current, self._masters[self._current]
+        nonce = os.urandom(_NONCE)
+        sealed = AESGCM(master).encrypt(nonce, plaintext, _aad(version, context))
+        vb = version.encode("ascii")
+        return _MAGIC + bytes([len(vb)]) + vb + nonce + sealed, version
 
     # -- file handling ------------------------------------------------------------------------------
     def _create(self) -> None:
@@ -129,9 +156,19 @@ class LocalKeyring:
         return doc["current"], masters
 
     def _reload(self) -> None:
+        stamp = self._file_stamp()
         current, masters = self._load()
         with self._lock:
-            self._current, self._masters = current, masters
+            self._current, self._masters, self._stamp = current, masters, stamp
+
+    def _file_stamp(self) -> tuple[int, int, int]:
+        st = self.path.stat()
+        return st.st_ino, st.st_mtime_ns, st.st_size
+
+    def _reload_if_changed(self) -> None:
+        """Re-read the keyring when another process replaced it (one stat per call)."""
+        if self._file_stamp() != self._stamp:
+            self._reload()
 
     @contextmanager
     def _exclusive(self) -> Iterator[None]:

@@ -40,6 +40,24 @@ class KeyManager(Protocol):
         """Make a new master key version current and return its id; old wrapped keys still unwrap."""
         ...
 
+    @property
+    def current_version(self) -> str:
+        """The master key version new and re-wrapped keys are wrapped under."""
+        ...
+
+    def rewrap(self, wrapped: bytes, context: dict[str, str]) -> tuple[bytes, str]:
+        """The same data key wrapped under the current master version, same context: (wrapped, version).
+
+        The plaintext key never leaves the key manager's trust boundary where it can help it (KMS
+        ReEncrypt); `KeyAccessError` if `context` is not the one bound to `wrapped`."""
+        ...
+
+    def retire(self, in_use: set[str]) -> tuple[str, ...]:
+        """Delete every master version that is neither current nor in `in_use`; return those deleted.
+
+        `KeyRetirementUnsupported` where the key service keeps old versions itself (KMS)."""
+        ...
+
 
 def canonical_context(context: dict[str, str]) -> bytes:
     """The canonical JSON bytes of an encryption context (sorted keys, no spaces), used as AEAD data."""
