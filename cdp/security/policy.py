@@ -44,6 +44,7 @@ ROLES = frozenset(
 )
 QUERY_ROLES = frozenset({"data-scientist", "analyst", "fraud-ops", "marketing"})
 ACTION_ROLES: dict[str, frozenset[str]] = {
+    "reveal": frozenset(REVEAL_FIELDS),  # the vault then checks each field against the role
     "identity-create": frozenset({"admin"}),
     "identity-revoke": frozenset({"admin"}),
     "identity-list": frozenset({"admin"}),
