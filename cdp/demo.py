@@ -275,9 +275,9 @@ def _demo_access_checks() -> None:
             ("cdp models approve cdp-fraud 1", lambda: models_approve("cdp-fraud", 1, reason="mine")),
         ):
             console.print(f"data-scientist-1: `{what}` refused ({_refused(command)}, audited)")
-    console.print(
-        f"no identity: `cdp forget --user 0` refused ({_refused(lambda: forget_request(0))}, audited)"
-    )
+    with _as(None):
+        refused = _refused(lambda: forget_request(0))
+    console.print(f"no identity: `cdp forget --user 0` refused ({refused}, audited)")
 
 
 def _demo_erasure() -> None:
