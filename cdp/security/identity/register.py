@@ -136,7 +136,7 @@ class SqliteIdentityRegister:
         return None if row is None else _row(row)
 
     def list(self) -> list[Registration]:
-        rows = self._conn().execute(f"SELECT {_COLUMNS} FROM identities ORDER BY issued_at, name").fetchall()
+        rows = self._conn().execute(f"SELECT {_COLUMNS} FROM identities ORDER BY rowid").fetchall()
         return [_row(r) for r in rows]
 
     def revoke(self, name: str, by: str, at: datetime | None = None) -> bool:
