@@ -9,7 +9,7 @@ import json
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -277,7 +277,7 @@ def authorized(action: str):  # noqa: ANN201 - a cdp.security.vault.Caller
         refuse(e)
 
 
-def refuse(error: Exception) -> typer.Exit:
+def refuse(error: Exception) -> NoReturn:
     """Print `refused: <reason>` on one line (no traceback) and exit 3."""
     typer.echo(f"refused: {error}", err=True)
     raise typer.Exit(3) from None

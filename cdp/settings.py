@@ -155,6 +155,11 @@ class Settings(BaseSettings):
     def _absolute_home(cls, v: Path) -> Path:
         return v.expanduser().resolve()
 
+    @field_validator("identity_file", mode="before")
+    @classmethod
+    def _unset_identity_file(cls, v: object) -> object:
+        return None if v == "" else v  # an empty CDP_IDENTITY_FILE means no identity, not the folder "."
+
     # -- derived paths under home (one place decides the layout) --------------------------------
     @property
     def data_dir(self) -> Path:

@@ -369,3 +369,19 @@ def test_a_service_identity_must_be_issued(isolated_home):
         b.identity.service("promotion-gate")
     issue(b, "promotion-gate", "model-approver", path=b.identity.service_token_path("promotion-gate"))
     assert b.identity.service("promotion-gate").roles == ("model-approver",)
+
+
+def test_run_pipeline_local_needs_a_registering_role(isolated_home, monkeypatch, capsys):
+    from cdp.settings import get_settings
+    from pipelines.cli import run_pipeline_main
+
+    b = backends()
+    po = issue(b, "po-1", "privacy-officer")
+    monkeypatch.setenv("CDP_IDENTITY_FILE", str(po))
+    get_settings.cache_clear()
+    assert run_pipeline_main(["--pipeline", "fraud", "--local"]) == 3
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "refused: identity 'po-1' (roles: privacy-officer) may not model-register: needs data-scientist or "
+        "ml-pipeline"
+    ]
+    assert [r.actor for r in denials(b, "model-register")] == ["po-1"]
