@@ -259,13 +259,12 @@ def _demo_access_checks() -> None:
     fields = {"person": row["person_enc"], "email": row["email_enc"]}
     analyst = b.identity.authenticate(_token_file("fraud-analyst-1").read_text().strip())
     scientist = b.identity.authenticate(_token_file("data-scientist-1").read_text().strip())
-    caller = authorize(b.identity, b.audit, "sql", analyst)  # fraud-ops
+    caller = authorize(b.identity, b.audit, "reveal", analyst)  # fraud-ops
     clear = b.vault.reveal(caller, row["user_token"], fields, "fraud-alert")
     console.print(f"{caller.id} ({caller.role}): decrypted {len(clear)} fields of {row['user_token']}")
     try:
-        b.vault.reveal(
-            authorize(b.identity, b.audit, "sql", scientist), row["user_token"], fields, "analysis"
-        )
+        caller = authorize(b.identity, b.audit, "reveal", scientist)  # the vault then decides per field
+        b.vault.reveal(caller, row["user_token"], fields, "analysis")
     except AccessDenied as e:
         console.print(f"data-scientist-1: refused ({e})")
     with _as("data-scientist-1"):
