@@ -15,6 +15,7 @@ from cdp.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from cdp.catalog.port import Catalog
+    from cdp.corebanking.erasure_requests import ErasureRequests
     from cdp.objectstore.port import ObjectStore
     from cdp.oltp.port import OltpStore
     from cdp.online.port import OnlineStore
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from cdp.security.audit.port import AuditLog
     from cdp.security.cardverify.port import CardVerifier
     from cdp.security.datakeys.port import DataKeyStore
+    from cdp.security.identity.port import IdentityProvider
     from cdp.security.keys.port import KeyManager
     from cdp.security.protector import Protector
     from cdp.security.vault import PiiVault
@@ -198,3 +200,32 @@ class Backends:
         from cdp.security.vault import PiiVault
 
         return PiiVault(self.keys, self.data_keys, self.audit)
+
+    @cached_property
+    def identity(self) -> IdentityProvider:
+        """Who is calling: the IAM principal in AWS, a signed identity token here."""
+        if self.aws:
+            from cdp.security.identity.aws import IamIdentityProvider
+
+            return IamIdentityProvider(self._boto("sts"), self.settings.iam_role_map)
+        from cdp.security.identity.local import LocalIdentityProvider
+        from cdp.security.identity.register import SqliteIdentityRegister
+        from cdp.security.identity.token import load_signing_key
+
+        return LocalIdentityProvider(
+            SqliteIdentityRegister(self.settings.state_dir / "identities.sqlite"),
+            lambda: load_signing_key(self.keys, self.data_keys),
+            self.settings.identity_file,
+            self.settings.identities_dir,
+        )
+
+    @cached_property
+    def erasure_requests(self) -> ErasureRequests:
+        """Pending two-person erasure requests (SQLite here, DynamoDB in AWS)."""
+        if self.aws:
+            from cdp.corebanking.erasure_requests import DynamoDbErasureRequests
+
+            return DynamoDbErasureRequests.from_settings(self.settings)
+        from cdp.corebanking.erasure_requests import SqliteErasureRequests
+
+        return SqliteErasureRequests(self.settings.state_dir / "erasure_requests.sqlite")

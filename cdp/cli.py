@@ -9,7 +9,7 @@ import json
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -268,6 +268,7 @@ def sql(
     from cdp.backends import Backends
     from cdp.catalog.port import CatalogError
 
+    authorized("sql")
     try:
         result = Backends().catalog.analyst_query(query)
     except CatalogError as e:
@@ -281,27 +282,86 @@ def sql(
     console.print(table)
 
 
-def _caller(actor: str, role: str):  # noqa: ANN202
-    from cdp.security.vault import Caller
+def authorized(action: str):  # noqa: ANN201 - a cdp.security.vault.Caller
+    """The caller (its identity from `CDP_IDENTITY_FILE`, or its IAM principal in AWS) in a role that may
+    perform `action`; otherwise one line on stderr, exit 3 (the refusal is audited)."""
+    from cdp.backends import Backends
+    from cdp.security.errors import AccessDenied, NotAuthenticated
+    from cdp.security.identity.authorize import authorize
 
-    return Caller(id=actor, role=role)
+    b = Backends()
+    try:
+        return authorize(b.identity, b.audit, action)
+    except (AccessDenied, NotAuthenticated) as e:
+        refuse(e)
 
 
-@app.command()
+def refuse(error: Exception) -> NoReturn:
+    """Print `refused: <reason>` on one line (no traceback) and exit 3."""
+    typer.echo(f"refused: {error}", err=True)
+    raise typer.Exit(3) from None
+
+
+forget_app = typer.Typer(
+    help="Erasure (GDPR art. 17): `--user N` requests it; `confirm ID` by a second privacy officer performs "
+    "it (CDP_ERASURE_APPROVALS=2, the default; with 1 `--user N` erases at once).",
+    invoke_without_command=True,
+)
+app.add_typer(forget_app, name="forget")
+
+
+@forget_app.callback()
 def forget(
-    user: Annotated[int, typer.Option(help="The customer's user id in core banking.")],
-    actor: Annotated[str, typer.Option(help="Who asks (recorded in the audit log).")] = "cli",
-    role: Annotated[str, typer.Option(help="The caller's role.")] = "privacy-officer",
+    ctx: typer.Context,
+    user: Annotated[int | None, typer.Option(help="The customer's user id in core banking.")] = None,
 ) -> None:
-    """Erase a customer (GDPR art. 17) by crypto-shredding their data key; audited."""
-    from cdp.corebanking.erasure import forget_customer
+    """Erase a customer by crypto-shredding their data key (two privacy officers by default); audited."""
+    if ctx.invoked_subcommand is not None:
+        if user is not None:
+            raise typer.BadParameter("give --user to request an erasure, or `confirm ID`, not both")
+        return
+    if user is None:
+        raise typer.BadParameter("give --user N to request an erasure, or `cdp forget confirm ID`")
+    forget_request(user)
+
+
+def forget_request(user: int) -> str | None:
+    """`cdp forget --user N` as the caller: the request id (printed), or None when it erased at once."""
+    from cdp.corebanking.erasure_approval import request_erasure
     from cdp.security.errors import AccessDenied
 
+    caller = authorized("forget")
     try:
-        r = forget_customer(user, _caller(actor, role))
+        outcome = request_erasure(user, caller)
     except AccessDenied as e:
-        err_console.print(f"[red]refused:[/red] {e}")
-        raise typer.Exit(3) from e
+        refuse(e)
+    if outcome.request is not None:
+        console.print(
+            f"erasure request {outcome.request.id} recorded for customer {outcome.request.customer_token}; "
+            f"a second privacy officer performs it with `cdp forget confirm {outcome.request.id}`"
+        )
+        return outcome.request.id
+    _print_erasure(outcome.report)
+    return None
+
+
+@forget_app.command("confirm")
+def forget_confirm(
+    request_id: Annotated[str, typer.Argument(help="The request id `cdp forget --user N` printed.")],
+) -> None:
+    """Confirm another privacy officer's erasure request and perform it; audited."""
+    from cdp.corebanking.erasure_approval import ErasureRequestError, confirm_erasure
+    from cdp.security.errors import AccessDenied
+
+    caller = authorized("forget-confirm")
+    try:
+        report = confirm_erasure(request_id, caller)
+    except (AccessDenied, ErasureRequestError) as e:
+        refuse(e)
+    _print_erasure(report)
+
+
+def _print_erasure(r) -> None:  # noqa: ANN001 - an ErasureReport
     state = "erased" if r.key_deleted else "already erased"
     on = r.erased_at.date().isoformat() if r.erased_at else "?"
     console.print(
@@ -314,18 +374,20 @@ def forget(
 @app.command()
 def export(
     user: Annotated[int, typer.Option(help="The customer's user id in core banking.")],
-    actor: Annotated[str, typer.Option(help="Who asks (recorded in the audit log).")] = "cli",
-    role: Annotated[str, typer.Option(help="The caller's role.")] = "privacy-officer",
 ) -> None:
     """Access request: write everything held about a customer, decrypted, to a file; audited."""
     from cdp.corebanking.erasure import CustomerWasErased
     from cdp.corebanking.export import export_customer
+    from cdp.security.errors import AccessDenied
 
+    caller = authorized("export")
     try:
-        path = export_customer(user, _caller(actor, role))
+        path = export_customer(user, caller)
+    except AccessDenied as e:
+        refuse(e)
     except CustomerWasErased as e:
         console.print(f"no export: {e}")
-        raise typer.Exit(4) from e
+        raise typer.Exit(4) from None
     console.print(f"export written to {path} (contains personal data: hand it over, then delete it)")
 
 
@@ -342,6 +404,7 @@ def retention_purge(
 
     from cdp.corebanking.retention import purge
 
+    authorized("retention-purge")
     try:
         as_of = datetime.combine(date.fromisoformat(now), datetime.min.time(), UTC) if now else None
     except ValueError as e:
@@ -352,6 +415,90 @@ def retention_purge(
         f"retention: {r.transactions:,} held transactions of {r.holds_ended} erased customers deleted, "
         f"{r.holds_active} still held; {r.exports} expired exports removed"
     )
+
+
+identity_app = typer.Typer(
+    help="Identities: signed tokens issued by an admin; roles come from the issuer, never from a flag."
+)
+app.add_typer(identity_app, name="identity")
+
+
+@identity_app.command("create")
+def identity_create(
+    name: Annotated[str, typer.Argument(help="Who or what the identity is for (lowercase, unique).")],
+    role: Annotated[list[str], typer.Option("--role", help="A role (repeatable), e.g. privacy-officer.")],
+    expires_days: Annotated[float, typer.Option(help="Days until the token expires.", min=0.001)] = 90,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the token to this file (mode 0600) instead of printing it.")
+    ] = None,
+) -> None:
+    """Issue an identity and its token (shown once). The first identity must be an admin; after that,
+    only an admin may issue (CDP_IDENTITY_FILE = the admin's token file). Audited."""
+    from cdp.backends import Backends
+    from cdp.security.errors import AccessDenied, NotAuthenticated
+    from cdp.security.identity.commands import create_identity
+    from cdp.security.identity.local import write_token_file
+    from cdp.security.identity.port import IdentityAdminError
+
+    try:
+        issued = create_identity(Backends(), name, role, expires_days)
+    except (AccessDenied, NotAuthenticated, IdentityAdminError) as e:
+        refuse(e)
+    who = issued.identity
+    expiry = who.expires_at.isoformat(timespec="seconds") if who.expires_at else "never"
+    if out is not None:
+        write_token_file(out, issued.token)
+        roles = ", ".join(who.roles)
+        console.print(
+            f"identity {who.name} ({roles}; expires {expiry}): token written to {out}", soft_wrap=True
+        )
+        return
+    typer.echo(issued.token)
+    err_console.print(f"identity {who.name} ({', '.join(who.roles)}; expires {expiry}): store the token now, "
+                      "it cannot be shown again")  # fmt: skip
+
+
+@identity_app.command("list")
+def identity_list() -> None:
+    """Issued identities (revoked ones too) with roles and dates, never tokens. Admin only."""
+    from cdp.backends import Backends
+    from cdp.security.errors import AccessDenied, NotAuthenticated
+    from cdp.security.identity.commands import list_identities
+    from cdp.security.identity.port import IdentityAdminError
+
+    try:
+        console.print_json(data=list_identities(Backends()), default=str)
+    except (AccessDenied, NotAuthenticated, IdentityAdminError) as e:
+        refuse(e)
+
+
+@identity_app.command("revoke")
+def identity_revoke(name: Annotated[str, typer.Argument(help="The identity's name.")]) -> None:
+    """Revoke an identity: its token is refused from its next use on. Admin only; audited."""
+    from cdp.backends import Backends
+    from cdp.security.errors import AccessDenied, NotAuthenticated
+    from cdp.security.identity.commands import revoke_identity
+    from cdp.security.identity.port import IdentityAdminError, IdentityNotFound
+
+    try:
+        revoked = revoke_identity(Backends(), name)
+    except (AccessDenied, NotAuthenticated, IdentityAdminError, IdentityNotFound) as e:
+        refuse(e)
+    console.print(f"identity {revoked.name}: revoked")
+
+
+@app.command()
+def whoami() -> None:
+    """The caller's identity: name, roles, expiry (from CDP_IDENTITY_FILE, or the IAM principal in AWS)."""
+    from cdp.backends import Backends
+    from cdp.security.errors import NotAuthenticated
+
+    try:
+        who = Backends().identity.current()
+    except NotAuthenticated as e:
+        refuse(e)
+    expiry = who.expires_at.isoformat(timespec="seconds") if who.expires_at else "never"
+    console.print(f"{who.name}  roles: {', '.join(who.roles) or 'none'}  ({who.kind}; expires {expiry})")
 
 
 @audit_app.command("verify")
@@ -479,12 +626,16 @@ def models_approve(
     model: Annotated[str, typer.Argument(help="Model name.")],
     version: Annotated[int, typer.Argument(help="Version to approve (becomes the champion).")],
     reason: Annotated[str, typer.Option(help="Why (recorded).")],
-    actor: Annotated[str, typer.Option(help="Who approves (audited).")] = "cli",
 ) -> None:
-    """Approve a version: it becomes the champion; audited."""
+    """Approve a version: it becomes the champion; audited. Needs model-approver; not by its registrant."""
     from cdp.registry.commands import approve_model
+    from cdp.security.errors import AccessDenied
 
-    approve_model(_registry(), model, version, actor, reason)
+    caller = authorized("model-approve")
+    try:
+        approve_model(_registry(), model, version, caller.id, reason, role=caller.role)
+    except AccessDenied as e:
+        refuse(e)
     console.print(f"{model} v{version}: approved, champion")
 
 
@@ -493,12 +644,12 @@ def models_reject(
     model: Annotated[str, typer.Argument(help="Model name.")],
     version: Annotated[int, typer.Argument(help="Version to reject.")],
     reason: Annotated[str, typer.Option(help="Why (recorded).")],
-    actor: Annotated[str, typer.Option(help="Who rejects (audited).")] = "cli",
 ) -> None:
-    """Reject a version; audited."""
+    """Reject a version; audited. Needs model-approver."""
     from cdp.registry.commands import reject_model
 
-    reject_model(_registry(), model, version, actor, reason)
+    caller = authorized("model-reject")
+    reject_model(_registry(), model, version, caller.id, reason, role=caller.role)
     console.print(f"{model} v{version}: rejected")
 
 
@@ -517,8 +668,9 @@ def keys_create(
     from cdp.apikeys.commands import cli_create
     from cdp.apikeys.port import InvalidApiKeyRequestError
 
+    caller = authorized("api-key-create")
     try:
-        created = cli_create(label, scope)
+        created = cli_create(label, scope, actor=caller.id)
     except InvalidApiKeyRequestError as e:
         err_console.print(f"[red]{e}")
         raise typer.Exit(2) from e
@@ -540,8 +692,9 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key id (not the 
     from cdp.apikeys.commands import cli_revoke
     from cdp.apikeys.port import UnknownApiKeyError
 
+    caller = authorized("api-key-revoke")
     try:
-        console.print_json(data=cli_revoke(key_id), default=str)
+        console.print_json(data=cli_revoke(key_id, actor=caller.id), default=str)
     except UnknownApiKeyError as e:
         err_console.print(f"[red]{e}")
         raise typer.Exit(2) from e
@@ -565,12 +718,13 @@ def crypto_rotate_master_key(
     from cdp.backends import Backends
     from cdp.security.rotation import rotate_master_key
 
+    caller = authorized("rotate-master-key")
     b = Backends()
     with _progress() as progress:
         task = progress.add_task("re-wrapping data keys", total=None)
         r = rotate_master_key(
             b.keys, b.data_keys, b.audit, b.settings.state_dir / "key_rotation.json",
-            actor="cli", role="key-admin", rotate=rotate, retire_old=retire_old,
+            actor=caller.id, role=caller.role, rotate=rotate, retire_old=retire_old,
             progress=lambda done, total: progress.update(task, completed=done, total=total),
         )  # fmt: skip
     console.print(
@@ -594,6 +748,7 @@ def crypto_status() -> None:
 
     from cdp.backends import Backends
 
+    authorized("key-status")
     b = Backends()
     per_version = Counter(e.key_version or "?" for e in b.data_keys.entries())
     console.print(f"current master version: {b.keys.current_version}")
@@ -620,16 +775,16 @@ def serve(
 def promote(
     model: Annotated[str, typer.Argument(help="Registered model, e.g. cdp-fraud.")],
     version: Annotated[int | None, typer.Option(help="Candidate version (default: newest pending).")] = None,
-    actor: Annotated[str, typer.Option(help="Who decides (written to the audit log).")] = "promotion-gate",
     dry_run: Annotated[bool, typer.Option(help="Decide but change nothing.")] = False,
     report: Annotated[Path | None, typer.Option(help="Write the decision as JSON to this file.")] = None,
 ) -> None:
     """The promotion gate (what CodeBuild runs): candidate vs champion on the same holdout, then gates.
 
-    Exits 0 whatever the decision (a rejection is a decision); 2 when the gate itself cannot run."""
+    Runs as the caller's identity (role model-approver). Exits 0 whatever the decision (a rejection is a
+    decision); 2 when the gate itself cannot run; 3 when the identity may not promote."""
     from cdp.promotion.__main__ import run_promotion
 
-    code = run_promotion(model, version, actor, dry_run, report)
+    code = run_promotion(model, version, dry_run, report)
     if code:
         raise typer.Exit(code)
 

@@ -6,7 +6,12 @@ the CLI; what the steps print is a log like any other: tokens and counts, never 
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
+
+import typer
 
 from cdp.cli import (
     audit_verify,
@@ -14,7 +19,11 @@ from cdp.cli import (
     console,
     err_console,
     features_sync_online,
+    forget_confirm,
+    forget_request,
+    identity_create,
     load,
+    models_approve,
     print_timeline,
     profile,
     run_generate,
@@ -39,6 +48,8 @@ def run_demo() -> None:
     console.rule(f"[bold]CDP demo[/bold]  home={s.home}  backend={s.backend}  users={s.users}")
     timeline = Timeline()
     data = s.data_dir
+    console.rule("0. identities: an admin, then people and services issued by it (tokens 0600)")
+    _demo_identities()
     if (data / "ground_truth" / "manifest.json").exists():
         console.rule("1. IBM-format data already generated: reusing it")
     else:
@@ -53,21 +64,22 @@ def run_demo() -> None:
     slices = _stream_slices()
     console.rule("5. stream path: the stream's first half -> core banking -> stream -> lake")
     _produce_slice(timeline, "first half of the stream", slices[0], drift=None)
-    console.rule("6. the lake")
-    sql(
-        "SELECT 'transactions' AS table_name, count(*) AS row_count FROM transactions "
-        "UNION ALL SELECT 'customers', count(*) FROM customers "
-        "UNION ALL SELECT 'cards', count(*) FROM cards",
-        limit=10,
-    )
-    sql(
-        "SELECT year, count(*) AS transactions, sum(CASE WHEN is_fraud THEN 1 ELSE 0 END) AS frauds, "
-        "round(sum(amount_cents) / 100.0, 2) AS volume_usd, "
-        "round(100.0 * avg(CASE WHEN channel = 'online' THEN 1 ELSE 0 END), 1) AS online_pct "
-        "FROM transactions GROUP BY year ORDER BY year DESC LIMIT 8",
-        limit=8,
-    )
-    console.rule("7. security: role-checked decryption, audited")
+    console.rule("6. the lake (as data-scientist-1)")
+    with _as("data-scientist-1"):
+        sql(
+            "SELECT 'transactions' AS table_name, count(*) AS row_count FROM transactions "
+            "UNION ALL SELECT 'customers', count(*) FROM customers "
+            "UNION ALL SELECT 'cards', count(*) FROM cards",
+            limit=10,
+        )
+        sql(
+            "SELECT year, count(*) AS transactions, sum(CASE WHEN is_fraud THEN 1 ELSE 0 END) AS frauds, "
+            "round(sum(amount_cents) / 100.0, 2) AS volume_usd, "
+            "round(100.0 * avg(CASE WHEN channel = 'online' THEN 1 ELSE 0 END), 1) AS online_pct "
+            "FROM transactions GROUP BY year ORDER BY year DESC LIMIT 8",
+            limit=8,
+        )
+    console.rule("7. security: role-checked decryption and commands refused by role, audited")
     _demo_access_checks()
     console.rule("8. features: offline views and training sets (fraud, CLV, segmentation)")
     _demo_features()
@@ -91,6 +103,8 @@ def run_demo() -> None:
     _produce_slice(timeline, "last tenth of the stream", None, drift=drift)
     _score_stream(timeline)
     _demo_stream_metrics()
+    console.rule("15. erasure by two privacy officers (GDPR art. 17): one requests, another confirms")
+    _demo_erasure()
     audit_verify()
     console.rule("timeline")
     print_timeline([e.to_dict() for e in timeline.entries])
@@ -99,6 +113,64 @@ def run_demo() -> None:
     console.print(
         f'Try: cdp sql "SELECT channel, count(*) FROM transactions GROUP BY channel"  (CDP_HOME={s.home})'
     )
+
+
+# Who the demo issues, and the roles the admin gives them (services run the loop's actions).
+DEMO_PEOPLE = {
+    "privacy-officer-1": ("privacy-officer",),
+    "privacy-officer-2": ("privacy-officer",),
+    "fraud-analyst-1": ("fraud-ops",),
+    "data-scientist-1": ("data-scientist",),
+    "model-approver-1": ("model-approver",),
+}
+
+
+def _token_file(name: str):  # noqa: ANN202 - a Path
+    return get_settings().identities_dir / f"{name}.token"
+
+
+def _demo_identities() -> None:
+    """Bootstrap the admin, then issue people and the pipeline and promotion-gate services as the admin.
+    Tokens go to `<home>/identities/<name>.token` (0600); a re-run reuses the identities issued before."""
+    from cdp.backends import Backends
+    from cdp.security.identity.port import SERVICE_ROLES
+
+    issued = {r.name for r in Backends().identity.list()} if Backends().identity.bootstrapped() else set()
+    wanted = {"admin": ("admin",), **DEMO_PEOPLE, **SERVICE_ROLES}
+    for name, roles in wanted.items():
+        if name in issued and _token_file(name).exists():
+            continue
+        with _as(None if name == "admin" else "admin"):
+            identity_create(name, list(roles), expires_days=30, out=_token_file(name))
+    console.print(f"identities: {', '.join(wanted)} (tokens in {get_settings().identities_dir})")
+
+
+@contextmanager
+def _as(name: str | None) -> Iterator[None]:
+    """Run the enclosed commands as identity `name`, as a user would: `CDP_IDENTITY_FILE` = its token file."""
+    previous = os.environ.get("CDP_IDENTITY_FILE")
+    _set_identity_file(str(_token_file(name)) if name else None)
+    try:
+        yield
+    finally:
+        _set_identity_file(previous)
+
+
+def _set_identity_file(value: str | None) -> None:
+    if value is None:
+        os.environ.pop("CDP_IDENTITY_FILE", None)
+    else:
+        os.environ["CDP_IDENTITY_FILE"] = value
+    get_settings.cache_clear()
+
+
+def _refused(command) -> str:  # noqa: ANN001 - a CLI command function and its arguments
+    """Run a command expected to be refused; what it printed is on stderr, the exit code is returned."""
+    try:
+        command()
+    except typer.Exit as e:
+        return f"exit {e.exit_code}"
+    return "not refused"
 
 
 def _stream_slices() -> tuple[int, int]:
@@ -175,21 +247,52 @@ def _demo_where_things_are() -> None:
 
 
 def _demo_access_checks() -> None:
-    """A fraud analyst may read an alert's contact fields; a data scientist may not. Both are audited.
-    Values are never printed: the demo's output is a log like any other."""
+    """A fraud analyst may read an alert's contact fields; a data scientist may not, nor erase, export or
+    approve a model: each refusal exits 3 with one line and is audited. Values are never printed."""
     from cdp.backends import Backends
+    from cdp.cli import export
     from cdp.security.errors import AccessDenied
-    from cdp.security.vault import Caller
+    from cdp.security.identity.authorize import authorize
 
     b = Backends()
     row = b.catalog.query("SELECT user_token, person_enc, email_enc FROM customers LIMIT 1").to_pylist()[0]
     fields = {"person": row["person_enc"], "email": row["email_enc"]}
-    clear = b.vault.reveal(Caller("fraud-analyst-1", "fraud-ops"), row["user_token"], fields, "fraud-alert")
-    console.print(f"fraud-ops: decrypted {len(clear)} fields of {row['user_token']} for a fraud alert")
+    analyst = b.identity.authenticate(_token_file("fraud-analyst-1").read_text().strip())
+    scientist = b.identity.authenticate(_token_file("data-scientist-1").read_text().strip())
+    caller = authorize(b.identity, b.audit, "reveal", analyst)  # fraud-ops
+    clear = b.vault.reveal(caller, row["user_token"], fields, "fraud-alert")
+    console.print(f"{caller.id} ({caller.role}): decrypted {len(clear)} fields of {row['user_token']}")
     try:
-        b.vault.reveal(Caller("data-scientist-1", "data-scientist"), row["user_token"], fields, "analysis")
+        caller = authorize(b.identity, b.audit, "reveal", scientist)  # the vault then decides per field
+        b.vault.reveal(caller, row["user_token"], fields, "analysis")
     except AccessDenied as e:
-        console.print(f"data-scientist: refused ({e})")
+        console.print(f"data-scientist-1: refused ({e})")
+    with _as("data-scientist-1"):
+        for what, command in (
+            ("cdp forget --user 0", lambda: forget_request(0)),
+            ("cdp export --user 0", lambda: export(user=0)),
+            ("cdp models approve cdp-fraud 1", lambda: models_approve("cdp-fraud", 1, reason="mine")),
+        ):
+            console.print(f"data-scientist-1: `{what}` refused ({_refused(command)}, audited)")
+    with _as(None):
+        refused = _refused(lambda: forget_request(0))
+    console.print(f"no identity: `cdp forget --user 0` refused ({refused}, audited)")
+
+
+def _demo_erasure() -> None:
+    """privacy-officer-1 requests the erasure of the last customer; confirming it herself is refused; the
+    second officer confirms and it runs (`CDP_ERASURE_APPROVALS`, 2 by default)."""
+    user = get_settings().users - 1
+    with _as("privacy-officer-1"):
+        request_id = forget_request(user)
+        if request_id is None:  # CDP_ERASURE_APPROVALS=1: erased at once
+            return
+        console.print(
+            f"privacy-officer-1: `cdp forget confirm {request_id}` refused "
+            f"({_refused(lambda: forget_confirm(request_id))}, audited: two-person rule)"
+        )
+    with _as("privacy-officer-2"):
+        forget_confirm(request_id)
 
 
 def _demo_features() -> None:
@@ -220,14 +323,19 @@ def _demo_pipelines() -> None:
     from rich.table import Table
 
     from cdp.backends import Backends
+    from cdp.security.identity.authorize import authorize
+    from cdp.security.identity.port import ML_PIPELINE_SERVICE
     from pipelines.cli import run_local_pipeline
 
     b = Backends()
-    table = Table(title="pipeline runs (models wait as PendingManualApproval: cdp models approve)")
+    pipeline = authorize(b.identity, b.audit, "model-register", b.identity.service(ML_PIPELINE_SERVICE))
+    table = Table(
+        title=f"pipeline runs as {pipeline.id} (models wait as PendingManualApproval: cdp models approve)"
+    )
     for col in ("pipeline", "status", "seconds", "registered", "gate metrics"):
         table.add_column(col)
     for model in ("fraud", "clv", "segmentation"):
-        record, _ = run_local_pipeline(model, b)
+        record, _ = run_local_pipeline(model, b, registered_by=pipeline.id)
         seconds = sum(s.duration_seconds or 0 for s in record.steps)
         cached = sum(s.cache_hit for s in record.steps)
         register = next((s for s in record.steps if s.type == "RegisterModel"), None)
@@ -243,8 +351,8 @@ def _demo_pipelines() -> None:
 
 
 def _demo_promote_first_champions() -> None:
-    """A model with no champion yet gets its latest version approved (audited); later candidates wait for
-    `cdp models approve` or the promotion gate."""
+    """A model with no champion yet gets its latest version approved by model-approver-1 (audited; not the
+    pipeline's identity that registered it); later candidates wait for `cdp models approve` or the gate."""
     from cdp.backends import Backends
 
     registry = Backends().model_registry
@@ -255,8 +363,8 @@ def _demo_promote_first_champions() -> None:
         versions = registry.list(name)
         if versions:
             latest = max(v.version for v in versions)
-            registry.approve(name, latest, "demo", "first champion of a fresh platform")
-            console.print(f"{name}: v{latest} approved as the first champion (audited)")
+            with _as("model-approver-1"):
+                models_approve(name, latest, reason="first champion of a fresh platform")
 
 
 def _demo_stream_metrics() -> None:

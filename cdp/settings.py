@@ -138,6 +138,24 @@ class Settings(BaseSettings):
         "cdp-analyst", description="Athena workgroup of analyst queries (AWS backend)."
     )
 
+    # -- identities and separation of duties (cdp/security/identity) ----------------------------
+    identity_file: Path | None = Field(
+        None,
+        description="File (mode 0600) holding the caller's identity token, issued by `cdp identity create "
+        "--out`; local mode only (in AWS the caller is its IAM principal).",
+    )
+    iam_role_map: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="AWS mode: roles per IAM principal or role ARN, JSON, e.g. "
+        '{"arn:aws:iam::123456789012:role/PrivacyOfficer": ["privacy-officer"]}.',
+    )
+    erasure_approvals: int = Field(
+        2,
+        ge=1,
+        le=2,
+        description="Privacy officers needed to erase a customer: 2 = one requests, another confirms.",
+    )
+
     demo_drift: Literal["amount-shift", "fraud-pattern", "none"] = Field(
         "fraud-pattern", description="Drift the demo injects into the stream's second half."
     )
@@ -162,6 +180,11 @@ class Settings(BaseSettings):
     def _absolute_home(cls, v: Path) -> Path:
         return v.expanduser().resolve()
 
+    @field_validator("identity_file", mode="before")
+    @classmethod
+    def _unset_identity_file(cls, v: object) -> object:
+        return None if v == "" else v  # an empty CDP_IDENTITY_FILE means no identity, not the folder "."
+
     # -- derived paths under home (one place decides the layout) --------------------------------
     @property
     def data_dir(self) -> Path:
@@ -185,6 +208,11 @@ class Settings(BaseSettings):
     def state_dir(self) -> Path:
         """Embedded stores: OLTP, stream log, keyring, audit log, registry."""
         return self.home / "state"
+
+    @property
+    def identities_dir(self) -> Path:
+        """Identity token files of the platform's services (and the demo's people), mode 0600."""
+        return self.home / "identities"
 
     @property
     def logs_dir(self) -> Path:

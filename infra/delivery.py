@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_codepipeline_actions as actions
@@ -84,18 +84,22 @@ class DeliveryStack(Stack):
         role_variable = {
             "SAGEMAKER_ROLE_ARN": codebuild.BuildEnvironmentVariable(value=execution_role.role_arn)
         }
+        # `cdp promote` runs as the project's IAM role: CDP_IAM_ROLE_MAP gives that role model-approver
+        build_role = self._gate_role("Build")
         self.build = self._project(
             "Build",
             "Pipeline build: tests, pipeline definitions and runs, then the promotion gate in post_build",
             codebuild.PipelineProject,
-            environment_variables=role_variable,
+            role=build_role,
+            environment_variables={**role_variable, **_approver_map(build_role)},
         )
-        suppress(
+        _suppress_on_project(
             self.build,
             "AwsSolutions-IAM5",
             "CodePipeline's grant to its build: read the source artifact (objects named per execution).",
             applies_to=["Action::s3:GetObject*", "Action::s3:GetBucket*", "Action::s3:List*"],
         )
+        promote_role = self._gate_role("Promote")
         self.promote = self._project(
             "Promote",
             "Promotion gate for a registered model version (started by cdp-promote-on-register)",
@@ -103,8 +107,10 @@ class DeliveryStack(Stack):
             source=codebuild.Source.git_hub(
                 owner=source.owner, repo=source.name, branch_or_ref=source.branch, webhook=False
             ),
+            role=promote_role,
             environment_variables={
                 **role_variable,
+                **_approver_map(promote_role),
                 # no pipeline runs: buildspec.yml loops over $CI_PIPELINES unquoted, so a blank runs none
                 # (a blank rather than "": CloudFormation rejects an empty required Value)
                 "CI_PIPELINES": codebuild.BuildEnvironmentVariable(value=" "),
@@ -135,6 +141,15 @@ class DeliveryStack(Stack):
         self.pipeline = self._pipeline(access_logs)
 
     # -- projects -------------------------------------------------------------------------------------
+    def _gate_role(self, name: str) -> iam.Role:
+        """The service role of a project that runs the promotion gate (its identity: see `_approver_map`)."""
+        return iam.Role(
+            self,
+            f"{name}Role",
+            assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"),
+            description=f"CodeBuild {name}: runs the promotion gate as role model-approver",
+        )
+
     def _project(self, name: str, description: str, kind: type, **options) -> codebuild.Project:
         log_group = logs.LogGroup(
             self,
@@ -157,7 +172,7 @@ class DeliveryStack(Stack):
             ),
             **options,
         )
-        suppress(
+        _suppress_on_project(
             project,
             "AwsSolutions-IAM5",
             "CodeBuild's own grants: its log streams and report groups are named per build.",
@@ -241,7 +256,7 @@ class DeliveryStack(Stack):
                 ],
             )
         )
-        suppress(
+        _suppress_on_project(
             project,
             "AwsSolutions-IAM5",
             "The gate reads any version of the cdp-* groups, the lake's evaluation reports and holdout "
@@ -284,7 +299,7 @@ class DeliveryStack(Stack):
                 conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
             )
         )
-        suppress(
+        _suppress_on_project(
             project,
             "AwsSolutions-IAM5",
             "Pipelines are upserted by name (cdp-fraud, cdp-clv, cdp-segmentation); step code is uploaded "
@@ -326,7 +341,7 @@ class DeliveryStack(Stack):
                 conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
             )
         )
-        suppress(
+        _suppress_on_project(
             project,
             "AwsSolutions-IAM5",
             "Models and endpoint configs are named per approved version; all are scoped to cdp-*.",
@@ -388,3 +403,16 @@ class DeliveryStack(Stack):
             ],
         )
         return pipeline
+
+
+def _approver_map(role: iam.IRole) -> dict[str, codebuild.BuildEnvironmentVariable]:
+    """`CDP_IAM_ROLE_MAP` giving `role` the platform role model-approver (the gate's identity in AWS)."""
+    value = Fn.join("", ['{"', role.role_arn, '": ["model-approver"]}'])
+    return {"CDP_IAM_ROLE_MAP": codebuild.BuildEnvironmentVariable(value=value)}
+
+
+def _suppress_on_project(project: codebuild.Project, *args: object, **kwargs: object) -> None:
+    """`suppress` on a CodeBuild project and on its service role (given explicitly, it is not a child)."""
+    suppress(project, *args, **kwargs)  # type: ignore[arg-type]
+    if project.role is not None:
+        suppress(project.role, *args, **kwargs)  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cdp.apikeys.dynamodb import TABLE_SUFFIX as API_KEYS_SUFFIX
+from cdp.corebanking.erasure_requests import TABLE_SUFFIX as ERASURE_REQUESTS_SUFFIX
 from cdp.oltp.dynamodb import ERASURES
 from cdp.oltp.dynamodb import TABLE_KEYS as OLTP_TABLE_KEYS
 from cdp.streaming import landed_dynamodb
@@ -43,6 +44,7 @@ def table_specs() -> list[TableSpec]:
         TableSpec("stream-checkpoints", "lease_key", "shard_id", "stream consumer checkpoints per shard"),
         TableSpec("online-features", "key", None, "online feature state per card"),
         TableSpec("data-keys", "pk", None, "wrapped per-customer data keys (crypto-shredding)"),
+        TableSpec(ERASURE_REQUESTS_SUFFIX, "id", None, "two-person erasure requests (user id, token, who)"),
         TableSpec(API_KEYS_SUFFIX, "key_id", None, "hashed API keys of the public API"),
         TableSpec(
             landed_dynamodb.TABLE_SUFFIX,

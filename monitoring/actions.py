@@ -6,6 +6,9 @@
 - `promote-model`: runs the promotion gate on that version; when it approves, puts the Approved event;
 - `deploy-champion`: serving reloads the champion by itself (it polls the registry), so deploying means
   recording which version is now champion, in the timeline and the audit log.
+Each action runs as a platform service identity, as each AWS target runs as its own IAM role: the pipeline
+as `ml-pipeline` (recorded as the registrant of the versions it registers), the promotion gate and the
+deployment as `promotion-gate` (role `model-approver`), so the gate never approves its own registration.
 In AWS the same rules point at a SageMaker pipeline and CodeBuild projects (see `monitoring.rules`).
 """
 
@@ -26,7 +29,8 @@ if TYPE_CHECKING:
 
 PENDING = "PendingManualApproval"
 APPROVED = "Approved"
-PipelineRunner = Callable[[str, Any], tuple[Any, Any]]  # (pipeline, backends) -> (run record, run folder)
+# (pipeline, backends, registered_by=identity) -> (run record, run folder)
+PipelineRunner = Callable[..., tuple[Any, Any]]
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,16 @@ def _registered(record: Any) -> dict[str, Any]:
     raise PipelineRunFailedError(f"execution {record.execution_id} registered no model version")
 
 
-def retrain_on_fresh_features(pipeline: str, backends: Backends) -> tuple[Any, Any]:
+def service_caller(backends: Backends, service: str, action: str) -> Any:
+    """The `Caller` a platform service acts as for `action` (authenticated, authorized, refusals audited)."""
+    from cdp.security.identity.authorize import authorize
+
+    return authorize(backends.identity, backends.audit, action, backends.identity.service(service))
+
+
+def retrain_on_fresh_features(
+    pipeline: str, backends: Backends, registered_by: str | None = None
+) -> tuple[Any, Any]:
     """Refresh the feature tables and training sets from the lake (which now holds the streamed events),
     then run the pipeline: a retraining must see the data that drifted. In AWS the same refresh is the
     scheduled feature build the pipeline's query reads."""
@@ -103,7 +116,7 @@ def retrain_on_fresh_features(pipeline: str, backends: Backends) -> tuple[Any, A
     from pipelines.cli import run_local_pipeline
 
     build(backends.settings)
-    return run_local_pipeline(pipeline, backends)
+    return run_local_pipeline(pipeline, backends, registered_by=registered_by)
 
 
 def start_pipeline_action(
@@ -112,11 +125,14 @@ def start_pipeline_action(
     """`start-pipeline`: run the pipeline named in the target's parameters, announce the new version."""
 
     def start_pipeline(parameters: Mapping[str, Any], envelope: Mapping[str, Any]) -> None:
+        from cdp.security.identity.port import ML_PIPELINE_SERVICE
+
         pipeline = str(parameters["pipeline"])
         reason = parameters.get("reason", envelope.get("detail-type", "event"))
-        timeline.add(f"start-pipeline: {pipeline} pipeline started ({reason})")
+        caller = service_caller(backends, ML_PIPELINE_SERVICE, "model-register")
+        timeline.add(f"start-pipeline: {pipeline} pipeline started as {caller.id} ({reason})")
         runner = run_pipeline or retrain_on_fresh_features
-        record, _ = runner(pipeline, backends)
+        record, _ = runner(pipeline, backends, registered_by=caller.id)
         if record.status != "Succeeded":
             timeline.add(f"start-pipeline: {pipeline} execution {record.execution_id} {record.status}")
             raise PipelineRunFailedError(f"{pipeline} execution {record.execution_id} ended {record.status}")
@@ -135,10 +151,12 @@ def promote_model_action(backends: Backends, bus: EventBus, timeline: Timeline) 
 
     def promote_model(parameters: Mapping[str, Any], envelope: Mapping[str, Any]) -> None:
         from cdp.promotion import promote
+        from cdp.security.identity.port import PROMOTION_GATE_SERVICE
 
         detail = envelope["detail"]
         model_name, version = str(detail["ModelPackageGroupName"]), int(detail["ModelPackageVersion"])
-        decision = promote(backends, model_name, candidate_version=version)
+        caller = service_caller(backends, PROMOTION_GATE_SERVICE, "promote")
+        decision = promote(backends, model_name, candidate_version=version, actor=caller.id, role=caller.role)
         reasons = "; ".join(str(r) for r in decision.reasons) or "no reason given"
         timeline.add(f"promote-model: {model_name} v{version} {decision.outcome} ({reasons})")
         if decision.outcome == "approved":
@@ -153,7 +171,10 @@ def deploy_champion_action(backends: Backends, timeline: Timeline) -> TargetActi
     """`deploy-champion`: record the champion serving now takes (it reloads the registry by itself)."""
 
     def deploy_champion(parameters: Mapping[str, Any], envelope: Mapping[str, Any]) -> None:
+        from cdp.security.identity.port import PROMOTION_GATE_SERVICE
+
         model_name = str(envelope["detail"]["ModelPackageGroupName"])
+        caller = service_caller(backends, PROMOTION_GATE_SERVICE, "deploy-champion")
         champion = backends.model_registry.champion(model_name)
         if champion is None:
             timeline.add(f"deploy-champion: {model_name} has no champion, serving keeps what it has")
@@ -166,8 +187,8 @@ def deploy_champion_action(backends: Backends, timeline: Timeline) -> TargetActi
         from cdp.registry.audit import NO_CUSTOMER
 
         backends.audit.append(
-            actor="monitoring",
-            role="deployer",
+            actor=caller.id,
+            role=caller.role,
             action="deploy-champion",
             customer_token=NO_CUSTOMER,
             fields=(),

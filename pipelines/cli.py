@@ -55,10 +55,10 @@ def get_pipeline_definition_main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _registrar(backends: Any):  # noqa: ANN202 - a ModelRegistrar
+def _registrar(backends: Any, registered_by: str | None):  # noqa: ANN202 - a ModelRegistrar
     from pipelines.local.registry_adapter import registry_registrar
 
-    return registry_registrar(backends.model_registry, backends.object_store)
+    return registry_registrar(backends.model_registry, backends.object_store, registered_by=registered_by)
 
 
 def run_local_pipeline(
@@ -70,8 +70,11 @@ def run_local_pipeline(
     scripts_dir: Path | None = None,
     bucket: str | None = None,
     region: str | None = None,
+    registered_by: str | None = None,
 ) -> tuple[Any, Path]:
-    """Build `model`'s definition and run it with the local executor; returns (run record, run folder)."""
+    """Build `model`'s definition and run it with the local executor; returns (run record, run folder).
+
+    `registered_by` is the identity running it, recorded with the versions it registers."""
     from cdp.backends import Backends
     from pipelines.definition import build_definition
     from pipelines.local import LocalPipelineExecutor
@@ -89,7 +92,7 @@ def run_local_pipeline(
     executor = LocalPipelineExecutor(
         backends.object_store,
         query=backends.catalog.query,
-        register=_registrar(backends),
+        register=_registrar(backends, registered_by),
         work_dir=settings.state_dir / "pipelines",
         use_cache=use_cache,
     )
@@ -98,8 +101,21 @@ def run_local_pipeline(
 
 
 def _run_local(args: argparse.Namespace, parameters: dict[str, str]) -> int:
+    from cdp.backends import Backends
+    from cdp.security.errors import AccessDenied, NotAuthenticated
+    from cdp.security.identity.authorize import authorize
+
+    backends = Backends()
+    # this process registers the model versions: it needs a role that may, and is recorded as their registrant
+    try:
+        caller = authorize(backends.identity, backends.audit, "model-register")
+    except (AccessDenied, NotAuthenticated) as e:
+        print(f"refused: {e}", file=sys.stderr)
+        return 3
     record, run_dir = run_local_pipeline(
         args.pipeline,
+        backends,
+        registered_by=caller.id,
         parameters=parameters,
         use_cache=not args.no_cache,
         scripts_dir=args.scripts_dir,

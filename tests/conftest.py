@@ -18,6 +18,7 @@ def isolated_home(tmp_path, monkeypatch):
     home = tmp_path / "cdp-home"
     monkeypatch.setenv("CDP_HOME", str(home))
     monkeypatch.delenv("CDP_BACKEND", raising=False)
+    monkeypatch.delenv("CDP_IDENTITY_FILE", raising=False)  # tests choose their identity explicitly
     get_settings.cache_clear()
     yield home
     get_settings.cache_clear()

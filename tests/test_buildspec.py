@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.identity_support import issue_services
+
 REPO = Path(__file__).resolve().parent.parent
 BUILDSPEC = REPO / "buildspec.yml"
 PHASES = ("install", "pre_build", "build", "post_build")
@@ -114,6 +116,7 @@ def platform_home(tmp_path_factory) -> Path:
     settings = Settings(home=root / "home")
     run_batch(root / "ibm", Backends(settings))
     build(settings, end=date(2018, 7, 1))
+    issue_services(Backends(settings))  # the pipeline registers, the promotion gate decides
     return root / "home"
 
 
@@ -130,6 +133,9 @@ def test_phases_run_locally_and_produce_definitions_and_promotion_reports(spec, 
         "CI_TEST_PATHS": str(REPO / "tests" / "test_settings.py"),
         "PYTHONPATH": str(REPO),
         **RELAXED_GATES,
+        # CodeBuild's IAM role in AWS; here the service tokens the platform home holds
+        "CDP_IDENTITY_FILE": str(platform_home / "identities" / "promotion-gate.token"),
+        "CI_PIPELINE_IDENTITY_FILE": str(platform_home / "identities" / "ml-pipeline.token"),
     }
     work = tmp_path / "src"  # the build's working folder: outputs land in it
     work.mkdir()
@@ -155,6 +161,11 @@ def test_phases_run_locally_and_produce_definitions_and_promotion_reports(spec, 
         status = registry.get(model, 1).status
         expected = {"approved": "Approved", "rejected": "Rejected", "no-decision": "PendingManualApproval"}
         assert status == expected[report["outcome"]]
+        assert registry.get(model, 1).registered_by == "ml-pipeline"
+    audit = Backends(Settings(home=platform_home)).audit
+    decisions = [r for r in audit.records() if r.action in ("model-approve", "model-reject")]
+    gate = ("promotion-gate", "model-approver", "allowed")
+    assert {(r.actor, r.role, r.outcome) for r in decisions} <= {gate}
     # the artifact globs pick up what the phases wrote
     produced = {p.relative_to(out).as_posix() for p in out.rglob("*.json")}
     globbed = {p.relative_to(out).as_posix() for g in spec["artifacts"]["files"] for p in out.glob(g)}

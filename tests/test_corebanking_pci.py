@@ -32,6 +32,7 @@ from cdp.oltp.sqlite import DB_FILE
 from cdp.security.errors import CustomerErased
 from cdp.security.vault import Caller
 from cdp.synth.generator import generate
+from tests.identity_support import issue
 
 USERS = 3
 _PAN_RUN = re.compile(rb"(?<![0-9])\d{15,16}(?![0-9])")
@@ -191,14 +192,16 @@ def test_load_migrates_an_old_store_first(source, source_cards) -> None:
 def test_the_cli_names_the_migration_and_runs_it(source_cards, isolated_home) -> None:
     old = _write_old_store(isolated_home / "state" / DB_FILE, source_cards)
     old.close()
+    dpo = issue(Backends(), "dpo-1", "privacy-officer")
 
     def cli(*args: str) -> subprocess.CompletedProcess:
-        env = {"CDP_HOME": str(isolated_home), "PATH": "/usr/bin:/bin", "PYTHONPATH": ":".join(sys.path)}
+        env = {"CDP_HOME": str(isolated_home), "PATH": "/usr/bin:/bin", "PYTHONPATH": ":".join(sys.path),
+               "CDP_IDENTITY_FILE": str(dpo)}  # fmt: skip
         return subprocess.run(
             [sys.executable, "-m", "cdp.cli", *args], env=env, capture_output=True, text=True
         )
 
-    refused = cli("export", "--user", "0")
+    refused = cli("export", "--user", "0")  # card calls on an old store are refused until it is migrated
     assert refused.returncode == 2 and "cdp migrate-core-banking" in refused.stderr
     assert "Traceback" not in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
     done = cli("migrate-core-banking")

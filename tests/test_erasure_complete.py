@@ -29,8 +29,10 @@ from cdp.oltp import LEGAL_HOLD_PURPOSE, Counts, Erasure, OltpStore
 from cdp.oltp.erasures import hold_end
 from cdp.security.errors import AccessDenied
 from cdp.security.vault import Caller
+from cdp.settings import get_settings
 from cdp.streaming.produce import produce, read_erased_quarantine, stream_rows
 from cdp.synth.generator import generate
+from tests.identity_support import issue
 from tests.test_oltp_contract import loaded, store, transaction_rows  # noqa: F401 - fixtures
 
 USERS = 6
@@ -50,6 +52,12 @@ def _erasure(user: int = 0, **changes) -> Erasure:
         cards=(0, 1),
     )
     return Erasure(**{**base.__dict__, **changes})
+
+
+def act_as(monkeypatch, name: str, *roles: str) -> None:
+    """Run the next CLI commands as an identity issued by the administrator (`CDP_IDENTITY_FILE`)."""
+    monkeypatch.setenv("CDP_IDENTITY_FILE", str(issue(Backends(), name, *roles)))
+    get_settings.cache_clear()
 
 
 def test_the_tombstone_is_stored_once_and_the_first_one_stays(store: OltpStore) -> None:  # noqa: F811
@@ -169,7 +177,7 @@ def test_forget_then_replay_stores_and_sends_nothing_of_the_customer(source, iso
     assert card_tokens & set(keys[: first.sent]) and not card_tokens & set(keys[first.sent :])
 
 
-def test_held_transactions_are_hidden_then_purged_when_the_hold_ends(source, isolated_home):
+def test_held_transactions_are_hidden_then_purged_when_the_hold_ends(source, isolated_home, monkeypatch):
     b = Backends()
     load_core_banking(source, b)
     user = _busiest_stream_user(source, b)
@@ -195,6 +203,7 @@ def test_held_transactions_are_hidden_then_purged_when_the_hold_ends(source, iso
     early = purge(b, now=datetime(2031, 3, 1, 23, tzinfo=UTC))
     assert (early.holds_ended, early.transactions, early.holds_active) == (0, 0, 1)
     assert len(held_transactions(user, DPO, b)) == held
+    act_as(monkeypatch, "dpo-cli", "privacy-officer")
     result = CliRunner().invoke(app, ["retention", "purge", "--now", "2031-03-02"])
     assert result.exit_code == 0, result.output
     assert f"{held:,} held transactions of 1 erased customers deleted" in result.output
@@ -207,7 +216,7 @@ def test_held_transactions_are_hidden_then_purged_when_the_hold_ends(source, iso
     assert CliRunner().invoke(app, ["retention", "purge", "--now", "not-a-date"]).exit_code == 2
 
 
-def test_export_before_erasure_is_deleted_and_export_after_says_erased(source, isolated_home):
+def test_export_before_erasure_is_deleted_and_export_after_says_erased(source, isolated_home, monkeypatch):
     b = Backends()
     load_core_banking(source, b)
     other = export_customer(1, DPO, b)
@@ -218,6 +227,7 @@ def test_export_before_erasure_is_deleted_and_export_after_says_erased(source, i
     assert other.exists()  # someone else's export is theirs to keep until it expires
     with pytest.raises(CustomerWasErased, match=r"^customer erased on 2026-03-02 by privacy-officer$"):
         export_customer(0, DPO, b)
+    act_as(monkeypatch, "dpo-cli", "privacy-officer")
     result = CliRunner().invoke(app, ["export", "--user", "0"])
     assert result.exit_code == 4
     assert result.output.strip() == "no export: customer erased on 2026-03-02 by privacy-officer"
@@ -285,16 +295,26 @@ def test_lake_customer_and_card_rows_and_online_state_go_at_erasure(source, isol
     assert json.dumps(audit[-1].details).find("@") == -1
 
 
-def test_forget_cli_says_what_was_removed_and_how_long_transactions_are_held(source, isolated_home):
+def test_forget_cli_says_what_was_removed_and_how_long_transactions_are_held(
+    source, isolated_home, monkeypatch
+):
     load_core_banking(source, Backends())
-    denied = CliRunner().invoke(app, ["forget", "--user", "1", "--role", "marketing"])
+    act_as(monkeypatch, "m-cli", "marketing")
+    denied = CliRunner().invoke(app, ["forget", "--user", "1"])
     assert denied.exit_code == 3 and Backends().oltp.get_erasure(1) is None
-    result = CliRunner().invoke(app, ["forget", "--user", "1", "--actor", "dpo-9"])
+    act_as(monkeypatch, "dpo-8", "privacy-officer")
+    requested = CliRunner().invoke(app, ["forget", "--user", "1"])
+    assert requested.exit_code == 0, requested.output
+    request_id = requested.output.split("erasure request ", 1)[1].split()[0]
+    act_as(monkeypatch, "dpo-9", "privacy-officer")
+    result = CliRunner().invoke(app, ["forget", "confirm", request_id])
     assert result.exit_code == 0, result.output
     today = datetime.now(UTC).date()
     line = " ".join(result.output.split())
     assert f"erased on {today.isoformat()}" in line
     assert f"{1 + _cards_in_file(source, 1)} core-banking records" in line
     assert f"transactions held until {hold_end(datetime.now(UTC), 5).isoformat()}" in line
+    monkeypatch.setenv("CDP_ERASURE_APPROVALS", "1")
+    get_settings.cache_clear()
     again = CliRunner().invoke(app, ["forget", "--user", "1"])
     assert "already erased" in again.output and Backends().oltp.get_erasure(1).actor == "dpo-9"

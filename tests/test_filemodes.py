@@ -14,8 +14,10 @@ from cdp.filemodes import make_private, tighten_tree
 from cdp.settings import Settings
 
 
-def _cli(home: Path, *args: str) -> None:
+def _cli(home: Path, *args: str, identity: Path | None = None) -> None:
     env = {**os.environ, "CDP_HOME": str(home), "CDP_WORKERS": "1"}
+    if identity is not None:
+        env["CDP_IDENTITY_FILE"] = str(identity)
     done = subprocess.run([sys.executable, "-m", "cdp.cli", *args], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -42,9 +44,14 @@ def test_a_platform_run_leaves_only_private_files(tmp_path):
         _cli(home, "batch")
         _cli(home, "stream", "produce")
         _cli(home, "stream", "consume")
-        _cli(home, "keys", "create", "partner", "--scope", "fraud:score")
-        _cli(home, "export", "--user", "0")
-        _cli(home, "crypto", "rotate-master-key")
+        admin, dpo = home / "identities" / "root.token", home / "identities" / "dpo.token"
+        _cli(home, "identity", "create", "root", "--role", "admin", "--out", str(admin))
+        _cli(
+            home, "identity", "create", "dpo", "--role", "privacy-officer", "--out", str(dpo), identity=admin
+        )
+        _cli(home, "keys", "create", "partner", "--scope", "fraud:score", identity=admin)
+        _cli(home, "export", "--user", "0", identity=dpo)
+        _cli(home, "crypto", "rotate-master-key", identity=admin)
     finally:
         os.umask(old)
     written = {p.relative_to(home).parts[0] for p in home.rglob("*")}
@@ -89,9 +96,11 @@ def test_tighten_tree_never_adds_permissions(tmp_path):
 
 def test_a_readable_keyring_is_refused_with_one_line_naming_it(tmp_path):
     home = tmp_path / "home"
-    _cli(home, "crypto", "status")
+    admin = tmp_path / "root.token"
+    _cli(home, "identity", "create", "root", "--role", "admin", "--out", str(admin))
+    _cli(home, "crypto", "status", identity=admin)
     (home / "state" / "keyring.json").chmod(0o644)
-    env = {**os.environ, "CDP_HOME": str(home)}
+    env = {**os.environ, "CDP_HOME": str(home), "CDP_IDENTITY_FILE": str(admin)}
     done = subprocess.run(
         [sys.executable, "-m", "cdp.cli", "crypto", "status"], env=env, capture_output=True, text=True
     )

@@ -478,6 +478,10 @@ def test_promotion_project_runs_the_repository_buildspec_through_the_connection(
         env["CI_PIPELINES"].split() == []
     )  # promoting never starts the pipelines (no register/promote loop)
     assert "SAGEMAKER_ROLE_ARN" in env
+    # the gate runs as the project's own role, which the role map makes a model-approver
+    role_map = env["CDP_IAM_ROLE_MAP"]["Fn::Join"][1]
+    assert role_map[0] == '{"' and role_map[2] == '": ["model-approver"]}'
+    assert role_map[1] == {"Fn::GetAtt": [props["ServiceRole"]["Fn::GetAtt"][0], "Arn"]}
     for project in _resources(synth["json"]["CdpDelivery"], "AWS::CodeBuild::Project").values():
         assert "EncryptionKey" in project["Properties"]
         assert project["Properties"]["Environment"].get("PrivilegedMode") in (None, False)

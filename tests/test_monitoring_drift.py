@@ -27,6 +27,7 @@ from cdp.streaming.scored import TRANSACTIONS_SCORED, scored_row, to_table
 from monitoring.drift import DriftSourceError, run_drift_job, validate_report
 from monitoring.drift.psi import categorical_psi, numeric_psi
 from monitoring.performance import average_precision, performance_of
+from tests.identity_support import issue_services
 from tests.pipeline_support import SCRIPTS, generate_lake
 
 FEATURES = ["amount", "velocity_24h", "is_new_merchant"]
@@ -88,8 +89,8 @@ def pipeline_runner(scripts: Path):
     """`run_local_pipeline` over the test scripts (the action's injectable runner)."""
     from pipelines.cli import run_local_pipeline
 
-    def run(pipeline: str, backends: Backends):
-        return run_local_pipeline(pipeline, backends, scripts_dir=scripts)
+    def run(pipeline: str, backends: Backends, registered_by: str | None = None):
+        return run_local_pipeline(pipeline, backends, scripts_dir=scripts, registered_by=registered_by)
 
     return run
 
@@ -171,9 +172,10 @@ def write_scored(
 def build_platform(root: Path) -> tuple[Backends, Path]:
     """A platform whose fraud champion (v1) was trained by the local pipeline, with stable scored data."""
     backends = Backends(Settings(home=root / "home", seed=7))
+    issue_services(backends)  # the loop's actions run as the pipeline and promotion-gate services
     generate_lake(backends.object_store, backends.catalog)
     scripts = write_scripts(root / "scripts")
-    record, _ = pipeline_runner(scripts)("fraud", backends)
+    record, _ = pipeline_runner(scripts)("fraud", backends, registered_by="ml-pipeline")
     assert record.status == "Succeeded", record.failure_reason
     backends.model_registry.approve("cdp-fraud", 1, "tester", "first champion")
     write_scored(backends, STABLE[0], 31, 1500, seed=21)

@@ -62,6 +62,7 @@ def test_start_pipeline_action_registers_a_version_and_puts_the_model_package_ev
 
     (new,) = set(_versions(backends)) - before
     assert backends.model_registry.get("cdp-fraud", new).status == "PendingManualApproval"
+    assert backends.model_registry.get("cdp-fraud", new).registered_by == "ml-pipeline"  # the service
     (event,) = bus.events("aws.sagemaker")
     detail = event["detail"]
     assert event["detail-type"] == MODEL_PACKAGE_STATE_CHANGE
@@ -111,7 +112,11 @@ def test_drift_alarm_retrains_once_and_the_cooldown_holds_the_second_start(platf
     assert _versions(backends) == [*versions, versions[-1] + 1]
     pending = [e for e in drifted.events_put if e["state"] == "PendingManualApproval"]
     assert [e["subject"].rsplit("/", 1)[-1] for e in pending] == [str(versions[-1] + 1)]
-    assert any(d["rule"] == PROMOTE_ON_REGISTER for d in drifted.deliveries)
+    # the promotion gate ran as its own service identity (a failed authentication would read "failed")
+    assert [d["status"] for d in drifted.deliveries if d["rule"] == PROMOTE_ON_REGISTER] == ["invoked"]
+    assert {r.actor for r in backends.audit.records() if r.action in ("model-approve", "model-reject")} <= {
+        "tester", "promotion-gate",
+    }  # fmt: skip
     assert {c["current"] for c in drifted.alarm_changes} == {"ALARM"}
     said = [entry["what"] for entry in drifted.timeline]
     first_alarm = next(i for i, what in enumerate(said) if what.startswith("alarm ") and "-> ALARM" in what)

@@ -23,6 +23,7 @@ from cdp.promotion.scoring import expected_calibration_error, recall_at_budget
 from cdp.registry import APPROVED, PENDING, REJECTED, Lineage
 from cdp.registry.scoring import load_scoring_model
 from cdp.settings import Settings
+from tests.identity_support import issue
 
 USERS, SEED, START = 15, 11, date(2016, 1, 1)
 TRAINING_END = date(2018, 7, 1)  # the training set stops here: later labelled months are the holdout
@@ -251,6 +252,11 @@ def test_module_entry_point_writes_the_report(platform, tmp_path, monkeypatch):
 
     get_settings.cache_clear()
     report = tmp_path / "reports" / "fraud-cli.json"
+    assert promotion_main(["fraud-cli", "--dry-run", "--report", str(report)]) == 3  # no identity: refused
+    assert not report.exists()
+    gate = issue(backends, "promotion-gate", "model-approver", path=tmp_path / "gate.token")
+    monkeypatch.setenv("CDP_IDENTITY_FILE", str(gate))
+    get_settings.cache_clear()
     assert promotion_main(["fraud-cli", "--dry-run", "--report", str(report)]) == 0
     doc = json.loads(report.read_text())
     assert doc["model_name"] == "fraud-cli" and doc["candidate_version"] == 1 and doc["dry_run"] is True

@@ -29,6 +29,7 @@ from cdp.registry.mlflow_registry import MlflowModelRegistry
 from cdp.registry.sagemaker_registry import SageMakerModelRegistry
 from cdp.security.audit.keys import AuditKeys
 from cdp.security.audit.sqlite import SqliteAuditLog
+from cdp.security.errors import AccessDenied
 
 BUCKET = "cdp-lake"
 REGION = "eu-west-1"
@@ -372,3 +373,22 @@ def test_a_json_file_that_is_not_a_booster_is_refused(registry: ModelRegistry, t
     (tmp_path / "model.json").write_text('{"weights": [1, 2, 3]}')
     with pytest.raises(InvalidRegistrationError, match="XGBoost"):
         registry.register(fresh_name(), tmp_path, {}, {}, lineage())
+
+
+def test_the_registrant_may_not_approve_its_own_version_and_the_refusal_is_audited(
+    harness: Harness, model_dir: Path
+) -> None:
+    registry = harness.registry
+    name = fresh_name()
+    version = register(registry, name, model_dir, registered_by="ml-pipeline")
+    assert version.registered_by == "ml-pipeline" and version.to_dict()["registered_by"] == "ml-pipeline"
+    with pytest.raises(AccessDenied, match="separation of duties"):
+        registry.approve(name, 1, "ml-pipeline", "looks fine to me", role="model-approver")
+    assert registry.get(name, 1).status == PENDING and registry.champion(name) is None
+    approved = registry.approve(name, 1, "approver-1", "reviewed", role="model-approver")
+    assert approved.status == APPROVED and approved.registered_by == "ml-pipeline"
+    records = audit_records(harness, name)
+    assert [(r.actor, r.outcome) for r in records] == [("ml-pipeline", "denied"), ("approver-1", "allowed")]
+    assert records[0].details["registered_by"] == "ml-pipeline"
+    # the registrant may still reject its own version (stopping a release needs no second person)
+    assert registry.reject(name, 1, "ml-pipeline", "withdrawn").status == REJECTED

@@ -25,6 +25,7 @@ from cdp.catalog.dialect import parses_as_trino, to_athena
 from cdp.catalog.local import DuckDbCatalog
 from cdp.catalog.port import AnalystLimits, CatalogError, QueryRefused, TableInfo
 from cdp.settings import Settings
+from tests.identity_support import issue
 
 SECRET = "SECRET-MARKER-7f3a9c"  # the planted files' content: it must never come back
 PAN = "4556737586899855"
@@ -352,6 +353,9 @@ def test_cdp_sql_refuses_a_file_read_with_one_line_and_exit_2(lake, monkeypatch)
     from cdp.settings import get_settings
 
     monkeypatch.setenv("CDP_HOME", str(lake["home"]))
+    get_settings.cache_clear()
+    analyst = issue(Backends(get_settings()), "ds-sandbox", "data-scientist")
+    monkeypatch.setenv("CDP_IDENTITY_FILE", str(analyst))
     get_settings.cache_clear()
     for sql in (
         f"SELECT content FROM read_text('{lake['secret']}')",

@@ -84,10 +84,12 @@ def _platform(settings: Settings | None) -> tuple[ApiKeyStore, AuditLog]:
     return api_key_store(backends.settings), backends.audit
 
 
-def cli_create(label: str, scopes: list[str], settings: Settings | None = None) -> dict[str, Any]:
+def cli_create(
+    label: str, scopes: list[str], settings: Settings | None = None, actor: str = "cli"
+) -> dict[str, Any]:
     """`cdp keys create LABEL --scope S ...`: the new key (print it once) and its public record."""
     store, audit = _platform(settings)
-    key, record = create_key(store, label, scopes, audit=audit)
+    key, record = create_key(store, label, scopes, audit=audit, actor=actor)
     return {"api_key": key, **record.public_view()}
 
 
@@ -97,7 +99,7 @@ def cli_list(settings: Settings | None = None) -> list[dict[str, Any]]:
     return list_keys(store)
 
 
-def cli_revoke(key_id: str, settings: Settings | None = None) -> dict[str, Any]:
+def cli_revoke(key_id: str, settings: Settings | None = None, actor: str = "cli") -> dict[str, Any]:
     """`cdp keys revoke KEY_ID`."""
     store, audit = _platform(settings)
-    return revoke_key(store, key_id, audit=audit).public_view()
+    return revoke_key(store, key_id, audit=audit, actor=actor).public_view()

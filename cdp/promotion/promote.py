@@ -8,7 +8,8 @@ Outcomes:
 - `no-decision`: the data cannot support a judgement (no labelled rows unseen by both models, too few of
   them, no training window known, no pending candidate). Nothing changes: the candidate stays
   PendingManualApproval and the gate can run again when labels arrive.
-Both registry decisions are audited by the registry (actor = `actor`). `dry_run` computes the decision and
+Both registry decisions are audited by the registry (actor = `actor`, in `role`: the gate's service
+identity, which is not the pipeline's that registered the candidate). `dry_run` computes the decision and
 changes nothing.
 """
 
@@ -40,6 +41,7 @@ def promote(
     candidate_version: int | None = None,
     policy: PromotionPolicy | None = None,
     actor: str = "promotion-gate",
+    role: str = "model-approver",
     dry_run: bool = False,
 ) -> PromotionDecision:
     """Decide on `candidate_version` (default: the newest PendingManualApproval version) of `model_name`."""
@@ -89,7 +91,7 @@ def promote(
     )
     if not dry_run:
         decide = registry.reject if failed else registry.approve
-        decide(model_name, candidate.version, actor, _fit(summary))
+        decide(model_name, candidate.version, actor, _fit(summary), role=role)
     return PromotionDecision(
         model_name=model_name,
         candidate_version=candidate.version,

@@ -2,6 +2,8 @@
 
 The audit log is keyed by customer token; a model decision concerns no customer, so it uses the
 placeholder token `-` (`NO_CUSTOMER`) and no field names. Details: model, version, reason, new status.
+Separation of duties: an approval by the identity that registered the version is refused and audited
+as `denied`.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import TypeVar
 from cdp.registry.pii_guard import ensure_no_pii
 from cdp.registry.port import InvalidRegistrationError
 from cdp.security.audit.port import AuditLog
+from cdp.security.errors import AccessDenied
 
 APPROVE_ACTION = "model-approve"
 REJECT_ACTION = "model-reject"
@@ -43,12 +46,26 @@ def audited_decision(
     version: int,
     reason: str,
     decide: Callable[[], T],
+    registrant: Callable[[], str | None] | None = None,
 ) -> T:
-    """Validate, run `decide()`, then append one audit record: `allowed` if it succeeded, `failed` if not."""
+    """Validate, run `decide()`, then append one audit record: `allowed` if it succeeded, `failed` if not.
+
+    For an approval, `registrant()` gives the identity that registered the version: if it is `actor`, the
+    decision is refused (`AccessDenied`, audited `denied`)."""
     validate_decision(actor, reason)
     details = {"model": model_name, "version": int(version), "reason": reason}
     try:
+        registered_by = registrant() if registrant is not None and action == APPROVE_ACTION else None
+        if registered_by is not None and registered_by == actor:
+            why = "separation of duties: the identity that registered a version may not approve it"
+            audit.append(
+                actor=actor, role=role, action=action, customer_token=NO_CUSTOMER, fields=[],
+                outcome="denied", details={**details, "registered_by": registered_by, "refusal": why},
+            )  # fmt: skip
+            raise AccessDenied(f"{model_name} v{int(version)}: {why} ({actor})")
         result = decide()
+    except AccessDenied:
+        raise
     except Exception as error:
         audit.append(
             actor=actor, role=role, action=action, customer_token=NO_CUSTOMER, fields=[], outcome="failed",

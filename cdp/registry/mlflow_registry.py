@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
 STATUS_TAG = "approval_status"
 REASON_TAG = "status_reason"
+REGISTERED_BY_TAG = "registered_by"
 LINEAGE_TAGS = ("data_snapshot_hash", "code_version", "pipeline_run_id")
 FEATURES_TAG = "features"  # JSON list
 # classification, regression or segmentation (versions registered without it are classifiers)
@@ -199,6 +200,7 @@ class MlflowModelRegistry:
             plots=plots,
             model_card_uri=f"{base}/{CARD_ARTIFACT}" if has_card else None,
             status_reason=tags.get(REASON_TAG),
+            registered_by=tags.get(REGISTERED_BY_TAG),
         )
 
     # -- the port -------------------------------------------------------------------------------------
@@ -212,6 +214,7 @@ class MlflowModelRegistry:
         approval_status: ApprovalStatus = PENDING,
         plots: Mapping[str, str | Path] | None = None,
         model_card: str | None = None,
+        registered_by: str | None = None,
     ) -> ModelVersion:
         from mlflow.entities import Metric, Param
 
@@ -254,6 +257,7 @@ class MlflowModelRegistry:
             KIND_TAG: kind,
             FEATURES_TAG: json.dumps(list(lineage.features)),
             **{k: getattr(lineage, k) for k in LINEAGE_TAGS},
+            **({REGISTERED_BY_TAG: registered_by} if registered_by else {}),
         }
         mv = self._client.create_model_version(model_name, source=source, run_id=run_id, tags=tags)
         return self._describe(self._client.get_model_version(model_name, mv.version))
@@ -298,9 +302,12 @@ class MlflowModelRegistry:
             self._client.set_registered_model_alias(model_name, CHAMPION, mv.version)
             return self.get(model_name, version)
 
+        def registrant() -> str | None:
+            return dict(self._model_version(model_name, version).tags).get(REGISTERED_BY_TAG)
+
         return audited_decision(
             self._audit, action=APPROVE_ACTION, actor=actor, role=role, model_name=model_name,
-            version=version, reason=reason, decide=decide,
+            version=version, reason=reason, decide=decide, registrant=registrant,
         )  # fmt: skip
 
     def reject(

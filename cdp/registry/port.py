@@ -12,7 +12,8 @@ Lifecycle of a version:
 - `reject` sets it `Rejected`. Rejecting the current champion also removes the alias, so the model has
   no champion until another version is approved (nothing is silently promoted in its place).
 Both decisions are written to the audit log. The registry itself keeps the decision's reason, not who
-made it: the actor lives in the hash-chained audit log only.
+made it: the actor lives in the hash-chained audit log only. It does keep who registered a version
+(`registered_by`): separation of duties refuses an approval by that same identity (audited).
 """
 
 from __future__ import annotations
@@ -98,6 +99,7 @@ class ModelVersion:
     plots: Mapping[str, str] = field(default_factory=dict)  # plot name -> URI of the image
     model_card_uri: str | None = None
     status_reason: str | None = None  # reason given with the last approve/reject
+    registered_by: str | None = None  # the identity that registered it (it may not approve it)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view (for `cdp models show`)."""
@@ -114,6 +116,7 @@ class ModelVersion:
             "plots": dict(self.plots),
             "model_card_uri": self.model_card_uri,
             "status_reason": self.status_reason,
+            "registered_by": self.registered_by,
         }
 
 
@@ -142,6 +145,7 @@ class ModelRegistry(Protocol):
         approval_status: ApprovalStatus = PENDING,
         plots: Mapping[str, str | Path] | None = None,
         model_card: str | None = None,
+        registered_by: str | None = None,
     ) -> ModelVersion:
         """Register the model at `artifacts_uri`: a model folder or its `model.tar.gz`, local or `s3://`.
 
@@ -149,7 +153,8 @@ class ModelRegistry(Protocol):
         regression with an optional `regression.json`), or a centroid model: `model.json` with
         `"kind": "centroid_model"` (see `cdp.registry.centroid`); other files in it are kept alongside.
         The model's own feature names must equal `lineage.features`, in order. `plots` maps a plot name
-        to a local image file; `model_card` is Markdown text.
+        to a local image file; `model_card` is Markdown text. `registered_by` is the registering identity,
+        kept with the version: that identity may not approve it.
         """
         ...
 
@@ -172,7 +177,8 @@ class ModelRegistry(Protocol):
     def approve(
         self, model_name: str, version: int, actor: str, reason: str, *, role: str = "model-approver"
     ) -> ModelVersion:
-        """Mark the version Approved and make it the champion; audited."""
+        """Mark the version Approved and make it the champion; audited. `AccessDenied` (audited) when
+        `actor` is the identity that registered the version."""
         ...
 
     def reject(

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from cdp.settings import Settings
 
 CHAMPION_TAG = "cdp-champion"
+REGISTERED_BY = "registered_by"  # CustomerMetadataProperties key: the registering identity
 DEFAULT_PREFIX = "model-registry"
 MAX_METADATA_VALUE = 256  # SageMaker's limit on a CustomerMetadataProperties value
 _MISSING_CODES = {"ValidationException", "ResourceNotFound", "ResourceNotFoundException"}
@@ -183,6 +184,7 @@ class SageMakerModelRegistry:
             plots=dict(registration["plots"]),
             model_card_uri=registration.get("model_card_uri"),
             status_reason=package.get("ApprovalDescription") or None,
+            registered_by=meta.get(REGISTERED_BY) or None,
         )
 
     def _versions(self, model_name: str) -> Iterator[int]:
@@ -216,6 +218,7 @@ class SageMakerModelRegistry:
         approval_status: ApprovalStatus = PENDING,
         plots: Mapping[str, str | Path] | None = None,
         model_card: str | None = None,
+        registered_by: str | None = None,
     ) -> ModelVersion:
         checked = check_registration(model_name, approval_status, metrics, params, lineage, plots, model_card)
         metric_values, param_values, plot_files = checked.metrics, checked.params, checked.plots
@@ -223,9 +226,12 @@ class SageMakerModelRegistry:
             "data_snapshot_hash": lineage.data_snapshot_hash,
             "code_version": lineage.code_version,
             "pipeline_run_id": lineage.pipeline_run_id,
+            **({REGISTERED_BY: registered_by} if registered_by else {}),
         }
         if any(len(v) > MAX_METADATA_VALUE for v in scalars.values()):
-            raise InvalidRegistrationError(f"lineage values are limited to {MAX_METADATA_VALUE} characters")
+            raise InvalidRegistrationError(
+                f"lineage values and registered_by are limited to {MAX_METADATA_VALUE} characters"
+            )
 
         base = f"s3://{self.bucket}/{self.prefix}/{model_name}/{uuid.uuid4().hex}"
         with local_model_dir(artifacts_uri, self._store) as model_dir:
@@ -320,9 +326,13 @@ class SageMakerModelRegistry:
             self._sm.add_tags(ResourceArn=group_arn, Tags=[{"Key": CHAMPION_TAG, "Value": str(int(version))}])
             return self.get(model_name, version)
 
+        def registrant() -> str | None:
+            package, _ = self._describe_package(model_name, version)
+            return (package.get("CustomerMetadataProperties") or {}).get(REGISTERED_BY) or None
+
         return audited_decision(
             self._audit, action=APPROVE_ACTION, actor=actor, role=role, model_name=model_name,
-            version=version, reason=reason, decide=decide,
+            version=version, reason=reason, decide=decide, registrant=registrant,
         )  # fmt: skip
 
     def reject(

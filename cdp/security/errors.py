@@ -29,3 +29,8 @@ class CustomerErased(SecurityError):
 
 class AccessDenied(SecurityError):
     """The caller's role may not perform this action on these fields."""
+
+
+class NotAuthenticated(SecurityError):
+    """No valid identity: no token, a token that does not verify, an expired or revoked identity, or an
+    unknown principal. Messages say which, never echo the token."""

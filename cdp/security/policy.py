@@ -26,3 +26,45 @@ def allowed_fields(role: str) -> frozenset[str]:
 
 def may_erase(role: str) -> bool:
     return role in ERASE_ROLES
+
+
+# -- which roles may run which command (roles come from the identity, never from a flag) ----------------
+ROLES = frozenset(
+    {
+        "admin",  # issues and revokes identities and API keys
+        "api-admin",  # issues and revokes API keys
+        "privacy-officer",
+        "fraud-ops",
+        "marketing",
+        "data-scientist",
+        "analyst",
+        "model-approver",  # approves or rejects model versions (people, and the promotion gate service)
+        "ml-pipeline",  # the training pipelines' service: registers model versions
+    }
+)
+QUERY_ROLES = frozenset({"data-scientist", "analyst", "fraud-ops", "marketing"})
+ACTION_ROLES: dict[str, frozenset[str]] = {
+    "reveal": frozenset(REVEAL_FIELDS),  # the vault then checks each field against the role
+    "identity-create": frozenset({"admin"}),
+    "identity-revoke": frozenset({"admin"}),
+    "identity-list": frozenset({"admin"}),
+    "api-key-create": frozenset({"admin", "api-admin"}),
+    "api-key-revoke": frozenset({"admin", "api-admin"}),
+    "forget": ERASE_ROLES,
+    "forget-confirm": ERASE_ROLES,
+    "export": frozenset({"privacy-officer"}),
+    "sql": QUERY_ROLES,
+    "model-register": frozenset({"ml-pipeline", "data-scientist"}),
+    "model-approve": frozenset({"model-approver"}),
+    "model-reject": frozenset({"model-approver"}),
+    "promote": frozenset({"model-approver"}),
+    "deploy-champion": frozenset({"model-approver"}),
+    "retention-purge": frozenset({"privacy-officer"}),
+    "rotate-master-key": frozenset({"admin"}),
+    "key-status": frozenset({"admin"}),
+}
+
+
+def roles_for(action: str) -> frozenset[str]:
+    """The roles that may perform `action` (KeyError for an action the policy does not know)."""
+    return ACTION_ROLES[action]

@@ -41,9 +41,10 @@ def code_version() -> str:
 
 
 def registry_registrar(
-    registry: ModelRegistry, store: ObjectStore, version: str | None = None
+    registry: ModelRegistry, store: ObjectStore, version: str | None = None, registered_by: str | None = None
 ) -> ModelRegistrar:
-    """A `register` callable for `LocalPipelineExecutor` that records into `registry`."""
+    """A `register` callable for `LocalPipelineExecutor` that records into `registry`, as `registered_by`
+    (the identity running the pipeline: it may not approve what it registers)."""
     code = version or code_version()
 
     def register(
@@ -67,6 +68,8 @@ def registry_registrar(
             "definition_sha256": str(lineage.get("definition_sha256")),
             "register_step": str(lineage.get("step")),
         }
-        return registry.register(model_name, artifacts_uri, metrics, params, record, approval_status).version
+        return registry.register(
+            model_name, artifacts_uri, metrics, params, record, approval_status, registered_by=registered_by
+        ).version
 
     return register

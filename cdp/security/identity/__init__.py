@@ -1,0 +1,1 @@
+"""Who is calling: identities whose roles come from configuration (see `port`)."""
