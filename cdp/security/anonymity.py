@@ -94,7 +94,8 @@ class Kept:
 
 @dataclass(frozen=True)
 class Coordinate:
-    """Latitude or longitude: 1 decimal, then multiples of each of `steps` degrees, then null."""
+    """Latitude or longitude: 1 decimal, then multiples of each of `steps` degrees (each a multiple of
+    the one before), then null."""
 
     name: str
     steps: tuple[int, ...] = (1, 5)
@@ -113,11 +114,11 @@ class Coordinate:
 
     def generalise(self, protected: pa.Table, level: int) -> dict[str, ArrowValues]:
         values = protected[self.name]
-        if level == 0:
-            return {self.name: values}
-        if level <= len(self.steps):
-            return {self.name: coarsen.snap_coordinate(values, self.steps[level - 1])}
-        return {self.name: _nulls(values)}
+        if level > len(self.steps):
+            return {self.name: _nulls(values)}
+        for step in self.steps[:level]:  # snapped step by step: a cell of each level holds whole cells below
+            values = coarsen.snap_coordinate(values, step)
+        return {self.name: values}
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,10 @@ class BirthYears:
     source: str
     widths: tuple[int, ...]
     weight: int = UNUSED
+
+    def __post_init__(self) -> None:
+        if any(wider % width for width, wider in zip(self.widths, self.widths[1:], strict=False)):
+            raise ValueError(f"{self.name}: each band width must be a multiple of the one before")
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -157,6 +162,11 @@ class Banded:
     name: str
     ladder: tuple[Bands, ...]
     weight: int = UNUSED
+
+    def __post_init__(self) -> None:
+        for finer, coarser in zip(self.ladder, self.ladder[1:], strict=False):
+            if coarser.width % finer.width or coarser.top != finer.top:
+                raise ValueError(f"{self.name}: a band of {coarser} must hold whole bands of {finer}")
 
     @property
     def label(self) -> str:
@@ -189,9 +199,9 @@ def _ladder(widths: Sequence[int], top: int | None) -> tuple[Bands, ...]:
     return tuple(Bands(w, top) for w in widths)
 
 
-MONEY_BANDS = _ladder((10_000, 20_000, 50_000, 100_000), top=200_000)  # dollars a year / of debt
+MONEY_BANDS = _ladder((10_000, 20_000, 40_000), top=200_000)  # dollars a year / of debt
 FICO_BANDS = _ladder((50, 100, 200), top=800)  # lenders read FICO in bands of 50; 800-850 is one band
-CARD_COUNT_BANDS = _ladder((1, 2, 3), top=6)
+CARD_COUNT_BANDS = _ladder((1, 2, 4), top=8)
 RETIREMENT_AGE_BANDS = _ladder((1, 5), top=75)
 BIRTH_YEAR_WIDTHS = (5, 10, 20)
 
