@@ -13,7 +13,7 @@ of 50, ...); higher levels are wider bands or coarser places; the last level is 
    it); when no step helps, the cheapest (ties: the first in `GENERALISATIONS`);
 2. it then lowers again, most useful attribute first, every level not needed for that (a minimal result);
 3. the remaining customers in small classes are suppressed: all their quasi-identifiers become null (and,
-   if fewer than k, whole next-smallest classes with them, so the all-null class has k members too).
+   if fewer than k, a few more from the largest class, so the all-null class has k members too).
 The result is checked before it is returned: every class over all quasi-identifier columns (null a value
 like any other) has at least k customers, unless the table has fewer than k customers at all (then every
 quasi-identifier is null). Deterministic: the same table gives the same result.
@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 from cdp.security import coarsen
 from cdp.security.coarsen import ArrowValues, Bands
 
-MAX_SUPPRESSED_SHARE = 0.05  # customers whose quasi-identifiers may all be nulled instead of generalising
+MAX_SUPPRESSED_SHARE = 0.01  # customers whose quasi-identifiers may all be nulled instead of generalising
 # What one level given up costs the platform: attributes no model reads, model inputs, age (CLV, segments).
 UNUSED, MODEL_INPUT, AGE = 1, 4, 8
 
@@ -333,13 +333,21 @@ def _classes(codes: Sequence[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarra
 
 
 def _rows_to_suppress(ids: np.ndarray, counts: np.ndarray, k: int) -> np.ndarray:
-    """Rows of classes smaller than k; if fewer than k rows, whole next-smallest classes too."""
+    """Rows of classes smaller than k; if fewer than k rows, the missing ones from the largest class
+    (its last rows; it keeps k or more), else whole next-smallest classes too."""
     small = counts < k
-    if 0 < int(counts[small].sum()) < k:
-        first_row = np.full(len(counts), len(ids), np.int64)
-        np.minimum.at(first_row, ids, np.arange(len(ids)))
-        for c in sorted(np.flatnonzero(~small), key=lambda c: (counts[c], first_row[c])):
-            small[c] = True
-            if int(counts[small].sum()) >= k:
-                break
+    rows = small[ids]
+    missing = k - int(counts[small].sum())
+    if missing <= 0 or missing == k:
+        return rows
+    largest = int(np.argmax(counts))
+    if counts[largest] - missing >= k:
+        rows[np.flatnonzero(ids == largest)[-missing:]] = True
+        return rows
+    first_row = np.full(len(counts), len(ids), np.int64)
+    np.minimum.at(first_row, ids, np.arange(len(ids)))
+    for c in sorted(np.flatnonzero(~small), key=lambda c: (counts[c], first_row[c])):
+        small[c] = True
+        if int(counts[small].sum()) >= k:
+            break
     return small[ids]
