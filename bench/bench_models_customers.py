@@ -155,7 +155,8 @@ def clv_stand_in_sql(cutoff: date = DEFAULT_CUTOFF, train_years: int = 4) -> str
 
 
 def segmentation_stand_in_sql(as_of: date = DEFAULT_CUTOFF) -> str:
-    """One row per customer: behaviour over the 12 months before `as_of` and the age band's midpoint."""
+    """One row per customer: behaviour over the 12 months before `as_of` and the age at the midpoint of
+    the birth-year band (bands widen when the customers table is generalised)."""
     start, end = f"TIMESTAMP '{date(as_of.year - 1, as_of.month, 1)}'", f"TIMESTAMP '{as_of}'"
     return f"""
     WITH tx AS ({_genuine_purchases_sql()}),
@@ -169,7 +170,8 @@ def segmentation_stand_in_sql(as_of: date = DEFAULT_CUTOFF) -> str:
         GROUP BY user_token
         HAVING count(*) FILTER (WHERE ts >= {start}) > 0
     )
-    SELECT b.*, {as_of.year} - (CAST(left(c.birth_year_band, 4) AS INTEGER) + 2) AS age_years
+    SELECT b.*, {as_of.year} - (CAST(split_part(c.birth_year_band, '-', 1) AS INTEGER)
+        + CAST(split_part(c.birth_year_band, '-', 2) AS INTEGER)) / 2 AS age_years
     FROM behaviour AS b JOIN customers AS c USING (user_token)
     ORDER BY user_token"""
 

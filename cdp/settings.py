@@ -45,6 +45,13 @@ class Settings(BaseSettings):
         "are cut equal, as many as a multiple of the workers.",
     )
     stream_batch_size: int = Field(1000, ge=1, le=10_000, description="Records per stream consumer batch.")
+    customers_k_anonymity: int = Field(
+        5,
+        ge=2,
+        description="The lake's customers table is generalised until every customer shares all "
+        "quasi-identifiers with at least this many customers, themselves included "
+        "(cdp/security/anonymity.py).",
+    )
 
     # -- retention (cdp/corebanking/retention.py; `cdp retention purge`) -----------------------------
     legal_hold_years: int = Field(

@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from cdp.lake.tables import TRANSACTIONS_LAKE_SCHEMA
+from cdp.security.anonymity import GENERALISATIONS, Banded
 from cdp.security.protector import PROTECTED_CARDS_SCHEMA, PROTECTED_USERS_SCHEMA
 
 if TYPE_CHECKING:
@@ -132,33 +133,43 @@ def sample_cards(cards: int, seed: int = 0) -> pa.Table:
 
 def sample_customers(users: int, seed: int = 0) -> pa.Table:
     """Customer rows (PROTECTED_USERS_SCHEMA) for the sample's users (`usr_s…`); encrypted fields empty,
-    one user in ten left out (a customer the profile join does not find)."""
+    numbers in their fixed bands (not generalised further), one user in ten left out (a customer the
+    profile join does not find)."""
     rng = np.random.default_rng(seed + 2)
     ids = [i for i in range(users) if i % 10 != 9]
     n = len(ids)
-    return pa.table(
+    gender = rng.choice(["Female", "Male"], n)
+    birth_year_band = [f"{b}-{b + 4}" for b in (1940 + 5 * rng.integers(0, 12, n))]
+    numbers = pa.table(
         {
-            "user_token": [f"usr_s{i:06d}" for i in ids],
-            "person_enc": [""] * n,
-            "address_enc": [""] * n,
-            "apartment_enc": [None] * n,
-            "email_enc": [None] * n,
-            "gender": rng.choice(["Female", "Male"], n),
             "retirement_age": np.full(n, 66, np.int16),
-            "birth_year_band": [f"{b}-{b + 4}" for b in (1940 + 5 * rng.integers(0, 12, n))],
-            "city": ["Austin"] * n,
-            "state": ["TX"] * n,
-            "zip3": ["787"] * n,
-            "latitude": np.full(n, 30.3),
-            "longitude": np.full(n, -97.7),
             "per_capita_income": rng.integers(15_000, 60_000, n),
             "yearly_income": rng.integers(20_000, 200_000, n),
             "total_debt": rng.integers(0, 300_000, n),
             "fico_score": rng.integers(500, 850, n).astype(np.int16),
             "num_credit_cards": rng.integers(1, 9, n).astype(np.int8),
-        },
-        schema=PROTECTED_USERS_SCHEMA,
+        }
     )
+    banded = {}
+    for g in GENERALISATIONS:
+        if isinstance(g, Banded):
+            banded.update(g.record(numbers))
+    columns = {
+        "user_token": [f"usr_s{i:06d}" for i in ids],
+        "person_enc": [""] * n,
+        "address_enc": [""] * n,
+        "apartment_enc": [None] * n,
+        "email_enc": [None] * n,
+        "gender": gender,
+        "birth_year_band": birth_year_band,
+        "city": ["Austin"] * n,
+        "state": ["TX"] * n,
+        "zip3": ["787"] * n,
+        "latitude": np.full(n, 30.3),
+        "longitude": np.full(n, -97.7),
+        **banded,
+    }
+    return pa.table({f.name: columns[f.name] for f in PROTECTED_USERS_SCHEMA}, schema=PROTECTED_USERS_SCHEMA)
 
 
 def write_sample_lake(

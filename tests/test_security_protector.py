@@ -188,7 +188,7 @@ def test_protected_tables_hold_no_clear_pii(env, fake):
     protector, vault, *_ = env
     users, cards = sample_users(fake), sample_cards(fake)
     users = users.append_column("email", pa.array([fake.email() for _ in range(N_USERS)]))
-    p_users, p_cards = protector.protect_users(users), protector.protect_cards(cards)
+    p_users, p_cards = protector.protect_users(users, k_anonymity=5), protector.protect_cards(cards)
     assert p_users.schema == PROTECTED_USERS_SCHEMA and p_cards.schema == PROTECTED_CARDS_SCHEMA
     assert "cvv" not in p_cards.column_names and "card_number" not in p_cards.column_names
 
@@ -216,12 +216,18 @@ def test_protected_tables_hold_no_clear_pii(env, fake):
 def test_protected_users_are_coarsened_and_decryptable(env, fake):
     protector, vault, *_ = env
     users = sample_users(fake)
-    out = protector.protect_users(users).to_pylist()
+    out = protector.protect_users(users, k_anonymity=1).to_pylist()  # the fixed bands only
     first = out[0]
     assert first["user_token"] == protector.user_token(0)
     assert first["zip3"] == "029" and out[1]["zip3"] == "917"
     assert first["birth_year_band"] == "1950-1954" and out[7]["birth_year_band"] == "1955-1959"
     assert first["latitude"] == 34.2 and first["longitude"] == -117.8
+    assert (first["yearly_income"], first["yearly_income_band"]) == (50_000, "50000-59999")
+    assert (first["total_debt"], first["total_debt_band"]) == (120_000, "120000-129999")
+    assert (first["per_capita_income"], first["per_capita_income_band"]) == (20_000, "20000-29999")
+    assert (first["fico_score"], first["fico_score_band"]) == (750, "750-799")
+    assert (first["num_credit_cards"], first["num_credit_cards_band"]) == (2, "2")
+    assert (first["retirement_age"], first["retirement_age_band"]) == (66, "66")
     assert first["email_enc"] is None
     assert out[1]["apartment_enc"] is None and out[0]["apartment_enc"] is not None
     for gone in ("birth_month", "birth_year", "current_age", "zipcode", "line", "user", "person", "address"):
@@ -268,7 +274,7 @@ def test_protect_transactions_replaces_ids_by_tokens(env):
 def test_protect_users_rejects_a_table_without_the_clean_columns(env):
     protector, *_ = env
     with pytest.raises(ValueError, match="lacks columns"):
-        protector.protect_users(pa.table({"user": pa.array([1], pa.int32())}))
+        protector.protect_users(pa.table({"user": pa.array([1], pa.int32())}), k_anonymity=5)
 
 
 def test_protect_user_record_matches_the_table_path(env, fake):
@@ -277,6 +283,8 @@ def test_protect_user_record_matches_the_table_path(env, fake):
     out = protector.protect_user(record)
     assert set(out) == set(PROTECTED_USERS_SCHEMA.names)
     assert out["user_token"] == protector.user_token(4) and out["birth_year_band"] == "1950-1954"
+    assert (out["fico_score"], out["fico_score_band"]) == (750, "750-799")
+    assert (out["yearly_income"], out["yearly_income_band"]) == (50_000, "50000-59999")
     assert record["person"] not in str(out) and "someone@example.com" not in str(out)
     clear = vault.reveal(FRAUD_OPS, out["user_token"], {"email": out["email_enc"]}, "fraud-alert")
     assert clear == {"email": "someone@example.com"}

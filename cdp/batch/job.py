@@ -285,7 +285,7 @@ def run_batch(
             tasks.append(ShardTask(shard, first, own_starts, known_cards, cutoff))
         # The workers start on the transactions while customers and cards are protected here.
         futures = _start_shards(tasks, s, pool)
-        writer.replace_table(tables.CUSTOMERS, protector.protect_users(users))
+        writer.replace_table(tables.CUSTOMERS, protector.protect_users(users, s.customers_k_anonymity))
         writer.replace_table(tables.CARDS, protector.protect_cards(cards))
         report.customers, report.cards = users.num_rows, cards.num_rows
         lap("customers_and_cards")

@@ -5,7 +5,7 @@
   customer's data key (see `fieldcrypto` for the string format); data keys are created on first use,
   wrapped by the `KeyManager`, stored in the `DataKeyStore`, and cached unwrapped in an in-memory LRU;
 - card number -> also `pan_last4`; CVV is dropped;
-- quasi-identifiers coarsened (see `coarsen`).
+- quasi-identifiers banded and the customers table generalised until k-anonymous (see `anonymity`).
 
 Protected tables are built from a whitelist of columns: a column not listed here never reaches the lake.
 Encryption only: decryption lives in `cdp.security.vault`, behind a role check and the audit log.
@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from cdp.ibm.schema import CARDS_SCHEMA, USERS_SCHEMA
-from cdp.security import coarsen
+from cdp.security import anonymity
 from cdp.security.datakeys.port import DataKeyStore
 from cdp.security.errors import CustomerErased
 from cdp.security.fieldcrypto import data_key_context, seal
@@ -36,19 +36,26 @@ PROTECTED_USERS_SCHEMA = pa.schema(
         ("address_enc", pa.string()),
         ("apartment_enc", pa.string()),  # null when the source has no apartment
         ("email_enc", pa.string()),  # null when the source has no e-mail column/value
+        # quasi-identifiers (cdp.security.anonymity): banded, then generalised until k-anonymous
         ("gender", pa.string()),
         ("retirement_age", pa.int16()),
-        ("birth_year_band", pa.string()),  # "1965-1969"
+        ("retirement_age_band", pa.string()),  # "67", "65-69", "75+"
+        ("birth_year_band", pa.string()),  # "1965-1969", "1960-1969"
         ("city", pa.string()),
         ("state", pa.string()),
         ("zip3", pa.string()),  # "917"
-        ("latitude", pa.float64()),  # 1 decimal
-        ("longitude", pa.float64()),  # 1 decimal
-        ("per_capita_income", pa.int64()),
-        ("yearly_income", pa.int64()),
-        ("total_debt", pa.int64()),
-        ("fico_score", pa.int16()),
-        ("num_credit_cards", pa.int8()),
+        ("latitude", pa.float64()),  # 1 decimal, or whole degrees
+        ("longitude", pa.float64()),  # 1 decimal, or whole degrees
+        ("per_capita_income", pa.int64()),  # lower bound of the band
+        ("per_capita_income_band", pa.string()),  # "20000-29999", "200000+"
+        ("yearly_income", pa.int64()),  # lower bound of the band
+        ("yearly_income_band", pa.string()),
+        ("total_debt", pa.int64()),  # lower bound of the band
+        ("total_debt_band", pa.string()),
+        ("fico_score", pa.int16()),  # lower bound of the band
+        ("fico_score_band", pa.string()),  # "700-749", "800+"
+        ("num_credit_cards", pa.int8()),  # lower bound of the band
+        ("num_credit_cards_band", pa.string()),  # "3", "2-3", "6+"
     ]
 )
 
@@ -70,10 +77,6 @@ PROTECTED_CARDS_SCHEMA = pa.schema(
     ]
 )
 
-_USER_PASSTHROUGH = (
-    "gender", "retirement_age", "city", "state", "per_capita_income", "yearly_income", "total_debt",
-    "fico_score", "num_credit_cards",
-)  # fmt: skip
 _CARD_PASSTHROUGH = (
     "card_brand", "card_type", "has_chip", "cards_issued", "credit_limit", "acct_open_date",
     "year_pin_last_changed", "card_on_dark_web",
@@ -137,8 +140,12 @@ class Protector:
         return self.keys.decrypt_data_key(wrapped, context)
 
     # -- Arrow tables ------------------------------------------------------------------------------
-    def protect_users(self, table: pa.Table) -> pa.Table:
-        """Users in `USERS_SCHEMA` (an optional `email` column too) -> `PROTECTED_USERS_SCHEMA`."""
+    def protect_users(self, table: pa.Table, k_anonymity: int) -> pa.Table:
+        """Users in `USERS_SCHEMA` (an optional `email` column too) -> `PROTECTED_USERS_SCHEMA`, k-anonymous.
+
+        Every quasi-identifier is put in its fixed band, then the whole table is generalised until each
+        customer shares all of them with at least `k_anonymity - 1` others (`anonymity.k_anonymise`;
+        1: the fixed bands only, as `protect_user` gives for one record)."""
         _require(table, USERS_SCHEMA, "users")
         user_tokens = self.tokens.user_tokens(table["user"])
         toks = user_tokens.to_pylist()
@@ -149,12 +156,8 @@ class Protector:
         emails = table["email"].to_pylist() if "email" in table.column_names else [None] * table.num_rows
         encrypted["email_enc"] = self._encrypt_column(toks, "email", emails)
         columns: dict[str, Any] = {"user_token": user_tokens, **encrypted}
-        columns.update({c: table[c] for c in _USER_PASSTHROUGH})
-        columns["birth_year_band"] = coarsen.birth_year_band(table["birth_year"])
-        columns["zip3"] = coarsen.zip3(table["zipcode"])
-        columns["latitude"] = coarsen.round_coordinate(table["latitude"])
-        columns["longitude"] = coarsen.round_coordinate(table["longitude"])
-        return _build(columns, PROTECTED_USERS_SCHEMA)
+        columns.update(anonymity.record_level(table))
+        return anonymity.k_anonymise(_build(columns, PROTECTED_USERS_SCHEMA), k_anonymity).table
 
     def protect_cards(self, table: pa.Table) -> pa.Table:
         """Cards in `CARDS_SCHEMA` -> `PROTECTED_CARDS_SCHEMA` (no CVV, PAN/expiry encrypted)."""
@@ -187,9 +190,10 @@ class Protector:
 
     # -- single records (stream and API paths) ------------------------------------------------------
     def protect_user(self, record: Mapping[str, Any]) -> dict[str, Any]:
-        """One users record (clean column names) -> one protected record."""
+        """One users record (clean column names) -> one protected record, quasi-identifiers in their fixed
+        bands (one record cannot be k-anonymous: the lake's customers table comes from `protect_users`)."""
         schema = USERS_SCHEMA.append(pa.field("email", pa.string())) if "email" in record else USERS_SCHEMA
-        return self.protect_users(_one_row(record, schema)).to_pylist()[0]
+        return self.protect_users(_one_row(record, schema), k_anonymity=1).to_pylist()[0]
 
     def protect_card(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """One cards record -> one protected record: CVV dropped, PAN and expiry encrypted, `pan_last4`."""
