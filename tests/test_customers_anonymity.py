@@ -250,3 +250,26 @@ def test_any_table_comes_out_k_anonymous(n: int, k: int, rnd):
         assert smallest_class(out.table) >= k and out.smallest_class >= k
     else:
         assert all(out.table[c].null_count == n for c in QUASI_IDENTIFIER_COLUMNS)
+
+
+def test_erasures_leave_the_table_k_anonymous(source: Path, tmp_path: Path):
+    """Removing erased customers' rows shrinks their class: the remaining members of a class that fell
+    below k lose their quasi-identifiers instead of standing out (the table stays k-anonymous)."""
+    from cdp.lake.erasure import remove_customer
+
+    backends = Backends(Settings(home=tmp_path / "home"))
+    run_batch(source, backends)
+    customers = backends.catalog.query("SELECT * FROM customers")
+    codes = [tuple(row[c] for c in QUASI_IDENTIFIER_COLUMNS) for row in customers.to_pylist()]
+    sizes = {c: codes.count(c) for c in set(codes)}
+    smallest = min(sizes, key=lambda c: (sizes[c], str(c)))
+    members = [customers["user_token"][i].as_py() for i, c in enumerate(codes) if c == smallest]
+    victims = members[: sizes[smallest] - 4]  # leave 4 of them: one below k = 5
+    for token in victims:
+        remove_customer(backends.object_store, backends.settings.lake_bucket, token, k_anonymity=5)
+    after = backends.catalog.query("SELECT * FROM customers")
+    assert after.num_rows == customers.num_rows - len(victims)
+    assert min(_class_sizes_sql(after)) >= 5
+    # a plain removal would have left a class of 4
+    plain = customers.filter(pa.compute.invert(pa.compute.is_in(customers["user_token"], pa.array(victims))))
+    assert smallest_class(plain) == 4

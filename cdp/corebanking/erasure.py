@@ -80,7 +80,7 @@ def forget_customer(
         )
     )
     removed = b.oltp.delete_customer(user)
-    lake = remove_customer(b.object_store, b.settings.lake_bucket, token)
+    lake = remove_customer(b.object_store, b.settings.lake_bucket, token, b.settings.customers_k_anonymity)
     online = forget_tokens(b.online_store, {token, *card_tokens, *lake.card_tokens})
     exports = remove_customer_exports(b.settings, token)
     report = ErasureReport(

@@ -21,6 +21,7 @@ from cdp.lake import tables
 from cdp.lake.tables import LakeTable
 from cdp.lake.writer import parquet_bytes
 from cdp.objectstore.port import ObjectStore
+from cdp.security.anonymity import keep_k_anonymous
 
 
 @dataclass
@@ -32,8 +33,12 @@ class LakeErasure:
     card_tokens: set[str] = field(default_factory=set)  # the tokens of the removed cards
 
 
-def _rewrite_without(store: ObjectStore, bucket: str, table: LakeTable, user_token: str) -> pa.Table:
-    """Rewrite every file of `table` without the rows of `user_token`; returns the removed rows."""
+def _rewrite_without(
+    store: ObjectStore, bucket: str, table: LakeTable, user_token: str, k_anonymity: int = 1
+) -> pa.Table:
+    """Rewrite every file of `table` without the rows of `user_token`; returns the removed rows. With
+    `k_anonymity` > 1 (the customers table, one file), the rows left in a class smaller than k by the
+    removal lose their quasi-identifiers, so the table stays k-anonymous."""
     removed = []
     for obj in list(store.list(table.location(bucket))):
         if not obj.uri.endswith(".parquet"):
@@ -44,12 +49,16 @@ def _rewrite_without(store: ObjectStore, bucket: str, table: LakeTable, user_tok
         if not hits:
             continue
         removed.append(rows.filter(mine))
-        store.put_bytes(obj.uri, parquet_bytes(rows.filter(pc.invert(pc.fill_null(mine, False)))))
+        kept = rows.filter(pc.invert(pc.fill_null(mine, False)))
+        if k_anonymity > 1:
+            kept, _ = keep_k_anonymous(kept, k_anonymity)
+        store.put_bytes(obj.uri, parquet_bytes(kept))
     return pa.concat_tables(removed) if removed else table.schema.empty_table()
 
 
-def remove_customer(store: ObjectStore, bucket: str, user_token: str) -> LakeErasure:
-    """Remove the customer's rows from `customers` and `cards` (and say which card tokens were theirs)."""
-    customers = _rewrite_without(store, bucket, tables.CUSTOMERS, user_token)
+def remove_customer(store: ObjectStore, bucket: str, user_token: str, k_anonymity: int = 1) -> LakeErasure:
+    """Remove the customer's rows from `customers` (kept `k_anonymity`-anonymous) and `cards` (and say
+    which card tokens were theirs)."""
+    customers = _rewrite_without(store, bucket, tables.CUSTOMERS, user_token, k_anonymity)
     cards = _rewrite_without(store, bucket, tables.CARDS, user_token)
     return LakeErasure(customers.num_rows, cards.num_rows, set(cards["card_token"].to_pylist()))

@@ -305,6 +305,23 @@ def _least_generalisation(
     return levels
 
 
+def keep_k_anonymous(table: pa.Table, k: int) -> tuple[pa.Table, int]:
+    """A generalised table that lost rows (an erasure) made k-anonymous again without widening anything:
+    the quasi-identifiers of rows left in classes smaller than k are nulled (with more rows from the
+    largest class when too few to form a class of k). Returns the table and how many rows were nulled."""
+    n = table.num_rows
+    if n == 0 or smallest_class(table) >= k:
+        return table, 0
+    ids, counts = _classes([_codes(table[c]) for c in QUASI_IDENTIFIER_COLUMNS], n)
+    mask = pa.array(_rows_to_suppress(ids, counts, k))
+    columns = {
+        c: (pc.if_else(mask, pa.scalar(None, table[c].type), table[c]) if c in QUASI_IDENTIFIER_COLUMNS
+            else table[c])
+        for c in table.column_names
+    }  # fmt: skip
+    return pa.table(columns, schema=table.schema), int(pc.sum(pc.cast(mask, pa.int64())).as_py() or 0)
+
+
 def smallest_class(table: pa.Table, columns: Sequence[str] = QUASI_IDENTIFIER_COLUMNS) -> int:
     """Rows in the smallest group of rows equal on all `columns` (null equal to null); 0 when empty."""
     if table.num_rows == 0:
