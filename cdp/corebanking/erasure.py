@@ -26,4 +26,8 @@ def forget_customer(user: int, caller: Caller, backends: Backends | None = None)
     deleted = b.vault.forget(token, caller)
     b.protector.evict(token)
     removed = b.oltp.delete_customer(user)
+    # Token erasure: delete the customer's token secret (after the last use of their token above), so
+    # that no one, not even a holder of the platform token key, can make their tokens from the user id
+    # again and link the lake's rows back to them.
+    b.protector.shred_tokens(user)
     return ErasureReport(token, deleted, removed)

@@ -4,7 +4,10 @@ Each transaction goes first into the core-banking store (it "arrives" there), th
 extraction/protection code as the batch path, then onto the stream partitioned by card token (so a card's
 events stay in order on one shard). Progress is recorded after every acknowledged put, so a restarted
 producer continues where it stopped; the few records of an interrupted put may be sent twice, which the
-consumers absorb because they write idempotently by `txn_id`.
+consumers absorb because they write idempotently by `txn_id`. Rows of an erased customer still reach core
+banking (it knows the ids) but not the stream: no token can be made for them, so they are quarantined with
+the reason "erased" (`<state>/stream-quarantine/from-<position>/`, one file per run, by the position it
+started at).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from cdp.ibm.quarantine import Quarantine
 from cdp.ibm.reader import card_keys, find_source_files, iter_transactions, read_cards
 from cdp.ibm.schema import TRANSACTIONS_SCHEMA
 from cdp.lake.split import load_or_compute_split, recorded_split, source_name
-from cdp.lake.transactions import protect_transactions_for_lake
+from cdp.lake.transactions import ERASED_REASON, protect_transactions_for_lake, split_erased
 from cdp.stream.port import Record
 from cdp.stream.producer import put_all
 from cdp.streaming import records
@@ -42,6 +45,7 @@ class ProduceReport:
     seconds: float
     drift: dict[str, object] | None = None  # the injected drift scenario, if any
     drift_rows: int = 0  # rows changed by it, this run and earlier ones
+    erased_rows: int = 0  # rows of erased customers quarantined instead of sent, this run and earlier ones
 
 
 def _from(table: pa.Table, cutoff: datetime) -> pa.Table:
@@ -103,30 +107,45 @@ def produce(
     end = rows.num_rows if limit is None else min(rows.num_rows, already + limit)
     if upto is not None:
         end = min(end, max(upto, already))  # `upto`: stop at this position of the replay
+    erased_rows = state.get("erased_rows", 0) if same_run else 0
+    source = source_name(list(find_source_files(source_dir).transactions))
+    quarantine = Quarantine(b.settings.state_dir / "stream-quarantine" / f"from-{already}")
     sent = 0
-    for start in range(already, end, BATCH):
-        batch = rows.slice(start, min(BATCH, end - start))
-        if drift is not None:
-            batch, changed = drift.apply(batch, start, rows.num_rows)
-            drift_rows += changed
-        _to_core_banking(b, batch)
-        lake_rows = protect_transactions_for_lake(b.protector, batch).to_pylist()
-        put_all(b.stream, [Record(r["card_token"], records.encode(r)) for r in lake_rows])
-        sent += batch.num_rows
-        state_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = state_file.with_suffix(".tmp")
-        progress_doc = {"sent": already + sent, "drift": drift_doc, "drift_rows": drift_rows}
-        tmp.write_text(json.dumps({**key, **progress_doc}))
-        tmp.replace(state_file)
-        if progress is not None:
-            progress(already + sent, rows.num_rows)
-        if rate:
-            target = sent / rate
-            elapsed = time.perf_counter() - t0
-            if target > elapsed:
-                time.sleep(target - elapsed)
+    try:
+        for start in range(already, end, BATCH):
+            batch = rows.slice(start, min(BATCH, end - start))
+            if drift is not None:
+                batch, changed = drift.apply(batch, start, rows.num_rows)
+                drift_rows += changed
+            _to_core_banking(b, batch)
+            live, erased = split_erased(b.protector, batch)
+            for line in erased["line"].to_pylist():
+                quarantine.add(source, line, None, ERASED_REASON, None)
+            erased_rows += erased.num_rows
+            lake_rows = protect_transactions_for_lake(b.protector, live).to_pylist()
+            put_all(b.stream, [Record(r["card_token"], records.encode(r)) for r in lake_rows])
+            sent += batch.num_rows
+            state_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = state_file.with_suffix(".tmp")
+            progress_doc = {
+                "sent": already + sent,
+                "drift": drift_doc,
+                "drift_rows": drift_rows,
+                "erased_rows": erased_rows,
+            }
+            tmp.write_text(json.dumps({**key, **progress_doc}))
+            tmp.replace(state_file)
+            if progress is not None:
+                progress(already + sent, rows.num_rows)
+            if rate:
+                target = sent / rate
+                elapsed = time.perf_counter() - t0
+                if target > elapsed:
+                    time.sleep(target - elapsed)
+    finally:
+        quarantine.close()
     return ProduceReport(
-        rows.num_rows, sent, already, cutoff, time.perf_counter() - t0, drift_doc, drift_rows
+        rows.num_rows, sent, already, cutoff, time.perf_counter() - t0, drift_doc, drift_rows, erased_rows
     )
 
 
