@@ -276,13 +276,16 @@ def forget(
 ) -> None:
     """Erase a customer (GDPR art. 17) by crypto-shredding their data key; audited."""
     from cdp.corebanking.erasure import forget_customer
-    from cdp.security.errors import AccessDenied
+    from cdp.security.errors import AccessDenied, CustomerErased
 
     try:
         r = forget_customer(user, _caller(actor, role))
     except AccessDenied as e:
         err_console.print(f"[red]refused:[/red] {e}")
         raise typer.Exit(3) from e
+    except CustomerErased:  # their token secret is gone: the token cannot even be named any more
+        console.print("customer already erased (their tokens can no longer be made)")
+        return
     state = "erased" if r.key_deleted else "already erased"
     console.print(
         f"customer {r.customer_token}: {state}; {r.core_banking_records} core-banking records removed"

@@ -15,8 +15,10 @@ one, not even a holder of the token key, can make the customer's tokens again, s
 under them cannot be linked back to the user id. Asking for them raises `CustomerErased`.
 
 Secrets are unwrapped once per customer per process and kept in memory (in AWS mode each unwrap is one
-KMS `Decrypt` call). Version 1 tokens (HMAC of the id under the one platform key) are refused: a platform
-whose data-key store still holds the version 1 key must be rebuilt (`TokenSchemeChanged`).
+KMS `Decrypt` call). A shred forgets the secret in every tokenizer of its process; another process that
+had already loaded it keeps making the customer's tokens until it ends (batch workers live for one run).
+Version 1 tokens (HMAC of the id under the one platform key) are refused: a platform whose data-key store
+still holds the version 1 key must be rebuilt (`TokenSchemeChanged`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import base64
 import hashlib
 import hmac
 import re
+import weakref
 
 import numpy as np
 import pyarrow as pa
@@ -54,6 +57,11 @@ _REBUILD = (
     "source files under a new CDP_HOME (in AWS: new tables, bucket and stream)"
 )
 _USER_TOKEN = re.compile(r"^usr_[a-z2-7]{26}$")
+
+
+# Every tokenizer of this process: a shred forgets the customer in all of them at once, so no other
+# tokenizer of the process (e.g. a batch worker's, reused across runs) keeps making the erased tokens.
+_TOKENIZERS: weakref.WeakSet[Tokenizer] = weakref.WeakSet()
 
 
 class TokenSchemeChanged(SecurityError):
@@ -105,6 +113,7 @@ class Tokenizer:
         self._secrets: dict[int, bytes | None] = {}  # unwrapped secrets; None: the customer was erased
         self._users: dict[int, str] = {}
         self._cards: dict[tuple[int, int], tuple[str, int]] = {}  # (card token, order offset)
+        _TOKENIZERS.add(self)
 
     # -- secrets -----------------------------------------------------------------------------------
     def secret_entry(self, user: int) -> str:
@@ -148,12 +157,18 @@ class Tokenizer:
         """Delete `user`'s token secret for good (the store keeps a tombstone) and forget it in this
         process; True if a live secret was deleted. Their tokens cannot be made again by anyone."""
         user = int(user)
-        deleted = self._store.delete(self.secret_entry(user))
+        entry = self.secret_entry(user)
+        deleted = self._store.delete(entry)
+        for tokenizer in list(_TOKENIZERS):
+            if tokenizer.secret_entry(user) == entry:  # the same platform token key
+                tokenizer._forget(user)
+        return deleted
+
+    def _forget(self, user: int) -> None:
         self._secrets[user] = None
         self._users.pop(user, None)
         for key in [k for k in self._cards if k[0] == user]:
             del self._cards[key]
-        return deleted
 
     # -- tokens ------------------------------------------------------------------------------------
     def user_token(self, user: int) -> str:
