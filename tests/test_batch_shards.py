@@ -289,3 +289,22 @@ def test_the_split_from_second_arrays_is_the_plain_order_statistic(fraction):
     split = split_of_seconds("x", parts, fraction)
     assert split.cutoff == np.int64(cutoff).astype("datetime64[s]").astype(datetime)
     assert split.rows == everything.size and split.stream_rows == int((everything >= cutoff).sum())
+
+
+def test_a_lake_written_with_the_former_tokens_is_not_resumed(source, tmp_path):
+    """A lake whose batch identity records the former layout and no token scheme (lines and ids from the
+    global token key) refuses to be resumed, in one line that says to rebuild it."""
+    from cdp.batch.job import BatchConfigChanged
+    from cdp.lake.writer import LakeWriter
+
+    b = Backends(Settings(home=tmp_path, workers=1))
+    run_batch(source, b)
+    writer = LakeWriter(b.object_store, b.settings.lake_bucket)
+    identity = writer.done(JOB, "_job")
+    assert identity["tokens"] == 2 and identity["layout"] == "shards-parquet-v2"
+    former = {k: v for k, v in identity.items() if k != "tokens"} | {"layout": "shards-parquet-v1"}
+    writer.mark_done(JOB, "_job", former)
+    with pytest.raises(BatchConfigChanged) as refused:
+        run_batch(source, b)
+    message = str(refused.value)
+    assert "\n" not in message and "layout, tokens" in message and "rebuild" in message
