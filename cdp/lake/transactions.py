@@ -180,8 +180,10 @@ def protect_transactions_for_lake(protector: Protector, clean: pa.Table) -> pa.T
     nothing else changes. `CustomerErased` for a row of an erased customer (see `split_erased`)."""
     cards = CardNumbers(protector)
     numbers = cards.numbers(clean["user"], clean["card"])
-    if cards.erased_rows(numbers) is not None:
-        raise CustomerErased("(a customer of these transactions)")
+    erased = cards.erased_rows(numbers)
+    if erased is not None:
+        user = clean["user"].filter(pa.array(erased))[0].as_py()
+        raise CustomerErased(protector.tokens.secret_entry(user))  # the keyed entry id, not the user id
     ids = cards.columns(numbers, clean["line"])
     rest = clean.drop_columns(["line", "user", "card"])
     months = _months_since_epoch(clean["ts"]) if clean.num_rows else np.zeros(0, np.int64)

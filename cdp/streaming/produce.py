@@ -4,10 +4,10 @@ Each transaction goes first into the core-banking store (it "arrives" there), th
 extraction/protection code as the batch path, then onto the stream partitioned by card token (so a card's
 events stay in order on one shard). Progress is recorded after every acknowledged put, so a restarted
 producer continues where it stopped; the few records of an interrupted put may be sent twice, which the
-consumers absorb because they write idempotently by `txn_id`. Rows of an erased customer still reach core
-banking (it knows the ids) but not the stream: no token can be made for them, so they are quarantined with
-the reason "erased" (`<state>/stream-quarantine/from-<position>/`, one file per run, by the position it
-started at).
+consumers absorb because they write idempotently by `txn_id`. Rows of an erased customer go neither to
+core banking (which forgot them) nor to the stream (no token can be made for them): they are quarantined
+with the reason "erased" (`<state>/stream-quarantine/from-<position>/`, one file per run, named by the
+position it started at).
 """
 
 from __future__ import annotations
@@ -117,8 +117,8 @@ def produce(
             if drift is not None:
                 batch, changed = drift.apply(batch, start, rows.num_rows)
                 drift_rows += changed
-            _to_core_banking(b, batch)
             live, erased = split_erased(b.protector, batch)
+            _to_core_banking(b, live)
             for line in erased["line"].to_pylist():
                 quarantine.add(source, line, None, ERASED_REASON, None)
             erased_rows += erased.num_rows
