@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from cdp.security.datakeys.sqlite import SqliteDataKeyStore
-from cdp.security.errors import CustomerErased
+from cdp.security.errors import CustomerErased, KeyAccessError
 from cdp.security.keys.local import LocalKeyring
 from cdp.security.protector import Protector
 from cdp.security.tokens import (
@@ -142,3 +142,34 @@ def test_a_platform_with_the_former_token_key_refuses_to_run(tmp_path):
     message = str(refused.value)
     assert "\n" not in message and "rebuild" in message and "scheme 1" in message
     assert store.get(TOKEN_KEY_ID) is None  # nothing was created next to the old key
+
+
+def test_on_kms_and_dynamodb_a_shredded_customer_stays_erased(monkeypatch):
+    """The AWS adapters (moto): secrets wrapped by KMS with their entry bound in the encryption context,
+    kept in DynamoDB; after the shred a new process gets `CustomerErased`, other customers their tokens."""
+    import boto3
+    from moto import mock_aws
+
+    from cdp.security.datakeys.dynamodb import DynamoDataKeyStore, create_table
+    from cdp.security.keys.kms import KmsKeyManager, create_key
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(name, "testing")
+    with mock_aws():
+        kms, dynamodb = boto3.client("kms", "eu-west-1"), boto3.client("dynamodb", "eu-west-1")
+        create_key(kms, alias="alias/cdp-test")
+        create_table(dynamodb, "cdp-data-keys")
+        keys, store = KmsKeyManager(kms, "alias/cdp-test"), DynamoDataKeyStore(dynamodb, "cdp-data-keys")
+        protector = Protector(load_or_create_token_key(keys, store), keys, store)
+        tokens = {u: protector.user_token(u) for u in range(3)}
+        entry = protector.tokens.secret_entry(1)
+        with pytest.raises(KeyAccessError):  # a wrapped secret opens only for its own entry
+            keys.decrypt_data_key(
+                store.get(entry), {"use": "token-secret", "id": protector.tokens.secret_entry(2)}
+            )
+        assert protector.shred_tokens(1) is True
+        fresh = Protector(load_or_create_token_key(keys, store), keys, store)
+        with pytest.raises(CustomerErased):
+            fresh.user_token(1)
+        assert (fresh.user_token(0), fresh.user_token(2)) == (tokens[0], tokens[2])
+        assert store.is_erased(entry) and store.get(entry) is None
