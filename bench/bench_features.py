@@ -88,8 +88,8 @@ def timed_build(backends: Backends) -> dict[str, Any]:
 def pandas_rolling(rows: int) -> dict[str, Any]:
     """The baseline: pandas time-based rolling windows per card, prior events only (closed='left')."""
     tx = sample_transactions(rows, max(1, rows // ROWS_PER_CARD), seed=1, days=365 * 8)
-    df = tx.select(["card_token", "ts", "source_line", "amount_cents"]).to_pandas()
-    df = df.sort_values(["card_token", "ts", "source_line"]).set_index("ts")
+    df = tx.select(["card_token", "ts", "event_seq", "amount_cents"]).to_pandas()
+    df = df.sort_values(["card_token", "ts", "event_seq"]).set_index("ts")
     out = {}
     grouped = df.groupby("card_token")["amount_cents"]
     for name, span in (("1h", "3600s"), ("24h", "86400s"), ("7d", "604800s"), ("30d", "2592000s")):
@@ -104,7 +104,7 @@ def pandas_rolling(rows: int) -> dict[str, Any]:
 def online_rate(events: int) -> dict[str, Any]:
     cards = max(1, events // 150)
     tx = sample_transactions(events, cards, seed=4, days=365)
-    rows = sorted(tx.to_pylist(), key=lambda r: (r["ts"], r["source_line"], r["txn_id"]))
+    rows = sorted(tx.to_pylist(), key=lambda r: (r["ts"], r["event_seq"], r["txn_id"]))
     profiles = {r["card_token"]: CardProfile.from_row(r) for r in sample_cards(cards, 4).to_pylist()}
     online = OnlineFeatures(FRAUD_VIEW, LocalOnlineStore(), profiles)
     online.prepare({r["card_token"] for r in rows})

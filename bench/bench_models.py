@@ -63,7 +63,7 @@ def load_lake(source: Path, backends: Backends) -> dict[str, Any]:
 
 def fraud_training_set(backends: Backends) -> pa.Table:
     """What `fraud_training_set` holds: the fraud_card features of every transaction in a labelled month,
-    with `split` (train / validation / test by whole months), `source_line` and the view's label column."""
+    with `split` (train / validation / test by whole months), `event_seq` and the view's label column."""
     from features.offline import compute_view
     from features.training import month_label_counts, plan_split
 
@@ -78,10 +78,10 @@ def fraud_training_set(backends: Backends) -> pa.Table:
     ).to_pylist()
     split = pa.array([plan.split_of(m) for m in months], pa.string())
     rows = rows.append_column("split", split).filter(pc.is_valid(split))
-    if "source_line" not in rows.column_names:
-        lines = backends.catalog.query("SELECT txn_id, source_line FROM transactions")
-        rows = rows.join(lines, "txn_id", join_type="left outer")
-    return rows.sort_by([("ts", "ascending"), ("source_line", "ascending"), ("txn_id", "ascending")])
+    if "event_seq" not in rows.column_names:
+        seqs = backends.catalog.query("SELECT txn_id, event_seq FROM transactions")
+        rows = rows.join(seqs, "txn_id", join_type="left outer")
+    return rows.sort_by([("ts", "ascending"), ("event_seq", "ascending"), ("txn_id", "ascending")])
 
 
 def register_training_set(backends: Backends, table: pa.Table) -> str:
@@ -103,15 +103,19 @@ def raw_columns(backends: Backends) -> pd.DataFrame:
     return backends.catalog.query(RAW_COLUMNS_SQL).to_pandas().set_index("txn_id")
 
 
-def oracle_scores(source: Path, source_lines: np.ndarray) -> np.ndarray:
-    """The generator's true fraud probability of each row, joined by file line (= the lake's source_line)."""
-    truth = pq.read_table(
-        source / "ground_truth" / "transactions.parquet", columns=["line", "fraud_probability"]
-    )
-    by_line = pd.Series(truth["fraud_probability"].to_numpy(), index=truth["line"].to_numpy())
-    scores = by_line.reindex(source_lines).to_numpy()
+def oracle_scores(source: Path, backends: Backends, txn_ids: np.ndarray) -> np.ndarray:
+    """The generator's true fraud probability of each row, joined by `txn_id`: the ground truth's rows
+    (user, card, file line) get their lake ids from the platform's own keys, as the batch job makes them."""
+    from cdp.lake.transactions import CardNumbers
+
+    columns = ["line", "user", "card", "fraud_probability"]
+    truth = pq.read_table(source / "ground_truth" / "transactions.parquet", columns=columns)
+    cards = CardNumbers(backends.protector)
+    ids = cards.columns(cards.numbers(truth["user"], truth["card"]), truth["line"])["txn_id"]
+    by_id = pd.Series(truth["fraud_probability"].to_numpy(), index=ids.to_numpy(zero_copy_only=False))
+    scores = by_id.reindex(txn_ids).to_numpy()
     if np.isnan(scores).any():
-        raise ValueError("some test rows have no ground-truth line")
+        raise ValueError("some test rows have no ground-truth row")
     return scores
 
 
@@ -154,7 +158,7 @@ def compare_on_test(source: Path, backends: Backends, training_set: pa.Table, ou
     raw_booster, vocabulary = fit_raw_baseline(raw_split("train"), raw_split("validation"), args)
     timings["raw_baseline_train_s"] = time.perf_counter() - t0
     baseline_scores = score_raw_baseline(raw_booster, raw_split("test"), vocabulary)
-    oracle = oracle_scores(source, test["source_line"].to_numpy())
+    oracle = oracle_scores(source, backends, test["txn_id"].to_numpy())
 
     results = {
         "model": evaluate.fraud_metrics(labels, model_scores),

@@ -327,6 +327,7 @@ def forget(
 
 def forget_request(user: int) -> str | None:
     """`cdp forget --user N` as the caller: the request id (printed), or None when it erased at once."""
+    from cdp.corebanking.erasure import CustomerWasErased
     from cdp.corebanking.erasure_approval import request_erasure
     from cdp.security.errors import AccessDenied
 
@@ -335,6 +336,9 @@ def forget_request(user: int) -> str | None:
         outcome = request_erasure(user, caller)
     except AccessDenied as e:
         refuse(e)
+    except CustomerWasErased as e:  # their token secret is gone: nothing is left to erase
+        console.print(f"nothing to erase: {e} (already erased)", soft_wrap=True)
+        return None
     if outcome.request is not None:
         console.print(
             f"erasure request {outcome.request.id} recorded for customer {outcome.request.customer_token}; "
@@ -350,6 +354,7 @@ def forget_confirm(
     request_id: Annotated[str, typer.Argument(help="The request id `cdp forget --user N` printed.")],
 ) -> None:
     """Confirm another privacy officer's erasure request and perform it; audited."""
+    from cdp.corebanking.erasure import CustomerWasErased
     from cdp.corebanking.erasure_approval import ErasureRequestError, confirm_erasure
     from cdp.security.errors import AccessDenied
 
@@ -358,6 +363,9 @@ def forget_confirm(
         report = confirm_erasure(request_id, caller)
     except (AccessDenied, ErasureRequestError) as e:
         refuse(e)
+    except CustomerWasErased as e:
+        console.print(f"nothing to erase: {e} (already erased)", soft_wrap=True)
+        return
     _print_erasure(report)
 
 

@@ -2,7 +2,7 @@
 
 `OnlineFeatures.update(row)` returns the event's features from the key's state (built from the prior
 events only), then adds the event to the state. Events of one key must arrive in the view's event order
-(ts, source_line, txn_id); the stream replays in time order, partitioned by card. State lives in memory;
+(ts, event_seq, txn_id); the stream replays in time order, partitioned by card. State lives in memory;
 `prepare(keys)` loads a batch's states from the online store in one call, `flush()` writes the changed
 ones back in one call, so no event does I/O.
 

@@ -37,7 +37,7 @@ def sync_online_state(
     for i, bucket in enumerate(_BUCKETS):
         rows = backends.catalog.query(
             f"SELECT {columns} FROM transactions WHERE ts < TIMESTAMP '{bound}' "
-            f"AND substr(card_token, 5, 1) = '{bucket}' ORDER BY card_token, ts, source_line, txn_id"
+            f"AND substr(card_token, 5, 1) = '{bucket}' ORDER BY card_token, ts, event_seq, txn_id"
         ).to_pylist()
         keys = {r["card_token"] for r in rows}
         online.reset(keys)

@@ -36,12 +36,13 @@ from features.spec import (
 )
 
 SQL_DIR = Path(__file__).with_name("sql")
-ORDER = "epoch_s, source_line, txn_id"
-# One BIGINT per event in event order, (epoch_s, source_line) packed: exact while 0 <= source_line < 2^31
-# and |epoch_s| < 2^32 (years 1834-2106). A key's events have distinct source lines (the lake's txn_id is
-# built from the card and the source line), so it tells a key's events apart and the txn_id tie-break of
-# the event order never decides.
-EVENT_KEY = "CAST(epoch(t.ts) AS BIGINT) * 2147483648 + t.source_line"
+ORDER = "epoch_s, event_seq, txn_id"
+# One BIGINT per event in event order, (epoch_s, event_seq) packed: exact while 0 <= event_seq < 2^31 (the
+# lake guarantees it: source line < 2^30 plus a card offset < 2^30, see cdp.lake.transactions) and
+# |epoch_s| < 2^32 (years 1834-2106). A card's events have distinct event_seq values (the lake's txn_id is
+# built from the card and event_seq), so it tells a key's events apart and the txn_id tie-break of the
+# event order never decides.
+EVENT_KEY = "CAST(epoch(t.ts) AS BIGINT) * 2147483648 + t.event_seq"
 
 _CARD_ATTRIBUTE_SQL = {
     "card_age_days": "date_diff('day', c.acct_open_date, CAST(a.ts AS DATE))",
@@ -118,13 +119,13 @@ def render_event_view(view: EventFeatureView) -> str:
     lines = [
         f"-- Feature view `{view.name}`: one row per transaction, features from the prior events of the same",
         f"-- {key}. Rendered from the definitions in features/ by `python -m features`: do not edit.",
-        "-- Event order: (ts, source_line, txn_id); prior = strictly earlier in that order. A window of W",
+        "-- Event order: (ts, event_seq, txn_id); prior = strictly earlier in that order. A window of W",
         "-- seconds holds the prior events with ts in [t - W, t] (an event exactly W earlier is in): the",
         "-- prior events from the window's first event (the first at or after t - W) to the one before.",
-        "-- event_key packs (epoch_s, source_line) in a BIGINT (a key's events have distinct source lines).",
+        "-- event_key packs (epoch_s, event_seq) in a BIGINT (a card's events have distinct event_seq).",
         "WITH events AS (",
         "    SELECT",
-        "        t.txn_id, t.card_token, t.user_token, t.ts, t.year, t.month, t.source_line, t.is_fraud,",
+        "        t.txn_id, t.card_token, t.user_token, t.ts, t.year, t.month, t.event_seq, t.is_fraud,",
         "        CAST(epoch(t.ts) AS BIGINT) AS epoch_s,",
         f"        {EVENT_KEY} AS event_key,",
     ]

@@ -79,11 +79,13 @@ def sample_transactions(events: int, cards: int, seed: int = 0, days: int = 150)
     channel = np.array(["swipe", "chip", "online"])[kind]
     cards_col = [card_token(int(c)) for c in card]
     lines = np.arange(1, events + 1, dtype=np.int64)
+    # like the lake's event_seq: the line plus a per-card offset below 2^30 (a fixed scramble of the card)
+    seqs = lines + card.astype(np.int64) * 2_654_435_761 % (1 << 30)
     years = epoch.astype("datetime64[s]").astype("datetime64[Y]").astype(int) + 1970
     months = epoch.astype("datetime64[s]").astype("datetime64[M]").astype(int) % 12 + 1
     return pa.table(
         {
-            "txn_id": [f"{c[4:]}-{ln}" for c, ln in zip(cards_col, lines, strict=True)],
+            "txn_id": [f"{c[4:]}-{q}" for c, q in zip(cards_col, seqs, strict=True)],
             "user_token": [f"usr_s{int(c) // 3:06d}" for c in card],
             "card_token": cards_col,
             "ts": ts,
@@ -96,7 +98,7 @@ def sample_transactions(events: int, cards: int, seed: int = 0, days: int = 150)
             "mcc": rng.choice(_MCCS, events).astype(np.int16),
             "errors": [_ERRORS[e] if h else [] for e, h in zip(err_pick, has_err, strict=True)],
             "is_fraud": fraud,
-            "source_line": lines,
+            "event_seq": seqs,
             "year": years.astype(np.int32),
             "month": months.astype(np.int32),
         },

@@ -2,10 +2,11 @@
 meaning that the SQL renderer (`features.render`) and the online updater (`features.online`) both follow.
 
 Semantics shared by both paths (the parity and point-in-time tests hold them to it):
-- Event order within a key: (ts, source_line, txn_id). "Prior events" of a row are the key's events
-  strictly earlier in that order, so two events in the same second are ordered by their source line.
-  A key's events have distinct source lines (the lake's txn_id is built from the card and the line), which
-  the SQL relies on to tell them apart by (ts, source_line) alone.
+- Event order within a key: (ts, event_seq, txn_id). "Prior events" of a row are the key's events
+  strictly earlier in that order, so two events of a card in the same second are ordered by their source
+  line (`event_seq` is the line plus a keyed per-card offset: it keeps the order within a card and hides
+  the source order across cards). A key's events have distinct `event_seq` values (the lake's txn_id is
+  built from the card and event_seq), which the SQL relies on to tell them apart by (ts, event_seq) alone.
 - A window of W seconds at an event at time t holds the prior events with ts in [t - W, t]: an event
   exactly W earlier is in, one W + 1 s earlier is out.
 - A feature sees only prior events, plus the row's own columns where its kind says so (`Current`, the
@@ -197,7 +198,7 @@ class EventFeatureView:
     features: tuple[Feature, ...]
     label: str = "is_fraud"
     passthrough: tuple[str, ...] = field(
-        default=("txn_id", "source_line", "card_token", "user_token", "ts", "year", "month")
+        default=("txn_id", "event_seq", "card_token", "user_token", "ts", "year", "month")
     )
 
     @property

@@ -202,7 +202,7 @@ def _split_reader(
         def from_table(months: list[str]) -> pa.Table:
             sql = (
                 f"SELECT * FROM {table} WHERE year * 100 + month IN ({_month_key_list(months)}){bounds} "
-                "ORDER BY ts, source_line"
+                "ORDER BY ts, event_seq"
             )
             return backends.catalog.query(sql)
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 CARD_TOKEN = r"^crd_[a-z2-7]{26}$"
 USER_TOKEN = r"^usr_[a-z2-7]{26}$"
-TXN_ID = r"^[a-z2-7]{26}-[0-9]{1,12}$"  # the card token's keyed part + "-" + the source line
+TXN_ID = r"^[a-z2-7]{26}-[0-9]{1,12}$"  # the card token's keyed part + "-" + event_seq
 AuthorisationError = Literal[
     "Bad CVV",
     "Bad Card Number",
@@ -26,7 +26,7 @@ class Transaction(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    txn_id: str = Field(pattern=TXN_ID, description="Lake transaction id (keyed card part + source line).")
+    txn_id: str = Field(pattern=TXN_ID, description="Lake transaction id (keyed card part + event_seq).")
     user_token: str = Field(pattern=USER_TOKEN)
     card_token: str = Field(pattern=CARD_TOKEN)
     ts: datetime = Field(description="Local time of the transaction (naive, as in the lake).")

@@ -209,7 +209,7 @@ def _partition_rows(year: int, month: int, days: list[int]) -> pa.Table:
             "mcc": pa.array([5411] * n, pa.int16()),
             "errors": pa.array([[]] * n, pa.list_(pa.string())),
             "is_fraud": [False] * n,
-            "source_line": list(range(n)),
+            "event_seq": list(range(n)),
         },
         schema=data_schema,
     )
@@ -237,23 +237,27 @@ def test_trim_deletes_later_months_filters_the_cutoff_month_and_is_idempotent(tm
 
 
 def test_lake_rows_equal_their_definition_from_the_protector(source):
-    """The batch's protection (one HMAC per distinct card, keyed parts cut per card, partition columns
-    from month numbers) against the plain definition: the protector's tokens, txn_id = keyed part of the
-    card token + "-" + line, year and month of ts."""
+    """The batch's protection (one secret per customer, a few HMACs per distinct card, keyed parts cut per
+    card, partition columns from month numbers) against the plain definition: the protector's tokens,
+    event_seq = line + the card's keyed offset, txn_id = keyed part of the card token + "-" + event_seq,
+    year and month of ts."""
     b = Backends(Settings(workers=1))
     recorder = QuarantineRecorder()
     clean = pa.concat_tables(iter_transactions(source / TRANSACTIONS_FILE, recorder))
     got = protect_transactions_for_lake(b.protector, clean)
     tokens = b.protector.protect_transactions(clean.drop_columns(["line"]))
     lines = clean["line"].to_pylist()
-    want_ids = [f"{c[4:]}-{n}" for c, n in zip(tokens["card_token"].to_pylist(), lines, strict=True)]
+    pairs = zip(clean["user"].to_pylist(), clean["card"].to_pylist(), strict=True)
+    seqs = [n + b.protector.tokens.card_order_offset(u, c) for (u, c), n in zip(pairs, lines, strict=True)]
+    want_ids = [f"{c[4:]}-{q}" for c, q in zip(tokens["card_token"].to_pylist(), seqs, strict=True)]
     assert got["txn_id"].to_pylist() == want_ids
     assert got["user_token"].equals(tokens["user_token"]) and got["card_token"].equals(tokens["card_token"])
     ts = clean["ts"].to_pylist()
     assert got["year"].to_pylist() == [t.year for t in ts] and got["month"].to_pylist() == [
         t.month for t in ts
     ]
-    assert got["source_line"].to_pylist() == lines and got.schema == tables.TRANSACTIONS_LAKE_SCHEMA
+    assert got["event_seq"].to_pylist() == seqs and got.schema == tables.TRANSACTIONS_LAKE_SCHEMA
+    assert all(0 <= q < 2**31 for q in seqs) and seqs != lines
 
 
 def test_month_numbers_are_numpys_calendar_months():
@@ -285,3 +289,22 @@ def test_the_split_from_second_arrays_is_the_plain_order_statistic(fraction):
     split = split_of_seconds("x", parts, fraction)
     assert split.cutoff == np.int64(cutoff).astype("datetime64[s]").astype(datetime)
     assert split.rows == everything.size and split.stream_rows == int((everything >= cutoff).sum())
+
+
+def test_a_lake_written_with_the_former_tokens_is_not_resumed(source, tmp_path):
+    """A lake whose batch identity records the former layout and no token scheme (lines and ids from the
+    global token key) refuses to be resumed, in one line that says to rebuild it."""
+    from cdp.batch.job import BatchConfigChanged
+    from cdp.lake.writer import LakeWriter
+
+    b = Backends(Settings(home=tmp_path, workers=1))
+    run_batch(source, b)
+    writer = LakeWriter(b.object_store, b.settings.lake_bucket)
+    identity = writer.done(JOB, "_job")
+    assert identity["tokens"] == 2 and identity["layout"] == "shards-parquet-v2"
+    former = {k: v for k, v in identity.items() if k != "tokens"} | {"layout": "shards-parquet-v1"}
+    writer.mark_done(JOB, "_job", former)
+    with pytest.raises(BatchConfigChanged) as refused:
+        run_batch(source, b)
+    message = str(refused.value)
+    assert "\n" not in message and "layout, tokens" in message and "rebuild" in message

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pyarrow.csv as pv
+import pyarrow.parquet as pq
 import pytest
 
 from cdp.backends import Backends
@@ -19,6 +20,7 @@ from cdp.batch.job import run_batch
 from cdp.compliance.leakscan import LeakScanner, scan_core_banking
 from cdp.corebanking.erasure import forget_customer
 from cdp.corebanking.load import load_core_banking
+from cdp.ibm.schema import TRANSACTIONS_FILE
 from cdp.security.errors import AccessDenied, CustomerErased
 from cdp.security.vault import Caller
 from cdp.settings import Settings
@@ -119,12 +121,19 @@ def test_erasure_is_per_customer_and_audited(source, isolated_home):
     with pytest.raises(CustomerErased):
         b.vault.reveal(fraud_ops, victim["user_token"], {"person": victim["person_enc"]}, "fraud-alert")
     assert b.vault.reveal(fraud_ops, other["user_token"], {"person": other["person_enc"]}, "fraud-alert")
-    # Analytics on the token still run; re-running the batch writes no identifier for the erased customer.
-    run_batch(source, b)
-    again = b.catalog.query(
-        f"SELECT person_enc FROM customers WHERE user_token = '{victim['user_token']}'"
-    ).to_pylist()
-    assert again == [{"person_enc": None}]
+    # Their token cannot be made any more; re-running the batch quarantines their rows as "erased"
+    # (rows read = accepted + quarantined still) and writes nothing of them to the lake.
+    with pytest.raises(CustomerErased):
+        b.protector.user_token(user)
+    report = run_batch(source, b)
+    for table in ("customers", "cards", "transactions"):
+        where = f"user_token = '{victim['user_token']}'"
+        assert b.catalog.query(f"SELECT count(*) AS n FROM {table} WHERE {where}").to_pylist() == [{"n": 0}]
+    reasons = pq.read_table(report.quarantine_path).to_pandas().groupby("file")["reason"].apply(set)
+    assert {"erased"} <= reasons["sd254_users.csv"] and {"erased"} <= reasons["sd254_cards.csv"]
+    assert "erased" in reasons[TRANSACTIONS_FILE]
+    for stats in report.files.values():
+        assert stats["rows_read"] == stats["rows_accepted"] + stats["rows_quarantined"]
     with pytest.raises(AccessDenied):
         b.vault.reveal(
             Caller("ds-2", "data-scientist"), other["user_token"], {"person": other["person_enc"]}, "analysis"

@@ -66,7 +66,7 @@ def test_online_state_read_as_of_each_cutoff_equals_the_offline_sql(lake, sample
     assert [len(by_cutoff[datetime(d.year, d.month, d.day)]) for d in AS_OF] == [USERS] * 3
 
     online = OnlineAsOfFeatures(CUSTOMER_VIEW, LocalOnlineStore(), load_customer_profiles(lake.catalog))
-    rows = sorted(tx.to_pylist(), key=lambda r: (r["ts"], r["source_line"], r["txn_id"]))
+    rows = sorted(tx.to_pylist(), key=lambda r: (r["ts"], r["event_seq"], r["txn_id"]))
     i, diffs = 0, []
     for day in AS_OF:
         cut = datetime(day.year, day.month, day.day)
@@ -93,7 +93,7 @@ def test_online_state_read_as_of_each_cutoff_equals_the_offline_sql(lake, sample
 def test_state_survives_a_snapshot_of_the_online_store(lake, sample, tmp_path):
     tx, _, _ = sample
     cut = datetime(2019, 6, 1)
-    rows = sorted((r for r in tx.to_pylist() if r["ts"] < cut), key=lambda r: (r["ts"], r["source_line"]))
+    rows = sorted((r for r in tx.to_pylist() if r["ts"] < cut), key=lambda r: (r["ts"], r["event_seq"]))
     profiles = load_customer_profiles(lake.catalog)
     first = OnlineAsOfFeatures(CUSTOMER_VIEW, LocalOnlineStore(tmp_path / "o.sqlite"), profiles)
     for r in rows[: len(rows) // 2]:
@@ -117,7 +117,7 @@ def _event(ts: datetime, line: int, amount: int, card: str = "crd_a", channel: s
         "txn_id": f"e-{line}", "user_token": "usr_edge", "card_token": card, "ts": ts,
         "amount_cents": amount, "channel": channel, "merchant_id": line, "merchant_city": "Austin",
         "merchant_state": "TX", "zip": "73301", "mcc": 5411, "errors": [], "is_fraud": False,
-        "source_line": line, "year": ts.year, "month": ts.month,
+        "event_seq": line, "year": ts.year, "month": ts.month,
     }  # fmt: skip
 
 

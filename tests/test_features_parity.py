@@ -32,7 +32,7 @@ def lake(sample):
 
 
 def event_order(rows):
-    return sorted(rows, key=lambda r: (r["ts"], r["source_line"], r["txn_id"]))
+    return sorted(rows, key=lambda r: (r["ts"], r["event_seq"], r["txn_id"]))
 
 
 def mismatches(offline_rows, online_by_txn, names):
@@ -59,7 +59,7 @@ def test_the_sample_exercises_ties_window_edges_and_every_kind_of_row(sample):
     gaps = dict(
         con.execute(
             "SELECT gap, count(*) FROM (SELECT epoch(ts) - lag(epoch(ts)) OVER "
-            "(PARTITION BY card_token ORDER BY ts, source_line) AS gap FROM tx) GROUP BY gap"
+            "(PARTITION BY card_token ORDER BY ts, event_seq) AS gap FROM tx) GROUP BY gap"
         ).fetchall()
     )
     for edge in (0, 3_600, 86_400, 7 * 86_400, 30 * 86_400):

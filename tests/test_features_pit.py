@@ -1,4 +1,4 @@
-"""Point-in-time: a row's features use only events strictly before it in (ts, source_line, txn_id) order,
+"""Point-in-time: a row's features use only events strictly before it in (ts, event_seq, txn_id) order,
 window edges are [t - W, t], and appending later events changes no earlier row."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ T0 = datetime(2019, 3, 1, 12, 0)
 
 
 def _rows(events):
-    """Lake rows for one card from (seconds after T0, source_line, amount_cents)."""
+    """Lake rows for one card from (seconds after T0, event_seq, amount_cents)."""
     rows = []
     for offset, line, amount in events:
         ts = T0 + timedelta(seconds=offset)
@@ -27,7 +27,7 @@ def _rows(events):
                 "txn_id": f"edge-{line}", "user_token": "usr_edge", "card_token": "crd_edge", "ts": ts,
                 "amount_cents": amount, "channel": "chip", "merchant_id": line % 3, "merchant_city": "Austin",
                 "merchant_state": "TX", "zip": "73301", "mcc": 5411, "errors": [], "is_fraud": False,
-                "source_line": line, "year": ts.year, "month": ts.month,
+                "event_seq": line, "year": ts.year, "month": ts.month,
             }
         )  # fmt: skip
     return rows
@@ -40,7 +40,7 @@ def _both_paths(rows):
     write_sample_lake(backends, pa.Table.from_pylist(rows, schema=TRANSACTIONS_LAKE_SCHEMA), None)
     offline = {r["txn_id"]: r for r in compute_view(backends.catalog, FRAUD_VIEW.name).to_pylist()}
     online_path = OnlineFeatures(FRAUD_VIEW, LocalOnlineStore())
-    ordered = sorted(rows, key=lambda r: (r["ts"], r["source_line"], r["txn_id"]))
+    ordered = sorted(rows, key=lambda r: (r["ts"], r["event_seq"], r["txn_id"]))
     online = {r["txn_id"]: online_path.update(r) for r in ordered}
     return offline, online
 
@@ -78,13 +78,13 @@ def _later_events(tx: pa.Table) -> pa.Table:
     last = {}
     for r in tx.to_pylist():
         last[r["card_token"]] = max(last.get(r["card_token"], r["ts"]), r["ts"])
-    line = max(tx["source_line"].to_pylist()) + 1
+    line = max(tx["event_seq"].to_pylist()) + 1
     extra = sample_transactions(1_500, 300, seed=99)
     rows = []
     for i, r in enumerate(extra.to_pylist()):
         base = last.get(r["card_token"], max(last.values()))
         r["ts"] = base if i % 10 == 0 else base + (r["ts"] - datetime(2018, 1, 1)) + timedelta(minutes=1)
-        r["source_line"], r["txn_id"] = line + i, f"late-{i}"
+        r["event_seq"], r["txn_id"] = line + i, f"late-{i}"
         r["year"], r["month"] = r["ts"].year, r["ts"].month
         rows.append(r)
     return pa.Table.from_pylist(rows, schema=tx.schema)

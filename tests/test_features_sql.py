@@ -89,7 +89,7 @@ def test_event_view_sorts_each_key_once_per_ordering_not_once_per_window():
     shares = [f.column for f in view.features if isinstance(f, PriorShare)]
     assert specs == {
         "PARTITION BY card_token ORDER BY epoch_s",
-        "PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id",
-        *(f"PARTITION BY card_token, {c} ORDER BY epoch_s, source_line, txn_id" for c in shares),
+        "PARTITION BY card_token ORDER BY epoch_s, event_seq, txn_id",
+        *(f"PARTITION BY card_token, {c} ORDER BY epoch_s, event_seq, txn_id" for c in shares),
     }
     assert len(view.windows()) == 4 and sql.count(" RANGE BETWEEN ") == len(view.windows())

@@ -97,7 +97,7 @@ def test_build_writes_features_table_and_split_training_set_with_manifest(lake):
             assert written[row["txn_id"]] == row
     # the same rows as one registered table with a split column
     table = lake.catalog.query(
-        "SELECT split, count(*) AS n, count(DISTINCT source_line) AS lines "
+        "SELECT split, count(*) AS n, count(DISTINCT event_seq) AS lines "
         "FROM fraud_training_set GROUP BY split"
     ).to_pylist()
     assert {r["split"]: r["n"] for r in table} == {k: v["rows"] for k, v in manifest["splits"].items()}
@@ -119,7 +119,7 @@ def test_show_card_gives_latest_offline_row_and_online_state(lake):
     store = LocalOnlineStore.from_settings(lake.settings)
     online = OnlineFeatures(FRAUD_VIEW, store)
     rows = lake.catalog.query(
-        f"SELECT * FROM transactions WHERE card_token = '{card}' ORDER BY ts, source_line"
+        f"SELECT * FROM transactions WHERE card_token = '{card}' ORDER BY ts, event_seq"
     ).to_pylist()
     for r in rows:
         online.update(r)
@@ -140,7 +140,7 @@ def test_show_customer_gives_offline_rows_per_cutoff_and_online_features(lake):
     store = LocalOnlineStore.from_settings(lake.settings)
     online = OnlineAsOfFeatures(CUSTOMER_VIEW, store)
     rows = lake.catalog.query(
-        f"SELECT * FROM transactions WHERE user_token = '{user}' ORDER BY ts, source_line"
+        f"SELECT * FROM transactions WHERE user_token = '{user}' ORDER BY ts, event_seq"
     ).to_pylist()
     for r in rows:
         online.update(r)

@@ -78,7 +78,7 @@ def random_events(rng: random.Random, cards: list[str], users: dict[str, str], n
                 "mcc": mcc,
                 "errors": ["Bad CVV"] if rng.random() < 0.05 else None,
                 "is_fraud": False,
-                "source_line": i + 1,
+                "event_seq": i + 1,
             }
         )
     return events

@@ -224,7 +224,7 @@ def stream_rows(reg: Registry, first: int, n: int, start: datetime) -> list[dict
                 "mcc": 7995 if i % 3 == 0 else 5411,
                 "errors": None,
                 "is_fraud": False,
-                "source_line": 70_000 + i,
+                "event_seq": 70_000 + i,
                 "year": ts.year,
                 "month": ts.month,
             }

@@ -146,7 +146,7 @@ def write_scored(
             "mcc": 5411,
             "errors": None,
             "is_fraud": bool(fraud[i]) if labelled else False,
-            "source_line": i + 1,
+            "event_seq": i + 1,
         }
         row_features = {k: float(features[k].iloc[i]) for k in FEATURES}
         rows.append(

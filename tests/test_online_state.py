@@ -21,7 +21,7 @@ CARDS = 60
 @pytest.fixture(scope="module")
 def rows():
     tx = sample_transactions(3_000, CARDS, seed=21)
-    return sorted(tx.to_pylist(), key=lambda r: (r["ts"], r["source_line"], r["txn_id"]))
+    return sorted(tx.to_pylist(), key=lambda r: (r["ts"], r["event_seq"], r["txn_id"]))
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,8 @@ from cdp.security.vault import Caller, PiiVault
 from cdp.settings import Settings
 
 USERS = range(1, 9)
-RESERVED_ENTRIES = 4  # token key, audit MAC and checkpoint keys, and the extra reserved entry below
+RESERVED_ENTRIES = 4  # token key, audit MAC and checkpoint keys, the extra entry below (+2 per customer:
+#                       their data key and their token secret)
 AUDIT_CHAIN_ID = "sys_audit_chain"  # a reserved entry another part of the platform might add
 AUDIT_CHAIN_CONTEXT = {"use": "audit-chain", "id": AUDIT_CHAIN_ID}
 
@@ -81,7 +82,7 @@ def test_rotation_rewraps_every_entry_and_old_ciphertexts_stay_readable(local):
     emails_before = local.reveal_all()
     r = local.rotate()
     assert (r.previous, r.target, r.resumed) == ("v1", "v2", False)
-    assert r.entries == len(USERS) + RESERVED_ENTRIES and r.rewrapped == r.entries and r.complete
+    assert r.entries == 2 * len(USERS) + RESERVED_ENTRIES and r.rewrapped == r.entries and r.complete
     assert {e.key_version for e in local.store.entries()} == {"v2"}
     assert {LocalKeyring.version_of(e.wrapped) for e in local.store.entries()} == {"v2"}
     assert local.readable() == local.plaintexts  # same data keys, new wrapping
@@ -89,7 +90,7 @@ def test_rotation_rewraps_every_entry_and_old_ciphertexts_stay_readable(local):
     # every entry now carries its context, including the reserved ones
     contexts = {e.entry_id: e.context for e in local.store.entries()}
     assert contexts[AUDIT_CHAIN_ID] == AUDIT_CHAIN_CONTEXT
-    assert contexts[TOKEN_KEY_ID]["use"] == "token-hmac"
+    assert contexts[TOKEN_KEY_ID]["use"] == "token-key"
     assert all(contexts[t] == data_key_context(t) for t in local.emails)
 
 
@@ -97,7 +98,7 @@ def test_rotation_is_audited_once_with_counts_and_no_key_material(local):
     local.rotate()
     [record] = local.rotation_records()
     assert record.outcome == "allowed" and record.actor == "tester"
-    assert record.details["rewrapped"] == len(USERS) + RESERVED_ENTRIES and record.details["target"] == "v2"
+    assert record.details["rewrapped"] == 2 * len(USERS) + RESERVED_ENTRIES and record.details["target"] == "v2"
     text = json.dumps(record.details) + repr(record)
     for e in local.store.entries():
         assert e.wrapped.hex() not in text and local.plaintexts[e.entry_id].hex() not in text

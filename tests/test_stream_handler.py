@@ -106,7 +106,7 @@ def transactions(
                 "mcc": 7995 if risky else 5411,
                 "errors": ["Bad CVV"] if risky else None,
                 "is_fraud": False,
-                "source_line": i + 1,
+                "event_seq": i + 1,
                 "year": ts.year,
                 "month": ts.month,
             }

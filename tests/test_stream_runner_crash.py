@@ -69,7 +69,7 @@ def stream_events(rng: random.Random, cards: list[str], users: dict[str, str]) -
                 "mcc": rng.choice((7995, 5411)) if risky else 5411,
                 "errors": ["Bad CVV"] if risky and rng.random() < 0.5 else None,
                 "is_fraud": False,
-                "source_line": 100_000 + i,
+                "event_seq": 100_000 + i,
                 "year": ts.year,
                 "month": ts.month,
             }

@@ -45,7 +45,7 @@ def batch(seed: int, n: int) -> tuple[list[dict], list[dict], list[float], list[
                 "mcc": rng.choice((5411, 7995)),
                 "errors": rng.choice((None, [], ["Bad CVV", "Bad PIN"])),
                 "is_fraud": rng.random() < 0.1,
-                "source_line": i + 1,
+                "event_seq": i + 1,
                 "year": ts.year,
                 "month": ts.month,
             }

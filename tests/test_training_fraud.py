@@ -103,7 +103,7 @@ def test_pipeline_runs_the_scripts_and_registers_a_booster_with_its_feature_name
     model = BoosterModel.load(model_dir)  # what the registry and serving load
     assert model.objective == "binary:logistic"
     assert list(model.features) == document["features"]
-    assert not set(model.features) & {"txn_id", "source_line", "ts", "is_fraud", "label", "split"}
+    assert not set(model.features) & {"txn_id", "event_seq", "ts", "is_fraud", "label", "split"}
     assert "amount_cents" in model.features and "is_new_merchant" in model.features
     assert "mcc_group" not in model.features and "mcc_group__travel" in model.features
     assert document["one_hot"]["mcc_group"] == sorted(document["one_hot"]["mcc_group"])
@@ -190,7 +190,7 @@ def _frame() -> pd.DataFrame:
     return pd.DataFrame(
         {
             "txn_id": ["t1", "t2", "t3", "t4", "t5", "t6"],
-            "source_line": [2, 3, 4, 5, 6, 7],
+            "event_seq": [2, 3, 4, 5, 6, 7],
             "ts": pd.to_datetime(
                 ["2019-01-02", "2019-01-01", "2019-02-01", "2019-02-02", "2019-03-01", "2019-03-02"]
             ),
@@ -213,7 +213,7 @@ def test_preprocess_splits_by_the_split_column_and_encodes_features():
     assert list(parts["train"]["txn_id"]) == ["t2", "t1"]  # time order
     assert list(parts["validation"]["txn_id"]) == ["t3", "t4"]
     assert list(parts["test"]["txn_id"]) == ["t5", "t6"]
-    assert list(parts["train"].columns) == ["txn_id", "source_line", "ts", "is_fraud", *spec["features"]]
+    assert list(parts["train"].columns) == ["txn_id", "event_seq", "ts", "is_fraud", *spec["features"]]
     assert list(parts["train"]["is_fraud"]) == [1, 0]
     assert np.isnan(parts["validation"]["amount_cents"].iloc[0])  # missing stays missing
     assert list(parts["validation"]["mcc_group__grocery"]) == [1.0, 0.0]

@@ -12,7 +12,9 @@ Sharded and resumable:
    recorded) and the rows at or after it are taken out of the newest partitions (`cdp.batch.trim`); the
    publication is recorded. When the cutoff is already recorded, the shards leave those rows out.
 No row is lost or duplicated whatever the point of a crash. Rows with `ts >= split.cutoff` belong to the
-stream and are left out here.
+stream and are left out here. Rows (customers, cards, transactions) of erased customers are quarantined with
+the reason "erased": their tokens cannot be made any more. The job's identity records the token scheme, so a
+lake written with other tokens is never resumed (`BatchConfigChanged`).
 """
 
 from __future__ import annotations
@@ -54,7 +56,10 @@ from cdp.ibm.rows import check_header
 from cdp.ibm.schema import TRANSACTIONS_HEADER
 from cdp.lake import tables
 from cdp.lake.split import Split, load_or_compute_split, recorded_split, source_name
+from cdp.lake.transactions import ERASED_REASON
 from cdp.lake.writer import LakeWriter
+from cdp.security.protector import Protector
+from cdp.security.tokens import TOKEN_SCHEME
 from cdp.settings import Settings
 
 __all__ = ["JOB", "BatchConfigChanged", "BatchReport", "run_batch"]
@@ -99,6 +104,18 @@ def _check_job_identity(writer: LakeWriter, identity: dict[str, object]) -> None
             f"({', '.join(f'{k}={recorded.get(k)}' for k in changed)}); resume with the same settings, "
             "or clear the lake's transactions table and its manifests to rebuild it"
         )
+
+
+def _without_erased(protector: Protector, table: pa.Table, file: str, quarantine: Quarantine) -> pa.Table:
+    """`table` (users or cards, with `user` and `line`) without the rows of erased customers, which are
+    quarantined (no raw text: these files hold personal data)."""
+    erased = protector.tokens.erased_rows(table["user"])
+    if erased is None:
+        return table
+    for line in table["line"].to_numpy()[erased].tolist():
+        quarantine.add(file, line, None, ERASED_REASON, None)
+    quarantine.stats_for(file).add(-int(erased.sum()), int(erased.sum()))
+    return table.filter(pa.array(~erased))
 
 
 def _plan(writer: LakeWriter, files: Sequence[Path], shard_bytes: int, workers: int) -> list[Shard]:
@@ -243,7 +260,8 @@ def run_batch(
     protector = b.protector
     report = BatchReport()
     source = source_name(list(found.transactions))
-    _check_job_identity(writer, {"source": source, "chunk_bytes": chunk_bytes, "layout": LAYOUT})
+    identity = {"source": source, "chunk_bytes": chunk_bytes, "layout": LAYOUT, "tokens": TOKEN_SCHEME}
+    _check_job_identity(writer, identity)
     shards = _plan(writer, found.transactions, chunk_bytes, s.workers)
     state_file = s.state_dir / "split.json"
     known = recorded_split(state_file, source, s.stream_fraction)
@@ -285,6 +303,8 @@ def run_batch(
             tasks.append(ShardTask(shard, first, own_starts, known_cards, cutoff))
         # The workers start on the transactions while customers and cards are protected here.
         futures = _start_shards(tasks, s, pool)
+        users = _without_erased(protector, users, found.users.name, quarantine)
+        cards = _without_erased(protector, cards, found.cards.name, quarantine)
         writer.replace_table(tables.CUSTOMERS, protector.protect_users(users, s.customers_k_anonymity))
         writer.replace_table(tables.CARDS, protector.protect_cards(cards))
         report.customers, report.cards = users.num_rows, cards.num_rows

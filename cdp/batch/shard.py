@@ -9,8 +9,10 @@ atomic replace: a shard written again after a crash replaces its files, never ad
 shard's manifest, written last, lists its files; a resumed run reads a done shard again only for its
 quarantine records and counts.
 
-Rows at or after the stream cutoff, when it is known, are left out; otherwise every accepted row is
-written and the job trims the newest partitions once it has computed the cutoff (cdp.batch.trim).
+Rows of erased customers (no token can be made for them any more) are quarantined with the reason
+"erased", so that the rows read are still the rows accepted plus the rows quarantined. Rows at or after the
+stream cutoff, when it is known, are left out; otherwise every accepted row is written and the job trims
+the newest partitions once it has computed the cutoff (cdp.batch.trim).
 """
 
 from __future__ import annotations
@@ -31,12 +33,12 @@ from cdp.ibm.quarantine import QuarantineRecorder
 from cdp.ibm.reader import DICTIONARY_TEXT_COLUMNS, as_dictionary_text, read_text_segment, read_valid_segment
 from cdp.ibm.rows import Segment, count_line_ends
 from cdp.lake import tables
-from cdp.lake.transactions import CardNumbers, month_runs, partition_order, year_month
+from cdp.lake.transactions import ERASED_REASON, CardNumbers, month_runs, partition_order, year_month
 from cdp.lake.writer import LakeWriter, partition_file_bytes
 from cdp.settings import Settings
 
 JOB = "batch-transactions"
-LAYOUT = "shards-parquet-v1"  # recorded in every shard's manifest and in the job's identity
+LAYOUT = "shards-parquet-v2"  # recorded in every shard's manifest and in the job's identity
 LABEL = "batch"  # partition files of this job: part-batch-<shard>.parquet
 # Bytes parsed at once: the fast path takes or leaves a block whole, the text path re-reads it.
 READ_BYTES = 64 << 20
@@ -145,17 +147,28 @@ def _timestamps(parts: list[pa.Table]) -> np.ndarray:
 @dataclass
 class _Block:
     """Rows of one block kept until the shard is written: in partition order, narrow (a card number
-    instead of ids; tokens and `txn_id` are made per partition, just before it is encoded)."""
+    instead of ids; tokens, `event_seq` and `txn_id` are made per partition, just before it is encoded)."""
 
     rows: pa.Table
     runs: list[tuple[int, int, int]]  # (month since 1970-01, start, length)
 
 
-def _block(clean: pa.Table, cards: CardNumbers) -> _Block:
-    ordered, months = partition_order(clean)
-    numbers = cards.numbers(ordered["user"], ordered["card"])
-    rows = ordered.drop_columns(["user", "card"]).append_column("card_number", numbers)
-    return _Block(rows, month_runs(months))
+def _numbered(file: str, clean: pa.Table, cards: CardNumbers, recorder: QuarantineRecorder) -> pa.Table:
+    """Clean rows with a card number instead of ids; rows of erased customers are quarantined."""
+    numbers = cards.numbers(clean["user"], clean["card"])
+    rows = clean.drop_columns(["user", "card"]).append_column("card_number", numbers)
+    erased = cards.erased_rows(numbers)
+    if erased is None:
+        return rows
+    for line in np.asarray(rows["line"])[erased].tolist():
+        recorder.add(file, line, None, ERASED_REASON, None)  # no raw text: it holds the ids
+    recorder.stats_for(file).add(-int(erased.sum()), int(erased.sum()))
+    return rows.filter(pa.array(~erased))
+
+
+def _block(rows: pa.Table) -> _Block:
+    ordered, months = partition_order(rows)
+    return _Block(ordered, month_runs(months))
 
 
 def run_shard(task: ShardTask, settings: Settings) -> ShardResult:
@@ -172,12 +185,15 @@ def run_shard(task: ShardTask, settings: Settings) -> ShardResult:
         tables_read, count = _read_piece(piece, task.known_cards, own, progress, shard.index)
         publish_count(lines, task.first_piece + i, count)
         read.append((own, tables_read))
+    cards = CardNumbers(b.protector)
     parts: list[pa.Table] = []
     for i, (piece, (own, tables_read)) in enumerate(zip(shard.pieces, read, strict=True)):
         what = f"{piece.path.name} from byte {piece.start}"
         first = first_line(lines, task.file_starts[i], task.first_piece + i, what)
         own.replay_into(recorder, line_offset=first - 2)
-        parts.extend(_shift_lines(t, first - 2) for t in tables_read)
+        while tables_read:
+            shifted = _shift_lines(tables_read.pop(0), first - 2)
+            parts.append(_numbered(piece.path.name, shifted, cards, recorder))
     del read
     accepted = sum(t.num_rows for t in parts)
     timestamps = _timestamps(parts) if task.cutoff is None else None
@@ -192,10 +208,9 @@ def run_shard(task: ShardTask, settings: Settings) -> ShardResult:
     if done is not None and done.get("accepted") == accepted and done.get("format") == LAYOUT:
         return ShardResult(recorder, accepted, True, done["files"], timestamps, stream)
 
-    cards = CardNumbers(b.protector)
     blocks = []
     while parts:
-        blocks.append(_block(parts.pop(0), cards))
+        blocks.append(_block(parts.pop(0)))
     files = write_partitions(b, settings, blocks, cards, shard.name)
     writer.mark_done(
         JOB, shard.name, {"shard": shard.name, "accepted": accepted, "files": files, "format": LAYOUT}
@@ -218,7 +233,6 @@ def _lake_rows(rows: pa.Table, cards: CardNumbers) -> pa.Table:
     columns = {
         **cards.columns(rows["card_number"], rows["line"]),
         **{name: rows[name] for name in rows.column_names if name not in ("line", "card_number")},
-        "source_line": rows["line"],
     }
     for name in DICTIONARY_TEXT_COLUMNS:  # written as plain strings (Parquet dictionary-encodes them anyway)
         columns[name] = pc.cast(columns[name], pa.string())

@@ -25,6 +25,7 @@ from cdp.corebanking.exportfiles import remove_customer_exports
 from cdp.lake.erasure import remove_customer
 from cdp.oltp.erasures import Erasure, hold_end
 from cdp.online.erasure import forget_tokens
+from cdp.security.errors import CustomerErased
 from cdp.security.vault import Caller
 
 
@@ -48,6 +49,17 @@ class CustomerWasErased(LookupError):
         self.erasure = erasure
 
 
+def customer_token_or_erased(b: Backends, user: int) -> str:
+    """The customer's token; `CustomerWasErased` (when and by whom) once an erasure shredded it."""
+    try:
+        return b.protector.user_token(user)
+    except CustomerErased:
+        done = b.oltp.get_erasure(user)
+        if done is None:
+            raise
+        raise CustomerWasErased(done) from None
+
+
 def forget_customer(
     user: int,
     caller: Caller,
@@ -61,12 +73,11 @@ def forget_customer(
     `request_id`: the erasure request this executes (kept in the tombstone); `now`: the erasure time
     (UTC; default: the clock)."""
     b = backends or Backends()
-    token = b.protector.user_token(user)
+    token = customer_token_or_erased(b, user)
     card_indexes = tuple(c["card_index"] for c in b.oltp.list_cards(user))
     card_tokens = {b.protector.card_token(user, i) for i in card_indexes}
     deleted = b.vault.forget(token, caller)  # the role check: nothing below runs if it refuses
     b.protector.evict(token)
-    # Per-customer token secrets are shredded here, after the tokens above were computed.
     at = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0, tzinfo=None)
     erasure = b.oltp.record_erasure(
         Erasure(
@@ -83,6 +94,10 @@ def forget_customer(
     lake = remove_customer(b.object_store, b.settings.lake_bucket, token, b.settings.customers_k_anonymity)
     online = forget_tokens(b.online_store, {token, *card_tokens, *lake.card_tokens})
     exports = remove_customer_exports(b.settings, token)
+    # Last, the customer's token secret: from now on no one, not even a holder of the platform token
+    # key, can make their tokens from the user id and link the lake's rows back to them. (Last, so that an
+    # interrupted erasure can be re-run: every step above needs the token.)
+    b.protector.shred_tokens(user)
     report = ErasureReport(
         token,
         deleted,

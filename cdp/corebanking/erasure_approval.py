@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from cdp.backends import Backends
-from cdp.corebanking.erasure import ErasureReport, forget_customer
+from cdp.corebanking.erasure import ErasureReport, customer_token_or_erased, forget_customer
 from cdp.corebanking.erasure_requests import CONFIRMING, DONE, PENDING, ErasureRequest
 from cdp.security.errors import AccessDenied
 from cdp.security.policy import may_erase
@@ -42,7 +42,7 @@ def request_erasure(user: int, caller: Caller, backends: Backends | None = None)
     b = backends or Backends()
     if b.settings.erasure_approvals <= 1:
         return ErasureOutcome(report=forget_customer(user, caller, b))
-    token = b.protector.user_token(user)
+    token = customer_token_or_erased(b, user)
     audit = {"actor": caller.id, "role": caller.role, "action": REQUEST_ACTION, "customer_token": token}
     if not may_erase(caller.role):
         b.audit.append(**audit, fields=[], outcome="denied", details={"reason": "role may not erase"})

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cdp.backends import Backends
-from cdp.corebanking.tombstones import erased_users, quarantine_erased
 from cdp.corebanking.cards import card_for_store
 from cdp.corebanking.migrate import migrate_core_banking
+from cdp.corebanking.tombstones import erased_users, quarantine_erased
 from cdp.ibm.contacts import read_contacts
 from cdp.ibm.quarantine import Quarantine
 from cdp.ibm.reader import find_source_files, read_cards, read_users

@@ -12,8 +12,9 @@ from cdp.security.protector import PROTECTED_CARDS_SCHEMA, PROTECTED_USERS_SCHEM
 PARTITION_KEYS = ("year", "month")
 
 # Protected transactions: tokens instead of ids, no direct identifiers (the IBM transaction rows carry none
-# beyond the ids). `txn_id` is keyed (see `cdp.lake.ids`); `source_line` is the row's line in its source
-# file (not personal data; it links a row to the generator's ground truth when there is one).
+# beyond the ids) and nothing that gives the source order away (the IBM file is ordered by user). `event_seq`
+# orders a card's rows (its source line + a keyed per-card offset, 0 <= event_seq < 2^31) and `txn_id` is
+# the card token's keyed part + "-" + event_seq (see `cdp.lake.transactions`).
 TRANSACTIONS_LAKE_SCHEMA = pa.schema(
     [
         ("txn_id", pa.string()),
@@ -29,7 +30,7 @@ TRANSACTIONS_LAKE_SCHEMA = pa.schema(
         ("mcc", pa.int16()),
         ("errors", pa.list_(pa.string())),
         ("is_fraud", pa.bool_()),
-        ("source_line", pa.int64()),
+        ("event_seq", pa.int64()),
         ("year", pa.int32()),
         ("month", pa.int32()),
     ]

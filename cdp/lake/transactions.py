@@ -3,9 +3,16 @@
 Used by the batch job and by the stream path alike, so a transaction gets the same `txn_id` and the same
 columns whichever way it reaches the lake.
 
-`txn_id` = the card token's keyed part + "-" + the row's source line: unique (a card has one row per
-line), stable across runs, and — being built on the keyed card token — it reveals neither the user nor the
-card without the token key.
+The lake keeps no id and no source order: `event_seq` = the row's source line + its card's keyed offset
+in [0, 2^30) (`Tokenizer.card_order_offset`), so it grows with the line within a card (the event order of
+the features: ts, event_seq, txn_id) while across cards it says nothing about the source order (the IBM
+file is ordered by user: the order of lines gives the user id away). `txn_id` = the card token's keyed part
++ "-" + `event_seq`: unique (a card has one row per line), stable across runs, opaque without the card's
+token secret. Source lines must stay below 2^30, so that `event_seq` < 2^31 (`features.render` packs it
+with the epoch second into one BIGINT).
+
+Rows of an erased customer cannot be protected (their tokens cannot be made any more): callers set them
+apart first (`CardNumbers.erased_rows`, `split_erased`) and quarantine them with `ERASED_REASON`.
 """
 
 from __future__ import annotations
@@ -15,7 +22,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cdp.lake.tables import TRANSACTIONS_LAKE_SCHEMA
+from cdp.security.errors import CustomerErased
 from cdp.security.protector import Protector
+from cdp.security.tokens import MAX_SOURCE_LINE
+
+ERASED_REASON = "erased"  # quarantine reason of a row whose customer was erased
 
 
 def keyed_parts(card_tokens: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
@@ -23,14 +34,18 @@ def keyed_parts(card_tokens: pa.Array | pa.ChunkedArray) -> pa.Array | pa.Chunke
     return pc.utf8_slice_codeunits(card_tokens, 4)
 
 
-def ids_from_keyed_parts(keyed: pa.Array | pa.ChunkedArray, lines: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """Lake transaction ids from each row's keyed card part and source line."""
-    return pc.binary_join_element_wise(keyed, pc.cast(lines, pa.string()), "-")
+def ids_from_keyed_parts(keyed: pa.Array | pa.ChunkedArray, seqs: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Lake transaction ids from each row's keyed card part and `event_seq`."""
+    return pc.binary_join_element_wise(keyed, pc.cast(seqs, pa.string()), "-")
 
 
-def transaction_ids(card_tokens: pa.Array, lines: pa.Array) -> pa.Array:
-    """Lake transaction ids from card tokens (`crd_…`) and source line numbers."""
-    return ids_from_keyed_parts(keyed_parts(card_tokens), lines)
+def event_seqs(lines: pa.Array | pa.ChunkedArray, offsets: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """`event_seq` of rows from their source lines and their cards' offsets; ValueError for a line beyond
+    `MAX_SOURCE_LINE` (the sequence would leave the range the feature SQL packs)."""
+    top = pc.max(lines).as_py()
+    if top is not None and top > MAX_SOURCE_LINE:
+        raise ValueError(f"source line {top} is beyond {MAX_SOURCE_LINE}: split the transactions file")
+    return pc.add(lines, offsets)
 
 
 def _months_since_epoch(ts: pa.ChunkedArray | pa.Array) -> np.ndarray:
@@ -76,16 +91,20 @@ def year_month(month: int) -> tuple[int, int]:
 
 
 class CardNumbers:
-    """The cards met so far, numbered: rows carry a card number instead of ids, and their tokens and
-    `txn_id` are taken from per-card arrays when written (one HMAC per card, one hash lookup per distinct
-    card of a batch of rows; the keyed part of a token is cut once per card)."""
+    """The cards met so far, numbered: rows carry a card number instead of ids, and their tokens,
+    `event_seq` and `txn_id` are taken from per-card arrays when written (one secret lookup per customer and
+    a few HMACs per card, one hash lookup per distinct card of a batch of rows; the keyed part of a token is
+    cut once per card). A card of an erased customer gets a number too, flagged (`erased_rows`)."""
 
     def __init__(self, protector: Protector) -> None:
         self._tokens = protector.tokens
         self._numbers: dict[int, int] = {}
-        self._users: list[str] = []
-        self._cards: list[str] = []
-        self._arrays: tuple[pa.Array, pa.Array, pa.Array] | None = None
+        self._users: list[str | None] = []
+        self._cards: list[str | None] = []
+        self._offsets: list[int] = []
+        self._erased: list[bool] = []
+        self._any_erased = False
+        self._arrays: tuple[pa.Array, pa.Array, pa.Array, pa.Array] | None = None
 
     def numbers(self, users: pa.Array | pa.ChunkedArray, cards: pa.Array | pa.ChunkedArray) -> pa.Array:
         """Card numbers (int32) of rows given by user id and card index (no nulls)."""
@@ -99,24 +118,45 @@ class CardNumbers:
     def _number(self, key: int) -> int:
         number = self._numbers.get(key)
         if number is None:
+            user, index = key // 256, key % 256
+            try:
+                card: str | None = self._tokens.card_token(user, index)
+                offset = self._tokens.card_order_offset(user, index)
+                owner: str | None = self._tokens.user_token(user)
+            except CustomerErased:
+                card, offset, owner = None, 0, None
+                self._any_erased = True
             number = self._numbers[key] = len(self._cards)
-            self._cards.append(self._tokens.card_token(key // 256, key % 256))
-            self._users.append(self._tokens.user_token(key // 256))
+            self._cards.append(card)
+            self._users.append(owner)
+            self._offsets.append(offset)
+            self._erased.append(card is None)
             self._arrays = None
         return number
+
+    def erased_rows(self, numbers: pa.Array | pa.ChunkedArray) -> np.ndarray | None:
+        """True for each row (by card number) whose customer was erased; None when there is none."""
+        if not self._any_erased:
+            return None
+        rows = np.array(self._erased, dtype=bool)[_numpy(numbers)]
+        return rows if rows.any() else None
 
     def columns(
         self, numbers: pa.Array | pa.ChunkedArray, lines: pa.Array | pa.ChunkedArray
     ) -> dict[str, pa.Array]:
-        """`txn_id`, `user_token` and `card_token` of rows given by card number and source line."""
+        """`txn_id`, `user_token`, `card_token` and `event_seq` of rows given by card number and source
+        line (rows of live customers only)."""
         if self._arrays is None:
             cards = pa.array(self._cards, pa.string())
-            self._arrays = (pa.array(self._users, pa.string()), cards, keyed_parts(cards))
-        users, cards, keyed = self._arrays
+            offsets = pa.array(self._offsets, pa.int64())
+            self._arrays = (pa.array(self._users, pa.string()), cards, keyed_parts(cards), offsets)
+        users, cards, keyed, offsets = self._arrays
+        seqs = event_seqs(lines, offsets.take(numbers))
         return {
-            "txn_id": ids_from_keyed_parts(keyed.take(numbers), lines),
+            "txn_id": ids_from_keyed_parts(keyed.take(numbers), seqs),
             "user_token": users.take(numbers),
             "card_token": cards.take(numbers),
+            "event_seq": seqs,
         }
 
 
@@ -126,24 +166,30 @@ def _numpy(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return values.to_numpy()
 
 
+def split_erased(protector: Protector, clean: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """(rows of live customers, rows of erased customers) of clean transactions."""
+    erased = protector.tokens.erased_rows(clean["user"])
+    if erased is None:
+        return clean, clean.slice(0, 0)
+    mask = pa.array(erased)
+    return clean.filter(pc.invert(mask)), clean.filter(mask)
+
+
 def protect_transactions_for_lake(protector: Protector, clean: pa.Table) -> pa.Table:
-    """Tokens instead of ids, a keyed `txn_id`, partition columns; nothing else changes."""
+    """Tokens instead of ids, keyed `event_seq` and `txn_id` instead of the line, partition columns;
+    nothing else changes. `CustomerErased` for a row of an erased customer (see `split_erased`)."""
+    cards = CardNumbers(protector)
+    numbers = cards.numbers(clean["user"], clean["card"])
+    erased = cards.erased_rows(numbers)
+    if erased is not None:
+        user = clean["user"].filter(pa.array(erased))[0].as_py()
+        raise CustomerErased(protector.tokens.secret_entry(user))  # the keyed entry id, not the user id
+    ids = cards.columns(numbers, clean["line"])
     rest = clean.drop_columns(["line", "user", "card"])
-    if clean["user"].null_count or clean["card"].null_count:
-        protected = protector.protect_transactions(clean.drop_columns(["line"]))
-        ids = {
-            "txn_id": transaction_ids(protected["card_token"], clean["line"]),
-            "user_token": protected["user_token"],
-            "card_token": protected["card_token"],
-        }
-    else:
-        cards = CardNumbers(protector)
-        ids = cards.columns(cards.numbers(clean["user"], clean["card"]), clean["line"])
     months = _months_since_epoch(clean["ts"]) if clean.num_rows else np.zeros(0, np.int64)
     columns = {
         **ids,
         **{name: rest[name] for name in rest.column_names},
-        "source_line": clean["line"],
         "year": pa.array((months // 12 + 1970).astype(np.int32)),
         "month": pa.array((months % 12 + 1).astype(np.int32)),
     }

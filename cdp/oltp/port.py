@@ -115,6 +115,7 @@ class OltpStore(Protocol):
     def purge_held_transactions(self, user: int, purged_at: datetime) -> int:
         """Delete every transaction of an erased user and mark the tombstone purged; returns how many
         transactions were deleted (0 and no change for a user without a tombstone)."""
+
     def legacy_cards(self) -> Iterator[dict[str, Any]]:
         """Cards still in the old format (a CVV and/or a clear PAN stored): `user`, `card_index` and the
         clear `card_number` (None if absent), for `migrate_cards`. Nothing once the store is migrated."""

@@ -1,6 +1,7 @@
 """The one masking module of the platform (batch, stream and API paths all call it).
 
-- ids -> keyed tokens (`usr_…`, `crd_…`), deterministic and joinable (see `tokens`);
+- ids -> keyed tokens (`usr_…`, `crd_…`) from each customer's token secret, deterministic and joinable
+  until the customer is erased, never again after (see `tokens`);
 - direct identifiers (person, address, apartment, email, card number, expiry) -> AES-GCM under the
   customer's data key (see `fieldcrypto` for the string format); data keys are created on first use,
   wrapped by the `KeyManager`, stored in the `DataKeyStore`, and cached unwrapped in an in-memory LRU;
@@ -89,7 +90,7 @@ class Protector:
     def __init__(
         self, token_key: bytes, keys: KeyManager, store: DataKeyStore, cache_size: int = 100_000
     ) -> None:
-        self.tokens = Tokenizer(token_key)
+        self.tokens = Tokenizer(token_key, keys, store)
         self.keys = keys
         self.store = store
         self.cache_size = cache_size
@@ -101,6 +102,12 @@ class Protector:
 
     def card_token(self, user: int, card_index: int) -> str:
         return self.tokens.card_token(user, card_index)
+
+    def shred_tokens(self, user: int) -> bool:
+        """Erasure: delete the customer's token secret, so that no one can make their tokens again (and
+        `user_token`/`card_token` raise `CustomerErased`); True if a live secret was deleted. Call it after
+        the last use of the customer's token (e.g. after deleting their data key under it)."""
+        return self.tokens.shred(user)
 
     # -- field encryption --------------------------------------------------------------------------
     def encrypt_field(self, customer_token: str, field: str, value: str | None) -> str | None:
@@ -176,7 +183,8 @@ class Protector:
         return _build(columns, PROTECTED_CARDS_SCHEMA)
 
     def protect_transactions(self, table: pa.Table) -> pa.Table:
-        """Transactions with `user`/`card` ids -> the same table with `user_token`/`card_token` first."""
+        """Transactions with `user`/`card` ids -> the same table with `user_token`/`card_token` first;
+        `CustomerErased` if a row's customer was erased (`tokens.erased_rows` finds such rows)."""
         for name in ("user", "card"):
             if name not in table.column_names:
                 raise ValueError(f"transactions table has no column {name!r}")
@@ -200,7 +208,8 @@ class Protector:
         return self.protect_cards(_one_row(record, CARDS_SCHEMA)).to_pylist()[0]
 
     def protect_transaction(self, record: Mapping[str, Any]) -> dict[str, Any]:
-        """One transaction record -> tokens instead of `user`/`card`, every other field unchanged."""
+        """One transaction record -> tokens instead of `user`/`card`, every other field unchanged
+        (`CustomerErased` if the customer was erased)."""
         out: dict[str, Any] = {
             "user_token": self.user_token(record["user"]),
             "card_token": self.card_token(record["user"], record["card"]),

@@ -10,6 +10,7 @@ Transactions of an erased customer (core banking holds their tombstone) are neit
 nor sent: each goes to a quarantine entry (file, line, reason "erased"; nothing of the row) under
 `<state>/producer-erased/`, one Parquet file per batch that had any, written before the batch's progress is
 recorded. Every replayed row is counted once: rows read = sent + erased.
+A customer whose token secret is shredded (no token can be made for them) counts as erased too.
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ def produce(
             batch, changed = drift.apply(batch, start, rows.num_rows)
             drift_rows += changed
         # Tombstones are read per batch: an erasure during a long replay takes effect at the next batch.
-        batch = _without_erased(b, batch, erased_users(b.oltp), source, start)
+        batch = _without_erased(b, batch, _erased_in(b, batch), source, start)
         if batch.num_rows:
             _to_core_banking(b, batch)
             lake_rows = protect_transactions_for_lake(b.protector, batch).to_pylist()
@@ -145,6 +146,15 @@ def produce(
 
 
 ERASED_QUARANTINE = "producer-erased"
+
+
+def _erased_in(b: Backends, batch: pa.Table) -> set[int]:
+    """Users of the batch to leave out: core banking holds their tombstone, or their token secret is gone."""
+    gone = erased_users(b.oltp)
+    shredded = b.protector.tokens.erased_rows(batch["user"])
+    if shredded is not None:
+        gone |= set(pc.filter(batch["user"], pa.array(shredded)).to_pylist())
+    return gone
 
 
 def _without_erased(b: Backends, batch: pa.Table, erased: set[int], source: str, start: int) -> pa.Table:

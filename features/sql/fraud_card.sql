@@ -1,14 +1,14 @@
 -- Feature view `fraud_card`: one row per transaction, features from the prior events of the same
 -- card_token. Rendered from the definitions in features/ by `python -m features`: do not edit.
--- Event order: (ts, source_line, txn_id); prior = strictly earlier in that order. A window of W
+-- Event order: (ts, event_seq, txn_id); prior = strictly earlier in that order. A window of W
 -- seconds holds the prior events with ts in [t - W, t] (an event exactly W earlier is in): the
 -- prior events from the window's first event (the first at or after t - W) to the one before.
--- event_key packs (epoch_s, source_line) in a BIGINT (a key's events have distinct source lines).
+-- event_key packs (epoch_s, event_seq) in a BIGINT (a card's events have distinct event_seq).
 WITH events AS (
     SELECT
-        t.txn_id, t.card_token, t.user_token, t.ts, t.year, t.month, t.source_line, t.is_fraud,
+        t.txn_id, t.card_token, t.user_token, t.ts, t.year, t.month, t.event_seq, t.is_fraud,
         CAST(epoch(t.ts) AS BIGINT) AS epoch_s,
-        CAST(epoch(t.ts) AS BIGINT) * 2147483648 + t.source_line AS event_key,
+        CAST(epoch(t.ts) AS BIGINT) * 2147483648 + t.event_seq AS event_key,
         amount_cents AS amount_cents,
         channel AS channel,
         merchant_id AS merchant_id,
@@ -39,7 +39,7 @@ first_mcc AS (
 ),
 flagged AS (
     SELECT
-        e.txn_id, e.source_line, e.card_token, e.user_token, e.ts, e.year, e.month, e.is_fraud,
+        e.txn_id, e.event_seq, e.card_token, e.user_token, e.ts, e.year, e.month, e.is_fraud,
         e.epoch_s, e.event_key, e.amount_cents, e.channel, e.hour_of_day, e.is_online, e.is_foreign, e.is_refund,
         e.has_error, e.has_bad_credential, e.mcc_group, e.is_high_risk_mcc,
         -- the key's first event with this value (never for a null value)
@@ -67,18 +67,18 @@ running AS (
     SELECT
         positioned.*,
         -- the event's position = number of prior events
-        row_number() OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id) - 1 AS _hist_n,
-        coalesce(sum(coalesce(amount_cents, 0)) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS _cum_amount_cents,
-        CAST(coalesce(sum(coalesce(CAST(has_error AS INTEGER), 0)) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS BIGINT) AS _cum_has_error,
-        CAST(coalesce(sum(coalesce(CAST(has_bad_credential AS INTEGER), 0)) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS BIGINT) AS _cum_has_bad_credential,
-        CAST(coalesce(sum(coalesce(CAST(is_online AS INTEGER), 0)) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS BIGINT) AS _cum_is_online,
-        CAST(coalesce(sum(coalesce(CAST(is_foreign AS INTEGER), 0)) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS BIGINT) AS _cum_is_foreign,
-        CAST(coalesce(sum(coalesce(CAST(_first_merchant_id AS INTEGER), 0)) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS BIGINT) AS _cum__first_merchant_id,
-        coalesce(sum(coalesce(amount_cents, 0) * coalesce(amount_cents, 0)) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS _cumsq_amount_cents,
-        lag(epoch_s) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id) AS _prev_epoch_s,
-        lag(channel) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id) AS _prev_channel,
-        row_number() OVER (PARTITION BY card_token, channel ORDER BY epoch_s, source_line, txn_id) - 1 AS _same_channel_n,
-        row_number() OVER (PARTITION BY card_token, hour_of_day ORDER BY epoch_s, source_line, txn_id) - 1 AS _same_hour_of_day_n
+        row_number() OVER (PARTITION BY card_token ORDER BY epoch_s, event_seq, txn_id) - 1 AS _hist_n,
+        coalesce(sum(coalesce(amount_cents, 0)) OVER (PARTITION BY card_token ORDER BY epoch_s, event_seq, txn_id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS _cum_amount_cents,
+        CAST(coalesce(sum(coalesce(CAST(has_error AS INTEGER), 0)) OVER (PARTITION BY card_token ORDER BY epoch_s, event_seq, txn_id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS BIGINT) AS _cum_has_error,
+        CAST(coalesce(sum(coalesce(CAST(has_bad_credential AS INTEGER), 0)) OVER (PARTITION BY card_token ORDER BY epoch_s, event_seq, txn_id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS BIGINT) AS _cum_has_bad_credential,
+        CAST(coalesce(sum(coalesce(CAST(is_online AS INTEGER), 0)) OVER (PARTITION BY card_token ORDER BY epoch_s, event_seq, txn_id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS BIGINT) AS _cum_is_online,
+        CAST(coalesce(sum(coalesce(CAST(is_foreign AS INTEGER), 0)) OVER (PARTITION BY card_token ORDER BY epoch_s, event_seq, txn_id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS BIGINT) AS _cum_is_foreign,
+        CAST(coalesce(sum(coalesce(CAST(_first_merchant_id AS INTEGER), 0)) OVER (PARTITION BY card_token ORDER BY epoch_s, event_seq, txn_id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS BIGINT) AS _cum__first_merchant_id,
+        coalesce(sum(coalesce(amount_cents, 0) * coalesce(amount_cents, 0)) OVER (PARTITION BY card_token ORDER BY epoch_s, event_seq, txn_id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS _cumsq_amount_cents,
+        lag(epoch_s) OVER (PARTITION BY card_token ORDER BY epoch_s, event_seq, txn_id) AS _prev_epoch_s,
+        lag(channel) OVER (PARTITION BY card_token ORDER BY epoch_s, event_seq, txn_id) AS _prev_channel,
+        row_number() OVER (PARTITION BY card_token, channel ORDER BY epoch_s, event_seq, txn_id) - 1 AS _same_channel_n,
+        row_number() OVER (PARTITION BY card_token, hour_of_day ORDER BY epoch_s, event_seq, txn_id) - 1 AS _same_hour_of_day_n
     FROM positioned
 ),
 aggregates AS (
@@ -86,32 +86,32 @@ aggregates AS (
         running.*,
         -- prior events in the last 1h
         _hist_n - _1h_start AS _1h_n,
-        _cum__first_merchant_id - lag(_cum__first_merchant_id, _hist_n - _1h_start) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id) AS _1h_sum__first_merchant_id,
-        _cum_amount_cents - lag(_cum_amount_cents, _hist_n - _1h_start) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id) AS _1h_sum_amount_cents,
-        max(amount_cents) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id ROWS BETWEEN _hist_n - _1h_start PRECEDING AND 1 PRECEDING) AS _1h_max_amount_cents,
+        _cum__first_merchant_id - lag(_cum__first_merchant_id, _hist_n - _1h_start) OVER (PARTITION BY card_token ORDER BY epoch_s, event_seq, txn_id) AS _1h_sum__first_merchant_id,
+        _cum_amount_cents - lag(_cum_amount_cents, _hist_n - _1h_start) OVER (PARTITION BY card_token ORDER BY epoch_s, event_seq, txn_id) AS _1h_sum_amount_cents,
+        max(amount_cents) OVER (PARTITION BY card_token ORDER BY epoch_s, event_seq, txn_id ROWS BETWEEN _hist_n - _1h_start PRECEDING AND 1 PRECEDING) AS _1h_max_amount_cents,
         -- prior events in the last 24h
         _hist_n - _24h_start AS _24h_n,
-        _cum__first_merchant_id - lag(_cum__first_merchant_id, _hist_n - _24h_start) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id) AS _24h_sum__first_merchant_id,
-        _cum_amount_cents - lag(_cum_amount_cents, _hist_n - _24h_start) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id) AS _24h_sum_amount_cents,
-        _cum_has_bad_credential - lag(_cum_has_bad_credential, _hist_n - _24h_start) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id) AS _24h_sum_has_bad_credential,
-        _cum_has_error - lag(_cum_has_error, _hist_n - _24h_start) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id) AS _24h_sum_has_error,
-        _cum_is_foreign - lag(_cum_is_foreign, _hist_n - _24h_start) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id) AS _24h_sum_is_foreign,
-        _cum_is_online - lag(_cum_is_online, _hist_n - _24h_start) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id) AS _24h_sum_is_online,
-        max(amount_cents) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id ROWS BETWEEN _hist_n - _24h_start PRECEDING AND 1 PRECEDING) AS _24h_max_amount_cents,
+        _cum__first_merchant_id - lag(_cum__first_merchant_id, _hist_n - _24h_start) OVER (PARTITION BY card_token ORDER BY epoch_s, event_seq, txn_id) AS _24h_sum__first_merchant_id,
+        _cum_amount_cents - lag(_cum_amount_cents, _hist_n - _24h_start) OVER (PARTITION BY card_token ORDER BY epoch_s, event_seq, txn_id) AS _24h_sum_amount_cents,
+        _cum_has_bad_credential - lag(_cum_has_bad_credential, _hist_n - _24h_start) OVER (PARTITION BY card_token ORDER BY epoch_s, event_seq, txn_id) AS _24h_sum_has_bad_credential,
+        _cum_has_error - lag(_cum_has_error, _hist_n - _24h_start) OVER (PARTITION BY card_token ORDER BY epoch_s, event_seq, txn_id) AS _24h_sum_has_error,
+        _cum_is_foreign - lag(_cum_is_foreign, _hist_n - _24h_start) OVER (PARTITION BY card_token ORDER BY epoch_s, event_seq, txn_id) AS _24h_sum_is_foreign,
+        _cum_is_online - lag(_cum_is_online, _hist_n - _24h_start) OVER (PARTITION BY card_token ORDER BY epoch_s, event_seq, txn_id) AS _24h_sum_is_online,
+        max(amount_cents) OVER (PARTITION BY card_token ORDER BY epoch_s, event_seq, txn_id ROWS BETWEEN _hist_n - _24h_start PRECEDING AND 1 PRECEDING) AS _24h_max_amount_cents,
         -- prior events in the last 7d
         _hist_n - _7d_start AS _7d_n,
-        _cum__first_merchant_id - lag(_cum__first_merchant_id, _hist_n - _7d_start) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id) AS _7d_sum__first_merchant_id,
-        _cum_amount_cents - lag(_cum_amount_cents, _hist_n - _7d_start) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id) AS _7d_sum_amount_cents,
-        max(amount_cents) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id ROWS BETWEEN _hist_n - _7d_start PRECEDING AND 1 PRECEDING) AS _7d_max_amount_cents,
+        _cum__first_merchant_id - lag(_cum__first_merchant_id, _hist_n - _7d_start) OVER (PARTITION BY card_token ORDER BY epoch_s, event_seq, txn_id) AS _7d_sum__first_merchant_id,
+        _cum_amount_cents - lag(_cum_amount_cents, _hist_n - _7d_start) OVER (PARTITION BY card_token ORDER BY epoch_s, event_seq, txn_id) AS _7d_sum_amount_cents,
+        max(amount_cents) OVER (PARTITION BY card_token ORDER BY epoch_s, event_seq, txn_id ROWS BETWEEN _hist_n - _7d_start PRECEDING AND 1 PRECEDING) AS _7d_max_amount_cents,
         -- prior events in the last 30d
         _hist_n - _30d_start AS _30d_n,
-        _cum_amount_cents - lag(_cum_amount_cents, _hist_n - _30d_start) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id) AS _30d_sum_amount_cents,
-        max(amount_cents) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id ROWS BETWEEN _hist_n - _30d_start PRECEDING AND 1 PRECEDING) AS _30d_max_amount_cents
+        _cum_amount_cents - lag(_cum_amount_cents, _hist_n - _30d_start) OVER (PARTITION BY card_token ORDER BY epoch_s, event_seq, txn_id) AS _30d_sum_amount_cents,
+        max(amount_cents) OVER (PARTITION BY card_token ORDER BY epoch_s, event_seq, txn_id ROWS BETWEEN _hist_n - _30d_start PRECEDING AND 1 PRECEDING) AS _30d_max_amount_cents
     FROM running
 )
 SELECT
     a.txn_id,
-    a.source_line,
+    a.event_seq,
     a.card_token,
     a.user_token,
     a.ts,

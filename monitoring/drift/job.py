@@ -45,7 +45,7 @@ CUSTOMER_MODELS = ("cdp-clv", "cdp-segmentation")
 NOT_MONITORED = frozenset(
     {
         "txn_id",
-        "source_line",
+        "event_seq",
         "ts",
         "event_time",
         "as_of",

@@ -3,7 +3,7 @@
 Input: `OPT_ML/processing/input/features/*.parquet`, the rows of `fraud_training_set` (a `split` column
 with train / validation / test by whole months, unlabelled months already left out, the label
 `is_fraud`, keys and the `fraud_card` features). Output: `OPT_ML/processing/output/<split>/<split>.parquet`
-holding the keys kept for evaluation joins (`txn_id`, `source_line`, `ts`), the label as 0/1 and the
+holding the keys kept for evaluation joins (`txn_id`, `event_seq`, `ts`), the label as 0/1 and the
 features as float32 columns, rows in time order. The split comes from the data, never from a random draw.
 
 Text columns are one-hot encoded (`<column>__<value>`) with the values seen in the train split; booleans
@@ -30,7 +30,7 @@ SPLITS = ("train", "validation", "test")
 SPLIT_COLUMN = "split"
 LABEL = "is_fraud"
 LABEL_ALIASES = ("label",)  # the feature view's own name for the label
-KEPT_KEYS = ("txn_id", "source_line", "ts")  # written with every row, never features
+KEPT_KEYS = ("txn_id", "event_seq", "ts")  # written with every row, never features
 NOT_FEATURES = frozenset(
     {*KEPT_KEYS, SPLIT_COLUMN, LABEL, *LABEL_ALIASES, "card_token", "user_token", "year", "month"}
 )
@@ -114,7 +114,7 @@ def split_frames(frame: pd.DataFrame) -> tuple[dict[str, pd.DataFrame], dict[str
     if not (frame[SPLIT_COLUMN] == "train").any():
         raise PreprocessError("the train split is empty")
     spec = feature_spec(frame)
-    order = [k for k in ("ts", "source_line", "txn_id") if k in frame.columns]
+    order = [k for k in ("ts", "event_seq", "txn_id") if k in frame.columns]
     frame = frame.sort_values(order, kind="stable").reset_index(drop=True)
     parts: dict[str, pd.DataFrame] = {}
     for name in SPLITS:

@@ -1,10 +1,10 @@
 -- Athena (Trino) translation of ../fraud_card.sql by sqlglot: do not edit.
 /* Feature view `fraud_card`: one row per transaction, features from the prior events of the same */
 /* card_token. Rendered from the definitions in features/ by `python -m features`: do not edit. */
-/* Event order: (ts, source_line, txn_id); prior = strictly earlier in that order. A window of W */
+/* Event order: (ts, event_seq, txn_id); prior = strictly earlier in that order. A window of W */
 /* seconds holds the prior events with ts in [t - W, t] (an event exactly W earlier is in): the */
 /* prior events from the window's first event (the first at or after t - W) to the one before. */
-/* event_key packs (epoch_s, source_line) in a BIGINT (a key's events have distinct source lines). */
+/* event_key packs (epoch_s, event_seq) in a BIGINT (a card's events have distinct event_seq). */
 WITH events AS (
   SELECT
     t.txn_id,
@@ -13,10 +13,10 @@ WITH events AS (
     t.ts,
     t.year,
     t.month,
-    t.source_line,
+    t.event_seq,
     t.is_fraud,
     CAST(TO_UNIXTIME(t.ts) AS BIGINT) AS epoch_s,
-    CAST(TO_UNIXTIME(t.ts) AS BIGINT) * 2147483648 + t.source_line AS event_key,
+    CAST(TO_UNIXTIME(t.ts) AS BIGINT) * 2147483648 + t.event_seq AS event_key,
     amount_cents AS amount_cents,
     channel AS channel,
     merchant_id AS merchant_id,
@@ -140,7 +140,7 @@ WITH events AS (
 ), flagged AS (
   SELECT
     e.txn_id,
-    e.source_line,
+    e.event_seq,
     e.card_token,
     e.user_token,
     e.ts,
@@ -207,11 +207,11 @@ WITH events AS (
 ), running AS (
   SELECT
     positioned.*,
-    ROW_NUMBER() OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id) /* the event's position = number of prior events */ - 1 AS _hist_n,
+    ROW_NUMBER() OVER (PARTITION BY card_token ORDER BY epoch_s, event_seq, txn_id) /* the event's position = number of prior events */ - 1 AS _hist_n,
     COALESCE(
       SUM(COALESCE(amount_cents, 0)) OVER (
         PARTITION BY card_token
-        ORDER BY epoch_s, source_line, txn_id
+        ORDER BY epoch_s, event_seq, txn_id
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -219,7 +219,7 @@ WITH events AS (
     CAST(COALESCE(
       SUM(COALESCE(CAST(has_error AS INTEGER), 0)) OVER (
         PARTITION BY card_token
-        ORDER BY epoch_s, source_line, txn_id
+        ORDER BY epoch_s, event_seq, txn_id
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -227,7 +227,7 @@ WITH events AS (
     CAST(COALESCE(
       SUM(COALESCE(CAST(has_bad_credential AS INTEGER), 0)) OVER (
         PARTITION BY card_token
-        ORDER BY epoch_s, source_line, txn_id
+        ORDER BY epoch_s, event_seq, txn_id
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -235,7 +235,7 @@ WITH events AS (
     CAST(COALESCE(
       SUM(COALESCE(CAST(is_online AS INTEGER), 0)) OVER (
         PARTITION BY card_token
-        ORDER BY epoch_s, source_line, txn_id
+        ORDER BY epoch_s, event_seq, txn_id
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -243,7 +243,7 @@ WITH events AS (
     CAST(COALESCE(
       SUM(COALESCE(CAST(is_foreign AS INTEGER), 0)) OVER (
         PARTITION BY card_token
-        ORDER BY epoch_s, source_line, txn_id
+        ORDER BY epoch_s, event_seq, txn_id
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -251,7 +251,7 @@ WITH events AS (
     CAST(COALESCE(
       SUM(COALESCE(CAST(_first_merchant_id AS INTEGER), 0)) OVER (
         PARTITION BY card_token
-        ORDER BY epoch_s, source_line, txn_id
+        ORDER BY epoch_s, event_seq, txn_id
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -259,59 +259,59 @@ WITH events AS (
     COALESCE(
       SUM(COALESCE(amount_cents, 0) * COALESCE(amount_cents, 0)) OVER (
         PARTITION BY card_token
-        ORDER BY epoch_s, source_line, txn_id
+        ORDER BY epoch_s, event_seq, txn_id
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
     ) AS _cumsq_amount_cents,
-    LAG(epoch_s) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id) AS _prev_epoch_s,
-    LAG(channel) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id) AS _prev_channel,
-    ROW_NUMBER() OVER (PARTITION BY card_token, channel ORDER BY epoch_s, source_line, txn_id) - 1 AS _same_channel_n,
-    ROW_NUMBER() OVER (PARTITION BY card_token, hour_of_day ORDER BY epoch_s, source_line, txn_id) - 1 AS _same_hour_of_day_n
+    LAG(epoch_s) OVER (PARTITION BY card_token ORDER BY epoch_s, event_seq, txn_id) AS _prev_epoch_s,
+    LAG(channel) OVER (PARTITION BY card_token ORDER BY epoch_s, event_seq, txn_id) AS _prev_channel,
+    ROW_NUMBER() OVER (PARTITION BY card_token, channel ORDER BY epoch_s, event_seq, txn_id) - 1 AS _same_channel_n,
+    ROW_NUMBER() OVER (PARTITION BY card_token, hour_of_day ORDER BY epoch_s, event_seq, txn_id) - 1 AS _same_hour_of_day_n
   FROM positioned
 ), aggregates AS (
   SELECT
     running.*,
     _hist_n /* prior events in the last 1h */ - _1h_start AS _1h_n,
-    _cum__first_merchant_id - LAG(_cum__first_merchant_id, _hist_n - _1h_start) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id) AS _1h_sum__first_merchant_id,
-    _cum_amount_cents - LAG(_cum_amount_cents, _hist_n - _1h_start) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id) AS _1h_sum_amount_cents,
+    _cum__first_merchant_id - LAG(_cum__first_merchant_id, _hist_n - _1h_start) OVER (PARTITION BY card_token ORDER BY epoch_s, event_seq, txn_id) AS _1h_sum__first_merchant_id,
+    _cum_amount_cents - LAG(_cum_amount_cents, _hist_n - _1h_start) OVER (PARTITION BY card_token ORDER BY epoch_s, event_seq, txn_id) AS _1h_sum_amount_cents,
     MAX(amount_cents) OVER (
       PARTITION BY card_token
-      ORDER BY epoch_s, source_line, txn_id
+      ORDER BY epoch_s, event_seq, txn_id
       ROWS BETWEEN _hist_n - _1h_start PRECEDING AND 1 PRECEDING
     ) AS _1h_max_amount_cents,
     _hist_n /* prior events in the last 24h */ - _24h_start AS _24h_n,
-    _cum__first_merchant_id - LAG(_cum__first_merchant_id, _hist_n - _24h_start) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id) AS _24h_sum__first_merchant_id,
-    _cum_amount_cents - LAG(_cum_amount_cents, _hist_n - _24h_start) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id) AS _24h_sum_amount_cents,
-    _cum_has_bad_credential - LAG(_cum_has_bad_credential, _hist_n - _24h_start) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id) AS _24h_sum_has_bad_credential,
-    _cum_has_error - LAG(_cum_has_error, _hist_n - _24h_start) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id) AS _24h_sum_has_error,
-    _cum_is_foreign - LAG(_cum_is_foreign, _hist_n - _24h_start) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id) AS _24h_sum_is_foreign,
-    _cum_is_online - LAG(_cum_is_online, _hist_n - _24h_start) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id) AS _24h_sum_is_online,
+    _cum__first_merchant_id - LAG(_cum__first_merchant_id, _hist_n - _24h_start) OVER (PARTITION BY card_token ORDER BY epoch_s, event_seq, txn_id) AS _24h_sum__first_merchant_id,
+    _cum_amount_cents - LAG(_cum_amount_cents, _hist_n - _24h_start) OVER (PARTITION BY card_token ORDER BY epoch_s, event_seq, txn_id) AS _24h_sum_amount_cents,
+    _cum_has_bad_credential - LAG(_cum_has_bad_credential, _hist_n - _24h_start) OVER (PARTITION BY card_token ORDER BY epoch_s, event_seq, txn_id) AS _24h_sum_has_bad_credential,
+    _cum_has_error - LAG(_cum_has_error, _hist_n - _24h_start) OVER (PARTITION BY card_token ORDER BY epoch_s, event_seq, txn_id) AS _24h_sum_has_error,
+    _cum_is_foreign - LAG(_cum_is_foreign, _hist_n - _24h_start) OVER (PARTITION BY card_token ORDER BY epoch_s, event_seq, txn_id) AS _24h_sum_is_foreign,
+    _cum_is_online - LAG(_cum_is_online, _hist_n - _24h_start) OVER (PARTITION BY card_token ORDER BY epoch_s, event_seq, txn_id) AS _24h_sum_is_online,
     MAX(amount_cents) OVER (
       PARTITION BY card_token
-      ORDER BY epoch_s, source_line, txn_id
+      ORDER BY epoch_s, event_seq, txn_id
       ROWS BETWEEN _hist_n - _24h_start PRECEDING AND 1 PRECEDING
     ) AS _24h_max_amount_cents,
     _hist_n /* prior events in the last 7d */ - _7d_start AS _7d_n,
-    _cum__first_merchant_id - LAG(_cum__first_merchant_id, _hist_n - _7d_start) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id) AS _7d_sum__first_merchant_id,
-    _cum_amount_cents - LAG(_cum_amount_cents, _hist_n - _7d_start) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id) AS _7d_sum_amount_cents,
+    _cum__first_merchant_id - LAG(_cum__first_merchant_id, _hist_n - _7d_start) OVER (PARTITION BY card_token ORDER BY epoch_s, event_seq, txn_id) AS _7d_sum__first_merchant_id,
+    _cum_amount_cents - LAG(_cum_amount_cents, _hist_n - _7d_start) OVER (PARTITION BY card_token ORDER BY epoch_s, event_seq, txn_id) AS _7d_sum_amount_cents,
     MAX(amount_cents) OVER (
       PARTITION BY card_token
-      ORDER BY epoch_s, source_line, txn_id
+      ORDER BY epoch_s, event_seq, txn_id
       ROWS BETWEEN _hist_n - _7d_start PRECEDING AND 1 PRECEDING
     ) AS _7d_max_amount_cents,
     _hist_n /* prior events in the last 30d */ - _30d_start AS _30d_n,
-    _cum_amount_cents - LAG(_cum_amount_cents, _hist_n - _30d_start) OVER (PARTITION BY card_token ORDER BY epoch_s, source_line, txn_id) AS _30d_sum_amount_cents,
+    _cum_amount_cents - LAG(_cum_amount_cents, _hist_n - _30d_start) OVER (PARTITION BY card_token ORDER BY epoch_s, event_seq, txn_id) AS _30d_sum_amount_cents,
     MAX(amount_cents) OVER (
       PARTITION BY card_token
-      ORDER BY epoch_s, source_line, txn_id
+      ORDER BY epoch_s, event_seq, txn_id
       ROWS BETWEEN _hist_n - _30d_start PRECEDING AND 1 PRECEDING
     ) AS _30d_max_amount_cents
   FROM running
 )
 SELECT
   a.txn_id,
-  a.source_line,
+  a.event_seq,
   a.card_token,
   a.user_token,
   a.ts,
