@@ -87,6 +87,13 @@ def lake(tmp_path_factory) -> dict:
     }
 
 
+@pytest.fixture(autouse=True)
+def private_working_folder(tmp_path, monkeypatch) -> None:
+    """Each test works in a folder of its own: "nothing written to the working folder" is then about the
+    sandbox alone, not about other tests running beside it (bytecode caches, example databases)."""
+    monkeypatch.chdir(tmp_path)
+
+
 def _files(*roots: Path) -> dict[str, tuple[int, int]]:
     return {str(p): (p.lstat().st_size, p.lstat().st_mtime_ns) for root in roots for p in root.rglob("*")}
 
