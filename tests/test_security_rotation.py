@@ -98,7 +98,8 @@ def test_rotation_is_audited_once_with_counts_and_no_key_material(local):
     local.rotate()
     [record] = local.rotation_records()
     assert record.outcome == "allowed" and record.actor == "tester"
-    assert record.details["rewrapped"] == 2 * len(USERS) + RESERVED_ENTRIES and record.details["target"] == "v2"
+    assert record.details["rewrapped"] == 2 * len(USERS) + RESERVED_ENTRIES
+    assert record.details["target"] == "v2"
     text = json.dumps(record.details) + repr(record)
     for e in local.store.entries():
         assert e.wrapped.hex() not in text and local.plaintexts[e.entry_id].hex() not in text
