@@ -6,15 +6,15 @@ of one request cannot both run. Adapters: SQLite (mode 0600) here, DynamoDB in A
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import threading
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from botocore.exceptions import ClientError
+
+from cdp.sqlite_connections import ThreadConnections
 
 PENDING = "pending"
 CONFIRMING = "confirming"
@@ -64,18 +64,11 @@ class SqliteErasureRequests:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
-        self._local = threading.local()
+        self._connections = ThreadConnections(self.path)
         self._conn().execute(_SCHEMA)
 
     def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA busy_timeout=30000")
-            self._local.conn = conn
-        return conn
+        return self._connections.conn()
 
     def add(self, request: ErasureRequest) -> None:
         self._conn().execute(

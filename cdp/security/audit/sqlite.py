@@ -33,6 +33,7 @@ from cdp.security.audit.checkpoints_local import LocalCheckpointFile
 from cdp.security.audit.keys import AuditKeys
 from cdp.security.audit.port import GENESIS_HASH, KEYED_MAC, AuditIntegrityError, AuditRecord, VerifyResult
 from cdp.security.audit.verdict import judge
+from cdp.sqlite_connections import ThreadConnections
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit_log (
@@ -86,7 +87,7 @@ class SqliteAuditLog:
         self._loaded: AuditKeys | None = None
         self._load_lock = threading.Lock()
         self._lock_path = self.path.with_name(self.path.name + ".lock")
-        self._local = threading.local()
+        self._connections = ThreadConnections(self.path)
         self._covered: tuple[int, str] | None = None  # a head this object knows is signed
         conn = self._conn()
         conn.execute("PRAGMA journal_mode=WAL")
@@ -108,12 +109,7 @@ class SqliteAuditLog:
         return self._loaded
 
     def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA busy_timeout=30000")
-            self._local.conn = conn
-        return conn
+        return self._connections.conn()
 
     @contextmanager
     def _exclusive(self) -> Iterator[None]:
@@ -252,10 +248,7 @@ class SqliteAuditLog:
         return judge(walk, cp, problem, keys.checkpoint_key)
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        self._connections.close()
 
 
 def _add_format_column(conn: sqlite3.Connection) -> None:

@@ -9,16 +9,15 @@ transaction that checks it (`add_first`): two concurrent bootstraps cannot both 
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import stat
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from cdp.security.errors import SecurityError
 from cdp.security.identity.port import IdentityAdminError
+from cdp.sqlite_connections import ThreadConnections
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS identities (
@@ -78,21 +77,14 @@ class SqliteIdentityRegister:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
+        self._connections = ThreadConnections(self.path)  # creates the file 0600 if it is new
         mode = stat.S_IMODE(self.path.stat().st_mode)
         if mode & 0o077:
             raise SecurityError(f"identity register {self.path} is accessible to other users: chmod 600 it")
-        self._local = threading.local()
         self._conn().execute(_SCHEMA)
 
     def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA busy_timeout=30000")
-            self._local.conn = conn
-        return conn
+        return self._connections.conn()
 
     def _insert(self, conn: sqlite3.Connection, r: Registration) -> None:
         try:
