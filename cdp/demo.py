@@ -111,7 +111,9 @@ def run_demo() -> None:
     _demo_where_things_are()
     console.rule("[green]demo finished")
     console.print(
-        f'Try: cdp sql "SELECT channel, count(*) FROM transactions GROUP BY channel"  (CDP_HOME={s.home})'
+        f"Try: CDP_HOME={s.home} CDP_IDENTITY_FILE={s.identities_dir / 'data-scientist-1.token'} "
+        'cdp sql "SELECT channel, count(*) FROM transactions GROUP BY channel"',
+        soft_wrap=True,
     )
 
 
