@@ -829,14 +829,6 @@ def print_timeline(entries: list[dict[str, str]]) -> None:
         console.print(f"[dim]{entry['at'][11:23]}[/dim]  {entry['what']}", highlight=False)
 
 
-@app.command()
-def demo() -> None:
-    """Run the platform end to end on the embedded default (see the README's quick start)."""
-    from cdp.demo import run_demo
-
-    run_demo()
-
-
 def main() -> None:
     """Console-script entry point: private files, then the command; an error ends it with one line."""
     from cdp.filemodes import make_private
