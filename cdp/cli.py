@@ -1,4 +1,5 @@
-"""`cdp`: the single command-line entry point of the platform.
+"""`cdp`: the single command-line entry point of the platform (the console script, `cdp.main`, adds
+`cdp demo`, which drives these commands).
 
 Heavy libraries are imported inside the commands so that `cdp --help` starts fast.
 """
