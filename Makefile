@@ -36,6 +36,7 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check cdp features pipelines training inference monitoring infra tests bench
 	$(VENV)/bin/ruff format --check cdp features pipelines training inference monitoring infra tests bench
+	PYTHONPATH=$(CURDIR) $(VENV)/bin/lint-imports --no-cache
 
 lock:
 	@test -x $(VENV)/bin/uv || { $(PYTHON) -m venv $(VENV) && $(PY) -m pip install --quiet "uv==$(UV_VERSION)"; }

@@ -14,7 +14,7 @@ setup(
     package_data={"": ["*.sql", "*.json", "*.yaml"]},
     entry_points={
         "console_scripts": [
-            "cdp=cdp.cli:main",
+            "cdp=cdp.main:main",
             "get-pipeline-definition=pipelines.cli:get_pipeline_definition_main",
             "run-pipeline=pipelines.cli:run_pipeline_main",
         ]

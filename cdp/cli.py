@@ -1,4 +1,5 @@
-"""`cdp`: the single command-line entry point of the platform.
+"""`cdp`: the single command-line entry point of the platform (the console script, `cdp.main`, adds
+`cdp demo`, which drives these commands).
 
 Heavy libraries are imported inside the commands so that `cdp --help` starts fast.
 """
@@ -827,14 +828,6 @@ def print_timeline(entries: list[dict[str, str]]) -> None:
     """Timeline entries (`at`, `what`) as `HH:MM:SS.mmm  what` lines."""
     for entry in entries:
         console.print(f"[dim]{entry['at'][11:23]}[/dim]  {entry['what']}", highlight=False)
-
-
-@app.command()
-def demo() -> None:
-    """Run the platform end to end on the embedded default (see the README's quick start)."""
-    from cdp.demo import run_demo
-
-    run_demo()
 
 
 def main() -> None:

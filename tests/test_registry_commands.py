@@ -21,7 +21,6 @@ from cdp.registry.commands import (
     reject_model,
     show_model,
 )
-from cdp.registry.factory import model_registry
 from cdp.registry.mlflow_registry import MlflowModelRegistry
 from cdp.registry.sagemaker_registry import SageMakerModelRegistry
 from cdp.security.audit.keys import AuditKeys
@@ -81,9 +80,9 @@ def test_parse_version_refuses_non_versions(text: str) -> None:
 
 
 def test_factory_follows_the_backend_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    local = model_registry(Backends(Settings(home=tmp_path / "a")))
+    local = Backends(Settings(home=tmp_path / "a")).model_registry
     assert isinstance(local, MlflowModelRegistry) and local.db_path == tmp_path / "a" / "state" / "mlflow.db"
     for key, value in AWS_ENV.items():
         monkeypatch.setenv(key, value)
-    remote = model_registry(Backends(Settings(home=tmp_path / "b", backend="aws", lake_bucket=BUCKET)))
+    remote = Backends(Settings(home=tmp_path / "b", backend="aws", lake_bucket=BUCKET)).model_registry
     assert isinstance(remote, SageMakerModelRegistry) and remote.bucket == BUCKET

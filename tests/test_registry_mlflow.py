@@ -97,6 +97,8 @@ def test_registry_writes_no_personal_data(
 
 def test_from_settings_uses_the_state_folder(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path / "home")
-    registry = MlflowModelRegistry.from_settings(settings)
+    registry = MlflowModelRegistry.from_settings(
+        settings, SqliteAuditLog(tmp_path / "audit.sqlite", AuditKeys.generate())
+    )
     assert registry.db_path == settings.state_dir / "mlflow.db"
     assert registry.artifact_root == settings.state_dir / "mlruns"

@@ -94,7 +94,9 @@ def test_without_an_image_no_inference_specification(aws: None, tmp_path: Path) 
 
 def test_from_settings_builds_clients_for_the_region_and_lake_bucket(aws: None, tmp_path: Path) -> None:
     settings = Settings(home=tmp_path / "home", backend="aws", aws_region=REGION, lake_bucket=BUCKET)
-    registry = SageMakerModelRegistry.from_settings(settings)
+    registry = SageMakerModelRegistry.from_settings(
+        settings, SqliteAuditLog(tmp_path / "audit.sqlite", AuditKeys.generate())
+    )
     assert registry.bucket == BUCKET
     assert registry.list() == []
     version = register(registry, "fraud", write_tiny_model(tmp_path / "model"))

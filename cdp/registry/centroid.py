@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cdp.registry.feature_frame import MissingFeaturesError
 from cdp.registry.model_dir import CENTROID_KIND, centroid_document
 from cdp.registry.port import InvalidRegistrationError
-from cdp.registry.scoring import MissingFeaturesError
 
 
 class CentroidModel:

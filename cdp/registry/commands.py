@@ -1,6 +1,6 @@
 """What `cdp models list|show|approve|reject` do, as plain functions over a `ModelRegistry`.
 
-The CLI parses arguments, builds the registry (`cdp.registry.factory.model_registry`) and prints what these
+The CLI parses arguments, builds the registry (`Backends.model_registry`) and prints what these
 return; nothing here prints or exits.
 """
 

@@ -106,13 +106,10 @@ class MlflowModelRegistry:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, audit: AuditLog | None = None, object_store: ObjectStore | None = None
+        cls, settings: Settings, audit: AuditLog, object_store: ObjectStore | None = None
     ) -> MlflowModelRegistry:
-        """The platform registry under `settings.state_dir`, auditing to the platform audit log."""
-        if audit is None:
-            from cdp.security.audit import sqlite as audit_sqlite
-
-            audit = audit_sqlite.from_settings(settings)
+        """The registry under `settings.state_dir`, auditing to `audit` (`Backends.model_registry` passes the
+        platform audit log)."""
         return cls(settings.state_dir, audit, object_store)
 
     # -- MLflow plumbing ------------------------------------------------------------------------------

@@ -81,17 +81,14 @@ class SageMakerModelRegistry:
     def from_settings(
         cls,
         settings: Settings,
-        audit: AuditLog | None = None,
+        audit: AuditLog,
         object_store: ObjectStore | None = None,
         inference_image_uri: str | None = None,
     ) -> SageMakerModelRegistry:
-        """The registry in `settings.aws_region`, artifacts under `s3://<lake_bucket>/model-registry/`."""
+        """The registry in `settings.aws_region`, artifacts under `s3://<lake_bucket>/model-registry/`,
+        auditing to `audit` (`Backends.model_registry` passes the platform audit log)."""
         import boto3
 
-        if audit is None:
-            from cdp.security.audit import sqlite as audit_sqlite
-
-            audit = audit_sqlite.from_settings(settings)
         if object_store is None:
             from cdp.objectstore.s3 import S3ObjectStore
 

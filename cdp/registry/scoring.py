@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from cdp.registry.feature_frame import MissingFeaturesError
 from cdp.registry.model_dir import CENTROID_FLAVOUR, booster_file, model_flavour
 from cdp.registry.port import InvalidRegistrationError, Lineage
 
@@ -30,10 +31,6 @@ _PROBABILITY_OBJECTIVES = ("binary:logistic", "multi:softprob")
 _REGRESSION_PREFIXES = ("reg:", "count:poisson")
 REGRESSION_FILE = "regression.json"
 _TRANSFORMS = ("identity", "log1p")
-
-
-class MissingFeaturesError(ValueError):
-    """The frame lacks columns the model was trained on (names the columns, never values)."""
 
 
 class NotAProbabilityModelError(TypeError):

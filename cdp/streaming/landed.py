@@ -8,58 +8,24 @@ The index is what makes a consumer exactly-once by `txn_id`:
   state) are done. Ids claimed but not applied are those of a batch that crashed in between: the handler
   applies them on re-delivery instead of scoring them again.
 
-Adapters: `SqliteLandedIndex` (a file in the state folder, local) and
-`cdp.streaming.landed_dynamodb.DynamoDbLandedIndex` (Lambda has no shared disk). `open_landed_index`
-picks one from the settings.
+The port (`LandedEntry`, `LandedIndex`) is in `cdp.streaming.landed_port`. Adapters: `SqliteLandedIndex`
+(a file in the state folder, local) and `cdp.streaming.landed_dynamodb.DynamoDbLandedIndex` (Lambda has no
+shared disk). `open_landed_index` picks one from the settings.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING
+
+from cdp.streaming.landed_port import LandedEntry, LandedIndex
 
 if TYPE_CHECKING:
     from cdp.settings import Settings
 
 _CHUNK = 500  # ids per IN (...) query, under SQLite's variable limit
-
-
-@dataclass(frozen=True)
-class LandedEntry:
-    """Where one transaction id landed."""
-
-    batch: str
-    applied: bool
-
-
-@runtime_checkable
-class LandedIndex(Protocol):
-    """The idempotency index of one stream consumer."""
-
-    def lookup(self, txn_ids: Sequence[str]) -> dict[str, LandedEntry]:
-        """The landed entries of those of `txn_ids` that are landed."""
-        ...
-
-    def landed_elsewhere(self, txn_ids: Sequence[str], batch: str) -> set[str]:
-        """The ids among `txn_ids` already landed by a batch other than `batch`."""
-        ...
-
-    def record(self, txn_ids: Sequence[str], batch: str) -> set[str]:
-        """Claim `txn_ids` for `batch` (not applied); returns the ids another batch had already claimed."""
-        ...
-
-    def mark_applied(self, txn_ids: Sequence[str], batch: str) -> None:
-        """Mark `batch`'s claims among `txn_ids` as applied."""
-        ...
-
-    def count(self) -> int:
-        """How many ids are landed."""
-        ...
-
-    def close(self) -> None: ...
 
 
 class SqliteLandedIndex:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from cdp.streaming.landed import LandedEntry
+from cdp.streaming.landed_port import LandedEntry
 
 if TYPE_CHECKING:
     from cdp.settings import Settings

@@ -264,11 +264,3 @@ def _add_format_column(conn: sqlite3.Connection) -> None:
 
 def _json(details: Mapping[str, Any]) -> str:
     return json.dumps(details, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def from_settings(settings: Any) -> SqliteAuditLog:
-    """The platform audit log (`<home>/state/audit.sqlite`) with its keys and checkpoint store, as
-    `Backends.audit` builds it."""
-    from cdp.backends import Backends
-
-    return Backends(settings).audit
