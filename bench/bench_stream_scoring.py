@@ -100,8 +100,8 @@ def _warm_imports(home: Path) -> None:
     not the interpreter's first imports (a long-running consumer pays them once)."""
     import xgboost  # noqa: F401
 
-    import cdp.streaming.handler  # noqa: F401
-    import cdp.streaming.runner  # noqa: F401
+    import inference.streaming.handler  # noqa: F401
+    import inference.streaming.runner  # noqa: F401
     from cdp.backends import Backends
     from cdp.settings import Settings
 
@@ -114,7 +114,7 @@ def _stream_run(home: Path) -> dict[str, Any]:
     """`run_stream` over the home until caught up: wall and CPU seconds, and the runner's report."""
     from cdp.backends import Backends
     from cdp.settings import Settings
-    from cdp.streaming.runner import run_stream
+    from inference.streaming.runner import run_stream
 
     backends = Backends(Settings(home=home))
     load_before = os.getloadavg()[0]
@@ -196,7 +196,7 @@ def _profile_stream(home: Path) -> dict[str, Any]:
 
     from cdp.backends import Backends
     from cdp.settings import Settings
-    from cdp.streaming.runner import run_stream
+    from inference.streaming.runner import run_stream
 
     profiler = cProfile.Profile()
     backends = Backends(Settings(home=home))

@@ -247,7 +247,7 @@ def stream_run(
     follow: Annotated[bool, typer.Option(help="Keep polling after catching up.")] = False,
 ) -> None:
     """Score the stream with the fraud champion: online features, score, enriched rows and alerts."""
-    from cdp.streaming.runner import run_stream
+    from inference.streaming.runner import run_stream
 
     r = run_stream(follow=follow)
     console.print(

@@ -17,11 +17,11 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from cdp.lake.tables import ALL_TABLES
-from cdp.streaming.scored import FRAUD_ALERTS, TRANSACTIONS_SCORED
 from features.asof_render import AS_OF_TABLE
 from features.customer_tables import CLV_TRAINING_SET, CUSTOMER_FEATURES, SEGMENTATION_TRAINING_SET
 from features.materialize import features_table_name
 from features.views import EVENT_VIEWS
+from inference.streaming.scored import FRAUD_ALERTS, TRANSACTIONS_SCORED
 from infra.nag_rules import suppress
 from infra.resource_names import ATHENA_ANALYST_RESULTS_PREFIX, GLUE_DATABASE, ResourceNames
 

@@ -31,12 +31,12 @@ from cdp.registry.scoring import load_scoring_model
 from cdp.settings import Settings
 from cdp.stream import Record, put_all
 from cdp.streaming import records
-from cdp.streaming.runner import run_stream
 from inference.app import create_app
 from inference.card_features import CardFeatures
 from inference.config import ServingConfig
 from inference.fraud_scoring import decision_threshold, encode_rows, score_frame
 from inference.loaded import load_version
+from inference.streaming.runner import run_stream
 from tests.test_inference_app import random_events, token, train_fraud_model, txn_id_of
 
 POLL_SECONDS = 0.5  # the holder's reload period in these tests

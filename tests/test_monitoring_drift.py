@@ -23,7 +23,7 @@ from cdp.backends import Backends
 from cdp.compliance.leakscan import LeakScanner
 from cdp.lake.writer import LakeWriter
 from cdp.settings import Settings
-from cdp.streaming.scored import TRANSACTIONS_SCORED, scored_row, to_table
+from inference.streaming.scored import TRANSACTIONS_SCORED, scored_row, to_table
 from monitoring.drift import DriftSourceError, run_drift_job, validate_report
 from monitoring.drift.psi import categorical_psi, numeric_psi
 from monitoring.performance import average_precision, performance_of

@@ -29,14 +29,14 @@ from cdp.settings import Settings
 from cdp.stream.local import SqliteStreamLog
 from cdp.stream.port import Record
 from cdp.streaming import records
-from cdp.streaming.endpoint import InProcessEndpoint, SageMakerEndpoint
-from cdp.streaming.handler import StreamHandler, build_handler
-from cdp.streaming.runner import StreamRunner, kinesis_event, run_stream
 from features.columns import epoch_seconds
 from features.online import OnlineFeatures
 from inference.holder import ModelHolder
 from inference.loaded import load_version
 from inference.model_files import model_folder
+from inference.streaming.endpoint import InProcessEndpoint, SageMakerEndpoint
+from inference.streaming.handler import StreamHandler, build_handler
+from inference.streaming.runner import StreamRunner, kinesis_event, run_stream
 from tests.test_inference_app import random_events, token, train_fraud_model
 
 ALERT_THRESHOLD = 0.3  # the champion's evaluated `alert_threshold` metric

@@ -33,10 +33,10 @@ from cdp.registry.scoring import load_scoring_model
 from cdp.settings import Settings
 from cdp.stream import Record, put_all
 from cdp.streaming import records
-from cdp.streaming.endpoint import ScoredBatch
-from cdp.streaming.handler import LANDED_INDEX_FILE, build_handler
-from cdp.streaming.runner import StreamRunner, run_stream
 from inference.fraud_scoring import Score
+from inference.streaming.endpoint import ScoredBatch
+from inference.streaming.handler import LANDED_INDEX_FILE, build_handler
+from inference.streaming.runner import StreamRunner, run_stream
 from tests.test_inference_app import random_events, token, train_fraud_model
 
 TOTAL = 2000  # events replayed
@@ -94,7 +94,7 @@ RUNNER = textwrap.dedent(
     """
     import sys
     from cdp.backends import Backends
-    from cdp.streaming.runner import run_stream
+    from inference.streaming.runner import run_stream
     backends = Backends()
     assert backends.model_registry.champion("cdp-fraud") is not None
     import xgboost  # noqa: F401 - loaded by the champion's first load otherwise

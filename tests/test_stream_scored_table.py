@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from cdp.streaming.scored import (
+from inference.streaming.scored import (
     ALERTS_SCHEMA,
     FRAUD_ALERTS,
     SCORED_SCHEMA,

@@ -206,7 +206,7 @@ def run_stream(
 ) -> RunReport:
     """`cdp stream run [--follow]`: score the stream into `transactions_scored` / `fraud_alerts`."""
     from cdp.backends import Backends
-    from cdp.streaming.handler import build_handler
+    from inference.streaming.handler import build_handler
 
     b = backends or Backends()
     handler = build_handler(b)

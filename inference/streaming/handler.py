@@ -34,17 +34,18 @@ from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import Ki
 
 from cdp.lake.writer import LakeWriter
 from cdp.startup_objects import freeze_startup_objects
-from cdp.streaming import records, scored
-from cdp.streaming.endpoint import InProcessEndpoint, ScoringEndpoint
+from cdp.streaming import records
 from cdp.streaming.landed import LandedEntry, LandedIndex, open_landed_index
 from features.columns import epoch_seconds
 from features.online import lake_card_profiles
 from inference.card_features import CardFeatures, EventOrderError
+from inference.streaming import scored
+from inference.streaming.endpoint import InProcessEndpoint, ScoringEndpoint
 
 if TYPE_CHECKING:
     from cdp.backends import Backends
 
-log = logging.getLogger("cdp.streaming.handler")
+log = logging.getLogger("inference.streaming.handler")
 
 LANDED_INDEX_CONSUMER = "stream-handler"
 LANDED_INDEX_FILE = f"{LANDED_INDEX_CONSUMER}-landed.sqlite"  # the local index, in the state folder
