@@ -791,7 +791,7 @@ def promote(
 
     Runs as the caller's identity (role model-approver). Exits 0 whatever the decision (a rejection is a
     decision); 2 when the gate itself cannot run; 3 when the identity may not promote."""
-    from cdp.promotion.__main__ import run_promotion
+    from monitoring.promotion.__main__ import run_promotion
 
     code = run_promotion(model, version, dry_run, report)
     if code:

@@ -114,7 +114,7 @@ class Settings(BaseSettings):
         description="Fraud labels a performance window needs before its PR-AUC ratio is published.",
     )
 
-    # -- promotion gate (cdp/promotion; `cdp promote`): the rest of its policy in cdp/promotion/policy.py
+    # -- promotion gate (monitoring/promotion; `cdp promote`): the rest of its policy in its policy.py
     promotion_fraud_pr_auc_margin: float = Field(
         0.005, description="Fraud candidate's PR-AUC must beat the champion's by this on the same holdout."
     )

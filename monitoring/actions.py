@@ -150,8 +150,8 @@ def promote_model_action(backends: Backends, bus: EventBus, timeline: Timeline) 
     """`promote-model`: the promotion gate on the version of the event; Approved event if it passes."""
 
     def promote_model(parameters: Mapping[str, Any], envelope: Mapping[str, Any]) -> None:
-        from cdp.promotion import promote
         from cdp.security.identity.port import PROMOTION_GATE_SERVICE
+        from monitoring.promotion import promote
 
         detail = envelope["detail"]
         model_name, version = str(detail["ModelPackageGroupName"]), int(detail["ModelPackageVersion"])

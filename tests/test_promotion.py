@@ -17,12 +17,12 @@ import pytest
 from cdp.backends import Backends
 from cdp.lake.tables import LakeTable
 from cdp.lake.writer import LakeWriter
-from cdp.promotion import PromotionPolicy, promote
-from cdp.promotion.__main__ import main as promotion_main
-from cdp.promotion.scoring import expected_calibration_error, recall_at_budget
 from cdp.registry import APPROVED, PENDING, REJECTED, Lineage
 from cdp.registry.scoring import load_scoring_model
 from cdp.settings import Settings
+from monitoring.promotion import PromotionPolicy, promote
+from monitoring.promotion.__main__ import main as promotion_main
+from monitoring.promotion.scoring import expected_calibration_error, recall_at_budget
 from tests.identity_support import issue
 
 USERS, SEED, START = 15, 11, date(2016, 1, 1)
@@ -150,7 +150,7 @@ def test_rejects_a_worse_candidate_and_keeps_the_champion(platform):
 
 
 def test_calibration_limit_is_the_policys_unless_the_champion_is_worse_calibrated():
-    from cdp.promotion.gates import _calibration_limit
+    from monitoring.promotion.gates import _calibration_limit
 
     assert _calibration_limit(0.05, None, "ece") == 0.05
     assert _calibration_limit(0.05, {"ece": 0.02}, "ece") == 0.05

@@ -13,13 +13,13 @@ from typing import Any
 import numpy as np
 
 from cdp.backends import Backends
-from cdp.promotion import scoring
-from cdp.promotion.decision import GateResult
-from cdp.promotion.holdout import Holdout, clv_holdout, fraud_holdout, segmentation_holdout
-from cdp.promotion.policy import PromotionPolicy
-from cdp.promotion.windows import training_set_manifests, training_window
 from cdp.registry.port import ModelVersion
 from inference.loaded import LoadedModel
+from monitoring.promotion import scoring
+from monitoring.promotion.decision import GateResult
+from monitoring.promotion.holdout import Holdout, clv_holdout, fraud_holdout, segmentation_holdout
+from monitoring.promotion.policy import PromotionPolicy
+from monitoring.promotion.windows import training_set_manifests, training_window
 
 
 @dataclass

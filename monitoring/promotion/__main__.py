@@ -1,4 +1,4 @@
-"""`python -m cdp.promotion MODEL`: run the promotion gate on a model's pending candidate.
+"""`python -m monitoring.promotion MODEL`: run the promotion gate on a model's pending candidate.
 
 Prints the decision, and with `--report PATH` writes it as JSON (CI keeps it as a build artifact). Exits 0
 whatever the outcome (a rejection is a decision, not a failure); 2 when the gate itself could not run.
@@ -14,7 +14,9 @@ from pathlib import Path
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cdp.promotion", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m monitoring.promotion", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("model", help="registered model name, e.g. cdp-fraud")
     parser.add_argument("--version", type=int, help="candidate version (default: the newest pending one)")
     parser.add_argument("--dry-run", action="store_true", help="decide but change nothing")
@@ -25,15 +27,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run_promotion(model: str, version: int | None, dry_run: bool = False, report: Path | None = None) -> int:
     """Decide, print the decision, write it as JSON to `report`; the exit code (0; 2: gate not run; 3:
-    the caller's identity may not promote). `python -m cdp.promotion` and `cdp promote` both end here.
+    the caller's identity may not promote). `python -m monitoring.promotion` and `cdp promote` both end here.
     The decision is made as the caller's identity (in CodeBuild: its IAM role), with role model-approver."""
     from rich.console import Console
 
     from cdp.backends import Backends
-    from cdp.promotion.promote import promote
     from cdp.registry.port import RegistryError
     from cdp.security.errors import AccessDenied, NotAuthenticated
     from cdp.security.identity.authorize import authorize
+    from monitoring.promotion.promote import promote
 
     backends = Backends()
     try:

@@ -16,14 +16,14 @@ changes nothing.
 from __future__ import annotations
 
 from cdp.backends import Backends
-from cdp.promotion import scoring
-from cdp.promotion.artifacts import artifact_findings
-from cdp.promotion.decision import APPROVED, NO_DECISION, REJECTED, GateResult, PromotionDecision
-from cdp.promotion.gates import EVALUATORS, Contenders, Evaluation, at_most
-from cdp.promotion.latency import p99_latency_ms
-from cdp.promotion.policy import PromotionPolicy
 from cdp.registry.audit import MAX_REASON_LENGTH
 from cdp.registry.port import PENDING, ModelVersion
+from monitoring.promotion import scoring
+from monitoring.promotion.artifacts import artifact_findings
+from monitoring.promotion.decision import APPROVED, NO_DECISION, REJECTED, GateResult, PromotionDecision
+from monitoring.promotion.gates import EVALUATORS, Contenders, Evaluation, at_most
+from monitoring.promotion.latency import p99_latency_ms
+from monitoring.promotion.policy import PromotionPolicy
 
 LATENCY_GATE = "max_latency_p99_ms"
 PII_GATE = "pii_scan"
