@@ -16,6 +16,8 @@ from cdp.settings import Settings, get_settings
 if TYPE_CHECKING:
     from cdp.catalog.port import Catalog
     from cdp.corebanking.erasure_requests import ErasureRequests
+    from cdp.events.port import EventBus
+    from cdp.metrics.port import MetricsStore
     from cdp.objectstore.port import ObjectStore
     from cdp.oltp.port import OltpStore
     from cdp.online.port import OnlineStore
@@ -29,8 +31,6 @@ if TYPE_CHECKING:
     from cdp.security.protector import Protector
     from cdp.security.vault import PiiVault
     from cdp.stream.port import EventStream
-    from monitoring.events.port import EventBus
-    from monitoring.metrics.port import MetricsStore
 
 
 class Backends:
@@ -126,20 +126,20 @@ class Backends:
     @cached_property
     def metrics(self) -> MetricsStore:
         if self.aws:
-            from monitoring.metrics.cloudwatch import CloudWatchMetricsStore
+            from cdp.metrics.cloudwatch import CloudWatchMetricsStore
 
             return CloudWatchMetricsStore.from_settings(self.settings)
-        from monitoring.metrics.local import SqliteMetricsStore
+        from cdp.metrics.local import SqliteMetricsStore
 
         return SqliteMetricsStore.from_settings(self.settings)
 
     @cached_property
     def event_bus(self) -> EventBus:
         if self.aws:
-            from monitoring.events.eventbridge import EventBridgeBus
+            from cdp.events.eventbridge import EventBridgeBus
 
             return EventBridgeBus.from_settings(self.settings, bus_name=self.settings.event_bus_name)
-        from monitoring.events.local import SqliteEventBus
+        from cdp.events.local import SqliteEventBus
 
         return SqliteEventBus.from_settings(self.settings)
 

@@ -4,7 +4,7 @@ same names, metrics, thresholds and event patterns.
 
 Target actions map to AWS targets:
 - `start-pipeline` -> the SageMaker pipeline `cdp-<pipeline>`; the target's parameters become the run's
-  pipeline parameters (as `monitoring.events.eventbridge` does), started with a role that may only
+  pipeline parameters (as `cdp.events.eventbridge` does), started with a role that may only
   `StartPipelineExecution` on those pipelines;
 - `promote-model` / `deploy-champion` -> the CodeBuild promotion / deploy project, given the event's
   model package as `MODEL_NAME` and `MODEL_PACKAGE_ARN` (and `CI_MODELS` for the promotion's buildspec).
@@ -24,9 +24,9 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from cdp.events.port import Rule, Target
 from infra.resource_names import pipeline_name
 from monitoring.alarms import MetricAlarm
-from monitoring.events.port import Rule, Target
 from monitoring.rules import (
     DEPLOY_CHAMPION,
     PIPELINES,

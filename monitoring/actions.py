@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from monitoring.events.port import Event, EventBus
+from cdp.events.port import Event, EventBus
 from monitoring.rules import DEPLOY_CHAMPION, MODEL_PACKAGE_STATE_CHANGE, PROMOTE_MODEL, START_PIPELINE
 
 if TYPE_CHECKING:
     from cdp.backends import Backends
-    from monitoring.events.local import TargetAction
+    from cdp.events.local import TargetAction
 
 PENDING = "PendingManualApproval"
 APPROVED = "Approved"

@@ -30,8 +30,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from monitoring.events.port import ALARM_STATE_CHANGE, Event, EventBus
-from monitoring.metrics.port import MetricQuery, MetricsStore
+from cdp.events.port import ALARM_STATE_CHANGE, Event, EventBus
+from cdp.metrics.port import MetricQuery, MetricsStore
 
 if TYPE_CHECKING:
     from cdp.settings import Settings

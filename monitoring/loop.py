@@ -21,11 +21,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cdp.events.port import ALARM_STATE_CHANGE
+from cdp.metrics.port import MetricDatum
 from monitoring.actions import Timeline, local_actions
 from monitoring.drift.job import SCORED_MODELS, DriftSettings, run_drift_job
 from monitoring.drift.sources import DriftSourceError
-from monitoring.events.port import ALARM_STATE_CHANGE
-from monitoring.metrics.port import MetricDatum
 from monitoring.performance import ALERT_BUDGET, labelled_performance
 from monitoring.rules import (
     FEATURE_DRIFT_SHARE,
@@ -41,7 +41,7 @@ from monitoring.rules import (
 
 if TYPE_CHECKING:
     from cdp.backends import Backends
-    from monitoring.events.local import TargetAction
+    from cdp.events.local import TargetAction
 
 
 @dataclass

@@ -22,9 +22,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cdp.events.port import ALARM_STATE_CHANGE, EventBus, Rule, Target
+from cdp.metrics.port import MetricQuery, Statistic
 from monitoring.alarms import ComparisonOperator, MetricAlarm, TreatMissingData
-from monitoring.events.port import ALARM_STATE_CHANGE, EventBus, Rule, Target
-from monitoring.metrics.port import MetricQuery, Statistic
 
 NAMESPACE = "CDP/Monitoring"
 MODEL_PACKAGE_STATE_CHANGE = "SageMaker Model Package State Change"

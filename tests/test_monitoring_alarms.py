@@ -6,6 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from cdp.events.local import SqliteEventBus
+from cdp.events.patterns import matches
+from cdp.metrics import MetricDatum, MetricQuery, Statistic
+from cdp.metrics.local import SqliteMetricsStore
 from monitoring.alarms import (
     AlarmEvaluator,
     AlarmState,
@@ -15,10 +19,6 @@ from monitoring.alarms import (
     TreatMissingData,
     decide,
 )
-from monitoring.events.local import SqliteEventBus
-from monitoring.events.patterns import matches
-from monitoring.metrics import MetricDatum, MetricQuery, Statistic
-from monitoring.metrics.local import SqliteMetricsStore
 
 NS = "CDP/Monitoring"
 PERIOD = 300

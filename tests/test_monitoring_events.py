@@ -11,12 +11,12 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from cdp.events import ALARM_STATE_CHANGE, Event, EventBus, EventBusError, PatternError, Rule, Target
+from cdp.events.eventbridge import EventBridgeBus
+from cdp.events.local import SqliteEventBus
+from cdp.metrics import MetricDatum, MetricQuery, Statistic
+from cdp.metrics.local import SqliteMetricsStore
 from monitoring.alarms import AlarmEvaluator, ComparisonOperator, MetricAlarm, SqliteAlarmStates
-from monitoring.events import ALARM_STATE_CHANGE, Event, EventBus, EventBusError, PatternError, Rule, Target
-from monitoring.events.eventbridge import EventBridgeBus
-from monitoring.events.local import SqliteEventBus
-from monitoring.metrics import MetricDatum, MetricQuery, Statistic
-from monitoring.metrics.local import SqliteMetricsStore
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC).timestamp()
 REGION = "eu-west-1"

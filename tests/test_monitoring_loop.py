@@ -14,12 +14,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from cdp.events import matches
+from cdp.events.local import SqliteEventBus
+from cdp.metrics import MetricQuery, Statistic
 from monitoring.actions import Timeline, local_actions, start_pipeline_action
 from monitoring.drift import DriftSettings
-from monitoring.events import matches
-from monitoring.events.local import SqliteEventBus
 from monitoring.loop import run_monitor
-from monitoring.metrics import MetricQuery, Statistic
 from monitoring.rules import (
     FEATURE_DRIFT_SHARE,
     LABELLED_PR_AUC,

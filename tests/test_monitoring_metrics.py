@@ -9,10 +9,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from monitoring.metrics import MetricDatum, MetricQuery, MetricsStore, Statistic
-from monitoring.metrics.cloudwatch import CloudWatchMetricsStore
-from monitoring.metrics.local import SqliteMetricsStore
-from monitoring.metrics.port import MetricsError
+from cdp.metrics import MetricDatum, MetricQuery, MetricsStore, Statistic
+from cdp.metrics.cloudwatch import CloudWatchMetricsStore
+from cdp.metrics.local import SqliteMetricsStore
+from cdp.metrics.port import MetricsError
 
 REGION = "eu-west-1"
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)

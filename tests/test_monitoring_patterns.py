@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from monitoring.events.patterns import PatternError, matches, validate_pattern
+from cdp.events.patterns import PatternError, matches, validate_pattern
 
 REGION = "eu-west-1"
 

@@ -17,9 +17,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from monitoring.events.eventbridge import EventBridgeBus
-from monitoring.events.patterns import matches
-from monitoring.events.port import Rule, Target
+from cdp.events.eventbridge import EventBridgeBus
+from cdp.events.patterns import matches
+from cdp.events.port import Rule, Target
 from monitoring.rules import (
     DEPLOY_CHAMPION,
     DEPLOY_ON_APPROVAL,

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from monitoring.metrics.port import (
+from cdp.metrics.port import (
     Datapoint,
     MetricDatum,
     MetricQuery,

@@ -12,7 +12,7 @@ import json
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
-from monitoring.events.port import (
+from cdp.events.port import (
     MAX_TARGETS_PER_RULE,
     Event,
     EventBusError,

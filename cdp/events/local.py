@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from monitoring.events.patterns import matches
-from monitoring.events.port import (
+from cdp.events.patterns import matches
+from cdp.events.port import (
     MAX_TARGETS_PER_RULE,
     SCHEDULED_EVENT,
     Event,

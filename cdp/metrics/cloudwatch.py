@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from monitoring.metrics.port import (
+from cdp.metrics.port import (
     Datapoint,
     MetricDatum,
     MetricQuery,

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
-from monitoring.events.patterns import validate_pattern
+from cdp.events.patterns import validate_pattern
 
 MAX_EVENTS_PER_PUT = 10
 MAX_TARGETS_PER_RULE = 5
