@@ -34,8 +34,8 @@ bench: $(STAMP)
 	$(PY) -m bench
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check cdp features pipelines training inference monitoring infra tests bench
-	$(VENV)/bin/ruff format --check cdp features pipelines training inference monitoring infra tests bench
+	$(VENV)/bin/ruff check app cdp features pipelines training inference monitoring infra tests bench
+	$(VENV)/bin/ruff format --check app cdp features pipelines training inference monitoring infra tests bench
 	PYTHONPATH=$(CURDIR) $(VENV)/bin/lint-imports --no-cache
 
 lock:

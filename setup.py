@@ -8,13 +8,14 @@ setup(
     description="Secure Customer Data Platform and ML platform for banks (local embedded default, AWS target)",
     python_requires=">=3.11,<3.12",
     packages=find_packages(
-        include=["cdp", "cdp.*", "features", "features.*", "pipelines", "pipelines.*", "training",
-                 "training.*", "inference", "inference.*", "monitoring", "monitoring.*", "infra", "infra.*"]
+        include=["app", "app.*", "cdp", "cdp.*", "features", "features.*", "pipelines", "pipelines.*",
+                 "training", "training.*", "inference", "inference.*", "monitoring", "monitoring.*", "infra",
+                 "infra.*"]
     ),
     package_data={"": ["*.sql", "*.json", "*.yaml"]},
     entry_points={
         "console_scripts": [
-            "cdp=cdp.main:main",
+            "cdp=app.main:main",
             "get-pipeline-definition=pipelines.cli:get_pipeline_definition_main",
             "run-pipeline=pipelines.cli:run_pipeline_main",
         ]

@@ -125,7 +125,7 @@ def start_server(
     command = [sys.executable]
     if profile is not None:
         command += ["-m", "cProfile", "-o", str(profile)]
-    command += ["-m", "cdp.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    command += ["-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
     with log.open("wb") as out:
         return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
 

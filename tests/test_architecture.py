@@ -16,7 +16,7 @@ from pathlib import Path
 import grimp
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("cdp", "features", "pipelines", "training", "inference", "monitoring", "infra")
+PACKAGES = ("app", "cdp", "features", "pipelines", "training", "inference", "monitoring", "infra")
 _LINT_IMPORTS = "import sys; from importlinter.cli import lint_imports_command as c; sys.exit(c())"
 
 
@@ -105,6 +105,24 @@ def test_a_new_upward_import_breaks_the_layers_contract(tmp_path: Path) -> None:
     assert done.returncode != 0, done.stdout
     assert "Layers: each package imports only the packages below it BROKEN" in done.stdout
     assert "cdp.layer_probe -> monitoring.rules" in done.stdout
+
+
+def test_nothing_below_imports_the_app_layer_and_infra_and_app_stay_apart(tmp_path: Path) -> None:
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    (tmp_path / "cdp" / "layer_probe.py").write_text('"""Probe."""\n\nimport app.clierrors\n')
+    (tmp_path / "infra" / "layer_probe.py").write_text('"""Probe."""\n\nimport app.cli\n')
+    (tmp_path / "app" / "layer_probe.py").write_text('"""Probe."""\n\nimport infra.resource_names\n')
+    done = lint_imports(tmp_path)
+    assert done.returncode != 0, done.stdout
+    assert "Layers: each package imports only the packages below it BROKEN" in done.stdout
+    for line in (
+        "cdp.layer_probe -> app.clierrors",
+        "infra.layer_probe -> app.cli",
+        "app.layer_probe -> infra.resource_names",
+    ):
+        assert line in done.stdout, done.stdout
 
 
 def test_no_two_files_import_each_other() -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-from cdp.main import app
+from app.main import app
 
 
 def test_help_lists_the_user_commands():

@@ -22,7 +22,7 @@ import pyarrow.csv as pv
 import pyarrow.parquet as pq
 import pytest
 
-from cdp.cli import main
+from app.cli import main
 from cdp.settings import get_settings
 from cdp.synth.generator import generate
 

@@ -198,7 +198,7 @@ def test_the_cli_names_the_migration_and_runs_it(source_cards, isolated_home) ->
         env = {"CDP_HOME": str(isolated_home), "PATH": "/usr/bin:/bin", "PYTHONPATH": ":".join(sys.path),
                "CDP_IDENTITY_FILE": str(dpo)}  # fmt: skip
         return subprocess.run(
-            [sys.executable, "-m", "cdp.cli", *args], env=env, capture_output=True, text=True
+            [sys.executable, "-m", "app.cli", *args], env=env, capture_output=True, text=True
         )
 
     refused = cli("export", "--user", "0")  # card calls on an old store are refused until it is migrated

@@ -58,7 +58,7 @@ def _source_cvvs_and_pans(source: Path) -> tuple[dict[tuple[int, int], str], lis
 def _run_cli(home: Path, *args: str, **env: str) -> subprocess.Popen:
     full_env = {**os.environ, "CDP_HOME": str(home), **env}
     return subprocess.Popen(
-        [sys.executable, "-m", "cdp.cli", *args],
+        [sys.executable, "-m", "app.cli", *args],
         env=full_env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -16,9 +16,9 @@ import pyarrow.csv as pv
 import pytest
 from typer.testing import CliRunner
 
+from app.cli import app
 from cdp.backends import Backends
 from cdp.batch.job import run_batch
-from cdp.cli import app
 from cdp.compliance.leakscan import LeakScanner
 from cdp.corebanking.erasure import CustomerWasErased, forget_customer
 from cdp.corebanking.export import export_customer

@@ -18,7 +18,7 @@ def _cli(home: Path, *args: str, identity: Path | None = None) -> None:
     env = {**os.environ, "CDP_HOME": str(home), "CDP_WORKERS": "1"}
     if identity is not None:
         env["CDP_IDENTITY_FILE"] = str(identity)
-    done = subprocess.run([sys.executable, "-m", "cdp.cli", *args], env=env, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "app.cli", *args], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -102,7 +102,7 @@ def test_a_readable_keyring_is_refused_with_one_line_naming_it(tmp_path):
     (home / "state" / "keyring.json").chmod(0o644)
     env = {**os.environ, "CDP_HOME": str(home), "CDP_IDENTITY_FILE": str(admin)}
     done = subprocess.run(
-        [sys.executable, "-m", "cdp.cli", "crypto", "status"], env=env, capture_output=True, text=True
+        [sys.executable, "-m", "app.cli", "crypto", "status"], env=env, capture_output=True, text=True
     )
     assert done.returncode == 2
     assert (

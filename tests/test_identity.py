@@ -18,8 +18,8 @@ import pytest
 from moto import mock_aws
 from typer.testing import CliRunner
 
+from app.cli import app
 from cdp.backends import Backends
-from cdp.cli import app
 from cdp.corebanking.erasure_requests import (
     CONFIRMING,
     DONE,

@@ -403,8 +403,8 @@ def test_the_record_mac_is_hmac_sha256_over_the_canonical_record(tmp_path):
 
 # -- the command -------------------------------------------------------------------------------------------
 def test_cli_verify_names_the_first_bad_record_on_one_line(isolated_home):
+    from app.cli import app
     from cdp.backends import Backends
-    from cdp.cli import app
 
     b = Backends()
     for i in range(4):

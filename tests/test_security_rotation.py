@@ -208,8 +208,8 @@ def test_an_entry_without_a_known_context_blocks_retirement(local):
 def test_cli_rotates_and_reports(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
+    from app.cli import app
     from cdp.backends import Backends
-    from cdp.cli import app
     from cdp.settings import get_settings
     from tests.identity_support import issue
 

@@ -356,7 +356,7 @@ def test_a_text_file_named_parquet_in_the_lake_is_an_error_without_its_content(t
 # -- the CLI ------------------------------------------------------------------------------------------
 def test_cdp_sql_refuses_a_file_read_with_one_line_and_exit_2(lake, monkeypatch):
     """Attack: `cdp sql "SELECT content FROM read_text('<home>/state/...')"` printed the keyring."""
-    from cdp.cli import app
+    from app.cli import app
     from cdp.settings import get_settings
 
     monkeypatch.setenv("CDP_HOME", str(lake["home"]))

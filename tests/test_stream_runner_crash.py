@@ -1,7 +1,7 @@
 """`cdp stream run` killed with SIGKILL at random moments, then resumed, scores every event exactly once.
 
 A few thousand protected transactions are put on the local stream of a temporary CDP home holding an
-approved fraud champion. The runner (`python -m cdp.cli stream run`, small batches) is killed several times
+approved fraud champion. The runner (`python -m app.cli stream run`, small batches) is killed several times
 at seeded random moments, then run to the end. The result must equal an uninterrupted run over the same
 events in another home: the same transaction ids in `transactions_scored` (one row each), the same online
 features and probabilities for every transaction (a crash must neither skip nor double-count an event in

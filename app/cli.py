@@ -1,4 +1,4 @@
-"""`cdp`: the single command-line entry point of the platform (the console script, `cdp.main`, adds
+"""`cdp`: the single command-line entry point of the platform (the console script, `app.main`, adds
 `cdp demo`, which drives these commands).
 
 Heavy libraries are imported inside the commands so that `cdp --help` starts fast.
@@ -844,7 +844,7 @@ def main() -> None:
         err_console.print("interrupted", markup=False)
         sys.exit(130)
     except Exception as error:  # noqa: BLE001 - the one place every command's error ends
-        from cdp.clierrors import report_error
+        from app.clierrors import report_error
 
         line, code = report_error(error, logs_dir)
         err_console.print(line, markup=False, highlight=False, soft_wrap=True)

@@ -1,6 +1,6 @@
 """`cdp demo` (what `make demo` runs): the platform end to end on the embedded default, step by step.
 
-Each step calls the same command functions a user would run (`cdp.cli`), so the demo cannot drift from
+Each step calls the same command functions a user would run (`app.cli`), so the demo cannot drift from
 the CLI; what the steps print is a log like any other: tokens and counts, never PII.
 """
 
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from cdp.cli import (
+from app.cli import (
     audit_verify,
     batch,
     console,
@@ -251,8 +251,8 @@ def _demo_where_things_are() -> None:
 def _demo_access_checks() -> None:
     """A fraud analyst may read an alert's contact fields; a data scientist may not, nor erase, export or
     approve a model: each refusal exits 3 with one line and is audited. Values are never printed."""
+    from app.cli import export
     from cdp.backends import Backends
-    from cdp.cli import export
     from cdp.security.errors import AccessDenied
     from cdp.security.identity.authorize import authorize
 
