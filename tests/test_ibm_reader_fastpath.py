@@ -222,3 +222,17 @@ def test_offsetting_defects_do_not_fool_the_byte_count(tmp_path, kind: str) -> N
     q = Quarantine(tmp_path / "q")
     list(iter_transactions(path, q, KNOWN_CARDS))
     assert q.by_reason["Month: not a month"] == 1
+
+
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("chunk", [200, 1 << 20])
+def test_a_file_that_is_only_a_header_without_a_line_end_has_no_rows(
+    tmp_path, fast: bool, chunk: int
+) -> None:
+    """Found by the property test above: every row an empty line, the last line end dropped, left a header
+    with no line end, which the text path's CSV parser refused ("could not skip initial 1 rows")."""
+    path = tmp_path / "t.csv"
+    path.write_bytes(",".join(TRANSACTIONS_HEADER).encode())
+    table, quarantined, stats = _read(path, tmp_path / "q", chunk, fast=fast)
+    assert table.num_rows == 0 and quarantined == []
+    assert stats["rows_read"] == 0

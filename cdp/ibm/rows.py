@@ -167,6 +167,12 @@ def count_line_ends(path: Path, start: int, end: int) -> int:
         return _NewlineCounter().count(f, start, end)
 
 
+def _header_only(path: Path) -> bool:
+    """True when the file's first line has no line end: the header is all there is."""
+    with open(path, "rb") as f:
+        return not f.readline().endswith((b"\n", b"\r"))
+
+
 def _segment_reader(path: Path, segment: Segment) -> pa.BufferReader:
     with open(path, "rb") as f:
         header = f.readline()
@@ -218,6 +224,8 @@ def stream_text_rows(
     path = Path(path)
     check_header(path, header, quote_found=keep_raw)
     check_utf8(path, segment)
+    if _header_only(path):
+        return  # a header without a line end is the whole file: no rows (pyarrow cannot skip it)
     name = path.name
     stats = quarantine.stats_for(name)
     tracker = _LineTracker()
