@@ -208,7 +208,7 @@ def stream_produce(
     upto: Annotated[int | None, typer.Option(help="Stop at this position of the replay.", min=0)] = None,
 ) -> None:
     """Replay the newest ~5% of transactions in time order through core banking into the stream."""
-    from cdp.streaming.drift import DriftScenario
+    from cdp.streaming.drift_injection import DriftScenario
     from cdp.streaming.produce import produce
 
     scenario = DriftScenario(drift, start_fraction=drift_from, seed=get_settings().seed) if drift else None

@@ -92,7 +92,6 @@ def request_bodies(champion: Champion, count: int, seed: int = 11) -> list[bytes
 
 def prepare_home(home: Path, root: Path) -> tuple[Champion, str]:
     """The platform home the server runs on: champion registered, cards' online state, one API key."""
-    from cdp.apikeys import api_key_store
     from cdp.apikeys.commands import create_key
     from cdp.backends import Backends
     from cdp.settings import Settings
@@ -101,7 +100,7 @@ def prepare_home(home: Path, root: Path) -> tuple[Champion, str]:
     backends = Backends(Settings(home=home))
     champion = register_champion(backends, root / "fraud")
     CardFeatures(backends.online_store).features(champion.events, record=True)  # also snapshots
-    key = create_key(api_key_store(backends.settings), "bench-http", ["fraud:score"])[0]
+    key = create_key(backends.api_keys, "bench-http", ["fraud:score"])[0]
     return champion, key
 
 

@@ -14,6 +14,7 @@ from cdp.filemodes import make_private
 from cdp.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from cdp.apikeys.port import ApiKeyStore
     from cdp.catalog.port import Catalog
     from cdp.corebanking.erasure_requests import ErasureRequests
     from cdp.events.port import EventBus
@@ -105,6 +106,17 @@ class Backends:
         from cdp.online import online_store
 
         return online_store(self.settings)
+
+    @cached_property
+    def api_keys(self) -> ApiKeyStore:
+        """The public API's key store (hashed keys with scopes)."""
+        if self.aws:
+            from cdp.apikeys.dynamodb import DynamoDbApiKeyStore
+
+            return DynamoDbApiKeyStore.from_settings(self.settings)
+        from cdp.apikeys.sqlite import SqliteApiKeyStore
+
+        return SqliteApiKeyStore.from_settings(self.settings)
 
     @cached_property
     def model_registry(self) -> ModelRegistry:

@@ -13,7 +13,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from cdp.apikeys import api_key_store
 from cdp.apikeys.port import ApiKeyStore
 from cdp.backends import Backends
 from cdp.settings import Settings, get_settings
@@ -44,7 +43,7 @@ def create_app(
     """The app over the platform `settings` (default: the process settings)."""
     backends = backends or Backends(settings or get_settings())
     config = config or ServingConfig.from_settings(backends.settings)
-    serving = ServingState.build(backends, config, key_store or api_key_store(backends.settings), clock=clock)
+    serving = ServingState.build(backends, config, key_store or backends.api_keys, clock=clock)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -14,7 +14,7 @@ from cdp.batch.job import run_batch
 from cdp.corebanking.load import load_core_banking
 from cdp.ibm.schema import TRANSACTIONS_SCHEMA
 from cdp.settings import Settings
-from cdp.streaming.drift import DriftScenario
+from cdp.streaming.drift_injection import DriftScenario
 from cdp.streaming.lake_sink import consume
 from cdp.streaming.produce import produce
 from cdp.synth.generator import generate

@@ -76,12 +76,11 @@ def revoke_key(
 
 # -- the CLI's entry points: build the store and audit log from the settings ----------------------------
 def _platform(settings: Settings | None) -> tuple[ApiKeyStore, AuditLog]:
-    from cdp.apikeys import api_key_store
     from cdp.backends import Backends
     from cdp.settings import get_settings
 
     backends = Backends(settings or get_settings())
-    return api_key_store(backends.settings), backends.audit
+    return backends.api_keys, backends.audit
 
 
 def cli_create(

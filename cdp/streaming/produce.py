@@ -35,7 +35,7 @@ from cdp.lake.transactions import protect_transactions_for_lake
 from cdp.stream.port import Record
 from cdp.stream.producer import put_all
 from cdp.streaming import records
-from cdp.streaming.drift import DriftScenario
+from cdp.streaming.drift_injection import DriftScenario
 
 BATCH = 500
 
@@ -94,8 +94,8 @@ def produce(
     events in this run and never past position `upto` of the replay.
 
     With `drift`, rows from the scenario's start position on are changed before they reach core banking
-    (`cdp.streaming.drift`); the scenario and the rows it changed are kept in the producer's state, and a
-    later run of the same replay without `drift` keeps injecting the recorded scenario."""
+    (`cdp.streaming.drift_injection`); the scenario and the rows it changed are kept in the producer's
+    state, and a later run of the same replay without `drift` keeps injecting the recorded scenario."""
     b = backends or Backends()
     t0 = time.perf_counter()
     rows, cutoff = stream_rows(source_dir, b)
