@@ -34,8 +34,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cdp.security.datakeys.port import DataKeyStore
-from cdp.security.errors import CustomerErased, KeyAccessError, SecurityError
+from cdp.security.errors import CustomerErased, SecurityError
 from cdp.security.keys.port import KeyManager
+from cdp.security.platform_keys import load_or_create_platform_key
 
 TOKEN_SCHEME = 2
 USER_PREFIX = "usr_"
@@ -46,7 +47,6 @@ TOKEN_LENGTH = 30
 # customers' secrets). The version 1 entry, whose key made the tokens themselves, marks an old platform.
 TOKEN_KEY_ID = "sys_token_key_v2"
 LEGACY_TOKEN_KEY_ID = "sys_token_hmac"
-_TOKEN_KEY_CONTEXT = {"use": "token-key", "id": TOKEN_KEY_ID}
 # event_seq = source line + card offset must stay below 2^31 (features.render packs it into a BIGINT with
 # the epoch second): offsets are below 2^30 and so must source lines be.
 ORDER_OFFSET_BITS = 30
@@ -74,22 +74,13 @@ def is_user_token(value: object) -> bool:
 
 
 def load_or_create_token_key(keys: KeyManager, store: DataKeyStore) -> bytes:
-    """The platform's token key: unwrapped from the data-key store, created there on first use.
+    """The platform's token key (a platform key, `cdp.security.platform_keys`), created on first use.
 
-    Creation is race-free (`put_if_absent`): concurrent first callers all end up with the same key.
     `TokenSchemeChanged` when the store holds the version 1 token key (a platform built before scheme 2).
     """
-    wrapped = store.get(TOKEN_KEY_ID)
-    if wrapped is None:
-        if store.get(LEGACY_TOKEN_KEY_ID) is not None:
-            raise TokenSchemeChanged(_REBUILD)
-        fresh = keys.generate_data_key(dict(_TOKEN_KEY_CONTEXT))
-        if store.put_if_absent(TOKEN_KEY_ID, fresh.wrapped, fresh.key_version, context=_TOKEN_KEY_CONTEXT):
-            return fresh.plaintext
-        wrapped = store.get(TOKEN_KEY_ID)
-        if wrapped is None:
-            raise KeyAccessError(f"token key entry {TOKEN_KEY_ID} exists but holds no key")
-    return keys.decrypt_data_key(wrapped, dict(_TOKEN_KEY_CONTEXT))
+    if store.get(TOKEN_KEY_ID) is None and store.get(LEGACY_TOKEN_KEY_ID) is not None:
+        raise TokenSchemeChanged(_REBUILD)
+    return load_or_create_platform_key(keys, store, TOKEN_KEY_ID, "token-key")
 
 
 def _b32(digest: bytes) -> str:
