@@ -14,6 +14,7 @@ from cdp.filemodes import make_private
 from cdp.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from cdp.alarms.port import AlarmService
     from cdp.apikeys.port import ApiKeyStore
     from cdp.catalog.port import Catalog
     from cdp.corebanking.erasure_requests import ErasureRequests
@@ -144,6 +145,18 @@ class Backends:
         from cdp.metrics.local import SqliteMetricsStore
 
         return SqliteMetricsStore.from_settings(self.settings)
+
+    @cached_property
+    def alarms(self) -> AlarmService:
+        """CloudWatch evaluates the alarms in AWS; here our evaluator does, over `metrics`, putting the
+        state changes on `event_bus`."""
+        if self.aws:
+            from cdp.alarms.cloudwatch import CloudWatchAlarmService
+
+            return CloudWatchAlarmService.from_settings(self.settings)
+        from cdp.alarms.local import SqliteAlarmService
+
+        return SqliteAlarmService.from_settings(self.settings, self.metrics, self.event_bus)
 
     @cached_property
     def event_bus(self) -> EventBus:

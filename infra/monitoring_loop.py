@@ -24,9 +24,9 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from cdp.alarms.port import MetricAlarm
 from cdp.events.port import Rule, Target
 from infra.resource_names import pipeline_name
-from monitoring.alarms import MetricAlarm
 from monitoring.rules import (
     DEPLOY_CHAMPION,
     PIPELINES,

@@ -1,13 +1,16 @@
 """The monitor run (`cdp monitor run`): drift and delayed-label performance -> metrics -> alarms -> events.
 
 For each model: run the drift job, measure labelled performance (fraud), publish FeatureDriftShare,
-ScorePSI and LabelledPrAuc (namespace and names from `monitoring.rules`, dimension Model). Then:
-- local backend: evaluate the model's drift alarms with our `AlarmEvaluator`. Each state change is put
-  on the event bus as CloudWatch's "Alarm State Change" event; the bus's rules (installed here,
-  idempotently) run their targets at once: a drift ALARM starts the retraining pipeline (at most once
-  per cooldown), whose new version triggers the promotion gate, whose approval triggers the deployment;
-- AWS backend: only the metrics are published; CloudWatch evaluates the alarms the CDK app defines and
-  EventBridge runs the same rules.
+ScorePSI and LabelledPrAuc (namespace and names from `monitoring.rules`, dimension Model). Then put the
+models' drift alarms (idempotently, as the rules) and have them evaluated. The same steps run on every
+backend; the ports decide who does the work:
+- embedded: our evaluator decides each alarm's state and puts CloudWatch's "Alarm State Change" event on
+  the local bus, whose rules run their targets in this process at once: a drift ALARM starts the
+  retraining pipeline (at most once per cooldown), whose new version triggers the promotion gate, whose
+  approval triggers the deployment; the run lists the events put and the deliveries made;
+- AWS: CloudWatch evaluates the alarms by itself and EventBridge runs the same rules on the real targets;
+  the run reports the alarms' states and the changes seen since the last read (no events or deliveries
+  of its own to list).
 
 The alarms are evaluated at the end of the period holding `now`: the datapoints just published belong
 to that period, and a batch job cannot wait for it to close.
@@ -21,7 +24,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cdp.events.port import ALARM_STATE_CHANGE
 from cdp.metrics.port import MetricDatum
 from monitoring.actions import Timeline, local_actions
 from monitoring.drift.job import SCORED_MODELS, DriftSettings, run_drift_job
@@ -40,8 +42,9 @@ from monitoring.rules import (
 )
 
 if TYPE_CHECKING:
+    from cdp.alarms.port import StateChange
     from cdp.backends import Backends
-    from cdp.events.local import TargetAction
+    from cdp.events.port import TargetAction
 
 
 @dataclass
@@ -121,8 +124,9 @@ def run_monitor(
 ) -> MonitorRun:
     """One pass of the monitoring loop over `models` (see the module docstring).
 
-    `actions` are the local bus's target actions by name (default: `monitoring.actions.local_actions`,
-    writing to `timeline`). `now` stamps the published metrics (default: the wall clock).
+    `actions` are the target actions by name for a bus that runs them in this process (default:
+    `monitoring.actions.local_actions`, writing to `timeline`). `now` stamps the published metrics
+    (default: the wall clock).
     """
     timeline = timeline or Timeline()
     thresholds = thresholds or DriftThresholds()
@@ -130,13 +134,10 @@ def run_monitor(
     now = now or started
     run = MonitorRun(started_at=started, now=now)
     bus = backends.event_bus
-    local = not backends.aws
     install_rules(bus, loop_rules(retrain_cooldown_seconds=retrain_cooldown_seconds))
-    if local:
-        for name, action in (actions or local_actions(backends, bus, timeline)).items():
-            bus.register_action(name, action)  # type: ignore[attr-defined]
-        events_before = len(bus.events())  # type: ignore[attr-defined]
-        deliveries_before = len(bus.deliveries())  # type: ignore[attr-defined]
+    for name, action in (actions or local_actions(backends, bus, timeline)).items():
+        bus.register_action(name, action)
+    mark = bus.activity_mark()
     timeline.add(f"monitor run started for {', '.join(models)}")
 
     for model_name in models:
@@ -172,18 +173,16 @@ def run_monitor(
         _publish(backends, model_name, values, now)
         run.metrics[model_name] = values
 
-    if local:
-        _evaluate_alarms(backends, run, models, thresholds, now, timeline)
-        run.events_put = [_summary(e) for e in bus.events()[events_before:]]  # type: ignore[attr-defined]
-        run.deliveries = [
-            {"rule": d.rule_name, "target": d.target_id, "status": d.status, "error": d.error}
-            for d in bus.deliveries()[deliveries_before:]  # type: ignore[attr-defined]
-        ]
-        for delivery in run.deliveries:
-            if delivery["status"] == "suppressed":
-                timeline.add(f"{delivery['rule']}: target {delivery['target']} held by its cooldown")
-    else:
-        timeline.add("metrics published; CloudWatch evaluates the alarms and EventBridge runs the rules")
+    _evaluate_alarms(backends, run, models, thresholds, now, timeline)
+    activity = bus.activity_since(mark)
+    run.events_put = [_summary(e) for e in activity.events]
+    run.deliveries = [
+        {"rule": d.rule_name, "target": d.target_id, "status": d.status, "error": d.error}
+        for d in activity.deliveries
+    ]
+    for delivery in run.deliveries:
+        if delivery["status"] == "suppressed":
+            timeline.add(f"{delivery['rule']}: target {delivery['target']} held by its cooldown")
     run.finished_at = datetime.now(UTC)
     timeline.add("monitor run finished")
     run.timeline = [entry.to_dict() for entry in timeline.entries]
@@ -232,24 +231,6 @@ def _labelled_performance(
     return values
 
 
-class _AnnouncingBus:
-    """The event bus, with each alarm state change written to the timeline before its event is put (the
-    local bus runs the matched targets inside `put_events`, so their entries follow the alarm's)."""
-
-    def __init__(self, bus: Any, timeline: Timeline) -> None:
-        self._bus, self._timeline = bus, timeline
-
-    def put_events(self, events: list[Any]) -> list[str]:
-        for event in events:
-            detail = event.detail
-            if event.detail_type == ALARM_STATE_CHANGE:
-                self._timeline.add(
-                    f"alarm {detail['alarmName']}: {detail['previousState']['value']} -> "
-                    f"{detail['state']['value']}"
-                )
-        return self._bus.put_events(events)
-
-
 def _evaluate_alarms(
     backends: Backends,
     run: MonitorRun,
@@ -258,28 +239,30 @@ def _evaluate_alarms(
     now: datetime,
     timeline: Timeline,
 ) -> None:
-    from monitoring.alarms import AlarmEvaluator, SqliteAlarmStates
+    """Put the models' drift alarms and evaluate them at the end of `now`'s period; each change is
+    written to the timeline before its event is put (a bus running targets in this process runs them
+    inside the put, so their entries follow the alarm's)."""
+    alarms = [alarm for model_name in models for alarm in drift_alarms(model_name, thresholds)]
+    for alarm in alarms:
+        backends.alarms.put_alarm(alarm)
 
-    states = SqliteAlarmStates.from_settings(backends.settings)
-    try:
-        evaluated_at = _period_end(now, thresholds.period_seconds)
-        bus = _AnnouncingBus(backends.event_bus, timeline)
-        evaluator = AlarmEvaluator(backends.metrics, states, bus, clock=lambda: evaluated_at)  # type: ignore[arg-type]
-        for model_name in models:
-            for alarm in drift_alarms(model_name, thresholds):
-                change = evaluator.evaluate(alarm)
-                if change is not None:
-                    run.alarm_changes.append(
-                        {
-                            "alarm": alarm.name,
-                            "previous": change.previous.state.value,
-                            "current": change.current.state.value,
-                            "reason": change.current.reason,
-                        }
-                    )
-                run.alarm_states[alarm.name] = evaluator.state(alarm.name).value
-    finally:
-        states.close()
+    def announce(change: StateChange) -> None:
+        timeline.add(
+            f"alarm {change.alarm.name}: {change.previous.state.value} -> {change.current.state.value}"
+        )
+        run.alarm_changes.append(
+            {
+                "alarm": change.alarm.name,
+                "previous": change.previous.state.value,
+                "current": change.current.state.value,
+                "reason": change.current.reason,
+            }
+        )
+
+    evaluated_at = datetime.fromtimestamp(_period_end(now, thresholds.period_seconds), UTC)
+    backends.alarms.evaluate(evaluated_at, [alarm.name for alarm in alarms], on_change=announce)
+    for alarm in alarms:
+        run.alarm_states[alarm.name] = backends.alarms.state(alarm.name).value
 
 
 __all__ = ["MonitorRun", "run_monitor"]

@@ -22,9 +22,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cdp.alarms.port import ComparisonOperator, MetricAlarm, TreatMissingData
 from cdp.events.port import ALARM_STATE_CHANGE, EventBus, Rule, Target
 from cdp.metrics.port import MetricQuery, Statistic
-from monitoring.alarms import ComparisonOperator, MetricAlarm, TreatMissingData
 
 NAMESPACE = "CDP/Monitoring"
 MODEL_PACKAGE_STATE_CHANGE = "SageMaker Model Package State Change"

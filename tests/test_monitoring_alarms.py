@@ -1,4 +1,4 @@
-"""Alarm evaluator: M-of-N, missing-data treatments, state sequences, state-change events, durability."""
+"""Embedded alarm evaluator: M-of-N, missing data, state sequences, state-change events, durability."""
 
 from __future__ import annotations
 
@@ -6,19 +6,13 @@ from datetime import UTC, datetime
 
 import pytest
 
+from cdp.alarms.evaluation import decide
+from cdp.alarms.local import SqliteAlarmService
+from cdp.alarms.port import AlarmNotFound, AlarmState, ComparisonOperator, MetricAlarm, TreatMissingData
 from cdp.events.local import SqliteEventBus
 from cdp.events.patterns import matches
 from cdp.metrics import MetricDatum, MetricQuery, Statistic
 from cdp.metrics.local import SqliteMetricsStore
-from monitoring.alarms import (
-    AlarmEvaluator,
-    AlarmState,
-    ComparisonOperator,
-    MetricAlarm,
-    SqliteAlarmStates,
-    TreatMissingData,
-    decide,
-)
 
 NS = "CDP/Monitoring"
 PERIOD = 300
@@ -99,23 +93,24 @@ class Clock:
 def world(tmp_path):
     clock = Clock(T0)
     metrics = SqliteMetricsStore(tmp_path / "metrics.sqlite")
-    states = SqliteAlarmStates(tmp_path / "alarms.sqlite")
     bus = SqliteEventBus(tmp_path / "events.sqlite", clock=clock)
-    evaluator = AlarmEvaluator(metrics, states, bus, clock=clock)
+    evaluator = SqliteAlarmService(tmp_path / "alarms.sqlite", metrics, bus, clock=clock)
     yield clock, metrics, evaluator, bus
-    for store in (metrics, states, bus):
+    for store in (metrics, evaluator, bus):
         store.close()
 
 
-def run(clock: Clock, metrics: SqliteMetricsStore, evaluator: AlarmEvaluator, definition, values) -> list:
-    """Publish one value per period (None: nothing), evaluate after each period; the states seen."""
+def run(clock: Clock, metrics: SqliteMetricsStore, evaluator: SqliteAlarmService, definition, values) -> list:
+    """Put the alarm; publish one value per period (None: nothing), evaluate after each period; the
+    states seen."""
+    evaluator.put_alarm(definition)
     seen = []
     for value in values:
         if value is not None:
             moment = datetime.fromtimestamp(clock.now + 10, UTC)
             metrics.put_metric_data([MetricDatum(NS, "psi", value, moment, {"model": "fraud"})])
         clock.now += PERIOD
-        evaluator.evaluate(definition)
+        evaluator.evaluate()
         seen.append(evaluator.state(definition.name))
     return seen
 
@@ -123,6 +118,9 @@ def run(clock: Clock, metrics: SqliteMetricsStore, evaluator: AlarmEvaluator, de
 def test_state_sequence_two_of_three(world) -> None:
     clock, metrics, evaluator, _ = world
     definition = alarm(3, 2)
+    with pytest.raises(AlarmNotFound):
+        evaluator.state(definition.name)
+    evaluator.put_alarm(definition)
     assert evaluator.state(definition.name) is INSUFFICIENT
     seen = run(clock, metrics, evaluator, definition, [G, B, G, B, B, G, G, M, M, M])
     assert seen == [OK, OK, OK, ALARM, ALARM, ALARM, OK, OK, OK, INSUFFICIENT]
@@ -179,12 +177,12 @@ def test_no_event_without_a_change(world) -> None:
 def test_state_survives_a_restart(tmp_path, world) -> None:
     clock, metrics, evaluator, bus = world
     run(clock, metrics, evaluator, alarm(1, 1), [B])
-    reopened_states = SqliteAlarmStates(tmp_path / "alarms.sqlite")
-    restarted = AlarmEvaluator(metrics, reopened_states, bus, clock=clock)
+    restarted = SqliteAlarmService(tmp_path / "alarms.sqlite", metrics, bus, clock=clock)
     assert restarted.state("fraud-score-drift") is ALARM
+    assert restarted.get_alarm("fraud-score-drift") == alarm(1, 1)  # the definition survived too
     run(clock, metrics, restarted, alarm(1, 1), [B])
     assert len(bus_events(bus)) == 1  # the restart did not re-announce the ALARM
-    reopened_states.close()
+    restarted.close()
 
 
 def test_only_complete_periods_are_evaluated(world) -> None:

@@ -11,12 +11,13 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from cdp.alarms.local import SqliteAlarmService
+from cdp.alarms.port import ComparisonOperator, MetricAlarm
 from cdp.events import ALARM_STATE_CHANGE, Event, EventBus, EventBusError, PatternError, Rule, Target
 from cdp.events.eventbridge import EventBridgeBus
 from cdp.events.local import SqliteEventBus
 from cdp.metrics import MetricDatum, MetricQuery, Statistic
 from cdp.metrics.local import SqliteMetricsStore
-from monitoring.alarms import AlarmEvaluator, ComparisonOperator, MetricAlarm, SqliteAlarmStates
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC).timestamp()
 REGION = "eu-west-1"
@@ -179,26 +180,26 @@ def test_limits(local) -> None:
 def test_flapping_alarm_starts_one_retraining_run_per_cooldown(tmp_path, local) -> None:
     bus, clock, recorder = local
     metrics = SqliteMetricsStore(tmp_path / "metrics.sqlite")
-    states = SqliteAlarmStates(tmp_path / "alarms.sqlite")
-    evaluator = AlarmEvaluator(metrics, states, bus, clock=clock)
+    evaluator = SqliteAlarmService(tmp_path / "alarms.sqlite", metrics, bus, clock=clock)
     drift = MetricAlarm(
         "fraud-score-drift",
         MetricQuery("CDP/Monitoring", "psi", Statistic.MAXIMUM, 300),
         0.25,
         ComparisonOperator.GREATER_THAN,
     )
+    evaluator.put_alarm(drift)
     for step in range(12):  # 1 hour of a metric flipping every 5 minutes: 6 ALARM transitions
         value = 0.5 if step % 2 == 0 else 0.0
         metrics.put_metric_data(
             [MetricDatum("CDP/Monitoring", "psi", value, datetime.fromtimestamp(clock.now, UTC))]
         )
         clock.now += 300
-        evaluator.evaluate(drift)
+        evaluator.evaluate()
     assert len(bus.events(source="aws.cloudwatch")) == 12
     assert len(recorder.calls) == 1
     assert [d.status for d in bus.deliveries()].count("suppressed") == 5
     metrics.close()
-    states.close()
+    evaluator.close()
 
 
 @pytest.fixture

@@ -255,18 +255,19 @@ def test_eventbridge_and_local_matcher_route_real_events_to_the_same_rules(
 
 
 def test_alarm_events_published_by_our_evaluator_start_the_same_rule(events, probes) -> None:
-    """The local alarm evaluator's event (monitoring.alarms) matches on EventBridge like CloudWatch's."""
+    """The embedded alarm evaluator's event (cdp.alarms) matches on EventBridge like CloudWatch's."""
     from datetime import UTC, datetime
 
-    from monitoring.alarms import AlarmState, StateChange, StoredState, state_change_event
+    from cdp.alarms.port import AlarmState, StateChange, StateRecord
+    from cdp.alarms.state_events import state_change_event
     from monitoring.rules import drift_alarms
 
     psi = next(alarm for alarm in drift_alarms("cdp-fraud") if alarm.metric.name == "ScorePSI")
     moment = datetime(2026, 11, 28, 10, 5, tzinfo=UTC)
     change = StateChange(
         psi,
-        StoredState(AlarmState.OK, "fine", moment),
-        StoredState(AlarmState.ALARM, "breached", moment),
+        StateRecord(AlarmState.OK, "fine", moment),
+        StateRecord(AlarmState.ALARM, "breached", moment),
         (0.4,),
     )
     envelope = state_change_event(change, ACCOUNT, REGION).envelope(ACCOUNT, REGION)

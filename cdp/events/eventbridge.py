@@ -4,6 +4,8 @@ A target's `action` is the target ARN. For a SageMaker pipeline ARN the paramete
 parameters of the run; for any other ARN they are the target's constant JSON input.
 EventBridge has no cooldown: a target's `cooldown_seconds` is enforced only by the local bus, so in AWS
 the start of a retraining run must be guarded by whoever the target is (see the README's design notes).
+EventBridge invokes the targets itself: there is no in-process action to register, and no record of
+events or deliveries it could list (`activity_since` is empty; CloudWatch's rule metrics count them).
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from cdp.events.port import (
     MAX_TARGETS_PER_RULE,
+    ActivityMark,
+    BusActivity,
     Event,
     EventBusError,
     Rule,
     Target,
+    TargetAction,
     validate_events,
 )
 
@@ -117,3 +122,13 @@ class EventBridgeBus:
             codes = sorted({e.get("ErrorCode", "?") for e in response["Entries"] if "ErrorCode" in e})
             raise EventBusError(f"{response['FailedEntryCount']} events were rejected ({', '.join(codes)})")
         return [entry["EventId"] for entry in response["Entries"]]
+
+    def register_action(self, name: str, action: TargetAction) -> None:
+        """Nothing to bind: EventBridge invokes the target named by its ARN."""
+
+    def activity_mark(self) -> ActivityMark:
+        return ActivityMark()
+
+    def activity_since(self, mark: ActivityMark) -> BusActivity:
+        """Nothing: EventBridge keeps no record of the events put or the targets it invoked."""
+        return BusActivity()

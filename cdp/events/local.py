@@ -18,7 +18,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,19 +27,20 @@ from cdp.events.patterns import matches
 from cdp.events.port import (
     MAX_TARGETS_PER_RULE,
     SCHEDULED_EVENT,
+    ActivityMark,
+    BusActivity,
+    Delivery,
     Event,
     EventBusError,
     Rule,
     Target,
+    TargetAction,
     rate_seconds,
     validate_events,
 )
 
 if TYPE_CHECKING:
     from cdp.settings import Settings
-
-TargetAction = Callable[[Mapping[str, Any], Mapping[str, Any]], object]
-"""An action run by a target: called with (the target's parameters, the event envelope)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS event_rules (
@@ -78,18 +79,6 @@ CREATE TABLE IF NOT EXISTS event_deliveries (
 CREATE INDEX IF NOT EXISTS event_deliveries_target
     ON event_deliveries (rule_name, target_id, status, at_ms)
 """
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """What happened when a rule matched an event for one target."""
-
-    event_id: str
-    rule_name: str
-    target_id: str
-    status: str  # "invoked", "suppressed" (cooldown) or "failed"
-    at: float  # epoch seconds
-    error: str | None = None
 
 
 class SqliteEventBus:
@@ -304,3 +293,24 @@ class SqliteEventBus:
         with self._lock:
             rows = self._conn.execute(sql + " ORDER BY id", args).fetchall()
         return [Delivery(e, r, t, s, at / 1000, err) for e, r, t, s, at, err in rows]
+
+    def activity_mark(self) -> ActivityMark:
+        with self._lock:
+            (events,) = self._conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM events").fetchone()
+            (deliveries,) = self._conn.execute("SELECT COALESCE(MAX(id), 0) FROM event_deliveries").fetchone()
+        return ActivityMark(events, deliveries)
+
+    def activity_since(self, mark: ActivityMark) -> BusActivity:
+        with self._lock:
+            events = self._conn.execute(
+                "SELECT envelope FROM events WHERE rowid > ? ORDER BY rowid", (mark.events,)
+            ).fetchall()
+            deliveries = self._conn.execute(
+                "SELECT event_id, rule_name, target_id, status, at_ms, error FROM event_deliveries"
+                " WHERE id > ? ORDER BY id",
+                (mark.deliveries,),
+            ).fetchall()
+        return BusActivity(
+            tuple(json.loads(row[0]) for row in events),
+            tuple(Delivery(e, r, t, s, at / 1000, err) for e, r, t, s, at, err in deliveries),
+        )

@@ -5,6 +5,11 @@ An event is delivered to every enabled rule whose pattern matches its envelope (
 A target names an action and constant parameters. On the local bus the action is the name of a callable
 registered with the bus (e.g. `start-pipeline`); on EventBridge it is the target's ARN and the parameters
 become its input (for a SageMaker pipeline ARN: the pipeline parameters).
+
+Two capabilities serve a bus that runs its targets in this process, and are harmless elsewhere:
+`register_action` binds an action name to a callable (EventBridge invokes the real targets, so its adapter
+has nothing to bind), and `activity_since` lists the events put and the deliveries made since a mark
+(EventBridge keeps no record it could list, so its adapter reports none).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
@@ -26,6 +31,10 @@ SCHEDULED_EVENT = "Scheduled Event"
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
 _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 _NAME = re.compile(r"^[.\-_A-Za-z0-9]{1,64}$")
+
+
+TargetAction = Callable[[Mapping[str, Any], Mapping[str, Any]], object]
+"""An action run by a target: called with (the target's parameters, the event envelope)."""
 
 
 class EventBusError(ValueError):
@@ -98,6 +107,34 @@ class Target:
             raise EventBusError(f"target {self.id}: cooldown_seconds must not be negative")
 
 
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """What happened when a rule matched an event for one target."""
+
+    event_id: str
+    rule_name: str
+    target_id: str
+    status: str  # "invoked", "suppressed" (cooldown) or "failed"
+    at: float  # epoch seconds
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityMark:
+    """A position in a bus's record of events and deliveries (see `EventBus.activity_mark`)."""
+
+    events: int = 0
+    deliveries: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class BusActivity:
+    """What a bus recorded after a mark: event envelopes put and deliveries made, oldest first."""
+
+    events: tuple[dict[str, Any], ...] = ()
+    deliveries: tuple[Delivery, ...] = ()
+
+
 @runtime_checkable
 class EventBus(Protocol):
     """Rules with EventBridge patterns over events, each with targets."""
@@ -116,6 +153,19 @@ class EventBus(Protocol):
 
     def put_events(self, events: list[Event]) -> list[str]:
         """Put up to `MAX_EVENTS_PER_PUT` events; returns their ids in input order."""
+        ...
+
+    def register_action(self, name: str, action: TargetAction) -> None:
+        """Run `action` in this process for the targets whose action is `name` (a bus whose targets are
+        services it invokes itself ignores this)."""
+        ...
+
+    def activity_mark(self) -> ActivityMark:
+        """The current end of the bus's record, for `activity_since`."""
+        ...
+
+    def activity_since(self, mark: ActivityMark) -> BusActivity:
+        """The events put and deliveries made after `mark` (empty on a bus that keeps no record)."""
         ...
 
 
