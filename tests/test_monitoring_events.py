@@ -16,6 +16,7 @@ from cdp.alarms.port import ComparisonOperator, MetricAlarm
 from cdp.events import ALARM_STATE_CHANGE, Event, EventBus, EventBusError, PatternError, Rule, Target
 from cdp.events.eventbridge import EventBridgeBus
 from cdp.events.local import SqliteEventBus
+from cdp.events.port import BusActivity
 from cdp.metrics import MetricDatum, MetricQuery, Statistic
 from cdp.metrics.local import SqliteMetricsStore
 
@@ -202,6 +203,29 @@ def test_flapping_alarm_starts_one_retraining_run_per_cooldown(tmp_path, local) 
     evaluator.close()
 
 
+def test_local_activity_since_a_mark_lists_only_what_came_after_it(local) -> None:
+    bus, _, recorder = local
+    bus.put_events([alarm_event("ALARM", "clv-drift")])
+    mark = bus.activity_mark()
+    (event_id,) = bus.put_events([alarm_event("ALARM")])
+    activity = bus.activity_since(mark)
+    assert [e["id"] for e in activity.events] == [event_id]
+    assert [(d.event_id, d.target_id, d.status) for d in activity.deliveries] == [
+        (event_id, START_FRAUD.id, "invoked")
+    ]
+    assert len(recorder.calls) == 1
+    assert bus.activity_since(bus.activity_mark()) == BusActivity()
+
+
+def test_an_action_registered_later_is_run(local) -> None:
+    bus, _, _ = local
+    late = Recorder()
+    bus.put_targets(ALARM_RULE.name, [Target("late", "notify")])
+    bus.register_action("notify", late)
+    bus.put_events([alarm_event("ALARM")])
+    assert late.calls == [({}, ALARM_STATE_CHANGE)]
+
+
 @pytest.fixture
 def aws(monkeypatch):
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
@@ -228,6 +252,15 @@ def test_eventbridge_pattern_rule_delivers_matching_events(aws) -> None:
     assert (body["detail"]["alarmName"], body["detail"]["state"]["value"]) == ("fraud-score-drift", "ALARM")
     (target,) = events.list_targets_by_rule(Rule=ALARM_RULE.name)["Targets"]
     assert json.loads(target["Input"]) == {"pipeline": "fraud"}
+
+
+def test_eventbridge_binds_no_action_and_lists_no_activity(aws) -> None:
+    events, _ = aws
+    bus = EventBridgeBus(events)
+    mark = bus.activity_mark()
+    bus.register_action("start-pipeline", Recorder())  # EventBridge invokes the target's ARN itself
+    bus.put_events([alarm_event("ALARM")])
+    assert bus.activity_since(mark) == BusActivity()
 
 
 def test_eventbridge_scheduled_rule_starts_a_sagemaker_pipeline_with_parameters(aws) -> None:

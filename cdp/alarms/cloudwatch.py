@@ -3,6 +3,8 @@
 CloudWatch evaluates its alarms by itself and sends each state change to EventBridge, so `evaluate` starts
 nothing: it reads the alarms' states and reports those that changed since this adapter last read them
 (the first read of an alarm only records its state). The `now` it is given is not used.
+`put_alarm` writes only a definition that differs from CloudWatch's, so putting the same alarms on every
+run costs one read each and leaves the alarms' history alone.
 """
 
 from __future__ import annotations
@@ -80,6 +82,13 @@ class CloudWatchAlarmService:
         return cls(boto3.client("cloudwatch", region_name=settings.aws_region))
 
     def put_alarm(self, alarm: MetricAlarm) -> None:
+        """PutMetricAlarm, skipped when CloudWatch holds the same definition already (every monitor run
+        puts its alarms: an unchanged one needs no call and no configuration-update history entry)."""
+        try:
+            if self.get_alarm(alarm.name) == alarm:
+                return
+        except AlarmNotFound:
+            pass
         metric = alarm.metric
         request: dict[str, Any] = {
             "AlarmName": alarm.name,
