@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from itertools import takewhile
 from typing import Any
 
 from cdp.security.audit.chain import ChainWalk, record_mac, walk_chain
@@ -108,8 +109,9 @@ class ChainedAuditLog:
     ) -> None:
         """Before appending to a head this object did not sign: the latest checkpoint (read now, or given,
         read before the head) must be genuine and cover the log, except for records beyond it whose MACs
-        chain from it (a writer stopped before signing them); anything else means tampering, and nothing
-        is appended."""
+        chain from it (a writer stopped before signing them, or one still signing); anything else means
+        tampering, and nothing is appended. Records beyond the head (appended since it was read) are not
+        looked at."""
         if self._covered == (head_seq, head):
             return
         cp = checkpoint if checkpoint is not None else self.checkpoints.latest()
@@ -125,7 +127,7 @@ class ChainedAuditLog:
             raise AuditIntegrityError(f"audit record {head_seq} does not match the signed checkpoint")
         if cp.count < head_seq:
             walk = walk_chain(
-                rows_after(cp.count), self._keys.mac_key,
+                takewhile(lambda r: r.seq <= head_seq, rows_after(cp.count)), self._keys.mac_key,
                 start_seq=cp.count + 1, prev=cp.head, allow_legacy=False,
             )  # fmt: skip
             if not walk.ok or walk.head != head:
