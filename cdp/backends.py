@@ -193,12 +193,18 @@ class Backends:
     def audit(self) -> AuditLog:
         # The application-level, MAC-chained audit log is kept in both modes (CloudTrail records the
         # AWS API calls beside it; it cannot tell which customer a decrypt was for). Its keys come from the
-        # key manager; its signed checkpoints go to `audit_checkpoints`, apart from the log.
+        # key manager; its signed checkpoints go to `audit_checkpoints`, apart from the log. In AWS the
+        # records live in DynamoDB: nothing is written to the (ephemeral) local disk.
         from cdp.security.audit.keys import AuditKeys, load_audit_keys
-        from cdp.security.audit.sqlite import SqliteAuditLog
 
         def keys() -> AuditKeys:  # loaded on first use: building the log reaches no key service
             return load_audit_keys(self.keys, self.data_keys)
+
+        if self.aws:
+            from cdp.security.audit.dynamodb import DynamoDbAuditLog
+
+            return DynamoDbAuditLog.from_settings(self.settings, keys, self.audit_checkpoints)
+        from cdp.security.audit.sqlite import SqliteAuditLog
 
         return SqliteAuditLog(self.settings.state_dir / "audit.sqlite", keys, self.audit_checkpoints)
 

@@ -177,6 +177,11 @@ class Settings(BaseSettings):
     audit_checkpoint_bucket: str = Field(
         "cdp-audit-checkpoints", description="S3 bucket (Object Lock) of the audit log's signed checkpoints."
     )
+    audit_table: str = Field(
+        "cdp-audit",
+        description="DynamoDB table of the audit log's records (AWS backend); its checkpoints go to "
+        "CDP_AUDIT_CHECKPOINT_BUCKET.",
+    )
     card_verification_key_arn: str = Field(
         "alias/cdp-card-verification",
         description="AWS Payment Cryptography CVK (key ARN or alias) that generates and verifies CVVs.",

@@ -5,7 +5,8 @@ Context (`cdk synth -c key=value`, or `python -m infra -c key=value`):
 - `repository` (required): `owner/name` of the platform's repository;
 - `branch` (default `main`), `endpointInstanceType` (default `ml.m5.large`).
 Resource names come from the `CDP_*` settings (`CDP_LAKE_BUCKET`, `CDP_STREAM_NAME`, `CDP_KMS_KEY_ID`,
-`CDP_DYNAMODB_TABLE_PREFIX`, `CDP_EVENT_BUS_NAME`, `CDP_AWS_REGION`), so the app and the adapters agree.
+`CDP_DYNAMODB_TABLE_PREFIX`, `CDP_AUDIT_TABLE`, `CDP_EVENT_BUS_NAME`, `CDP_AWS_REGION`), so the app and the
+adapters agree.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ def build_stacks(app: cdk.App, settings: Settings | None = None) -> CdpStacks:
         lake=data.lake,
         access_logs=data.access_logs,
         execution_role=ml.execution_role,
+        audit_table=data.audit_table,
         endpoint_instance_type=_context(app, "endpointInstanceType", "ml.m5.large"),
         env=env,
     )

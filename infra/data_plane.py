@@ -1,6 +1,6 @@
 """The data plane: the platform's KMS key, S3 lake, Glue database, Athena workgroups (the platform's and the
-analysts', with the analyst role), Kinesis stream and DynamoDB tables, every one encrypted with the
-customer-managed key."""
+analysts', with the analyst role), Kinesis stream and DynamoDB tables (the audit log's among them), every
+one encrypted with the customer-managed key."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from aws_cdk import aws_paymentcryptography as paymentcryptography
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from cdp.security.audit.dynamodb import PARTITION_KEY as AUDIT_PARTITION_KEY
+from cdp.security.audit.dynamodb import SORT_KEY as AUDIT_SORT_KEY
 from infra.analyst_access import AnalystAccess
 from infra.nag_rules import suppress
 from infra.resource_names import ATHENA_RESULTS_PREFIX, ATHENA_WORKGROUP, GLUE_DATABASE, ResourceNames
@@ -136,8 +138,29 @@ class DataPlaneStack(Stack):
                 removal_policy=RemovalPolicy.RETAIN,
             )
             self.tables[spec.suffix] = table
+        self.audit_table = _audit_table(self, names.audit_table, self.key)
         if names.card_verification_alias:
             self.card_verification_key = _card_verification_key(self, names.card_verification_alias)
+
+
+def _audit_table(scope: Construct, name: str, key: kms.IKey) -> dynamodb.Table:
+    """The audit log's records (`cdp.security.audit.dynamodb`): partition `log` (S), sort `seq` (N).
+    Roles that audit get append-only rights on it (`grant_audit_append`)."""
+    return dynamodb.Table(
+        scope,
+        "AuditLog",
+        table_name=name,
+        partition_key=dynamodb.Attribute(name=AUDIT_PARTITION_KEY, type=dynamodb.AttributeType.STRING),
+        sort_key=dynamodb.Attribute(name=AUDIT_SORT_KEY, type=dynamodb.AttributeType.NUMBER),
+        billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+        encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+        encryption_key=key,
+        point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+            point_in_time_recovery_enabled=True
+        ),
+        deletion_protection=True,
+        removal_policy=RemovalPolicy.RETAIN,
+    )
 
 
 def _card_verification_key(scope: Construct, alias: str) -> paymentcryptography.CfnKey:

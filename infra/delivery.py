@@ -17,6 +17,7 @@ from aws_cdk import Duration, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_codepipeline_actions as actions
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
@@ -76,6 +77,7 @@ class DeliveryStack(Stack):
         lake: s3.IBucket,
         access_logs: s3.IBucket,
         execution_role: iam.IRole,
+        audit_table: dynamodb.ITable,
         endpoint_instance_type: str = "ml.m5.large",
         **kwargs,
     ) -> None:
@@ -119,6 +121,8 @@ class DeliveryStack(Stack):
         self._use_connection(self.promote)
         self._grant_promotion(self.build)
         self._grant_promotion(self.promote)
+        for project in (self.build, self.promote):  # the gate's approvals are audited
+            grant_audit_append(project, audit_table)
         self._grant_pipeline_runs(self.build, execution_role)
         self.deploy = self._project(
             "Deploy",
@@ -403,6 +407,28 @@ class DeliveryStack(Stack):
             ],
         )
         return pipeline
+
+
+# What appending to the audit log takes (cdp/security/audit/dynamodb.py): the transaction's conditional puts
+# and its check of the previous record, the head read, the ordered reads of verify. No UpdateItem,
+# DeleteItem or BatchWriteItem: records cannot be edited in place or removed with these rights (an
+# unconditional PutItem over a record is still possible for the role, and `verify()` reports it).
+# Transactions are authorised per contained operation; there is no separate transaction permission.
+AUDIT_APPEND_ACTIONS = (
+    "dynamodb:PutItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:GetItem",
+    "dynamodb:Query",
+)
+
+
+def grant_audit_append(project: codebuild.Project, audit_table: dynamodb.ITable) -> None:
+    """Append-only rights on the audit table for a project that audits."""
+    project.add_to_role_policy(
+        iam.PolicyStatement(
+            sid="AuditAppendOnly", actions=list(AUDIT_APPEND_ACTIONS), resources=[audit_table.table_arn]
+        )
+    )
 
 
 def _approver_map(role: iam.IRole) -> dict[str, codebuild.BuildEnvironmentVariable]:

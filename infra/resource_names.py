@@ -30,6 +30,7 @@ class ResourceNames:
     event_bus: str
     region: str
     analyst_workgroup: str = "cdp-analyst"  # settings.athena_analyst_workgroup (cdp/backends.py)
+    audit_table: str = "cdp-audit"  # settings.audit_table (cdp/security/audit/dynamodb.py)
     card_verification_alias: str | None = None  # None: the CVK exists already (imported), named by ARN
 
     @classmethod
@@ -47,6 +48,7 @@ class ResourceNames:
             event_bus=settings.event_bus_name,
             region=settings.aws_region,
             analyst_workgroup=settings.athena_analyst_workgroup,
+            audit_table=settings.audit_table,
             card_verification_alias=(
                 settings.card_verification_key_arn
                 if settings.card_verification_key_arn.startswith("alias/")

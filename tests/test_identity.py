@@ -27,6 +27,8 @@ from cdp.corebanking.erasure_requests import (
     DynamoDbErasureRequests,
     ErasureRequest,
 )
+from cdp.security.audit.dynamodb import DynamoDbAuditLog
+from cdp.security.audit.keys import AuditKeys
 from cdp.security.datakeys.dynamodb import create_table
 from cdp.security.errors import AccessDenied, NotAuthenticated
 from cdp.security.fieldcrypto import data_key_context
@@ -358,6 +360,7 @@ def test_aws_backend_authorizes_by_iam_and_refuses_local_identity_commands(aws_e
         Bucket=b.settings.audit_checkpoint_bucket,
         CreateBucketConfiguration={"LocationConstraint": REGION},
     )
+    DynamoDbAuditLog.from_settings(b.settings, AuditKeys.generate).create_table()
     assert isinstance(b.identity, IamIdentityProvider) and b.identity.current().roles == ("data-scientist",)
     with pytest.raises(AccessDenied, match="may not forget"):
         authorize(b.identity, b.audit, "forget")

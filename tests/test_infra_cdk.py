@@ -279,11 +279,13 @@ def test_analyst_policy_reaches_only_its_workgroup_the_catalog_and_the_lake_tabl
     assert not role["Properties"].get("Policies")
 
 
-def _adapter_key_schemas(prefix: str) -> dict[str, list[dict[str, str]]]:
+def _adapter_key_schemas(prefix: str, audit_table: str) -> dict[str, list[dict[str, str]]]:
     """Each AWS adapter creates its own table in moto; their key schemas by table name."""
     from cdp.apikeys.dynamodb import DynamoDbApiKeyStore
     from cdp.oltp.dynamodb import DynamoDbOltpStore
     from cdp.online.dynamodb import DynamoDbOnlineStore
+    from cdp.security.audit.dynamodb import DynamoDbAuditLog
+    from cdp.security.audit.keys import AuditKeys
     from cdp.security.datakeys.dynamodb import create_table as create_data_key_table
     from cdp.stream.dynamodb_checkpoints import DynamoDbCheckpoints
     from cdp.streaming.landed_dynamodb import DynamoDbLandedIndex
@@ -296,6 +298,7 @@ def _adapter_key_schemas(prefix: str) -> dict[str, list[dict[str, str]]]:
         create_data_key_table(client, f"{prefix}data-keys")
         DynamoDbCheckpoints(client, f"{prefix}stream-checkpoints", "cdp-transactions")
         DynamoDbLandedIndex(client, f"{prefix}landed-index", "lake-sink").create_table()
+        DynamoDbAuditLog(client, audit_table, AuditKeys.generate, checkpoints=None).create_table()  # type: ignore[arg-type]
         return {
             name: client.describe_table(TableName=name)["Table"]["KeySchema"]
             for name in client.list_tables()["TableNames"]
@@ -308,8 +311,8 @@ def test_tables_match_the_adapters_and_use_the_key_with_pitr(synth) -> None:
         t["Properties"]["TableName"]: t["Properties"]
         for t in _resources(synth["json"]["CdpDataPlane"], "AWS::DynamoDB::Table").values()
     }
-    assert set(tables) == {names.table(spec.suffix) for spec in table_specs()}
-    for name, schema in _adapter_key_schemas(names.table_prefix).items():
+    assert set(tables) == {names.table(spec.suffix) for spec in table_specs()} | {names.audit_table}
+    for name, schema in _adapter_key_schemas(names.table_prefix, names.audit_table).items():
         assert tables[name]["KeySchema"] == schema, name
     for name, props in tables.items():
         assert props["SSESpecification"]["SSEEnabled"] is True, name
@@ -318,6 +321,48 @@ def test_tables_match_the_adapters_and_use_the_key_with_pitr(synth) -> None:
         assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}, name
     landed = tables[names.table("landed-index")]
     assert landed["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+
+
+def test_audit_table_is_retained_protected_encrypted_with_pitr_and_typed_like_the_adapter(synth) -> None:
+    data = synth["json"]["CdpDataPlane"]
+    (audit,) = [
+        t for t in _resources(data, "AWS::DynamoDB::Table").values()
+        if t["Properties"]["TableName"] == synth["names"].audit_table
+    ]  # fmt: skip
+    props = audit["Properties"]
+    assert synth["names"].audit_table == "cdp-audit"  # CDP_AUDIT_TABLE's default
+    assert props["AttributeDefinitions"] == [
+        {"AttributeName": "log", "AttributeType": "S"},
+        {"AttributeName": "seq", "AttributeType": "N"},
+    ]
+    assert props["DeletionProtectionEnabled"] is True
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    key_id = synth["stacks"].data.get_logical_id(synth["stacks"].data.key.node.default_child)
+    assert props["SSESpecification"] == {
+        "KMSMasterKeyId": {"Fn::GetAtt": [key_id, "Arn"]},
+        "SSEEnabled": True,
+        "SSEType": "KMS",
+    }
+    assert audit["DeletionPolicy"] == "Retain" and audit["UpdateReplacePolicy"] == "Retain"
+
+
+def test_the_gate_roles_may_only_append_to_the_audit_table(synth) -> None:
+    from infra.delivery import AUDIT_APPEND_ACTIONS
+
+    data = synth["stacks"].data
+    audit_id = data.get_logical_id(data.audit_table.node.default_child)
+    on_audit: dict[str, set[str]] = {}
+    for where, statement in _iam_statements(synth):
+        resources = [_flatten(r) for r in _as_list(statement["Resource"])]
+        if not any(audit_id in r for r in resources):
+            continue
+        on_audit.setdefault(where, set()).update(_as_list(statement["Action"]))
+    build = {where for where in on_audit if "BuildRole" in where}
+    promote = {where for where in on_audit if "PromoteRole" in where}
+    assert build and promote and set(on_audit) == build | promote  # the two roles that run the gate
+    for where, actions in on_audit.items():
+        assert actions == set(AUDIT_APPEND_ACTIONS), where
+        assert not actions & {"dynamodb:DeleteItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem"}
 
 
 # -- ML platform ------------------------------------------------------------------------------------

@@ -20,19 +20,17 @@ import fcntl
 import json
 import os
 import sqlite3
-import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cdp.security.audit.chain import record_mac, walk_chain
-from cdp.security.audit.checkpoint import AuditCheckpoints, sign_checkpoint
+from cdp.security.audit.chain import walk_chain
+from cdp.security.audit.chained import ChainedAuditLog, checked_details
+from cdp.security.audit.checkpoint import AuditCheckpoints
 from cdp.security.audit.checkpoints_local import LocalCheckpointFile
 from cdp.security.audit.keys import AuditKeys
-from cdp.security.audit.port import GENESIS_HASH, KEYED_MAC, AuditIntegrityError, AuditRecord, VerifyResult
-from cdp.security.audit.verdict import judge
+from cdp.security.audit.port import GENESIS_HASH, AuditRecord, VerifyResult
 from cdp.sqlite_connections import ThreadConnections
 
 _SCHEMA = """
@@ -57,7 +55,6 @@ CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 """
 _COLUMNS = "seq, ts, actor, role, action, customer_token, fields, outcome, details, prev_hash, hash, mac_alg"
-_SCALARS = (str, int, float, bool, type(None))
 
 
 def checkpoint_path(log_path: Path) -> Path:
@@ -65,7 +62,7 @@ def checkpoint_path(log_path: Path) -> Path:
     return log_path.with_name(f"{log_path.stem}-checkpoints.jsonl")
 
 
-class SqliteAuditLog:
+class SqliteAuditLog(ChainedAuditLog):
     """`AuditLog` in one SQLite file, MAC'd with `keys.mac_key`, checkpoints signed with
     `keys.checkpoint_key` into `checkpoints` (default: the local file beside the log).
 
@@ -80,33 +77,17 @@ class SqliteAuditLog:
     ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.checkpoints = (
-            checkpoints if checkpoints is not None else LocalCheckpointFile(checkpoint_path(self.path))
+        super().__init__(
+            keys, checkpoints if checkpoints is not None else LocalCheckpointFile(checkpoint_path(self.path))
         )
-        self._keys_or_loader = keys
-        self._loaded: AuditKeys | None = None
-        self._load_lock = threading.Lock()
         self._lock_path = self.path.with_name(self.path.name + ".lock")
         self._connections = ThreadConnections(self.path)
-        self._covered: tuple[int, str] | None = None  # a head this object knows is signed
         conn = self._conn()
         conn.execute("PRAGMA journal_mode=WAL")
         conn.executescript(_SCHEMA)
         _add_format_column(conn)
         if isinstance(keys, AuditKeys):
             self._keys  # noqa: B018 - load now: seals a log whose keys were just made
-
-    @property
-    def _keys(self) -> AuditKeys:
-        if self._loaded is None:
-            with self._load_lock:
-                if self._loaded is None:
-                    k = self._keys_or_loader
-                    loaded = k if isinstance(k, AuditKeys) else k()
-                    if loaded.created:
-                        self._seal(loaded)
-                    self._loaded = loaded
-        return self._loaded
 
     def _conn(self) -> sqlite3.Connection:
         return self._connections.conn()
@@ -121,22 +102,9 @@ class SqliteAuditLog:
         finally:
             os.close(fd)  # releases the lock
 
-    def _sign(self, count: int, head: str) -> None:
-        self.checkpoints.append(sign_checkpoint(self._keys.checkpoint_key, count, head))
-        self._covered = (count, head)
-
     def _seal(self, keys: AuditKeys) -> None:
-        """First checkpoint, by the creator of the checkpoint key: signs the current head (an empty log, or
-        records written before keyed auditing) if the chain is intact and no checkpoint exists yet."""
         with self._exclusive():
-            try:
-                if self.checkpoints.latest() is not None:
-                    return
-            except AuditIntegrityError:
-                return  # verify() reports it; appends refuse
-            walk = walk_chain(self._rows(self._conn()), keys.mac_key)
-            if walk.ok:
-                self.checkpoints.append(sign_checkpoint(keys.checkpoint_key, walk.records, walk.head))
+            self._seal_unsigned(keys, self._rows(self._conn()))
 
     def append(
         self,
@@ -149,34 +117,24 @@ class SqliteAuditLog:
         outcome: str,
         details: Mapping[str, Any] | None = None,
     ) -> AuditRecord:
-        details = dict(details or {})
-        bad = [k for k, v in details.items() if not isinstance(k, str) or not isinstance(v, _SCALARS)]
-        if bad:
-            raise TypeError(f"audit details must be flat scalars; offending keys: {bad}")
-        keys = self._keys  # loaded (and a new log sealed) before taking the lock
+        content = {
+            "actor": actor, "role": role, "action": action, "customer_token": customer_token,
+            "fields": fields, "outcome": outcome, "details": checked_details(details),
+        }  # fmt: skip
+        self._keys  # noqa: B018 - loaded (and a new log sealed) before taking the lock
         with self._exclusive():
             conn = self._conn()
             conn.execute("BEGIN IMMEDIATE")  # also against writers that do not take the lock file
             try:
                 last = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
                 head_seq, head = (last[0], last[1]) if last else (0, GENESIS_HASH)
-                if self._covered != (head_seq, head):
-                    self._check_head(conn, head_seq, head)
-                doc: dict[str, Any] = {
-                    "seq": head_seq + 1,
-                    "ts": datetime.now(UTC).isoformat(timespec="microseconds"),
-                    "actor": actor,
-                    "role": role,
-                    "action": action,
-                    "customer_token": customer_token,
-                    "fields": tuple(sorted(fields)),
-                    "outcome": outcome,
-                    "details": details,
-                    "prev_hash": head,
+                self._check_head(head_seq, head, lambda after: self._rows(conn, after=after))
+                record = self._next_record(head_seq, head, **content)
+                row = {
+                    **record.__dict__,
+                    "fields": json.dumps(list(record.fields)),
+                    "details": _json(record.details),
                 }
-                doc["hash"] = record_mac(keys.mac_key, doc)
-                doc["mac_alg"] = KEYED_MAC
-                row = {**doc, "fields": json.dumps(list(doc["fields"])), "details": _json(details)}
                 conn.execute(
                     f"INSERT INTO audit_log ({_COLUMNS}) VALUES ({', '.join('?' * 12)})",
                     tuple(row[c.strip()] for c in _COLUMNS.split(",")),
@@ -185,35 +143,8 @@ class SqliteAuditLog:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-            self._sign(doc["seq"], doc["hash"])  # after the commit, still under the lock
-        return AuditRecord(**doc)
-
-    def _check_head(self, conn: sqlite3.Connection, head_seq: int, head: str) -> None:
-        """Before appending to a head this object did not sign: the latest checkpoint must be genuine and
-        cover the log, except for records beyond it whose MACs chain from it (a writer stopped before
-        signing them); anything else means tampering, and nothing is appended."""
-        cp = self.checkpoints.latest()
-        if cp is None:
-            raise AuditIntegrityError("the audit log has no signed checkpoint (store missing or emptied)")
-        if not cp.signature_ok(self._keys.checkpoint_key):
-            raise AuditIntegrityError(f"the latest audit checkpoint (count {cp.count}) has a bad signature")
-        if cp.count > head_seq:
-            raise AuditIntegrityError(
-                f"the audit log ends at seq {head_seq} but a signed checkpoint covers {cp.count} records"
-            )
-        if cp.count == head_seq and cp.head != head:
-            raise AuditIntegrityError(f"audit record {head_seq} does not match the signed checkpoint")
-        if cp.count < head_seq:
-            walk = walk_chain(
-                self._rows(conn, after=cp.count), self._keys.mac_key,
-                start_seq=cp.count + 1, prev=cp.head, allow_legacy=False,
-            )  # fmt: skip
-            if not walk.ok or walk.head != head:
-                raise AuditIntegrityError(
-                    f"audit record {walk.first_broken_seq or head_seq} after the last signed checkpoint "
-                    f"fails verification: {walk.reason or 'head mismatch'}"
-                )
-        self._covered = (head_seq, head)
+            self._sign(record)  # after the commit, still under the lock
+        return record
 
     def _rows(self, conn: sqlite3.Connection, after: int = 0) -> Iterator[AuditRecord]:
         cur = conn.execute(f"SELECT {_COLUMNS} FROM audit_log WHERE seq > ? ORDER BY seq, rowid", (after,))
@@ -232,20 +163,15 @@ class SqliteAuditLog:
         together under the append lock, so a concurrent append cannot make them disagree)."""
         keys = self._keys  # loaded (and a new log sealed) before taking the lock
         conn = self._conn()
-        problem: str | None = None
-        cp = None
         with self._exclusive():
             conn.execute("BEGIN")
             conn.execute("SELECT count(*) FROM audit_log").fetchone()  # the snapshot starts here
-            try:
-                cp = self.checkpoints.latest()
-            except AuditIntegrityError as e:
-                problem = str(e)
+            cp, problem = self._latest_checkpoint()
         try:
             walk = walk_chain(self._rows(conn, after=-(2**62)), keys.mac_key, mark=cp.count if cp else None)
         finally:
             conn.execute("COMMIT")
-        return judge(walk, cp, problem, keys.checkpoint_key)
+        return self._verdict(walk, cp, problem)
 
     def close(self) -> None:
         self._connections.close()
