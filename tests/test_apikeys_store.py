@@ -1,60 +1,14 @@
-"""The API-key store port: one contract run against the SQLite adapter and the DynamoDB adapter (moto),
-plus the key commands (hashed storage, audit records, scope checks)."""
+"""The API-key commands: hashed storage, audit records, scope checks (the store's own contract, on both
+adapters, is tests/contract/test_apikeys_contract.py)."""
 
 from __future__ import annotations
-
-from datetime import datetime
 
 import pytest
 
 from cdp.apikeys.commands import cli_create, cli_list, cli_revoke, create_key, list_keys, revoke_key
-from cdp.apikeys.keys import parse_key, secret_hash, secret_matches
-from cdp.apikeys.port import ApiKeyError, ApiKeyRecord, InvalidApiKeyRequestError, UnknownApiKeyError
+from cdp.apikeys.keys import parse_key, secret_matches
+from cdp.apikeys.port import InvalidApiKeyRequestError
 from cdp.apikeys.sqlite import SqliteApiKeyStore
-
-
-@pytest.fixture(params=["sqlite", "dynamodb"])
-def store(request, tmp_path, monkeypatch):  # noqa: ANN201
-    if request.param == "sqlite":
-        yield SqliteApiKeyStore(tmp_path / "keys.sqlite3")
-        return
-    import boto3
-    from moto import mock_aws
-
-    from cdp.apikeys.dynamodb import DynamoDbApiKeyStore
-
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(name, "testing")
-    with mock_aws():
-        dynamo = DynamoDbApiKeyStore(boto3.client("dynamodb", region_name="eu-west-1"), "cdp-api-keys")
-        dynamo.create_table()
-        yield dynamo
-
-
-def record(key_id: str, when: datetime, scopes=("fraud:score",)) -> ApiKeyRecord:  # noqa: ANN001
-    return ApiKeyRecord(key_id, secret_hash("s" * 43), tuple(scopes), f"label {key_id}", when)
-
-
-def test_add_get_list_revoke(store):
-    a, b = record("a" * 16, datetime(2024, 1, 1)), record("b" * 16, datetime(2024, 1, 2), ("models:read",))
-    store.add(b)
-    store.add(a)
-    assert store.get("a" * 16) == a
-    assert store.get("c" * 16) is None
-    assert [r.key_id for r in store.list()] == ["a" * 16, "b" * 16]  # oldest first
-    revoked = store.revoke("a" * 16, datetime(2024, 2, 1))
-    assert revoked.revoked_at == datetime(2024, 2, 1) and not revoked.active
-    again = store.revoke("a" * 16, datetime(2024, 3, 1))
-    assert again.revoked_at == datetime(2024, 2, 1)  # the first revocation time stays
-    assert store.get("b" * 16).active
-
-
-def test_duplicate_ids_and_unknown_revocations_fail(store):
-    store.add(record("a" * 16, datetime(2024, 1, 1)))
-    with pytest.raises(ApiKeyError):
-        store.add(record("a" * 16, datetime(2024, 1, 5)))
-    with pytest.raises(UnknownApiKeyError):
-        store.revoke("f" * 16, datetime(2024, 1, 1))
 
 
 def test_created_keys_are_stored_hashed_and_audited(tmp_path):

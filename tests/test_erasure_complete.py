@@ -32,8 +32,8 @@ from cdp.security.vault import Caller
 from cdp.settings import get_settings
 from cdp.streaming.produce import produce, read_erased_quarantine, stream_rows
 from cdp.synth.generator import generate
+from tests.contract.test_oltp_contract import loaded, store, transaction_rows  # noqa: F401 - fixtures
 from tests.identity_support import issue
-from tests.test_oltp_contract import loaded, store, transaction_rows  # noqa: F401 - fixtures
 
 USERS = 6
 DPO = Caller("dpo-1", "privacy-officer")

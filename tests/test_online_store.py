@@ -1,47 +1,14 @@
-"""Online store port: the same contract on the local adapter (memory + SQLite snapshot) and on DynamoDB
-(moto)."""
+"""Online store adapters: the local store's snapshots and the settings' choice of adapter (the port's
+contract, on both adapters, is tests/contract/test_online_contract.py)."""
 
 from __future__ import annotations
 
 import threading
 
-import boto3
-import pytest
-from moto import mock_aws
-
 from cdp.online import online_store
 from cdp.online.dynamodb import DynamoDbOnlineStore
 from cdp.online.local import LocalOnlineStore
-from cdp.online.port import OnlineStore
 from cdp.settings import get_settings
-
-
-@pytest.fixture(params=["local", "dynamodb"])
-def store(request, tmp_path, monkeypatch):
-    if request.param == "local":
-        yield LocalOnlineStore(tmp_path / "online.sqlite")
-        return
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        s = DynamoDbOnlineStore(boto3.client("dynamodb", region_name="eu-west-1"), "cdp-online-features")
-        s.create_table()
-        yield s
-
-
-def test_contract_put_get_delete_keys(store):
-    assert isinstance(store, OnlineStore)
-    items = {f"fraud_card#crd_{i:04d}": bytes([i % 256]) * (i + 1) for i in range(260)}  # > one batch
-    store.put_many(items)
-    got = store.get_many([*items, "fraud_card#missing"])
-    assert got == items
-    store.put_many({"fraud_card#crd_0000": b"new"})
-    assert store.get_many(["fraud_card#crd_0000"]) == {"fraud_card#crd_0000": b"new"}
-    store.delete_many(["fraud_card#crd_0001", "fraud_card#never"])
-    assert "fraud_card#crd_0001" not in store.get_many(["fraud_card#crd_0001"])
-    store.put_many({"other#x": b"1"})
-    assert store.keys("fraud_card#") == sorted(set(items) - {"fraud_card#crd_0001"})
-    assert len(store.keys()) == 260
 
 
 def test_local_snapshot_restores_writes_and_deletes(tmp_path):

@@ -26,7 +26,7 @@ from cdp.registry.sagemaker_registry import SageMakerModelRegistry
 from cdp.security.audit.keys import AuditKeys
 from cdp.security.audit.sqlite import SqliteAuditLog
 from cdp.settings import Settings
-from tests.test_registry_contract import AWS_ENV, BUCKET, REGION, register, write_tiny_model
+from tests.contract.test_registry_contract import AWS_ENV, BUCKET, REGION, register, write_tiny_model
 
 
 @pytest.fixture

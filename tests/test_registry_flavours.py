@@ -14,7 +14,7 @@ from cdp.registry import InvalidRegistrationError, Lineage, ModelRegistry
 from cdp.registry.centroid import CentroidModel
 from cdp.registry.model_dir import CENTROID_FLAVOUR, model_flavour, pack, unpack
 from cdp.registry.scoring import NotAProbabilityModelError, load_scoring_model
-from tests.test_registry_contract import fresh_name, harness, registry  # noqa: F401  (fixtures)
+from tests.contract.test_registry_contract import fresh_name, harness, registry  # noqa: F401  (fixtures)
 
 SEGMENT_FEATURES = ("monetary_12m", "online_share_12m", "share_travel_12m")
 CLV_FEATURES = ("heuristic_last_12m", "growth_12m", "frequency_12m")

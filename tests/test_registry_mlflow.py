@@ -13,7 +13,7 @@ from cdp.registry.mlflow_registry import STATUS_TAG, MlflowModelRegistry
 from cdp.security.audit.keys import AuditKeys
 from cdp.security.audit.sqlite import SqliteAuditLog
 from cdp.settings import Settings
-from tests.test_registry_contract import (
+from tests.contract.test_registry_contract import (
     FEATURES,
     booster_probabilities,
     register,

@@ -17,7 +17,14 @@ from cdp.registry.sagemaker_registry import CHAMPION_TAG, SageMakerModelRegistry
 from cdp.security.audit.keys import AuditKeys
 from cdp.security.audit.sqlite import SqliteAuditLog
 from cdp.settings import Settings
-from tests.test_registry_contract import AWS_ENV, BUCKET, FEATURES, REGION, register, write_tiny_model
+from tests.contract.test_registry_contract import (
+    AWS_ENV,
+    BUCKET,
+    FEATURES,
+    REGION,
+    register,
+    write_tiny_model,
+)
 
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:1.7-1"
 

@@ -1,4 +1,5 @@
-"""Contract tests of the key-management port, run against the local keyring and KMS (moto)."""
+"""Key-management adapters: the local keyring's file, rotation and retirement, and KMS specifics (the port's
+contract, on both adapters, is tests/contract/test_keys_contract.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from moto import mock_aws
 from cdp.security.errors import KeyAccessError, KeyringPermissionError
 from cdp.security.keys.kms import KmsKeyManager, create_key
 from cdp.security.keys.local import LocalKeyring
-from cdp.security.keys.port import KeyManager
 from cdp.settings import Settings
 
 CTX = {"customer": "usr_aaaaaaaaaaaaaaaaaaaaaaaaaa", "use": "pii-fields"}
@@ -29,62 +29,6 @@ def aws_env(monkeypatch):
         monkeypatch.setenv(name, value)
     with mock_aws():
         yield Settings().aws_region
-
-
-@pytest.fixture(params=["local", "kms"])
-def keys(request, tmp_path) -> KeyManager:
-    if request.param == "local":
-        return LocalKeyring(tmp_path / "state" / "keyring.json")
-    region = request.getfixturevalue("aws_env")
-    client = boto3.client("kms", region_name=region)
-    create_key(client, alias="alias/cdp-test")
-    return KmsKeyManager(client, "alias/cdp-test")
-
-
-def test_is_a_key_manager(keys):
-    assert isinstance(keys, KeyManager)
-
-
-def test_round_trip(keys):
-    dk = keys.generate_data_key(CTX)
-    assert len(dk.plaintext) == 32
-    assert dk.plaintext not in dk.wrapped
-    assert keys.decrypt_data_key(dk.wrapped, dict(CTX)) == dk.plaintext
-    assert keys.generate_data_key(CTX).plaintext != dk.plaintext  # fresh key every time
-    assert "plaintext" not in repr(dk) and dk.plaintext.hex() not in repr(dk)
-
-
-@pytest.mark.parametrize(
-    "other",
-    [
-        {"customer": "usr_bbbbbbbbbbbbbbbbbbbbbbbbbb", "use": "pii-fields"},
-        {"customer": CTX["customer"]},
-        {**CTX, "extra": "x"},
-        {},
-    ],
-)
-def test_wrong_context_fails(keys, other):
-    dk = keys.generate_data_key(CTX)
-    with pytest.raises(KeyAccessError):
-        keys.decrypt_data_key(dk.wrapped, other)
-
-
-def test_altered_blob_fails(keys):
-    dk = keys.generate_data_key(CTX)
-    altered = dk.wrapped[:-1] + bytes([dk.wrapped[-1] ^ 1])
-    with pytest.raises(KeyAccessError):
-        keys.decrypt_data_key(altered, CTX)
-
-
-def test_rotation_keeps_old_keys_decryptable(keys):
-    before = keys.generate_data_key(CTX)
-    new_version = keys.rotate()
-    assert new_version != before.key_version
-    after = keys.generate_data_key(CTX)
-    assert after.key_version == new_version
-    assert keys.decrypt_data_key(before.wrapped, CTX) == before.plaintext
-    assert keys.decrypt_data_key(after.wrapped, CTX) == after.plaintext
-    assert keys.rotate() not in (before.key_version, new_version)
 
 
 # -- local keyring specifics -------------------------------------------------------------------------
@@ -159,17 +103,6 @@ def test_from_settings_builds_both_adapters(tmp_path, aws_env):
 
 
 # -- re-wrapping and retiring (master-key rotation) --------------------------------------------------
-def test_rewrap_keeps_the_plaintext_under_the_current_version(keys):
-    before = keys.generate_data_key(CTX)
-    new_version = keys.rotate()
-    assert keys.current_version == new_version
-    wrapped, version = keys.rewrap(before.wrapped, dict(CTX))
-    assert version == new_version and wrapped != before.wrapped
-    assert keys.decrypt_data_key(wrapped, CTX) == before.plaintext
-    with pytest.raises(KeyAccessError):  # the context is checked, and stays bound
-        keys.rewrap(before.wrapped, {**CTX, "use": "other"})
-    with pytest.raises(KeyAccessError):
-        keys.decrypt_data_key(wrapped, {**CTX, "use": "other"})
 
 
 def test_local_retire_drops_unused_versions_only(tmp_path):
