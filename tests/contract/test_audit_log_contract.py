@@ -24,7 +24,7 @@ from cdp.security.audit.checkpoints_local import LocalCheckpointFile
 from cdp.security.audit.checkpoints_s3 import S3Checkpoints
 from cdp.security.audit.dynamodb import DynamoDbAuditLog
 from cdp.security.audit.keys import AuditKeys
-from cdp.security.audit.port import AuditIntegrityError, AuditLog, AuditRecord
+from cdp.security.audit.port import GENESIS_HASH, AuditIntegrityError, AuditLog, AuditRecord
 from cdp.security.audit.sqlite import SqliteAuditLog
 
 REGION = "eu-west-1"
@@ -287,3 +287,18 @@ def test_concurrent_appenders_never_fork_the_chain(filled):
     assert {r.hash for r in written} <= {r.hash for r in stored}  # every returned record is the stored one
     result = filled.open().verify()
     assert result.ok and result.records == total and result.checkpoint_count == total
+
+
+def test_an_empty_log_verifies_at_the_genesis_head(harness):
+    result = harness.open().verify()
+    assert result.ok and result.records == 0 and result.head_hash == GENESIS_HASH
+
+
+def test_another_process_sees_the_records_and_continues_the_chain(harness):
+    first = [_append(harness.open(), i) for i in range(3)]
+    other = harness.open()
+    assert list(other.records()) == first
+    fourth = _append(other, 3)
+    assert fourth.seq == 4 and fourth.prev_hash == first[-1].hash
+    result = harness.open().verify()
+    assert result.ok and result.records == 4
