@@ -7,6 +7,7 @@ only the catalog never imports boto3 or opens the stream log.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -18,11 +19,13 @@ if TYPE_CHECKING:
     from cdp.catalog.port import Catalog
     from cdp.corebanking.erasure_requests import ErasureRequests
     from cdp.events.port import EventBus
+    from cdp.idempotency.port import IdempotencyIndex
     from cdp.metrics.port import MetricsStore
     from cdp.objectstore.port import ObjectStore
     from cdp.oltp.port import OltpStore
     from cdp.online.port import OnlineStore
     from cdp.registry.port import ModelRegistry
+    from cdp.scoring.port import ChampionScorer, ScoringEndpoint
     from cdp.security.audit.checkpoint import AuditCheckpoints
     from cdp.security.audit.port import AuditLog
     from cdp.security.cardverify.port import CardVerifier
@@ -40,6 +43,7 @@ class Backends:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
         self.aws = self.settings.backend == "aws"
+        self._idempotency_indexes: dict[str, IdempotencyIndex] = {}
         make_private(self.settings)
 
     def _boto(self, service: str):  # noqa: ANN202 - a boto3 client
@@ -101,6 +105,21 @@ class Backends:
 
         return SqliteStreamLog.from_settings(self.settings)
 
+    def idempotency_index(self, consumer: str) -> IdempotencyIndex:
+        """The idempotency index of stream consumer `consumer` (one per consumer and `Backends`): a SQLite
+        file in the state folder here, one DynamoDB table shared by every consumer in AWS."""
+        if consumer not in self._idempotency_indexes:
+            if self.aws:
+                from cdp.idempotency.dynamodb import DynamoDbIdempotencyIndex
+
+                index: IdempotencyIndex = DynamoDbIdempotencyIndex.from_settings(self.settings, consumer)
+            else:
+                from cdp.idempotency.sqlite import SqliteIdempotencyIndex
+
+                index = SqliteIdempotencyIndex.from_settings(self.settings, consumer)
+            self._idempotency_indexes[consumer] = index
+        return self._idempotency_indexes[consumer]
+
     @cached_property
     def online_store(self) -> OnlineStore:
         from cdp.online import online_store
@@ -133,6 +152,18 @@ class Backends:
         return MlflowModelRegistry.from_settings(
             self.settings, audit=self.audit, object_store=self.object_store
         )
+
+    def scoring_endpoint(self, local_scorer: Callable[[], ChampionScorer]) -> ScoringEndpoint:
+        """The stream handler's scoring endpoint: in AWS the SageMaker endpoint `fraud_endpoint_name`
+        (`local_scorer` is not called), here `local_scorer()` in this process (the champion's encoding lives
+        above the data platform, so the caller builds it)."""
+        if self.aws:
+            from cdp.scoring.sagemaker import SageMakerEndpoint
+
+            return SageMakerEndpoint.from_settings(self.settings, self._boto("sagemaker-runtime"))
+        from cdp.scoring.inprocess import InProcessEndpoint
+
+        return InProcessEndpoint(local_scorer())
 
     # -- monitoring -----------------------------------------------------------------------------------
     @cached_property
