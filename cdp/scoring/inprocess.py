@@ -15,7 +15,7 @@ class InProcessEndpoint:
         self.scorer = scorer
 
     def score(self, feature_rows: Sequence[Mapping[str, Any]]) -> ScoredBatch:
-        return self.scorer.score(feature_rows)
+        return self.scorer.score(feature_rows).checked(len(feature_rows), "in-process")
 
     def close(self) -> None:
         """Stop the scorer's background work."""

@@ -32,6 +32,15 @@ class ScoredBatch:
     threshold: float
     scores: list[Score]
 
+    def checked(self, rows: int, source: str) -> ScoredBatch:
+        """This batch if it holds one probability in [0, 1] per each of `rows` rows, else `EndpointError`
+        naming `source` (never a value)."""
+        if len(self.scores) != rows:
+            raise EndpointError(f"endpoint {source} did not return one prediction per row")
+        if not all(0.0 <= s.probability <= 1.0 for s in self.scores):
+            raise EndpointError(f"endpoint {source} returned a probability outside [0, 1]")
+        return self
+
 
 class EndpointError(RuntimeError):
     """The endpoint answered with something other than one probability per row (names no values)."""

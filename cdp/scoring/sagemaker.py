@@ -71,8 +71,6 @@ class SageMakerEndpoint:
             version = int(doc.get("model_version", 0))
         except (TypeError, ValueError):
             raise EndpointError(f"endpoint {self.endpoint_name} returned a non-numeric prediction") from None
-        if not all(0.0 <= p <= 1.0 for p in probabilities):
-            raise EndpointError(f"endpoint {self.endpoint_name} returned a probability outside [0, 1]")
         return str(doc.get("model", self.endpoint_name)), version, probabilities
 
     def score(self, feature_rows: Sequence[Mapping[str, Any]]) -> ScoredBatch:
@@ -83,7 +81,8 @@ class SageMakerEndpoint:
                 raise EndpointError(f"endpoint {self.endpoint_name} changed model version within a batch")
             model, version = part_model, part_version
             probabilities.extend(part)
-        return ScoredBatch(model, version, self.threshold, [Score(p, []) for p in probabilities])
+        batch = ScoredBatch(model, version, self.threshold, [Score(p, []) for p in probabilities])
+        return batch.checked(len(feature_rows), self.endpoint_name)
 
     def close(self) -> None:
         """Nothing to stop (the client holds no background work)."""
