@@ -46,11 +46,6 @@ class Backends:
         self._idempotency_indexes: dict[str, IdempotencyIndex] = {}
         make_private(self.settings)
 
-    def _boto(self, service: str):  # noqa: ANN202 - a boto3 client
-        import boto3
-
-        return boto3.client(service, region_name=self.settings.aws_region)
-
     # -- storage ------------------------------------------------------------------------------------
     @cached_property
     def object_store(self) -> ObjectStore:
@@ -64,36 +59,24 @@ class Backends:
 
     @cached_property
     def catalog(self) -> Catalog:
-        from cdp.catalog.port import AnalystLimits
-
+        """DuckDB over the lake folder here (through the object store's local paths), Glue + Athena in AWS."""
         if self.aws:
             from cdp.catalog.athena import GlueAthenaCatalog
 
-            return GlueAthenaCatalog(
-                self._boto("glue"),
-                self._boto("athena"),
-                database="cdp",
-                output_location=f"s3://{self.settings.lake_bucket}/_athena-results/",
-                analyst_workgroup=self.settings.athena_analyst_workgroup,
-                analyst_limits=AnalystLimits.from_settings(self.settings),
-            )
+            return GlueAthenaCatalog.from_settings(self.settings)
         from cdp.catalog.local import DuckDbCatalog
 
-        return DuckDbCatalog(
-            self.settings.state_dir / "catalog.json",
-            resolve=self.object_store.local_path,
-            analyst_limits=AnalystLimits.from_settings(self.settings),
-        )
+        return DuckDbCatalog.from_settings(self.settings, resolve=self.object_store.local_path)
 
     @cached_property
     def oltp(self) -> OltpStore:
         if self.aws:
-            from cdp.oltp import dynamodb
+            from cdp.oltp.dynamodb import DynamoDbOltpStore
 
-            return dynamodb.from_settings(self.settings)
-        from cdp.oltp import sqlite
+            return DynamoDbOltpStore.from_settings(self.settings)
+        from cdp.oltp.sqlite import SqliteOltpStore
 
-        return sqlite.from_settings(self.settings)
+        return SqliteOltpStore.from_settings(self.settings)
 
     @cached_property
     def stream(self) -> EventStream:
@@ -122,9 +105,14 @@ class Backends:
 
     @cached_property
     def online_store(self) -> OnlineStore:
-        from cdp.online import online_store
+        """Per-key feature state: memory with a SQLite snapshot here, DynamoDB in AWS."""
+        if self.aws:
+            from cdp.online.dynamodb import DynamoDbOnlineStore
 
-        return online_store(self.settings)
+            return DynamoDbOnlineStore.from_settings(self.settings)
+        from cdp.online.local import LocalOnlineStore
+
+        return LocalOnlineStore.from_settings(self.settings)
 
     @cached_property
     def api_keys(self) -> ApiKeyStore:
@@ -160,7 +148,7 @@ class Backends:
         if self.aws:
             from cdp.scoring.sagemaker import SageMakerEndpoint
 
-            return SageMakerEndpoint.from_settings(self.settings, self._boto("sagemaker-runtime"))
+            return SageMakerEndpoint.from_settings(self.settings)
         from cdp.scoring.inprocess import InProcessEndpoint
 
         return InProcessEndpoint(local_scorer())
@@ -190,22 +178,22 @@ class Backends:
     @cached_property
     def keys(self) -> KeyManager:
         if self.aws:
-            from cdp.security.keys import kms
+            from cdp.security.keys.kms import KmsKeyManager
 
-            return kms.from_settings(self.settings)
-        from cdp.security.keys import local
+            return KmsKeyManager.from_settings(self.settings)
+        from cdp.security.keys.local import LocalKeyring
 
-        return local.from_settings(self.settings)
+        return LocalKeyring.from_settings(self.settings)
 
     @cached_property
     def data_keys(self) -> DataKeyStore:
         if self.aws:
-            from cdp.security.datakeys import dynamodb
+            from cdp.security.datakeys.dynamodb import DynamoDataKeyStore
 
-            return dynamodb.from_settings(self.settings)
-        from cdp.security.datakeys import sqlite
+            return DynamoDataKeyStore.from_settings(self.settings)
+        from cdp.security.datakeys.sqlite import SqliteDataKeyStore
 
-        return sqlite.from_settings(self.settings)
+        return SqliteDataKeyStore.from_settings(self.settings)
 
     @cached_property
     def audit(self) -> AuditLog:
@@ -260,16 +248,12 @@ class Backends:
         if self.aws:
             from cdp.security.identity.aws import IamIdentityProvider
 
-            return IamIdentityProvider(self._boto("sts"), self.settings.iam_role_map)
+            return IamIdentityProvider.from_settings(self.settings)
         from cdp.security.identity.local import LocalIdentityProvider
-        from cdp.security.identity.register import SqliteIdentityRegister
         from cdp.security.identity.token import load_signing_key
 
-        return LocalIdentityProvider(
-            SqliteIdentityRegister(self.settings.state_dir / "identities.sqlite"),
-            lambda: load_signing_key(self.keys, self.data_keys),
-            self.settings.identity_file,
-            self.settings.identities_dir,
+        return LocalIdentityProvider.from_settings(
+            self.settings, lambda: load_signing_key(self.keys, self.data_keys)
         )
 
     @cached_property
