@@ -17,7 +17,7 @@ from cdp.settings import Settings, get_settings
 if TYPE_CHECKING:
     from cdp.apikeys.port import ApiKeyStore
     from cdp.catalog.port import Catalog
-    from cdp.corebanking.erasure_requests import ErasureRequests
+    from cdp.corebanking.erasure_requests.port import ErasureRequests
     from cdp.events.port import EventBus
     from cdp.idempotency.port import IdempotencyIndex
     from cdp.metrics.port import MetricsStore
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from cdp.online.port import OnlineStore
     from cdp.registry.port import ModelRegistry
     from cdp.scoring.port import ChampionScorer, ScoringEndpoint
-    from cdp.security.audit.checkpoint import AuditCheckpoints
+    from cdp.security.audit.checkpoints.port import AuditCheckpoints
     from cdp.security.audit.port import AuditLog
     from cdp.security.cardverify.port import CardVerifier
     from cdp.security.datakeys.port import DataKeyStore
@@ -211,12 +211,12 @@ class Backends:
     @cached_property
     def audit_checkpoints(self) -> AuditCheckpoints:
         if self.aws:
-            from cdp.security.audit.checkpoints_s3 import S3Checkpoints
+            from cdp.security.audit.checkpoints.s3 import S3Checkpoints
 
             return S3Checkpoints.from_settings(self.settings)
-        from cdp.security.audit.checkpoints_local import LocalCheckpointFile
+        from cdp.security.audit.checkpoints.local import LocalCheckpointFile
 
-        return LocalCheckpointFile(self.settings.state_dir / "audit-checkpoints.jsonl")
+        return LocalCheckpointFile.from_settings(self.settings)
 
     @cached_property
     def protector(self) -> Protector:
@@ -260,9 +260,9 @@ class Backends:
     def erasure_requests(self) -> ErasureRequests:
         """Pending two-person erasure requests (SQLite here, DynamoDB in AWS)."""
         if self.aws:
-            from cdp.corebanking.erasure_requests import DynamoDbErasureRequests
+            from cdp.corebanking.erasure_requests.dynamodb import DynamoDbErasureRequests
 
             return DynamoDbErasureRequests.from_settings(self.settings)
-        from cdp.corebanking.erasure_requests import SqliteErasureRequests
+        from cdp.corebanking.erasure_requests.sqlite import SqliteErasureRequests
 
-        return SqliteErasureRequests(self.settings.state_dir / "erasure_requests.sqlite")
+        return SqliteErasureRequests.from_settings(self.settings)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cdp.apikeys.dynamodb import TABLE_SUFFIX as API_KEYS_SUFFIX
-from cdp.corebanking.erasure_requests import TABLE_SUFFIX as ERASURE_REQUESTS_SUFFIX
+from cdp.corebanking.erasure_requests.dynamodb import TABLE_SUFFIX as ERASURE_REQUESTS_SUFFIX
 from cdp.idempotency import dynamodb as idempotency
 from cdp.oltp.dynamodb import ERASURES
 from cdp.oltp.dynamodb import TABLE_KEYS as OLTP_TABLE_KEYS

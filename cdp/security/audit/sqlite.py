@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from cdp.security.audit.chain import record_mac, walk_chain
-from cdp.security.audit.checkpoint import AuditCheckpoints, sign_checkpoint
-from cdp.security.audit.checkpoints_local import LocalCheckpointFile
+from cdp.security.audit.checkpoints.local import LocalCheckpointFile
+from cdp.security.audit.checkpoints.port import AuditCheckpoints, sign_checkpoint
 from cdp.security.audit.keys import AuditKeys
 from cdp.security.audit.port import GENESIS_HASH, KEYED_MAC, AuditIntegrityError, AuditRecord, VerifyResult
 from cdp.security.audit.verdict import judge
