@@ -14,7 +14,7 @@ Timed, in a fresh process pinned to one CPU with `os.sched_setaffinity` before X
 OpenMP pool has one thread): `cdp stream run` as deployed (`run_stream`: the runner reads each shard from
 its checkpoint, wraps batches of `stream_batch_size` records in Kinesis events and calls the handler, which
 decodes them, computes the cards' online features, scores them with the in-process endpoint (probability +
-SHAP reason codes), writes `transactions_scored` and `fraud_alerts` to the lake, records the landed ids and
+SHAP reason codes), writes `transactions_scored` and `fraud_alerts` to the lake, claims the batch's ids and
 advances the cards' state; every batch is checkpointed). Then, in the same pinned process, on the same
 events' encoded features: `booster.predict` in batches of the same size (the ceiling), and predict + SHAP
 contributions (the model work the handler cannot avoid). `--profile` adds a cProfile run of the stream on a

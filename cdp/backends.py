@@ -7,6 +7,7 @@ only the catalog never imports boto3 or opens the stream log.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -17,14 +18,16 @@ if TYPE_CHECKING:
     from cdp.alarms.port import AlarmService
     from cdp.apikeys.port import ApiKeyStore
     from cdp.catalog.port import Catalog
-    from cdp.corebanking.erasure_requests import ErasureRequests
+    from cdp.corebanking.erasure_requests.port import ErasureRequests
     from cdp.events.port import EventBus
+    from cdp.idempotency.port import IdempotencyIndex
     from cdp.metrics.port import MetricsStore
     from cdp.objectstore.port import ObjectStore
     from cdp.oltp.port import OltpStore
     from cdp.online.port import OnlineStore
     from cdp.registry.port import ModelRegistry
-    from cdp.security.audit.checkpoint import AuditCheckpoints
+    from cdp.scoring.port import ChampionScorer, ScoringEndpoint
+    from cdp.security.audit.checkpoints.port import AuditCheckpoints
     from cdp.security.audit.port import AuditLog
     from cdp.security.cardverify.port import CardVerifier
     from cdp.security.datakeys.port import DataKeyStore
@@ -41,12 +44,8 @@ class Backends:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
         self.aws = self.settings.backend == "aws"
+        self._idempotency_indexes: dict[str, IdempotencyIndex] = {}
         make_private(self.settings)
-
-    def _boto(self, service: str):  # noqa: ANN202 - a boto3 client
-        import boto3
-
-        return boto3.client(service, region_name=self.settings.aws_region)
 
     # -- storage ------------------------------------------------------------------------------------
     @cached_property
@@ -61,36 +60,24 @@ class Backends:
 
     @cached_property
     def catalog(self) -> Catalog:
-        from cdp.catalog.port import AnalystLimits
-
+        """DuckDB over the lake folder here (through the object store's local paths), Glue + Athena in AWS."""
         if self.aws:
             from cdp.catalog.athena import GlueAthenaCatalog
 
-            return GlueAthenaCatalog(
-                self._boto("glue"),
-                self._boto("athena"),
-                database="cdp",
-                output_location=f"s3://{self.settings.lake_bucket}/_athena-results/",
-                analyst_workgroup=self.settings.athena_analyst_workgroup,
-                analyst_limits=AnalystLimits.from_settings(self.settings),
-            )
+            return GlueAthenaCatalog.from_settings(self.settings)
         from cdp.catalog.local import DuckDbCatalog
 
-        return DuckDbCatalog(
-            self.settings.state_dir / "catalog.json",
-            resolve=self.object_store.local_path,
-            analyst_limits=AnalystLimits.from_settings(self.settings),
-        )
+        return DuckDbCatalog.from_settings(self.settings, resolve=self.object_store.local_path)
 
     @cached_property
     def oltp(self) -> OltpStore:
         if self.aws:
-            from cdp.oltp import dynamodb
+            from cdp.oltp.dynamodb import DynamoDbOltpStore
 
-            return dynamodb.from_settings(self.settings)
-        from cdp.oltp import sqlite
+            return DynamoDbOltpStore.from_settings(self.settings)
+        from cdp.oltp.sqlite import SqliteOltpStore
 
-        return sqlite.from_settings(self.settings)
+        return SqliteOltpStore.from_settings(self.settings)
 
     @cached_property
     def stream(self) -> EventStream:
@@ -102,11 +89,31 @@ class Backends:
 
         return SqliteStreamLog.from_settings(self.settings)
 
+    def idempotency_index(self, consumer: str) -> IdempotencyIndex:
+        """The idempotency index of stream consumer `consumer` (one per consumer and `Backends`): a SQLite
+        file in the state folder here, one DynamoDB table shared by every consumer in AWS."""
+        if consumer not in self._idempotency_indexes:
+            if self.aws:
+                from cdp.idempotency.dynamodb import DynamoDbIdempotencyIndex
+
+                index: IdempotencyIndex = DynamoDbIdempotencyIndex.from_settings(self.settings, consumer)
+            else:
+                from cdp.idempotency.sqlite import SqliteIdempotencyIndex
+
+                index = SqliteIdempotencyIndex.from_settings(self.settings, consumer)
+            self._idempotency_indexes[consumer] = index
+        return self._idempotency_indexes[consumer]
+
     @cached_property
     def online_store(self) -> OnlineStore:
-        from cdp.online import online_store
+        """Per-key feature state: memory with a SQLite snapshot here, DynamoDB in AWS."""
+        if self.aws:
+            from cdp.online.dynamodb import DynamoDbOnlineStore
 
-        return online_store(self.settings)
+            return DynamoDbOnlineStore.from_settings(self.settings)
+        from cdp.online.local import LocalOnlineStore
+
+        return LocalOnlineStore.from_settings(self.settings)
 
     @cached_property
     def api_keys(self) -> ApiKeyStore:
@@ -134,6 +141,18 @@ class Backends:
         return MlflowModelRegistry.from_settings(
             self.settings, audit=self.audit, object_store=self.object_store
         )
+
+    def scoring_endpoint(self, local_scorer: Callable[[], ChampionScorer]) -> ScoringEndpoint:
+        """The stream handler's scoring endpoint: in AWS the SageMaker endpoint `fraud_endpoint_name`
+        (`local_scorer` is not called), here `local_scorer()` in this process (the champion's encoding lives
+        above the data platform, so the caller builds it)."""
+        if self.aws:
+            from cdp.scoring.sagemaker import SageMakerEndpoint
+
+            return SageMakerEndpoint.from_settings(self.settings)
+        from cdp.scoring.inprocess import InProcessEndpoint
+
+        return InProcessEndpoint(local_scorer())
 
     # -- monitoring -----------------------------------------------------------------------------------
     @cached_property
@@ -172,22 +191,22 @@ class Backends:
     @cached_property
     def keys(self) -> KeyManager:
         if self.aws:
-            from cdp.security.keys import kms
+            from cdp.security.keys.kms import KmsKeyManager
 
-            return kms.from_settings(self.settings)
-        from cdp.security.keys import local
+            return KmsKeyManager.from_settings(self.settings)
+        from cdp.security.keys.local import LocalKeyring
 
-        return local.from_settings(self.settings)
+        return LocalKeyring.from_settings(self.settings)
 
     @cached_property
     def data_keys(self) -> DataKeyStore:
         if self.aws:
-            from cdp.security.datakeys import dynamodb
+            from cdp.security.datakeys.dynamodb import DynamoDataKeyStore
 
-            return dynamodb.from_settings(self.settings)
-        from cdp.security.datakeys import sqlite
+            return DynamoDataKeyStore.from_settings(self.settings)
+        from cdp.security.datakeys.sqlite import SqliteDataKeyStore
 
-        return sqlite.from_settings(self.settings)
+        return SqliteDataKeyStore.from_settings(self.settings)
 
     @cached_property
     def audit(self) -> AuditLog:
@@ -211,12 +230,12 @@ class Backends:
     @cached_property
     def audit_checkpoints(self) -> AuditCheckpoints:
         if self.aws:
-            from cdp.security.audit.checkpoints_s3 import S3Checkpoints
+            from cdp.security.audit.checkpoints.s3 import S3Checkpoints
 
             return S3Checkpoints.from_settings(self.settings)
-        from cdp.security.audit.checkpoints_local import LocalCheckpointFile
+        from cdp.security.audit.checkpoints.local import LocalCheckpointFile
 
-        return LocalCheckpointFile(self.settings.state_dir / "audit-checkpoints.jsonl")
+        return LocalCheckpointFile.from_settings(self.settings)
 
     @cached_property
     def protector(self) -> Protector:
@@ -248,25 +267,21 @@ class Backends:
         if self.aws:
             from cdp.security.identity.aws import IamIdentityProvider
 
-            return IamIdentityProvider(self._boto("sts"), self.settings.iam_role_map)
+            return IamIdentityProvider.from_settings(self.settings)
         from cdp.security.identity.local import LocalIdentityProvider
-        from cdp.security.identity.register import SqliteIdentityRegister
         from cdp.security.identity.token import load_signing_key
 
-        return LocalIdentityProvider(
-            SqliteIdentityRegister(self.settings.state_dir / "identities.sqlite"),
-            lambda: load_signing_key(self.keys, self.data_keys),
-            self.settings.identity_file,
-            self.settings.identities_dir,
+        return LocalIdentityProvider.from_settings(
+            self.settings, lambda: load_signing_key(self.keys, self.data_keys)
         )
 
     @cached_property
     def erasure_requests(self) -> ErasureRequests:
         """Pending two-person erasure requests (SQLite here, DynamoDB in AWS)."""
         if self.aws:
-            from cdp.corebanking.erasure_requests import DynamoDbErasureRequests
+            from cdp.corebanking.erasure_requests.dynamodb import DynamoDbErasureRequests
 
             return DynamoDbErasureRequests.from_settings(self.settings)
-        from cdp.corebanking.erasure_requests import SqliteErasureRequests
+        from cdp.corebanking.erasure_requests.sqlite import SqliteErasureRequests
 
-        return SqliteErasureRequests(self.settings.state_dir / "erasure_requests.sqlite")
+        return SqliteErasureRequests.from_settings(self.settings)

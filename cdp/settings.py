@@ -174,6 +174,10 @@ class Settings(BaseSettings):
     stream_name: str = Field("cdp-transactions", description="Kinesis stream (or local log) name.")
     dynamodb_table_prefix: str = Field("cdp-", description="Prefix of the core-banking tables.")
     event_bus_name: str = Field("default", description="EventBridge bus of the monitoring rules.")
+    fraud_endpoint_name: str = Field(
+        "cdp-fraud",
+        description="SageMaker endpoint the stream handler scores with (the inference container).",
+    )
     audit_checkpoint_bucket: str = Field(
         "cdp-audit-checkpoints", description="S3 bucket (Object Lock) of the audit log's signed checkpoints."
     )

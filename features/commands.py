@@ -61,7 +61,6 @@ def show_card(
     """`cdp features show --card TOKEN`: the card's latest offline feature row (from the features table
     `cdp features build` wrote) and a summary of its online state. Tokens and aggregates only."""
     from cdp.catalog.port import CatalogError
-    from cdp.online import online_store
     from features.materialize import features_table_name
     from features.online import OnlineFeatures
     from features.views import EVENT_VIEWS
@@ -77,7 +76,7 @@ def show_card(
         offline = rows[0] if rows else None
     except CatalogError:
         offline = None  # features not built yet
-    online = OnlineFeatures(EVENT_VIEWS[view], online_store(backends.settings)).state_summary(card_token)
+    online = OnlineFeatures(EVENT_VIEWS[view], backends.online_store).state_summary(card_token)
     return {"card_token": card_token, "view": view, "latest_offline_row": offline, "online_state": online}
 
 
@@ -88,7 +87,6 @@ def show_customer(
     built) and, when the online store holds the user's state, the online features as of `as_of`
     (default: now). Tokens, aggregates and coarse profile attributes only."""
     from cdp.catalog.port import CatalogError
-    from cdp.online import online_store
     from features.asof_online import OnlineAsOfFeatures, load_customer_profiles
     from features.customer import CUSTOMER_VIEW
     from features.customer_tables import CUSTOMER_FEATURES
@@ -105,7 +103,7 @@ def show_customer(
         profiles = load_customer_profiles(backends.catalog)
     except CatalogError:
         profiles = {}
-    state = OnlineAsOfFeatures(CUSTOMER_VIEW, online_store(backends.settings), profiles)
+    state = OnlineAsOfFeatures(CUSTOMER_VIEW, backends.online_store, profiles)
     online = None
     try:
         online = state.features_as_of(user_token, as_of or datetime.now())

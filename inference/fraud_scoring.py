@@ -5,27 +5,20 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from cdp.scoring.port import DEFAULT_THRESHOLD, Score
 from inference.loaded import LoadedModel
 from training.fraud.preprocess import encode_features, one_hot_name
 
-DEFAULT_THRESHOLD = 0.5
 THRESHOLD_METRIC = "alert_threshold"  # the evaluation's score at the alert budget
 
 
 class FeatureMismatchError(ValueError):
     """The model wants features the request cannot provide (names the features, never values)."""
-
-
-@dataclass(frozen=True)
-class Score:
-    probability: float
-    reasons: list[tuple[str, float]]
 
 
 def decision_threshold(model: LoadedModel, configured: float | None) -> float:

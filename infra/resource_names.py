@@ -12,7 +12,7 @@ from cdp.settings import Settings
 from monitoring.rules import PIPELINES
 from pipelines.models import spec_of
 
-GLUE_DATABASE = "cdp"  # cdp/backends.py: GlueAthenaCatalog(database="cdp")
+GLUE_DATABASE = "cdp"  # cdp.catalog.athena.DATABASE
 ATHENA_RESULTS_PREFIX = "_athena-results/"  # cdp/backends.py: s3://<lake bucket>/_athena-results/
 ATHENA_WORKGROUP = "cdp"
 ATHENA_ANALYST_RESULTS_PREFIX = "_athena-analyst-results/"  # the analyst workgroup's enforced location

@@ -1,7 +1,7 @@
 """The DynamoDB tables the AWS adapters use: name suffix and key attributes (all strings).
 
 Keys are taken from the adapters where they publish them (`cdp.oltp.dynamodb.TABLE_KEYS`,
-`cdp.apikeys.dynamodb.TABLE_SUFFIX`, `cdp.streaming.landed_dynamodb`); the tests create each adapter's own
+`cdp.apikeys.dynamodb.TABLE_SUFFIX`, `cdp.idempotency.dynamodb`); the tests create each adapter's own
 table in moto and compare.
 """
 
@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cdp.apikeys.dynamodb import TABLE_SUFFIX as API_KEYS_SUFFIX
-from cdp.corebanking.erasure_requests import TABLE_SUFFIX as ERASURE_REQUESTS_SUFFIX
+from cdp.corebanking.erasure_requests.dynamodb import TABLE_SUFFIX as ERASURE_REQUESTS_SUFFIX
+from cdp.idempotency import dynamodb as idempotency
 from cdp.oltp.dynamodb import ERASURES
 from cdp.oltp.dynamodb import TABLE_KEYS as OLTP_TABLE_KEYS
-from cdp.streaming import landed_dynamodb
 
 
 @dataclass(frozen=True)
@@ -47,10 +47,10 @@ def table_specs() -> list[TableSpec]:
         TableSpec(ERASURE_REQUESTS_SUFFIX, "id", None, "two-person erasure requests (user id, token, who)"),
         TableSpec(API_KEYS_SUFFIX, "key_id", None, "hashed API keys of the public API"),
         TableSpec(
-            landed_dynamodb.TABLE_SUFFIX,
-            landed_dynamodb.KEY,
+            idempotency.TABLE_SUFFIX,
+            idempotency.KEY,
             None,
-            "lake sink idempotency: consumer#transaction id -> batch",
-            landed_dynamodb.TTL_ATTRIBUTE,
+            "stream consumers' idempotency index: consumer#transaction id -> batch",
+            idempotency.TTL_ATTRIBUTE,
         ),
     ]

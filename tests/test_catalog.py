@@ -179,3 +179,18 @@ def test_create_table_as_spills_under_the_state_folder_and_cleans_up(tmp_path, m
     assert cat.create_table_as(target, sql, memory_limit="200MB") == 3_000_000
     assert list(workdir.iterdir()) == []  # nothing spilled into the working directory
     assert not any(cat.spill_dir.iterdir()) if cat.spill_dir.exists() else True  # spill folders removed
+
+
+def test_from_settings_builds_both_adapters(tmp_path, monkeypatch):
+    from cdp.settings import Settings
+
+    settings = Settings(home=tmp_path / "home", lake_bucket="lake-x", athena_analyst_workgroup="analysts")
+    local = DuckDbCatalog.from_settings(settings, resolve=lambda uri: None)
+    assert local.registry_path == settings.state_dir / "catalog.json"
+    assert local.analyst_limits.max_rows == settings.analyst_max_rows
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    remote = GlueAthenaCatalog.from_settings(settings)
+    assert (remote.database, remote.output_location) == ("cdp", "s3://lake-x/_athena-results/")
+    assert remote.analyst_workgroup == "analysts"
+    assert remote.athena.meta.region_name == settings.aws_region

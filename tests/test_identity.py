@@ -20,13 +20,8 @@ from typer.testing import CliRunner
 
 from app.cli import app
 from cdp.backends import Backends
-from cdp.corebanking.erasure_requests import (
-    CONFIRMING,
-    DONE,
-    PENDING,
-    DynamoDbErasureRequests,
-    ErasureRequest,
-)
+from cdp.corebanking.erasure_requests.dynamodb import DynamoDbErasureRequests
+from cdp.corebanking.erasure_requests.port import CONFIRMING, DONE, PENDING, ErasureRequest
 from cdp.security.audit.dynamodb import DynamoDbAuditLog
 from cdp.security.audit.keys import AuditKeys
 from cdp.security.datakeys.dynamodb import create_table

@@ -282,13 +282,13 @@ def test_analyst_policy_reaches_only_its_workgroup_the_catalog_and_the_lake_tabl
 def _adapter_key_schemas(prefix: str, audit_table: str) -> dict[str, list[dict[str, str]]]:
     """Each AWS adapter creates its own table in moto; their key schemas by table name."""
     from cdp.apikeys.dynamodb import DynamoDbApiKeyStore
+    from cdp.idempotency.dynamodb import DynamoDbIdempotencyIndex
     from cdp.oltp.dynamodb import DynamoDbOltpStore
     from cdp.online.dynamodb import DynamoDbOnlineStore
     from cdp.security.audit.dynamodb import DynamoDbAuditLog
     from cdp.security.audit.keys import AuditKeys
     from cdp.security.datakeys.dynamodb import create_table as create_data_key_table
     from cdp.stream.dynamodb_checkpoints import DynamoDbCheckpoints
-    from cdp.streaming.landed_dynamodb import DynamoDbLandedIndex
 
     with mock_aws():
         client = boto3.client("dynamodb", region_name="eu-west-1")
@@ -297,7 +297,7 @@ def _adapter_key_schemas(prefix: str, audit_table: str) -> dict[str, list[dict[s
         DynamoDbApiKeyStore(client, f"{prefix}api-keys").create_table()
         create_data_key_table(client, f"{prefix}data-keys")
         DynamoDbCheckpoints(client, f"{prefix}stream-checkpoints", "cdp-transactions")
-        DynamoDbLandedIndex(client, f"{prefix}landed-index", "lake-sink").create_table()
+        DynamoDbIdempotencyIndex(client, f"{prefix}landed-index", "lake-sink").create_table()
         DynamoDbAuditLog(client, audit_table, AuditKeys.generate, checkpoints=None).create_table()  # type: ignore[arg-type]
         return {
             name: client.describe_table(TableName=name)["Table"]["KeySchema"]

@@ -10,7 +10,7 @@ import pytest
 from moto import mock_aws
 
 from cdp.oltp import Counts
-from cdp.oltp.dynamodb import DynamoDbOltpStore, from_settings
+from cdp.oltp.dynamodb import DynamoDbOltpStore
 from cdp.oltp.ids import transaction_id
 from cdp.settings import Settings
 
@@ -100,7 +100,7 @@ def test_put_transactions_across_chunks_counts_only_new_ones(store) -> None:
 
 def test_from_settings_uses_region_and_prefix(aws, tmp_path) -> None:
     settings = Settings(home=tmp_path, aws_region=REGION, dynamodb_table_prefix="prod-cdp-")
-    store = from_settings(settings)
+    store = DynamoDbOltpStore.from_settings(settings)
     assert store.table_names == {
         "customers": "prod-cdp-customers",
         "cards": "prod-cdp-cards",

@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from cdp.oltp import Counts, RecordError
-from cdp.oltp.sqlite import DB_FILE, SqliteOltpStore, from_settings
+from cdp.oltp.sqlite import DB_FILE, SqliteOltpStore
 from cdp.settings import Settings
 
 NAME = "Zebulon Quintessa"  # a PII value easy to look for in the raw file bytes
@@ -170,7 +170,7 @@ def test_erased_pii_is_gone_from_the_files(path) -> None:
 
 def test_from_settings_puts_the_store_in_the_state_dir(tmp_path) -> None:
     settings = Settings(home=tmp_path / "home")
-    store = from_settings(settings)
+    store = SqliteOltpStore.from_settings(settings)
     try:
         assert store.path == settings.state_dir / DB_FILE and store.path.exists()
         store.upsert_cards([card(3, 1)])

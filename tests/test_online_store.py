@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 
-from cdp.online import online_store
+from cdp.backends import Backends
 from cdp.online.dynamodb import DynamoDbOnlineStore
 from cdp.online.local import LocalOnlineStore
 from cdp.settings import get_settings
@@ -24,11 +24,11 @@ def test_local_snapshot_restores_writes_and_deletes(tmp_path):
     assert LocalOnlineStore(None).snapshot() == 0
 
 
-def test_the_settings_pick_the_adapter(monkeypatch):
-    assert isinstance(online_store(get_settings()), LocalOnlineStore)
+def test_backends_pick_the_adapter_from_the_settings(monkeypatch):
+    assert isinstance(Backends(get_settings()).online_store, LocalOnlineStore)
     monkeypatch.setenv("CDP_BACKEND", "aws")
     get_settings.cache_clear()
-    assert isinstance(online_store(get_settings()), DynamoDbOnlineStore)
+    assert isinstance(Backends(get_settings()).online_store, DynamoDbOnlineStore)
 
 
 def test_local_snapshots_share_one_connection_across_batches_threads_and_a_close(tmp_path):

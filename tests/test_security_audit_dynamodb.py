@@ -10,8 +10,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from cdp.security.audit.checkpoint import Checkpoint, sign_checkpoint
-from cdp.security.audit.checkpoints_s3 import S3Checkpoints
+from cdp.security.audit.checkpoints.port import Checkpoint, sign_checkpoint
+from cdp.security.audit.checkpoints.s3 import S3Checkpoints
 from cdp.security.audit.dynamodb import DynamoDbAuditLog
 from cdp.security.audit.keys import AuditKeys
 from cdp.security.audit.port import GENESIS_HASH

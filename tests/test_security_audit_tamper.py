@@ -24,9 +24,9 @@ from moto import mock_aws
 from typer.testing import CliRunner
 
 from cdp.security.audit.chain import record_hash, record_mac
-from cdp.security.audit.checkpoint import Checkpoint, CheckpointUnreadable, sign_checkpoint
-from cdp.security.audit.checkpoints_local import LocalCheckpointFile
-from cdp.security.audit.checkpoints_s3 import S3Checkpoints
+from cdp.security.audit.checkpoints.local import LocalCheckpointFile
+from cdp.security.audit.checkpoints.port import Checkpoint, CheckpointUnreadable, sign_checkpoint
+from cdp.security.audit.checkpoints.s3 import S3Checkpoints
 from cdp.security.audit.keys import AUDIT_CHECKPOINT_KEY_ID, AUDIT_MAC_KEY_ID, AuditKeys, load_audit_keys
 from cdp.security.audit.port import GENESIS_HASH, AuditIntegrityError, AuditLog
 from cdp.security.audit.sqlite import SqliteAuditLog

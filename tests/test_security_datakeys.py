@@ -7,7 +7,7 @@ import threading
 
 from moto import mock_aws
 
-from cdp.security.datakeys.dynamodb import create_table
+from cdp.security.datakeys.dynamodb import DynamoDataKeyStore, create_table
 from cdp.security.datakeys.sqlite import SqliteDataKeyStore
 from cdp.settings import Settings
 
@@ -33,16 +33,14 @@ def test_sqlite_first_writer_wins_across_threads(tmp_path):
 
 
 def test_from_settings_builds_both_adapters(tmp_path, monkeypatch):
-    from cdp.security.datakeys import dynamodb, sqlite
-
     settings = Settings(home=tmp_path)
-    local = sqlite.from_settings(settings)
+    local = SqliteDataKeyStore.from_settings(settings)
     local.put(A, b"k", "v1")
     assert (tmp_path / "state" / "data_keys.sqlite").exists() and local.get(A) == b"k"
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.setenv(name, "testing")
     with mock_aws():
-        remote = dynamodb.from_settings(settings)
+        remote = DynamoDataKeyStore.from_settings(settings)
         assert remote.table_name == "cdp-data-keys"
         create_table(remote.client, remote.table_name)
         remote.put(A, b"k", "v1")

@@ -91,13 +91,11 @@ def test_kms_refuses_a_blob_of_another_key(aws_env):
 
 
 def test_from_settings_builds_both_adapters(tmp_path, aws_env):
-    from cdp.security.keys import kms, local
-
     settings = Settings(home=tmp_path, kms_key_id="alias/cdp-pii")
-    ring = local.from_settings(settings)
+    ring = LocalKeyring.from_settings(settings)
     assert ring.path == tmp_path / "state" / "keyring.json" and ring.path.exists()
     create_key(boto3.client("kms", region_name=settings.aws_region), alias=settings.kms_key_id)
-    manager = kms.from_settings(settings)
+    manager = KmsKeyManager.from_settings(settings)
     dk = manager.generate_data_key(CTX)
     assert manager.decrypt_data_key(dk.wrapped, CTX) == dk.plaintext
 

@@ -31,3 +31,9 @@ def test_unknown_backend_is_refused_with_the_field_named(monkeypatch):
 
 def test_default_scale_is_the_demo_scale():
     assert Settings().users == 100
+
+
+def test_the_fraud_endpoint_name_comes_from_the_environment(monkeypatch):
+    assert Settings().fraud_endpoint_name == "cdp-fraud"
+    monkeypatch.setenv("CDP_FRAUD_ENDPOINT_NAME", "fraud-prod")
+    assert Settings().fraud_endpoint_name == "fraud-prod"

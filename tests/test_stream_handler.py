@@ -25,6 +25,8 @@ from botocore.stub import Stubber
 from cdp.backends import Backends
 from cdp.registry import Lineage
 from cdp.registry.scoring import load_scoring_model
+from cdp.scoring.inprocess import InProcessEndpoint
+from cdp.scoring.sagemaker import SageMakerEndpoint
 from cdp.settings import Settings
 from cdp.stream.local import SqliteStreamLog
 from cdp.stream.port import Record
@@ -34,7 +36,7 @@ from features.online import OnlineFeatures
 from inference.holder import ModelHolder
 from inference.loaded import load_version
 from inference.model_files import model_folder
-from inference.streaming.endpoint import InProcessEndpoint, SageMakerEndpoint
+from inference.streaming.champion_scorer import FraudChampionScorer
 from inference.streaming.handler import StreamHandler, build_handler
 from inference.streaming.runner import StreamRunner, kinesis_event, run_stream
 from tests.test_inference_app import random_events, token, train_fraud_model
@@ -77,7 +79,7 @@ def backends(tmp_path) -> Backends:
 
 @pytest.fixture
 def handler(backends, champion) -> StreamHandler:
-    h = build_handler(backends, endpoint=InProcessEndpoint(champion.holder))
+    h = build_handler(backends, endpoint=InProcessEndpoint(FraudChampionScorer(champion.holder)))
     yield h
     h.index.close()
 
@@ -202,7 +204,7 @@ def test_enriched_rows_carry_features_score_and_model_version(handler, backends,
         assert row["model"] == "cdp-fraud" and row["model_version"] == 1
         assert row["threshold"] == pytest.approx(ALERT_THRESHOLD)
         assert row["is_alert"] == (row["fraud_probability"] >= ALERT_THRESHOLD)
-    expected = InProcessEndpoint(champion.holder).score([json.loads(r["features"]) for r in landed])
+    expected = FraudChampionScorer(champion.holder).score([json.loads(r["features"]) for r in landed])
     assert [r["fraud_probability"] for r in landed] == pytest.approx([s.probability for s in expected.scores])
 
 

@@ -28,14 +28,14 @@ from typing import Any
 import pytest
 
 from cdp.backends import Backends
+from cdp.idempotency.sqlite import TABLE, index_file
 from cdp.registry import Lineage
 from cdp.registry.scoring import load_scoring_model
+from cdp.scoring.port import Score, ScoredBatch
 from cdp.settings import Settings
 from cdp.stream import Record, put_all
 from cdp.streaming import records
-from inference.fraud_scoring import Score
-from inference.streaming.endpoint import ScoredBatch
-from inference.streaming.handler import LANDED_INDEX_FILE, build_handler
+from inference.streaming.handler import IDEMPOTENCY_CONSUMER, build_handler
 from inference.streaming.runner import StreamRunner, run_stream
 from tests.test_inference_app import random_events, token, train_fraud_model
 
@@ -127,12 +127,12 @@ def go(runner: subprocess.Popen) -> None:
     runner.stdin.flush()
 
 
-def landed_count(home: Path) -> int:
-    """Transactions the handler has recorded as landed (0 before its index exists)."""
-    path = Settings(home=home).state_dir / LANDED_INDEX_FILE
+def claimed_count(home: Path) -> int:
+    """Transactions the handler has claimed in its idempotency index (0 before its index exists)."""
+    path = index_file(Settings(home=home), IDEMPOTENCY_CONSUMER)
     try:
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as con:
-            return con.execute("SELECT count(*) FROM landed").fetchone()[0]
+            return con.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0]
     except sqlite3.OperationalError:
         return 0
 
@@ -178,7 +178,7 @@ def test_sigkilled_stream_runner_resumes_to_the_uninterrupted_result(tmp_path: P
         delay = rng.uniform(0.0, 0.25)  # lands the kill anywhere inside a batch's work
         successor = spawn_runner(home)
         deadline = time.monotonic() + 90
-        while landed_count(home) < target and victim.poll() is None and time.monotonic() < deadline:
+        while claimed_count(home) < target and victim.poll() is None and time.monotonic() < deadline:
             time.sleep(0.005)
         time.sleep(delay)
         assert victim.poll() is None, (
@@ -189,10 +189,10 @@ def test_sigkilled_stream_runner_resumes_to_the_uninterrupted_result(tmp_path: P
         assert victim.returncode == -signal.SIGKILL
         for pipe in (victim.stdin, victim.stdout, victim.stderr):
             pipe.close()
-        kill_points.append((target, round(delay, 3), landed_count(home)))
+        kill_points.append((target, round(delay, 3), claimed_count(home)))
         victim = successor
         go(victim)
-    print("kill points (landed target, delay s, landed at kill):", kill_points)
+    print("kill points (claimed target, delay s, claimed at kill):", kill_points)
     assert kill_points[-1][2] < TOTAL  # the last kill really interrupted the run
 
     out, err = victim.communicate(timeout=240)  # the final, uninterrupted resume
@@ -214,8 +214,8 @@ def test_sigkilled_stream_runner_resumes_to_the_uninterrupted_result(tmp_path: P
     alert_ids = [a["txn_id"] for a in alerts]
     assert len(alert_ids) == len(set(alert_ids))  # no duplicated alert
     assert sorted(alert_ids) == sorted(a["txn_id"] for a in expected_alerts)  # none lost, none extra
-    with sqlite3.connect(Settings(home=home).state_dir / LANDED_INDEX_FILE) as con:
-        assert con.execute("SELECT count(*) FROM landed").fetchone()[0] == TOTAL
+    with sqlite3.connect(index_file(Settings(home=home), IDEMPOTENCY_CONSUMER)) as con:
+        assert con.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0] == TOTAL
     assert json.loads(scored[0]["features"])  # the rows carry their features
 
 
@@ -226,6 +226,9 @@ class VelocityEndpoint:
     def score(self, feature_rows: Sequence[Mapping[str, Any]]) -> ScoredBatch:
         scores = [Score(min(1.0, r["txn_count_1h"] / 4), []) for r in feature_rows]
         return ScoredBatch("velocity", 1, 0.5, scores)
+
+    def close(self) -> None:
+        """Nothing to stop."""
 
 
 class Crash(BaseException):

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from cdp.catalog.dialect import analyst_select_to_athena, to_athena
 from cdp.catalog.port import AnalystLimits, CatalogError, QueryRefused, SplitBy, TableInfo
+
+if TYPE_CHECKING:
+    from cdp.settings import Settings
+
+DATABASE = "cdp"  # the Glue database of the lake's tables
 
 _PARQUET = {
     "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
@@ -64,6 +69,21 @@ class GlueAthenaCatalog:
     Analyst queries run in their own workgroup (`analyst_workgroup`), whose enforced configuration (result
     location, encryption, scan cut-off) and the analysts' IAM policy (this workgroup only, the lake's table
     prefixes only) are the sandbox here; the adapter also sends nothing but one parsed SELECT there."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> GlueAthenaCatalog:
+        """The `cdp` Glue database in `settings.aws_region`, query results under the lake bucket's
+        `_athena-results/`, analyst queries in `settings.athena_analyst_workgroup`."""
+        import boto3
+
+        return cls(
+            boto3.client("glue", region_name=settings.aws_region),
+            boto3.client("athena", region_name=settings.aws_region),
+            database=DATABASE,
+            output_location=f"s3://{settings.lake_bucket}/_athena-results/",
+            analyst_workgroup=settings.athena_analyst_workgroup,
+            analyst_limits=AnalystLimits.from_settings(settings),
+        )
 
     def __init__(
         self,

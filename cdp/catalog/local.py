@@ -9,6 +9,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
@@ -16,9 +17,13 @@ import pyarrow as pa
 from cdp.catalog.port import AnalystLimits, CatalogError, SplitBy, TableInfo
 from cdp.catalog.sandbox import analyst_query, lake_relation
 
+if TYPE_CHECKING:
+    from cdp.settings import Settings
+
 # A query that may be computed piecewise (`SplitBy`) runs over groups of about this many source rows: each
 # group's sorts fit in memory (no spill), and a sort of n rows costs more than n/k sorts of k rows.
 ROWS_PER_BUCKET = 3_000_000
+REGISTRY_FILE = "catalog.json"  # the table definitions, in the state folder
 
 _SAFE_NAME = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
 
@@ -35,6 +40,13 @@ class DuckDbCatalog:
     `resolve` maps a table's `s3://` location to the local folder that holds it (the object store's
     `local_path`).
     """
+
+    @classmethod
+    def from_settings(cls, settings: Settings, resolve: Callable[[str], Path | None]) -> DuckDbCatalog:
+        """The catalog of `<state_dir>/catalog.json`, tables read through `resolve`."""
+        return cls(
+            settings.state_dir / REGISTRY_FILE, resolve, analyst_limits=AnalystLimits.from_settings(settings)
+        )
 
     def __init__(
         self,

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from cdp.backends import Backends
 from cdp.corebanking.erasure import ErasureReport, customer_token_or_erased, forget_customer
-from cdp.corebanking.erasure_requests import CONFIRMING, DONE, PENDING, ErasureRequest
+from cdp.corebanking.erasure_requests.port import CONFIRMING, DONE, PENDING, ErasureRequest
 from cdp.security.errors import AccessDenied
 from cdp.security.policy import may_erase
 from cdp.security.vault import Caller

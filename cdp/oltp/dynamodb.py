@@ -153,6 +153,13 @@ class DynamoDbOltpStore:
     Like the boto3 resource it wraps, one instance serves one thread.
     """
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DynamoDbOltpStore:
+        """The AWS store in `settings.aws_region` with tables named `<dynamodb_table_prefix><record type>`."""
+        return cls(
+            boto3.resource("dynamodb", region_name=settings.aws_region), settings.dynamodb_table_prefix
+        )
+
     def __init__(self, resource: Any, table_prefix: str = "cdp-", *, page_size: int | None = None) -> None:
         self._resource = resource
         self.page_size = page_size  # items per Scan/Query page; None lets DynamoDB page by 1 MB
@@ -445,10 +452,3 @@ class DynamoDbOltpStore:
 
     def close(self) -> None:
         """Nothing to release (boto3 pools connections per client)."""
-
-
-def from_settings(settings: Settings) -> DynamoDbOltpStore:
-    """The AWS store in `settings.aws_region` with tables named `<dynamodb_table_prefix><record type>`."""
-    return DynamoDbOltpStore(
-        boto3.resource("dynamodb", region_name=settings.aws_region), settings.dynamodb_table_prefix
-    )

@@ -177,6 +177,11 @@ def _create_private_file(path: Path) -> None:
 class SqliteOltpStore:
     """The OLTP store in one SQLite file. Safe to share between threads (calls are serialised)."""
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SqliteOltpStore:
+        """The local store at `<state_dir>/oltp.sqlite3`."""
+        return cls(settings.state_dir / DB_FILE)
+
     def __init__(self, path: Path | str, *, page_size: int = 1_000, busy_timeout_s: float = 30.0) -> None:
         self.path = Path(path)
         self.page_size = page_size
@@ -429,8 +434,3 @@ class SqliteOltpStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def from_settings(settings: Settings) -> SqliteOltpStore:
-    """The local store at `<state_dir>/oltp.sqlite3`."""
-    return SqliteOltpStore(settings.state_dir / DB_FILE)

@@ -22,7 +22,7 @@ rule). After an automatic rotation, `rotate=False` re-encrypts onto it without r
 
 What this does not rotate: the per-customer data keys themselves (re-encrypting every field) and the token
 HMAC key. Re-keying tokens changes every `usr_`/`crd_` token and `txn_id`: every lake partition, the
-stream's retained records, the online state, the landed-id indexes, the feature tables and the training
+stream's retained records, the online state, the idempotency indexes, the feature tables and the training
 snapshots referenced by registered models would have to be rewritten together, and the lineage of every
 model would break. Its wrapping is rotated like any other entry's.
 """

@@ -1,10 +1,11 @@
 """A stream consumer that lands protected transactions in the lake, exactly once by `txn_id`.
 
 Each batch from a shard is written as `part-stream-<shard>-<first sequence number>.parquet` in the
-partitions it touches, its ids are recorded in the landed index, then the shard is checkpointed. After a
-crash the consumer re-reads from its checkpoint: the re-read batch starts at the same sequence number, so
-it replaces the same files instead of adding rows. Records the producer sent twice (a put retried after a
-crash) arrive in a later batch; the landed index knows they are already in another file and drops them.
+partitions it touches, its ids are claimed in the consumer's idempotency index, then the shard is
+checkpointed. After a crash the consumer re-reads from its checkpoint: the re-read batch starts at the same
+sequence number, so it replaces the same files instead of adding rows. Records the producer sent twice (a
+put retried after a crash) arrive in a later batch; the idempotency index knows they are already in
+another file and drops them.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from cdp.lake import tables
 from cdp.lake.writer import LakeWriter
 from cdp.stream.consumer import Batch, StreamConsumer
 from cdp.streaming import records
-from cdp.streaming.landed import open_landed_index
 
 CONSUMER = "lake-sink"
 
@@ -41,7 +41,7 @@ class LakeSink:
         self.b = backends
         self.writer = LakeWriter(backends.object_store, backends.settings.lake_bucket)
         self.report = SinkReport()
-        self.index = open_landed_index(backends.settings, CONSUMER)  # local: lake-sink-landed.sqlite
+        self.index = backends.idempotency_index(CONSUMER)
         backends.catalog.register_table(tables.TRANSACTIONS.info(backends.settings.lake_bucket))
 
     def __call__(self, batch: Batch) -> None:
@@ -57,9 +57,9 @@ class LakeSink:
         name = f"stream-{batch.shard_id}-{batch.records[0].sequence_number}"
         # Rows already landed under another file (a producer resend seen in an earlier batch) are dropped;
         # rows landed under this batch's own name are being rewritten with it, so they are kept.
-        landed = self.index.landed_elsewhere(table["txn_id"].to_pylist(), name)
-        if landed:
-            table = table.filter(pc.invert(pc.is_in(table["txn_id"], pa.array(sorted(landed)))))
+        elsewhere = self.index.claimed_elsewhere(table["txn_id"].to_pylist(), name)
+        if elsewhere:
+            table = table.filter(pc.invert(pc.is_in(table["txn_id"], pa.array(sorted(elsewhere)))))
         self.report.duplicates += len(rows) - table.num_rows
         if table.num_rows:
             self.writer.write_chunk(tables.TRANSACTIONS, table, name)

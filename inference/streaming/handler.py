@@ -7,12 +7,12 @@ For each batch (`handler(event, context)`, an `aws:kinesis` event of base64 reco
 3. the online features of the rest are computed from the cards' stored state, once: the updated states
    wait in memory (`CardFeatures.features_pending`); the rows are scored in one call of the scoring
    endpoint, written to `transactions_scored` and, at or over the threshold, to `fraud_alerts`;
-4. their ids are claimed in the handler's landed index, the cards' online state is advanced (the waiting
+4. their ids are claimed in the handler's idempotency index, the cards' online state is advanced (the waiting
    states are written when the cards' stored state has not changed since step 3, else the events are
    applied afresh), then the claims are marked applied.
 
 Idempotency (as the lake sink): files are named after the shard and the sequence number of the batch's
-first new record, so a batch re-delivered after a crash before step 4 rewrites the same files; ids landed
+first new record, so a batch re-delivered after a crash before step 4 rewrites the same files; ids claimed
 in step 4 are never scored again, so re-delivery adds no rows. A crash between the claim and the state
 advance leaves claims not marked applied: the re-delivered batch (the runner re-reads from the same
 checkpoint) advances the cards with those events then, so the velocity features count every event exactly
@@ -32,23 +32,23 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
 
+from cdp.idempotency.port import Claim, IdempotencyIndex
 from cdp.lake.writer import LakeWriter
+from cdp.scoring.port import ScoringEndpoint
 from cdp.startup_objects import freeze_startup_objects
 from cdp.streaming import records
-from cdp.streaming.landed import LandedEntry, LandedIndex, open_landed_index
 from features.columns import epoch_seconds
 from features.online import lake_card_profiles
 from inference.card_features import CardFeatures, EventOrderError
 from inference.streaming import scored
-from inference.streaming.endpoint import InProcessEndpoint, ScoringEndpoint
+from inference.streaming.champion_scorer import FraudChampionScorer
 
 if TYPE_CHECKING:
     from cdp.backends import Backends
 
 log = logging.getLogger("inference.streaming.handler")
 
-LANDED_INDEX_CONSUMER = "stream-handler"
-LANDED_INDEX_FILE = f"{LANDED_INDEX_CONSUMER}-landed.sqlite"  # the local index, in the state folder
+IDEMPOTENCY_CONSUMER = "stream-handler"  # the handler's name in the idempotency index
 
 
 class MalformedRecordError(ValueError):
@@ -91,7 +91,7 @@ class StreamHandler:
         endpoint: ScoringEndpoint,
         card_features: CardFeatures,
         writer: LakeWriter,
-        index: LandedIndex,
+        index: IdempotencyIndex,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC).replace(tzinfo=None),
     ) -> None:
         self.endpoint = endpoint
@@ -116,19 +116,17 @@ class StreamHandler:
         return dict(processor.response())
 
     def close(self) -> None:
-        """Stop the endpoint's background work (a champion reload thread) and close the landed index."""
-        close = getattr(self.endpoint, "close", None)
-        if callable(close):
-            close()
-        self.index.close()
+        """Stop the endpoint's background work (a champion reload thread). The idempotency index is left
+        open: it belongs to whoever built it (`Backends` keeps one per consumer)."""
+        self.endpoint.close()
 
     def _enrich(self, decoded: Sequence[tuple[Mapping[str, Any], dict[str, Any]]]) -> None:
         fresh: dict[str, tuple[Mapping[str, Any], dict[str, Any]]] = {}  # txn_id -> (event record, row)
         for raw, row in decoded:
             fresh.setdefault(row["txn_id"], (raw, row))
-        landed = self.index.lookup(list(fresh))
-        self._apply_unapplied(fresh, landed)
-        for txn_id in landed:
+        claims = self.index.lookup(list(fresh))
+        self._apply_unapplied(fresh, claims)
+        for txn_id in claims:
             del fresh[txn_id]
         self.report.redelivered += len(decoded) - len(fresh)
         if not fresh:
@@ -173,10 +171,10 @@ class StreamHandler:
         self.report.alerts += alerts.num_rows
 
     def _apply_unapplied(
-        self, batch: Mapping[str, tuple[Mapping[str, Any], dict[str, Any]]], landed: Mapping[str, LandedEntry]
+        self, batch: Mapping[str, tuple[Mapping[str, Any], dict[str, Any]]], claims: Mapping[str, Claim]
     ) -> None:
-        """Advance the cards with landed events whose batch crashed before it advanced them (in order)."""
-        pending = [row for t, (_, row) in batch.items() if t in landed and not landed[t].applied]
+        """Advance the cards with claimed events whose batch crashed before it advanced them (in order)."""
+        pending = [row for t, (_, row) in batch.items() if t in claims and not claims[t].applied]
         if not pending:
             return
         # A crash after the state advance but before the claims were marked leaves the state ahead of the
@@ -193,7 +191,7 @@ class StreamHandler:
             self._advance_cards(newer)
         by_batch: dict[str, list[str]] = {}
         for row in pending:
-            by_batch.setdefault(landed[row["txn_id"]].batch, []).append(row["txn_id"])
+            by_batch.setdefault(claims[row["txn_id"]].batch, []).append(row["txn_id"])
         for name, txn_ids in by_batch.items():
             self.index.mark_applied(txn_ids, name)
         self.report.recovered += len(pending)
@@ -220,26 +218,32 @@ class StreamHandler:
             )
 
 
-def build_handler(
-    backends: Backends, endpoint: ScoringEndpoint | None = None, index: LandedIndex | None = None
-) -> StreamHandler:
-    """The handler over the platform's ports; by default it scores in-process with the reloaded champion
-    and keeps its landed index where the settings' backend says (SQLite file, or DynamoDB in AWS).
-    The first handler built in a process freezes the startup objects (`freeze_startup_objects`)."""
+def champion_scorer(backends: Backends) -> FraudChampionScorer:
+    """The fraud champion scoring in this process, reloaded from the registry as the settings say."""
     from inference.config import ServingConfig
     from inference.holder import ModelHolder
     from inference.loaded import load_version
 
+    config = ServingConfig.from_settings(backends.settings)
+
+    def load(version):  # noqa: ANN001, ANN202 - a ModelVersion -> LoadedModel
+        return load_version(version, backends.object_store)
+
+    holder = ModelHolder(config.fraud_model, backends.model_registry, load, config.reload_seconds)
+    holder.start()
+    return FraudChampionScorer(holder, config.fraud_threshold, config.reason_codes)
+
+
+def build_handler(
+    backends: Backends, endpoint: ScoringEndpoint | None = None, index: IdempotencyIndex | None = None
+) -> StreamHandler:
+    """The handler over the platform's ports; by default it scores with `backends.scoring_endpoint` (the
+    reloaded champion in-process here, the SageMaker endpoint in AWS) and keeps its claims in
+    `backends.idempotency_index` (SQLite file here, DynamoDB in AWS).
+    The first handler built in a process freezes the startup objects (`freeze_startup_objects`)."""
     settings = backends.settings
     if endpoint is None:
-        config = ServingConfig.from_settings(settings)
-
-        def load(version):  # noqa: ANN001, ANN202 - a ModelVersion -> LoadedModel
-            return load_version(version, backends.object_store)
-
-        holder = ModelHolder(config.fraud_model, backends.model_registry, load, config.reload_seconds)
-        holder.start()
-        endpoint = InProcessEndpoint(holder, config.fraud_threshold, config.reason_codes)
+        endpoint = backends.scoring_endpoint(lambda: champion_scorer(backends))
     bucket = settings.lake_bucket
     for table in (scored.TRANSACTIONS_SCORED, scored.FRAUD_ALERTS):
         backends.catalog.register_table(table.info(bucket))
@@ -247,7 +251,7 @@ def build_handler(
         endpoint=endpoint,
         card_features=CardFeatures(backends.online_store, lambda: lake_card_profiles(backends.catalog)),
         writer=LakeWriter(backends.object_store, bucket),
-        index=index or open_landed_index(settings, LANDED_INDEX_CONSUMER),
+        index=index or backends.idempotency_index(IDEMPOTENCY_CONSUMER),
     )
     freeze_startup_objects()
     return handler

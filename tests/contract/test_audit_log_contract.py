@@ -19,9 +19,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from cdp.security.audit.checkpoint import AuditCheckpoints, Checkpoint
-from cdp.security.audit.checkpoints_local import LocalCheckpointFile
-from cdp.security.audit.checkpoints_s3 import S3Checkpoints
+from cdp.security.audit.checkpoints.local import LocalCheckpointFile
+from cdp.security.audit.checkpoints.port import AuditCheckpoints, Checkpoint
+from cdp.security.audit.checkpoints.s3 import S3Checkpoints
 from cdp.security.audit.dynamodb import DynamoDbAuditLog
 from cdp.security.audit.keys import AuditKeys
 from cdp.security.audit.port import GENESIS_HASH, AuditIntegrityError, AuditLog, AuditRecord

@@ -13,7 +13,7 @@ from itertools import takewhile
 from typing import Any
 
 from cdp.security.audit.chain import ChainWalk, record_mac, walk_chain
-from cdp.security.audit.checkpoint import AuditCheckpoints, Checkpoint, sign_checkpoint
+from cdp.security.audit.checkpoints.port import AuditCheckpoints, Checkpoint, sign_checkpoint
 from cdp.security.audit.keys import AuditKeys
 from cdp.security.audit.port import KEYED_MAC, AuditIntegrityError, AuditRecord, VerifyResult
 from cdp.security.audit.verdict import judge

@@ -32,7 +32,7 @@ from botocore.exceptions import ClientError
 
 from cdp.security.audit.chain import ChainWalk, walk_chain
 from cdp.security.audit.chained import ChainedAuditLog, checked_details
-from cdp.security.audit.checkpoint import AuditCheckpoints
+from cdp.security.audit.checkpoints.port import AuditCheckpoints
 from cdp.security.audit.keys import AuditKeys
 from cdp.security.audit.port import GENESIS_HASH, AuditIntegrityError, AuditRecord, VerifyResult
 
@@ -134,7 +134,7 @@ class DynamoDbAuditLog(ChainedAuditLog):
         import boto3
 
         if checkpoints is None:
-            from cdp.security.audit.checkpoints_s3 import S3Checkpoints
+            from cdp.security.audit.checkpoints.s3 import S3Checkpoints
 
             checkpoints = S3Checkpoints.from_settings(settings)
         client = boto3.client("dynamodb", region_name=settings.aws_region)

@@ -27,8 +27,8 @@ from typing import Any
 
 from cdp.security.audit.chain import walk_chain
 from cdp.security.audit.chained import ChainedAuditLog, checked_details
-from cdp.security.audit.checkpoint import AuditCheckpoints
-from cdp.security.audit.checkpoints_local import LocalCheckpointFile
+from cdp.security.audit.checkpoints.local import LocalCheckpointFile
+from cdp.security.audit.checkpoints.port import AuditCheckpoints
 from cdp.security.audit.keys import AuditKeys
 from cdp.security.audit.port import GENESIS_HASH, AuditRecord, VerifyResult
 from cdp.sqlite_connections import ThreadConnections

@@ -14,7 +14,7 @@ Rules, in order (the first that fails is reported, naming the first bad seq wher
 from __future__ import annotations
 
 from cdp.security.audit.chain import ChainWalk
-from cdp.security.audit.checkpoint import Checkpoint
+from cdp.security.audit.checkpoints.port import Checkpoint
 from cdp.security.audit.port import VerifyResult
 
 

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from cdp.security.datakeys.port import StoredKey, decode_context, encode_context
 from cdp.security.errors import CustomerErased
+
+if TYPE_CHECKING:
+    from cdp.settings import Settings
 
 
 def _now() -> str:
@@ -26,6 +29,14 @@ def _conditional_failed(e: ClientError) -> bool:
 
 class DynamoDataKeyStore:
     """`DataKeyStore` over one DynamoDB table (low-level client)."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DynamoDataKeyStore:
+        """The platform data-key table `<CDP_DYNAMODB_TABLE_PREFIX>data-keys` in `CDP_AWS_REGION`."""
+        import boto3
+
+        client = boto3.client("dynamodb", region_name=settings.aws_region)
+        return cls(client, f"{settings.dynamodb_table_prefix}data-keys")
 
     def __init__(self, client: Any, table_name: str) -> None:
         self.client = client
@@ -190,11 +201,3 @@ def create_table(client: Any, table_name: str) -> None:
         if e.response.get("Error", {}).get("Code") != "ResourceInUseException":
             raise
     client.get_waiter("table_exists").wait(TableName=table_name)
-
-
-def from_settings(settings: Any) -> DynamoDataKeyStore:
-    """The platform data-key table `<CDP_DYNAMODB_TABLE_PREFIX>data-keys` in `CDP_AWS_REGION`."""
-    import boto3
-
-    client = boto3.client("dynamodb", region_name=settings.aws_region)
-    return DynamoDataKeyStore(client, f"{settings.dynamodb_table_prefix}data-keys")

@@ -7,10 +7,13 @@ import threading
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from cdp.security.datakeys.port import StoredKey, decode_context, encode_context
 from cdp.security.errors import CustomerErased
+
+if TYPE_CHECKING:
+    from cdp.settings import Settings
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS data_keys (
@@ -32,6 +35,11 @@ def _now() -> str:
 
 class SqliteDataKeyStore:
     """`DataKeyStore` in one SQLite file (created with its folder if missing)."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SqliteDataKeyStore:
+        """The platform data-key store under the state folder (`<home>/state/data_keys.sqlite`)."""
+        return cls(settings.state_dir / "data_keys.sqlite")
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
@@ -153,8 +161,3 @@ def _add_context_column(conn: sqlite3.Connection) -> None:
     except sqlite3.OperationalError as e:  # another process added it meanwhile
         if "duplicate column" not in str(e):
             raise
-
-
-def from_settings(settings: Any) -> SqliteDataKeyStore:
-    """The platform data-key store under the state folder (`<home>/state/data_keys.sqlite`)."""
-    return SqliteDataKeyStore(settings.state_dir / "data_keys.sqlite")

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from cdp.security.errors import NotAuthenticated
 from cdp.security.identity.port import Identity, IdentityAdminError
 from cdp.security.policy import ROLES
+
+if TYPE_CHECKING:
+    from cdp.settings import Settings
 
 _ASSUMED = re.compile(r"^arn:(aws[a-z-]*):sts::(\d{12}):assumed-role/([^/]+)/[^/]+$")
 
@@ -31,6 +34,13 @@ def role_arn(principal_arn: str) -> str | None:
 
 class IamIdentityProvider:
     """`IdentityProvider` over STS (`sts` is a boto3 STS client)."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> IamIdentityProvider:
+        """STS in `settings.aws_region`, roles from `CDP_IAM_ROLE_MAP`."""
+        import boto3
+
+        return cls(boto3.client("sts", region_name=settings.aws_region), settings.iam_role_map)
 
     def __init__(self, sts: Any, role_map: Mapping[str, Sequence[str]]) -> None:
         unknown = sorted({r for roles in role_map.values() for r in roles} - ROLES)

@@ -15,6 +15,7 @@ import stat
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cdp.security.errors import NotAuthenticated
 from cdp.security.identity import token as tokens
@@ -28,8 +29,12 @@ from cdp.security.identity.port import (
 from cdp.security.identity.register import Registration, SqliteIdentityRegister
 from cdp.security.policy import ROLES
 
+if TYPE_CHECKING:
+    from cdp.settings import Settings
+
 ADMIN_ROLE = "admin"
 BOOTSTRAP_ISSUER = "bootstrap"
+REGISTER_FILE = "identities.sqlite"  # in the state folder
 
 
 def read_token_file(path: Path) -> str:
@@ -66,6 +71,17 @@ def check_roles(roles: Sequence[str]) -> tuple[str, ...]:
 
 class LocalIdentityProvider:
     """`IdentityProvider` over signed tokens and a SQLite register."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings, signing_key: Callable[[], bytes]) -> LocalIdentityProvider:
+        """The register `<state_dir>/identities.sqlite`, the caller's token file and the services'
+        folder from the settings; `signing_key` loads the token signing key on first use."""
+        return cls(
+            SqliteIdentityRegister(settings.state_dir / REGISTER_FILE),
+            signing_key,
+            settings.identity_file,
+            settings.identities_dir,
+        )
 
     def __init__(
         self,

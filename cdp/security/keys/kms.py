@@ -11,18 +11,28 @@ long as the KMS key itself.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from cdp.security.errors import KeyAccessError, KeyRetirementUnsupported
 from cdp.security.keys.port import DataKey, canonical_context
 
+if TYPE_CHECKING:
+    from cdp.settings import Settings
+
 _ACCESS_ERRORS = {"InvalidCiphertextException", "IncorrectKeyException", "AccessDeniedException"}
 
 
 class KmsKeyManager:
     """`KeyManager` over one KMS symmetric key (`key_id`: id, ARN or alias)."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> KmsKeyManager:
+        """The platform KMS key (`CDP_KMS_KEY_ID`) in `CDP_AWS_REGION`."""
+        import boto3
+
+        return cls(boto3.client("kms", region_name=settings.aws_region), settings.kms_key_id)
 
     def __init__(self, client: Any, key_id: str) -> None:
         self.client = client
@@ -108,10 +118,3 @@ def create_key(client: Any, alias: str | None = None) -> str:
     if alias:
         client.create_alias(AliasName=alias, TargetKeyId=key_id)
     return key_id
-
-
-def from_settings(settings: Any) -> KmsKeyManager:
-    """The platform KMS key (`CDP_KMS_KEY_ID`) in `CDP_AWS_REGION`."""
-    import boto3
-
-    return KmsKeyManager(boto3.client("kms", region_name=settings.aws_region), settings.kms_key_id)

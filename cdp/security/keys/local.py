@@ -19,13 +19,16 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from cdp.security.errors import KeyAccessError, KeyringPermissionError
 from cdp.security.keys.port import DataKey, canonical_context
+
+if TYPE_CHECKING:
+    from cdp.settings import Settings
 
 _MAGIC = b"LK1"
 _NONCE = 12
@@ -34,6 +37,11 @@ _FORMAT = 1
 
 class LocalKeyring:
     """`KeyManager` over a keyring file of master keys; the file is created (mode 0600) if missing."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LocalKeyring:
+        """The platform keyring under the state folder (`<home>/state/keyring.json`)."""
+        return cls(settings.state_dir / "keyring.json")
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
@@ -197,8 +205,3 @@ def _parse(wrapped: bytes) -> tuple[str, bytes, bytes]:
     if len(nonce) != _NONCE or len(sealed) != 32 + 16:
         raise KeyAccessError("wrapped data key is truncated")
     return version, nonce, sealed
-
-
-def from_settings(settings: Any) -> LocalKeyring:
-    """The platform keyring under the state folder (`<home>/state/keyring.json`)."""
-    return LocalKeyring(settings.state_dir / "keyring.json")

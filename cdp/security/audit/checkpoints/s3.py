@@ -7,12 +7,15 @@ LIST (MaxKeys=1) and one GET find it. Meant for a bucket of its own with version
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from cdp.security.audit.checkpoint import Checkpoint, CheckpointUnreadable
+from cdp.security.audit.checkpoints.port import Checkpoint, CheckpointUnreadable
 from cdp.security.audit.port import AuditIntegrityError
+
+if TYPE_CHECKING:
+    from cdp.settings import Settings
 
 PREFIX = "audit-checkpoints/"
 _TOP = 10**19
@@ -60,7 +63,8 @@ class S3Checkpoints:
         return cp
 
     @classmethod
-    def from_settings(cls, settings: Any) -> S3Checkpoints:
+    def from_settings(cls, settings: Settings) -> S3Checkpoints:
+        """The Object Lock bucket `settings.audit_checkpoint_bucket` in `settings.aws_region`."""
         import boto3
 
         client = boto3.client("s3", region_name=settings.aws_region)

@@ -1,9 +1,9 @@
-"""The landed index in DynamoDB, for consumers running in Lambda (no shared disk between invocations).
+"""The idempotency index in DynamoDB, for consumers running in Lambda (no shared disk between invocations).
 
-One table (`<prefix>landed-index`, hash key `txn_id`, a string) serves every consumer: an item's key is
-`<consumer>#<txn_id>`. Items hold `batch`, `applied` (bool) and `expires_at` (epoch seconds, the table's
-TTL attribute): an id only needs remembering while the stream can still deliver it again, so the default
-time to live is the stream's longest retention plus a day.
+One table (`<prefix>landed-index`, the name it was first deployed under; hash key `txn_id`, a string)
+serves every consumer: an item's key is `<consumer>#<txn_id>`. Items hold `batch`, `applied` (bool) and
+`expires_at` (epoch seconds, the table's TTL attribute): an id only needs remembering while the stream can
+still deliver it again, so the default time to live is the stream's longest retention plus a day.
 
 Claims are exclusive through conditional writes: `record` writes each item only if it does not exist or
 already belongs to the same batch (`TransactWriteItems`, 100 items a call; when a call is cancelled by a
@@ -16,12 +16,12 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from cdp.streaming.landed_port import LandedEntry
+from cdp.idempotency.port import Claim
 
 if TYPE_CHECKING:
     from cdp.settings import Settings
 
-TABLE_SUFFIX = "landed-index"
+TABLE_SUFFIX = "landed-index"  # the deployed table name (renaming it would drop the live claims)
 KEY = "txn_id"
 TTL_ATTRIBUTE = "expires_at"
 DEFAULT_TTL_SECONDS = (365 + 1) * 86_400  # Kinesis' longest retention, plus a day
@@ -30,8 +30,8 @@ _TRANSACT_CHUNK = 100  # TransactWriteItems limit
 _MAX_RETRIES = 8
 
 
-class DynamoDbLandedIndex:
-    """`LandedIndex` over a DynamoDB table through a boto3 client."""
+class DynamoDbIdempotencyIndex:
+    """`IdempotencyIndex` over a DynamoDB table through a boto3 client."""
 
     def __init__(
         self,
@@ -49,7 +49,7 @@ class DynamoDbLandedIndex:
         self.clock = clock
 
     @classmethod
-    def from_settings(cls, settings: Settings, consumer: str) -> DynamoDbLandedIndex:
+    def from_settings(cls, settings: Settings, consumer: str) -> DynamoDbIdempotencyIndex:
         import boto3
 
         client = boto3.client("dynamodb", region_name=settings.aws_region)
@@ -85,8 +85,8 @@ class DynamoDbLandedIndex:
         }
 
     # -- reads ----------------------------------------------------------------------------------------
-    def lookup(self, txn_ids: Sequence[str]) -> dict[str, LandedEntry]:
-        found: dict[str, LandedEntry] = {}
+    def lookup(self, txn_ids: Sequence[str]) -> dict[str, Claim]:
+        found: dict[str, Claim] = {}
         ids = list(dict.fromkeys(txn_ids))
         for i in range(0, len(ids), _GET_CHUNK):
             request: dict[str, Any] = {
@@ -100,7 +100,7 @@ class DynamoDbLandedIndex:
             for attempt in range(_MAX_RETRIES):
                 response = self.client.batch_get_item(RequestItems=request)
                 for item in response.get("Responses", {}).get(self.table_name, []):
-                    found[self._txn_id(item[KEY]["S"])] = LandedEntry(
+                    found[self._txn_id(item[KEY]["S"])] = Claim(
                         item["batch"]["S"], bool(item.get("applied", {}).get("BOOL", False))
                     )
                 request = response.get("UnprocessedKeys") or {}
@@ -111,7 +111,7 @@ class DynamoDbLandedIndex:
                 raise RuntimeError(f"DynamoDB table {self.table_name}: keys left unprocessed after retries")
         return found
 
-    def landed_elsewhere(self, txn_ids: Sequence[str], batch: str) -> set[str]:
+    def claimed_elsewhere(self, txn_ids: Sequence[str], batch: str) -> set[str]:
         return {t for t, entry in self.lookup(txn_ids).items() if entry.batch != batch}
 
     def count(self) -> int:

@@ -1,4 +1,5 @@
-"""Signed checkpoints of the audit log's head, and the port of the store that keeps them apart from the log.
+"""The audit-checkpoints port: signed checkpoints of the audit log's head, and the store that keeps them
+apart from the log (adapters beside this module: `local`, a file; `s3`, write-once objects).
 
 A checkpoint says "the log held `count` records and the last one's MAC was `head`, at `ts`", signed with
 HMAC-SHA256 under the checkpoint key (a key separate from the record MAC key). One is written after every

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cdp.security.audit.checkpoint import Checkpoint, CheckpointUnreadable
+from cdp.security.audit.checkpoints.port import Checkpoint, CheckpointUnreadable
+
+if TYPE_CHECKING:
+    from cdp.settings import Settings
+
+FILE = "audit-checkpoints.jsonl"  # in the state folder
 
 _TAIL = 4096  # bytes read from the end to find the last line (a checkpoint line is ~200 bytes)
 
@@ -16,6 +22,11 @@ class LocalCheckpointFile:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LocalCheckpointFile:
+        """The platform's checkpoint file, `<state_dir>/audit-checkpoints.jsonl`."""
+        return cls(settings.state_dir / FILE)
 
     def append(self, checkpoint: Checkpoint) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,88 @@
+"""The AWS scoring endpoint: a SageMaker real-time endpoint serving this project's inference container.
+
+Called with `invoke_endpoint` (JSON rows of raw features, `{"instances": [...]}`; the container encodes
+them as training did). Its `/invocations` answer is `{"predictions": [...], "model": ..., "model_version":
+...}`: probabilities and the model version, not reason codes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from cdp.scoring.port import DEFAULT_THRESHOLD, EndpointError, Score, ScoredBatch
+
+if TYPE_CHECKING:
+    from cdp.settings import Settings
+
+SAGEMAKER_ROWS_PER_CALL = 500  # ~1 KB of JSON per feature row: far under the 6 MB request limit
+
+
+class SageMakerEndpoint:
+    """`ScoringEndpoint` through a `sagemaker-runtime` client."""
+
+    def __init__(
+        self,
+        client: Any,
+        endpoint_name: str,
+        threshold: float = DEFAULT_THRESHOLD,
+        rows_per_call: int = SAGEMAKER_ROWS_PER_CALL,
+    ) -> None:
+        self.client = client
+        self.endpoint_name = endpoint_name
+        self.threshold = threshold
+        self.rows_per_call = rows_per_call
+
+    @classmethod
+    def from_settings(cls, settings: Settings, client: Any | None = None) -> SageMakerEndpoint:
+        """The endpoint `settings.fraud_endpoint_name` in `settings.aws_region`, deciding at
+        `settings.serve_fraud_threshold` (else 0.5: the champion's metrics are not in its answer)."""
+        if client is None:
+            import boto3
+
+            client = boto3.client("sagemaker-runtime", region_name=settings.aws_region)
+        configured = settings.serve_fraud_threshold
+        threshold = DEFAULT_THRESHOLD if configured is None else configured
+        return cls(client, settings.fraud_endpoint_name, threshold)
+
+    @staticmethod
+    def request_body(feature_rows: Sequence[Mapping[str, Any]]) -> bytes:
+        """The JSON body sent for these rows (`{"instances": [...]}`)."""
+        doc = {"instances": [dict(r) for r in feature_rows]}
+        return json.dumps(doc, separators=(",", ":"), default=str).encode()
+
+    def _invoke(self, rows: Sequence[Mapping[str, Any]]) -> tuple[str, int, list[float]]:
+        response = self.client.invoke_endpoint(
+            EndpointName=self.endpoint_name,
+            ContentType="application/json",
+            Accept="application/json",
+            Body=self.request_body(rows),
+        )
+        try:
+            doc = json.loads(response["Body"].read())
+        except ValueError:
+            raise EndpointError(f"endpoint {self.endpoint_name} did not answer JSON") from None
+        predictions = doc.get("predictions") if isinstance(doc, dict) else None
+        if not isinstance(predictions, list) or len(predictions) != len(rows):
+            raise EndpointError(f"endpoint {self.endpoint_name} did not return one prediction per row")
+        try:
+            probabilities = [float(p) for p in predictions]
+            version = int(doc.get("model_version", 0))
+        except (TypeError, ValueError):
+            raise EndpointError(f"endpoint {self.endpoint_name} returned a non-numeric prediction") from None
+        return str(doc.get("model", self.endpoint_name)), version, probabilities
+
+    def score(self, feature_rows: Sequence[Mapping[str, Any]]) -> ScoredBatch:
+        model, version, probabilities = self.endpoint_name, 0, []
+        for start in range(0, len(feature_rows), self.rows_per_call):
+            part_model, part_version, part = self._invoke(feature_rows[start : start + self.rows_per_call])
+            if probabilities and (part_model, part_version) != (model, version):
+                raise EndpointError(f"endpoint {self.endpoint_name} changed model version within a batch")
+            model, version = part_model, part_version
+            probabilities.extend(part)
+        batch = ScoredBatch(model, version, self.threshold, [Score(p, []) for p in probabilities])
+        return batch.checked(len(feature_rows), self.endpoint_name)
+
+    def close(self) -> None:
+        """Nothing to stop (the client holds no background work)."""
