@@ -63,7 +63,9 @@ def test_packages_carry_status_metrics_lineage_and_artifacts(aws: None, tmp_path
     metrics_uri = package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
     bucket, key = metrics_uri.removeprefix("s3://").split("/", 1)
     metrics = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-    assert metrics == {"metrics": {"pr_auc": 0.41, "recall_at_budget": 0.63}}
+    # the pipeline's evaluation.json shape, so one reader serves both producers
+    assert metrics == {"metrics": {"pr_auc": {"value": 0.41}, "recall_at_budget": {"value": 0.63}}}
+    assert package["MetadataProperties"] == {"GeneratedBy": "run-1", "CommitId": "3f2c1e0"}
 
     container = package["InferenceSpecification"]["Containers"][0]
     assert container["Image"] == IMAGE and container["ModelDataUrl"] == meta["artifacts_uri"]
