@@ -7,9 +7,10 @@ Three shapes are read:
 - registered by a pipeline's RegisterModel step (no customer metadata): the model is the inference
   container's `ModelDataUrl` (the training step's `model.tar.gz`), the metrics come from the evaluation
   report that `ModelMetrics.ModelQuality.Statistics` points at, its plots and model card beside it; the
-  lineage from `MetadataProperties` (`GeneratedBy`: the pipeline execution ARN, `CommitId`) and the
-  package's `cdp:` tags (`cdp:data_snapshot_hash`, `cdp:code_version`, `cdp:pipeline_run_id`); the feature
-  list and hyperparameters from the archive's `features.json` when the training script wrote one.
+  lineage from the scalars a step may set in `CustomerMetadataProperties` (`data_snapshot_hash`,
+  `code_version`, `pipeline_run_id`, `registered_by`), else `MetadataProperties` (`GeneratedBy`: the
+  pipeline execution ARN, `CommitId`); the feature list and hyperparameters from the archive's
+  `features.json` when the training script wrote one (the archive is read once per URI).
 A package whose metrics or model location cannot be read raises `UnreadableVersionError`, one line
 naming the package ARN.
 """
@@ -20,7 +21,7 @@ import io
 import json
 import math
 import tarfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -33,19 +34,16 @@ if TYPE_CHECKING:
 
 REGISTRATION_URI = "registration_uri"  # CustomerMetadataProperties key of this adapter's packages
 REGISTERED_BY = "registered_by"  # CustomerMetadataProperties key: the registering identity
-LINEAGE_TAG_PREFIX = "cdp:"  # package tags that complete a pipeline package's lineage
 FEATURES_FILE = "features.json"  # written by the training scripts into the model folder
-LINEAGE_FIELDS = ("data_snapshot_hash", "code_version", "pipeline_run_id")
 _MAX_FEATURES_FILE = 1 << 20
 
 
 class PackageReader:
-    """Describes packages through `store`; `tags_of(arn)` lists a package's tags (a pipeline package's
-    lineage may be completed by tags). Archive feature lists are cached by URI (archives never change)."""
+    """Describes packages, reading their S3 documents through `store`. Archive feature lists are cached
+    by URI (an archive is never rewritten)."""
 
-    def __init__(self, store: ObjectStore, tags_of: Callable[[str], Mapping[str, str]]) -> None:
+    def __init__(self, store: ObjectStore) -> None:
         self._store = store
-        self._tags_of = tags_of
         self._archive_docs: dict[str, Mapping[str, Any]] = {}
 
     def describe(self, package: Mapping[str, Any], champion: int | None) -> ModelVersion:
@@ -68,8 +66,10 @@ class PackageReader:
         else:
             artifacts_uri = _model_data_url(package, arn)
             document = self._features_document(artifacts_uri, arn)
-            params = {str(k): str(v) for k, v in (document.get("hyperparameters") or {}).items()}
-            lineage = self._pipeline_lineage(package, arn, document)
+            hyperparameters = document.get("hyperparameters")
+            hyperparameters = hyperparameters if isinstance(hyperparameters, dict) else {}
+            params = {str(k): str(v) for k, v in hyperparameters.items()}
+            lineage = _pipeline_lineage(package, document)
             plots, card = _report_files(report, metrics_uri)
         version = int(package["ModelPackageVersion"])
         return ModelVersion(
@@ -121,21 +121,6 @@ class PackageReader:
             self._archive_docs[archive_uri] = _features_in_archive(data)
         return self._archive_docs[archive_uri]
 
-    def _pipeline_lineage(self, package: Mapping[str, Any], arn: str, document: Mapping[str, Any]) -> Lineage:
-        metadata = package.get("MetadataProperties") or {}
-        tags = {
-            key.removeprefix(LINEAGE_TAG_PREFIX): value
-            for key, value in self._tags_of(arn).items()
-            if key.startswith(LINEAGE_TAG_PREFIX)
-        }
-        features = document.get("features") or []
-        return Lineage(
-            data_snapshot_hash=tags.get("data_snapshot_hash", ""),
-            features=tuple(str(f) for f in features) if isinstance(features, list) else (),
-            code_version=tags.get("code_version") or str(metadata.get("CommitId") or ""),
-            pipeline_run_id=tags.get("pipeline_run_id") or str(metadata.get("GeneratedBy") or ""),
-        )
-
 
 def metrics_report(metrics: Mapping[str, float]) -> dict[str, Any]:
     """The metrics report this adapter writes: the pipeline's `evaluation.json` shape."""
@@ -153,6 +138,18 @@ def _metric_values(report: Mapping[str, Any], arn: str) -> dict[str, float]:
             raise UnreadableVersionError(f"model package {arn}: metric {name!r} is not a finite number")
         out[str(name)] = float(value)
     return out
+
+
+def _pipeline_lineage(package: Mapping[str, Any], document: Mapping[str, Any]) -> Lineage:
+    meta = package.get("CustomerMetadataProperties") or {}
+    metadata = package.get("MetadataProperties") or {}
+    features = document.get("features")
+    return Lineage(
+        data_snapshot_hash=str(meta.get("data_snapshot_hash") or ""),
+        features=tuple(str(f) for f in features) if isinstance(features, list) else (),
+        code_version=str(meta.get("code_version") or metadata.get("CommitId") or ""),
+        pipeline_run_id=str(meta.get("pipeline_run_id") or metadata.get("GeneratedBy") or ""),
+    )
 
 
 def _model_data_url(package: Mapping[str, Any], arn: str) -> str:

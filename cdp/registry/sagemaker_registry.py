@@ -93,7 +93,7 @@ class SageMakerModelRegistry:
         self._sm = client
         self._store = object_store
         self._audit_source = LazyAudit(audit)  # opened by a decision only: reads never touch it
-        self._reader = PackageReader(object_store, self._tags)
+        self._reader = PackageReader(object_store)
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.inference_image_uri = inference_image_uri
@@ -168,11 +168,13 @@ class SageMakerModelRegistry:
 
     def _set_status(self, package: Mapping[str, Any], status: str, reason: str) -> None:
         # The metadata is sent again unchanged: AWS merges it (a no-op), moto replaces it (and would drop it).
+        # A pipeline's package may have none: an empty map is not sent.
+        metadata = dict(package.get("CustomerMetadataProperties") or {})
         self._sm.update_model_package(
             ModelPackageArn=package["ModelPackageArn"],
             ModelApprovalStatus=status,
             ApprovalDescription=reason,
-            CustomerMetadataProperties=dict(package.get("CustomerMetadataProperties") or {}),
+            **({"CustomerMetadataProperties": metadata} if metadata else {}),
         )
 
     def _tags(self, arn: str) -> dict[str, str]:
