@@ -169,3 +169,36 @@ def test_aws_listing_writes_no_local_audit_file(registry: SageMakerModelRegistry
     backends = Backends(settings)
     assert [v.model_name for v in list_models(backends.model_registry)] == ["clv", "fraud", "fraud"]
     assert not (settings.state_dir / "audit.sqlite").exists()
+
+
+def test_cli_history_and_rollback(tmp_path: Path) -> None:
+    import json
+
+    from tests.identity_support import issue
+    from tests.test_identity import cli, refused_line
+
+    b = Backends(Settings())
+    model_dir = write_tiny_model(tmp_path / "model")
+    register(b.model_registry, "fraud", model_dir)
+    register(b.model_registry, "fraud", model_dir)
+    b.model_registry.approve("fraud", 1, "alice", "first release")
+    b.model_registry.approve("fraud", 2, "bob", "retrained")
+    ds = issue(b, "ds-1", "data-scientist")
+    approver = issue(b, "approver-1", "model-approver")
+
+    line = refused_line(cli("models", "rollback", "fraud", "--reason", "v2 drifts", identity=ds))
+    assert "may not model-rollback: needs model-approver" in line
+    result = cli("models", "rollback", "fraud", "--reason", "v2 drifts", identity=approver)
+    assert result.exit_code == 0, result.output
+    assert "fraud v1: champion again" in result.stdout
+    assert b.model_registry.champion_version("fraud") == 1
+
+    shown = cli("models", "history", "fraud")  # reading needs no identity, like `models list`
+    assert shown.exit_code == 0, shown.output
+    assert "approver-1" in shown.stdout and "v2 drifts" in shown.stdout
+    day = b.model_registry.history("fraud")[0].at.date().isoformat()
+    at = cli("models", "history", "fraud", "--at", day)
+    assert at.exit_code == 0, at.output
+    assert json.loads(at.stdout) == {"model": "fraud", "day": day, "served": [1, 2, 1]}
+    bad = cli("models", "history", "fraud", "--at", "last tuesday")
+    assert bad.exit_code == 2 and "--at must be" in bad.output
