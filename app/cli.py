@@ -662,6 +662,43 @@ def models_reject(
     console.print(f"{model} v{version}: rejected")
 
 
+@models_app.command("history")
+def models_history(
+    model: Annotated[str, typer.Argument(help="Model name.")],
+    at: Annotated[
+        str | None, typer.Option(help="YYYY-MM-DD: the versions that served that day (UTC); or a date-time.")
+    ] = None,
+) -> None:
+    """Who made which version champion, when and why (append-only); with --at, which version served."""
+    from cdp.registry.commands import champion_at, history_table, model_history, parse_moment
+
+    if at is None:
+        console.print(history_table(model_history(_registry(), model)))
+        return
+    try:
+        moment = parse_moment(at)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+    console.print_json(data=champion_at(_registry(), model, moment))
+
+
+@models_app.command("rollback")
+def models_rollback(
+    model: Annotated[str, typer.Argument(help="Model name.")],
+    reason: Annotated[str, typer.Option(help="Why (recorded).")],
+) -> None:
+    """The previous champion becomes champion again (serving reloads it); audited. Needs model-approver."""
+    from cdp.registry.commands import rollback_model
+    from cdp.security.errors import AccessDenied
+
+    caller = authorized("model-rollback")
+    try:
+        restored = rollback_model(_registry(), model, caller.id, reason, role=caller.role)
+    except AccessDenied as e:
+        refuse(e)
+    console.print(f"{model} v{restored.version}: champion again (rolled back)")
+
+
 keys_app = typer.Typer(help="API keys of the public REST API (stored hashed, with scopes).")
 app.add_typer(keys_app, name="keys")
 

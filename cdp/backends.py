@@ -128,18 +128,19 @@ class Backends:
 
     @cached_property
     def model_registry(self) -> ModelRegistry:
-        """MLflow locally, SageMaker on AWS; both audit to `audit`. The local registry reads `s3://` model
+        """MLflow locally, SageMaker on AWS; both audit to `audit`, opened by a decision only (reading the
+        registry must not open the audit store). The local registry reads `s3://` model
         prefixes through `object_store`; the AWS registry writes its artifacts through it."""
         if self.aws:
             from cdp.registry.sagemaker_registry import SageMakerModelRegistry
 
             return SageMakerModelRegistry.from_settings(
-                self.settings, audit=self.audit, object_store=self.object_store
+                self.settings, audit=lambda: self.audit, object_store=self.object_store
             )
         from cdp.registry.mlflow_registry import MlflowModelRegistry
 
         return MlflowModelRegistry.from_settings(
-            self.settings, audit=self.audit, object_store=self.object_store
+            self.settings, audit=lambda: self.audit, object_store=self.object_store
         )
 
     def scoring_endpoint(self, local_scorer: Callable[[], ChampionScorer]) -> ScoringEndpoint:

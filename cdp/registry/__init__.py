@@ -5,14 +5,17 @@ from cdp.registry.port import (
     CHAMPION,
     PENDING,
     REJECTED,
+    ChampionEvent,
     InvalidModelNameError,
     InvalidRegistrationError,
     Lineage,
     ModelRegistry,
     ModelVersion,
     ModelVersionNotFoundError,
+    NoPreviousChampionError,
     ProbabilityModel,
     RegistryError,
+    UnreadableVersionError,
 )
 
 __all__ = [
@@ -20,12 +23,15 @@ __all__ = [
     "CHAMPION",
     "PENDING",
     "REJECTED",
+    "ChampionEvent",
     "InvalidModelNameError",
     "InvalidRegistrationError",
     "Lineage",
     "ModelRegistry",
     "ModelVersion",
     "ModelVersionNotFoundError",
+    "NoPreviousChampionError",
     "ProbabilityModel",
     "RegistryError",
+    "UnreadableVersionError",
 ]

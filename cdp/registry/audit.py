@@ -1,15 +1,18 @@
-"""Audit records of model approvals and rejections.
+"""Audit records of model approvals, rejections and rollbacks.
 
 The audit log is keyed by customer token; a model decision concerns no customer, so it uses the
 placeholder token `-` (`NO_CUSTOMER`) and no field names. Details: model, version, reason, new status.
-Separation of duties: an approval by the identity that registered the version is refused and audited
-as `denied`.
+Separation of duties: an approval (or a rollback, which approves the previous champion again) by the
+identity that registered the version is refused and audited as `denied`.
+
+The registries take the audit log itself or a function that opens it (`AuditSource`): reading the
+registry (`list`, `show`, `history`) must not open, and so must not write to, the audit store.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from cdp.registry.pii_guard import ensure_no_pii
 from cdp.registry.port import InvalidRegistrationError
@@ -18,11 +21,29 @@ from cdp.security.errors import AccessDenied
 
 APPROVE_ACTION = "model-approve"
 REJECT_ACTION = "model-reject"
+ROLLBACK_ACTION = "model-rollback"
+APPROVING_ACTIONS = frozenset({APPROVE_ACTION, ROLLBACK_ACTION})
 NO_CUSTOMER = "-"
 
 MAX_REASON_LENGTH = 1000
 
 T = TypeVar("T")
+AuditSource = AuditLog | Callable[[], AuditLog]
+
+
+class LazyAudit:
+    """The audit log of an `AuditSource`, opened on first use (a decision), never by a read."""
+
+    def __init__(self, source: AuditSource) -> None:
+        self._source = source
+        self._log: AuditLog | None = None
+
+    @property
+    def log(self) -> AuditLog:
+        if self._log is None:
+            source = self._source
+            self._log = source if hasattr(source, "append") else source()  # type: ignore[operator]
+        return self._log  # type: ignore[return-value]
 
 
 def validate_decision(actor: str, reason: str) -> None:
@@ -47,15 +68,17 @@ def audited_decision(
     reason: str,
     decide: Callable[[], T],
     registrant: Callable[[], str | None] | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> T:
     """Validate, run `decide()`, then append one audit record: `allowed` if it succeeded, `failed` if not.
 
-    For an approval, `registrant()` gives the identity that registered the version: if it is `actor`, the
-    decision is refused (`AccessDenied`, audited `denied`)."""
+    For an approval or a rollback, `registrant()` gives the identity that registered the version: if it
+    is `actor`, the decision is refused (`AccessDenied`, audited `denied`). `extra` adds details (no
+    personal data)."""
     validate_decision(actor, reason)
-    details = {"model": model_name, "version": int(version), "reason": reason}
+    details = {"model": model_name, "version": int(version), "reason": reason, **(extra or {})}
     try:
-        registered_by = registrant() if registrant is not None and action == APPROVE_ACTION else None
+        registered_by = registrant() if registrant is not None and action in APPROVING_ACTIONS else None
         if registered_by is not None and registered_by == actor:
             why = "separation of duties: the identity that registered a version may not approve it"
             audit.append(

@@ -5,7 +5,10 @@ Each registration is one MLflow run in the experiment `cdp-<model>` holding the 
 (`plots/<name>.<ext>`), the model card (`model_card.md`) and the model (`model/`, an MLflow pyfunc whose
 `predict` returns probabilities). The registered model version points at that run's `model/` folder and
 carries the approval status and the lineage as tags; the champion is the registered-model alias
-`champion`. MLflow is imported on first use (the import takes seconds).
+`champion`. The champion history is one registered-model tag per change (`cdp.champion.<time>-<random>`,
+a JSON record): only ever added under a new key, it lives in the registry beside the alias it explains
+(MLflow allows 100 000 characters per value; a record is at most ~1.3 k). MLflow is imported on first use
+(the import takes seconds).
 """
 
 from __future__ import annotations
@@ -23,7 +26,15 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
-from cdp.registry.audit import APPROVE_ACTION, REJECT_ACTION, audited_decision
+from cdp.registry import history as champions
+from cdp.registry.audit import (
+    APPROVE_ACTION,
+    REJECT_ACTION,
+    ROLLBACK_ACTION,
+    AuditSource,
+    LazyAudit,
+    audited_decision,
+)
 from cdp.registry.checks import check_registration
 from cdp.registry.port import (
     APPROVED,
@@ -31,9 +42,11 @@ from cdp.registry.port import (
     PENDING,
     REJECTED,
     ApprovalStatus,
+    ChampionEvent,
     Lineage,
     ModelVersion,
     ModelVersionNotFoundError,
+    NoPreviousChampionError,
     validate_model_name,
 )
 from cdp.registry.scoring import NotAProbabilityModelError, check_lineage_features
@@ -55,6 +68,7 @@ MODEL_ARTIFACT = "model"
 CARD_ARTIFACT = "model_card.md"
 PLOTS_ARTIFACT = "plots"
 EXPERIMENT_PREFIX = "cdp-"
+HISTORY_TAG_PREFIX = "cdp.champion."  # + champions.record_key(change): one registered-model tag per change
 
 
 class PyfuncProbabilities:
@@ -94,22 +108,26 @@ class MlflowModelRegistry:
     """`ModelRegistry` on MLflow (`sqlite:///<state_dir>/mlflow.db`, artifacts in `<state_dir>/mlruns`)."""
 
     def __init__(
-        self, state_dir: Path | str, audit: AuditLog, object_store: ObjectStore | None = None
+        self, state_dir: Path | str, audit: AuditSource, object_store: ObjectStore | None = None
     ) -> None:
         self.state_dir = Path(state_dir).resolve()
         self.db_path = self.state_dir / "mlflow.db"
         self.artifact_root = self.state_dir / "mlruns"
         self.tracking_uri = f"sqlite:///{self.db_path}"
-        self._audit = audit
+        self._audit_source = LazyAudit(audit)  # opened by a decision only: reads never touch it
         self._object_store = object_store
         self._client_instance: Any = None
 
+    @property
+    def _audit(self) -> AuditLog:
+        return self._audit_source.log
+
     @classmethod
     def from_settings(
-        cls, settings: Settings, audit: AuditLog, object_store: ObjectStore | None = None
+        cls, settings: Settings, audit: AuditSource, object_store: ObjectStore | None = None
     ) -> MlflowModelRegistry:
         """The registry under `settings.state_dir`, auditing to `audit` (`Backends.model_registry` passes the
-        platform audit log)."""
+        platform audit log, or a function opening it)."""
         return cls(settings.state_dir, audit, object_store)
 
     # -- MLflow plumbing ------------------------------------------------------------------------------
@@ -291,20 +309,31 @@ class MlflowModelRegistry:
     def approve(
         self, model_name: str, version: int, actor: str, reason: str, *, role: str = "model-approver"
     ) -> ModelVersion:
+        return self._approve(model_name, version, actor, reason, role, APPROVE_ACTION)
+
+    def _approve(
+        self, model_name: str, version: int, actor: str, reason: str, role: str, action: str
+    ) -> ModelVersion:
         def decide() -> ModelVersion:
             mv = self._model_version(model_name, version)
+            before = self.champion_version(model_name)
             self._client.set_model_version_tag(model_name, mv.version, STATUS_TAG, APPROVED)
             self._client.set_model_version_tag(model_name, mv.version, REASON_TAG, reason)
             # the status is set before the alias moves, so the champion is always an Approved version
             self._client.set_registered_model_alias(model_name, CHAMPION, mv.version)
+            if before != int(version):
+                kind = champions.ROLLBACK if action == ROLLBACK_ACTION else champions.APPROVE
+                self._record(champions.new_change(model_name, actor, kind, reason, before, int(version)))
             return self.get(model_name, version)
 
         def registrant() -> str | None:
             return dict(self._model_version(model_name, version).tags).get(REGISTERED_BY_TAG)
 
+        current = self.champion_version(model_name) if action == ROLLBACK_ACTION else None
         return audited_decision(
-            self._audit, action=APPROVE_ACTION, actor=actor, role=role, model_name=model_name,
-            version=version, reason=reason, decide=decide, registrant=registrant,
+            self._audit, action=action, actor=actor, role=role, model_name=model_name, version=version,
+            reason=reason, decide=decide, registrant=registrant,
+            extra={"rolled_back_from": current} if action == ROLLBACK_ACTION else None,
         )  # fmt: skip
 
     def reject(
@@ -315,6 +344,9 @@ class MlflowModelRegistry:
             champion = self._champion_version(model_name)
             if champion is not None and champion.version == mv.version:
                 self._client.delete_registered_model_alias(model_name, CHAMPION)
+                self._record(
+                    champions.new_change(model_name, actor, champions.REJECT, reason, int(version), None)
+                )
             self._client.set_model_version_tag(model_name, mv.version, STATUS_TAG, REJECTED)
             self._client.set_model_version_tag(model_name, mv.version, REASON_TAG, reason)
             return self.get(model_name, version)
@@ -323,6 +355,45 @@ class MlflowModelRegistry:
             self._audit, action=REJECT_ACTION, actor=actor, role=role, model_name=model_name,
             version=version, reason=reason, decide=decide,
         )  # fmt: skip
+
+    # -- champion history -----------------------------------------------------------------------------
+    def _record(self, change: champions.ChampionChange) -> None:
+        self._client.set_registered_model_tag(
+            change.model_name, HISTORY_TAG_PREFIX + champions.record_key(change), change.to_json()
+        )
+
+    def _changes(self, model_name: str) -> list[champions.ChampionChange]:
+        from mlflow.exceptions import MlflowException
+
+        validate_model_name(model_name)
+        try:
+            tags = dict(self._client.get_registered_model(model_name).tags)
+        except MlflowException:
+            return []
+        return champions.ordered(
+            champions.ChampionChange.from_json(value)
+            for key, value in sorted(tags.items())
+            if key.startswith(HISTORY_TAG_PREFIX)
+        )
+
+    def history(self, model_name: str) -> list[ChampionEvent]:
+        return champions.events(self._changes(model_name))
+
+    def champion_at(self, model_name: str, when: datetime) -> int | None:
+        return champions.champion_at(self._changes(model_name), when, self.champion_version(model_name))
+
+    def rollback(
+        self, model_name: str, actor: str, reason: str, *, role: str = "model-approver"
+    ) -> ModelVersion:
+        current = self.champion_version(model_name)
+        target = champions.previous_champion(
+            self._changes(model_name),
+            current,
+            lambda v: dict(self._model_version(model_name, v).tags).get(STATUS_TAG, PENDING),
+        )
+        if target is None:
+            raise NoPreviousChampionError(f"model {model_name!r} has no earlier champion to roll back to")
+        return self._approve(model_name, target, actor, reason, role, ROLLBACK_ACTION)
 
     def load_model(
         self, model_name: str, version: int | Literal["champion"] = CHAMPION

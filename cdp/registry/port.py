@@ -11,9 +11,14 @@ Lifecycle of a version:
   "the one serving loads". Approving the champion again is allowed (it stays champion).
 - `reject` sets it `Rejected`. Rejecting the current champion also removes the alias, so the model has
   no champion until another version is approved (nothing is silently promoted in its place).
-Both decisions are written to the audit log. The registry itself keeps the decision's reason, not who
-made it: the actor lives in the hash-chained audit log only. It does keep who registered a version
-(`registered_by`): separation of duties refuses an approval by that same identity (audited).
+- `rollback` approves the previous champion again (the one serving before the current one took over, or
+  before the champion was rejected), through the same audited approval path.
+Every change of champion is also kept, append-only, as the model's champion history (`history`): who,
+when, why, which version became or stopped being champion; `champion_at` answers "which version served
+at time T". Every decision is written to the audit log, the tamper-evident record; the version itself
+keeps the last decision's reason, the champion history who changed the champion. The registry keeps who
+registered a version (`registered_by`): separation of duties refuses an approval (or a rollback) by that
+same identity (audited).
 """
 
 from __future__ import annotations
@@ -58,6 +63,15 @@ class InvalidRegistrationError(RegistryError, ValueError):
     """The registration request is malformed (bad status, metric, plot, or personal data in it)."""
 
 
+class UnreadableVersionError(RegistryError):
+    """A registered version whose description cannot be read (its metrics report is missing or malformed,
+    its model location is absent). The message is one line naming the version (its ARN in SageMaker)."""
+
+
+class NoPreviousChampionError(RegistryError, LookupError):
+    """A rollback found no earlier champion to go back to (or every earlier one has been rejected)."""
+
+
 @dataclass(frozen=True)
 class Lineage:
     """Where a model version came from: enough to rebuild it exactly."""
@@ -100,6 +114,7 @@ class ModelVersion:
     model_card_uri: str | None = None
     status_reason: str | None = None  # reason given with the last approve/reject
     registered_by: str | None = None  # the identity that registered it (it may not approve it)
+    problem: str | None = None  # set (by `list` only) on a version whose description cannot be read
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view (for `cdp models show`)."""
@@ -117,7 +132,27 @@ class ModelVersion:
             "model_card_uri": self.model_card_uri,
             "status_reason": self.status_reason,
             "registered_by": self.registered_by,
+            **({"problem": self.problem} if self.problem else {}),
         }
+
+
+ChampionChangeKind = Literal["became", "stopped"]
+
+
+@dataclass(frozen=True)
+class ChampionEvent:
+    """One entry of a model's champion history: `version` became or stopped being the champion."""
+
+    model_name: str
+    version: int
+    change: ChampionChangeKind
+    at: datetime  # UTC
+    actor: str  # who decided (the approver, the rejecter, the rollback's actor)
+    action: str  # approve, reject or rollback
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "at": self.at.isoformat()}
 
 
 @runtime_checkable
@@ -185,6 +220,23 @@ class ModelRegistry(Protocol):
         self, model_name: str, version: int, actor: str, reason: str, *, role: str = "model-approver"
     ) -> ModelVersion:
         """Mark the version Rejected (dropping the champion alias if it held it); audited."""
+        ...
+
+    def history(self, model_name: str) -> list[ChampionEvent]:
+        """Every change of champion of the model, oldest first (append-only; empty for an unknown model).
+        A decision that replaces a champion gives two events: the old one `stopped`, the new one `became`."""
+        ...
+
+    def champion_at(self, model_name: str, when: datetime) -> int | None:
+        """The champion's version at `when` (naive times are UTC), from the history; None if there was none.
+        Before the first recorded change: the champion that change replaced (history is kept from then)."""
+        ...
+
+    def rollback(
+        self, model_name: str, actor: str, reason: str, *, role: str = "model-approver"
+    ) -> ModelVersion:
+        """Make the previous champion the champion again through the approval path (audited as
+        `model-rollback`; its registrant may not do it). `NoPreviousChampionError` if there is none."""
         ...
 
     def load_model(self, model_name: str, version: int | Literal["champion"] = CHAMPION) -> ProbabilityModel:

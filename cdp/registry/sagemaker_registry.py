@@ -2,14 +2,21 @@
 
 One model = one model package group; one version = one model package (SageMaker numbers them 1, 2...).
 - approval status: the package's `ModelApprovalStatus`; the decision's reason is its `ApprovalDescription`;
-- metrics: a JSON object in S3 referenced by `ModelMetrics.ModelQuality.Statistics`;
+- metrics: a JSON report in S3 referenced by `ModelMetrics.ModelQuality.Statistics`, in the shape of the
+  pipeline's `evaluation.json` (`{"metrics": {name: {"value": x}}}`);
 - lineage: scalar fields in `CustomerMetadataProperties` (values are capped at 256 characters by
-  SageMaker, so the feature list, params and plot locations live in `registration.json` beside it);
+  SageMaker, so the feature list, params and plot locations live in `registration.json` beside it), the
+  run and commit also in `MetadataProperties` (`GeneratedBy`, `CommitId`) as a pipeline would set them.
+  Packages registered by a pipeline's RegisterModel step are read too (`cdp.registry.sagemaker_packages`);
 - champion: the group tag `cdp-champion` holding the version. A tag rather than "the latest Approved
   package" so that approving an older version (a rollback) makes it the champion, as locally;
 - artifacts: `s3://<bucket>/<prefix>/<model>/<registration id>/` with `model.tar.gz` (the model folder,
   SageMaker's layout), `metrics.json`, `registration.json`, `plots/` and `model_card.md`, written through
-  the object-store port before the package is created.
+  the object-store port before the package is created;
+- champion history: one JSON object per change under `s3://<bucket>/<prefix>/<model>/champion-history/`,
+  named `<microseconds since epoch>-<random>.json`, only ever created (never rewritten or deleted; an S3
+  Object Lock retention on that prefix makes it immutable). Group tags could not hold it: at most 50 tags
+  of 256 characters, and `AddTags` overwrites.
 """
 
 from __future__ import annotations
@@ -18,12 +25,21 @@ import json
 import tempfile
 import uuid
 from collections.abc import Iterator, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 
-from cdp.registry.audit import APPROVE_ACTION, REJECT_ACTION, audited_decision
+from cdp.registry import history as champions
+from cdp.registry.audit import (
+    APPROVE_ACTION,
+    REJECT_ACTION,
+    ROLLBACK_ACTION,
+    AuditSource,
+    LazyAudit,
+    audited_decision,
+)
 from cdp.registry.checks import check_registration
 from cdp.registry.model_dir import pack, unpack
 from cdp.registry.port import (
@@ -32,12 +48,16 @@ from cdp.registry.port import (
     PENDING,
     REJECTED,
     ApprovalStatus,
+    ChampionEvent,
     InvalidRegistrationError,
     Lineage,
     ModelVersion,
     ModelVersionNotFoundError,
+    NoPreviousChampionError,
+    UnreadableVersionError,
     validate_model_name,
 )
+from cdp.registry.sagemaker_packages import REGISTERED_BY, PackageReader, metrics_report
 from cdp.registry.scoring import BoosterModel, check_lineage_features, load_scoring_model
 from cdp.registry.sources import local_model_dir
 
@@ -48,7 +68,7 @@ if TYPE_CHECKING:
     from cdp.settings import Settings
 
 CHAMPION_TAG = "cdp-champion"
-REGISTERED_BY = "registered_by"  # CustomerMetadataProperties key: the registering identity
+HISTORY_FOLDER = "champion-history"
 DEFAULT_PREFIX = "model-registry"
 MAX_METADATA_VALUE = 256  # SageMaker's limit on a CustomerMetadataProperties value
 _MISSING_CODES = {"ValidationException", "ResourceNotFound", "ResourceNotFoundException"}
@@ -65,28 +85,33 @@ class SageMakerModelRegistry:
         self,
         client: Any,
         object_store: ObjectStore,
-        audit: AuditLog,
+        audit: AuditSource,
         bucket: str,
         prefix: str = DEFAULT_PREFIX,
         inference_image_uri: str | None = None,
     ) -> None:
         self._sm = client
         self._store = object_store
-        self._audit = audit
+        self._audit_source = LazyAudit(audit)  # opened by a decision only: reads never touch it
+        self._reader = PackageReader(object_store)
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.inference_image_uri = inference_image_uri
+
+    @property
+    def _audit(self) -> AuditLog:
+        return self._audit_source.log
 
     @classmethod
     def from_settings(
         cls,
         settings: Settings,
-        audit: AuditLog,
+        audit: AuditSource,
         object_store: ObjectStore | None = None,
         inference_image_uri: str | None = None,
     ) -> SageMakerModelRegistry:
         """The registry in `settings.aws_region`, artifacts under `s3://<lake_bucket>/model-registry/`,
-        auditing to `audit` (`Backends.model_registry` passes the platform audit log)."""
+        auditing to `audit` (`Backends.model_registry` passes a function opening the platform audit log)."""
         import boto3
 
         if object_store is None:
@@ -143,46 +168,54 @@ class SageMakerModelRegistry:
 
     def _set_status(self, package: Mapping[str, Any], status: str, reason: str) -> None:
         # The metadata is sent again unchanged: AWS merges it (a no-op), moto replaces it (and would drop it).
+        # A pipeline's package may have none: an empty map is not sent.
+        metadata = dict(package.get("CustomerMetadataProperties") or {})
         self._sm.update_model_package(
             ModelPackageArn=package["ModelPackageArn"],
             ModelApprovalStatus=status,
             ApprovalDescription=reason,
-            CustomerMetadataProperties=dict(package.get("CustomerMetadataProperties") or {}),
+            **({"CustomerMetadataProperties": metadata} if metadata else {}),
         )
 
-    def _champion_number(self, group_arn: str) -> int | None:
-        value = None
-        kwargs: dict[str, Any] = {"ResourceArn": group_arn}
+    def _tags(self, arn: str) -> dict[str, str]:
+        """A resource's tags (the last value of a key wins: moto appends where AWS overwrites)."""
+        tags: dict[str, str] = {}
+        kwargs: dict[str, Any] = {"ResourceArn": arn}
         while True:
             page = self._sm.list_tags(**kwargs)
-            for tag in page.get("Tags", []):
-                if tag["Key"] == CHAMPION_TAG:
-                    value = tag["Value"]  # the last one wins (moto appends where AWS overwrites)
+            tags.update({str(t["Key"]): str(t["Value"]) for t in page.get("Tags", [])})
             if not page.get("NextToken"):
-                return int(value) if value else None
+                return tags
             kwargs["NextToken"] = page["NextToken"]
 
+    def _champion_number(self, group_arn: str) -> int | None:
+        value = self._tags(group_arn).get(CHAMPION_TAG)
+        return int(value) if value else None
+
     def _describe(self, package: Mapping[str, Any], champion: int | None) -> ModelVersion:
-        meta = package.get("CustomerMetadataProperties") or {}
-        registration = json.loads(self._store.get_bytes(meta["registration_uri"]))
-        metrics_uri = package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
-        metrics = json.loads(self._store.get_bytes(metrics_uri))["metrics"]
-        version = int(package["ModelPackageVersion"])
-        return ModelVersion(
-            model_name=str(package["ModelPackageGroupName"]),
-            version=version,
-            status=str(package["ModelApprovalStatus"]),
-            is_champion=champion == version,
-            metrics={k: float(v) for k, v in metrics.items()},
-            params=dict(registration["params"]),
-            lineage=Lineage.from_dict(registration["lineage"]),
-            artifacts_uri=meta["artifacts_uri"],
-            created_at=package["CreationTime"],
-            plots=dict(registration["plots"]),
-            model_card_uri=registration.get("model_card_uri"),
-            status_reason=package.get("ApprovalDescription") or None,
-            registered_by=meta.get(REGISTERED_BY) or None,
-        )
+        return self._reader.describe(package, champion)
+
+    def _describe_or_flag(self, package: Mapping[str, Any], champion: int | None) -> ModelVersion:
+        """For `list`: an unreadable package is listed with its status and the problem, not skipped
+        (hiding a registered version, possibly the champion, would misreport what the registry holds)."""
+        try:
+            return self._describe(package, champion)
+        except UnreadableVersionError as error:
+            version = int(package["ModelPackageVersion"])
+            container = ((package.get("InferenceSpecification") or {}).get("Containers") or [{}])[0]
+            return ModelVersion(
+                model_name=str(package["ModelPackageGroupName"]),
+                version=version,
+                status=str(package["ModelApprovalStatus"]),
+                is_champion=champion == version,
+                metrics={},
+                params={},
+                lineage=Lineage("", (), "", ""),
+                artifacts_uri=str(container.get("ModelDataUrl") or ""),
+                created_at=package["CreationTime"],
+                status_reason=package.get("ApprovalDescription") or None,
+                problem=str(error),
+            )
 
     def _versions(self, model_name: str) -> Iterator[int]:
         kwargs: dict[str, Any] = {"ModelPackageGroupName": model_name, "ModelPackageType": "Versioned"}
@@ -244,7 +277,7 @@ class SageMakerModelRegistry:
             card_uri = f"{base}/model_card.md"
             self._store.put_bytes(card_uri, model_card.encode("utf-8"))
         metrics_uri = f"{base}/metrics.json"
-        self._store.put_bytes(metrics_uri, _json({"metrics": metric_values}))
+        self._store.put_bytes(metrics_uri, _json(metrics_report(metric_values)))
         registration_uri = f"{base}/registration.json"
         registration = {
             "params": param_values,
@@ -261,6 +294,10 @@ class SageMakerModelRegistry:
             "ModelApprovalStatus": approval_status,
             "ModelMetrics": {
                 "ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": metrics_uri}}
+            },
+            "MetadataProperties": {
+                "GeneratedBy": lineage.pipeline_run_id[:1024],
+                "CommitId": lineage.code_version[:1024],
             },
             "CustomerMetadataProperties": {
                 **scalars,
@@ -299,7 +336,7 @@ class SageMakerModelRegistry:
                 package = self._sm.describe_model_package(
                     ModelPackageName=self._package_arn(group_arn, version)
                 )
-                out.append(self._describe(package, champion))
+                out.append(self._describe_or_flag(package, champion))
         return out
 
     def champion(self, model_name: str) -> ModelVersion | None:
@@ -316,20 +353,31 @@ class SageMakerModelRegistry:
     def approve(
         self, model_name: str, version: int, actor: str, reason: str, *, role: str = "model-approver"
     ) -> ModelVersion:
+        return self._approve(model_name, version, actor, reason, role, APPROVE_ACTION)
+
+    def _approve(
+        self, model_name: str, version: int, actor: str, reason: str, role: str, action: str
+    ) -> ModelVersion:
         def decide() -> ModelVersion:
             package, group_arn = self._describe_package(model_name, version)
+            before = self._champion_number(group_arn)
             self._set_status(package, APPROVED, reason)
             # the status is set before the tag moves, so the champion is always an Approved version
             self._sm.add_tags(ResourceArn=group_arn, Tags=[{"Key": CHAMPION_TAG, "Value": str(int(version))}])
+            if before != int(version):
+                kind = champions.ROLLBACK if action == ROLLBACK_ACTION else champions.APPROVE
+                self._record(champions.new_change(model_name, actor, kind, reason, before, int(version)))
             return self.get(model_name, version)
 
         def registrant() -> str | None:
             package, _ = self._describe_package(model_name, version)
             return (package.get("CustomerMetadataProperties") or {}).get(REGISTERED_BY) or None
 
+        current = self.champion_version(model_name) if action == ROLLBACK_ACTION else None
         return audited_decision(
-            self._audit, action=APPROVE_ACTION, actor=actor, role=role, model_name=model_name,
-            version=version, reason=reason, decide=decide, registrant=registrant,
+            self._audit, action=action, actor=actor, role=role, model_name=model_name, version=version,
+            reason=reason, decide=decide, registrant=registrant,
+            extra={"rolled_back_from": current} if action == ROLLBACK_ACTION else None,
         )  # fmt: skip
 
     def reject(
@@ -339,6 +387,9 @@ class SageMakerModelRegistry:
             package, group_arn = self._describe_package(model_name, version)
             if self._champion_number(group_arn) == int(version):
                 self._sm.delete_tags(ResourceArn=group_arn, TagKeys=[CHAMPION_TAG])
+                self._record(
+                    champions.new_change(model_name, actor, champions.REJECT, reason, int(version), None)
+                )
             self._set_status(package, REJECTED, reason)
             return self.get(model_name, version)
 
@@ -346,6 +397,40 @@ class SageMakerModelRegistry:
             self._audit, action=REJECT_ACTION, actor=actor, role=role, model_name=model_name,
             version=version, reason=reason, decide=decide,
         )  # fmt: skip
+
+    # -- champion history -----------------------------------------------------------------------------
+    def _history_prefix(self, model_name: str) -> str:
+        return f"s3://{self.bucket}/{self.prefix}/{model_name}/{HISTORY_FOLDER}/"
+
+    def _record(self, change: champions.ChampionChange) -> None:
+        uri = f"{self._history_prefix(change.model_name)}{champions.record_key(change)}.json"
+        self._store.put_bytes(uri, change.to_json().encode("utf-8"))
+
+    def _changes(self, model_name: str) -> list[champions.ChampionChange]:
+        validate_model_name(model_name)
+        found = sorted(info.uri for info in self._store.list(self._history_prefix(model_name)))
+        return champions.ordered(
+            champions.ChampionChange.from_json(self._store.get_bytes(uri)) for uri in found
+        )
+
+    def history(self, model_name: str) -> list[ChampionEvent]:
+        return champions.events(self._changes(model_name))
+
+    def champion_at(self, model_name: str, when: datetime) -> int | None:
+        return champions.champion_at(self._changes(model_name), when, self.champion_version(model_name))
+
+    def rollback(
+        self, model_name: str, actor: str, reason: str, *, role: str = "model-approver"
+    ) -> ModelVersion:
+        current = self.champion_version(model_name)
+        target = champions.previous_champion(
+            self._changes(model_name),
+            current,
+            lambda v: str(self._describe_package(model_name, v)[0]["ModelApprovalStatus"]),
+        )
+        if target is None:
+            raise NoPreviousChampionError(f"model {model_name!r} has no earlier champion to roll back to")
+        return self._approve(model_name, target, actor, reason, role, ROLLBACK_ACTION)
 
     def load_model(
         self, model_name: str, version: int | Literal["champion"] = CHAMPION

@@ -57,6 +57,7 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "model-register": frozenset({"ml-pipeline", "data-scientist"}),
     "model-approve": frozenset({"model-approver"}),
     "model-reject": frozenset({"model-approver"}),
+    "model-rollback": frozenset({"model-approver"}),  # approves the previous champion again
     "promote": frozenset({"model-approver"}),
     "deploy-champion": frozenset({"model-approver"}),
     "retention-purge": frozenset({"privacy-officer"}),

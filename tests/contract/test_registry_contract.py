@@ -392,3 +392,101 @@ def test_the_registrant_may_not_approve_its_own_version_and_the_refusal_is_audit
     assert records[0].details["registered_by"] == "ml-pipeline"
     # the registrant may still reject its own version (stopping a release needs no second person)
     assert registry.reject(name, 1, "ml-pipeline", "withdrawn").status == REJECTED
+
+
+# -- champion history, champion_at and rollback ---------------------------------------------------------
+# (imports kept here so this block stays self-contained)
+from datetime import UTC, datetime, timedelta  # noqa: E402
+
+from cdp.registry import NoPreviousChampionError  # noqa: E402
+
+
+def test_history_records_every_change_of_champion_append_only(
+    registry: ModelRegistry, model_dir: Path
+) -> None:
+    name = fresh_name()
+    for _ in range(3):
+        register(registry, name, model_dir)
+    assert registry.history(name) == [] and registry.history(fresh_name()) == []
+    registry.approve(name, 1, "alice", "first release")
+    registry.approve(name, 2, "bob", "retrained")
+    registry.approve(name, 2, "bob", "approved again")  # no change of champion: no event
+    registry.reject(name, 3, "carol", "not the champion")  # no change of champion: no event
+    registry.reject(name, 2, "carol", "drift on amount")
+    events = registry.history(name)
+    assert [(e.model_name, e.version, e.change, e.actor, e.action, e.reason) for e in events] == [
+        (name, 1, "became", "alice", "approve", "first release"),
+        (name, 1, "stopped", "bob", "approve", "retrained"),
+        (name, 2, "became", "bob", "approve", "retrained"),
+        (name, 2, "stopped", "carol", "reject", "drift on amount"),
+    ]
+    assert all(e.at.utcoffset() == timedelta(0) for e in events)
+    assert [e.at for e in events] == sorted(e.at for e in events)
+    assert events[1].to_dict()["at"] == events[1].at.isoformat()
+
+    registry.approve(name, 1, "alice", "back to the first")
+    later = registry.history(name)
+    assert later[:4] == events  # earlier records are never rewritten
+    assert [(e.version, e.change) for e in later[4:]] == [(1, "became")]
+
+
+def test_champion_at_answers_which_version_served_when(registry: ModelRegistry, model_dir: Path) -> None:
+    name = fresh_name()
+    register(registry, name, model_dir)
+    register(registry, name, model_dir)
+    assert registry.champion_at(name, datetime.now(UTC)) is None
+    registry.approve(name, 1, "alice", "first release")
+    registry.approve(name, 2, "bob", "retrained")
+    registry.reject(name, 2, "carol", "drift")
+    became_1, _, became_2, stopped_2 = (e.at for e in registry.history(name))
+    assert registry.champion_at(name, became_1 - timedelta(seconds=1)) is None
+    assert registry.champion_at(name, became_1) == 1
+    assert registry.champion_at(name, became_1 + (became_2 - became_1) / 2) == 1
+    assert registry.champion_at(name, became_2) == 2
+    assert registry.champion_at(name, became_2.replace(tzinfo=None)) == 2  # naive times are UTC
+    assert registry.champion_at(name, stopped_2) is None
+    assert registry.champion_at(name, datetime.now(UTC) + timedelta(days=1)) is None
+
+
+def test_rollback_brings_back_the_previous_champion_through_the_audited_approval(
+    harness: Harness, model_dir: Path
+) -> None:
+    registry = harness.registry
+    name = fresh_name()
+    register(registry, name, model_dir, registered_by="ml-pipeline")
+    register(registry, name, model_dir)
+    with pytest.raises(NoPreviousChampionError):
+        registry.rollback(name, "carol", "nothing to go back to")
+    registry.approve(name, 1, "alice", "first release")
+    registry.approve(name, 2, "bob", "retrained")
+
+    # the registrant of the previous champion may not bring it back either (audited, nothing moves)
+    with pytest.raises(AccessDenied, match="separation of duties"):
+        registry.rollback(name, "ml-pipeline", "v2 misbehaves")
+    assert registry.champion_version(name) == 2
+
+    rolled = registry.rollback(name, "carol", "v2 misbehaves", role="model-approver")
+    assert (rolled.version, rolled.status, rolled.is_champion, rolled.status_reason) == (
+        1, APPROVED, True, "v2 misbehaves",
+    )  # fmt: skip
+    assert registry.champion_version(name) == 1  # what serving's champion poll sees: it reloads v1
+    assert registry.champion(name).version == 1  # type: ignore[union-attr]
+    assert [(e.version, e.change, e.actor, e.action) for e in registry.history(name)[-2:]] == [
+        (2, "stopped", "carol", "rollback"),
+        (1, "became", "carol", "rollback"),
+    ]
+    records = [r for r in audit_records(harness, name) if r.action == "model-rollback"]
+    assert [(r.actor, r.outcome) for r in records] == [("ml-pipeline", "denied"), ("carol", "allowed")]
+    assert dict(records[1].details) == {
+        "model": name, "version": 1, "reason": "v2 misbehaves", "rolled_back_from": 2,
+    }  # fmt: skip
+    assert harness.audit.verify().ok
+
+    # rolling back again returns to the champion the rollback replaced; a rejected one is never restored
+    assert registry.rollback(name, "carol", "v1 was worse").version == 2
+    registry.reject(name, 2, "carol", "label leak")
+    assert registry.champion_version(name) is None
+    assert registry.rollback(name, "dave", "restore the last good one").version == 1
+    registry.reject(name, 1, "dave", "also leaks")
+    with pytest.raises(NoPreviousChampionError):
+        registry.rollback(name, "dave", "nothing good left")
