@@ -390,6 +390,35 @@ def test_runner_honours_partial_failures_and_dead_letters_a_poison_record(tmp_pa
         assert stream.get_checkpoint("stream-handler", shard) == last
 
 
+def test_runner_passes_over_a_poison_record_that_ends_its_batch(tmp_path):
+    with SqliteStreamLog(tmp_path / "s.sqlite", "s", shards=1) as stream:
+        put_rows(stream, [("a", b"1"), ("a", b"poison"), ("a", b"3")])
+        shard = stream.list_shards()[0].shard_id
+        deliveries: list[list[bytes]] = []
+
+        def handler(event, context):  # noqa: ANN001, ANN202
+            datas = [base64.b64decode(r["kinesis"]["data"]) for r in event["Records"]]
+            deliveries.append(datas)
+            bad = [r["kinesis"]["sequenceNumber"] for r, d in zip(event["Records"], datas, strict=True)
+                   if d == b"poison"]  # fmt: skip
+            return {"batchItemFailures": [{"itemIdentifier": s} for s in bad]}
+
+        checkpoints: list[str | None] = []
+        runner = StreamRunner(stream, handler, batch_size=2, max_attempts=1)
+        while runner.poll():
+            checkpoints.append(stream.get_checkpoint("stream-handler", shard))
+        report = runner.report
+        first, poison, last = (
+            r.sequence_number
+            for r in stream.get_records(stream.get_shard_iterator(shard, "TRIM_HORIZON")).records
+        )
+        assert stream.get_checkpoint("stream-handler", shard) == last
+    assert deliveries == [[b"1", b"poison"], [b"3"]]  # dead-lettered at once, the next batch follows it
+    assert checkpoints == [poison, last]
+    assert (report.records, report.deliveries, report.partial_failures, report.dead_lettered) == (3, 2, 1, 1)
+    assert first < poison
+
+
 def test_run_stream_scores_the_stream_into_the_lake_exactly_once(backends, champion):
     """End to end with the default in-process endpoint: the champion is loaded from the test home's
     registry, so this test registers it there first."""

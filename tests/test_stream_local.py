@@ -11,9 +11,15 @@ from pathlib import Path
 import pytest
 
 from cdp.settings import Settings
-from cdp.stream import Record
+from cdp.stream import Batch, Record, StreamConsumer
 from cdp.stream.local import SEQUENCE_DIGITS, SqliteStreamLog
-from cdp.stream.port import InvalidIteratorError, ShardNotFoundError
+from cdp.stream.port import (
+    MAX_RECORDS_PER_GET,
+    ExpiredIteratorError,
+    GetRecordsResult,
+    InvalidIteratorError,
+    ShardNotFoundError,
+)
 
 
 class FakeClock:
@@ -205,3 +211,38 @@ def test_a_producer_and_a_consumer_process_work_on_the_log_at_the_same_time(tmp_
         if key in last:
             assert last[key][0] == shard and int(seq) > last[key][1]  # per-key order kept across processes
         last[key] = (shard, int(seq))
+
+
+class ExpiringLog:
+    """A log whose `get_records` calls listed in `expire_on` (1-based) fail with an expired iterator."""
+
+    def __init__(self, log: SqliteStreamLog, expire_on: set[int]) -> None:
+        self.log, self.expire_on, self.calls = log, expire_on, 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.log, name)
+
+    def get_records(self, iterator: str, limit: int = MAX_RECORDS_PER_GET) -> GetRecordsResult:
+        self.calls += 1
+        if self.calls in self.expire_on:
+            raise ExpiredIteratorError("shard iterator expired")
+        return self.log.get_records(iterator, limit)
+
+
+def test_the_consumer_renews_an_expired_iterator_from_its_checkpoint(tmp_path: Path) -> None:
+    with SqliteStreamLog(tmp_path / "s.sqlite", "events", shards=1) as log:
+        sequence = [
+            r.sequence_number for r in log.put_records([Record("k", b"%d" % i) for i in range(9)]).records
+        ]
+        calls: list[list[int]] = []
+
+        def partly(batch: Batch) -> str | None:
+            calls.append([int(r.data) for r in batch.records])
+            return batch.records[1].sequence_number if len(calls) == 2 else None
+
+        expiring = ExpiringLog(log, expire_on={2, 4})
+        consumer = StreamConsumer(expiring, "sink", partly, batch_size=3)  # type: ignore[arg-type]
+        consumer.run(stop_when_idle=True)
+        assert log.get_checkpoint("sink", "shardId-000000000000") == sequence[-1]
+    # renewed after a full batch (from 2) and a partial checkpoint (from 3): only 4, 5 come twice, as asked
+    assert calls == [[0, 1, 2], [3, 4, 5], [4, 5, 6], [7, 8]]

@@ -1,8 +1,8 @@
 """The local stream runner: what the Kinesis event-source mapping does for the transform Lambda.
 
-It reads each shard of the stream from the runner's checkpoint, wraps a batch of records in a
-Kinesis-shaped event (`aws:kinesis`, base64 data), calls the handler and honours its partial-batch
-response like Lambda does:
+It is a `StreamConsumer` (which reads each shard from the runner's checkpoint, renews expired iterators
+and checkpoints) whose batch callback wraps the records of one shard in a Kinesis-shaped event
+(`aws:kinesis`, base64 data), calls the handler and honours its partial-batch response like Lambda does:
 - no `batchItemFailures`: the batch is checkpointed at its last record;
 - failures: the shard is checkpointed just before the lowest failed sequence number and re-read from
   there on the next poll (the records after it are delivered again; the handler is idempotent);
@@ -24,7 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cdp.stream.port import EventStream, ExpiredIteratorError, IteratorType, StreamRecord
+from cdp.stream.consumer import Batch, StreamConsumer
+from cdp.stream.port import EventStream, StreamRecord
 
 if TYPE_CHECKING:
     from cdp.backends import Backends
@@ -95,80 +96,42 @@ class StreamRunner:
         self.max_attempts = max_attempts
         self.dead_letters = dead_letters
         self.report = RunReport()
-        self._shards = [s.shard_id for s in stream.list_shards()]
-        self._iterators: dict[str, str | None] = {}
         self._failing: dict[str, tuple[str, int]] = {}  # shard -> (failing sequence number, attempts)
-
-    def _iterator(self, shard_id: str) -> str | None:
-        if shard_id not in self._iterators:
-            position = self.stream.get_checkpoint(self.consumer, shard_id)
-            if position is None:
-                self._iterators[shard_id] = self.stream.get_shard_iterator(
-                    shard_id, IteratorType.TRIM_HORIZON
-                )
-            else:
-                self._iterators[shard_id] = self.stream.get_shard_iterator(
-                    shard_id, IteratorType.AFTER_SEQUENCE_NUMBER, sequence_number=position
-                )
-        return self._iterators[shard_id]
-
-    def _read(self, shard_id: str) -> tuple[list[StreamRecord], str | None]:
-        iterator = self._iterator(shard_id)
-        if iterator is None:
-            return [], None  # a closed shard, fully read
-        try:
-            result = self.stream.get_records(iterator, self.batch_size)
-        except ExpiredIteratorError:
-            self._iterators.pop(shard_id, None)
-            result = self.stream.get_records(str(self._iterator(shard_id)), self.batch_size)
-        return result.records, result.next_iterator
+        self._reader = StreamConsumer(stream, consumer, self._deliver, batch_size=batch_size)
 
     def poll(self) -> int:
         """Deliver at most one batch per shard; returns how many records were read (0: caught up)."""
-        read = 0
-        for shard_id in self._shards:
-            batch, next_iterator = self._read(shard_id)
-            if not batch:
-                self._iterators[shard_id] = next_iterator
-                continue
-            read += len(batch)
-            self.report.deliveries += 1
-            try:
-                response = self.handler(kinesis_event(self.stream.stream_name, shard_id, batch), None)
-            except BaseException:
-                self._iterators.pop(shard_id, None)  # re-read from the checkpoint next time
-                raise
-            failed = [str(f["itemIdentifier"]) for f in (response or {}).get("batchItemFailures") or []]
-            if not failed:
-                self._checkpoint(shard_id, batch[-1].sequence_number, len(batch))
-                self._failing.pop(shard_id, None)
-                self._iterators[shard_id] = next_iterator
-                continue
-            self.report.partial_failures += 1
-            self._honour_failures(shard_id, batch, failed)
-        return read
+        return self._reader.poll()
 
-    def _honour_failures(self, shard_id: str, batch: list[StreamRecord], failed: list[str]) -> None:
+    def _deliver(self, batch: Batch) -> str | None:
+        """One invocation: None when the batch is done, else the sequence number to re-read from."""
+        self.report.deliveries += 1
+        response = self.handler(kinesis_event(self.stream.stream_name, batch.shard_id, batch.records), None)
+        failed = [str(f["itemIdentifier"]) for f in (response or {}).get("batchItemFailures") or []]
+        if not failed:
+            self._failing.pop(batch.shard_id, None)
+            self.report.records += len(batch.records)
+            return None
+        self.report.partial_failures += 1
+        return self._honour_failures(batch.shard_id, batch.records, failed)
+
+    def _honour_failures(self, shard_id: str, batch: list[StreamRecord], failed: list[str]) -> str | None:
+        """Re-read from the lowest failed record, or pass over it (dead-lettered) after `max_attempts`."""
         lowest = min(failed, key=int)
         position = next((i for i, r in enumerate(batch) if r.sequence_number == lowest), None)
         if position is None:
-            self._iterators.pop(shard_id, None)
             raise ValueError(f"the handler reported record {lowest}, which is not in the batch of {shard_id}")
         previous, attempts = self._failing.get(shard_id, (None, 0))
         attempts = attempts + 1 if previous == lowest else 1
-        if attempts >= self.max_attempts:
-            self._dead_letter(shard_id, lowest, attempts)
-            self._checkpoint(shard_id, lowest, position + 1)
-            self._failing.pop(shard_id, None)
-        else:
-            if position:
-                self._checkpoint(shard_id, batch[position - 1].sequence_number, position)
+        if attempts < self.max_attempts:
             self._failing[shard_id] = (lowest, attempts)
-        self._iterators.pop(shard_id, None)  # re-read after the checkpoint
-
-    def _checkpoint(self, shard_id: str, sequence_number: str, count: int) -> None:
-        self.stream.checkpoint(self.consumer, shard_id, sequence_number)
-        self.report.records += count
+            self.report.records += position
+            return lowest
+        self._dead_letter(shard_id, lowest, attempts)
+        self._failing.pop(shard_id, None)
+        self.report.records += position + 1
+        after = position + 1
+        return batch[after].sequence_number if after < len(batch) else None
 
     def _dead_letter(self, shard_id: str, sequence_number: str, attempts: int) -> None:
         self.report.dead_lettered += 1
@@ -189,12 +152,7 @@ class StreamRunner:
         self, *, follow: bool = False, idle_seconds: float = 1.0, stop: threading.Event | None = None
     ) -> RunReport:
         """Poll until caught up (a poll reads nothing), or with `follow` until `stop` is set."""
-        stop = stop or threading.Event()
-        while not stop.is_set():
-            if self.poll() == 0:
-                if not follow:
-                    break
-                stop.wait(idle_seconds)
+        self._reader.run(stop=stop, idle_sleep=idle_seconds, stop_when_idle=not follow)
         return self.report
 
 

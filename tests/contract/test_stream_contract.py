@@ -207,6 +207,65 @@ def test_a_failing_handler_does_not_checkpoint_and_the_batch_comes_back(stream: 
     assert [v for batch in calls[1:] for v in batch] == list(range(30))
 
 
+def one_shard_of(stream: EventStream, count: int) -> tuple[str, list[str]]:
+    """Put `count` records under one key; their shard and sequence numbers, in order."""
+    put = stream.put_records([Record("one-key", f"{i}".encode()) for i in range(count)]).records
+    return str(put[0].shard_id), [str(r.sequence_number) for r in put]
+
+
+def test_a_handle_can_checkpoint_part_of_a_batch_and_read_the_rest_again(stream: EventStream) -> None:
+    shard, sequence = one_shard_of(stream, 30)
+    calls: list[list[int]] = []
+    checkpoints: list[str | None] = []
+
+    def partly(batch: Batch) -> str | None:
+        calls.append([int(r.data) for r in batch.records])
+        checkpoints.append(stream.get_checkpoint("alerts", shard))
+        return sequence[4] if len(calls) == 1 else None  # done up to record 3: read again from record 4
+
+    consumer = StreamConsumer(stream, "alerts", partly, batch_size=10)
+    assert consumer.poll() == 10  # records handed over, the re-read ones included
+    assert stream.get_checkpoint("alerts", shard) == sequence[3]
+    restarted = StreamConsumer(stream, "alerts", partly, batch_size=10)  # the partial checkpoint is durable
+    assert restarted.run(stop_when_idle=True) == 26
+    assert calls[1] == list(range(4, 14))  # the re-read starts at the record handle returned
+    assert [v for batch in calls[1:] for v in batch] == list(range(4, 30))
+    assert checkpoints == [None, sequence[3], sequence[13], sequence[23]]
+    assert stream.get_checkpoint("alerts", shard) == sequence[-1]
+
+
+def test_a_handle_returning_its_first_record_reads_the_same_batch_again(stream: EventStream) -> None:
+    shard, sequence = one_shard_of(stream, 12)
+    calls: list[list[int]] = []
+
+    def not_yet(batch: Batch) -> str | None:
+        calls.append([int(r.data) for r in batch.records])
+        return batch.records[0].sequence_number if len(calls) < 3 else None
+
+    consumer = StreamConsumer(stream, "alerts", not_yet, batch_size=5)
+    consumer.run(stop_when_idle=True)  # a re-read is not idle: the loop goes on until the shard is done
+    assert calls[:3] == [[0, 1, 2, 3, 4]] * 3
+    assert [v for batch in calls[2:] for v in batch] == list(range(12))
+    assert stream.get_checkpoint("alerts", shard) == sequence[-1]
+
+
+def test_a_handle_returning_a_record_outside_its_batch_checkpoints_nothing(stream: EventStream) -> None:
+    shard, sequence = one_shard_of(stream, 12)
+    calls: list[list[int]] = []
+
+    def confused(batch: Batch) -> str | None:
+        calls.append([int(r.data) for r in batch.records])
+        return sequence[-1] if len(calls) == 1 else None  # record 11 is not in the first batch of 5
+
+    consumer = StreamConsumer(stream, "alerts", confused, batch_size=5)
+    with pytest.raises(ValueError, match="not in the batch"):
+        consumer.poll()
+    assert stream.get_checkpoint("alerts", shard) is None
+    consumer.run(stop_when_idle=True)
+    assert calls[0] == calls[1] == [0, 1, 2, 3, 4]
+    assert [v for batch in calls[1:] for v in batch] == list(range(12))
+
+
 def test_put_all_splits_large_inputs_into_batches(stream: EventStream) -> None:
     results = put_all(stream, numbered(1234))
     assert len(results) == 1234 and all(r.sequence_number for r in results)
