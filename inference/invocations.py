@@ -99,4 +99,3 @@ def invoke(
     if reasons is not None:
         doc["reasons"] = reasons
     return JSONResponse(doc)
-

@@ -67,10 +67,16 @@ def parse_json(body: bytes, features: tuple[str, ...]) -> pd.DataFrame:
     raise PayloadError('expected {"instances": [...]}, {"columns": [...], "data": [...]} or a list of rows')
 
 
+_BOOLEANS = {"true": True, "false": False}
+
+
 def _cell(text: str) -> Any:
+    """A CSV cell: empty -> None, `true`/`false` (any case) -> bool, a number -> float, else the text."""
     text = text.strip()
     if text == "":
         return None
+    if text.lower() in _BOOLEANS:
+        return _BOOLEANS[text.lower()]
     try:
         return float(text)
     except ValueError:
