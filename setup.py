@@ -18,6 +18,7 @@ setup(
             "cdp=app.main:main",
             "get-pipeline-definition=pipelines.cli:get_pipeline_definition_main",
             "run-pipeline=pipelines.cli:run_pipeline_main",
+            "serve=inference.container.serve:main",
         ]
     },
 )

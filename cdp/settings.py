@@ -80,6 +80,12 @@ class Settings(BaseSettings):
     serve_invocations_auth: bool = Field(True, description="False inside a SageMaker container.")
     serve_invocations_model: str = Field("cdp-fraud", description="The model /invocations serves.")
     serve_reason_codes: int = Field(3, ge=0, le=20, description="Reason codes returned per score.")
+    inference_image_uri: str | None = Field(
+        None,
+        description="ECR URI of this project's inference image (inference/Dockerfile); the pipelines "
+        "register their models to run in it. Unset: the stock framework image (no reason codes, no CSV "
+        "header, no raw categories).",
+    )
 
     # -- monitoring loop (monitoring/; `cdp monitor run`) ----------------------------------------
     monitor_models: tuple[str, ...] = Field(("cdp-fraud",), description="Models the drift job watches.")

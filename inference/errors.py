@@ -10,6 +10,7 @@ from cdp.apikeys.port import ApiKeyError
 from inference.card_features import EventOrderError
 from inference.fraud_scoring import FeatureMismatchError
 from inference.holder import ModelUnavailableError
+from inference.invocations import InvocationTimeoutError
 from inference.payloads import PayloadError
 from inference.profiles import ProfileUnavailableError
 
@@ -32,7 +33,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(PayloadError)
     async def payload(_: Request, error: PayloadError) -> JSONResponse:
-        return _detail(400, str(error))
+        return _detail(error.status_code, str(error))
 
     @app.exception_handler(EventOrderError)
     async def order(_: Request, error: EventOrderError) -> JSONResponse:
@@ -41,6 +42,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ModelUnavailableError)
     async def unavailable(_: Request, error: ModelUnavailableError) -> JSONResponse:
         return _detail(503, str(error))
+
+    @app.exception_handler(InvocationTimeoutError)
+    async def timeout(_: Request, error: InvocationTimeoutError) -> JSONResponse:
+        return _detail(504, str(error))
 
     @app.exception_handler(ProfileUnavailableError)
     async def no_profiles(_: Request, error: ProfileUnavailableError) -> JSONResponse:

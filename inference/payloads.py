@@ -21,6 +21,20 @@ import pandas as pd
 class PayloadError(ValueError):
     """The payload cannot be read (says what is wrong with its shape, never echoes values)."""
 
+    status_code = 400
+
+
+class UnsupportedMediaTypeError(PayloadError):
+    """The body is neither JSON nor CSV."""
+
+    status_code = 415
+
+
+class PayloadTooLargeError(PayloadError):
+    """The body is larger than the endpoint accepts."""
+
+    status_code = 413
+
 
 def _rows_frame(rows: list[Any], features: tuple[str, ...]) -> pd.DataFrame:
     if not rows:
@@ -53,10 +67,16 @@ def parse_json(body: bytes, features: tuple[str, ...]) -> pd.DataFrame:
     raise PayloadError('expected {"instances": [...]}, {"columns": [...], "data": [...]} or a list of rows')
 
 
+_BOOLEANS = {"true": True, "false": False}
+
+
 def _cell(text: str) -> Any:
+    """A CSV cell: empty -> None, `true`/`false` (any case) -> bool, a number -> float, else the text."""
     text = text.strip()
     if text == "":
         return None
+    if text.lower() in _BOOLEANS:
+        return _BOOLEANS[text.lower()]
     try:
         return float(text)
     except ValueError:
@@ -86,4 +106,4 @@ def parse_payload(body: bytes, content_type: str, features: tuple[str, ...]) -> 
         return parse_json(body, features)
     if media in ("text/csv", "application/csv"):
         return parse_csv(body, features)
-    raise PayloadError("content type must be application/json or text/csv")
+    raise UnsupportedMediaTypeError("content type must be application/json or text/csv")

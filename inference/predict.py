@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from inference.fraud_scoring import encode
+from inference.fraud_scoring import Score, encode, score_frame
 from inference.loaded import LoadedModel
 
 
@@ -25,3 +25,8 @@ def predictions(model: LoadedModel, frame: pd.DataFrame) -> list:
     else:
         out = model.model.predict(x)
     return np.asarray(out, dtype=np.float64).tolist()
+
+
+def score_with_reasons(model: LoadedModel, frame: pd.DataFrame, reason_codes: int) -> list[Score]:
+    """A booster classifier's probability and top `reason_codes` SHAP contributions of each row."""
+    return score_frame(model, model_input(model, frame), reason_codes)

@@ -1,27 +1,53 @@
-"""The SageMaker inference container contract: `GET /ping` and `POST /invocations` (JSON or CSV)."""
+"""The SageMaker inference container contract: `GET /ping` and `POST /invocations` (JSON or CSV).
+
+The same routes serve the registry's champion in the platform's app and the model of `/opt/ml/model` in
+the SageMaker container (`inference.container`): only where the model comes from differs.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from collections.abc import Callable
 
-from cdp.registry.scoring import MissingFeaturesError
+import anyio
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
 from inference.auth import AUTH_ERRORS, require_scope
 from inference.config import ServingConfig
-from inference.fraud_scoring import FeatureMismatchError
-from inference.payloads import PayloadError, parse_payload
-from inference.predict import predictions
+from inference.holder import ModelUnavailableError
+from inference.invocations import MAX_BODY_BYTES, InvocationTimeoutError, invoke, read_body
+from inference.loaded import LoadedModel
 from inference.schemas import ErrorResponse, Invocation
 
-MAX_BODY_BYTES = 6 << 20  # SageMaker's own request limit for real-time endpoints
+ModelSource = Callable[[Request], LoadedModel | None]  # the model a request is scored with, None: none yet
 
 
-def sagemaker_router(config: ServingConfig) -> APIRouter:
+def champion_source(config: ServingConfig) -> ModelSource:
+    """The champion held by the app's serving state for `config.invocations_model`."""
+
+    def source(request: Request) -> LoadedModel | None:
+        return request.app.state.serving.holders[config.invocations_model].loaded
+
+    return source
+
+
+def sagemaker_router(
+    config: ServingConfig,
+    model_source: ModelSource | None = None,
+    *,
+    timeout_seconds: float | None = None,
+) -> APIRouter:
     """`/ping` is always open (a health check with no data); `/invocations` needs the `invocations`
-    scope unless `config.invocations_auth` is off (inside SageMaker, whose endpoint authenticates)."""
+    scope unless `config.invocations_auth` is off (inside SageMaker, whose endpoint authenticates).
+
+    `model_source` defaults to the registry's champion; with `timeout_seconds` an invocation is scored
+    in a worker thread and answered 504 when it takes longer."""
     router = APIRouter(tags=["sagemaker"])
+    source = model_source or champion_source(config)
     guard = [Depends(require_scope("invocations"))] if config.invocations_auth else []
     auth_errors = {s: e for s, e in AUTH_ERRORS.items() if config.invocations_auth}
+    max_rows = config.max_batch * 10
 
     @router.get(
         "/ping",
@@ -30,15 +56,38 @@ def sagemaker_router(config: ServingConfig) -> APIRouter:
         responses={200: {"description": "The served model is loaded"}, 503: {"description": "No model yet"}},
     )
     def ping(request: Request) -> Response:
-        holder = request.app.state.serving.holders[config.invocations_model]
-        return Response(status_code=200 if holder.loaded is not None else 503)
+        return Response(status_code=200 if source(request) is not None else 503)
+
+    async def answer(request: Request) -> Response:
+        body = await read_body(request.stream(), request.headers.get("content-length"), MAX_BODY_BYTES)
+        model = source(request)
+        if model is None:
+            raise ModelUnavailableError(f"model {config.invocations_model!r} has no champion loaded")
+        content_type = request.headers.get("content-type", "")
+        accept = request.headers.get("accept", "")
+
+        def score() -> Response:
+            return invoke(
+                model, body, content_type, accept, max_rows=max_rows, reason_codes=config.reason_codes
+            )
+
+        if timeout_seconds is None:
+            return score()
+        return await anyio.to_thread.run_sync(score, abandon_on_cancel=True)
 
     @router.post(
         "/invocations",
-        summary="Score rows with the served champion (JSON or CSV in, JSON or CSV out)",
+        summary="Score rows with the served model (JSON or CSV in, JSON or CSV out)",
         response_model=Invocation,
         dependencies=guard,
-        responses={400: {"model": ErrorResponse}, 503: {"model": ErrorResponse}, **auth_errors},
+        responses={
+            400: {"model": ErrorResponse},
+            413: {"model": ErrorResponse},
+            415: {"model": ErrorResponse},
+            503: {"model": ErrorResponse},
+            504: {"model": ErrorResponse},
+            **auth_errors,
+        },
         openapi_extra={
             "requestBody": {
                 "required": True,
@@ -50,20 +99,12 @@ def sagemaker_router(config: ServingConfig) -> APIRouter:
         },
     )
     async def invocations(request: Request) -> Response:
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            raise PayloadError("the body is larger than 6 MB")
-        model = request.app.state.serving.holders[config.invocations_model].current
-        frame = parse_payload(body, request.headers.get("content-type", ""), model.features)
-        if len(frame) > config.max_batch * 10:
-            raise PayloadError(f"at most {config.max_batch * 10} rows per invocation")
+        if timeout_seconds is None:
+            return await answer(request)
         try:
-            values = predictions(model, frame)
-        except (FeatureMismatchError, MissingFeaturesError) as error:
-            raise PayloadError(str(error)) from None
-        if "text/csv" in request.headers.get("accept", ""):
-            lines = (",".join(str(x) for x in v) if isinstance(v, list) else str(v) for v in values)
-            return PlainTextResponse("\n".join(lines) + "\n", media_type="text/csv")
-        return JSONResponse({"predictions": values, "model": model.name, "model_version": model.version})
+            with anyio.fail_after(timeout_seconds):
+                return await answer(request)
+        except TimeoutError:
+            raise InvocationTimeoutError(f"the model did not answer within {timeout_seconds:g} s") from None
 
     return router

@@ -111,8 +111,11 @@ class ModelsResponse(BaseModel):
 
 class Invocation(BaseModel):
     predictions: list[float] | list[list[float]]
+    reasons: list[list[ReasonCode]] | None = Field(
+        None, description="Binary classifiers: each row's features pushing its score up most, largest first."
+    )
     model: str
-    model_version: int
+    model_version: int = Field(description="The registry version; 0 when the server does not know it.")
 
 
 class ErrorDetail(BaseModel):

@@ -54,6 +54,7 @@ PROPERTY_FILE = "EvaluationReport"
 FRAMEWORK_VERSIONS = {"xgboost": "1.7-1", "sklearn": "1.2-1"}
 DEFAULT_INSTANCE = "ml.m5.xlarge"
 INFERENCE_INSTANCE = "ml.m5.large"
+INFERENCE_CONTENT_TYPES = ("application/json", "text/csv")  # what the inference image's /invocations reads
 CACHE = CacheConfig(enable_caching=True, expire_after="P30D")
 
 
@@ -144,10 +145,14 @@ def build_pipeline(
     training_image: str | None = None,
     athena_database: str = "cdp",
     athena_workgroup: str = "primary",
+    inference_image: str | None = None,
 ) -> CdpPipeline:
     """The model's pipeline: Preprocess -> Train -> Evaluate -> Gate -> Register | Fail.
 
     Building uploads the scripts of `scripts_dir` (default `training/<model>/`) through `session`.
+    `inference_image` is this project's inference image (`inference/Dockerfile`, the `serve` contract):
+    the registered model runs in it, JSON and CSV in, reason codes out. Without it the package names the
+    training image (the stock framework image, which does not speak the platform's JSON contract).
     """
     scripts = Path(scripts_dir or spec.default_scripts_dir).resolve()
     for script in (contract.PREPROCESS_SCRIPT, contract.TRAIN_SCRIPT, contract.EVALUATE_SCRIPT):
@@ -251,14 +256,25 @@ def build_pipeline(
     )
 
     # -- Register (PendingManualApproval, metrics attached) or Fail -------------------------------------
+    serving: dict[str, Any] = {"image_uri": training_image, "content_types": ["application/json"]}
+    if inference_image:
+        serving = {
+            "image_uri": inference_image,
+            "content_types": list(INFERENCE_CONTENT_TYPES),
+            "env_vars": {"CDP_MODEL_NAME": spec.model_package_group},  # the name its answers carry
+        }
     builder = ModelBuilder(
-        s3_model_data_url=model_uri, image_uri=training_image, sagemaker_session=session, role_arn=role
+        s3_model_data_url=model_uri,
+        image_uri=serving["image_uri"],
+        sagemaker_session=session,
+        role_arn=role,
+        **({"env_vars": serving["env_vars"]} if "env_vars" in serving else {}),
     )
     register = ModelStep(
         name=STEP_REGISTER,
         step_args=builder.register(
             model_package_group_name=spec.model_package_group,
-            content_types=["application/json"],
+            content_types=serving["content_types"],
             response_types=["application/json"],
             inference_instances=[INFERENCE_INSTANCE],
             transform_instances=[INFERENCE_INSTANCE],

@@ -50,6 +50,7 @@ def get_pipeline_definition_main(argv: Sequence[str] | None = None) -> int:
         region=args.region or settings.aws_region,
         role=args.role,
         scripts_dir=args.scripts_dir,
+        inference_image=settings.inference_image_uri,
     )
     print(json.dumps(definition, indent=2))
     return 0
@@ -88,6 +89,7 @@ def run_local_pipeline(
         region=region or settings.aws_region,
         scripts_dir=scripts_dir,
         object_store=backends.object_store,
+        inference_image=settings.inference_image_uri,
     )
     executor = LocalPipelineExecutor(
         backends.object_store,
@@ -150,7 +152,7 @@ def _run_on_sagemaker(args: argparse.Namespace, parameters: dict[str, str]) -> i
     bucket = args.bucket or settings.lake_bucket
     session = PipelineSession(boto_session=boto3.Session(region_name=region), default_bucket=bucket)
     pipeline = pipeline_module(args.pipeline).get_pipeline(
-        session, args.role, bucket, scripts_dir=args.scripts_dir
+        session, args.role, bucket, scripts_dir=args.scripts_dir, inference_image=settings.inference_image_uri
     )
     pipeline.upsert(role_arn=args.role)
     execution = pipeline.start(parameters=parameters or None)

@@ -286,6 +286,10 @@ def test_invocations_json_matches_the_registry_model(client, platform):
     assert r.status_code == 200
     assert r.json()["model"] == "cdp-fraud" and r.json()["model_version"] == 1
     np.testing.assert_allclose(r.json()["predictions"], expected, rtol=1e-6)
+    reasons = r.json()["reasons"]  # the same reason codes as the REST API's scores
+    assert len(reasons) == 5 and all(len(row) <= 3 for row in reasons)
+    assert all(c["feature"] in frame.columns and c["contribution"] > 0 for row in reasons for c in row)
+    assert any(reasons)
     split = json.loads(frame.to_json(orient="split", index=False))
     r2 = client.post("/invocations", json=split, headers=auth(platform.keys["all"]))
     np.testing.assert_allclose(r2.json()["predictions"], expected, rtol=1e-6)
@@ -326,7 +330,10 @@ def test_invocations_rejects_bad_payloads_and_needs_its_scope(client, platform):
     r = client.post("/invocations", json={"instances": [[1.0, 2.0]]}, headers=headers)
     assert r.status_code == 400 and "feature order" in r.json()["detail"]
     xml = {**headers, "Content-Type": "application/xml"}
-    assert client.post("/invocations", content=b"<a/>", headers=xml).status_code == 400
+    r = client.post("/invocations", content=b"<a/>", headers=xml)
+    assert r.status_code == 415 and "content type" in r.json()["detail"]
+    r = client.post("/invocations", json={"instances": [{"amount_cents": [1]}]}, headers=headers)
+    assert r.status_code == 400 and "amount_cents" in r.json()["detail"]
     assert client.post("/invocations", json={"instances": [{}]}).status_code == 401
     r = client.post("/invocations", json={"instances": [{}]}, headers=auth(platform.keys["fraud"]))
     assert r.status_code == 403

@@ -133,3 +133,56 @@ def test_step_scripts_leave_without_interpreter_teardown(script):
     are written; every step script flushes and leaves with os._exit so a finished step cannot fail."""
     source = script.read_text()
     assert "os._exit(" in source and source.rstrip().splitlines()[-1].lstrip().startswith("os._exit("), script
+
+
+INFERENCE_IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/cdp-inference:7"
+
+
+def _registered_container(definition: dict) -> tuple[dict, dict]:
+    """(the Register step's inference specification, its one container)."""
+    (gate,) = [s for s in definition["Steps"] if s["Name"] == "Gate"]
+    (register,) = [s for s in gate["Arguments"]["IfSteps"] if s["Name"] == "Register"]
+    specification = register["Arguments"]["InferenceSpecification"]
+    (container,) = specification["Containers"]
+    return specification, container
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_register_runs_the_model_in_the_projects_inference_image_when_named(model):
+    from pipelines.definition import build_definition
+    from tests.pipeline_support import PROCESSING_IMAGE, REGION, ROLE, TRAINING_IMAGE
+
+    definition = build_definition(
+        model, bucket=BUCKET, region=REGION, role=ROLE, scripts_dir=SCRIPTS / model,
+        processing_image=PROCESSING_IMAGE, training_image=TRAINING_IMAGE, inference_image=INFERENCE_IMAGE,
+    )  # fmt: skip
+    specification, container = _registered_container(definition)
+    assert container["Image"] == INFERENCE_IMAGE
+    assert container["Environment"]["CDP_MODEL_NAME"] == f"cdp-{model}"
+    assert container["ModelDataUrl"] == {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}
+    assert specification["SupportedContentTypes"] == ["application/json", "text/csv"]
+
+
+def test_without_an_inference_image_register_keeps_the_training_image(built):
+    specification, container = _registered_container(built[1]["fraud"])
+    from tests.pipeline_support import TRAINING_IMAGE
+
+    assert container["Image"] == TRAINING_IMAGE and "CDP_MODEL_NAME" not in container.get("Environment", {})
+    assert specification["SupportedContentTypes"] == ["application/json"]
+
+
+def test_the_inference_image_setting_reaches_get_pipeline_definition(monkeypatch, capsys):
+    from cdp.settings import get_settings
+    from pipelines.cli import get_pipeline_definition_main
+
+    monkeypatch.setenv("CDP_INFERENCE_IMAGE_URI", INFERENCE_IMAGE)
+    get_settings.cache_clear()
+    try:
+        assert (
+            get_pipeline_definition_main(["--pipeline", "fraud", "--scripts-dir", str(SCRIPTS / "fraud")])
+            == 0
+        )
+    finally:
+        get_settings.cache_clear()
+    _, container = _registered_container(json.loads(capsys.readouterr().out))
+    assert container["Image"] == INFERENCE_IMAGE
