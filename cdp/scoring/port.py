@@ -17,7 +17,7 @@ DEFAULT_THRESHOLD = 0.5  # the decision threshold when neither the settings nor 
 
 @dataclass(frozen=True)
 class Score:
-    """One row's fraud probability and its top reason codes (feature, contribution); none from SageMaker."""
+    """One row's fraud probability and its top reason codes (feature, contribution), largest first."""
 
     probability: float
     reasons: list[tuple[str, float]]

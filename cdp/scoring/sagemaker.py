@@ -2,7 +2,7 @@
 
 Called with `invoke_endpoint` (JSON rows of raw features, `{"instances": [...]}`; the container encodes
 them as training did). Its `/invocations` answer is `{"predictions": [...], "model": ..., "model_version":
-...}`: probabilities and the model version, not reason codes.
+...}` plus, for a classifier, `"reasons"`: each row's top reason codes (`[{"feature", "contribution"}]`).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class SageMakerEndpoint:
         doc = {"instances": [dict(r) for r in feature_rows]}
         return json.dumps(doc, separators=(",", ":"), default=str).encode()
 
-    def _invoke(self, rows: Sequence[Mapping[str, Any]]) -> tuple[str, int, list[float]]:
+    def _invoke(self, rows: Sequence[Mapping[str, Any]]) -> tuple[str, int, list[Score]]:
         response = self.client.invoke_endpoint(
             EndpointName=self.endpoint_name,
             ContentType="application/json",
@@ -71,17 +71,35 @@ class SageMakerEndpoint:
             version = int(doc.get("model_version", 0))
         except (TypeError, ValueError):
             raise EndpointError(f"endpoint {self.endpoint_name} returned a non-numeric prediction") from None
-        return str(doc.get("model", self.endpoint_name)), version, probabilities
+        return (
+            str(doc.get("model", self.endpoint_name)),
+            version,
+            self._scores(probabilities, doc.get("reasons")),
+        )
+
+    def _scores(self, probabilities: list[float], reasons: Any) -> list[Score]:
+        """Probabilities with the answer's reason codes (none when the container sent none)."""
+        if reasons is None:
+            return [Score(p, []) for p in probabilities]
+        try:
+            if len(reasons) != len(probabilities):
+                raise ValueError
+            return [
+                Score(p, [(str(r["feature"]), float(r["contribution"])) for r in row])
+                for p, row in zip(probabilities, reasons, strict=True)
+            ]
+        except (TypeError, ValueError, KeyError):
+            raise EndpointError(f"endpoint {self.endpoint_name} returned malformed reason codes") from None
 
     def score(self, feature_rows: Sequence[Mapping[str, Any]]) -> ScoredBatch:
-        model, version, probabilities = self.endpoint_name, 0, []
+        model, version, scores = self.endpoint_name, 0, []
         for start in range(0, len(feature_rows), self.rows_per_call):
             part_model, part_version, part = self._invoke(feature_rows[start : start + self.rows_per_call])
-            if probabilities and (part_model, part_version) != (model, version):
+            if scores and (part_model, part_version) != (model, version):
                 raise EndpointError(f"endpoint {self.endpoint_name} changed model version within a batch")
             model, version = part_model, part_version
-            probabilities.extend(part)
-        batch = ScoredBatch(model, version, self.threshold, [Score(p, []) for p in probabilities])
+            scores.extend(part)
+        batch = ScoredBatch(model, version, self.threshold, scores)
         return batch.checked(len(feature_rows), self.endpoint_name)
 
     def close(self) -> None:

@@ -175,6 +175,15 @@ def test_both_adapters_give_the_same_probabilities(champion: Champion, container
     assert remote.client.calls == [MODEL] * 3  # 12 rows, 5 per call: over HTTP, to the named endpoint
 
 
+def test_both_adapters_give_the_same_reason_codes(champion: Champion, container: str) -> None:
+    here = in_process(champion).score(champion.rows).scores
+    there = sagemaker(container).score(champion.rows).scores
+    assert any(s.reasons for s in here)  # the fraud champion explains its scores (features pushing up)
+    assert [[f for f, _ in s.reasons] for s in there] == [[f for f, _ in s.reasons] for s in here]
+    for near, far in zip(here, there, strict=True):
+        assert [c for _, c in far.reasons] == pytest.approx([c for _, c in near.reasons], abs=1e-6)
+
+
 # -- malformed answers --------------------------------------------------------------------------------------
 class CannedRuntime:
     """A `sagemaker-runtime` stand-in answering `body` to every call."""
@@ -203,6 +212,11 @@ def answer(predictions: object) -> bytes:
     return json.dumps({"predictions": predictions, "model": MODEL, "model_version": 1}).encode()
 
 
+def answer_with_reasons(reasons: object) -> bytes:
+    doc = {"predictions": [0.2, 0.3], "model": MODEL, "model_version": 1, "reasons": reasons}
+    return json.dumps(doc).encode()
+
+
 @pytest.mark.parametrize(
     "made",
     [
@@ -211,6 +225,8 @@ def answer(predictions: object) -> bytes:
         lambda: SageMakerEndpoint(CannedRuntime(answer([0.2, [0.1, 0.9]])), MODEL),  # not a number
         lambda: SageMakerEndpoint(CannedRuntime(json.dumps({"scores": [0.1, 0.2]}).encode()), MODEL),
         lambda: SageMakerEndpoint(CannedRuntime(b"<html>busy</html>"), MODEL),  # not JSON
+        lambda: SageMakerEndpoint(CannedRuntime(answer_with_reasons([[]])), MODEL),  # reasons one short
+        lambda: SageMakerEndpoint(CannedRuntime(answer_with_reasons([[{"f": 1}], []])), MODEL),  # malformed
         lambda: InProcessEndpoint(CannedScorer([0.2])),  # one short
         lambda: InProcessEndpoint(CannedScorer([0.2, -0.1])),  # not a probability
     ],
