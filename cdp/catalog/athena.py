@@ -14,8 +14,6 @@ from cdp.catalog.port import AnalystLimits, CatalogError, QueryRefused, SplitBy,
 if TYPE_CHECKING:
     from cdp.settings import Settings
 
-DATABASE = "cdp"  # the Glue database of the lake's tables
-
 _PARQUET = {
     "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
     "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
@@ -72,16 +70,20 @@ class GlueAthenaCatalog:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GlueAthenaCatalog:
-        """The `cdp` Glue database in `settings.aws_region`, query results under the lake bucket's
-        `_athena-results/`, analyst queries in `settings.athena_analyst_workgroup`."""
-        import boto3
+        """The platform's Glue database, its queries in the platform's encrypted workgroup (results under
+        the lake bucket's `_athena-results/`), analyst queries in `settings.athena_analyst_workgroup`; every
+        name from `cdp.aws_resources`, as the CDK app creates them."""
+        from cdp.aws_clients import aws_client
+        from cdp.aws_resources import AwsResources
 
+        names = AwsResources.from_settings(settings)
         return cls(
-            boto3.client("glue", region_name=settings.aws_region),
-            boto3.client("athena", region_name=settings.aws_region),
-            database=DATABASE,
-            output_location=f"s3://{settings.lake_bucket}/_athena-results/",
-            analyst_workgroup=settings.athena_analyst_workgroup,
+            aws_client(settings, "glue"),
+            aws_client(settings, "athena"),
+            database=names.glue_database,
+            output_location=names.athena_results,
+            workgroup=names.workgroup,
+            analyst_workgroup=names.analyst_workgroup,
             analyst_limits=AnalystLimits.from_settings(settings),
         )
 
