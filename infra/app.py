@@ -17,13 +17,13 @@ from typing import Any
 
 import aws_cdk as cdk
 
+from cdp.aws_resources import DATA_KEYS_TABLE, AwsResources
 from cdp.settings import Settings, get_settings
 from infra.data_plane import DataPlaneStack
 from infra.delivery import DeliveryStack, SourceRepository
 from infra.ml_platform import MlPlatformStack
 from infra.monitoring_loop import MonitoringLoopStack
 from infra.nag_rules import apply_checks
-from infra.resource_names import ResourceNames
 
 REQUIRED_CONTEXT = ("connectionArn", "repository")
 # Cross-stack references as CloudFormation exports (the producer stack protects what others import).
@@ -57,7 +57,7 @@ def _context(app: cdk.App, name: str, default: str | None = None) -> str:
 def build_stacks(app: cdk.App, settings: Settings | None = None) -> CdpStacks:
     """Add the platform's stacks to `app` and the AwsSolutions checks to all of them."""
     settings = settings or get_settings()
-    names = ResourceNames.from_settings(settings)
+    names = AwsResources.from_settings(settings)
     env = cdk.Environment(region=names.region)
     source = SourceRepository.parse(
         _context(app, "connectionArn"), _context(app, "repository"), _context(app, "branch", "main")
@@ -73,6 +73,8 @@ def build_stacks(app: cdk.App, settings: Settings | None = None) -> CdpStacks:
         access_logs=data.access_logs,
         execution_role=ml.execution_role,
         audit_table=data.audit_table,
+        audit_checkpoints=data.audit_checkpoints,
+        data_keys_table=data.tables[DATA_KEYS_TABLE],
         endpoint_instance_type=_context(app, "endpointInstanceType", "ml.m5.large"),
         env=env,
     )
