@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -46,14 +47,17 @@ def glue_type(t: pa.DataType) -> str:
     raise CatalogError(f"no Glue type for Arrow type {t}")
 
 
+_DECIMAL = re.compile(r"decimal\((?P<precision>\d+)\s*(?:,\s*(?P<scale>\d+))?\)")
 _ARROW = {
     "boolean": pa.bool_(),
+    "tinyint": pa.int8(),
     "smallint": pa.int16(),
     "int": pa.int32(),
     "integer": pa.int32(),
     "bigint": pa.int64(),
     "double": pa.float64(),
     "float": pa.float32(),
+    "real": pa.float32(),
     "date": pa.date32(),
     "timestamp": pa.timestamp("ms"),
     "varchar": pa.string(),
@@ -230,7 +234,11 @@ class GlueAthenaCatalog:
 
 
 def _arrow_type(glue: str) -> pa.DataType:
-    glue = glue.lower()
+    """The Arrow type of a Glue or Athena column type (`decimal(p,s)` exactly; unknown types as text)."""
+    glue = glue.lower().strip()
     if glue.startswith("array<"):
         return pa.list_(_arrow_type(glue[6:-1]))
+    decimal = _DECIMAL.fullmatch(glue)
+    if decimal:
+        return pa.decimal128(int(decimal["precision"]), int(decimal["scale"] or 0))
     return _ARROW.get(glue.split("(")[0], pa.string())
