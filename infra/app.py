@@ -4,9 +4,10 @@ Context (`cdk synth -c key=value`, or `python -m infra -c key=value`):
 - `connectionArn` (required): the CodeConnections connection to the Git host;
 - `repository` (required): `owner/name` of the platform's repository;
 - `branch` (default `main`), `endpointInstanceType` (default `ml.m5.large`).
-Resource names come from the `CDP_*` settings (`CDP_LAKE_BUCKET`, `CDP_STREAM_NAME`, `CDP_KMS_KEY_ID`,
-`CDP_DYNAMODB_TABLE_PREFIX`, `CDP_AUDIT_TABLE`, `CDP_EVENT_BUS_NAME`, `CDP_AWS_REGION`), so the app and the
-adapters agree.
+Resource names come from the `CDP_*` settings through `cdp.aws_resources` (`CDP_LAKE_BUCKET`,
+`CDP_STREAM_NAME`, `CDP_KMS_KEY_ID`, `CDP_DYNAMODB_TABLE_PREFIX`, `CDP_AUDIT_TABLE`,
+`CDP_AUDIT_CHECKPOINT_BUCKET`, `CDP_EVENT_BUS_NAME`, `CDP_ATHENA_ANALYST_WORKGROUP`, `CDP_AWS_REGION`), the
+module the AWS adapters name their resources with, so the app and the adapters agree.
 """
 
 from __future__ import annotations
