@@ -183,7 +183,7 @@ class Backends:
         if self.aws:
             from cdp.events.eventbridge import EventBridgeBus
 
-            return EventBridgeBus.from_settings(self.settings, bus_name=self.settings.event_bus_name)
+            return EventBridgeBus.from_settings(self.settings)
         from cdp.events.local import SqliteEventBus
 
         return SqliteEventBus.from_settings(self.settings)

@@ -175,6 +175,11 @@ class Settings(BaseSettings):
 
     # -- AWS (used only when backend == "aws") --------------------------------------------------
     aws_region: str = Field("eu-west-1", description="AWS region of every AWS adapter.")
+    aws_endpoint_url: str | None = Field(
+        None,
+        description="One endpoint for every AWS client (e.g. a local AWS emulator, http://127.0.0.1:5000); "
+        "unset: each service's AWS endpoint in CDP_AWS_REGION (cdp/aws_clients.py).",
+    )
     kms_key_id: str = Field("alias/cdp-pii", description="KMS key that wraps per-customer data keys.")
     lake_bucket: str = Field("cdp-lake", description="S3 bucket (or local folder) of the data lake.")
     stream_name: str = Field("cdp-transactions", description="Kinesis stream (or local log) name.")
@@ -201,6 +206,11 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute_home(cls, v: Path) -> Path:
         return v.expanduser().resolve()
+
+    @field_validator("aws_endpoint_url", mode="before")
+    @classmethod
+    def _unset_endpoint(cls, v: object) -> object:
+        return None if v == "" else v  # an empty CDP_AWS_ENDPOINT_URL means AWS's own endpoints
 
     @field_validator("identity_file", mode="before")
     @classmethod

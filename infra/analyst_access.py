@@ -16,6 +16,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from cdp.aws_resources import ATHENA_ANALYST_RESULTS_PREFIX, AwsResources
 from cdp.lake.tables import ALL_TABLES
 from features.asof_render import AS_OF_TABLE
 from features.customer_tables import CLV_TRAINING_SET, CUSTOMER_FEATURES, SEGMENTATION_TRAINING_SET
@@ -23,7 +24,6 @@ from features.materialize import features_table_name
 from features.views import EVENT_VIEWS
 from inference.streaming.scored import FRAUD_ALERTS, TRANSACTIONS_SCORED
 from infra.nag_rules import suppress
-from infra.resource_names import ATHENA_ANALYST_RESULTS_PREFIX, GLUE_DATABASE, ResourceNames
 
 ANALYST_ROLE = "cdp-analyst"
 ANALYST_POLICY = "cdp-analyst-sql"
@@ -46,12 +46,12 @@ class AnalystAccess(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        names: ResourceNames,
+        names: AwsResources,
         key: kms.IKey,
         lake: s3.IBucket,
     ) -> None:
         super().__init__(scope, construct_id)
-        results = f"s3://{names.lake_bucket}/{ATHENA_ANALYST_RESULTS_PREFIX}"
+        results = names.athena_analyst_results
         self.workgroup = athena.CfnWorkGroup(
             self,
             "Workgroup",
@@ -98,7 +98,7 @@ class AnalystAccess(Construct):
             ],
         )
 
-    def _statements(self, names: ResourceNames, key: kms.IKey, lake: s3.IBucket) -> list[iam.PolicyStatement]:
+    def _statements(self, names: AwsResources, key: kms.IKey, lake: s3.IBucket) -> list[iam.PolicyStatement]:
         stack = self.workgroup.stack
         prefixes = analyst_table_prefixes()
         arn = f"arn:{stack.partition}"
@@ -128,8 +128,8 @@ class AnalystAccess(Construct):
                 ],
                 resources=[
                     f"{arn}:glue:{stack.region}:{stack.account}:catalog",
-                    f"{arn}:glue:{stack.region}:{stack.account}:database/{GLUE_DATABASE}",
-                    f"{arn}:glue:{stack.region}:{stack.account}:table/{GLUE_DATABASE}/*",
+                    f"{arn}:glue:{stack.region}:{stack.account}:database/{names.glue_database}",
+                    f"{arn}:glue:{stack.region}:{stack.account}:table/{names.glue_database}/*",
                 ],
             ),
             iam.PolicyStatement(

@@ -4,9 +4,10 @@ Context (`cdk synth -c key=value`, or `python -m infra -c key=value`):
 - `connectionArn` (required): the CodeConnections connection to the Git host;
 - `repository` (required): `owner/name` of the platform's repository;
 - `branch` (default `main`), `endpointInstanceType` (default `ml.m5.large`).
-Resource names come from the `CDP_*` settings (`CDP_LAKE_BUCKET`, `CDP_STREAM_NAME`, `CDP_KMS_KEY_ID`,
-`CDP_DYNAMODB_TABLE_PREFIX`, `CDP_AUDIT_TABLE`, `CDP_EVENT_BUS_NAME`, `CDP_AWS_REGION`), so the app and the
-adapters agree.
+Resource names come from the `CDP_*` settings through `cdp.aws_resources` (`CDP_LAKE_BUCKET`,
+`CDP_STREAM_NAME`, `CDP_KMS_KEY_ID`, `CDP_DYNAMODB_TABLE_PREFIX`, `CDP_AUDIT_TABLE`,
+`CDP_AUDIT_CHECKPOINT_BUCKET`, `CDP_EVENT_BUS_NAME`, `CDP_ATHENA_ANALYST_WORKGROUP`, `CDP_AWS_REGION`), the
+module the AWS adapters name their resources with, so the app and the adapters agree.
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ from typing import Any
 
 import aws_cdk as cdk
 
+from cdp.aws_resources import DATA_KEYS_TABLE, AwsResources
 from cdp.settings import Settings, get_settings
 from infra.data_plane import DataPlaneStack
 from infra.delivery import DeliveryStack, SourceRepository
 from infra.ml_platform import MlPlatformStack
 from infra.monitoring_loop import MonitoringLoopStack
 from infra.nag_rules import apply_checks
-from infra.resource_names import ResourceNames
 
 REQUIRED_CONTEXT = ("connectionArn", "repository")
 # Cross-stack references as CloudFormation exports (the producer stack protects what others import).
@@ -57,7 +58,7 @@ def _context(app: cdk.App, name: str, default: str | None = None) -> str:
 def build_stacks(app: cdk.App, settings: Settings | None = None) -> CdpStacks:
     """Add the platform's stacks to `app` and the AwsSolutions checks to all of them."""
     settings = settings or get_settings()
-    names = ResourceNames.from_settings(settings)
+    names = AwsResources.from_settings(settings)
     env = cdk.Environment(region=names.region)
     source = SourceRepository.parse(
         _context(app, "connectionArn"), _context(app, "repository"), _context(app, "branch", "main")
@@ -73,6 +74,8 @@ def build_stacks(app: cdk.App, settings: Settings | None = None) -> CdpStacks:
         access_logs=data.access_logs,
         execution_role=ml.execution_role,
         audit_table=data.audit_table,
+        audit_checkpoints=data.audit_checkpoints,
+        data_keys_table=data.tables[DATA_KEYS_TABLE],
         endpoint_instance_type=_context(app, "endpointInstanceType", "ml.m5.large"),
         env=env,
     )

@@ -1,6 +1,7 @@
 """The data plane: the platform's KMS key, S3 lake, Glue database, Athena workgroups (the platform's and the
-analysts', with the analyst role), Kinesis stream and DynamoDB tables (the audit log's among them), every
-one encrypted with the customer-managed key."""
+analysts', with the analyst role), Kinesis stream, DynamoDB tables (the audit log's among them) and the
+audit checkpoints' Object Lock bucket, every one encrypted with the customer-managed key. Names come from
+`cdp.aws_resources`, as the adapters' do."""
 
 from __future__ import annotations
 
@@ -14,18 +15,22 @@ from aws_cdk import aws_paymentcryptography as paymentcryptography
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from cdp.aws_resources import AwsResources
 from cdp.security.audit.dynamodb import PARTITION_KEY as AUDIT_PARTITION_KEY
 from cdp.security.audit.dynamodb import SORT_KEY as AUDIT_SORT_KEY
 from infra.analyst_access import AnalystAccess
 from infra.nag_rules import suppress
-from infra.resource_names import ATHENA_RESULTS_PREFIX, ATHENA_WORKGROUP, GLUE_DATABASE, ResourceNames
 from infra.table_specs import table_specs
+
+# How long each audit checkpoint is locked (compliance mode: the period cannot be shortened); seven years,
+# a common record-keeping period for banks' audit evidence.
+AUDIT_CHECKPOINT_RETENTION_DAYS = 7 * 365
 
 
 class DataPlaneStack(Stack):
     """Storage and streaming. Stateful resources are retained when the stack is deleted."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, names: ResourceNames, **kwargs) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, names: AwsResources, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.key = kms.Key(
             self,
@@ -65,7 +70,7 @@ class DataPlaneStack(Stack):
             "Catalog",
             catalog_id=self.account,
             database_input=glue.CfnDatabase.DatabaseInputProperty(
-                name=GLUE_DATABASE, description="CDP lake tables (hive partitions year/month)"
+                name=names.glue_database, description="CDP lake tables (hive partitions year/month)"
             ),
         )
         catalog_encryption = glue.CfnDataCatalogEncryptionSettings
@@ -85,14 +90,14 @@ class DataPlaneStack(Stack):
         self.workgroup = athena.CfnWorkGroup(
             self,
             "Workgroup",
-            name=ATHENA_WORKGROUP,
+            name=names.workgroup,
             description="CDP queries; results encrypted with the platform key",
             recursive_delete_option=False,
             work_group_configuration=athena.CfnWorkGroup.WorkGroupConfigurationProperty(
                 enforce_work_group_configuration=True,
                 publish_cloud_watch_metrics_enabled=True,
                 result_configuration=athena.CfnWorkGroup.ResultConfigurationProperty(
-                    output_location=f"s3://{names.lake_bucket}/{ATHENA_RESULTS_PREFIX}",
+                    output_location=names.athena_results,
                     encryption_configuration=athena.CfnWorkGroup.EncryptionConfigurationProperty(
                         encryption_option="SSE_KMS", kms_key=self.key.key_arn
                     ),
@@ -139,6 +144,9 @@ class DataPlaneStack(Stack):
             )
             self.tables[spec.suffix] = table
         self.audit_table = _audit_table(self, names.audit_table, self.key)
+        self.audit_checkpoints = _audit_checkpoint_bucket(
+            self, names.audit_checkpoint_bucket, self.key, self.access_logs
+        )
         if names.card_verification_alias:
             self.card_verification_key = _card_verification_key(self, names.card_verification_alias)
 
@@ -159,6 +167,32 @@ def _audit_table(scope: Construct, name: str, key: kms.IKey) -> dynamodb.Table:
             point_in_time_recovery_enabled=True
         ),
         deletion_protection=True,
+        removal_policy=RemovalPolicy.RETAIN,
+    )
+
+
+def _audit_checkpoint_bucket(
+    scope: Construct, name: str, key: kms.IKey, access_logs: s3.IBucket
+) -> s3.Bucket:
+    """The audit log's signed checkpoints (`cdp.security.audit.checkpoints.s3`): write-once objects under
+    Object Lock in compliance mode, so no one (root included) deletes or overwrites one before its retention
+    ends. Roles that audit may put, get and list (`grant_audit_checkpoints`)."""
+    return s3.Bucket(
+        scope,
+        "AuditCheckpoints",
+        bucket_name=name,
+        object_lock_enabled=True,
+        object_lock_default_retention=s3.ObjectLockRetention.compliance(
+            Duration.days(AUDIT_CHECKPOINT_RETENTION_DAYS)
+        ),
+        versioned=True,
+        encryption=s3.BucketEncryption.KMS,
+        encryption_key=key,
+        bucket_key_enabled=True,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        enforce_ssl=True,
+        server_access_logs_bucket=access_logs,
+        server_access_logs_prefix="audit-checkpoints/",
         removal_policy=RemovalPolicy.RETAIN,
     )
 

@@ -24,8 +24,10 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from cdp.aws_resources import ATHENA_RESULTS_PREFIX, ATHENA_WORKGROUP, GLUE_DATABASE
+from cdp.security.audit.checkpoints.s3 import PREFIX as CHECKPOINT_PREFIX
+from cdp.security.audit.keys import AUDIT_KEY_IDS, AUDIT_KEY_USES
 from infra.nag_rules import suppress
-from infra.resource_names import ATHENA_RESULTS_PREFIX, ATHENA_WORKGROUP, GLUE_DATABASE
 
 BUILDSPEC = "buildspec.yml"
 BUILD_IMAGE = codebuild.LinuxBuildImage.STANDARD_7_0
@@ -78,6 +80,8 @@ class DeliveryStack(Stack):
         access_logs: s3.IBucket,
         execution_role: iam.IRole,
         audit_table: dynamodb.ITable,
+        audit_checkpoints: s3.IBucket,
+        data_keys_table: dynamodb.ITable,
         endpoint_instance_type: str = "ml.m5.large",
         **kwargs,
     ) -> None:
@@ -123,6 +127,8 @@ class DeliveryStack(Stack):
         self._grant_promotion(self.promote)
         for project in (self.build, self.promote):  # the gate's approvals are audited
             grant_audit_append(project, audit_table)
+            grant_audit_checkpoints(project, audit_checkpoints)
+            grant_audit_keys(project, data_keys_table, key)
         self._grant_pipeline_runs(self.build, execution_role)
         self.deploy = self._project(
             "Deploy",
@@ -428,6 +434,60 @@ def grant_audit_append(project: codebuild.Project, audit_table: dynamodb.ITable)
         iam.PolicyStatement(
             sid="AuditAppendOnly", actions=list(AUDIT_APPEND_ACTIONS), resources=[audit_table.table_arn]
         )
+    )
+
+
+def grant_audit_checkpoints(project: codebuild.Project, bucket: s3.IBucket) -> None:
+    """Write and read the audit log's signed checkpoints (`cdp.security.audit.checkpoints.s3`): put (new
+    objects only; Object Lock keeps every version), get and list. No delete."""
+    project.add_to_role_policy(
+        iam.PolicyStatement(
+            sid="AuditCheckpointObjects",
+            actions=["s3:PutObject", "s3:GetObject"],
+            resources=[bucket.arn_for_objects(f"{CHECKPOINT_PREFIX}*")],
+        )
+    )
+    project.add_to_role_policy(
+        iam.PolicyStatement(
+            sid="AuditCheckpointList",
+            actions=["s3:ListBucket"],
+            resources=[bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{CHECKPOINT_PREFIX}*"]}},
+        )
+    )
+    _suppress_on_project(
+        project,
+        "AwsSolutions-IAM5",
+        "Audit checkpoints are one object per checkpoint, named by its record count, under the checkpoint "
+        "bucket's audit-checkpoints/ prefix (write-once: Object Lock in compliance mode).",
+        applies_to=[
+            {"regex": "/^Resource::.*AuditCheckpoints[0-9A-F]+\\.?Arn.*\\/audit-checkpoints\\/\\*$/g"}
+        ],
+    )
+
+
+def grant_audit_keys(project: codebuild.Project, data_keys: dynamodb.ITable, key: kms.IKey) -> None:
+    """Load the audit keys (`cdp.security.audit.keys.load_audit_keys`): read their two entries of the
+    data-key table, unwrap them with the platform key (their encryption context only). Creating them is
+    not granted: they exist once anything has audited with an administrator's rights."""
+    project.add_to_role_policy(
+        iam.PolicyStatement(
+            sid="AuditKeyEntries",
+            actions=["dynamodb:GetItem"],
+            resources=[data_keys.table_arn],
+            conditions={"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": list(AUDIT_KEY_IDS)}},
+        )
+    )
+    project.add_to_role_policy(
+        iam.PolicyStatement(
+            sid="AuditKeyUnwrap",
+            actions=["kms:Decrypt"],
+            resources=[key.key_arn],
+            conditions={"StringEquals": {"kms:EncryptionContext:use": list(AUDIT_KEY_USES)}},
+        )
+    )
+    project.add_to_role_policy(
+        iam.PolicyStatement(sid="PlatformKeyArn", actions=["kms:DescribeKey"], resources=[key.key_arn])
     )
 
 

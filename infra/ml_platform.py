@@ -10,13 +10,9 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from cdp.aws_resources import ATHENA_WORKGROUP, GLUE_DATABASE, SAGEMAKER_EXECUTION_ROLE
 from infra.nag_rules import suppress
-from infra.resource_names import (
-    ATHENA_WORKGROUP,
-    GLUE_DATABASE,
-    SAGEMAKER_EXECUTION_ROLE,
-    model_package_groups,
-)
+from infra.resource_names import model_package_groups
 
 
 class MlPlatformStack(Stack):

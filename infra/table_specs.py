@@ -1,16 +1,22 @@
 """The DynamoDB tables the AWS adapters use: name suffix and key attributes (all strings).
 
-Keys are taken from the adapters where they publish them (`cdp.oltp.dynamodb.TABLE_KEYS`,
-`cdp.apikeys.dynamodb.TABLE_SUFFIX`, `cdp.idempotency.dynamodb`); the tests create each adapter's own
-table in moto and compare.
+Suffixes come from `cdp.aws_resources` (the OLTP store's from `cdp.oltp.dynamodb.TABLE_KEYS`), keys from the
+adapters where they publish them (`cdp.oltp.dynamodb.TABLE_KEYS`, `cdp.idempotency.dynamodb`); the tests
+create each adapter's own table in moto and compare.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cdp.apikeys.dynamodb import TABLE_SUFFIX as API_KEYS_SUFFIX
-from cdp.corebanking.erasure_requests.dynamodb import TABLE_SUFFIX as ERASURE_REQUESTS_SUFFIX
+from cdp.aws_resources import (
+    API_KEYS_TABLE,
+    DATA_KEYS_TABLE,
+    ERASURE_REQUESTS_TABLE,
+    IDEMPOTENCY_TABLE,
+    ONLINE_FEATURES_TABLE,
+    STREAM_CHECKPOINTS_TABLE,
+)
 from cdp.idempotency import dynamodb as idempotency
 from cdp.oltp.dynamodb import ERASURES
 from cdp.oltp.dynamodb import TABLE_KEYS as OLTP_TABLE_KEYS
@@ -41,13 +47,13 @@ def table_specs() -> list[TableSpec]:
         for name, keys in OLTP_TABLE_KEYS.items()
     ]
     return oltp + [
-        TableSpec("stream-checkpoints", "lease_key", "shard_id", "stream consumer checkpoints per shard"),
-        TableSpec("online-features", "key", None, "online feature state per card"),
-        TableSpec("data-keys", "pk", None, "wrapped per-customer data keys (crypto-shredding)"),
-        TableSpec(ERASURE_REQUESTS_SUFFIX, "id", None, "two-person erasure requests (user id, token, who)"),
-        TableSpec(API_KEYS_SUFFIX, "key_id", None, "hashed API keys of the public API"),
+        TableSpec(STREAM_CHECKPOINTS_TABLE, "lease_key", "shard_id", "stream consumer checkpoints per shard"),
+        TableSpec(ONLINE_FEATURES_TABLE, "key", None, "online feature state per card"),
+        TableSpec(DATA_KEYS_TABLE, "pk", None, "wrapped per-customer data keys (crypto-shredding)"),
+        TableSpec(ERASURE_REQUESTS_TABLE, "id", None, "two-person erasure requests (user id, token, who)"),
+        TableSpec(API_KEYS_TABLE, "key_id", None, "hashed API keys of the public API"),
         TableSpec(
-            idempotency.TABLE_SUFFIX,
+            IDEMPOTENCY_TABLE,
             idempotency.KEY,
             None,
             "stream consumers' idempotency index: consumer#transaction id -> batch",

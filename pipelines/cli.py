@@ -144,13 +144,11 @@ def _run_on_sagemaker(args: argparse.Namespace, parameters: dict[str, str]) -> i
     settings = get_settings()
     region = args.region or settings.aws_region
     prepare_sdk_environment(region, validate_role=True)
-    import boto3
-    from sagemaker.core.workflow.pipeline_context import PipelineSession
-
     from pipelines.models import pipeline_module
+    from pipelines.sagemaker_session import pipeline_session
 
     bucket = args.bucket or settings.lake_bucket
-    session = PipelineSession(boto_session=boto3.Session(region_name=region), default_bucket=bucket)
+    session = pipeline_session(settings, bucket, region=region)
     pipeline = pipeline_module(args.pipeline).get_pipeline(
         session, args.role, bucket, scripts_dir=args.scripts_dir, inference_image=settings.inference_image_uri
     )

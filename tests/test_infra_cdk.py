@@ -15,9 +15,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from cdp.aws_resources import ATHENA_ANALYST_RESULTS_PREFIX, AwsResources
+
 # `infra` sets the jsii/CDK switches before aws_cdk is imported: import aws_cdk only after it.
 from infra.nag_rules import STAR_RESOURCE_ACTIONS
-from infra.resource_names import ResourceNames, model_package_groups
+from infra.resource_names import model_package_groups
 from infra.table_specs import table_specs
 from monitoring.rules import (
     DEPLOY_CHAMPION,
@@ -52,7 +54,8 @@ def synth(tmp_path_factory):
         "templates": templates,
         "json": {name: t.to_json() for name, t in templates.items()},
         "outdir": Path(assembly.directory),
-        "names": ResourceNames.from_settings(settings),
+        "names": AwsResources.from_settings(settings),
+        "settings": settings,
     }
 
 
@@ -127,7 +130,7 @@ def test_every_bucket_denies_plain_http_and_blocks_public_access(synth) -> None:
     for template in synth["json"].values():
         buckets.update(_resources(template, "AWS::S3::Bucket"))
         policies.update(_resources(template, "AWS::S3::BucketPolicy"))
-    assert len(buckets) == 3  # lake, access logs, pipeline artifacts
+    assert len(buckets) == 4  # lake, access logs, pipeline artifacts, audit checkpoints
     tls_only = set()
     for policy in policies.values():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
@@ -167,9 +170,7 @@ def test_card_verification_key_is_a_non_exportable_cvk_under_the_settings_alias(
     data.has_resource_properties("AWS::PaymentCryptography::Alias", {"AliasName": alias})
     assert synth["names"].card_verification_alias == alias
     arn = "arn:aws:payment-cryptography:eu-west-1:111122223333:key/kwapwa6qaifllw2h"
-    assert (
-        ResourceNames.from_settings(Settings(card_verification_key_arn=arn)).card_verification_alias is None
-    )
+    assert AwsResources.from_settings(Settings(card_verification_key_arn=arn)).card_verification_alias is None
 
 
 def test_stream_catalog_and_workgroup_are_encrypted_with_the_key(synth) -> None:
@@ -215,8 +216,6 @@ def _analyst_policy(synth) -> tuple[str, dict[str, dict[str, Any]]]:
 
 
 def test_analyst_workgroup_enforces_encrypted_results_and_a_scan_cutoff(synth) -> None:
-    from infra.resource_names import ATHENA_ANALYST_RESULTS_PREFIX
-
     data = synth["templates"]["CdpDataPlane"]
     key_arn = {
         "Fn::GetAtt": [
@@ -244,7 +243,6 @@ def test_analyst_policy_reaches_only_its_workgroup_the_catalog_and_the_lake_tabl
     """Analysts: Athena in their workgroup only, Glue read, the lake's table prefixes read (not the query
     results of the platform, manifests, pipeline code), their own results, the key only through S3."""
     from infra.analyst_access import analyst_table_prefixes
-    from infra.resource_names import ATHENA_ANALYST_RESULTS_PREFIX
 
     logical_id, statements = _analyst_policy(synth)
     assert set(statements) == {
@@ -610,3 +608,175 @@ def test_cdk_nag_ran_and_left_no_unsuppressed_finding(synth) -> None:
         ("AwsSolutions-DDB3", "Compliant"),
         ("AwsSolutions-KDS1", "Compliant"),
     } <= checked
+
+
+# -- one set of names: what the stacks create is what the adapters address --------------------------
+@pytest.fixture(scope="module")
+def aws_adapters(synth):
+    """Every AWS adapter, built by `Backends` from the settings the app was synthesised with (in moto:
+    building the stream's checkpoints creates their table)."""
+    from cdp.backends import Backends
+
+    settings = synth["settings"].model_copy(update={"backend": "aws"})
+    with mock_aws():
+        backends = Backends(settings)
+        return {
+            "catalog": backends.catalog,
+            "oltp": backends.oltp,
+            "stream": backends.stream,
+            "idempotency": backends.idempotency_index("lake-sink"),
+            "online": backends.online_store,
+            "api_keys": backends.api_keys,
+            "data_keys": backends.data_keys,
+            "erasure_requests": backends.erasure_requests,
+            "audit_checkpoints": backends.audit_checkpoints,
+            "audit": backends.audit,
+            "keys": backends.keys,
+            "event_bus": backends.event_bus,
+            "registry": backends.model_registry,
+            "endpoint": backends.scoring_endpoint(lambda: pytest.fail("AWS mode scores on the endpoint")),
+            "card_verifier": backends.card_verifier,
+        }
+
+
+def test_every_table_the_stacks_create_is_the_table_an_adapter_uses(synth, aws_adapters) -> None:
+    a = aws_adapters
+    used = {
+        *a["oltp"].table_names.values(),
+        a["stream"]._checkpoints.table_name,
+        a["idempotency"].table_name,
+        a["online"].table,
+        a["api_keys"].table,
+        a["data_keys"].table_name,
+        a["erasure_requests"].table_name,
+        a["audit"].table,
+    }
+    created = {
+        t["Properties"]["TableName"]
+        for t in _resources(synth["json"]["CdpDataPlane"], "AWS::DynamoDB::Table").values()
+    }
+    assert created == used
+    assert len(used) == len(table_specs()) + 1  # every spec'd table and the audit log's
+
+
+def test_buckets_stream_catalog_workgroups_bus_key_and_endpoint_are_the_adapters_names(
+    synth, aws_adapters
+) -> None:
+    a = aws_adapters
+    data = synth["json"]["CdpDataPlane"]
+    buckets = {b["Properties"].get("BucketName") for b in _resources(data, "AWS::S3::Bucket").values()}
+    assert {a["registry"].bucket, a["audit_checkpoints"].bucket} <= buckets
+    (stream,) = _resources(data, "AWS::Kinesis::Stream").values()
+    assert stream["Properties"]["Name"] == a["stream"].stream_name
+    (database,) = _resources(data, "AWS::Glue::Database").values()
+    assert database["Properties"]["DatabaseInput"]["Name"] == a["catalog"].database
+    workgroups = {
+        w["Properties"]["Name"]: w["Properties"]["WorkGroupConfiguration"]
+        for w in _resources(data, "AWS::Athena::WorkGroup").values()
+    }
+    catalog = a["catalog"]
+    assert set(workgroups) == {catalog.workgroup, catalog.analyst_workgroup}
+    assert catalog.workgroup == "cdp" != "primary"  # the platform's encrypted workgroup
+    platform = workgroups[catalog.workgroup]["ResultConfiguration"]
+    assert platform["OutputLocation"] == catalog.output_location
+    (alias,) = _resources(data, "AWS::KMS::Alias").values()
+    assert alias["Properties"]["AliasName"] == a["keys"].key_id
+    (cvk_alias,) = _resources(data, "AWS::PaymentCryptography::Alias").values()
+    assert cvk_alias["Properties"]["AliasName"] == a["card_verifier"].key_arn
+    rules = _resources(synth["json"]["CdpMonitoringLoop"], "AWS::Events::Rule").values()
+    patterned = [r["Properties"] for r in rules if "EventPattern" in r["Properties"]]
+    assert patterned
+    assert {r.get("EventBusName", "default") for r in patterned} == {a["event_bus"].bus_name}
+    # the deploy project names the endpoint after the model package group it deploys
+    assert a["endpoint"].endpoint_name in model_package_groups()
+    assert '--endpoint-name "$MODEL_NAME"' in " ".join(_deploy_commands(synth))
+
+
+def _deploy_commands(synth) -> list[str]:
+    delivery = synth["stacks"].delivery
+    props = synth["json"]["CdpDelivery"]["Resources"][
+        delivery.get_logical_id(delivery.deploy.node.default_child)
+    ]["Properties"]
+    return json.loads(props["Source"]["BuildSpec"])["phases"]["build"]["commands"]
+
+
+# -- audit checkpoints and keys ---------------------------------------------------------------------
+def test_audit_checkpoint_bucket_is_compliance_locked_versioned_kms_encrypted_and_private(synth) -> None:
+    from infra.data_plane import AUDIT_CHECKPOINT_RETENTION_DAYS
+
+    data = synth["json"]["CdpDataPlane"]
+    (bucket,) = [
+        b for b in _resources(data, "AWS::S3::Bucket").values()
+        if b["Properties"].get("BucketName") == synth["names"].audit_checkpoint_bucket
+    ]  # fmt: skip
+    props = bucket["Properties"]
+    assert synth["names"].audit_checkpoint_bucket == "cdp-audit-checkpoints"  # the setting's default
+    assert props["ObjectLockEnabled"] is True
+    assert props["ObjectLockConfiguration"] == {
+        "ObjectLockEnabled": "Enabled",
+        "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": AUDIT_CHECKPOINT_RETENTION_DAYS}},
+    }
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    key_id = synth["stacks"].data.get_logical_id(synth["stacks"].data.key.node.default_child)
+    (rule,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"] == {
+        "SSEAlgorithm": "aws:kms",
+        "KMSMasterKeyID": {"Fn::GetAtt": [key_id, "Arn"]},
+    }
+    assert all(props["PublicAccessBlockConfiguration"].values())
+    assert bucket["DeletionPolicy"] == "Retain"
+
+
+def _grants_on(synth, logical_id: str) -> dict[str, list[dict[str, Any]]]:
+    """The statements naming `logical_id` in a resource, by the policy that holds them."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for where, statement in _iam_statements(synth):
+        resources = [_flatten(r) for r in _as_list(statement["Resource"])]
+        if any(logical_id in r for r in resources):
+            found.setdefault(where, []).append(statement)
+    return found
+
+
+def test_the_roles_that_audit_may_put_get_and_list_checkpoints_and_delete_none(synth) -> None:
+    data = synth["stacks"].data
+    bucket_id = data.get_logical_id(data.audit_checkpoints.node.default_child)
+    grants = _grants_on(synth, bucket_id)
+    assert {"BuildRole", "PromoteRole"} == {
+        role for where in grants for role in ("BuildRole", "PromoteRole") if role in where
+    }
+    assert all("BuildRole" in where or "PromoteRole" in where for where in grants)
+    for where, statements in grants.items():
+        actions = {a for s in statements for a in _as_list(s["Action"])}
+        assert actions == {"s3:PutObject", "s3:GetObject", "s3:ListBucket"}, where
+        for statement in statements:
+            (resource,) = (_flatten(r) for r in _as_list(statement["Resource"]))
+            if statement["Action"] == "s3:ListBucket":  # the bucket, listed under the prefix only
+                assert resource.endswith(">"), (where, resource)
+                assert statement["Condition"] == {"StringLike": {"s3:prefix": ["audit-checkpoints/*"]}}
+            else:  # the checkpoint objects only
+                assert resource.endswith(">/audit-checkpoints/*"), (where, resource)
+
+
+def test_the_roles_that_audit_may_read_only_the_audit_key_entries_and_unwrap_them(synth) -> None:
+    from cdp.security.audit.keys import AUDIT_KEY_IDS, AUDIT_KEY_USES
+    from infra.table_specs import DATA_KEYS_TABLE
+
+    data = synth["stacks"].data
+    table_id = data.get_logical_id(data.tables[DATA_KEYS_TABLE].node.default_child)
+    grants = _grants_on(synth, table_id)
+    assert {where.split("/")[0] for where in grants} == {"CdpDelivery"}
+    assert any("BuildRole" in w for w in grants) and any("PromoteRole" in w for w in grants)
+    for where, statements in grants.items():
+        (statement,) = statements
+        assert statement["Action"] == "dynamodb:GetItem", where
+        leading = statement["Condition"]["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"]
+        assert sorted(leading) == sorted(AUDIT_KEY_IDS)
+    unwraps = [
+        s for _, s in _iam_statements(synth) if s.get("Sid") == "AuditKeyUnwrap"
+    ]  # fmt: skip
+    assert len(unwraps) == 2
+    for statement in unwraps:
+        assert statement["Action"] == "kms:Decrypt"
+        assert sorted(statement["Condition"]["StringEquals"]["kms:EncryptionContext:use"]) == sorted(
+            AUDIT_KEY_USES
+        )

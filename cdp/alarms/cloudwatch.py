@@ -77,9 +77,9 @@ class CloudWatchAlarmService:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CloudWatchAlarmService:
-        import boto3
+        from cdp.aws_clients import aws_client
 
-        return cls(boto3.client("cloudwatch", region_name=settings.aws_region))
+        return cls(aws_client(settings, "cloudwatch"))
 
     def put_alarm(self, alarm: MetricAlarm) -> None:
         """PutMetricAlarm, skipped when CloudWatch holds the same definition already (every monitor run

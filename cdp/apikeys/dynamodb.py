@@ -6,9 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from cdp.apikeys.port import ApiKeyError, ApiKeyRecord, UnknownApiKeyError
+from cdp.aws_resources import API_KEYS_TABLE as TABLE_SUFFIX
 from cdp.settings import Settings
-
-TABLE_SUFFIX = "api-keys"
 
 
 def _item(record: ApiKeyRecord) -> dict[str, Any]:
@@ -45,10 +44,11 @@ class DynamoDbApiKeyStore:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DynamoDbApiKeyStore:
-        import boto3
+        from cdp.aws_clients import aws_client
+        from cdp.aws_resources import AwsResources
 
-        client = boto3.client("dynamodb", region_name=settings.aws_region)
-        return cls(client, f"{settings.dynamodb_table_prefix}{TABLE_SUFFIX}")
+        client = aws_client(settings, "dynamodb")
+        return cls(client, AwsResources.from_settings(settings).table(TABLE_SUFFIX))
 
     def create_table(self) -> None:
         """Create the table if it does not exist and wait until it is active."""

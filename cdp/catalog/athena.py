@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -13,8 +14,6 @@ from cdp.catalog.port import AnalystLimits, CatalogError, QueryRefused, SplitBy,
 
 if TYPE_CHECKING:
     from cdp.settings import Settings
-
-DATABASE = "cdp"  # the Glue database of the lake's tables
 
 _PARQUET = {
     "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
@@ -48,14 +47,17 @@ def glue_type(t: pa.DataType) -> str:
     raise CatalogError(f"no Glue type for Arrow type {t}")
 
 
+_DECIMAL = re.compile(r"decimal\((?P<precision>\d+)\s*(?:,\s*(?P<scale>\d+))?\)")
 _ARROW = {
     "boolean": pa.bool_(),
+    "tinyint": pa.int8(),
     "smallint": pa.int16(),
     "int": pa.int32(),
     "integer": pa.int32(),
     "bigint": pa.int64(),
     "double": pa.float64(),
     "float": pa.float32(),
+    "real": pa.float32(),
     "date": pa.date32(),
     "timestamp": pa.timestamp("ms"),
     "varchar": pa.string(),
@@ -72,16 +74,20 @@ class GlueAthenaCatalog:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GlueAthenaCatalog:
-        """The `cdp` Glue database in `settings.aws_region`, query results under the lake bucket's
-        `_athena-results/`, analyst queries in `settings.athena_analyst_workgroup`."""
-        import boto3
+        """The platform's Glue database, its queries in the platform's encrypted workgroup (results under
+        the lake bucket's `_athena-results/`), analyst queries in `settings.athena_analyst_workgroup`; every
+        name from `cdp.aws_resources`, as the CDK app creates them."""
+        from cdp.aws_clients import aws_client
+        from cdp.aws_resources import AwsResources
 
+        names = AwsResources.from_settings(settings)
         return cls(
-            boto3.client("glue", region_name=settings.aws_region),
-            boto3.client("athena", region_name=settings.aws_region),
-            database=DATABASE,
-            output_location=f"s3://{settings.lake_bucket}/_athena-results/",
-            analyst_workgroup=settings.athena_analyst_workgroup,
+            aws_client(settings, "glue"),
+            aws_client(settings, "athena"),
+            database=names.glue_database,
+            output_location=names.athena_results,
+            workgroup=names.workgroup,
+            analyst_workgroup=names.analyst_workgroup,
             analyst_limits=AnalystLimits.from_settings(settings),
         )
 
@@ -228,7 +234,11 @@ class GlueAthenaCatalog:
 
 
 def _arrow_type(glue: str) -> pa.DataType:
-    glue = glue.lower()
+    """The Arrow type of a Glue or Athena column type (`decimal(p,s)` exactly; unknown types as text)."""
+    glue = glue.lower().strip()
     if glue.startswith("array<"):
         return pa.list_(_arrow_type(glue[6:-1]))
+    decimal = _DECIMAL.fullmatch(glue)
+    if decimal:
+        return pa.decimal128(int(decimal["precision"]), int(decimal["scale"] or 0))
     return _ARROW.get(glue.split("(")[0], pa.string())

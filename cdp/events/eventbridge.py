@@ -41,10 +41,13 @@ class EventBridgeBus:
         self._role_arn = role_arn
 
     @classmethod
-    def from_settings(cls, settings: Settings, bus_name: str = "default") -> EventBridgeBus:
-        import boto3
+    def from_settings(cls, settings: Settings, bus_name: str | None = None) -> EventBridgeBus:
+        """The bus `bus_name`, by default the platform's (`CDP_EVENT_BUS_NAME`)."""
+        from cdp.aws_clients import aws_client
+        from cdp.aws_resources import AwsResources
 
-        return cls(boto3.client("events", region_name=settings.aws_region), bus_name)
+        bus = bus_name or AwsResources.from_settings(settings).event_bus
+        return cls(aws_client(settings, "events"), bus)
 
     def put_rule(self, rule: Rule) -> None:
         request: dict[str, Any] = {

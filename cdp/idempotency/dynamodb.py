@@ -16,12 +16,12 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from cdp.aws_resources import IDEMPOTENCY_TABLE as TABLE_SUFFIX  # renaming it would drop the live claims
 from cdp.idempotency.port import Claim
 
 if TYPE_CHECKING:
     from cdp.settings import Settings
 
-TABLE_SUFFIX = "landed-index"  # the deployed table name (renaming it would drop the live claims)
 KEY = "txn_id"
 TTL_ATTRIBUTE = "expires_at"
 DEFAULT_TTL_SECONDS = (365 + 1) * 86_400  # Kinesis' longest retention, plus a day
@@ -50,10 +50,11 @@ class DynamoDbIdempotencyIndex:
 
     @classmethod
     def from_settings(cls, settings: Settings, consumer: str) -> DynamoDbIdempotencyIndex:
-        import boto3
+        from cdp.aws_clients import aws_client
+        from cdp.aws_resources import AwsResources
 
-        client = boto3.client("dynamodb", region_name=settings.aws_region)
-        return cls(client, f"{settings.dynamodb_table_prefix}{TABLE_SUFFIX}", consumer)
+        client = aws_client(settings, "dynamodb")
+        return cls(client, AwsResources.from_settings(settings).table(TABLE_SUFFIX), consumer)
 
     def create_table(self) -> None:
         """Create the table (on-demand) with its TTL attribute; infrastructure code does this in AWS."""

@@ -31,9 +31,9 @@ class CloudWatchMetricsStore:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CloudWatchMetricsStore:
-        import boto3
+        from cdp.aws_clients import aws_client
 
-        return cls(boto3.client("cloudwatch", region_name=settings.aws_region))
+        return cls(aws_client(settings, "cloudwatch"))
 
     def put_metric_data(self, data: list[MetricDatum]) -> None:
         validate_data(data)

@@ -30,9 +30,9 @@ class S3ObjectStore:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> S3ObjectStore:
-        import boto3
+        from cdp.aws_clients import aws_client
 
-        return cls(boto3.client("s3", region_name=settings.aws_region))
+        return cls(aws_client(settings, "s3"))
 
     def put_bytes(self, uri: str, data: bytes) -> None:
         bucket, key = split_uri(uri)

@@ -32,7 +32,6 @@ from decimal import Decimal
 from itertools import islice
 from typing import Any
 
-import boto3
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
@@ -156,9 +155,9 @@ class DynamoDbOltpStore:
     @classmethod
     def from_settings(cls, settings: Settings) -> DynamoDbOltpStore:
         """The AWS store in `settings.aws_region` with tables named `<dynamodb_table_prefix><record type>`."""
-        return cls(
-            boto3.resource("dynamodb", region_name=settings.aws_region), settings.dynamodb_table_prefix
-        )
+        from cdp.aws_clients import aws_resource
+
+        return cls(aws_resource(settings, "dynamodb"), settings.dynamodb_table_prefix)
 
     def __init__(self, resource: Any, table_prefix: str = "cdp-", *, page_size: int | None = None) -> None:
         self._resource = resource

@@ -23,10 +23,11 @@ class DynamoDbOnlineStore:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DynamoDbOnlineStore:
-        import boto3
+        from cdp.aws_clients import aws_client
+        from cdp.aws_resources import ONLINE_FEATURES_TABLE, AwsResources
 
-        client = boto3.client("dynamodb", region_name=settings.aws_region)
-        return cls(client, f"{settings.dynamodb_table_prefix}online-features")
+        client = aws_client(settings, "dynamodb")
+        return cls(client, AwsResources.from_settings(settings).table(ONLINE_FEATURES_TABLE))
 
     def create_table(self) -> None:
         """Create the table (on-demand billing) if it does not exist and wait until it is active."""

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 
+from cdp.aws_resources import MODEL_REGISTRY_PREFIX
 from cdp.registry import history as champions
 from cdp.registry.audit import (
     APPROVE_ACTION,
@@ -69,7 +70,7 @@ if TYPE_CHECKING:
 
 CHAMPION_TAG = "cdp-champion"
 HISTORY_FOLDER = "champion-history"
-DEFAULT_PREFIX = "model-registry"
+DEFAULT_PREFIX = MODEL_REGISTRY_PREFIX
 MAX_METADATA_VALUE = 256  # SageMaker's limit on a CustomerMetadataProperties value
 _MISSING_CODES = {"ValidationException", "ResourceNotFound", "ResourceNotFoundException"}
 
@@ -112,14 +113,17 @@ class SageMakerModelRegistry:
     ) -> SageMakerModelRegistry:
         """The registry in `settings.aws_region`, artifacts under `s3://<lake_bucket>/model-registry/`,
         auditing to `audit` (`Backends.model_registry` passes a function opening the platform audit log)."""
-        import boto3
+        from cdp.aws_clients import aws_client
 
         if object_store is None:
             from cdp.objectstore.s3 import S3ObjectStore
 
             object_store = S3ObjectStore.from_settings(settings)
-        client = boto3.client("sagemaker", region_name=settings.aws_region)
-        return cls(client, object_store, audit, settings.lake_bucket, inference_image_uri=inference_image_uri)
+        from cdp.aws_resources import AwsResources
+
+        client = aws_client(settings, "sagemaker")
+        bucket = AwsResources.from_settings(settings).lake_bucket
+        return cls(client, object_store, audit, bucket, inference_image_uri=inference_image_uri)
 
     # -- SageMaker plumbing ---------------------------------------------------------------------------
     def _group_arn(self, model_name: str) -> str | None:

@@ -39,12 +39,14 @@ class SageMakerEndpoint:
         """The endpoint `settings.fraud_endpoint_name` in `settings.aws_region`, deciding at
         `settings.serve_fraud_threshold` (else 0.5: the champion's metrics are not in its answer)."""
         if client is None:
-            import boto3
+            from cdp.aws_clients import aws_client
 
-            client = boto3.client("sagemaker-runtime", region_name=settings.aws_region)
+            client = aws_client(settings, "sagemaker-runtime")
+        from cdp.aws_resources import AwsResources
+
         configured = settings.serve_fraud_threshold
         threshold = DEFAULT_THRESHOLD if configured is None else configured
-        return cls(client, settings.fraud_endpoint_name, threshold)
+        return cls(client, AwsResources.from_settings(settings).fraud_endpoint, threshold)
 
     @staticmethod
     def request_body(feature_rows: Sequence[Mapping[str, Any]]) -> bytes:

@@ -46,16 +46,17 @@ class KinesisStream:
     @classmethod
     def from_settings(cls, settings: Settings) -> KinesisStream:
         """Kinesis stream `settings.stream_name`; checkpoints in table `<prefix>stream-checkpoints`."""
-        import boto3
+        from cdp.aws_clients import aws_client
+        from cdp.aws_resources import STREAM_CHECKPOINTS_TABLE, AwsResources
+
+        names = AwsResources.from_settings(settings)
 
         checkpoints = DynamoDbCheckpoints(
-            boto3.client("dynamodb", region_name=settings.aws_region),
-            f"{settings.dynamodb_table_prefix}stream-checkpoints",
-            settings.stream_name,
+            aws_client(settings, "dynamodb"),
+            names.table(STREAM_CHECKPOINTS_TABLE),
+            names.stream,
         )
-        return cls(
-            boto3.client("kinesis", region_name=settings.aws_region), settings.stream_name, checkpoints
-        )
+        return cls(aws_client(settings, "kinesis"), names.stream, checkpoints)
 
     def put_records(self, records: list[Record]) -> PutResult:
         validate_batch(records)

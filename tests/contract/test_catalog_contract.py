@@ -17,7 +17,8 @@ import io
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -345,3 +346,63 @@ def test_athena_a_failed_query_is_a_catalog_error(monkeypatch) -> None:
     stubber.add_response("get_query_execution", failed, {"QueryExecutionId": "q-1"})
     with stubber, pytest.raises(CatalogError, match="FAILED: TABLE_NOT_FOUND"):
         catalog.query("SELECT * FROM no_such_table")
+
+
+def test_athena_platform_queries_run_in_the_platform_workgroup(aws: AwsClients, tmp_path: Path) -> None:
+    """Built from the settings, the adapter sends the platform's queries to the workgroup the CDK app
+    creates (encrypted results, enforced), never to `primary`."""
+    from cdp.aws_resources import ATHENA_WORKGROUP, GLUE_DATABASE
+    from cdp.settings import Settings
+
+    if ATHENA_WORKGROUP not in {w["Name"] for w in aws.athena.list_work_groups()["WorkGroups"]}:
+        aws.athena.create_work_group(Name=ATHENA_WORKGROUP, Configuration={})
+    catalog = GlueAthenaCatalog.from_settings(Settings(home=tmp_path, backend="aws", aws_region=REGION))
+    catalog.poll_seconds = 0.01
+    queue_answers(REGION, pa.table({"n": pa.array([1], pa.int64())}))
+    assert catalog.query("SELECT 1 AS n").to_pylist() == [{"n": 1}]
+    (qid,) = aws.athena.list_query_executions(WorkGroup=ATHENA_WORKGROUP)["QueryExecutionIds"][-1:]
+    execution = aws.athena.get_query_execution(QueryExecutionId=qid)["QueryExecution"]
+    assert execution["WorkGroup"] == ATHENA_WORKGROUP == "cdp"
+    assert execution["QueryExecutionContext"]["Database"] == GLUE_DATABASE
+    assert execution["ResultConfiguration"]["OutputLocation"].startswith("s3://cdp-lake/_athena-results/")
+
+
+def test_athena_every_result_type_and_null_in_the_api_shape(athena: Harness) -> None:
+    """One GetQueryResults answer as Athena gives it (queued through moto's query-results API): the header
+    row, every value as text, a NULL as a datum without `VarCharValue`, Athena's type names."""
+    import requests
+
+    from tests.contract.athena_answers import ACCOUNT
+
+    types = {
+        "s": "varchar", "t": "tinyint", "h": "smallint", "i": "integer", "b": "bigint", "r": "real",
+        "d": "double", "m": "decimal(10,2)", "ok": "boolean", "day": "date", "ts": "timestamp",
+    }  # fmt: skip
+    values = ["x", "-7", "300", "70000", "9000000000", "1.5", "2.25", "12.50", "true", "2019-01-02",
+              "2019-01-02 10:11:12.345"]  # fmt: skip
+    info = [{"Name": n, "Label": n, "Type": t, "Nullable": "UNKNOWN"} for n, t in types.items()]
+    rows = [
+        {"Data": [{"VarCharValue": n} for n in types]},
+        {"Data": [{"VarCharValue": v} for v in values]},
+        {"Data": [{} for _ in types]},
+    ]
+    requests.post(
+        "http://motoapi.amazonaws.com/moto-api/static/athena/query-results",
+        json={"account_id": ACCOUNT, "region": REGION, "results": [{"rows": rows, "column_info": info}]},
+        timeout=5,
+    ).raise_for_status()
+    got = athena.catalog.query("SELECT s, t, h, i, b, r, d, m, ok, day, ts FROM t")
+    assert got.schema == pa.schema(
+        [
+            ("s", pa.string()), ("t", pa.int8()), ("h", pa.int16()), ("i", pa.int32()), ("b", pa.int64()),
+            ("r", pa.float32()), ("d", pa.float64()), ("m", pa.decimal128(10, 2)), ("ok", pa.bool_()),
+            ("day", pa.date32()), ("ts", pa.timestamp("ms")),
+        ]
+    )  # fmt: skip
+    first, empty = got.to_pylist()
+    assert first == {
+        "s": "x", "t": -7, "h": 300, "i": 70000, "b": 9_000_000_000, "r": 1.5, "d": 2.25,
+        "m": Decimal("12.50"), "ok": True, "day": date(2019, 1, 2),
+        "ts": datetime(2019, 1, 2, 10, 11, 12, 345000),
+    }  # fmt: skip
+    assert empty == dict.fromkeys(types)

@@ -13,7 +13,7 @@ from cdp.corebanking.erasure_requests.port import PENDING, ErasureRequest
 if TYPE_CHECKING:
     from cdp.settings import Settings
 
-TABLE_SUFFIX = "erasure-requests"
+from cdp.aws_resources import ERASURE_REQUESTS_TABLE as TABLE_SUFFIX
 
 
 class DynamoDbErasureRequests:
@@ -26,10 +26,11 @@ class DynamoDbErasureRequests:
     @classmethod
     def from_settings(cls, settings: Settings) -> DynamoDbErasureRequests:
         """The table `<dynamodb_table_prefix>erasure-requests` in `settings.aws_region`."""
-        import boto3
+        from cdp.aws_clients import aws_client
+        from cdp.aws_resources import AwsResources
 
-        client = boto3.client("dynamodb", region_name=settings.aws_region)
-        return cls(client, f"{settings.dynamodb_table_prefix}{TABLE_SUFFIX}")
+        client = aws_client(settings, "dynamodb")
+        return cls(client, AwsResources.from_settings(settings).table(TABLE_SUFFIX))
 
     def add(self, request: ErasureRequest) -> None:
         self.client.put_item(

@@ -131,14 +131,16 @@ class DynamoDbAuditLog(ChainedAuditLog):
         checkpoints: AuditCheckpoints | None = None,
     ) -> DynamoDbAuditLog:
         """The platform's log in table `CDP_AUDIT_TABLE`; checkpoints in `CDP_AUDIT_CHECKPOINT_BUCKET`."""
-        import boto3
+        from cdp.aws_clients import aws_client
 
         if checkpoints is None:
             from cdp.security.audit.checkpoints.s3 import S3Checkpoints
 
             checkpoints = S3Checkpoints.from_settings(settings)
-        client = boto3.client("dynamodb", region_name=settings.aws_region)
-        return cls(client, settings.audit_table, keys, checkpoints)
+        from cdp.aws_resources import AwsResources
+
+        client = aws_client(settings, "dynamodb")
+        return cls(client, AwsResources.from_settings(settings).audit_table, keys, checkpoints)
 
     def create_table(self) -> None:
         """Create the table (on-demand billing) if it does not exist and wait until it is active."""

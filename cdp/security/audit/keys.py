@@ -15,6 +15,10 @@ from cdp.security.platform_keys import load_or_create
 
 AUDIT_MAC_KEY_ID = "sys_audit_hmac"  # reserved data-key store entry: the record MAC key
 AUDIT_CHECKPOINT_KEY_ID = "sys_audit_checkpoint"  # reserved entry: the checkpoint signing key
+AUDIT_MAC_KEY_USE = "audit-record-mac"  # the keys' encryption contexts' `use`
+AUDIT_CHECKPOINT_KEY_USE = "audit-checkpoint"
+AUDIT_KEY_IDS = (AUDIT_MAC_KEY_ID, AUDIT_CHECKPOINT_KEY_ID)  # what a role that audits must read
+AUDIT_KEY_USES = (AUDIT_MAC_KEY_USE, AUDIT_CHECKPOINT_KEY_USE)
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,6 @@ class AuditKeys:
 
 def load_audit_keys(keys: KeyManager, store: DataKeyStore) -> AuditKeys:
     """The platform's audit keys, unwrapped from the data-key store (created there on first use)."""
-    mac = load_or_create(keys, store, AUDIT_MAC_KEY_ID, "audit-record-mac")
-    checkpoint = load_or_create(keys, store, AUDIT_CHECKPOINT_KEY_ID, "audit-checkpoint")
+    mac = load_or_create(keys, store, AUDIT_MAC_KEY_ID, AUDIT_MAC_KEY_USE)
+    checkpoint = load_or_create(keys, store, AUDIT_CHECKPOINT_KEY_ID, AUDIT_CHECKPOINT_KEY_USE)
     return AuditKeys(mac.key, checkpoint.key, created=checkpoint.created)

@@ -43,9 +43,9 @@ class PaymentCryptographyVerifier:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PaymentCryptographyVerifier:
-        import boto3
+        from cdp.aws_clients import aws_client
 
-        client = boto3.client(SERVICE, region_name=settings.aws_region)
+        client = aws_client(settings, SERVICE)
         return cls(client, settings.card_verification_key_arn)
 
     def generate(self, pan: str, expiry: date, service_code: str = CVV2_SERVICE_CODE) -> str:

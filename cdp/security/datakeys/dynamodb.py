@@ -33,10 +33,11 @@ class DynamoDataKeyStore:
     @classmethod
     def from_settings(cls, settings: Settings) -> DynamoDataKeyStore:
         """The platform data-key table `<CDP_DYNAMODB_TABLE_PREFIX>data-keys` in `CDP_AWS_REGION`."""
-        import boto3
+        from cdp.aws_clients import aws_client
+        from cdp.aws_resources import DATA_KEYS_TABLE, AwsResources
 
-        client = boto3.client("dynamodb", region_name=settings.aws_region)
-        return cls(client, f"{settings.dynamodb_table_prefix}data-keys")
+        client = aws_client(settings, "dynamodb")
+        return cls(client, AwsResources.from_settings(settings).table(DATA_KEYS_TABLE))
 
     def __init__(self, client: Any, table_name: str) -> None:
         self.client = client

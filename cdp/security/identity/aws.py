@@ -38,9 +38,9 @@ class IamIdentityProvider:
     @classmethod
     def from_settings(cls, settings: Settings) -> IamIdentityProvider:
         """STS in `settings.aws_region`, roles from `CDP_IAM_ROLE_MAP`."""
-        import boto3
+        from cdp.aws_clients import aws_client
 
-        return cls(boto3.client("sts", region_name=settings.aws_region), settings.iam_role_map)
+        return cls(aws_client(settings, "sts"), settings.iam_role_map)
 
     def __init__(self, sts: Any, role_map: Mapping[str, Sequence[str]]) -> None:
         unknown = sorted({r for roles in role_map.values() for r in roles} - ROLES)

@@ -30,9 +30,10 @@ class KmsKeyManager:
     @classmethod
     def from_settings(cls, settings: Settings) -> KmsKeyManager:
         """The platform KMS key (`CDP_KMS_KEY_ID`) in `CDP_AWS_REGION`."""
-        import boto3
+        from cdp.aws_clients import aws_client
+        from cdp.aws_resources import AwsResources
 
-        return cls(boto3.client("kms", region_name=settings.aws_region), settings.kms_key_id)
+        return cls(aws_client(settings, "kms"), AwsResources.from_settings(settings).kms_key_id)
 
     def __init__(self, client: Any, key_id: str) -> None:
         self.client = client

@@ -65,7 +65,8 @@ class S3Checkpoints:
     @classmethod
     def from_settings(cls, settings: Settings) -> S3Checkpoints:
         """The Object Lock bucket `settings.audit_checkpoint_bucket` in `settings.aws_region`."""
-        import boto3
+        from cdp.aws_clients import aws_client
+        from cdp.aws_resources import AwsResources
 
-        client = boto3.client("s3", region_name=settings.aws_region)
-        return cls(client, settings.audit_checkpoint_bucket)
+        client = aws_client(settings, "s3")
+        return cls(client, AwsResources.from_settings(settings).audit_checkpoint_bucket)
