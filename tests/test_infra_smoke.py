@@ -128,3 +128,39 @@ def test_clean_up_deletes_only_what_carries_the_run_tag(account, capsys):
     assert [m["ModelName"] for m in sm.list_models()["Models"]] == ["theirs"]
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=account.lake_bucket)["Contents"]]
     assert keys == ["_smoke/other/x"]
+
+
+def test_the_smoke_pipeline_reads_its_slice_and_leaves_nothing_behind(account, monkeypatch):
+    import json
+
+    from infra.smoke import steps
+
+    monkeypatch.setenv("SAGEMAKER_VALIDATE_ROLE", "false")  # moto has no IAM policy simulator
+    boto3.client("glue", region_name=REGION).create_database(DatabaseInput={"Name": "cdp"})
+    clients, ledger = Clients(REGION), Ledger(run_id="abcd1234")
+    table = steps.upload_slice(clients, ledger, account.lake_bucket, rows=300, seed=7)
+    role = "arn:aws:iam::123456789012:role/cdp-sagemaker-execution"
+    pipeline, _ = steps.start_pipeline(clients, ledger, role=role, bucket=account.lake_bucket, table=table)
+
+    sm = boto3.client("sagemaker", region_name=REGION)
+    stored = sm.describe_pipeline(PipelineName=pipeline)
+    assert {"Key": "cdp:smoke", "Value": "abcd1234"} in sm.list_tags(ResourceArn=stored["PipelineArn"])[
+        "Tags"
+    ]
+    definition = json.loads(stored["PipelineDefinition"])
+    athena = definition["Steps"][0]["Arguments"]["ProcessingInputs"][0]["DatasetDefinition"]
+    assert athena["AthenaDatasetDefinition"]["QueryString"] == f"SELECT * FROM {table}"
+    assert athena["AthenaDatasetDefinition"]["WorkGroup"] == "cdp"
+    register = definition["Steps"][-1]["Arguments"]["IfSteps"][0]["Arguments"]
+    assert register["ModelPackageGroupName"] == "cdp-smoke-abcd1234"  # never a platform group
+    assert sm.list_pipeline_executions(PipelineName=pipeline)["PipelineExecutionSummaries"]
+
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.put_object(Bucket=account.lake_bucket, Key="features/keep.parquet", Body=b"1")
+    ledger.created.remove(("model-package-group", "cdp-smoke-abcd1234"))  # moto cannot delete groups
+    assert ledger.clean_up(clients, lambda line: None) == []
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=account.lake_bucket)["Contents"]] == [
+        "features/keep.parquet"
+    ]
+    assert sm.list_pipelines()["PipelineSummaries"] == []
+    assert boto3.client("glue", region_name=REGION).get_tables(DatabaseName="cdp")["TableList"] == []

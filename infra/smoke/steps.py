@@ -90,7 +90,6 @@ def start_pipeline(
 ) -> tuple[str, str]:
     """Create the run's package group, then upsert and start its pipeline through `run-pipeline`'s code;
     returns (pipeline name, execution ARN)."""
-    from pipelines.builder import build_pipeline
     from pipelines.sagemaker_run import upsert_and_start
 
     spec = smoke_spec(ledger.run_id)
@@ -104,6 +103,8 @@ def start_pipeline(
     ledger.add("s3-prefix", f"s3://{bucket}/{spec.pipeline_name}")  # the SDK's code uploads
 
     def builder(session: Any, role: str, bucket: str, **options: Any) -> Any:
+        from pipelines.builder import build_pipeline  # imports the SDK: after upsert_and_start set it up
+
         return build_pipeline(spec, session, role, bucket, **options)
 
     started = upsert_and_start(
