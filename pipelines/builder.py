@@ -39,6 +39,7 @@ from sagemaker.serve.model_builder import ModelBuilder
 from sagemaker.train import ModelTrainer
 from sagemaker.train.configs import Compute, InputData, OutputDataConfig, SourceCode
 
+from cdp.aws_resources import ATHENA_WORKGROUP
 from cdp.catalog.dialect import to_athena
 from pipelines import contract
 from pipelines.spec import Gate, ModelPipelineSpec
@@ -144,7 +145,7 @@ def build_pipeline(
     processing_image: str | None = None,
     training_image: str | None = None,
     athena_database: str = "cdp",
-    athena_workgroup: str = "primary",
+    athena_workgroup: str = ATHENA_WORKGROUP,
     inference_image: str | None = None,
 ) -> CdpPipeline:
     """The model's pipeline: Preprocess -> Train -> Evaluate -> Gate -> Register | Fail.

@@ -136,25 +136,29 @@ def _run_local(args: argparse.Namespace, parameters: dict[str, str]) -> int:
 
 
 def _run_on_sagemaker(args: argparse.Namespace, parameters: dict[str, str]) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
     from cdp.settings import get_settings
-    from pipelines.sdk_environment import prepare_sdk_environment
+    from pipelines.sagemaker_run import PipelineRunError, upsert_and_start
 
     if not args.role:
         raise SystemExit("--role (the SageMaker execution role ARN) is required to run on SageMaker")
     settings = get_settings()
-    region = args.region or settings.aws_region
-    prepare_sdk_environment(region, validate_role=True)
-    from pipelines.models import pipeline_module
-    from pipelines.sagemaker_session import pipeline_session
-
-    bucket = args.bucket or settings.lake_bucket
-    session = pipeline_session(settings, bucket, region=region)
-    pipeline = pipeline_module(args.pipeline).get_pipeline(
-        session, args.role, bucket, scripts_dir=args.scripts_dir, inference_image=settings.inference_image_uri
-    )
-    pipeline.upsert(role_arn=args.role)
-    execution = pipeline.start(parameters=parameters or None)
-    print(f"started {getattr(execution, 'arn', execution)}")
+    try:
+        started = upsert_and_start(
+            args.pipeline,
+            role=args.role,
+            bucket=args.bucket or settings.lake_bucket,
+            settings=settings,
+            region=args.region or settings.aws_region,
+            parameters=parameters,
+            scripts_dir=args.scripts_dir,
+            inference_image=settings.inference_image_uri,
+        )
+    except (PipelineRunError, ClientError, BotoCoreError) as e:
+        print(f"run-pipeline: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    print(f"started {started.execution_arn}")
     return 0
 
 
