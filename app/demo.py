@@ -327,7 +327,7 @@ def _demo_pipelines() -> None:
     from cdp.backends import Backends
     from cdp.security.identity.authorize import authorize
     from cdp.security.identity.port import ML_PIPELINE_SERVICE
-    from pipelines.cli import run_local_pipeline
+    from pipelines.run import run_local_pipeline
 
     b = Backends()
     pipeline = authorize(b.identity, b.audit, "model-register", b.identity.service(ML_PIPELINE_SERVICE))
