@@ -87,7 +87,7 @@ def write_scripts(folder: Path) -> Path:
 
 def pipeline_runner(scripts: Path):
     """`run_local_pipeline` over the test scripts (the action's injectable runner)."""
-    from pipelines.cli import run_local_pipeline
+    from pipelines.run import run_local_pipeline
 
     def run(pipeline: str, backends: Backends, registered_by: str | None = None):
         return run_local_pipeline(pipeline, backends, scripts_dir=scripts, registered_by=registered_by)
