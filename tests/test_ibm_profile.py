@@ -38,6 +38,10 @@ def test_profile_of_the_samples(tmp_path) -> None:
     )
     # every month with rows has at least half the median volume; 2015-11 is the one with fraud labels
     assert profile.months_without_fraud == ["2002-09", "2010-03", "2019-12", "2020-02"]
+    # card (0, 1) opened 04/2010, one of its rows is dated 2010-03: reported, never failed
+    assert profile.rows_outside_card_life == 1
+    (life,) = [c for c in realism_checks(profile) if "open..expiry" in c.name]
+    assert life.value == 1 and life.passed
 
     files = {f.file: f for f in profile.files}
     tx_counts = files["credit_card_transactions-ibm_v2.csv"]
@@ -80,7 +84,7 @@ def test_profile_with_transactions_only_streams_chunks(tmp_path) -> None:
     with TransactionsWriter(path) as writer:
         writer.write(table)
     profile = profile_files(None, None, (path,), tmp_path / "q")
-    assert profile.users is None and profile.cards is None
+    assert profile.users is None and profile.cards is None and profile.rows_outside_card_life is None
     assert profile.transactions == n and profile.frauds == 30
     assert profile.reversals == sum(1 for i in range(n) if (i % 1000) < 10)
     assert profile.distinct_mccs == 120 and profile.distinct_merchants == 321

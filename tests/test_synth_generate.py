@@ -22,6 +22,7 @@ FILES = (
     "core_banking/contacts.csv",
     "ground_truth/transactions.parquet",
     "ground_truth/users.parquet",
+    "ground_truth/episodes.parquet",
     "ground_truth/manifest.json",
 )
 
@@ -120,6 +121,9 @@ def test_manifest_and_users_truth(out):
     assert manifest["seed"] == 11 and manifest["users"] == USERS
     assert manifest["rows"]["transactions"] == len(_read_rows(out / TRANSACTIONS_FILE)) - 1
     assert "2019-11" in manifest["unlabelled_months"]
+    episodes = pq.read_table(out / "ground_truth/episodes.parquet")
+    assert manifest["rows"]["attack_episodes"] == episodes.num_rows >= USERS
+    assert manifest["rows"]["attack_rows"] == sum(episodes.column("rows").to_pylist())
     assert manifest["fraud_score"]["coefficients"]["intercept"] < 0
     assert len(manifest["personas"]) >= 4
     users = pq.read_table(out / "ground_truth/users.parquet").to_pylist()

@@ -49,10 +49,16 @@ def csv_rows(out) -> dict[str, np.ndarray]:
     )
     return {
         "user": t.User.to_numpy(),
+        "card": t.Card.to_numpy(),
         "ts": pd.to_datetime(stamp, format="%Y-%m-%d %H:%M").to_numpy(),
         "amount": t.Amount.str.replace("$", "", regex=False).astype(float).to_numpy(),
         "is_fraud": (t["Is Fraud?"] == "Yes").to_numpy(),
     }
+
+
+@pytest.fixture(scope="module")
+def episodes(out) -> pd.DataFrame:
+    return pq.read_table(out / "ground_truth/episodes.parquet").to_pandas()
 
 
 def test_realism_checks_pass(out, tmp_path):
@@ -62,6 +68,78 @@ def test_realism_checks_pass(out, tmp_path):
     failed = [c for c in checks if not c.passed]
     assert not failed, failed
     assert all(f.rows_quarantined == 0 for f in profile.files)
+    assert profile.rows_outside_card_life == 0
+
+
+def _month(text: pd.Series) -> np.ndarray:
+    """MM/YYYY -> months since year 0."""
+    parts = text.str.split("/", expand=True).astype(int)
+    return (parts[1] * 12 + parts[0] - 1).to_numpy()
+
+
+def test_no_row_outside_its_cards_open_to_expiry_months(out, csv_rows):
+    cards = pd.read_csv(out / CARDS_FILE, dtype=str)
+    key = cards.User.astype(int) * 16 + cards["CARD INDEX"].astype(int)
+    opened = dict(zip(key, _month(cards["Acct Open Date"]), strict=True))
+    expires = dict(zip(key, _month(cards.Expires), strict=True))
+    row_key = csv_rows["user"] * 16 + csv_rows["card"]
+    stamp = csv_rows["ts"].astype("datetime64[M]").astype(np.int64) + 1970 * 12  # months since year 0
+    low = np.array([opened[k] for k in row_key])
+    high = np.array([expires[k] for k in row_key])
+    assert len(stamp) > 100_000
+    assert ((stamp >= low) & (stamp <= high)).all()
+    # every card's expiry lies after the data, at most five years on
+    assert (_month(cards.Expires) > 2020 * 12 + 1).all() and (_month(cards.Expires) <= 2025 * 12).all()
+
+
+def _share_with_another_within_72h(key: np.ndarray, ts: np.ndarray, flag: np.ndarray) -> float:
+    """Share of flagged rows whose card has another flagged row within 72 hours."""
+    k, t = key[flag], ts[flag]
+    order = np.lexsort((t, k))
+    k, t = k[order], t[order]
+    near = (k[1:] == k[:-1]) & (t[1:] - t[:-1] <= np.timedelta64(72, "h"))
+    return float((np.r_[False, near] | np.r_[near, False]).mean())
+
+
+def test_labelled_frauds_arrive_in_bursts_on_one_card(csv_rows):
+    key = csv_rows["user"] * 16 + csv_rows["card"]
+    fraud = csv_rows["is_fraud"]
+    assert fraud.sum() > 200
+    clustered = _share_with_another_within_72h(key, csv_rows["ts"], fraud)
+    shuffled = _share_with_another_within_72h(
+        key, csv_rows["ts"], np.random.default_rng(0).permutation(fraud)
+    )
+    assert clustered > 0.6
+    assert shuffled < 0.1
+
+
+def test_episodes_have_several_rows_and_match_the_row_truth(truth, episodes):
+    attack = truth["is_attack"].astype(bool)
+    assert len(episodes) == len(np.unique(truth["episode_id"][attack]))
+    assert episodes.rows.mean() >= 2 and (episodes.rows >= 3).all()
+    per_episode = pd.Series(attack[attack]).groupby(truth["episode_id"][attack].astype(np.int64)).size()
+    assert per_episode.reindex(episodes.episode_id).tolist() == episodes.rows.tolist()
+    labelled = truth["is_fraud_drawn"].astype(bool) & truth["label_recorded"].astype(bool)
+    assert episodes.frauds_labelled.sum() == (labelled & attack).sum()
+    caught = episodes[episodes.frauds_labelled > 0]
+    assert len(caught) >= 0.8 * len(episodes)
+    assert caught.frauds_labelled.mean() >= 2
+    assert (episodes.last_ts - episodes.first_ts).max() <= pd.Timedelta(days=14)
+
+
+def test_a_card_is_quiet_from_its_block_until_its_new_plastic(csv_rows, episodes):
+    ts = csv_rows["ts"]
+    key = csv_rows["user"] * 16 + csv_rows["card"]
+    end = ts.max()
+    used_again = 0
+    for e in episodes.itertuples():
+        on_card = key == e.user * 16 + e.card
+        blocked, reissued = np.datetime64(e.blocked_at), np.datetime64(e.reissued_at)
+        assert e.last_ts < blocked < reissued - np.timedelta64(4, "D")
+        assert not (on_card & (ts >= blocked) & (ts < reissued)).any()
+        if reissued < end - np.timedelta64(60, "D"):
+            used_again += bool((on_card & (ts >= reissued)).any())
+    assert used_again >= 0.8 * (episodes.reissued_at < end - np.timedelta64(60, "D")).sum()
 
 
 def test_volume_is_heavy_tailed_around_the_real_mean(truth):

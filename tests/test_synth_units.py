@@ -169,3 +169,33 @@ def test_users_open_cards_after_18_and_before_the_cutoff():
         )
         assert max(c.open_day for c in profile.cards) < day_number(CUTOFF)
         assert 1 <= len(profile.cards) == record.user_row["num_credit_cards"] <= 9
+
+
+def test_a_blocked_cards_purchases_move_to_another_open_card_or_are_not_made():
+    from cdp.synth.attacks import Episode
+    from cdp.synth.card_blocks import blocked_rows, reroute_blocked
+
+    profile, _ = make_user(7, 5, START, CUTOFF)  # card 0 opened 2007, card 1 (no chip) 2013
+    assert len(profile.cards) == 2 and profile.cards[1].chip_day is None
+    genuine = genuine_activity(profile, 7, day_number(END))
+    alone = day_number(date(2010, 5, 1)) * 86400  # only card 0 is open
+    both = day_number(date(2014, 5, 1)) * 86400
+    episodes = [
+        Episode(1, 0, alone - 86400, alone - 3600, alone, alone + 60 * 86400),
+        Episode(2, 0, both - 86400, both - 3600, both, both + 60 * 86400),
+    ]
+    in_window = blocked_rows(genuine.card, genuine.ts, episodes)
+    alone_rows = in_window & (genuine.ts < both)
+    assert alone_rows.sum() > 5 and (in_window & ~alone_rows).sum() > 5
+
+    after = reroute_blocked(genuine, profile, episodes, np.random.default_rng(0))
+    assert not blocked_rows(after.card, after.ts, episodes).any()
+    assert len(after) == len(genuine) - alone_rows.sum()  # nowhere to go in 2010: not made
+    moved = (after.ts >= both) & (after.ts < both + 60 * 86400)
+    assert (after.card[moved] == 1).all()
+    assert (after.channel[moved & (after.channel != ONLINE)] == SWIPE).all()  # card 1 has no chip
+    untouched = (after.ts < alone) | (after.ts >= both + 60 * 86400)
+    assert np.array_equal(
+        after.card[untouched], genuine.card[(genuine.ts < alone) | (genuine.ts >= both + 60 * 86400)]
+    )
+    assert reroute_blocked(genuine, profile, [], np.random.default_rng(0)) is genuine

@@ -64,6 +64,8 @@ class Profile:
     first_transaction: str | None = None
     last_transaction: str | None = None
     months_without_fraud: list[str] | None = None  # months with volume but no fraud label
+    # rows dated before their card's Acct Open Date month or after its Expires month (cards file needed)
+    rows_outside_card_life: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict of every figure."""
@@ -127,6 +129,7 @@ class Profile:
         add("distinct MCCs", self.distinct_mccs)
         add("distinct merchants", self.distinct_merchants)
         add("reversals (negative amounts)", self.reversals)
+        add("rows outside their card's open..expiry months", self.rows_outside_card_life)
         if self.first_transaction:
             rows.append(("date range", f"{self.first_transaction} .. {self.last_transaction}"))
         if self.months_without_fraud is not None:
@@ -147,10 +150,42 @@ def _counts(values: pa.ChunkedArray | pa.Array) -> Counter[str]:
     return Counter({str(v["values"]): int(v["counts"]) for v in vc.to_pylist()})
 
 
+def _month_index(dates: pa.ChunkedArray | pa.Array, missing: int) -> np.ndarray:
+    """Months since January of _FIRST_YEAR of each date; `missing` where there is none."""
+    index = pc.add(pc.multiply(pc.subtract(pc.year(dates), _FIRST_YEAR), 12), pc.subtract(pc.month(dates), 1))
+    return pc.fill_null(index, missing).to_numpy().astype(np.int64)
+
+
+class _CardLives:
+    """Each card's life in months, Acct Open Date .. Expires, looked up by (user, card index)."""
+
+    def __init__(self, cards: pa.Table) -> None:
+        key = self._key(cards.column("user").to_numpy(), cards.column("card_index").to_numpy())
+        order = np.argsort(key, kind="stable")
+        self.keys = key[order]
+        self.opened = _month_index(cards.column("acct_open_date"), 0)[order]
+        self.expires = _month_index(cards.column("expires"), _MONTHS)[order]
+
+    @staticmethod
+    def _key(user: np.ndarray, card: np.ndarray) -> np.ndarray:
+        return (user.astype(np.int64) << 8) | card.astype(np.int64)
+
+    def rows_outside(self, user: np.ndarray, card: np.ndarray, month: np.ndarray) -> int:
+        """How many rows fall before their card's open month or after its expiry month (known cards)."""
+        if not len(self.keys):
+            return 0
+        key = self._key(user, card)
+        at = np.minimum(np.searchsorted(self.keys, key), len(self.keys) - 1)
+        known = self.keys[at] == key
+        return int((known & ((month < self.opened[at]) | (month > self.expires[at]))).sum())
+
+
 class _TransactionTally:
     """Running totals over transaction chunks."""
 
-    def __init__(self) -> None:
+    def __init__(self, card_lives: _CardLives | None = None) -> None:
+        self.card_lives = card_lives
+        self.outside_card_life = 0
         self.rows = 0
         self.frauds = 0
         self.error_rows = 0
@@ -180,6 +215,10 @@ class _TransactionTally:
         self.last = high.as_py() if self.last is None else max(self.last, high.as_py())
         month = (pc.year(ts).to_numpy() - _FIRST_YEAR) * 12 + pc.month(ts).to_numpy() - 1
         self.month_rows += np.bincount(month, minlength=_MONTHS)
+        if self.card_lives is not None:
+            self.outside_card_life += self.card_lives.rows_outside(
+                chunk.column("user").to_numpy(), chunk.column("card").to_numpy(), month
+            )
         self.month_frauds += np.bincount(
             month, weights=fraud.to_numpy().astype(np.int64), minlength=_MONTHS
         ).astype(np.int64)
@@ -208,6 +247,8 @@ class _TransactionTally:
             profile.first_transaction = _timestamp_text(self.first)
             profile.last_transaction = _timestamp_text(self.last)
         profile.months_without_fraud = self.months_without_fraud()
+        if self.card_lives is not None:
+            profile.rows_outside_card_life = self.outside_card_life
 
 
 def _timestamp_text(seconds: int) -> str:
@@ -249,7 +290,7 @@ def profile_files(
             profile.type_shares = _shares(_counts(cards_table.column("card_type")), CARD_TYPES)
         if transactions:
             known_cards = card_keys(cards_table) if cards_table is not None else None
-            tally = _TransactionTally()
+            tally = _TransactionTally(_CardLives(cards_table) if cards_table is not None else None)
             for path in [transactions] if isinstance(transactions, (str, Path)) else transactions:
                 for chunk in iter_transactions(Path(path), quarantine, known_cards):
                     tally.add(chunk)
@@ -296,6 +337,15 @@ def realism_checks(profile: Profile) -> list[Check]:
         quiet = len(profile.months_without_fraud or [])
         checks.append(Check("months with volume but no fraud", quiet, ">= 1", quiet >= 1))
         checks.append(Check("reversals", profile.reversals, ">= 1", (profile.reversals or 0) >= 1))
+        if profile.rows_outside_card_life is not None:  # real files may hold some: reported, never failed
+            checks.append(
+                Check(
+                    "rows outside their card's open..expiry months",
+                    profile.rows_outside_card_life,
+                    "reported (0 in generated data)",
+                    True,
+                )
+            )
     if profile.cards:
         for brand, target in (("Mastercard", 52.2), ("Visa", 37.8), ("Amex", 6.5), ("Discover", 3.4)):
             checks.append(_near(profile.brand_shares, brand, target))

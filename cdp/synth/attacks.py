@@ -10,9 +10,15 @@ card's history: new merchants and places in a burst, amounts above the card's le
 hour for this card. Sometimes one purchase is reversed (negative amount at the same merchant) at the end.
 Which share of attacks is online changes strongly across the years (card-present skimming early,
 card-not-present later).
+
+After the episode's last row the card is blocked (the cardholder or the bank noticed) and a new plastic is
+sent for the same account, so the card index carries on once it arrives; nothing is bought on the card in
+between (see `card_blocks`). A card's next episode starts only after its new plastic is in use.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -52,6 +58,29 @@ _ONLINE_SHARE = np.array([0.10, 0.20, 0.65, 0.85, 0.35, 0.80, 0.90])
 _ERROR_P_IN_PERSON = np.array([0.0, 0.004, 0.003, 0.012, 0.0, 0.015, 0.003])
 _ERROR_P_ONLINE = np.array([0.006, 0.004, 0.004, 0.0, 0.004, 0.015, 0.003])
 _ODD_HOURS = np.arange(0, 6)
+BLOCK_DELAY_S = (3600, 24 * 3600)  # the block follows the episode's last row by this much, [low, high)
+REISSUE_DAYS = (5, 12)  # the new plastic is in use this many days after the block, [low, high)
+NEXT_EPISODE_DAYS = 30  # a card's next episode starts at least this long after its new plastic
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One fraud episode: the thief's burst on one card, then the block and the new plastic."""
+
+    episode_id: int
+    card: int
+    first_ts: int  # the episode's first row (seconds since 1970, local time)
+    last_ts: int  # its last row (a reversal included)
+    blocked_ts: int  # no purchase on the card from here ...
+    reissued_ts: int  # ... until the new plastic (same account and card index) is in use
+
+
+@dataclass
+class Attacks:
+    """A customer's attack rows and the episodes they belong to (in time order)."""
+
+    activity: Activity
+    episodes: list[Episode]
 
 
 def attack_online_share(year: np.ndarray | float) -> np.ndarray:
@@ -77,8 +106,24 @@ def _never_visited_place(rng: np.random.Generator, profile: UserProfile, visited
             return place
 
 
-def attack_activity(profile: UserProfile, seed: int, end_day: int, genuine: Activity) -> Activity:
-    """The attack rows of one customer; their places extend `genuine.places`."""
+def _episode_starts(rng: np.random.Generator, profile: UserProfile, end_day: int) -> list[tuple[int, int]]:
+    """(card, start day) of each episode in time order: 1 + Poisson(EXTRA_EPISODES_MEAN) of them."""
+    weights = np.array([c.weight for c in profile.cards])
+    drawn = []
+    for _ in range(1 + int(rng.poisson(EXTRA_EPISODES_MEAN))):
+        c = int(rng.choice(len(profile.cards), p=weights / weights.sum()))
+        open_day = profile.cards[c].open_day
+        first = max(open_day, min(open_day + 30, end_day - 7))
+        drawn.append((int(rng.integers(first, max(first + 1, end_day - 5))), c))
+    return [(c, day) for day, c in sorted(drawn)]
+
+
+def attack_activity(profile: UserProfile, seed: int, end_day: int, genuine: Activity) -> Attacks:
+    """The attack rows of one customer and their episodes; the rows' places extend `genuine.places`.
+
+    Episodes on one card never overlap: one starting before the card's new plastic is in use moves to
+    NEXT_EPISODE_DAYS after it, or is dropped if that is past the end (the first one never is).
+    """
     rng = user_rng(seed, profile.user, Stream.ATTACKS)
     cat = catalogue()
     visited = {f"{p.city}|{p.state}" for p in genuine.places}
@@ -87,15 +132,18 @@ def attack_activity(profile: UserProfile, seed: int, end_day: int, genuine: Acti
     everyday = ("retail", "dining", "travel", "fuel_transport", "entertainment", "grocery")
     other = np.flatnonzero(np.isin(cat.group, [cat.group_index(g) for g in everyday]))
     hour_p = PERSONAS[profile.persona].hour_probabilities()
-    weights = np.array([c.weight for c in profile.cards])
+    last_second = end_day * 86400 + 86399
 
     cols: dict[str, list[np.ndarray]] = {
         k: [] for k in ("card", "ts", "amount", "channel", "mcc", "place", "rank", "online", "episode")
     }
-    for e in range(1 + int(rng.poisson(EXTRA_EPISODES_MEAN))):
-        c = int(rng.choice(len(profile.cards), p=weights / weights.sum()))
-        first = min(profile.cards[c].open_day + 30, end_day - 7)
-        start_day = int(rng.integers(first, end_day - 5))
+    episodes: list[Episode] = []
+    in_use_again: dict[int, int] = {}  # card -> first day its latest new plastic is in use
+    for c, drawn_day in _episode_starts(rng, profile, end_day):
+        start_day = max(drawn_day, in_use_again.get(c, drawn_day - NEXT_EPISODE_DAYS) + NEXT_EPISODE_DAYS)
+        if start_day > end_day - 6:
+            continue
+        e = len(episodes)
         n = min(3 + int(rng.poisson(BURST_EXTRA_MEAN)), MAX_BURST)
         hour = rng.choice(_ODD_HOURS) if rng.random() < ODD_HOUR_SHARE else rng.choice(24, p=hour_p)
         gaps = np.where(
@@ -105,7 +153,7 @@ def attack_activity(profile: UserProfile, seed: int, end_day: int, genuine: Acti
         )
         gaps[0] = 0
         start = start_day * 86400 + int(hour) * 3600 + int(rng.integers(0, 60)) * 60
-        ts = np.minimum(start + np.cumsum(gaps) // 60 * 60, min(start + MAX_SPAN_S, end_day * 86400 + 86399))
+        ts = np.minimum(start + np.cumsum(gaps) // 60 * 60, min(start + MAX_SPAN_S, last_second))
         episode_online = rng.random() < attack_online_share(day_year(np.array(start_day)))
         online = np.where(rng.random(n) < 0.85, episode_online, ~episode_online)
         if not online.all():
@@ -131,7 +179,7 @@ def attack_activity(profile: UserProfile, seed: int, end_day: int, genuine: Acti
         rank = rng.integers(0, 1 << 30, size=n) % size
         if rng.random() < REVERSAL_SHARE:  # the thief (or the merchant) reverses one purchase
             j = int(rng.integers(n))
-            back = min(int(ts[-1] + rng.integers(1, 4 * 86400)), end_day * 86400 + 86399)
+            back = min(int(ts[-1] + rng.integers(1, 4 * 86400)), last_second)
             ts, amount = np.append(ts, back), np.append(amount, -amount[j])
             online, place, mcc = (
                 np.append(online, online[j]),
@@ -152,9 +200,15 @@ def attack_activity(profile: UserProfile, seed: int, end_day: int, genuine: Acti
             ("episode", np.full(m, episode_id(profile.user, e))),
         ):
             cols[key].append(value)
+        blocked = int(ts.max()) + int(rng.integers(*BLOCK_DELAY_S))
+        reissued = (blocked // 86400 + int(rng.integers(*REISSUE_DAYS))) * 86400
+        in_use_again[c] = reissued // 86400
+        episodes.append(
+            Episode(episode_id(profile.user, e), c, int(ts.min()), int(ts.max()), blocked, reissued)
+        )
 
     online = np.concatenate(cols["online"]).astype(bool)
-    return Activity(
+    activity = Activity(
         card=np.concatenate(cols["card"]).astype(np.int8),
         ts=np.concatenate(cols["ts"]).astype(np.int64),
         amount_cents=np.maximum(np.abs(np.concatenate(cols["amount"])), 1).astype(np.int64)
@@ -167,3 +221,4 @@ def attack_activity(profile: UserProfile, seed: int, end_day: int, genuine: Acti
         episode=np.concatenate(cols["episode"]).astype(np.int64),
         places=places,
     )
+    return Attacks(activity, episodes)

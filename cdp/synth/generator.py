@@ -115,7 +115,7 @@ def generate(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     _warm_up()
-    drawn = [make_user(seed, u, start, clv_cutoff) for u in range(users)]
+    drawn = [make_user(seed, u, start, clv_cutoff, end) for u in range(users)]
     profiles = [p for p, _ in drawn]
     records = [r for _, r in drawn]
     assign_brands_and_types(records, seed)
@@ -125,18 +125,17 @@ def generate(
     del drawn, records
 
     unlabelled = unlabelled_months(seed, start, end)
-    done = fraud_labelled = fraud_drawn = attack_rows = 0
-    episodes: set[int] = set()
+    done = fraud_labelled = fraud_drawn = attack_rows = episodes = 0
     truth_dir = out / GROUND_TRUTH_DIR
     with TransactionsWriter(out / TRANSACTIONS_FILE) as tx_writer, GroundTruthWriter(truth_dir) as truth:
         for result in _results_in_order(_batches(profiles, seed, end, clv_cutoff, unlabelled), workers):
             first_line = tx_writer.rows_written + 2  # header is line 1
             tx_writer.write(result.transactions)
-            truth.write(result.truth, result.users, first_line)
+            truth.write(result.truth, result.users, first_line, result.episodes)
             fraud_labelled += pc.sum(result.transactions.column("is_fraud")).as_py() or 0
             fraud_drawn += pc.sum(result.truth.column("is_fraud_drawn")).as_py() or 0
             attack_rows += pc.sum(result.truth.column("is_attack")).as_py() or 0
-            episodes.update(pc.unique(result.truth.column("episode_id").drop_null()).to_pylist())
+            episodes += result.episodes.num_rows
             done += result.users_done
             if progress is not None:
                 progress(done, users)
@@ -158,7 +157,7 @@ def generate(
                 "fraud_labelled": fraud_labelled,
                 "fraud_drawn": fraud_drawn,
                 "attack_rows": attack_rows,
-                "attack_episodes": len(episodes),
+                "attack_episodes": episodes,
             },
             "personas": [{"name": p.name, "share": p.share} for p in PERSONAS],
             "fraud_score": {
@@ -166,6 +165,12 @@ def generate(
                 "coefficients": COEFFICIENTS,
                 "features_from": "the transaction and the same card's earlier transactions only",
             },
+            "episodes": (
+                "a burst of attack rows on one card (episode_id in the transactions truth); the card is "
+                "blocked after the last row and in use again with a new plastic (same card index) at "
+                "reissued_at, with no row on it in between"
+            ),
+            "card_life": "every row falls in its card's Acct Open Date .. Expires months",
             "unlabelled_months": [f"{y:04d}-{m:02d}" for y, m in unlabelled],
             "clv": "net genuine spend (refunds included, attack rows excluded) in [clv_cutoff, +12 months)",
             "files": [USERS_FILE, CARDS_FILE, TRANSACTIONS_FILE, str(CONTACTS_FILE)],

@@ -11,15 +11,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from cdp.synth.user_batch import TRUTH_TRANSACTIONS_SCHEMA, TRUTH_USERS_SCHEMA
+from cdp.synth.user_batch import TRUTH_EPISODES_SCHEMA, TRUTH_TRANSACTIONS_SCHEMA, TRUTH_USERS_SCHEMA
 
 TRANSACTIONS_TRUTH_FILE = "transactions.parquet"
 USERS_TRUTH_FILE = "users.parquet"
+EPISODES_TRUTH_FILE = "episodes.parquet"
 MANIFEST_FILE = "manifest.json"
 
 
 class GroundTruthWriter:
-    """Appends per-transaction and per-user truth incrementally (Parquet row groups per batch)."""
+    """Appends per-transaction, per-user and per-episode truth incrementally (row groups per batch)."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
@@ -28,16 +29,19 @@ class GroundTruthWriter:
             self.folder / TRANSACTIONS_TRUTH_FILE, TRUTH_TRANSACTIONS_SCHEMA
         )
         self._users = pq.ParquetWriter(self.folder / USERS_TRUTH_FILE, TRUTH_USERS_SCHEMA)
+        self._episodes = pq.ParquetWriter(self.folder / EPISODES_TRUTH_FILE, TRUTH_EPISODES_SCHEMA)
 
-    def write(self, truth: pa.Table, users: pa.Table, first_line: int) -> None:
+    def write(self, truth: pa.Table, users: pa.Table, first_line: int, episodes: pa.Table) -> None:
         """`truth.line` holds 0-based positions in the batch; `first_line` is the file line of row 0."""
         lines = pc.add(truth.column("line"), first_line)
         self._transactions.write_table(truth.set_column(0, "line", lines))
         self._users.write_table(users)
+        self._episodes.write_table(episodes)
 
     def close(self) -> None:
         self._transactions.close()
         self._users.close()
+        self._episodes.close()
 
     def __enter__(self) -> GroundTruthWriter:
         return self

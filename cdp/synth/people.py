@@ -29,6 +29,9 @@ TYPE_P = np.array([0.571, 0.335, 0.094])  # CARD_TYPES order
 HAS_CHIP_P = 0.89
 MCC_SUBSET = (12, 26)  # how many distinct categories a customer uses
 CHIP_ROLLOUT = (date(2015, 7, 1), date(2017, 6, 30))  # a chip card starts being read as chip in this span
+# The card file shows each account's current plastic: renewed every few years (and re-issued after a fraud
+# block), so at the snapshot it expires 1..EXPIRY_MONTHS_AHEAD months after the last month of data.
+EXPIRY_MONTHS_AHEAD = 58
 _BRAND_PREFIXES = {
     "Mastercard": ("51", "52", "53", "54", "55"),
     "Visa": ("4",),
@@ -52,6 +55,12 @@ class CardProfile:
     open_day: int  # first day the card can transact
     weight: float  # share of the user's purchases while every card is open
     chip_day: int | None  # first day purchases in person are read by chip (None: no chip)
+    expires: date  # first day of the current plastic's expiry month (after the last month of data)
+
+    @property
+    def open_month(self) -> date:
+        """The `Acct Open Date` month: no purchase on the card before its first day."""
+        return _month_start(self.open_day)
 
 
 @dataclass(frozen=True)
@@ -124,8 +133,19 @@ def _personal_mcc_weights(rng: np.random.Generator, group_weights: np.ndarray) -
     return w / w.sum()
 
 
-def make_user(seed: int, user: int, start: date, clv_cutoff: date) -> tuple[UserProfile, UserRecord]:
+def _months_after(month: date, months: int) -> date:
+    """First day of the month `months` after `month`'s."""
+    k = month.year * 12 + month.month - 1 + months
+    return date(k // 12, k % 12 + 1, 1)
+
+
+def make_user(
+    seed: int, user: int, start: date, clv_cutoff: date, end: date = SNAPSHOT
+) -> tuple[UserProfile, UserRecord]:
     """Draw one customer: latent profile and public rows (deterministic in seed and user id).
+
+    Every card's life (`Acct Open Date` month .. `Expires` month) covers the data's span from its opening
+    to `end`: the current plastic expires after `end`'s month.
 
     Card brand, type, number and limit are left blank here: `assign_brands_and_types` deals them.
     """
@@ -153,9 +173,16 @@ def make_user(seed: int, user: int, start: date, clv_cutoff: date) -> tuple[User
     weights = rng.dirichlet(np.full(n_cards, 1.2))
     has_chip = rng.random(n_cards) < HAS_CHIP_P
     rollout = rng.integers(day_number(CHIP_ROLLOUT[0]), day_number(CHIP_ROLLOUT[1]), size=n_cards)
+    plastics = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(user, int(Stream.PROFILE), 3)))
+    ahead = plastics.integers(1, EXPIRY_MONTHS_AHEAD + 1, size=n_cards)
+    end_month = date(end.year, end.month, 1)
     cards = tuple(
         CardProfile(
-            i, open_days[i], float(weights[i]), int(max(rollout[i], open_days[i])) if has_chip[i] else None
+            i,
+            open_days[i],
+            float(weights[i]),
+            int(max(rollout[i], open_days[i])) if has_chip[i] else None,
+            _months_after(end_month, int(ahead[i])),
         )
         for i in range(n_cards)
     )
@@ -206,7 +233,7 @@ def make_user(seed: int, user: int, start: date, clv_cutoff: date) -> tuple[User
     }
     card_rows = []
     for c in cards:
-        opened = _month_start(c.open_day)
+        opened = c.open_month
         card_rows.append(
             {
                 "line": 0,  # set when the cards file is assembled
@@ -215,7 +242,7 @@ def make_user(seed: int, user: int, start: date, clv_cutoff: date) -> tuple[User
                 "card_brand": "",  # brand, type, number and limit: see assign_brands_and_types
                 "card_type": "",
                 "card_number": "",
-                "expires": date(int(rng.integers(2020, 2025)), int(rng.integers(1, 13)), 1),
+                "expires": c.expires,
                 "cvv": f"{int(rng.integers(0, 1000)):03d}",
                 "has_chip": c.chip_day is not None,
                 "cards_issued": int(rng.choice(3, p=[0.5, 0.42, 0.08])) + 1,

@@ -15,6 +15,7 @@ class Stream(IntEnum):
     ATTACKS = 2
     LABELS = 3
     CALENDAR = 4
+    BLOCKS = 5
 
 
 def user_rng(seed: int, user: int, stream: Stream) -> np.random.Generator:
