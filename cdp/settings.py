@@ -86,7 +86,7 @@ class Settings(BaseSettings):
         description="Transactions dated further than this after now are refused (422 / stream quarantine).",
     )
     serve_event_earliest: date = Field(
-        date(2000, 1, 1),
+        date(1990, 1, 1),
         description="Transactions dated before this are refused (422 / stream quarantine).",
     )
     api_key_expiry_days: int = Field(

@@ -12,6 +12,7 @@ from cdp.backends import Backends
 from features.online import lake_card_profiles
 from inference.card_features import CardFeatures
 from inference.config import ServingConfig
+from inference.degraded import DegradedDecisions
 from inference.holder import ModelHolder
 from inference.loaded import load_version
 from inference.profiles import CustomerProfiles
@@ -29,6 +30,7 @@ class ServingState:
     holders: dict[str, ModelHolder]
     card_features: CardFeatures
     profiles: CustomerProfiles
+    degraded: DegradedDecisions
     _started: bool = field(default=False, init=False)
     _start_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
@@ -59,6 +61,7 @@ class ServingState:
             profiles=CustomerProfiles(
                 backends.catalog, holders[config.clv_model], holders[config.segmentation_model]
             ),
+            degraded=DegradedDecisions(lambda: backends.metrics),
         )
 
     def start(self) -> None:
@@ -73,6 +76,7 @@ class ServingState:
     def stop(self) -> None:
         for holder in self.holders.values():
             holder.stop()
+        self.degraded.flush()
         with self._start_lock:
             self._started = False
 
