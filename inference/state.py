@@ -71,9 +71,11 @@ class ServingState:
                 return
             for holder in self.holders.values():
                 holder.start()
+            self.profiles.start()  # every profile computed once now, again when a champion changes
             self._started = True
 
     def stop(self) -> None:
+        self.profiles.stop()
         for holder in self.holders.values():
             holder.stop()
         self.degraded.flush()
@@ -84,4 +86,5 @@ class ServingState:
         """Check every champion now; the versions served afterwards."""
         for holder in self.holders.values():
             holder.refresh()
+        self.profiles.rebuild_soon()  # new customer features are picked up too
         return {n: (h.loaded.version if h.loaded else None) for n, h in self.holders.items()}
