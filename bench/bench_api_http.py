@@ -10,7 +10,7 @@ on a free port of 127.0.0.1, with the per-key rate limit raised above the offere
 so the limiter admits every request; everything else (auth, validation, access log file, the champion's
 30 s reload check) is as deployed.
 
-Load: a second process sends single-transaction score requests (what-if, `record_event` false, for cards
+Load: a second process sends single-transaction score requests (what-if, the API never records, for cards
 with history) with httpx over keep-alive connections at a fixed rate. The schedule is open-loop: request i
 is due at `start + i / rate` whatever happened to the earlier ones, and its latency is measured from that
 due time, so a stalled server shows up as latency instead of silently lowering the rate (coordinated

@@ -80,6 +80,24 @@ class Settings(BaseSettings):
     serve_invocations_auth: bool = Field(True, description="False inside a SageMaker container.")
     serve_invocations_model: str = Field("cdp-fraud", description="The model /invocations serves.")
     serve_reason_codes: int = Field(3, ge=0, le=20, description="Reason codes returned per score.")
+    serve_event_max_future_seconds: float = Field(
+        86_400.0,
+        ge=0,
+        description="Transactions dated further than this after now are refused (422 / stream quarantine).",
+    )
+    serve_event_earliest: date = Field(
+        date(1990, 1, 1),
+        description="Transactions dated before this are refused (422 / stream quarantine).",
+    )
+    api_key_expiry_days: int = Field(
+        90,
+        ge=0,
+        le=3660,
+        description="Days a new or rotated API key is valid (0: never).",
+    )
+    api_key_rotation_overlap_hours: float = Field(
+        24.0, ge=0, le=24 * 90, description="Hours the old secret of a rotated API key stays valid."
+    )
     inference_image_uri: str | None = Field(
         None,
         description="ECR URI of this project's inference image (inference/Dockerfile); the pipelines "

@@ -1,18 +1,22 @@
 """API-key authentication, scopes and rate limits as FastAPI dependencies.
 
 A key arrives as `Authorization: Bearer <key>` or `X-API-Key: <key>`. Missing, malformed, unknown,
-revoked or wrong keys get 401; a valid key over its rate gets 429 with `Retry-After`; a valid key without
-the route's scope gets 403. The key id (never the key) is put on the request for the access log.
+revoked, expired or wrong keys get 401 (a rotated key's old secret is accepted until its overlap ends);
+a valid key over its rate gets 429 with `Retry-After`; a valid key without the route's scope gets 403.
+The key id (never the key) is put on the request for the access log.
 """
 
 from __future__ import annotations
 
+import hmac
+import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from cdp.apikeys.keys import parse_key, secret_matches
+from cdp.apikeys.keys import parse_key, secret_hash
 from cdp.apikeys.port import ApiKeyRecord
 from inference.schemas import ErrorResponse
 
@@ -28,6 +32,21 @@ AUTH_ERRORS: dict[int | str, dict] = {  # the OpenAPI responses of every authent
 UNAUTHORISED = HTTPException(
     status_code=401, detail="a valid API key is required", headers={"WWW-Authenticate": "Bearer"}
 )
+EXPIRED = HTTPException(
+    status_code=401, detail="this API key has expired", headers={"WWW-Authenticate": "Bearer"}
+)
+
+log = logging.getLogger("cdp.inference.auth")
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _secret_accepted(secret: str, record: ApiKeyRecord, now: datetime) -> bool:
+    """Whether `secret` is one of the record's accepted secrets at `now` (constant-time comparisons)."""
+    digest = secret_hash(secret)
+    return any([hmac.compare_digest(digest, accepted) for accepted in record.secret_hashes(now)])
 
 
 def authenticate(
@@ -42,8 +61,12 @@ def authenticate(
     if parsed is None:
         raise UNAUTHORISED
     record = state.key_store.get(parsed.key_id)
-    if record is None or not record.active or not secret_matches(parsed.secret, record.secret_sha256):
+    now = _utcnow()
+    if record is None or not record.active or not _secret_accepted(parsed.secret, record, now):
         raise UNAUTHORISED
+    if record.expired(now):  # only told to a caller holding the secret
+        log.info("refused expired API key %s", record.key_id)
+        raise EXPIRED
     request.state.key_id = record.key_id
     wait = state.limiter.take(record.key_id)
     if wait > 0:

@@ -5,6 +5,8 @@ applies its transactions in order, and then either
 - writes the new state back (`record=True`: the transactions are real events), or
 - throws the work away (`record=False`, the default: a what-if score that changes nothing).
 Recorded events of a card must not be older than the card's last recorded event (`EventOrderError`).
+A recorded event whose `txn_id` the card already recorded (a replay; `inference.seen_transactions`) does
+not change the state again: it is scored against the card's state before the batch, like a what-if.
 
 A consumer that scores events before it may record them (the stream handler: score, land, claim, then
 advance the cards) computes them once with `features_pending(rows)`: the updated states are held in memory,
@@ -22,6 +24,7 @@ from cdp.online.port import OnlineStore
 from features.columns import epoch_seconds
 from features.fraud import FRAUD_VIEW
 from features.online import CardProfile, OnlineFeatures
+from inference.seen_transactions import SeenTransactions
 
 
 class EventOrderError(ValueError):
@@ -79,6 +82,9 @@ class CardFeatures:
         self._pending_rows: list[Mapping[str, Any]] | None = None
         self._pending_keys: list[str] = []
         self._pending_features: list[dict[str, Any]] = []
+        self._pending_seen: dict[str, bytes] = {}  # the pending batch's recorded-id blobs
+        self._probe = OnlineFeatures(FRAUD_VIEW, store, parked_limit=0)  # replays, from the stored state
+        self._seen = SeenTransactions(FRAUD_VIEW.name)
         self._lock = threading.Lock()
         self._profiles_loaded = card_profiles is None
 
@@ -87,6 +93,7 @@ class CardFeatures:
             profiles = dict(self._profiles_loader())
             self._online.cards = profiles
             self._pending_online.cards = profiles
+            self._probe.cards = profiles
             self._profiles_loaded = True
 
     def features(self, rows: Sequence[Mapping[str, Any]], record: bool = False) -> list[dict[str, Any]]:
@@ -105,15 +112,38 @@ class CardFeatures:
             self._online.forget(keys)  # read the latest stored state, not a cached copy
             try:
                 self._online.prepare(keys)  # one store read for the batch's cards
-                if record:
-                    self._check_order(self._online, rows)
-                out = [self._online.update(r) for r in rows]
-                if record:
-                    self._online.flush()
-                    self.store.snapshot()
+                if not record:
+                    return [self._online.update(r) for r in rows]
+                out, seen_blobs = self._record(self._online, self.store, rows)
+                self._online.flush()
+                if seen_blobs:
+                    self.store.put_many(seen_blobs)
+                self.store.snapshot()
                 return out
             finally:
                 self._online.forget(keys)
+
+    def _record(
+        self, online: OnlineFeatures, store: OnlineStore, rows: Sequence[Mapping[str, Any]]
+    ) -> tuple[list[dict[str, Any]], dict[str, bytes]]:
+        """The rows' features with the new ones applied to `online`'s (prepared) states, and the cards'
+        recorded-id blobs to write; replayed rows are scored from the stored state and change nothing."""
+        seen = self._seen.read(store, {r["card_token"] for r in rows})
+        fresh = self._seen.new_rows(rows, seen)
+        new_rows = [r for r, f in zip(rows, fresh, strict=True) if f]
+        self._check_order(online, new_rows)
+        out = [online.update(r) if f else self._replayed(r) for r, f in zip(rows, fresh, strict=True)]
+        changed = self._seen.add(seen, new_rows)
+        return out, self._seen.blobs(seen, changed)
+
+    def _replayed(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """A replayed event's features: a what-if against the card's stored state (nothing kept)."""
+        key = row["card_token"]
+        self._probe.forget([key])
+        try:
+            return self._probe.update(row)
+        finally:
+            self._probe.forget([key])
 
     def features_pending(self, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """The rows' features as `features(rows, record=True)` computes them, without writing anything:
@@ -125,13 +155,13 @@ class CardFeatures:
             self._discard_pending()
             try:
                 self._pending_online.prepare(keys)  # one store read for the batch's cards
-                self._check_order(self._pending_online, rows)
-                out = [self._pending_online.update(r) for r in rows]
+                out, seen_blobs = self._record(self._pending_online, self._reads, rows)
             except BaseException:
                 self._pending_online.forget(keys)
                 self._reads.clear()
                 raise
             self._pending_rows, self._pending_keys, self._pending_features = list(rows), keys, out
+            self._pending_seen = seen_blobs
             return list(out)
 
     def commit(self, rows: Sequence[Mapping[str, Any]] | None = None) -> bool:
@@ -150,6 +180,8 @@ class CardFeatures:
                 if not self._reads.unchanged():
                     return None
                 self._pending_online.flush()
+                if self._pending_seen:
+                    self.store.put_many(self._pending_seen)
                 self.store.snapshot()
                 return out
             finally:
@@ -164,6 +196,7 @@ class CardFeatures:
         self._pending_online.forget(self._pending_keys)
         self._reads.clear()
         self._pending_rows, self._pending_keys, self._pending_features = None, [], []
+        self._pending_seen = {}
 
     def last_event_epochs(self, card_tokens: Iterable[str]) -> dict[str, int | None]:
         """Epoch seconds of each card's last recorded event in the store (None: nothing recorded)."""

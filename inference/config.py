@@ -7,10 +7,12 @@ below, so the app runs before those settings exist.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from cdp.settings import Settings
+    from inference.event_window import EventWindow
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,8 @@ class ServingConfig:
     rate_burst: int = 100  # requests a key may send at once
     max_batch: int = 1000  # transactions per batch request
     invocations_auth: bool = True  # False inside a SageMaker container (the endpoint authenticates)
+    event_max_future_seconds: float = 86_400.0  # transactions dated further ahead are refused
+    event_earliest: date = date(1990, 1, 1)  # ... and those dated before this day
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> ServingConfig:
@@ -38,3 +42,9 @@ class ServingConfig:
             if getattr(settings, f"serve_{f.name}", None) is not None
         }
         return replace(cls(**found), **overrides)
+
+    def event_window(self) -> EventWindow:
+        """The accepted transaction times (`inference.event_window`)."""
+        from inference.event_window import EventWindow
+
+        return EventWindow(timedelta(seconds=self.event_max_future_seconds), self.event_earliest)

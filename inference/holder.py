@@ -40,7 +40,19 @@ class ModelHolder:
         self._refresh_lock = threading.Lock()  # one load at a time; readers never take it
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._listeners: list[Callable[[], None]] = []
         self.last_error: str | None = None
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call `listener()` after each change of the model held (a new champion, or none any more)."""
+        self._listeners.append(listener)
+
+    def _changed(self) -> None:
+        for listener in self._listeners:
+            try:
+                listener()
+            except Exception as error:  # a listener never stops the reload
+                log.warning("reload listener of %s failed: %s", self.model_name, type(error).__name__)
 
     @property
     def current(self) -> LoadedModel:
@@ -73,19 +85,27 @@ class ModelHolder:
                 return False
             if champion is None:
                 self._current = None
-                return held is not None
-            if held is not None and held.version == champion.version:
-                return False
-            try:
-                fresh = self._load(champion)
-            except Exception as error:
-                self.last_error = type(error).__name__
-                log.warning("loading %s v%s failed: %s", self.model_name, champion.version, self.last_error)
-                return False
-            self._current = fresh  # the atomic swap
-            self.last_error = None
-            log.info("serving %s version %s", self.model_name, fresh.version)
-            return True
+                changed = held is not None
+            else:
+                changed = self._swap(held, champion)
+        if changed:
+            self._changed()
+        return changed
+
+    def _swap(self, held: LoadedModel | None, champion: ModelVersion) -> bool:
+        """Load `champion` and hold it unless it is the version held; True when the model changed."""
+        if held is not None and held.version == champion.version:
+            return False
+        try:
+            fresh = self._load(champion)
+        except Exception as error:
+            self.last_error = type(error).__name__
+            log.warning("loading %s v%s failed: %s", self.model_name, champion.version, self.last_error)
+            return False
+        self._current = fresh  # the atomic swap
+        self.last_error = None
+        log.info("serving %s version %s", self.model_name, fresh.version)
+        return True
 
     # -- background polling ---------------------------------------------------------------------------
     def start(self) -> None:

@@ -1,13 +1,20 @@
-"""The public REST API: fraud scores, customer profiles, the models served, and a forced reload."""
+"""The public REST API: fraud scores, customer profiles, the models served, and a forced reload.
+
+Fraud scores read the cards' online state and never write it (the stream records events). With no
+fraud champion, or the champion failing, they come from the degraded rules (`"model": "rules"`)."""
 
 from __future__ import annotations
 
+import logging
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 
+from cdp.scoring.port import ScoredBatch
 from inference.auth import AUTH_ERRORS, require_scope
 from inference.config import ServingConfig
+from inference.degraded import rules_batch
 from inference.fraud_scoring import decision_threshold, encode, encode_rows, score_frame
 from inference.schemas import (
     USER_TOKEN,
@@ -24,6 +31,8 @@ from inference.schemas import (
     Transaction,
 )
 
+log = logging.getLogger("cdp.inference.scoring")
+
 _ERRORS = {
     **AUTH_ERRORS,
     400: {"model": ErrorResponse, "description": "The body is not valid JSON"},
@@ -32,27 +41,50 @@ _ERRORS = {
 }
 
 
-def _score(
-    request: Request, config: ServingConfig, txns: list[Transaction], record: bool
-) -> list[FraudScore]:
+def _check_times(config: ServingConfig, txns: list[Transaction]) -> None:
+    """422 when a transaction is dated outside the accepted window (names its index, never its value)."""
+    window = config.event_window()
+    now = datetime.now(UTC).replace(tzinfo=None)
+    for index, txn in enumerate(txns):
+        reason = window.reason(txn.ts, now)
+        if reason is not None:
+            raise HTTPException(422, f"transaction {index}: ts is {reason}")
+
+
+def _model_scores(request: Request, config: ServingConfig, feature_rows: list[dict]) -> ScoredBatch | None:
+    """The champion's scores, or None when there is no champion or it fails (degraded mode)."""
+    model = request.app.state.serving.holders[config.fraud_model].loaded  # one version per request
+    if model is None:
+        return None
+    try:
+        inputs = encode_rows(model, feature_rows) if model.one_hot else encode(model, feature_rows)
+        scores = score_frame(model, inputs, config.reason_codes)
+    except Exception as error:  # the model failing must not fail the decision: the rules answer
+        log.warning("fraud model %s v%s failed: %s", model.name, model.version, type(error).__name__)
+        return None
+    return ScoredBatch(model.name, model.version, decision_threshold(model, config.fraud_threshold), scores)
+
+
+def _score(request: Request, config: ServingConfig, txns: list[Transaction]) -> list[FraudScore]:
+    """Scores against the cards' online state (never written here: only the stream records events)."""
+    _check_times(config, txns)
     serving = request.app.state.serving
-    model = serving.holders[config.fraud_model].current  # one version for the whole request
-    rows = [t.as_row() for t in txns]
-    feature_rows = serving.card_features.features(rows, record=record)
-    inputs = encode_rows(model, feature_rows) if model.one_hot else encode(model, feature_rows)
-    scores = score_frame(model, inputs, config.reason_codes)
-    threshold = decision_threshold(model, config.fraud_threshold)
+    feature_rows = serving.card_features.features([t.as_row() for t in txns])
+    batch = _model_scores(request, config, feature_rows)
+    if batch is None:
+        batch = rules_batch(feature_rows)
+        serving.degraded.count(config.fraud_model, len(txns))
     return [
         FraudScore(
             txn_id=t.txn_id,
             probability=s.probability,
-            decision="alert" if s.probability >= threshold else "pass",
-            threshold=threshold,
+            decision="alert" if s.probability >= batch.threshold else "pass",
+            threshold=batch.threshold,
             reasons=[ReasonCode(feature=f, contribution=c) for f, c in s.reasons],
-            model=model.name,
-            model_version=model.version,
+            model=batch.model,
+            model_version=batch.model_version,
         )
-        for t, s in zip(txns, scores, strict=True)
+        for t, s in zip(txns, batch.scores, strict=True)
     ]
 
 
@@ -65,10 +97,9 @@ def public_router(config: ServingConfig) -> APIRouter:
         summary="Score one transaction",
         response_model=FraudScore,
         dependencies=[Depends(require_scope("fraud:score"))],
-        responses={409: {"model": ErrorResponse, "description": "Recorded event older than the card's last"}},
     )
     def score(body: ScoreRequest, request: Request) -> FraudScore:
-        return _score(request, config, [body.transaction], body.record_event)[0]
+        return _score(request, config, [body.transaction])[0]
 
     @router.post(
         "/fraud/score:batch",
@@ -76,12 +107,11 @@ def public_router(config: ServingConfig) -> APIRouter:
         summary="Score several transactions (in order)",
         response_model=BatchScoreResponse,
         dependencies=[Depends(require_scope("fraud:score"))],
-        responses={409: {"model": ErrorResponse, "description": "Recorded event older than the card's last"}},
     )
     def score_batch(body: BatchScoreRequest, request: Request) -> BatchScoreResponse:
         if len(body.transactions) > config.max_batch:
             raise HTTPException(422, f"at most {config.max_batch} transactions per batch")
-        return BatchScoreResponse(scores=_score(request, config, body.transactions, body.record_events))
+        return BatchScoreResponse(scores=_score(request, config, body.transactions))
 
     @router.get(
         "/customers/{token}/profile",

@@ -50,11 +50,8 @@ class Transaction(BaseModel):
 class ScoreRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    transaction: Transaction
-    record_event: bool = Field(
-        False,
-        description="True when this is a real event: the card's online feature state is updated with it. "
-        "False (default): scored against the current state, nothing is changed.",
+    transaction: Transaction = Field(
+        description="Scored against the card's online state; the state is written only by the stream."
     )
 
 
@@ -62,7 +59,6 @@ class BatchScoreRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     transactions: list[Transaction] = Field(min_length=1, description="Scored in the order given.")
-    record_events: bool = Field(False, description="As `record_event`, for every transaction.")
 
 
 class ReasonCode(BaseModel):

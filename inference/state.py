@@ -12,6 +12,7 @@ from cdp.backends import Backends
 from features.online import lake_card_profiles
 from inference.card_features import CardFeatures
 from inference.config import ServingConfig
+from inference.degraded import DegradedDecisions
 from inference.holder import ModelHolder
 from inference.loaded import load_version
 from inference.profiles import CustomerProfiles
@@ -29,6 +30,7 @@ class ServingState:
     holders: dict[str, ModelHolder]
     card_features: CardFeatures
     profiles: CustomerProfiles
+    degraded: DegradedDecisions
     _started: bool = field(default=False, init=False)
     _start_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
@@ -59,6 +61,7 @@ class ServingState:
             profiles=CustomerProfiles(
                 backends.catalog, holders[config.clv_model], holders[config.segmentation_model]
             ),
+            degraded=DegradedDecisions(lambda: backends.metrics),
         )
 
     def start(self) -> None:
@@ -68,11 +71,14 @@ class ServingState:
                 return
             for holder in self.holders.values():
                 holder.start()
+            self.profiles.start()  # every profile computed once now, again when a champion changes
             self._started = True
 
     def stop(self) -> None:
+        self.profiles.stop()
         for holder in self.holders.values():
             holder.stop()
+        self.degraded.flush()
         with self._start_lock:
             self._started = False
 
@@ -80,4 +86,5 @@ class ServingState:
         """Check every champion now; the versions served afterwards."""
         for holder in self.holders.values():
             holder.refresh()
+        self.profiles.rebuild_soon()  # new customer features are picked up too
         return {n: (h.loaded.version if h.loaded else None) for n, h in self.holders.items()}

@@ -25,6 +25,7 @@ from typing import Any
 from cdp.alarms.port import ComparisonOperator, MetricAlarm, TreatMissingData
 from cdp.events.port import ALARM_STATE_CHANGE, EventBus, Rule, Target
 from cdp.metrics.port import MetricQuery, Statistic
+from inference.degraded import DEGRADED_DECISIONS, SERVING_NAMESPACE
 
 NAMESPACE = "CDP/Monitoring"
 MODEL_PACKAGE_STATE_CHANGE = "SageMaker Model Package State Change"
@@ -108,6 +109,28 @@ def drift_alarms(model_name: str, thresholds: DriftThresholds | None = None) -> 
             )
         )
     return alarms
+
+
+def degraded_alarm(model_name: str, period_seconds: int = 300) -> MetricAlarm:
+    """`cdp-fraud-degraded-DegradedDecisions`: any fraud decision taken by the degraded rules (no champion,
+    or the model failing) in a period. Not a drift alarm (its name does not start with `<model>-drift-`),
+    so it starts no retraining: it calls for an operator."""
+    return MetricAlarm(
+        name=f"{model_name}-degraded-{DEGRADED_DECISIONS}",
+        metric=MetricQuery(
+            namespace=SERVING_NAMESPACE,
+            name=DEGRADED_DECISIONS,
+            dimensions={"Model": model_name},
+            statistic=Statistic.SUM,
+            period_seconds=period_seconds,
+        ),
+        threshold=0.0,
+        comparison=ComparisonOperator.GREATER_THAN,
+        evaluation_periods=1,
+        datapoints_to_alarm=1,
+        treat_missing_data=TreatMissingData.NOT_BREACHING,
+        description=f"{model_name}: fraud decisions taken by the degraded rules (no champion, or it failed)",
+    )
 
 
 def retrain_on_drift_pattern(model_names: tuple[str, ...] = tuple(PIPELINES)) -> dict[str, Any]:

@@ -59,3 +59,61 @@ def test_cli_functions_use_the_platform_store(isolated_home):
     assert [k["key_id"] for k in cli_list()] == [created["key_id"]]
     assert cli_revoke(created["key_id"])["revoked_at"] is not None
     assert (get_settings().state_dir / "apikeys.sqlite3").is_file()
+
+
+def test_keys_expire_after_the_duration_and_rotation_keeps_the_old_secret_for_the_overlap(tmp_path):
+    from datetime import timedelta
+
+    from cdp.apikeys.commands import parse_duration, rotate_key
+    from cdp.security.audit.keys import AuditKeys
+    from cdp.security.audit.sqlite import SqliteAuditLog
+
+    store = SqliteApiKeyStore(tmp_path / "keys.sqlite3")
+    audit = SqliteAuditLog(tmp_path / "audit.sqlite3", AuditKeys.generate())
+    key, rec = create_key(store, "ops", ["fraud:score"], expires_in=parse_duration("90d"))
+    assert rec.expires_at - rec.created_at == timedelta(days=90)
+    new_key, rotated = rotate_key(
+        store, rec.key_id, overlap=timedelta(hours=24), expires_in=timedelta(days=30), audit=audit
+    )
+    old, new = parse_key(key), parse_key(new_key)
+    assert new.key_id == old.key_id and new.secret != old.secret
+    assert rotated.previous_valid_until - rotated.expires_at == timedelta(hours=24) - timedelta(days=30)
+    now = rotated.previous_valid_until - timedelta(hours=1)
+    accepted = [secret_matches(k.secret, h) for k in (old, new) for h in rotated.secret_hashes(now)]
+    assert accepted.count(True) == 2
+    later = rotated.previous_valid_until
+    assert not any(secret_matches(old.secret, h) for h in rotated.secret_hashes(later))
+    assert any(secret_matches(new.secret, h) for h in rotated.secret_hashes(later))
+    [entry] = audit.records()
+    assert entry.action == "api-key-rotate" and new_key not in str(entry.details)
+    assert new.secret.encode() not in (tmp_path / "keys.sqlite3").read_bytes()
+
+
+@pytest.mark.parametrize("text", ["90", "0d", "-1d", "1w", "99999999d", "4000d", ""])
+def test_bad_durations_are_refused(text):
+    from cdp.apikeys.commands import parse_duration
+
+    with pytest.raises(InvalidApiKeyRequestError):
+        parse_duration(text)
+
+
+def test_cli_create_takes_the_default_expiry_from_the_settings_and_rotate_works(isolated_home, monkeypatch):
+    from datetime import datetime, timedelta
+
+    from cdp.apikeys.commands import cli_rotate
+    from cdp.settings import get_settings
+
+    monkeypatch.setenv("CDP_API_KEY_EXPIRY_DAYS", "10")
+    get_settings.cache_clear()
+    created = cli_create("ops", ["models:read"])
+    span = datetime.fromisoformat(created["expires_at"]) - datetime.fromisoformat(created["created_at"])
+    assert span == timedelta(days=10)
+    rotated = cli_rotate(created["key_id"], expires_in="2d")
+    assert rotated["api_key"] != created["api_key"] and rotated["key_id"] == created["key_id"]
+    assert rotated["previous_valid_until"] is not None and "secret_sha256" not in rotated
+    cli_revoke(created["key_id"])
+    from cdp.apikeys.port import ApiKeyError
+
+    with pytest.raises(ApiKeyError):
+        cli_rotate(created["key_id"])
+    get_settings.cache_clear()

@@ -15,7 +15,7 @@ import io
 import json
 import random
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
@@ -279,6 +279,82 @@ def test_a_late_event_is_scored_but_does_not_move_its_card(handler, backends, ch
     handler(event_of([records.encode(rows[0])], first_sequence=200), None)  # older than its card's last
     assert len(scored_rows(backends)) == 5
     assert handler.report.late_events == 1
+
+
+def card_states(backends: Backends) -> dict[str, bytes]:
+    store = backends.online_store
+    return store.get_many(store.keys("fraud_card#"))
+
+
+def test_events_dated_outside_the_window_are_quarantined_and_never_freeze_the_card(
+    handler, backends, champion
+):
+    """A transaction dated 9999-12-31 (or 1970) is not scored into the card's state: it is quarantined
+    with its reason, and the card's later real events still advance its velocity features."""
+    card = champion.cards[0]
+    rows = [r for r in transactions(champion, 16) if r["card_token"] == card]
+    future = {
+        **rows[0],
+        "txn_id": f"{card[4:]}-9001",
+        "ts": datetime(9999, 12, 31),
+        "year": 9999,
+        "month": 12,
+    }
+    ancient = {**rows[0], "txn_id": f"{card[4:]}-9002", "ts": datetime(1970, 1, 2), "year": 1970, "month": 1}
+    handler(event_of([records.encode(r) for r in (future, ancient, rows[0])], first_sequence=100), None)
+    handler(event_of([records.encode(r) for r in rows[1:]], first_sequence=200), None)
+    handler(event_of([records.encode(future)], first_sequence=300), None)  # re-delivery: dropped
+    landed = {r["txn_id"]: json.loads(r["features"])["txn_count_24h"] for r in scored_rows(backends)}
+    assert [landed[r["txn_id"]] for r in rows] == [0, 1, 2, 3]  # the card kept counting
+    assert future["txn_id"] not in landed and ancient["txn_id"] not in landed
+    quarantined = scored_rows(backends, "stream_quarantine")
+    assert [(q["txn_id"], q["card_token"]) for q in quarantined] == sorted(
+        [(future["txn_id"], card), (ancient["txn_id"], card)]
+    )
+    reasons = {q["txn_id"]: q["reason"] for q in quarantined}
+    assert "future" in reasons[future["txn_id"]] and "earliest" in reasons[ancient["txn_id"]]
+    assert "amount_cents" not in quarantined[0] and "user_token" not in quarantined[0]
+    assert handler.report.quarantined == 2 and handler.report.late_events == 0
+
+
+def test_a_replay_the_idempotency_index_forgot_is_not_counted_twice(backends, champion):
+    """The card state itself knows the recorded txn_ids: a batch re-delivered to a handler whose index
+    lost its claims is scored again but moves no card."""
+    endpoint = InProcessEndpoint(FraudChampionScorer(champion.holder))
+    rows = transactions(champion, 12)
+    first = build_handler(backends, endpoint=endpoint)
+    first(event_of([records.encode(r) for r in rows], first_sequence=100), None)
+    states = card_states(backends)
+    forgetful = build_handler(backends, endpoint=endpoint, index=backends.idempotency_index("fresh-index"))
+    forgetful(event_of([records.encode(r) for r in rows], first_sequence=500), None)
+    assert card_states(backends) == states
+    assert forgetful.report.late_events == 0
+    first.index.close()
+    forgetful.index.close()
+
+
+def test_without_a_champion_the_rules_score_the_batch_and_are_counted(backends, champion):
+    from cdp.metrics.port import MetricQuery, Statistic
+    from inference.degraded import DEGRADED_DECISIONS, SERVING_NAMESPACE
+
+    registry = champion.backends.model_registry
+    absent = ModelHolder("cdp-none", registry, lambda v: load_version(v, champion.backends.object_store), 0.0)
+    absent.start()
+    h = build_handler(backends, endpoint=InProcessEndpoint(FraudChampionScorer(absent)))
+    rows = transactions(champion, 9)
+    response = h(event_of([records.encode(r) for r in rows], first_sequence=100), None)
+    assert response == {"batchItemFailures": []}
+    landed = scored_rows(backends)
+    assert len(landed) == 9 and {(r["model"], r["model_version"]) for r in landed} == {("rules", 0)}
+    assert all(r["threshold"] == 0.5 for r in landed)
+    assert all(r["is_alert"] == bool(r["reasons"]) for r in landed)
+    assert h.report.degraded == 9 and h.report.scored == 9
+    query = MetricQuery(SERVING_NAMESPACE, DEGRADED_DECISIONS, Statistic.SUM, 60, {"Model": "cdp-fraud"})
+    now = datetime.now(UTC)
+    points = backends.metrics.get_statistics(query, now - timedelta(hours=1), now + timedelta(hours=1))
+    assert sum(p.value for p in points) == 9
+    assert card_states(backends)  # the cards still advance
+    h.index.close()
 
 
 # -- the endpoints --------------------------------------------------------------------------------------

@@ -18,20 +18,31 @@ def _item(record: ApiKeyRecord) -> dict[str, Any]:
         "label": {"S": record.label},
         "created_at": {"S": record.created_at.isoformat()},
     }
-    if record.revoked_at is not None:
-        item["revoked_at"] = {"S": record.revoked_at.isoformat()}
+    for name in ("revoked_at", "expires_at", "previous_valid_until"):
+        moment = getattr(record, name)
+        if moment is not None:
+            item[name] = {"S": moment.isoformat()}
+    if record.previous_secret_sha256 is not None:
+        item["previous_secret_sha256"] = {"S": record.previous_secret_sha256}
     return item
 
 
+def _time(item: dict[str, Any], name: str) -> datetime | None:
+    text = item.get(name, {}).get("S")
+    return None if text is None else datetime.fromisoformat(text)
+
+
 def _record(item: dict[str, Any]) -> ApiKeyRecord:
-    revoked = item.get("revoked_at", {}).get("S")
     return ApiKeyRecord(
         key_id=item["key_id"]["S"],
         secret_sha256=item["secret_sha256"]["S"],
         scopes=tuple(s["S"] for s in item["scopes"]["L"]),
         label=item["label"]["S"],
         created_at=datetime.fromisoformat(item["created_at"]["S"]),
-        revoked_at=None if revoked is None else datetime.fromisoformat(revoked),
+        revoked_at=_time(item, "revoked_at"),
+        expires_at=_time(item, "expires_at"),
+        previous_secret_sha256=item.get("previous_secret_sha256", {}).get("S"),
+        previous_valid_until=_time(item, "previous_valid_until"),
     )
 
 
@@ -99,6 +110,39 @@ class DynamoDbApiKeyStore:
             )
         except self.client.exceptions.ConditionalCheckFailedException:
             raise UnknownApiKeyError(f"no API key with id {key_id!r}") from None
+        record = self.get(key_id)
+        assert record is not None
+        return record
+
+    def rotate(
+        self, key_id: str, secret_sha256: str, expires_at: datetime | None, previous_valid_until: datetime
+    ) -> ApiKeyRecord:
+        current = self.get(key_id)
+        if current is None:
+            raise UnknownApiKeyError(f"no API key with id {key_id!r}")
+        values: dict[str, Any] = {
+            ":new": {"S": secret_sha256},
+            ":old": {"S": current.secret_sha256},
+            ":until": {"S": previous_valid_until.isoformat()},
+        }
+        update = "SET secret_sha256 = :new, previous_secret_sha256 = :old, previous_valid_until = :until"
+        if expires_at is None:
+            update += " REMOVE expires_at"
+        else:
+            update += ", expires_at = :expires"
+            values[":expires"] = {"S": expires_at.isoformat()}
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key={"key_id": {"S": key_id}},
+                UpdateExpression=update,
+                # the hash read above must still be current: two rotations at once cannot lose a secret
+                ConditionExpression="attribute_exists(key_id) AND attribute_not_exists(revoked_at) "
+                "AND secret_sha256 = :old",
+                ExpressionAttributeValues=values,
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            raise ApiKeyError(f"API key {key_id!r} is revoked or was rotated meanwhile") from None
         record = self.get(key_id)
         assert record is not None
         return record

@@ -26,8 +26,14 @@ def secret_hash(secret: str) -> str:
 def mint_key() -> tuple[str, str, str]:
     """A new key: (full key shown once, key id, hash of the secret)."""
     key_id = _random.token_hex(8)
+    key, digest = mint_secret(key_id)
+    return key, key_id, digest
+
+
+def mint_secret(key_id: str) -> tuple[str, str]:
+    """A new secret for the key id `key_id` (a new key or a rotation): (full key shown once, its hash)."""
     secret = _random.token_urlsafe(32)  # 43 characters, 256 bits
-    return f"{PREFIX}{key_id}_{secret}", key_id, secret_hash(secret)
+    return f"{PREFIX}{key_id}_{secret}", secret_hash(secret)
 
 
 def parse_key(text: str) -> ParsedKey | None:

@@ -1,8 +1,12 @@
-"""The API-key store port: hashed API keys with scopes, created, listed and revoked.
+"""The API-key store port: hashed API keys with scopes and an expiry, created, listed, rotated, revoked.
 
 A key is shown once, when created: `cdpk_<key_id>_<secret>`. The store keeps the key id (public, used in
 logs), a SHA-256 of the secret (the secret is 256 random bits, so a fast hash is as strong as a slow one
 and keeps each request's check in microseconds), the scopes, a label and the creation / revocation times.
+
+A key expires at `expires_at` (None: never, as keys created before expiries existed). Rotating a key gives
+it a new secret (same key id) and keeps the previous secret's hash valid until `previous_valid_until`, so
+callers can switch to the new secret without downtime; after that only the new secret is accepted.
 Adapters: `cdp.apikeys.sqlite` (local) and `cdp.apikeys.dynamodb` (AWS).
 """
 
@@ -39,10 +43,25 @@ class ApiKeyRecord:
     label: str
     created_at: datetime
     revoked_at: datetime | None = None
+    expires_at: datetime | None = None  # None: never expires
+    previous_secret_sha256: str | None = None  # the secret before the last rotation (hex)
+    previous_valid_until: datetime | None = None  # ... accepted until then
 
     @property
     def active(self) -> bool:
         return self.revoked_at is None
+
+    def expired(self, now: datetime) -> bool:
+        """Whether the key is past its expiry at `now` (naive UTC)."""
+        return self.expires_at is not None and now >= self.expires_at
+
+    def secret_hashes(self, now: datetime) -> tuple[str, ...]:
+        """The secret hashes accepted at `now`: the current one, and the previous one during a rotation's
+        overlap."""
+        previous = self.previous_secret_sha256
+        if previous is not None and self.previous_valid_until is not None and now < self.previous_valid_until:
+            return (self.secret_sha256, previous)
+        return (self.secret_sha256,)
 
     def public_view(self) -> dict[str, object]:
         """What `cdp keys list` shows: never the hash."""
@@ -51,8 +70,14 @@ class ApiKeyRecord:
             "label": self.label,
             "scopes": list(self.scopes),
             "created_at": self.created_at.isoformat(timespec="seconds"),
-            "revoked_at": None if self.revoked_at is None else self.revoked_at.isoformat(timespec="seconds"),
+            "revoked_at": _iso(self.revoked_at),
+            "expires_at": _iso(self.expires_at),
+            "previous_valid_until": _iso(self.previous_valid_until),
         }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat(timespec="seconds")
 
 
 @runtime_checkable
@@ -74,4 +99,11 @@ class ApiKeyStore(Protocol):
     def revoke(self, key_id: str, when: datetime) -> ApiKeyRecord:
         """Mark the key revoked (idempotent: a revoked key keeps its first revocation time);
         `UnknownApiKeyError` if absent."""
+        ...
+
+    def rotate(
+        self, key_id: str, secret_sha256: str, expires_at: datetime | None, previous_valid_until: datetime
+    ) -> ApiKeyRecord:
+        """Give an active key a new secret hash and expiry; its current hash stays accepted until
+        `previous_valid_until`. `UnknownApiKeyError` if absent, `ApiKeyError` if revoked."""
         ...

@@ -1,4 +1,4 @@
-"""`cdp keys create | list | revoke`: the public REST API's keys."""
+"""`cdp keys create | list | revoke | rotate`: the public REST API's keys."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ def keys_create_command(
     scope: Annotated[
         list[str], typer.Option("--scope", help="fraud:score, customers:read, models:read, ...")
     ],
+    expires_in: Annotated[str | None, typer.Option(help="e.g. 90d or 12h (default: settings).")] = None,
 ) -> None:
     """Create a key; the secret is printed once and only its hash is stored. Audited."""
     from cdp.apikeys.commands import cli_create
@@ -25,7 +26,7 @@ def keys_create_command(
 
     caller = authorized("api-key-create")
     try:
-        created = cli_create(label, scope, actor=caller.id)
+        created = cli_create(label, scope, actor=caller.id, expires_in=expires_in)
     except InvalidApiKeyRequestError as e:
         err_console.print(f"[red]{e}")
         raise typer.Exit(2) from e
@@ -53,3 +54,22 @@ def keys_revoke_command(key_id: Annotated[str, typer.Argument(help="The key id (
     except UnknownApiKeyError as e:
         err_console.print(f"[red]{e}")
         raise typer.Exit(2) from e
+
+
+
+@keys_app.command("rotate")
+def keys_rotate_command(
+    key_id: Annotated[str, typer.Argument(help="The key id (not the key).")],
+    expires_in: Annotated[str | None, typer.Option(help="e.g. 90d (default: settings).")] = None,
+) -> None:
+    """New secret for the key; the old one stays valid for the overlap setting. Audited."""
+    from cdp.apikeys.commands import cli_rotate
+    from cdp.apikeys.port import ApiKeyError
+
+    caller = authorized("api-key-rotate")
+    try:
+        console.print_json(data=cli_rotate(key_id, actor=caller.id, expires_in=expires_in), default=str)
+    except ApiKeyError as e:
+        err_console.print(f"[red]{e}")
+        raise typer.Exit(2) from e
+    err_console.print("Store the api_key now: the old one stops working at previous_valid_until.")

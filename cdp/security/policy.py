@@ -50,6 +50,7 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "identity-list": frozenset({"admin"}),
     "api-key-create": frozenset({"admin", "api-admin"}),
     "api-key-revoke": frozenset({"admin", "api-admin"}),
+    "api-key-rotate": frozenset({"admin", "api-admin"}),
     "forget": ERASE_ROLES,
     "forget-confirm": ERASE_ROLES,
     "export": frozenset({"privacy-officer"}),

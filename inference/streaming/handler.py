@@ -18,7 +18,13 @@ advance leaves claims not marked applied: the re-delivered batch (the runner re-
 checkpoint) advances the cards with those events then, so the velocity features count every event exactly
 once. An event older than its card's last recorded event is scored and landed but does not
 move the card's state (`late_events` counts them).
-If scoring or writing fails the whole invocation raises, so Kinesis (or the local runner) retries it.
+Events dated outside the accepted window (`inference.event_window`: far in the future, or before the
+platform's history) are not scored and never reach a card's state: they are written to `stream_quarantine`
+with the reason and claimed, so re-delivery skips them (`quarantined` counts them).
+With no fraud champion, or the scoring endpoint failing, the batch is scored by the degraded rules
+(`inference.degraded`; rows carry model "rules", version 0) and counted in the `DegradedDecisions`
+metric, instead of failing. If writing fails the whole invocation raises, so Kinesis (or the local runner)
+retries it.
 """
 
 from __future__ import annotations
@@ -34,12 +40,14 @@ from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import Ki
 
 from cdp.idempotency.port import Claim, IdempotencyIndex
 from cdp.lake.writer import LakeWriter
-from cdp.scoring.port import ScoringEndpoint
+from cdp.scoring.port import ScoredBatch, ScoringEndpoint
 from cdp.startup_objects import freeze_startup_objects
 from cdp.streaming import records
 from features.columns import epoch_seconds
 from features.online import lake_card_profiles
 from inference.card_features import CardFeatures, EventOrderError
+from inference.degraded import DegradedDecisions, rules_batch
+from inference.event_window import EventWindow
 from inference.streaming import scored
 from inference.streaming.champion_scorer import FraudChampionScorer
 
@@ -66,6 +74,8 @@ class HandlerReport:
     alerts: int = 0
     late_events: int = 0  # scored, but older than the card's last event: the card's state is not moved
     recovered: int = 0  # landed events whose card state a crash left unapplied, applied on re-delivery
+    quarantined: int = 0  # dated outside the accepted window: not scored, state untouched
+    degraded: int = 0  # scored by the degraded rules (no champion, or the endpoint failing)
     batches: int = 0
 
 
@@ -93,12 +103,18 @@ class StreamHandler:
         writer: LakeWriter,
         index: IdempotencyIndex,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC).replace(tzinfo=None),
+        window: EventWindow | None = None,
+        degraded: DegradedDecisions | None = None,
+        model_name: str = "cdp-fraud",
     ) -> None:
         self.endpoint = endpoint
         self.card_features = card_features
         self.writer = writer
         self.index = index
         self.clock = clock
+        self.window = window or EventWindow()
+        self.degraded = degraded or DegradedDecisions(None, flush_seconds=0)
+        self.model_name = model_name  # the fraud model's registry name (the degraded metric's dimension)
         self.report = HandlerReport()
 
     def __call__(self, event: Mapping[str, Any], context: Any = None) -> dict[str, list[dict[str, str]]]:
@@ -133,7 +149,11 @@ class StreamHandler:
             return
         first = next(iter(fresh.values()))[0]
         shard = str(first.get("eventID", "")).split(":", 1)[0] or "shard"
-        name = f"scored-{shard}-{first['kinesis']['sequenceNumber']}"
+        suffix = f"{shard}-{first['kinesis']['sequenceNumber']}"
+        name = f"scored-{suffix}"
+        self._quarantine(fresh, f"quarantine-{suffix}")
+        if not fresh:
+            return
         rows = [row for _, row in fresh.values()]
         try:
             self._score_and_land(rows, list(fresh), name)
@@ -146,7 +166,7 @@ class StreamHandler:
             features = self.card_features.features_pending(rows)
         except EventOrderError:  # a late event: score from the stored state, advance card by card below
             features = self.card_features.features(rows, record=False)
-        result = self.endpoint.score(features)
+        result = self._scores(features)
         table = scored.scored_table(
             rows,
             features,
@@ -169,6 +189,34 @@ class StreamHandler:
         self.index.mark_applied([row["txn_id"] for row in claimed], name)
         self.report.scored += len(rows)
         self.report.alerts += alerts.num_rows
+
+    def _scores(self, features: list[dict[str, Any]]) -> ScoredBatch:
+        """The endpoint's scores, or the degraded rules' when it cannot score (counted, logged by class)."""
+        try:
+            return self.endpoint.score(features)
+        except Exception as error:
+            log.warning(
+                "scoring endpoint failed (%s): the degraded rules score the batch", type(error).__name__
+            )
+        self.report.degraded += len(features)
+        self.degraded.count(self.model_name, len(features))
+        return rules_batch(features)
+
+    def _quarantine(self, fresh: dict[str, tuple[Mapping[str, Any], dict[str, Any]]], name: str) -> None:
+        """Move the events dated outside the window from `fresh` to `stream_quarantine` (file `name`) and
+        claim them, so a re-delivery drops them as already handled."""
+        now = self.clock()
+        refused = {t: r for t, (_, row) in fresh.items() if (r := self.window.reason(row["ts"], now))}
+        if not refused:
+            return
+        rows = [fresh.pop(t)[1] for t in refused]
+        self.writer.write_chunk(
+            scored.STREAM_QUARANTINE, scored.quarantine_table(rows, list(refused.values()), now), name
+        )
+        self.index.record(list(refused), name)
+        self.index.mark_applied(list(refused), name)
+        self.report.quarantined += len(rows)
+        log.warning("%d events dated outside the accepted window were quarantined (%s)", len(rows), name)
 
     def _apply_unapplied(
         self, batch: Mapping[str, tuple[Mapping[str, Any], dict[str, Any]]], claims: Mapping[str, Claim]
@@ -244,14 +292,20 @@ def build_handler(
     settings = backends.settings
     if endpoint is None:
         endpoint = backends.scoring_endpoint(lambda: champion_scorer(backends))
+    from inference.config import ServingConfig
+
+    config = ServingConfig.from_settings(settings)
     bucket = settings.lake_bucket
-    for table in (scored.TRANSACTIONS_SCORED, scored.FRAUD_ALERTS):
+    for table in (scored.TRANSACTIONS_SCORED, scored.FRAUD_ALERTS, scored.STREAM_QUARANTINE):
         backends.catalog.register_table(table.info(bucket))
     handler = StreamHandler(
         endpoint=endpoint,
         card_features=CardFeatures(backends.online_store, lambda: lake_card_profiles(backends.catalog)),
         writer=LakeWriter(backends.object_store, bucket),
         index=index or backends.idempotency_index(IDEMPOTENCY_CONSUMER),
+        window=config.event_window(),
+        degraded=DegradedDecisions(lambda: backends.metrics, flush_seconds=0),
+        model_name=config.fraud_model,
     )
     freeze_startup_objects()
     return handler

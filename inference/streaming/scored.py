@@ -49,6 +49,30 @@ ALERTS_SCHEMA = pa.schema(
 TRANSACTIONS_SCORED = LakeTable("transactions_scored", SCORED_SCHEMA, PARTITION_KEYS)
 FRAUD_ALERTS = LakeTable("fraud_alerts", ALERTS_SCHEMA, PARTITION_KEYS)
 
+# Stream events refused before scoring (dated outside the accepted window): tokens, time and the reason.
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        *(TRANSACTIONS_LAKE_SCHEMA.field(n) for n in ("txn_id", "card_token", "ts")),
+        pa.field("reason", pa.string()),
+        pa.field("quarantined_at", pa.timestamp("s")),
+    ]
+)
+STREAM_QUARANTINE = LakeTable("stream_quarantine", QUARANTINE_SCHEMA)
+
+
+def quarantine_table(rows: Sequence[Mapping[str, Any]], reasons: Sequence[str], when: datetime) -> pa.Table:
+    """The `stream_quarantine` rows of refused events (no amounts, merchants or user tokens)."""
+    return pa.table(
+        {
+            "txn_id": [r["txn_id"] for r in rows],
+            "card_token": [r["card_token"] for r in rows],
+            "ts": [r["ts"] for r in rows],
+            "reason": list(reasons),
+            "quarantined_at": [when.replace(microsecond=0)] * len(rows),
+        },
+        schema=QUARANTINE_SCHEMA,
+    )
+
 
 def features_json(features: Mapping[str, Any]) -> str:
     """The online features of one transaction as a compact JSON object (keys sorted)."""

@@ -77,3 +77,40 @@ def test_many_keys_list_oldest_first(store: ApiKeyStore) -> None:
     for n, key_id in reversed(list(enumerate(ids))):
         store.add(record(key_id, datetime(2024, 1, 1 + n)))
     assert [r.key_id for r in store.list()] == ids
+
+
+def test_expiry_and_rotation_fields_round_trip(store: ApiKeyStore) -> None:
+    full = ApiKeyRecord(
+        "e" * 16, secret_hash("u" * 43), ("fraud:score",), "expiring", datetime(2024, 1, 1),
+        expires_at=datetime(2024, 4, 1), previous_secret_sha256=secret_hash("v" * 43),
+        previous_valid_until=datetime(2024, 1, 2),
+    )  # fmt: skip
+    store.add(full)
+    assert store.get(full.key_id) == full
+    assert store.list() == [full]
+
+
+def test_rotate_keeps_the_old_secret_for_the_overlap_only(store: ApiKeyStore) -> None:
+    old, new = secret_hash("o" * 43), secret_hash("n" * 43)
+    store.add(ApiKeyRecord("a" * 16, old, ("fraud:score",), "rotated", datetime(2024, 1, 1),
+                           expires_at=datetime(2024, 2, 1)))  # fmt: skip
+    rotated = store.rotate("a" * 16, new, datetime(2024, 6, 1), datetime(2024, 1, 11))
+    assert store.get("a" * 16) == rotated
+    assert rotated.secret_sha256 == new and rotated.previous_secret_sha256 == old
+    assert rotated.expires_at == datetime(2024, 6, 1) and rotated.scopes == ("fraud:score",)
+    assert rotated.secret_hashes(datetime(2024, 1, 10)) == (new, old)  # during the overlap: both
+    assert rotated.secret_hashes(datetime(2024, 1, 11)) == (new,)  # after it: only the new secret
+    assert not rotated.expired(datetime(2024, 5, 31)) and rotated.expired(datetime(2024, 6, 1))
+    again = store.rotate("a" * 16, secret_hash("m" * 43), None, datetime(2024, 1, 20))
+    assert again.previous_secret_sha256 == new and again.expires_at is None  # only one previous secret
+
+
+def test_rotating_unknown_or_revoked_keys_fails(store: ApiKeyStore) -> None:
+    with pytest.raises(UnknownApiKeyError):
+        store.rotate("f" * 16, secret_hash("n" * 43), None, datetime(2024, 1, 2))
+    assert store.get("f" * 16) is None
+    store.add(record("a" * 16, datetime(2024, 1, 1)))
+    store.revoke("a" * 16, datetime(2024, 1, 2))
+    with pytest.raises(ApiKeyError):
+        store.rotate("a" * 16, secret_hash("n" * 43), None, datetime(2024, 1, 3))
+    assert store.get("a" * 16).secret_sha256 == secret_hash("s" * 43)  # unchanged
