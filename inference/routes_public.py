@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi.exceptions import RequestValidationError
 
 from inference.auth import AUTH_ERRORS, require_scope
 from inference.config import ServingConfig
@@ -30,6 +32,24 @@ _ERRORS = {
     422: {"model": ErrorResponse, "description": "The request does not match the schema"},
     503: {"model": ErrorResponse, "description": "No champion model loaded"},
 }
+
+
+def check_dates(config: ServingConfig, txns: list[Transaction], field: str) -> None:
+    """422 (as a schema error) for a transaction dated before `config.ts_earliest` or later than now +
+    `config.ts_future_seconds` (local times: the margin also absorbs the world's time-zone offsets)."""
+    earliest = datetime.combine(config.ts_earliest, datetime.min.time())
+    latest = datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=config.ts_future_seconds)
+    errors = [
+        {
+            "loc": ("body", field, i, "ts") if field == "transactions" else ("body", field, "ts"),
+            "msg": f"must lie between {earliest:%Y-%m-%d} and {config.ts_future_seconds:g} s from now",
+            "type": "value_error",
+        }
+        for i, t in enumerate(txns)
+        if not earliest <= t.ts <= latest
+    ]
+    if errors:
+        raise RequestValidationError(errors)
 
 
 def _score(
@@ -68,6 +88,7 @@ def public_router(config: ServingConfig) -> APIRouter:
         responses={409: {"model": ErrorResponse, "description": "Recorded event older than the card's last"}},
     )
     def score(body: ScoreRequest, request: Request) -> FraudScore:
+        check_dates(config, [body.transaction], "transaction")
         return _score(request, config, [body.transaction], body.record_event)[0]
 
     @router.post(
@@ -81,6 +102,7 @@ def public_router(config: ServingConfig) -> APIRouter:
     def score_batch(body: BatchScoreRequest, request: Request) -> BatchScoreResponse:
         if len(body.transactions) > config.max_batch:
             raise HTTPException(422, f"at most {config.max_batch} transactions per batch")
+        check_dates(config, body.transactions, "transactions")
         return BatchScoreResponse(scores=_score(request, config, body.transactions, body.record_events))
 
     @router.get(
