@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     serve_reason_codes: int = Field(3, ge=0, le=20, description="Reason codes returned per score.")
     serve_body_limit_bytes: int = Field(64 << 10, ge=1, description="Body limit of routes not listed below.")
     serve_score_body_limit_bytes: int = Field(256 << 10, ge=1, description="Body limit of /v1/fraud/score.")
-    serve_batch_body_limit_bytes: int = Field(8 << 20, ge=1, description="Body limit of the batch score.")
+    serve_batch_body_limit_bytes: int = Field(2 << 20, ge=1, description="Body limit of the batch score.")
     serve_invocations_body_limit_bytes: int = Field(6 << 20, ge=1, description="Body limit of /invocations.")
     serve_max_headers: int = Field(100, ge=8, description="Header lines per request (431 beyond).")
     serve_max_header_bytes: int = Field(16 << 10, ge=1024, description="Bytes of all headers (431 beyond).")

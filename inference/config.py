@@ -32,7 +32,7 @@ class ServingConfig:
     # -- request bounds (inference/request_guard.py): 413 / 431 / 503 / 504 beyond them -----------------
     body_limit_bytes: int = 64 << 10  # any route not listed below (GET routes carry no body)
     score_body_limit_bytes: int = 256 << 10  # POST /v1/fraud/score
-    batch_body_limit_bytes: int = 8 << 20  # POST /v1/fraud/score:batch
+    batch_body_limit_bytes: int = 2 << 20  # POST /v1/fraud/score:batch (1,000 transactions: ~0.5 MB)
     invocations_body_limit_bytes: int = 6 << 20  # POST /invocations (SageMaker's own request limit)
     max_headers: int = 100  # header lines per request
     max_header_bytes: int = 16 << 10  # names and values of all headers together

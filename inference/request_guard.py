@@ -169,12 +169,17 @@ class RequestGuard:
             if not finished.is_set():
                 await exchange.answer(504, f"the request took longer than {self.limits.timeout_seconds:g} s")
                 group.cancel_scope.cancel()  # async work stops now; a worker thread's result is dropped
-        if failures and not exchange.closed:
-            error = failures[0]
+        if not failures:
+            return
+        error = failures.pop()  # break the cycle error -> traceback -> this frame -> failures -> error:
+        # left to the cyclic collector, each one would keep the frames (and a read body) alive for long
+        if not exchange.closed:
             frame = traceback.extract_tb(error.__traceback__)[-1:] or [None]
             where = f"{frame[0].filename}:{frame[0].lineno}" if frame[0] else "?"
             log.error("unhandled %s at %s", type(error).__name__, where)  # the message may hold values
             await exchange.answer(500, "internal error")
+        error.__traceback__ = None
+        del error
 
     async def _admit(self, scope: Scope, receive: Receive, exchange: _Exchange) -> None:
         path = scope.get("path", "")
