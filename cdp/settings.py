@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -97,6 +97,32 @@ class Settings(BaseSettings):
     )
     api_key_rotation_overlap_hours: float = Field(
         24.0, ge=0, le=24 * 90, description="Hours the old secret of a rotated API key stays valid."
+    )
+    serve_body_limit_bytes: int = Field(64 << 10, ge=1, description="Body limit of routes not listed below.")
+    serve_score_body_limit_bytes: int = Field(256 << 10, ge=1, description="Body limit of /v1/fraud/score.")
+    serve_batch_body_limit_bytes: int = Field(2 << 20, ge=1, description="Body limit of the batch score.")
+    serve_invocations_body_limit_bytes: int = Field(6 << 20, ge=1, description="Body limit of /invocations.")
+    serve_max_headers: int = Field(100, ge=8, description="Header lines per request (431 beyond).")
+    serve_max_header_bytes: int = Field(16 << 10, ge=1024, description="Bytes of all headers (431 beyond).")
+    serve_request_timeout_seconds: float = Field(
+        30.0, gt=0, description="A request still running then is answered 504 and its work cancelled."
+    )
+    serve_max_concurrency: int = Field(
+        64, ge=1, description="Requests in flight per worker, /ping not counted (503 + Retry-After beyond)."
+    )
+    serve_max_connections: int = Field(1024, ge=1, description="Open connections per worker (uvicorn).")
+    serve_keep_alive_seconds: float = Field(5.0, gt=0, description="Idle keep-alive connections close then.")
+    serve_feature_magnitude: float = Field(
+        1e15, gt=0, description="/invocations: largest |value| of a feature when the model has no ranges."
+    )
+    serve_hsts_seconds: int = Field(
+        0, ge=0, description="Strict-Transport-Security max-age, for an API served behind TLS (0: not sent)."
+    )
+    serve_client_address: Literal["plain", "hashed"] = Field(
+        "hashed", description="Client address in the access log: as it is, or an HMAC-SHA256 of it."
+    )
+    serve_client_address_key: SecretStr | None = Field(
+        None, description="Key of hashed client addresses (unset: a random key per server process)."
     )
     inference_image_uri: str | None = Field(
         None,

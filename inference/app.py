@@ -16,9 +16,10 @@ from fastapi import FastAPI
 from cdp.apikeys.port import ApiKeyStore
 from cdp.backends import Backends
 from cdp.settings import Settings, get_settings
-from inference.access_log import AccessLogMiddleware
+from inference.auth import authenticate_before_body
 from inference.config import ServingConfig
 from inference.errors import install_error_handlers
+from inference.middleware import install_middleware
 from inference.routes_public import public_router
 from inference.routes_sagemaker import sagemaker_router
 from inference.state import ServingState
@@ -30,6 +31,15 @@ Authenticate with an API key (`cdp keys create`) as `Authorization: Bearer <key>
 Each key holds scopes (`fraud:score`, `customers:read`, `models:read`, `models:admin`, `invocations`)
 and is rate-limited (429 with `Retry-After`). Requests and responses carry tokens, never personal data.
 """
+
+
+def protected_paths(config: ServingConfig) -> Callable[[str], bool]:
+    """The paths authenticated before their body is read: `/v1/*`, and `/invocations` when it needs a key."""
+
+    def protected(path: str) -> bool:
+        return path.startswith("/v1/") or (config.invocations_auth and path == "/invocations")
+
+    return protected
 
 
 def create_app(
@@ -60,7 +70,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.serving = serving
-    app.add_middleware(AccessLogMiddleware)
+    install_middleware(app, config, authenticate_before_body, protected_paths(config))
     install_error_handlers(app)
     app.include_router(sagemaker_router(config))
     app.include_router(public_router(config))

@@ -4,6 +4,10 @@ A key arrives as `Authorization: Bearer <key>` or `X-API-Key: <key>`. Missing, m
 revoked, expired or wrong keys get 401 (a rotated key's old secret is accepted until its overlap ends);
 a valid key over its rate gets 429 with `Retry-After`; a valid key without the route's scope gets 403.
 The key id (never the key) is put on the request for the access log.
+
+The request guard (`inference.request_guard`) authenticates `/v1/*` from the headers before the body is
+read (`authenticate_before_body`); the route's dependency then reuses that record (one rate-limit token
+per request), and only checks the scope.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import anyio.to_thread
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
@@ -55,6 +60,9 @@ def authenticate(
     header: str | None = Security(header_scheme),
 ) -> ApiKeyRecord:
     """The caller's active key record, rate-limited; 401 / 429 otherwise."""
+    known = getattr(request.state, "api_key_record", None)
+    if known is not None:  # already authenticated by the request guard
+        return known
     state = request.app.state.serving
     text = bearer.credentials if bearer is not None else header
     parsed = parse_key(text) if text else None
@@ -68,6 +76,7 @@ def authenticate(
         log.info("refused expired API key %s", record.key_id)
         raise EXPIRED
     request.state.key_id = record.key_id
+    request.state.api_key_record = record
     wait = state.limiter.take(record.key_id)
     if wait > 0:
         raise HTTPException(
@@ -76,6 +85,14 @@ def authenticate(
             headers={"Retry-After": state.limiter.retry_after_header(wait)},
         )
     return record
+
+
+async def authenticate_before_body(request: Request) -> None:
+    """`authenticate` from the headers alone (the guard calls it before reading the body); the key
+    store is read in a worker thread, as FastAPI runs the dependency."""
+    bearer = await bearer_scheme(request)
+    header = await header_scheme(request)
+    await anyio.to_thread.run_sync(authenticate, request, bearer, header)
 
 
 def require_scope(scope: str) -> Callable[..., ApiKeyRecord]:

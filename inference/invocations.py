@@ -8,9 +8,11 @@ when reason codes are asked for. `Accept: text/csv` gets the predictions alone, 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Sequence
+import math
+from collections.abc import AsyncIterable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
@@ -47,21 +49,62 @@ async def read_body(
     return b"".join(parts)
 
 
-def check_cells(frame: pd.DataFrame, features: Sequence[str]) -> None:
-    """Every cell is a scalar, and a model feature's cells are numbers (or null, or numeric text).
+def _feature_bounds(model: LoadedModel, magnitude: float) -> dict[str, tuple[float, float, str]]:
+    """Each model feature's (low, high, what the bound is): the model spec's `ranges` where it has them
+    (`{"feature": [low, high]}` in features.json), else +-`magnitude`."""
+    ranges = model.spec.get("ranges") or {}
+    bounds: dict[str, tuple[float, float, str]] = {}
+    for name in model.features:
+        found = ranges.get(name)
+        if isinstance(found, list | tuple) and len(found) == 2:
+            bounds[name] = (float(found[0]), float(found[1]), "within the model's training range")
+        else:
+            bounds[name] = (-magnitude, magnitude, f"a finite number within +-{magnitude:g}")
+    return bounds
 
-    Raw categorical columns (e.g. `mcc_group` for the model's one-hot columns) may hold text."""
-    wanted = set(features)
+
+def _name(column: object) -> str:
+    return repr(str(column)[:64])
+
+
+def _check_numbers(column: object, values: pd.Series, bound: tuple[float, float, str]) -> None:
+    """A feature column: null, a boolean or a number within `bound` in every row (400 naming the first
+    row that is not; rows count from 0)."""
+    low, high, what = bound
+    if values.dtype == object:
+        for row, v in enumerate(values):
+            if v is None or isinstance(v, bool):
+                continue
+            if not isinstance(v, int | float):
+                raise PayloadError(f"row {row}, feature {_name(column)}: must be a number")
+            if isinstance(v, float) and math.isnan(v):
+                continue  # a null in a float column
+            if not low <= v <= high:
+                raise PayloadError(f"row {row}, feature {_name(column)}: must be {what}")
+        return
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return
+    if not pd.api.types.is_numeric_dtype(values.dtype):
+        raise PayloadError(f"feature {_name(column)} must be a number")
+    numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = ~np.isnan(numbers) & ~((numbers >= low) & (numbers <= high))
+    if bad.any():
+        raise PayloadError(f"row {int(np.argmax(bad))}, feature {_name(column)}: must be {what}")
+
+
+def check_cells(frame: pd.DataFrame, model: LoadedModel, magnitude: float = 1e15) -> None:
+    """Every cell is a scalar; a model feature's cells are numbers (finite, within the model's ranges or
+    +-`magnitude`), booleans or null. Raw categorical columns (e.g. `mcc_group` for the model's one-hot
+    columns) may hold text; other columns are not read by the model."""
+    bounds = _feature_bounds(model, magnitude)
     for column in frame.columns:
         values = frame[column]
-        if values.dtype != object:
-            continue
-        if not all(isinstance(v, _SCALARS) for v in values):
-            raise PayloadError(f"column {str(column)[:64]!r} holds a value that is not a number or text")
-        if column in wanted:
-            text = [v for v in values if isinstance(v, str)]
-            if text and pd.to_numeric(pd.Series(text), errors="coerce").isna().any():
-                raise PayloadError(f"feature {str(column)[:64]!r} must be a number")
+        if values.dtype == object:
+            for row, v in enumerate(values):
+                if not isinstance(v, _SCALARS):
+                    raise PayloadError(f"row {row}, column {_name(column)}: a list or an object is no value")
+        if column in bounds:
+            _check_numbers(column, values, bounds[column])
 
 
 def _outputs(model: LoadedModel, frame: pd.DataFrame, reason_codes: int) -> tuple[list, list | None]:
@@ -81,13 +124,14 @@ def invoke(
     *,
     max_rows: int,
     reason_codes: int,
+    magnitude: float = 1e15,
 ) -> Response:
     """Score a JSON or CSV body with `model`: the `/invocations` response (`PayloadError` when the body
     cannot be scored: its shape, its types, the features it lacks)."""
     frame = parse_payload(body, content_type, model.features)
     if len(frame) > max_rows:
         raise PayloadError(f"at most {max_rows} rows per invocation")
-    check_cells(frame, model.features)
+    check_cells(frame, model, magnitude)
     try:
         values, reasons = _outputs(model, frame, reason_codes)
     except (FeatureMismatchError, MissingFeaturesError) as error:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi.exceptions import RequestValidationError
 
 from cdp.scoring.port import ScoredBatch
 from inference.auth import AUTH_ERRORS, require_scope
@@ -41,14 +42,22 @@ _ERRORS = {
 }
 
 
-def _check_times(config: ServingConfig, txns: list[Transaction]) -> None:
-    """422 when a transaction is dated outside the accepted window (names its index, never its value)."""
+def _check_times(config: ServingConfig, txns: list[Transaction], field: str) -> None:
+    """422 (a schema error naming the field, e.g. `body.transactions.1.ts`, never its value) when a
+    transaction is dated outside the accepted window (`inference.event_window`)."""
     window = config.event_window()
     now = datetime.now(UTC).replace(tzinfo=None)
-    for index, txn in enumerate(txns):
-        reason = window.reason(txn.ts, now)
-        if reason is not None:
-            raise HTTPException(422, f"transaction {index}: ts is {reason}")
+    errors = [
+        {
+            "loc": ("body", field, i, "ts") if field == "transactions" else ("body", field, "ts"),
+            "msg": f"ts is {reason}",
+            "type": "value_error",
+        }
+        for i, txn in enumerate(txns)
+        if (reason := window.reason(txn.ts, now)) is not None
+    ]
+    if errors:
+        raise RequestValidationError(errors)
 
 
 def _model_scores(request: Request, config: ServingConfig, feature_rows: list[dict]) -> ScoredBatch | None:
@@ -67,7 +76,6 @@ def _model_scores(request: Request, config: ServingConfig, feature_rows: list[di
 
 def _score(request: Request, config: ServingConfig, txns: list[Transaction]) -> list[FraudScore]:
     """Scores against the cards' online state (never written here: only the stream records events)."""
-    _check_times(config, txns)
     serving = request.app.state.serving
     feature_rows = serving.card_features.features([t.as_row() for t in txns])
     batch = _model_scores(request, config, feature_rows)
@@ -99,6 +107,7 @@ def public_router(config: ServingConfig) -> APIRouter:
         dependencies=[Depends(require_scope("fraud:score"))],
     )
     def score(body: ScoreRequest, request: Request) -> FraudScore:
+        _check_times(config, [body.transaction], "transaction")
         return _score(request, config, [body.transaction])[0]
 
     @router.post(
@@ -111,6 +120,7 @@ def public_router(config: ServingConfig) -> APIRouter:
     def score_batch(body: BatchScoreRequest, request: Request) -> BatchScoreResponse:
         if len(body.transactions) > config.max_batch:
             raise HTTPException(422, f"at most {config.max_batch} transactions per batch")
+        _check_times(config, body.transactions, "transactions")
         return BatchScoreResponse(scores=_score(request, config, body.transactions))
 
     @router.get(

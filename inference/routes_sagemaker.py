@@ -16,7 +16,7 @@ from fastapi.responses import Response
 from inference.auth import AUTH_ERRORS, require_scope
 from inference.config import ServingConfig
 from inference.holder import ModelUnavailableError
-from inference.invocations import MAX_BODY_BYTES, InvocationTimeoutError, invoke, read_body
+from inference.invocations import InvocationTimeoutError, invoke, read_body
 from inference.loaded import LoadedModel
 from inference.schemas import ErrorResponse, Invocation
 
@@ -59,7 +59,8 @@ def sagemaker_router(
         return Response(status_code=200 if source(request) is not None else 503)
 
     async def answer(request: Request) -> Response:
-        body = await read_body(request.stream(), request.headers.get("content-length"), MAX_BODY_BYTES)
+        limit = config.invocations_body_limit_bytes  # the request guard refuses larger bodies first
+        body = await read_body(request.stream(), request.headers.get("content-length"), limit)
         model = source(request)
         if model is None:
             raise ModelUnavailableError(f"model {config.invocations_model!r} has no champion loaded")
@@ -68,12 +69,17 @@ def sagemaker_router(
 
         def score() -> Response:
             return invoke(
-                model, body, content_type, accept, max_rows=max_rows, reason_codes=config.reason_codes
+                model,
+                body,
+                content_type,
+                accept,
+                max_rows=max_rows,
+                reason_codes=config.reason_codes,
+                magnitude=config.feature_magnitude,
             )
 
-        if timeout_seconds is None:
-            return score()
-        return await anyio.to_thread.run_sync(score, abandon_on_cancel=True)
+        # parsing and scoring run in a worker thread: the event loop (and /ping) keeps answering
+        return await anyio.to_thread.run_sync(score, abandon_on_cancel=timeout_seconds is not None)
 
     @router.post(
         "/invocations",

@@ -1,11 +1,18 @@
-"""Request and response models of the public API (pydantic v2). Tokens only: no clear personal data."""
+"""Request and response models of the public API (pydantic v2). Tokens only: no clear personal data.
+
+Requests are strict: numbers must be JSON integers (no `true`, no `"12"`, no `12.0`), booleans JSON
+booleans (no `"yes"`, no `1`), and `ts` an ISO 8601 date-time text without a time-zone offset: the lake
+and the online features hold each transaction's local time, so an offset (or `Z`) is refused with 422
+rather than dropped or converted. The accepted dates (a configurable window) are checked by the routes.
+"""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
 
 CARD_TOKEN = r"^crd_[a-z2-7]{26}$"
 USER_TOKEN = r"^usr_[a-z2-7]{26}$"
@@ -21,6 +28,28 @@ AuthorisationError = Literal[
 ]
 
 
+INT64 = 2**63 - 1
+_ISO_DATE_TIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}")
+
+
+def _date_time_text(value: Any) -> Any:
+    """Only ISO 8601 text (pydantic would also read numbers, and numeric text, as Unix times)."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _ISO_DATE_TIME.match(value):
+        raise ValueError("must be an ISO 8601 date-time text (YYYY-MM-DDTHH:MM[:SS])")
+    return value
+
+
+def _without_offset(value: datetime) -> datetime:
+    if value.tzinfo is not None:
+        raise ValueError("must be the transaction's local time, without a time-zone offset")
+    return value
+
+
+LocalDateTime = Annotated[datetime, BeforeValidator(_date_time_text), AfterValidator(_without_offset)]
+
+
 class Transaction(BaseModel):
     """One protected transaction, shaped like a stream record (tokens, never clear identifiers)."""
 
@@ -29,14 +58,18 @@ class Transaction(BaseModel):
     txn_id: str = Field(pattern=TXN_ID, description="Lake transaction id (keyed card part + event_seq).")
     user_token: str = Field(pattern=USER_TOKEN)
     card_token: str = Field(pattern=CARD_TOKEN)
-    ts: datetime = Field(description="Local time of the transaction (naive, as in the lake).")
-    amount_cents: int = Field(ge=-(10**10), le=10**10, description="Amount in cents; negative for a refund.")
+    ts: LocalDateTime = Field(
+        description="Local time of the transaction, ISO 8601 without offset (naive, as in the lake)."
+    )
+    amount_cents: StrictInt = Field(
+        ge=-(10**10), le=10**10, description="Amount in cents; negative for a refund."
+    )
     channel: Literal["swipe", "chip", "online"]
-    merchant_id: int
+    merchant_id: StrictInt = Field(ge=-INT64, le=INT64)
     merchant_city: str | None = Field(None, max_length=64, description="Null or 'ONLINE' for online.")
     merchant_state: str | None = Field(None, max_length=64, description="US state code or country name.")
     zip: str | None = Field(None, pattern=r"^[0-9]{5}$", description="Merchant zip code (5 digits).")
-    mcc: int = Field(ge=0, le=9999, description="Merchant category code.")
+    mcc: StrictInt = Field(ge=0, le=9999, description="Merchant category code.")
     errors: list[AuthorisationError] | None = Field(None, max_length=7, description="Authorisation errors.")
 
     def as_row(self) -> dict:

@@ -1,12 +1,19 @@
-"""`cdp serve`: run the inference app with uvicorn; API calls are logged as JSON lines to a file."""
+"""`cdp serve`: run the inference app with uvicorn; API calls are logged as JSON lines to a file.
+
+uvicorn bounds what reaches the app (`uvicorn_limits`): the bytes of a request head it buffers, the open
+connections per worker (503 beyond), and how long an idle keep-alive connection stays open; the app's
+request guard bounds the rest (`inference.request_guard`).
+"""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from cdp.settings import Settings, get_settings
 from cdp.startup_objects import freeze_startup_objects
+from inference.config import ServingConfig
 
 ACCESS_LOG_FILE = "api-access.log"
 
@@ -24,6 +31,16 @@ def configure_access_log(logs_dir: Path) -> Path:
     return path
 
 
+def uvicorn_limits(config: ServingConfig) -> dict[str, Any]:
+    """uvicorn's own bounds for `config`. Its HTTP parser refuses a head larger than twice the guard's
+    header limit (plus the request line) by itself; a smaller excess reaches the guard, which answers 431."""
+    return {
+        "h11_max_incomplete_event_size": 2 * config.max_header_bytes + 8192,
+        "limit_concurrency": config.max_connections,
+        "timeout_keep_alive": config.keep_alive_seconds,
+    }
+
+
 def serve(
     host: str = "127.0.0.1",
     port: int = 8080,
@@ -37,7 +54,6 @@ def serve(
     import uvicorn
 
     from inference.app import create_app
-    from inference.config import ServingConfig
 
     settings = settings or get_settings()
     overrides: dict = {"invocations_auth": not sagemaker}
@@ -47,4 +63,6 @@ def serve(
     configure_access_log(settings.logs_dir)
     app = create_app(settings, config=config)
     freeze_startup_objects()
-    uvicorn.run(app, host=host, port=port, workers=1, access_log=False, log_level="info")
+    uvicorn.run(
+        app, host=host, port=port, workers=1, access_log=False, log_level="info", **uvicorn_limits(config)
+    )

@@ -56,7 +56,6 @@ def keys_revoke_command(key_id: Annotated[str, typer.Argument(help="The key id (
         raise typer.Exit(2) from e
 
 
-
 @keys_app.command("rotate")
 def keys_rotate_command(
     key_id: Annotated[str, typer.Argument(help="The key id (not the key).")],

@@ -12,11 +12,11 @@ import sys
 
 from fastapi import FastAPI, Request
 
-from inference.access_log import AccessLogMiddleware
 from inference.config import ServingConfig
 from inference.container.environment import ContainerEnvironment
 from inference.errors import install_error_handlers
 from inference.loaded import LoadedModel, load_folder
+from inference.middleware import install_middleware
 from inference.routes_sagemaker import sagemaker_router
 
 ACCESS_LOGGER = "cdp.inference.access"
@@ -33,7 +33,9 @@ def create_container_app(
         return model
 
     app = FastAPI(title="CDP inference container", docs_url=None, redoc_url=None, openapi_url=None)
-    app.add_middleware(AccessLogMiddleware)
+    # the route's own timeout answers first (504); the guard's, a second later, is the backstop
+    guard_timeout = None if timeout_seconds is None else timeout_seconds + 1.0
+    install_middleware(app, config, timeout_seconds=guard_timeout)
     install_error_handlers(app)
     app.include_router(sagemaker_router(config, held, timeout_seconds=timeout_seconds))
     return app

@@ -41,7 +41,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"serve: cannot load the model folder: {type(error).__name__}: {str(error)[:200]}",
               file=sys.stderr)  # fmt: skip
         return 2
+    from inference.config import ServingConfig
+    from inference.serve import uvicorn_limits
+
     common = {
+        **uvicorn_limits(ServingConfig()),  # the container's app runs with the default bounds
         "host": BIND_HOST,
         "port": environment.port,
         "access_log": False,  # the app logs each call itself (no bodies, no paths with values)
