@@ -52,7 +52,9 @@ def create_platform_resources(settings: Settings) -> AwsResources:
 
     location = {"CreateBucketConfiguration": {"LocationConstraint": region}}
     client("s3").create_bucket(Bucket=names.lake_bucket, **location)
-    client("s3").create_bucket(Bucket=names.audit_checkpoint_bucket, ObjectLockEnabledForBucket=True, **location)
+    client("s3").create_bucket(
+        Bucket=names.audit_checkpoint_bucket, ObjectLockEnabledForBucket=True, **location
+    )
     dynamodb = client("dynamodb")
     for spec in table_specs():
         keys = [(spec.partition_key, "HASH")] + ([(spec.sort_key, "RANGE")] if spec.sort_key else [])

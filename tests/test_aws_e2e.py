@@ -93,7 +93,9 @@ def local_run(tmp_path_factory) -> dict[str, Any]:
     evaluation = record.step("Evaluate").properties["ProcessingOutputConfig"]["Outputs"]
     (report_dir,) = [o["S3Output"]["S3Uri"] for o in evaluation if o["OutputName"] == "evaluation"]
     return {
-        "model.tar.gz": store.get_bytes(record.step("Train").properties["ModelArtifacts"]["S3ModelArtifacts"]),
+        "model.tar.gz": store.get_bytes(
+            record.step("Train").properties["ModelArtifacts"]["S3ModelArtifacts"]
+        ),
         "evaluation.json": store.get_bytes(f"{report_dir.rstrip('/')}/evaluation.json"),
         "printed_definition": _printed_definition(),
     }
@@ -221,7 +223,10 @@ def _pipeline_on_sagemaker(aws: dict[str, Any], local_run: dict[str, Any]) -> tu
 
 
 def _register_as_the_pipeline_would(
-    aws: dict[str, Any], definition: dict[str, Any], execution_arn: str, parameters: dict[str, str],
+    aws: dict[str, Any],
+    definition: dict[str, Any],
+    execution_arn: str,
+    parameters: dict[str, str],
     local_run: dict[str, Any],
 ) -> str:
     """Boundary: moto runs no step. The training job's archive and the evaluation report (the local
@@ -283,16 +288,136 @@ def _registry_and_approval(aws, package_arn, execution_arn, local_run) -> None:
     assert shown["artifacts_uri"] == package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
     assert shown["lineage"]["features"]  # from the archive's features.json
 
+    # boundary: the gate's holdout query runs on Athena, which moto answers with no rows: no decision
     promoted = CliRunner().invoke(app, ["promote", "cdp-fraud"])
-    print("PROMOTE", promoted.exit_code, promoted.output[-3000:], repr(promoted.exception))
+    assert promoted.exit_code == 0 and "candidate v1 vs champion none: no-decision" in promoted.output
+    assert json.loads(_cdp("models", "show", "cdp-fraud", "1"))["status"] == "PendingManualApproval"
     _cdp("models", "approve", "cdp-fraud", "1", "--reason", "end-to-end test")
     approved = json.loads(_cdp("models", "show", "cdp-fraud", "champion"))
     assert (approved["version"], approved["status"]) == (1, "Approved")
 
 
-def _deploy_on_approval(aws, package_arn) -> dict[str, Any]:
-    raise NotImplementedError
+def _deploy_on_approval(aws: dict[str, Any], package_arn: str) -> dict[str, Any]:
+    """The approval event matches the deploy rule (routed by EventBridge to a probe queue); the deploy step
+    runs on the package the event names, as the CodeBuild project's input transformer passes it."""
+    from dataclasses import replace
+
+    from cdp.events.eventbridge import EventBridgeBus
+    from monitoring.deploy import main as deploy_main
+    from monitoring.rules import DEPLOY_ON_APPROVAL, install_rules, loop_rules
+
+    sqs, events = _client(aws, "sqs"), _client(aws, "events")
+    queue = sqs.create_queue(QueueName="probe-deploy")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    rules = [(rule, [replace(t, action=queue_arn, parameters={}) for t in targets])
+             for rule, targets in loop_rules() if rule.name == DEPLOY_ON_APPROVAL]  # fmt: skip
+    install_rules(EventBridgeBus(events, aws["names"].event_bus), rules)
+    package = _client(aws, "sagemaker").describe_model_package(ModelPackageName=package_arn)
+    detail = {k: package[k] for k in ("ModelPackageGroupName", "ModelPackageVersion", "ModelPackageArn",
+                                      "ModelApprovalStatus")}  # fmt: skip
+    assert detail["ModelApprovalStatus"] == "Approved"
+    sent = events.put_events(Entries=[{
+        "Source": "aws.sagemaker", "DetailType": "SageMaker Model Package State Change",
+        "Detail": json.dumps(detail), "Resources": [package_arn], "EventBusName": aws["names"].event_bus,
+    }])  # fmt: skip
+    assert sent["FailedEntryCount"] == 0
+    (message,) = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    event_package = json.loads(message["Body"])["detail"]["ModelPackageArn"]  # $.detail.ModelPackageArn
+    assert event_package == package_arn
+
+    kms_key = aws["names"].kms_alias
+    args = ["--model-package-arn", event_package, "--role-arn", ROLE, "--kms-key", kms_key]
+    assert deploy_main(args) == 0
+    assert deploy_main(args) == 0  # a retried build: nothing changes
+    sm = _client(aws, "sagemaker")
+    endpoint = sm.describe_endpoint(EndpointName="cdp-fraud")
+    assert endpoint["EndpointStatus"] == "InService"
+    config = sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    assert config["KmsKeyId"] == kms_key and len(sm.list_endpoint_configs()["EndpointConfigs"]) == 1
+    model = sm.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
+    assert model["PrimaryContainer"]["ModelPackageName"] == package_arn
+    return {
+        "endpoint": endpoint["EndpointName"],
+        "environment": model["PrimaryContainer"]["Environment"],
+        "model_data": package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"],
+    }
 
 
-def _stream_handler_on_the_endpoint(aws, local_run, deployment, tmp_path) -> None:
-    raise NotImplementedError
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start_container(aws: dict[str, Any], deployment: dict[str, Any], folder: Path) -> tuple[str, Any]:
+    """Boundary: the endpoint's container, run here as SageMaker runs it: the package's model archive
+    unpacked into the model folder, the deployed model's environment, SageMaker's port variable."""
+    bucket, _, key = deployment["model_data"].removeprefix("s3://").partition("/")
+    archive = _client(aws, "s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    model_dir = folder / "opt-ml-model"
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+        tar.extractall(model_dir, filter="data")
+    port = _free_port()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(folder),
+        "PYTHONPATH": str(ROOT),
+        **deployment["environment"],
+        "SM_MODEL_DIR": str(model_dir),
+        "SAGEMAKER_BIND_TO_PORT": str(port),
+        "SAGEMAKER_MODEL_SERVER_WORKERS": "1",
+    }
+    log = (folder / "serve.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "inference.container.serve", "serve"],
+        env=env, cwd=folder, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + READY_SECONDS
+    while True:
+        assert process.poll() is None, (folder / "serve.log").read_text(errors="replace")[-3000:]
+        assert time.monotonic() < deadline, "the container did not answer /ping in time"
+        try:
+            if httpx.get(f"{url}/ping", timeout=1.0).status_code == 200:
+                return url, process
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+
+
+def _stream_handler_on_the_endpoint(aws, local_run, deployment, tmp_path: Path) -> None:
+    """`cdp stream run` in AWS mode: its SageMaker client reaches the proxy, whose InvokeEndpoint the
+    container answers; the scored rows land in the lake with the deployed version."""
+    import pyarrow.parquet as pq
+
+    from cdp.settings import get_settings
+
+    folder = tmp_path / "container"
+    folder.mkdir()
+    url, process = _start_container(aws, deployment, folder)
+    try:
+        with endpoint_proxy(aws["url"], REGION) as proxy, pytest.MonkeyPatch.context() as env:
+            proxy.container_url = url
+            env.setenv("CDP_AWS_ENDPOINT_URL", proxy.url)
+            get_settings.cache_clear()
+            assert "stream handler:" in _cdp("stream", "run")
+        get_settings.cache_clear()
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    assert proxy.invocations, "the handler never called the endpoint"
+    assert {(i.endpoint, i.content_type, i.status) for i in proxy.invocations} == {
+        ("cdp-fraud", "application/json", 200)
+    }
+    rows = sum(len(json.loads(i.body)["instances"]) for i in proxy.invocations)
+    keys = [k for k in _lake_keys(aws, "transactions_scored/") if k.endswith(".parquet")]
+    assert keys
+    s3 = _client(aws, "s3")
+    scored = [pq.read_table(io.BytesIO(s3.get_object(Bucket=aws["names"].lake_bucket, Key=k)["Body"].read()))
+              for k in keys]  # fmt: skip
+    assert sum(t.num_rows for t in scored) == rows
+    assert {v for t in scored for v in t.column("model_version").to_pylist()} == {1}
