@@ -215,6 +215,10 @@ def _pipeline_on_sagemaker(aws: dict[str, Any], local_run: dict[str, Any]) -> tu
     assert stored["RoleArn"] == ROLE
     definition = json.loads(stored["PipelineDefinition"])
     assert normalise_definition(definition) == normalise_definition(local_run["printed_definition"])
+    # the feature query runs in the platform's workgroup, the only one the execution role may use
+    (preprocess,) = [s for s in definition["Steps"] if s["Name"] == "Preprocess"]
+    dataset = preprocess["Arguments"]["ProcessingInputs"][0]["DatasetDefinition"]["AthenaDatasetDefinition"]
+    assert (dataset["WorkGroup"], dataset["Database"]) == (aws["names"].workgroup, aws["names"].glue_database)
     (execution,) = sm.list_pipeline_executions(PipelineName="cdp-fraud")["PipelineExecutionSummaries"]
     arn = execution["PipelineExecutionArn"]
     passed = sm.list_pipeline_parameters_for_execution(PipelineExecutionArn=arn)["PipelineParameters"]
