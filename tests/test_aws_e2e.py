@@ -382,15 +382,20 @@ def _start_container(aws: dict[str, Any], deployment: dict[str, Any], folder: Pa
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + READY_SECONDS
-    while True:
-        assert process.poll() is None, (folder / "serve.log").read_text(errors="replace")[-3000:]
-        assert time.monotonic() < deadline, "the container did not answer /ping in time"
-        try:
-            if httpx.get(f"{url}/ping", timeout=1.0).status_code == 200:
-                return url, process
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
+    try:
+        while True:
+            assert process.poll() is None, (folder / "serve.log").read_text(errors="replace")[-3000:]
+            assert time.monotonic() < deadline, "the container did not answer /ping in time"
+            try:
+                if httpx.get(f"{url}/ping", timeout=1.0).status_code == 200:
+                    return url, process
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
 
 
 def _stream_handler_on_the_endpoint(aws, local_run, deployment, tmp_path: Path) -> None:
