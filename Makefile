@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export DO_NOT_TRACK := 1
 export SAGEMAKER_VALIDATE_ROLE := false
 
-.PHONY: demo test test-fast bench lint lock clean setup
+.PHONY: demo test test-fast bench lint lock clean setup aws-smoke
 
 setup: $(STAMP)
 
@@ -32,6 +32,11 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+# A real AWS sandbox account (credentials in the environment, the CDK stacks deployed): one small pipeline,
+# register, promote, endpoint, invoke, then delete what it created. SMOKE_ARGS=--dry-run: read-only checks.
+aws-smoke: $(STAMP)
+	CDP_BACKEND=aws SAGEMAKER_VALIDATE_ROLE=true PYTHONPATH=$(CURDIR) $(PY) -m infra.smoke $(SMOKE_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check app cdp features pipelines training inference monitoring infra tests bench

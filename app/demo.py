@@ -1,7 +1,7 @@
 """`cdp demo` (what `make demo` runs): the platform end to end on the embedded default, step by step.
 
-Each step calls the same command functions a user would run (`app.cli`), so the demo cannot drift from
-the CLI; what the steps print is a log like any other: tokens and counts, never PII.
+Each step calls the functions the `cdp` commands run (each package's `cli` module), so the demo cannot
+drift from the CLI; what the steps print is a log like any other: tokens and counts, never PII.
 """
 
 from __future__ import annotations
@@ -13,26 +13,17 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from app.cli import (
-    audit_verify,
-    batch,
-    console,
-    err_console,
-    features_sync_online,
-    forget_confirm,
-    forget_request,
-    identity_create,
-    load,
-    models_approve,
-    print_timeline,
-    profile,
-    run_generate,
-    sql,
-    stream_consume,
-    stream_produce,
-    stream_run,
-)
+from cdp.cli.audit import audit_verify
+from cdp.cli.identity import identity_create
+from cdp.cli.models import models_approve
+from cdp.cli.privacy import export, forget_confirm, forget_request
+from cdp.cli.source_data import batch, generate, load, profile
+from cdp.cli.sql import sql
+from cdp.cli.stream import stream_consume, stream_produce
+from cdp.console.output import console, err_console, print_timeline
 from cdp.settings import get_settings
+from features.cli import features_sync_online
+from inference.cli import stream_run
 
 if TYPE_CHECKING:
     from monitoring.actions import Timeline
@@ -54,13 +45,13 @@ def run_demo() -> None:
         console.rule("1. IBM-format data already generated: reusing it")
     else:
         console.rule("1. generate IBM-format data with a hidden ground truth")
-        run_generate(s, users=s.users, out=data, seed=s.seed, start=s.start, end=s.end, workers=s.workers)
+        generate(s, users=s.users, out=data, seed=s.seed, start=s.start, end=s.end, workers=s.workers)
     console.rule("2. validate and profile")
-    profile(directory=data, users=None, cards=None, transactions=None, as_json=False)
+    profile(data)
     console.rule("3. core banking: customers and cards into the OLTP store")
-    load(directory=data)
+    load(data)
     console.rule("4. batch path: ~95% of history -> protected, partitioned Parquet lake")
-    batch(directory=data)
+    batch(data)
     slices = _stream_slices()
     console.rule("5. stream path: the stream's first half -> core banking -> stream -> lake")
     _produce_slice(timeline, "first half of the stream", slices[0], drift=None)
@@ -166,7 +157,7 @@ def _set_identity_file(value: str | None) -> None:
     get_settings.cache_clear()
 
 
-def _refused(command) -> str:  # noqa: ANN001 - a CLI command function and its arguments
+def _refused(command) -> str:  # noqa: ANN001 - a command's function and its arguments
     """Run a command expected to be refused; what it printed is on stderr, the exit code is returned."""
     try:
         command()
@@ -188,9 +179,7 @@ def _stream_slices() -> tuple[int, int]:
 
 def _produce_slice(timeline: Timeline, what: str, upto: int | None, drift: str | None) -> None:
     """Replay the stream up to position `upto` (the drift, once given, keeps being injected); land it."""
-    stream_produce(
-        directory=get_settings().data_dir, rate=None, limit=None, drift=drift, drift_from=0.5, upto=upto
-    )
+    stream_produce(get_settings().data_dir, drift=drift, drift_from=0.5, upto=upto)
     stream_consume(follow=False)
     timeline.add(f"stream: {what} produced and landed" + (f" (drift: {drift})" if drift else ""))
 
@@ -251,7 +240,6 @@ def _demo_where_things_are() -> None:
 def _demo_access_checks() -> None:
     """A fraud analyst may read an alert's contact fields; a data scientist may not, nor erase, export or
     approve a model: each refusal exits 3 with one line and is audited. Values are never printed."""
-    from app.cli import export
     from cdp.backends import Backends
     from cdp.security.errors import AccessDenied
     from cdp.security.identity.authorize import authorize
@@ -327,7 +315,7 @@ def _demo_pipelines() -> None:
     from cdp.backends import Backends
     from cdp.security.identity.authorize import authorize
     from cdp.security.identity.port import ML_PIPELINE_SERVICE
-    from pipelines.cli import run_local_pipeline
+    from pipelines.run import run_local_pipeline
 
     b = Backends()
     pipeline = authorize(b.identity, b.audit, "model-register", b.identity.service(ML_PIPELINE_SERVICE))

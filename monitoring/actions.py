@@ -113,7 +113,7 @@ def retrain_on_fresh_features(
     then run the pipeline: a retraining must see the data that drifted. In AWS the same refresh is the
     scheduled feature build the pipeline's query reads."""
     from features.commands import build
-    from pipelines.cli import run_local_pipeline
+    from pipelines.run import run_local_pipeline
 
     build(backends.settings)
     return run_local_pipeline(pipeline, backends, registered_by=registered_by)

@@ -39,7 +39,7 @@ from sagemaker.serve.model_builder import ModelBuilder
 from sagemaker.train import ModelTrainer
 from sagemaker.train.configs import Compute, InputData, OutputDataConfig, SourceCode
 
-from cdp.aws_resources import ATHENA_WORKGROUP, GLUE_DATABASE
+from cdp.aws_resources import ATHENA_WORKGROUP
 from cdp.catalog.dialect import to_athena
 from pipelines import contract
 from pipelines.spec import Gate, ModelPipelineSpec
@@ -144,8 +144,8 @@ def build_pipeline(
     feature_query: str | None = None,
     processing_image: str | None = None,
     training_image: str | None = None,
-    athena_database: str = GLUE_DATABASE,
-    athena_workgroup: str = ATHENA_WORKGROUP,  # the platform's: the only one the execution role may use
+    athena_database: str = "cdp",
+    athena_workgroup: str = ATHENA_WORKGROUP,
     inference_image: str | None = None,
 ) -> CdpPipeline:
     """The model's pipeline: Preprocess -> Train -> Evaluate -> Gate -> Register | Fail.

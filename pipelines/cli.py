@@ -12,9 +12,9 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from pipelines.models import PIPELINES
+from pipelines.run import run_local_pipeline
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -56,52 +56,6 @@ def get_pipeline_definition_main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _registrar(backends: Any, registered_by: str | None):  # noqa: ANN202 - a ModelRegistrar
-    from pipelines.local.registry_adapter import registry_registrar
-
-    return registry_registrar(backends.model_registry, backends.object_store, registered_by=registered_by)
-
-
-def run_local_pipeline(
-    model: str,
-    backends: Any = None,
-    parameters: dict[str, str] | None = None,
-    *,
-    use_cache: bool = True,
-    scripts_dir: Path | None = None,
-    bucket: str | None = None,
-    region: str | None = None,
-    registered_by: str | None = None,
-) -> tuple[Any, Path]:
-    """Build `model`'s definition and run it with the local executor; returns (run record, run folder).
-
-    `registered_by` is the identity running it, recorded with the versions it registers."""
-    from cdp.backends import Backends
-    from pipelines.definition import build_definition
-    from pipelines.local import LocalPipelineExecutor
-    from pipelines.models import spec_of
-
-    backends = backends or Backends()
-    settings = backends.settings
-    definition = build_definition(
-        model,
-        bucket=bucket or settings.lake_bucket,
-        region=region or settings.aws_region,
-        scripts_dir=scripts_dir,
-        object_store=backends.object_store,
-        inference_image=settings.inference_image_uri,
-    )
-    executor = LocalPipelineExecutor(
-        backends.object_store,
-        query=backends.catalog.query,
-        register=_registrar(backends, registered_by),
-        work_dir=settings.state_dir / "pipelines",
-        use_cache=use_cache,
-    )
-    record = executor.run(definition, pipeline_name=spec_of(model).pipeline_name, parameters=parameters or {})
-    return record, executor.run_dir(record.execution_id)
-
-
 def _run_local(args: argparse.Namespace, parameters: dict[str, str]) -> int:
     from cdp.backends import Backends
     from cdp.security.errors import AccessDenied, NotAuthenticated
@@ -136,25 +90,29 @@ def _run_local(args: argparse.Namespace, parameters: dict[str, str]) -> int:
 
 
 def _run_on_sagemaker(args: argparse.Namespace, parameters: dict[str, str]) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
     from cdp.settings import get_settings
-    from pipelines.sdk_environment import prepare_sdk_environment
+    from pipelines.sagemaker_run import PipelineRunError, upsert_and_start
 
     if not args.role:
         raise SystemExit("--role (the SageMaker execution role ARN) is required to run on SageMaker")
     settings = get_settings()
-    region = args.region or settings.aws_region
-    prepare_sdk_environment(region, validate_role=True)
-    from pipelines.models import pipeline_module
-    from pipelines.sagemaker_session import pipeline_session
-
-    bucket = args.bucket or settings.lake_bucket
-    session = pipeline_session(settings, bucket, region=region)
-    pipeline = pipeline_module(args.pipeline).get_pipeline(
-        session, args.role, bucket, scripts_dir=args.scripts_dir, inference_image=settings.inference_image_uri
-    )
-    pipeline.upsert(role_arn=args.role)
-    execution = pipeline.start(parameters=parameters or None)
-    print(f"started {getattr(execution, 'arn', execution)}")
+    try:
+        started = upsert_and_start(
+            args.pipeline,
+            role=args.role,
+            bucket=args.bucket or settings.lake_bucket,
+            settings=settings,
+            region=args.region or settings.aws_region,
+            parameters=parameters,
+            scripts_dir=args.scripts_dir,
+            inference_image=settings.inference_image_uri,
+        )
+    except (PipelineRunError, ClientError, BotoCoreError) as e:
+        print(f"run-pipeline: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    print(f"started {started.execution_arn}")
     return 0
 
 

@@ -1,0 +1,114 @@
+"""`cdp models list | show | approve | reject | history | rollback`: the model registry's versions, their
+approval and the champion's history."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cdp.console.access import authorized, refuse
+from cdp.console.output import console
+
+models_app = typer.Typer(name="models", help="The model registry: versions, approval status, champion.")
+
+
+def _registry():  # noqa: ANN202
+    from cdp.backends import Backends
+
+    return Backends().model_registry
+
+
+@models_app.command("list")
+def models_list_command(
+    model: Annotated[str | None, typer.Argument(help="Model name (all when omitted).")] = None,
+) -> None:
+    """Registered model versions with their approval status (* = champion)."""
+    from cdp.registry.commands import list_models, models_table
+
+    console.print(models_table(list_models(_registry(), model)))
+
+
+@models_app.command("show")
+def models_show_command(
+    model: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[str, typer.Argument(help="Version number or 'champion'.")] = "champion",
+) -> None:
+    """One model version: metrics, params, lineage, status."""
+    from cdp.registry.commands import parse_version, show_model
+
+    console.print_json(data=show_model(_registry(), model, parse_version(version)), default=str)
+
+
+@models_app.command("approve")
+def models_approve_command(
+    model: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[int, typer.Argument(help="Version to approve (becomes the champion).")],
+    reason: Annotated[str, typer.Option(help="Why (recorded).")],
+) -> None:
+    """Approve a version: it becomes the champion; audited. Needs model-approver; not by its registrant."""
+    models_approve(model, version, reason=reason)
+
+
+def models_approve(model: str, version: int, *, reason: str) -> None:
+    """Approve `model` version `version` as the caller (it becomes the champion); refused in one line."""
+    from cdp.registry.commands import approve_model
+    from cdp.security.errors import AccessDenied
+
+    caller = authorized("model-approve")
+    try:
+        approve_model(_registry(), model, version, caller.id, reason, role=caller.role)
+    except AccessDenied as e:
+        refuse(e)
+    console.print(f"{model} v{version}: approved, champion")
+
+
+@models_app.command("reject")
+def models_reject_command(
+    model: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[int, typer.Argument(help="Version to reject.")],
+    reason: Annotated[str, typer.Option(help="Why (recorded).")],
+) -> None:
+    """Reject a version; audited. Needs model-approver."""
+    from cdp.registry.commands import reject_model
+
+    caller = authorized("model-reject")
+    reject_model(_registry(), model, version, caller.id, reason, role=caller.role)
+    console.print(f"{model} v{version}: rejected")
+
+
+@models_app.command("history")
+def models_history_command(
+    model: Annotated[str, typer.Argument(help="Model name.")],
+    at: Annotated[
+        str | None, typer.Option(help="YYYY-MM-DD: the versions that served that day (UTC); or a date-time.")
+    ] = None,
+) -> None:
+    """Who made which version champion, when and why (append-only); with --at, which version served."""
+    from cdp.registry.commands import champion_at, history_table, model_history, parse_moment
+
+    if at is None:
+        console.print(history_table(model_history(_registry(), model)))
+        return
+    try:
+        moment = parse_moment(at)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+    console.print_json(data=champion_at(_registry(), model, moment))
+
+
+@models_app.command("rollback")
+def models_rollback_command(
+    model: Annotated[str, typer.Argument(help="Model name.")],
+    reason: Annotated[str, typer.Option(help="Why (recorded).")],
+) -> None:
+    """The previous champion becomes champion again (serving reloads it); audited. Needs model-approver."""
+    from cdp.registry.commands import rollback_model
+    from cdp.security.errors import AccessDenied
+
+    caller = authorized("model-rollback")
+    try:
+        restored = rollback_model(_registry(), model, caller.id, reason, role=caller.role)
+    except AccessDenied as e:
+        refuse(e)
+    console.print(f"{model} v{restored.version}: champion again (rolled back)")

@@ -1,0 +1,1 @@
+"""The AWS sandbox smoke run (`python -m infra.smoke`, `make aws-smoke`): see `infra.smoke.__main__`."""
