@@ -233,6 +233,10 @@ class Settings(BaseSettings):
         "cdp-fraud",
         description="SageMaker endpoint the stream handler scores with (the inference container).",
     )
+    endpoint_instance_type: str = Field(
+        "ml.m5.large",
+        description="Instance type of the endpoints the deploy step creates (`python -m monitoring.deploy`).",
+    )
     audit_checkpoint_bucket: str = Field(
         "cdp-audit-checkpoints", description="S3 bucket (Object Lock) of the audit log's signed checkpoints."
     )

@@ -50,20 +50,25 @@ class SourceRepository:
         return cls(connection_arn, owner, name, branch)
 
 
-# The deploy project: keep the SageMaker endpoint named after the model on the approved version.
-DEPLOY_COMMANDS = [
-    "set -euo pipefail",
-    'VERSION="${MODEL_PACKAGE_ARN##*/}"',
-    'NAME="${MODEL_NAME}-v${VERSION}-b${CODEBUILD_BUILD_NUMBER}"',
-    'aws sagemaker create-model --model-name "$NAME" --execution-role-arn "$EXECUTION_ROLE_ARN"'
-    ' --primary-container ModelPackageName="$MODEL_PACKAGE_ARN" --enable-network-isolation',
-    'aws sagemaker create-endpoint-config --endpoint-config-name "$NAME" --kms-key-id "$KMS_KEY_ARN"'
-    ' --production-variants VariantName=AllTraffic,ModelName="$NAME",InstanceType="$INSTANCE_TYPE"'
-    ",InitialInstanceCount=1",
-    'if aws sagemaker describe-endpoint --endpoint-name "$MODEL_NAME" > /dev/null 2>&1;'
-    ' then aws sagemaker update-endpoint --endpoint-name "$MODEL_NAME" --endpoint-config-name "$NAME";'
-    ' else aws sagemaker create-endpoint --endpoint-name "$MODEL_NAME" --endpoint-config-name "$NAME"; fi',
+# The deploy project checks out the repository (through the connection, like the promotion project), installs
+# the lock as buildspec.yml's install phase does, and runs the deploy step on the approved package
+# (`monitoring/deploy.py`: model + endpoint configuration with the platform key, then the endpoint named
+# after the model created or updated; idempotent, so a retried build changes nothing twice).
+VENV = ".venv"
+INSTALL_COMMANDS = [
+    f"test -x {VENV}/bin/python || python3 -m venv {VENV}",
+    f'{VENV}/bin/python -m pip install --quiet --disable-pip-version-check "uv==$UV_VERSION"',
+    f"{VENV}/bin/uv pip install --python {VENV}/bin/python --require-hashes --compile-bytecode"
+    " -r requirements.lock",
+    f"{VENV}/bin/uv pip install --python {VENV}/bin/python --no-deps -e .",
 ]
+DEPLOY_WAIT_SECONDS = 1800  # an endpoint still updating from the previous approval is waited for
+DEPLOY_COMMANDS = [
+    f'{VENV}/bin/python -m monitoring.deploy --model-package-arn "$MODEL_PACKAGE_ARN"'
+    ' --role-arn "$EXECUTION_ROLE_ARN" --kms-key "$KMS_KEY_ARN" --instance-type "$INSTANCE_TYPE"'
+    f" --wait-seconds {DEPLOY_WAIT_SECONDS}",
+]
+UV_VERSION = "0.13.8"  # as buildspec.yml and the Makefile
 
 
 class DeliveryStack(Stack):
@@ -134,19 +139,27 @@ class DeliveryStack(Stack):
             "Deploy",
             "Deploys an approved model version to its endpoint (started by cdp-deploy-on-approval)",
             codebuild.Project,
+            source=codebuild.Source.git_hub(
+                owner=source.owner, repo=source.name, branch_or_ref=source.branch, webhook=False
+            ),
             build_spec=codebuild.BuildSpec.from_object(
                 {
                     "version": "0.2",
-                    "env": {"shell": "bash"},
-                    "phases": {"build": {"commands": DEPLOY_COMMANDS}},
+                    "env": {"shell": "bash", "variables": {"UV_VERSION": UV_VERSION}},
+                    "phases": {
+                        "install": {"runtime-versions": {"python": "3.11"}, "commands": INSTALL_COMMANDS},
+                        "build": {"commands": DEPLOY_COMMANDS},
+                    },
                 }
             ),
             environment_variables={
                 "EXECUTION_ROLE_ARN": codebuild.BuildEnvironmentVariable(value=execution_role.role_arn),
                 "KMS_KEY_ARN": codebuild.BuildEnvironmentVariable(value=key.key_arn),
                 "INSTANCE_TYPE": codebuild.BuildEnvironmentVariable(value=endpoint_instance_type),
+                "CDP_AWS_REGION": codebuild.BuildEnvironmentVariable(value=self.region),
             },
         )
+        self._use_connection(self.deploy)
         self._grant_deploy(self.deploy, execution_role)
         self.pipeline = self._pipeline(access_logs)
 
@@ -318,16 +331,20 @@ class DeliveryStack(Stack):
         )
 
     def _grant_deploy(self, project: codebuild.Project, execution_role: iam.IRole) -> None:
-        """Create a model and endpoint config per version, then create or update the model's endpoint."""
+        """Create a model and endpoint config per version (tagged), then create or update the model's
+        endpoint; check out the repository (the deploy step's code) through the connection."""
         project.add_to_role_policy(
             iam.PolicyStatement(
                 actions=[
                     "sagemaker:CreateModel",
+                    "sagemaker:DescribeModel",
                     "sagemaker:CreateEndpointConfig",
+                    "sagemaker:DescribeEndpointConfig",
                     "sagemaker:CreateEndpoint",
                     "sagemaker:UpdateEndpoint",
                     "sagemaker:DescribeEndpoint",
                     "sagemaker:DescribeModelPackage",
+                    "sagemaker:AddTags",
                 ],
                 resources=[
                     self._registry_arn("model/cdp-*"),

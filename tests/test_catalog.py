@@ -100,6 +100,15 @@ def test_glue_types_cover_the_lake_schema():
     ]
 
 
+def test_glue_types_cover_the_scored_tables():
+    from inference.streaming.scored import FRAUD_ALERTS, TRANSACTIONS_SCORED
+
+    for table in (TRANSACTIONS_SCORED, FRAUD_ALERTS):  # registered by the stream handler in AWS mode
+        assert all(glue_type(f.type) for f in table.schema)
+    reasons = pa.list_(pa.struct([("feature", pa.string()), ("contribution", pa.float64())]))
+    assert glue_type(reasons) == "array<struct<feature:string,contribution:double>>"
+
+
 @mock_aws
 def test_glue_athena_registers_projected_tables_and_sends_trino_sql():
     region = "eu-west-1"

@@ -530,18 +530,34 @@ def test_promotion_project_runs_the_repository_buildspec_through_the_connection(
         assert project["Properties"]["Environment"].get("PrivilegedMode") in (None, False)
 
 
-def test_deploy_project_updates_the_model_endpoint_with_the_key(synth) -> None:
+def test_deploy_project_runs_the_deploy_step_with_the_key_on_the_checked_out_repository(synth) -> None:
+    import yaml
+
+    from infra.delivery import INSTALL_COMMANDS, UV_VERSION
+
     delivery = synth["stacks"].delivery
     props = synth["json"]["CdpDelivery"]["Resources"][
         delivery.get_logical_id(delivery.deploy.node.default_child)
     ]["Properties"]
+    assert props["Source"]["Type"] == "GITHUB"
+    assert props["Source"]["Auth"] == {"Type": "CODECONNECTIONS", "Resource": CONNECTION}
     spec = json.loads(props["Source"]["BuildSpec"])
-    commands = " ".join(spec["phases"]["build"]["commands"])
-    assert (
-        "create-endpoint-config" in commands and "--kms-key-id" in commands and "update-endpoint" in commands
+    (command,) = spec["phases"]["build"]["commands"]
+    assert command.startswith(
+        '.venv/bin/python -m monitoring.deploy --model-package-arn "$MODEL_PACKAGE_ARN"'
     )
-    env = {v["Name"] for v in props["Environment"]["EnvironmentVariables"]}
-    assert env == {"EXECUTION_ROLE_ARN", "KMS_KEY_ARN", "INSTANCE_TYPE"}
+    for flag, variable in (("--role-arn", "EXECUTION_ROLE_ARN"), ("--kms-key", "KMS_KEY_ARN"),
+                           ("--instance-type", "INSTANCE_TYPE")):  # fmt: skip
+        assert f'{flag} "${variable}"' in command
+    # installed exactly as buildspec.yml's install phase does
+    buildspec = yaml.safe_load((Path(__file__).resolve().parent.parent / "buildspec.yml").read_text())
+    venv = buildspec["env"]["variables"]["VENV"]
+    expected = [c.replace("$VENV", venv) for c in buildspec["phases"]["install"]["commands"]]
+    assert spec["phases"]["install"]["commands"] == INSTALL_COMMANDS == expected
+    assert spec["env"]["variables"]["UV_VERSION"] == UV_VERSION == buildspec["env"]["variables"]["UV_VERSION"]
+    env = {v["Name"]: v["Value"] for v in props["Environment"]["EnvironmentVariables"]}
+    assert set(env) == {"EXECUTION_ROLE_ARN", "KMS_KEY_ARN", "INSTANCE_TYPE", "CDP_AWS_REGION"}
+    assert env["CDP_AWS_REGION"] == "eu-west-1"
 
 
 # -- policy hygiene ---------------------------------------------------------------------------------
@@ -689,7 +705,8 @@ def test_buckets_stream_catalog_workgroups_bus_key_and_endpoint_are_the_adapters
     assert {r.get("EventBusName", "default") for r in patterned} == {a["event_bus"].bus_name}
     # the deploy project names the endpoint after the model package group it deploys
     assert a["endpoint"].endpoint_name in model_package_groups()
-    assert '--endpoint-name "$MODEL_NAME"' in " ".join(_deploy_commands(synth))
+    # (monitoring/deploy.py: the endpoint is the package's group unless --endpoint-name says otherwise)
+    assert "--endpoint-name" not in " ".join(_deploy_commands(synth))
 
 
 def _deploy_commands(synth) -> list[str]:

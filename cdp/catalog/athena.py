@@ -40,6 +40,8 @@ def glue_type(t: pa.DataType) -> str:
         return "date"
     if pa.types.is_list(t):
         return f"array<{glue_type(t.value_type)}>"
+    if pa.types.is_struct(t):  # e.g. the scored rows' reason codes, array<struct<feature:...>>
+        return "struct<" + ",".join(f"{f.name}:{glue_type(f.type)}" for f in t) + ">"
     if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_dictionary(t):
         return "string"
     if pa.types.is_binary(t):
