@@ -61,6 +61,7 @@ class DeployRequest:
     instance_type: str = DEFAULT_INSTANCE_TYPE
     instance_count: int = 1
     endpoint_name: str | None = None
+    extra_tags: tuple[tuple[str, str], ...] = ()  # set on everything created, beside the model's own
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,7 @@ class EndpointDeployer:
             {"Key": TAG_MODEL, "Value": group},
             {"Key": TAG_VERSION, "Value": str(version)},
             {"Key": TAG_PACKAGE, "Value": arn},
+            *({"Key": key, "Value": value} for key, value in request.extra_tags),
         ]
         if not self._exists(self.client.describe_model, ModelName=name):
             self.client.create_model(

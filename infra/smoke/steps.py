@@ -164,32 +164,20 @@ def package_arn(clients: Clients, group: str, version: int) -> str:
 
 
 def deploy_endpoint(clients: Clients, ledger: Ledger, *, package: str, role: str) -> str:
-    """Model, endpoint config and endpoint (one small instance) from an approved package; waits until it
-    is in service and returns the endpoint name."""
+    """Model, endpoint config and endpoint (one small instance) from an approved package, through the
+    deploy step CodeBuild runs (`monitoring.deploy`); waits until it is in service and returns its name."""
+    from monitoring.deploy import DeployRequest, EndpointDeployer
+
     sm = clients("sagemaker")
     name = f"cdp-smoke-{ledger.run_id}"
-    sm.create_model(
-        ModelName=name,
-        PrimaryContainer={"ModelPackageName": package},
-        ExecutionRoleArn=role,
-        Tags=ledger.tags(),
-    )
-    ledger.add("model", name)
-    sm.create_endpoint_config(
-        EndpointConfigName=name,
-        ProductionVariants=[
-            {
-                "VariantName": "AllTraffic",
-                "ModelName": name,
-                "InstanceType": SMOKE_INSTANCE,
-                "InitialInstanceCount": 1,
-            }
-        ],
-        Tags=ledger.tags(),
-    )
-    ledger.add("endpoint-config", name)
-    sm.create_endpoint(EndpointName=name, EndpointConfigName=name, Tags=ledger.tags())
-    ledger.add("endpoint", name)
+    request = DeployRequest(
+        package, role, clients.settings.kms_key_id, SMOKE_INSTANCE, endpoint_name=name,
+        extra_tags=tuple((t["Key"], t["Value"]) for t in ledger.tags()),
+    )  # fmt: skip
+    deployment = EndpointDeployer(sm).deploy(request)
+    ledger.add("model", deployment.model_name)
+    ledger.add("endpoint-config", deployment.endpoint_config_name)
+    ledger.add("endpoint", deployment.endpoint_name)
     sm.get_waiter("endpoint_in_service").wait(
         EndpointName=name, WaiterConfig={"Delay": 30, "MaxAttempts": 40}
     )
