@@ -1,5 +1,5 @@
 """The monitoring loop in AWS, synthesised from `monitoring.rules` (the one definition of the loop):
-one CloudWatch alarm per `drift_alarms(model)` and one EventBridge rule per `loop_rules()` entry, with the
+one CloudWatch alarm per `model_alarms(model)` and one EventBridge rule per `loop_rules()` entry, with the
 same names, metrics, thresholds and event patterns.
 
 Target actions map to AWS targets:
@@ -32,8 +32,8 @@ from monitoring.rules import (
     PIPELINES,
     PROMOTE_MODEL,
     START_PIPELINE,
-    drift_alarms,
     loop_rules,
+    model_alarms,
 )
 
 DEFAULT_BUS = "default"
@@ -97,7 +97,7 @@ class MonitoringLoopStack(Stack):
         self.alarms = [
             cloudwatch.CfnAlarm(self, f"Alarm-{alarm.name}", **alarm_properties(alarm))
             for model in PIPELINES
-            for alarm in drift_alarms(model)
+            for alarm in model_alarms(model)
         ]
         self.targets_role = iam.Role(
             self,

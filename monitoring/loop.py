@@ -36,9 +36,9 @@ from monitoring.rules import (
     NAMESPACE,
     SCORE_PSI,
     DriftThresholds,
-    drift_alarms,
     install_rules,
     loop_rules,
+    model_alarms,
 )
 
 if TYPE_CHECKING:
@@ -239,10 +239,10 @@ def _evaluate_alarms(
     now: datetime,
     timeline: Timeline,
 ) -> None:
-    """Put the models' drift alarms and evaluate them at the end of `now`'s period; each change is
-    written to the timeline before its event is put (a bus running targets in this process runs them
-    inside the put, so their entries follow the alarm's)."""
-    alarms = [alarm for model_name in models for alarm in drift_alarms(model_name, thresholds)]
+    """Put the models' alarms (drift, degraded decisions) and evaluate them at the end of `now`'s period;
+    each change is written to the timeline before its event is put (a bus running targets in this process
+    runs them inside the put, so their entries follow the alarm's)."""
+    alarms = [alarm for model_name in models for alarm in model_alarms(model_name, thresholds)]
     for alarm in alarms:
         backends.alarms.put_alarm(alarm)
 

@@ -133,6 +133,15 @@ def degraded_alarm(model_name: str, period_seconds: int = 300) -> MetricAlarm:
     )
 
 
+def model_alarms(model_name: str, thresholds: DriftThresholds | None = None) -> list[MetricAlarm]:
+    """Every alarm a model has: its drift alarms and, for a model scored on the live stream, the
+    degraded-decisions alarm (what the monitor loop puts and the CDK app synthesises)."""
+    alarms = drift_alarms(model_name, thresholds)
+    if model_name in LABEL_SCORED_MODELS:
+        alarms.append(degraded_alarm(model_name))
+    return alarms
+
+
 def retrain_on_drift_pattern(model_names: tuple[str, ...] = tuple(PIPELINES)) -> dict[str, Any]:
     """Any of the models' drift alarms going into ALARM."""
     return {

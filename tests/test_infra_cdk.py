@@ -26,8 +26,8 @@ from monitoring.rules import (
     PIPELINES,
     PROMOTE_MODEL,
     START_PIPELINE,
-    drift_alarms,
     loop_rules,
+    model_alarms,
 )
 
 CONNECTION = "arn:aws:codeconnections:eu-west-1:123456789012:connection/0a1b2c3d"
@@ -383,8 +383,9 @@ def test_every_drift_alarm_is_synthesised_with_the_same_definition(synth) -> Non
         a["Properties"]["AlarmName"]: a["Properties"]
         for a in _resources(synth["json"]["CdpMonitoringLoop"], "AWS::CloudWatch::Alarm").values()
     }
-    expected = [alarm for model in PIPELINES for alarm in drift_alarms(model)]
-    assert len(expected) == 7  # feature drift and score PSI per model; labelled PR-AUC ratio for fraud
+    expected = [alarm for model in PIPELINES for alarm in model_alarms(model)]
+    assert len(expected) == 8  # feature drift and score PSI per model; labelled PR-AUC ratio for fraud
+    assert "cdp-fraud-degraded-DegradedDecisions" in {alarm.name for alarm in expected}  # rules decided
     assert set(alarms) == {alarm.name for alarm in expected}
     for alarm in expected:
         props = alarms[alarm.name]

@@ -19,7 +19,7 @@ from cdp.metrics import MetricDatum
 from cdp.metrics.local import SqliteMetricsStore
 from monitoring.actions import Timeline
 from monitoring.loop import MonitorRun, _evaluate_alarms
-from monitoring.rules import NAMESPACE, SCORE_PSI, DriftThresholds, alarm_name, drift_alarms
+from monitoring.rules import NAMESPACE, SCORE_PSI, DriftThresholds, alarm_name, model_alarms
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 PSI = alarm_name("cdp-fraud", SCORE_PSI)
@@ -62,9 +62,14 @@ def test_the_alarm_step_reports_the_same_on_both_backends(platform) -> None:
     backends, breach_psi = platform
     timeline = Timeline()
     first = _run(backends, T0, timeline)
-    assert set(first.alarm_states) == {alarm.name for alarm in drift_alarms("cdp-fraud", THRESHOLDS)}
+    assert set(first.alarm_states) == {alarm.name for alarm in model_alarms("cdp-fraud", THRESHOLDS)}
+    assert first.alarm_states["cdp-fraud-degraded-DegradedDecisions"] != "ALARM"  # the champion decided
     assert PSI in first.alarm_states and first.alarm_states[PSI] != "ALARM"
-    assert first.alarm_changes == []
+    # no drift alarm moves; the degraded-decisions alarm (missing data: not breaching) settles to OK
+    assert [(c["alarm"], c["current"]) for c in first.alarm_changes] in (
+        [],
+        [("cdp-fraud-degraded-DegradedDecisions", "OK")],
+    )
 
     later = T0 + timedelta(seconds=THRESHOLDS.period_seconds)
     breach_psi(later)
