@@ -445,3 +445,21 @@ def test_early_stopping_counts_from_the_minimum_rounds_and_picks_the_best_after_
         if early.after_iteration(None, epoch, log):
             break
     assert early.best_iteration == 3
+
+
+def test_a_down_sampled_model_says_so_in_its_features_and_model_card(tmp_path):
+    parts, spec = preprocess.split_frames(_months_frame(rows_per_month=1_000), negative_sample_rate=0.5)
+    args = train.parse_hyperparameters(["--num_round", "10", "--min_rounds", "5"])
+    booster, summary = train.train_booster(parts["train"], parts["validation"], spec["features"], args)
+    train.save_model(tmp_path / "model", booster, spec, summary, args)
+    document = json.loads((tmp_path / "model/features.json").read_text())
+    assert document["negative_sample_rate"] == 0.5
+    # "auto" class weight counts the genuine rows by their weights: as if nothing had been sampled
+    genuine = parts["train"][parts["train"]["is_fraud"] == 0]
+    frauds = int(parts["train"]["is_fraud"].sum())
+    assert summary["scale_pos_weight"] == pytest.approx(np.sqrt(genuine["sample_weight"].sum() / frauds))
+    (tmp_path / "test").mkdir()
+    parts["test"].to_parquet(tmp_path / "test/test.parquet", index=False)
+    evaluate.evaluate(tmp_path / "model", tmp_path / "test", tmp_path / "evaluation")
+    card = (tmp_path / "evaluation/model_card.md").read_text()
+    assert "down-sampled to 50.0%" in card and "weighted 2" in card

@@ -286,6 +286,7 @@ def save_model(
         "training": summary,
         "split_rows": spec.get("rows", {}),
         "split_frauds": spec.get("frauds", {}),
+        "negative_sample_rate": spec.get("negative_sample_rate", 1.0),
     }
     (model_dir / FEATURES_FILE).write_text(json.dumps(document, indent=2))
 
