@@ -162,7 +162,10 @@ class BatchSource(Protocol):
 
 
 class ParquetFolder:
-    """Every Parquet file of a folder, in name order, read batch by batch."""
+    """Every Parquet file of a folder, in name order, read batch by batch.
+
+    `pre_buffer` is off: with it, the reader keeps every column chunk it pre-buffered until the file is
+    closed, so memory grew with the file's compressed size (2.3 GB more at 22.3M rows), not one batch."""
 
     def __init__(self, folder: Path, batch_rows: int = BATCH_ROWS) -> None:
         self.files = sorted(Path(folder).glob("*.parquet"))
@@ -173,7 +176,7 @@ class ParquetFolder:
 
     def batches(self, columns: Sequence[str] | None = None) -> Iterator[pa.RecordBatch]:
         for path in self.files:
-            reader = pq.ParquetFile(path)
+            reader = pq.ParquetFile(path, pre_buffer=False)  # see `ParquetFolder`
             yield from reader.iter_batches(
                 batch_size=self.batch_rows, columns=list(columns) if columns else None
             )

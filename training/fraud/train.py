@@ -93,11 +93,14 @@ class ParquetRows:
 
     def chunks(self, columns: Sequence[str]) -> Iterator[pd.DataFrame]:
         """Chunks of exactly `CHUNK_ROWS` rows (the last one shorter) whatever the files' row groups, so
-        the matrix is built from the same chunks as from a frame of the same rows."""
+        the matrix is built from the same chunks as from a frame of the same rows. `pre_buffer` off: it
+        keeps every column chunk read until the file is closed (memory grows with the file)."""
         pending: list[pa.RecordBatch] = []
         held = 0
         for path in self.files:
-            for batch in pq.ParquetFile(path).iter_batches(batch_size=CHUNK_ROWS, columns=list(columns)):
+            for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(
+                batch_size=CHUNK_ROWS, columns=list(columns)
+            ):
                 pending.append(batch)
                 held += batch.num_rows
                 while held >= CHUNK_ROWS:
