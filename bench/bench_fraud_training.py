@@ -33,7 +33,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from bench.harness import print_table, write_result
+from bench.harness import RESULTS_DIR, print_table, write_result
 from pipelines.local.usage import ProcessUsage, run_measured
 from pipelines.spec import TRAINING_DIR
 
@@ -150,18 +150,18 @@ def write_synthetic(path: Path, rows: int, seed: int = 7) -> dict[str, Any]:
     return {"rows": rows, "frauds": frauds, "bytes": path.stat().st_size}
 
 
-def first_rows(source: Path, target: Path, rows: int) -> None:
-    """The first `rows` rows of `source` (whole row groups, then a slice) into `target`."""
-    reader = pq.ParquetFile(source)
+def every_kth_row(source: Path, target: Path, rows: int) -> None:
+    """About `rows` rows of `source`, every k-th one (so every month and split keeps its share), in order."""
+    reader = pq.ParquetFile(source, pre_buffer=False)
+    step = max(1, reader.metadata.num_rows // rows)
     target.parent.mkdir(parents=True, exist_ok=True)
     with pq.ParquetWriter(target, reader.schema_arrow) as writer:
-        left = rows
+        offset = 0
         for group in range(reader.num_row_groups):
-            if left <= 0:
-                break
             table = reader.read_row_group(group)
-            writer.write_table(table.slice(0, left))
-            left -= table.num_rows
+            first = (-offset) % step
+            writer.write_table(table.take(np.arange(first, table.num_rows, step)))
+            offset += table.num_rows
 
 
 # -- the steps ------------------------------------------------------------------------------------------
@@ -255,6 +255,7 @@ def main(argv: list[str] | None = None) -> None:
         "--num-round", type=int, default=None, help="cap on boosting rounds (default: the pipeline's)"
     )
     p.add_argument("--work-dir", type=Path, default=None, help="scratch folder (default: a temporary one)")
+    p.add_argument("--keep-runs", action="store_true", help="keep the results file's other runs")
     args = p.parse_args(argv)
     train_args = ["--num_round", str(args.num_round)] if args.num_round else []
 
@@ -274,7 +275,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.baseline_rows:
             rows = min(args.baseline_rows, args.rows)
             subset = work / "input" / "baseline.parquet"
-            first_rows(features, subset, rows)
+            every_kth_row(features, subset, rows)
             old = baseline_scripts(work / "baseline_scripts")
             if old is not None:
                 key = f"in_memory_before_rows_{rows}"
@@ -303,14 +304,14 @@ def main(argv: list[str] | None = None) -> None:
             for name, run in runs.items()
         ],
     )
+    stamp = {"input": data, "num_round": args.num_round}
+    runs = {name: {**run, **stamp} for name, run in runs.items()}
+    kept = {}
+    if args.keep_runs and (RESULTS_DIR / "fraud_training.json").is_file():
+        kept = json.loads((RESULTS_DIR / "fraud_training.json").read_text()).get("runs", {})
     write_result(
         "fraud_training",
-        {
-            "input": data,
-            "baseline_commit": BASELINE_COMMIT,
-            "num_round": args.num_round,
-            "runs": runs,
-        },
+        {"baseline_commit": BASELINE_COMMIT, "runs": {**kept, **runs}},
     )
 
 

@@ -203,6 +203,11 @@ def quantile_matrix(
     missing = [f for f in features if f not in rows.columns]
     if missing:
         raise KeyError(f"split lacks feature columns: {missing}")
+    if not any(len(chunk) for chunk in rows.chunks([LABEL])):  # an empty split: an empty matrix
+        empty = np.empty((0, len(features)), np.float32)
+        return xgb.QuantileDMatrix(
+            empty, label=np.empty(0), feature_names=list(features), max_bin=max_bin, ref=ref
+        )
     chunks = ChunkIter(rows, features, weighted=WEIGHT in rows.columns)
     return xgb.QuantileDMatrix(chunks, max_bin=max_bin, ref=ref, missing=np.nan)
 
