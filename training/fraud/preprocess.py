@@ -13,7 +13,8 @@ list and the encoding go to `train/feature_spec.json`; train.py copies it into t
 evaluation and serving apply the same encoding (`encode_features`, also imported by serving).
 
 Memory: the input is streamed, never loaded whole. At full size (22.3M rows, 53 columns) loading it into
-pandas, sorting and encoding took 20.5 GB and was killed; streamed it stays near one batch's worth:
+pandas, sorting and encoding took 20.5 GB and was killed (at 2M rows it took 3.7 GB); streamed it peaks
+at 0.63 GB at 2M and at 22.3M rows alike, 100 s for 22.3M rows (bench/results/fraud_training.json):
 
 1. a first pass reads only the cheap columns (split, label, the text columns, the order keys) batch by
    batch: row and fraud counts, the train split's one-hot vocabulary, and whether each split's rows are
@@ -29,8 +30,10 @@ drawn in time order, so the result does not depend on batch sizes); kept genuine
 `sample_weight` = 1 / share (frauds 1), so train.py's weighted loss sees the full data's class balance
 and the probabilities stay calibrated. Validation and test are never down-sampled: early stopping,
 evaluation and the promotion gates see every row. "auto" keeps every genuine row up to
-`AUTO_MAX_TRAIN_NEGATIVES` and samples beyond that (see bench/results/fraud_training.json: training time
-grows linearly with the rows while PR-AUC gains nothing measurable past a few million genuine rows).
+`AUTO_MAX_TRAIN_NEGATIVES` (4M) and samples beyond that. Measured at 22.3M rows (19.6M train rows, 40
+rounds): every row, train peaks at 7.0 GB and 367 CPU s; "auto" (20% of the genuine rows, 4.0M rows)
+at 2.3 GB and 122 CPU s, with the same test PR-AUC (0.903 / 0.904) and Brier score (0.00127 / 0.00126):
+past a few million genuine rows more of them cost memory and time and buy no quality.
 
 Only this file is shipped to the processing container: it imports no sibling module and no project code.
 """
