@@ -6,16 +6,14 @@
 from __future__ import annotations
 
 import importlib
+import itertools
 import sys
 from pathlib import Path
 
 
 def main(argv: list[str]) -> int:
-    names = [a for a in argv if not a.startswith("-")]
-    options = argv[len(names) :] if names == argv[: len(names)] else None
-    if options is None:
-        print("usage: python -m bench [name ...] | python -m bench NAME [--option ...]", file=sys.stderr)
-        return 2
+    names = list(itertools.takewhile(lambda a: not a.startswith("-"), argv))
+    options = argv[len(names) :]  # everything from the first option on (option values included)
     if options and len(names) != 1:
         print("options apply to one benchmark: python -m bench NAME --option ...", file=sys.stderr)
         return 2

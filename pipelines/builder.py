@@ -170,6 +170,10 @@ def build_pipeline(
     thresholds = {
         g.parameter: ParameterFloat(name=g.parameter, default_value=g.threshold) for g in spec.gates
     }
+    script_parameters = [
+        (p.argument, ParameterString(name=p.name, default_value=p.default))
+        for p in spec.preprocess_parameters
+    ]
 
     processor = ScriptProcessor(
         image_uri=processing_image,
@@ -207,6 +211,7 @@ def build_pipeline(
             code=str(scripts / contract.PREPROCESS_SCRIPT),
             inputs=[features],
             outputs=[_output(prefix, split) for split in contract.SPLITS],
+            arguments=[item for argument, value in script_parameters for item in (argument, value)] or None,
         ),
         cache_config=CACHE,
         description=f"Pull the {spec.model} feature set from the lake and split it by time.",
@@ -310,7 +315,13 @@ def build_pipeline(
 
     return CdpPipeline(
         name=spec.pipeline_name,
-        parameters=[processing_instance, training_instance, approval_status, *thresholds.values()],
+        parameters=[
+            processing_instance,
+            training_instance,
+            approval_status,
+            *thresholds.values(),
+            *(value for _, value in script_parameters),
+        ],
         steps=[preprocess, train, evaluate, gate_step],
         sagemaker_session=session,
         dataset_inputs={(STEP_PREPROCESS, contract.FEATURES_INPUT): dataset_request},

@@ -30,6 +30,16 @@ class Gate:
 
 
 @dataclass(frozen=True)
+class ScriptParameter:
+    """A pipeline parameter handed to the Preprocess script as `<argument> <value>`."""
+
+    name: str
+    argument: str
+    default: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class ModelPipelineSpec:
     """Everything a model's pipeline definition is built from."""
 
@@ -39,6 +49,7 @@ class ModelPipelineSpec:
     gates: tuple[Gate, ...]
     hyperparameters: Mapping[str, str | int | float] = field(default_factory=dict)
     framework: Literal["xgboost", "sklearn"] = "xgboost"
+    preprocess_parameters: tuple[ScriptParameter, ...] = ()
 
     @property
     def pipeline_name(self) -> str:

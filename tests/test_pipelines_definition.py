@@ -40,6 +40,27 @@ def test_definition_matches_golden(built, model):
 
 
 @pytest.mark.parametrize("model", MODELS)
+def test_preprocess_script_parameters_reach_the_definition(built, model):
+    """A spec's preprocess parameters are pipeline parameters handed to the script as arguments (fraud:
+    NegativeSampleRate -> --negative-sample-rate); the other models' scripts get none."""
+    definition = built[1][model]
+    parameters = {p["Name"]: p for p in definition["Parameters"]}
+    preprocess = next(s for s in definition["Steps"] if s["Name"] == "Preprocess")
+    arguments = preprocess["Arguments"]["AppSpecification"].get("ContainerArguments") or []
+    expected = []
+    for script_parameter in spec_of(model).preprocess_parameters:
+        assert parameters[script_parameter.name] == {
+            "Name": script_parameter.name,
+            "Type": "String",
+            "DefaultValue": script_parameter.default,
+        }
+        expected += [script_parameter.argument, {"Get": f"Parameters.{script_parameter.name}"}]
+    assert arguments == expected
+    if model == "fraud":
+        assert expected == ["--negative-sample-rate", {"Get": "Parameters.NegativeSampleRate"}]
+
+
+@pytest.mark.parametrize("model", MODELS)
 def test_steps_parameters_and_dependencies(built, model):
     definition = built[1][model]
     spec = spec_of(model)

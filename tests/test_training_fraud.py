@@ -213,7 +213,16 @@ def test_preprocess_splits_by_the_split_column_and_encodes_features():
     assert list(parts["train"]["txn_id"]) == ["t2", "t1"]  # time order
     assert list(parts["validation"]["txn_id"]) == ["t3", "t4"]
     assert list(parts["test"]["txn_id"]) == ["t5", "t6"]
-    assert list(parts["train"].columns) == ["txn_id", "event_seq", "ts", "is_fraud", *spec["features"]]
+    assert list(parts["train"].columns) == [
+        "txn_id",
+        "event_seq",
+        "ts",
+        "is_fraud",
+        "sample_weight",
+        *spec["features"],
+    ]
+    assert list(parts["test"].columns) == ["txn_id", "event_seq", "ts", "is_fraud", *spec["features"]]
+    assert list(parts["train"]["sample_weight"]) == [1.0, 1.0]  # nothing down-sampled by default
     assert list(parts["train"]["is_fraud"]) == [1, 0]
     assert np.isnan(parts["validation"]["amount_cents"].iloc[0])  # missing stays missing
     assert list(parts["validation"]["mcc_group__grocery"]) == [1.0, 0.0]
@@ -224,6 +233,140 @@ def test_preprocess_splits_by_the_split_column_and_encodes_features():
     # the training-set table may name its label `is_fraud` or (as the feature view does) `label`
     renamed, same_spec = preprocess.split_frames(_frame().rename(columns={"label": "is_fraud"}))
     assert same_spec == spec and all(renamed[n].equals(parts[n]) for n in preprocess.SPLITS)
+
+
+def _months_frame(rows_per_month: int = 400, seed: int = 3) -> pd.DataFrame:
+    """Six months of rows (train: 4, validation: 1, test: 1), about 2% fraud."""
+    rng = np.random.default_rng(seed)
+    n = 6 * rows_per_month
+    ts = pd.Timestamp("2019-01-01") + pd.to_timedelta(np.sort(rng.integers(0, 181 * 86_400, n)), unit="s")
+    month = ts.month
+    return pd.DataFrame(
+        {
+            "txn_id": [f"t{i:05d}" for i in range(n)],
+            "event_seq": np.arange(n),
+            "ts": ts,
+            "year": ts.year,
+            "month": month,
+            "split": np.where(month <= 4, "train", np.where(month == 5, "validation", "test")),
+            "label": rng.random(n) < 0.02,
+            "amount_cents": rng.integers(100, 10_000, n),
+            "mcc_group": rng.choice(["grocery", "travel", "dining"], n),
+        }
+    )
+
+
+def test_unordered_input_is_written_in_time_order_month_by_month():
+    frame = _months_frame()
+    ordered, spec = preprocess.split_frames(frame)
+    shuffled, shuffled_spec = preprocess.split_frames(
+        frame.sample(frac=1.0, random_state=5), negative_sample_rate=1
+    )
+    assert spec["input_in_time_order"] and not shuffled_spec["input_in_time_order"]
+    for name in preprocess.SPLITS:
+        pd.testing.assert_frame_equal(shuffled[name], ordered[name])
+        assert shuffled[name]["ts"].is_monotonic_increasing
+
+
+def test_negative_down_sampling_keeps_every_fraud_and_weights_the_genuine_rows():
+    frame = _months_frame(rows_per_month=2_000)
+    full, _ = preprocess.split_frames(frame)
+    parts, spec = preprocess.split_frames(frame, negative_sample_rate=0.25, seed=11)
+    train = parts["train"]
+    assert spec["negative_sample_rate"] == 0.25
+    assert int(train["is_fraud"].sum()) == int(full["train"]["is_fraud"].sum())  # every fraud kept
+    genuine = train[train["is_fraud"] == 0]
+    assert set(genuine["sample_weight"]) == {4.0} and set(
+        train.loc[train["is_fraud"] == 1, "sample_weight"]
+    ) == {1.0}
+    full_genuine = int((full["train"]["is_fraud"] == 0).sum())
+    assert abs(len(genuine) - full_genuine / 4) < 4 * np.sqrt(full_genuine * 0.25 * 0.75)
+    assert (
+        abs(genuine["sample_weight"].sum() - full_genuine) < 0.1 * full_genuine
+    )  # weights restore the count
+    # every month down-sampled on its own; validation and test untouched
+    kept = (
+        train.groupby(train["ts"].dt.month).size()
+        / full["train"].groupby(full["train"]["ts"].dt.month).size()
+    )
+    assert kept.between(0.15, 0.35).all()
+    for name in ("validation", "test"):
+        assert parts[name].equals(full[name]) and "sample_weight" not in parts[name].columns
+    assert spec["rows"] == {n: len(full[n]) for n in preprocess.SPLITS}  # the input's counts
+    assert spec["written_rows"]["train"] == len(train)
+    # seeded: the same rows again, whatever the input order and batch size; another seed, other rows
+    again, _ = preprocess.split_frames(
+        frame.sample(frac=1.0, random_state=2), negative_sample_rate=0.25, seed=11
+    )
+    pd.testing.assert_frame_equal(again["train"], train)
+    other, _ = preprocess.split_frames(frame, negative_sample_rate=0.25, seed=12)
+    assert not other["train"]["txn_id"].equals(train["txn_id"])
+    with pytest.raises(preprocess.PreprocessError, match="negative sample rate"):
+        preprocess.split_frames(frame, negative_sample_rate=0)
+
+
+def test_auto_sample_rate_keeps_everything_up_to_the_budget():
+    budget = preprocess.AUTO_MAX_TRAIN_NEGATIVES
+    assert preprocess.resolve_sample_rate("auto", budget // 2) == 1.0
+    assert preprocess.resolve_sample_rate("auto", budget * 4) == 0.25
+    assert preprocess.resolve_sample_rate("0.5", 10) == 0.5
+
+
+def test_preprocess_script_streams_batches_into_the_same_splits(tmp_path):
+    """The step (Parquet in, small batches, several input files) writes what the in-memory path gives."""
+    frame = _months_frame()
+    features = tmp_path / "processing/input/features"
+    features.mkdir(parents=True)
+    shuffled = frame.sample(frac=1.0, random_state=9)
+    shuffled.iloc[:1000].to_parquet(features / "part-0.parquet", index=False)
+    shuffled.iloc[1000:].to_parquet(features / "part-1.parquet", index=False)
+    env = {**os.environ, "CDP_OPT_ML_ROOT": str(tmp_path)}
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPTS / "preprocess.py"),
+            "--negative-sample-rate",
+            "0.5",
+            "--batch-rows",
+            "97",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    expected, spec = preprocess.split_frames(frame, negative_sample_rate=0.5)
+    written = json.loads((tmp_path / "processing/output/train/feature_spec.json").read_text())
+    assert written["features"] == spec["features"] and written["written_rows"] == spec["written_rows"]
+    for name in preprocess.SPLITS:
+        got = pd.read_parquet(tmp_path / f"processing/output/{name}/{name}.parquet")
+        pd.testing.assert_frame_equal(got, expected[name])
+
+
+def test_training_from_parquet_chunks_equals_training_from_the_frame(tmp_path, monkeypatch):
+    """The step's chunked Parquet reading builds the same matrix as the in-process frame: same model."""
+    parts, spec = preprocess.split_frames(_months_frame(), negative_sample_rate=0.5)
+    monkeypatch.setattr(train, "CHUNK_ROWS", 300)  # several chunks, not aligned with the files
+    folders = {}
+    for name in ("train", "validation"):
+        folders[name] = tmp_path / name
+        folders[name].mkdir()
+        half = len(parts[name]) // 3
+        parts[name].iloc[:half].to_parquet(folders[name] / "a.parquet", index=False)
+        parts[name].iloc[half:].to_parquet(folders[name] / "b.parquet", index=False)
+    args = train.parse_hyperparameters(["--num_round", "20", "--min_rounds", "5"])
+    from_frames, summary = train.train_booster(parts["train"], parts["validation"], spec["features"], args)
+    from_files, file_summary = train.train_booster(
+        train.ParquetRows(folders["train"]), train.ParquetRows(folders["validation"]), spec["features"], args
+    )
+    assert summary == file_summary
+    assert summary["train_genuine_weight"] == pytest.approx(
+        parts["train"]["sample_weight"][parts["train"]["is_fraud"] == 0].sum()
+    )
+    a = evaluate.predict(from_frames, parts["test"], spec["features"])
+    b = evaluate.predict(from_files, parts["test"], spec["features"])
+    assert np.array_equal(a, b)
 
 
 def test_preprocess_script_fails_on_bad_input_without_echoing_values(tmp_path):
@@ -302,3 +445,21 @@ def test_early_stopping_counts_from_the_minimum_rounds_and_picks_the_best_after_
         if early.after_iteration(None, epoch, log):
             break
     assert early.best_iteration == 3
+
+
+def test_a_down_sampled_model_says_so_in_its_features_and_model_card(tmp_path):
+    parts, spec = preprocess.split_frames(_months_frame(rows_per_month=1_000), negative_sample_rate=0.5)
+    args = train.parse_hyperparameters(["--num_round", "10", "--min_rounds", "5"])
+    booster, summary = train.train_booster(parts["train"], parts["validation"], spec["features"], args)
+    train.save_model(tmp_path / "model", booster, spec, summary, args)
+    document = json.loads((tmp_path / "model/features.json").read_text())
+    assert document["negative_sample_rate"] == 0.5
+    # "auto" class weight counts the genuine rows by their weights: as if nothing had been sampled
+    genuine = parts["train"][parts["train"]["is_fraud"] == 0]
+    frauds = int(parts["train"]["is_fraud"].sum())
+    assert summary["scale_pos_weight"] == pytest.approx(np.sqrt(genuine["sample_weight"].sum() / frauds))
+    (tmp_path / "test").mkdir()
+    parts["test"].to_parquet(tmp_path / "test/test.parquet", index=False)
+    evaluate.evaluate(tmp_path / "model", tmp_path / "test", tmp_path / "evaluation")
+    card = (tmp_path / "evaluation/model_card.md").read_text()
+    assert "down-sampled to 50.0%" in card and "weighted 2" in card

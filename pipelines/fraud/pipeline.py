@@ -1,6 +1,10 @@
 """Fraud pipeline: per-transaction fraud probability (gradient-boosted trees), split by time.
 
 Gates: PR-AUC on the time-based test split, and the ratio of that PR-AUC to the raw-columns baseline's.
+
+`NegativeSampleRate` (Preprocess `--negative-sample-rate`): the share of genuine train rows kept, the
+rest weighted up ("auto": every row up to preprocess.py's budget of genuine train rows, see its docstring
+and bench/results/fraud_training.json for the figures). Validation and test keep every row.
 """
 
 from __future__ import annotations
@@ -8,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipelines.spec import Gate, ModelPipelineSpec
+from pipelines.spec import Gate, ModelPipelineSpec, ScriptParameter
 
 if TYPE_CHECKING:
     from sagemaker.core.workflow.pipeline_context import PipelineSession
@@ -30,6 +34,14 @@ SPEC = ModelPipelineSpec(
     ),
     hyperparameters={"max_depth": 6, "eta": 0.1, "num_round": 300, "seed": 7},
     framework="xgboost",
+    preprocess_parameters=(
+        ScriptParameter(
+            name="NegativeSampleRate",
+            argument="--negative-sample-rate",
+            default="auto",
+            description="share of genuine train rows kept (0 < rate <= 1), or auto",
+        ),
+    ),
 )
 
 

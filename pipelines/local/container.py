@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from pipelines import contract
-from pipelines.local.errors import StepFailedError, UnsupportedStepError
+from pipelines.local.errors import StepFailedError, StepOutOfMemoryError, UnsupportedStepError
+from pipelines.local.usage import ProcessUsage, gigabytes, run_measured
 
 PYTHON_COMMANDS = frozenset({"python", "python3"})
 
@@ -50,15 +50,42 @@ def python_command(command: Sequence[str], python: str) -> list[str]:
     return [python, *command[1:]]
 
 
-def run_logged(command: list[str], env: dict[str, str], cwd: Path, log: Path, where: str) -> None:
-    """Run `command`, stdout and stderr appended to `log`; a non-zero exit fails the step."""
+MEMORY_ERROR_MARK = b"MemoryError"
+LOG_TAIL_BYTES = 4_096
+
+
+def _died_of_memory_error(log: Path) -> bool:
+    """Whether the log ends with a Python MemoryError (a capped address space, a failed allocation)."""
+    with log.open("rb") as handle:
+        handle.seek(max(0, log.stat().st_size - LOG_TAIL_BYTES))
+        return MEMORY_ERROR_MARK in handle.read()
+
+
+def run_logged(
+    command: list[str],
+    env: dict[str, str],
+    cwd: Path,
+    log: Path,
+    where: str,
+    *,
+    usages: list[ProcessUsage] | None = None,
+    memory_advice: str = "give the step less data or free memory on this machine",
+    preexec_fn: Callable[[], None] | None = None,
+) -> ProcessUsage:
+    """Run `command`, stdout and stderr appended to `log`, measured (appended to `usages`); a non-zero
+    exit fails the step, a kill by the kernel or a MemoryError as out of memory, one line."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as handle:
-        completed = subprocess.run(
-            command, env=env, cwd=cwd, stdout=handle, stderr=subprocess.STDOUT, check=False
+        usage = run_measured(command, env=env, cwd=cwd, stdout=handle, preexec_fn=preexec_fn)
+    if usages is not None:
+        usages.append(usage)
+    if usage.returncode == 0:
+        return usage
+    if usage.killed or _died_of_memory_error(log):
+        raise StepOutOfMemoryError(
+            f"{where}: out of memory (peak {gigabytes(usage.peak_rss_bytes)}): {memory_advice}"
         )
-    if completed.returncode != 0:
-        raise StepFailedError(f"{where}: script exited with code {completed.returncode} (see {log.name})")
+    raise StepFailedError(f"{where}: script exited with code {usage.returncode} (see {log.name})")
 
 
 def default_python() -> str:

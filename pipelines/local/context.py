@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 from cdp.objectstore.port import ObjectStore
+from pipelines.local.container import run_logged
+from pipelines.local.usage import ProcessUsage
 
 
 @dataclass
@@ -23,6 +25,22 @@ class StepContext:
     python: str
     pipeline_name: str
     execution_id: str
+    memory_advice: str = "give the step less data or free memory on this machine"
+    preexec_fn: Callable[[], None] | None = None  # e.g. an address-space cap on the script
+    usages: list[ProcessUsage] = field(default_factory=list)  # the step's script runs, measured
+
+    def run_script(self, command: list[str], env: dict[str, str], cwd: Path) -> None:
+        """Run one of the step's scripts into the step's log, measured (see `container.run_logged`)."""
+        run_logged(
+            command,
+            env,
+            cwd,
+            self.log,
+            self.where,
+            usages=self.usages,
+            memory_advice=self.memory_advice,
+            preexec_fn=self.preexec_fn,
+        )
 
     @property
     def job_name(self) -> str:

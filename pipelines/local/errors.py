@@ -17,3 +17,8 @@ class UnsupportedStepError(ExecutorError):
 
 class StepFailedError(ExecutorError):
     """A step failed (a script exited non-zero, an input was missing, a Fail step was reached)."""
+
+
+class StepOutOfMemoryError(StepFailedError):
+    """A step's script was killed by the kernel (SIGKILL) or died of MemoryError: the message names its
+    peak memory and the settings to change."""

@@ -4,8 +4,14 @@ Processing and Training steps run their scripts in subprocesses with the contain
 the step's folder; S3 URIs go through the object-store port; Athena inputs run on the catalog (DuckDB);
 Condition steps evaluate their conditions; RegisterModel steps call the injected registrar; Fail steps
 fail the run with their message. Job steps with `CacheConfig.Enabled` reuse an earlier run's outputs when
-their arguments and input contents hash the same. Every run leaves `run.json` (status, timings, logs and
-outputs per step) in `<work_dir>/runs/<execution id>/`.
+their arguments and input contents hash the same. Every run leaves `run.json` (status, timings, peak
+memory and CPU seconds of each job step's script, logs and outputs per step) in
+`<work_dir>/runs/<execution id>/`; `progress` gets one line per finished step.
+
+A script killed by the kernel (SIGKILL: the out-of-memory killer) or dying of MemoryError fails its step
+with one line: "out of memory (peak X GB): set <the pipeline parameters that shape the step's data>".
+`step_memory_limit_bytes` caps each script's address space, so a step too big fails on its own instead of
+the kernel choosing what to kill.
 """
 
 from __future__ import annotations
@@ -29,10 +35,12 @@ from pipelines.local.context import PreparedStep, StepContext
 from pipelines.local.errors import DefinitionError, ExecutorError, StepFailedError
 from pipelines.local.expressions import Resolver, walk
 from pipelines.local.graph import StepNode, parse_steps, run_order
+from pipelines.local.memory_advice import memory_settings, out_of_memory_advice
 from pipelines.local.processing import check_outputs_exist, prepare_processing, processing_outputs
 from pipelines.local.record import RunRecord, StepRecord
 from pipelines.local.register import ModelRegistrar, register_model
 from pipelines.local.training import prepare_training
+from pipelines.local.usage import gigabytes, memory_limit
 
 __all__ = ["LocalPipelineExecutor", "ModelRegistrar"]
 
@@ -81,6 +89,8 @@ class LocalPipelineExecutor:
         work_dir: Path,
         python: str | None = None,
         use_cache: bool = True,
+        progress: Callable[[str], None] | None = None,
+        step_memory_limit_bytes: int | None = None,
     ) -> None:
         self.store = object_store
         self.query = query
@@ -89,6 +99,8 @@ class LocalPipelineExecutor:
         self.python = python or default_python()
         self.use_cache = use_cache
         self.cache = StepCache(self.work_dir / "cache")
+        self.progress = progress
+        self.step_memory_limit_bytes = step_memory_limit_bytes
 
     def run_dir(self, execution_id: str) -> Path:
         return self.work_dir / "runs" / execution_id
@@ -140,7 +152,7 @@ class LocalPipelineExecutor:
             step.started_at = _now()
             started = time.perf_counter()
             try:
-                self._run_step(node, step, resolver, run_dir, record, outcomes)
+                self._run_step(node, step, resolver, run_dir, record, outcomes, nodes)
                 step.status = "Succeeded"
             except (ExecutorError, OSError) as error:  # OSError: a missing object or file
                 step.status, step.failure_reason = "Failed", str(error)
@@ -149,6 +161,7 @@ class LocalPipelineExecutor:
                 step.ended_at = _now()
                 step.duration_seconds = round(time.perf_counter() - started, 3)
                 record.save(run_dir / "run.json")
+                self._report(step)
             if record.status == "Failed":
                 break
         if record.status != "Failed":
@@ -172,6 +185,7 @@ class LocalPipelineExecutor:
         run_dir: Path,
         record: RunRecord,
         outcomes: dict[str, str],
+        nodes: Mapping[str, StepNode],
     ) -> None:
         where = f"step {node.name!r}"
         if node.type == "Condition":
@@ -208,8 +222,20 @@ class LocalPipelineExecutor:
             python=self.python,
             pipeline_name=record.pipeline_name,
             execution_id=record.execution_id,
+            memory_advice=out_of_memory_advice(memory_settings(nodes, node.name)),
+            preexec_fn=memory_limit(self.step_memory_limit_bytes) if self.step_memory_limit_bytes else None,
         )
         step.log = str(ctx.log)
+        try:
+            self._run_job(node, step, ctx, resolver, record)
+        finally:
+            if ctx.usages:
+                step.peak_memory_bytes = max(u.peak_rss_bytes for u in ctx.usages)
+                step.cpu_seconds = round(sum(u.cpu_seconds for u in ctx.usages), 3)
+
+    def _run_job(
+        self, node: StepNode, step: StepRecord, ctx: StepContext, resolver: Resolver, record: RunRecord
+    ) -> None:
         prepared: PreparedStep = (
             prepare_processing(ctx) if node.type == "Processing" else prepare_training(ctx)
         )
@@ -231,6 +257,19 @@ class LocalPipelineExecutor:
                     record.pipeline_name, node.name, prepared.digest, step.properties, record.execution_id
                 )
         resolver.step_properties[node.name] = step.properties
+
+    def _report(self, step: StepRecord) -> None:
+        """One progress line per finished step: status, wall and CPU seconds, peak memory."""
+        if self.progress is None or step.status == "NotExecuted":
+            return
+        figures = [f"{step.duration_seconds or 0:.1f} s"]
+        if step.cpu_seconds is not None:
+            figures.append(f"CPU {step.cpu_seconds:.1f} s")
+        if step.peak_memory_bytes is not None:
+            figures.append(f"peak {gigabytes(step.peak_memory_bytes)}")
+        if step.cache_hit:
+            figures.append("cached")
+        self.progress(f"{step.name}: {step.status} ({', '.join(figures)})")
 
     @staticmethod
     def _outputs_exist(node: StepNode, ctx: StepContext, properties: dict[str, Any]) -> bool:

@@ -11,7 +11,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import sqlglot
 
-from pipelines.local.container import ContainerRoot, python_command, run_logged
+from pipelines.local.container import ContainerRoot, python_command
 from pipelines.local.context import PreparedStep, StepContext
 from pipelines.local.errors import StepFailedError, UnsupportedStepError
 from pipelines.local.transfer import download_prefix, folder_digest, upload_folder
@@ -89,7 +89,7 @@ def prepare_processing(ctx: StepContext) -> PreparedStep:
     def run() -> dict[str, Any]:
         argv = [root.map_argument(str(a)) for a in [*command, *(app.get("ContainerArguments") or [])]]
         env = root.environment(args.get("Environment") or {})
-        run_logged(argv, env, cwd=root.root, log=ctx.log, where=ctx.where)
+        ctx.run_script(argv, env, cwd=root.root)
         for item in outputs:
             local = root.map(item["S3Output"]["LocalPath"], ctx.where)
             upload_folder(ctx.store, local, item["S3Output"]["S3Uri"])

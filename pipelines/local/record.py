@@ -24,6 +24,8 @@ class StepRecord:
     failure_reason: str | None = None
     outcome: str | None = None  # Condition steps: "if" or "else"
     input_digest: str | None = None  # Processing/Training: sha256 of arguments + input contents
+    peak_memory_bytes: int | None = None  # Processing/Training: peak RSS of the script's process tree
+    cpu_seconds: float | None = None  # Processing/Training: the script's user + system CPU time
     properties: dict[str, Any] = field(default_factory=dict)
 
 

@@ -16,7 +16,7 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from pipelines.local.container import ContainerRoot, run_logged
+from pipelines.local.container import ContainerRoot
 from pipelines.local.context import PreparedStep, StepContext
 from pipelines.local.errors import StepFailedError, UnsupportedStepError
 from pipelines.local.transfer import download_prefix, folder_digest
@@ -111,7 +111,7 @@ def prepare_training(ctx: StepContext) -> PreparedStep:
             **{f"SM_HP_{k.upper()}": str(v) for k, v in hyperparameters.items()},
         }
         command = [ctx.python, str(entry), *hyperparameter_arguments(hyperparameters)]
-        run_logged(command, root.environment(env), cwd=code_dir, log=ctx.log, where=ctx.where)
+        ctx.run_script(command, root.environment(env), cwd=code_dir)
         if not any(model_dir.iterdir()):
             raise StepFailedError(f"{ctx.where}: the script wrote nothing to SM_MODEL_DIR")
         output_uri = f"{args['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{ctx.job_name}/output"

@@ -306,6 +306,13 @@ def model_card(
         else f"| {name} | ? | ? |"
         for name in ("train", "validation", "test")
     )
+    rate = float(document.get("negative_sample_rate", 1.0))
+    sampling = (
+        f" Genuine train rows down-sampled to {rate:.1%} (every fraud kept), each weighted {1 / rate:.3g} so"
+        " the loss sees the full data's balance."
+        if rate < 1.0
+        else ""
+    )
     top = "\n".join(f"| {name} | {share:.3f} |" for name, share in ranked[:10])
     top_shap = "\n".join(f"| {name} | {value:.4f} |" for name, value in shap_ranked[:10])
     return f"""# Model card: fraud (per-transaction fraud probability)
@@ -321,7 +328,7 @@ Gradient-boosted trees (XGBoost, `binary:logistic`, `hist`): {trees} trees kept 
 {training.get("validation_aucpr", float("nan")):.4f} at the best iteration), max depth
 {hp.get("max_depth", "?")}, learning rate {hp.get("eta", "?")}, seed {hp.get("seed", "?")}.
 Class imbalance: `scale_pos_weight` = {training.get("scale_pos_weight", float("nan")):.2f} on the
-training loss only; validation and test keep every row.
+training loss only; validation and test keep every row.{sampling}
 
 ## Data
 Features of the `fraud_card` view: the transaction, the card's velocity and amounts over 1 h / 24 h / 7 d /
