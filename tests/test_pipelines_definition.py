@@ -220,7 +220,10 @@ def test_instance_types_and_counts_are_parameters_sized_by_the_spec(built, model
     parameters = {p["Name"]: p for p in definition["Parameters"]}
     assert parameters["ProcessingInstanceType"]["DefaultValue"] == sizing.processing_type
     assert parameters["TrainingInstanceType"]["DefaultValue"] == sizing.training_type
-    for name, default in (("ProcessingInstanceCount", sizing.processing_count), ("TrainingInstanceCount", sizing.training_count)):
+    for name, default in (
+        ("ProcessingInstanceCount", sizing.processing_count),
+        ("TrainingInstanceCount", sizing.training_count),
+    ):
         assert parameters[name] == {"Name": name, "Type": "Integer", "DefaultValue": default}
     steps = {s["Name"]: s["Arguments"] for s in definition["Steps"]}
     for name in ("Preprocess", "Evaluate"):
