@@ -18,16 +18,19 @@ from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
 from sagemaker.core.processing import ScriptProcessor
 from sagemaker.core.shapes import (
     AthenaDatasetDefinition,
+    Channel,
     DatasetDefinition,
+    DataSource,
     ProcessingInput,
     ProcessingOutput,
     ProcessingS3Input,
     ProcessingS3Output,
+    S3DataSource,
 )
 from sagemaker.core.workflow.conditions import ConditionGreaterThanOrEqualTo, ConditionLessThanOrEqualTo
 from sagemaker.core.workflow.execution_variables import ExecutionVariables
 from sagemaker.core.workflow.functions import Join, JsonGet
-from sagemaker.core.workflow.parameters import ParameterFloat, ParameterString
+from sagemaker.core.workflow.parameters import ParameterFloat, ParameterInteger, ParameterString
 from sagemaker.core.workflow.pipeline_context import PipelineSession
 from sagemaker.core.workflow.properties import PropertyFile
 from sagemaker.mlops.workflow.condition_step import ConditionStep
@@ -37,7 +40,7 @@ from sagemaker.mlops.workflow.pipeline import Pipeline
 from sagemaker.mlops.workflow.steps import CacheConfig, ProcessingStep, TrainingStep
 from sagemaker.serve.model_builder import ModelBuilder
 from sagemaker.train import ModelTrainer
-from sagemaker.train.configs import Compute, InputData, OutputDataConfig, SourceCode
+from sagemaker.train.configs import Compute, OutputDataConfig, SourceCode
 
 from cdp.aws_resources import ATHENA_WORKGROUP
 from cdp.catalog.dialect import to_athena
@@ -52,11 +55,13 @@ STEP_REGISTER = "Register"
 STEP_FAIL = "Fail"
 PROPERTY_FILE = "EvaluationReport"
 
-FRAMEWORK_VERSIONS = {"xgboost": "1.7-1", "sklearn": "1.2-1"}
+# xgboost 3.2: the version the project pins (train.py's collective API, the booster format serving reads)
+FRAMEWORK_VERSIONS = {"xgboost": "3.2-0", "sklearn": "1.2-1"}
 DEFAULT_INSTANCE = "ml.m5.xlarge"
 INFERENCE_INSTANCE = "ml.m5.large"
 INFERENCE_CONTENT_TYPES = ("application/json", "text/csv")  # what the inference image's /invocations reads
 CACHE = CacheConfig(enable_caching=True, expire_after="P30D")
+FILES_PER_SPLIT_ARGUMENT = "--files-per-split"  # preprocess.py: one train file per training host
 
 
 class CdpPipeline(Pipeline):
@@ -128,6 +133,21 @@ def _athena_request(sql: str, output_uri: str, database: str, workgroup: str) ->
     }
 
 
+def _training_channel(split: str, uri: Any, sharded: bool) -> Channel:
+    """A split as a training channel; `sharded`: each host gets some of its files (`ShardedByS3Key`)."""
+    return Channel(
+        channel_name=split,
+        data_source=DataSource(
+            s3_data_source=S3DataSource(
+                s3_data_type="S3Prefix",
+                s3_uri=uri,
+                s3_data_distribution_type="ShardedByS3Key" if sharded else "FullyReplicated",
+            )
+        ),
+        input_mode="File",
+    )
+
+
 def _condition(gate: Gate, value: JsonGet, threshold: ParameterFloat):
     if gate.comparison == ">=":
         return ConditionGreaterThanOrEqualTo(left=value, right=threshold)
@@ -150,6 +170,11 @@ def build_pipeline(
 ) -> CdpPipeline:
     """The model's pipeline: Preprocess -> Train -> Evaluate -> Gate -> Register | Fail.
 
+    Machines are pipeline parameters defaulting to `spec.sizing`: ProcessingInstanceType/Count (Preprocess,
+    Evaluate) and TrainingInstanceType/Count (Train). With `spec.distributed_training` the train channel is
+    sharded by S3 key and Preprocess writes `TrainingInstanceCount` train files, so every host trains on
+    its share; otherwise every host gets every file (the scripts are single-host: keep the counts at 1).
+
     Building uploads the scripts of `scripts_dir` (default `training/<model>/`) through `session`.
     `inference_image` is this project's inference image (`inference/Dockerfile`, the `serve` contract):
     the registered model runs in it, JSON and CSV in, reason codes out. Without it the package names the
@@ -164,8 +189,11 @@ def build_pipeline(
     training_image = training_image or _image(spec.framework, region)
     prefix = f"s3://{bucket}/pipelines/{spec.model}"
 
-    processing_instance = ParameterString(name="ProcessingInstanceType", default_value=DEFAULT_INSTANCE)
-    training_instance = ParameterString(name="TrainingInstanceType", default_value=DEFAULT_INSTANCE)
+    sizing = spec.sizing
+    processing_instance = ParameterString(name="ProcessingInstanceType", default_value=sizing.processing_type)
+    processing_count = ParameterInteger(name="ProcessingInstanceCount", default_value=sizing.processing_count)
+    training_instance = ParameterString(name="TrainingInstanceType", default_value=sizing.training_type)
+    training_count = ParameterInteger(name="TrainingInstanceCount", default_value=sizing.training_count)
     approval_status = ParameterString(name="ModelApprovalStatus", default_value="PendingManualApproval")
     thresholds = {
         g.parameter: ParameterFloat(name=g.parameter, default_value=g.threshold) for g in spec.gates
@@ -179,7 +207,7 @@ def build_pipeline(
         image_uri=processing_image,
         command=["python3"],
         instance_type=processing_instance,
-        instance_count=1,
+        instance_count=processing_count,
         role=role,
         sagemaker_session=session,
         base_job_name=f"{spec.pipeline_name}-process",
@@ -205,13 +233,18 @@ def build_pipeline(
     dataset_request = _athena_request(
         to_athena(feature_query or spec.feature_query), f"{prefix}/athena/", athena_database, athena_workgroup
     )
+    preprocess_arguments: list[Any] = [
+        item for argument, value in script_parameters for item in (argument, value)
+    ]
+    if spec.distributed_training:  # one train file per training host (a string argument, hence the Join)
+        preprocess_arguments += [FILES_PER_SPLIT_ARGUMENT, Join(on="", values=[training_count])]
     preprocess = ProcessingStep(
         name=STEP_PREPROCESS,
         step_args=processor.run(
             code=str(scripts / contract.PREPROCESS_SCRIPT),
             inputs=[features],
             outputs=[_output(prefix, split) for split in contract.SPLITS],
-            arguments=[item for argument, value in script_parameters for item in (argument, value)] or None,
+            arguments=preprocess_arguments or None,
         ),
         cache_config=CACHE,
         description=f"Pull the {spec.model} feature set from the lake and split it by time.",
@@ -222,11 +255,11 @@ def build_pipeline(
     trainer = ModelTrainer(
         training_image=training_image,
         source_code=SourceCode(source_dir=str(scripts), entry_script=contract.TRAIN_SCRIPT),
-        compute=Compute(instance_type=training_instance, instance_count=1),
+        compute=Compute(instance_type=training_instance, instance_count=training_count),
         hyperparameters=dict(spec.hyperparameters),
         input_data_config=[
-            InputData(channel_name=split, data_source=split_uri[split].S3Output.S3Uri)
-            for split in ("train", "validation")
+            _training_channel("train", split_uri["train"].S3Output.S3Uri, sharded=spec.distributed_training),
+            _training_channel("validation", split_uri["validation"].S3Output.S3Uri, sharded=False),
         ],
         output_data_config=OutputDataConfig(s3_output_path=f"{prefix}/models", compression_type="GZIP"),
         role=role,
@@ -317,7 +350,9 @@ def build_pipeline(
         name=spec.pipeline_name,
         parameters=[
             processing_instance,
+            processing_count,
             training_instance,
+            training_count,
             approval_status,
             *thresholds.values(),
             *(value for _, value in script_parameters),

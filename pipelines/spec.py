@@ -40,6 +40,19 @@ class ScriptParameter:
 
 
 @dataclass(frozen=True)
+class InstanceSizing:
+    """Default machines of a pipeline's SageMaker jobs (each a pipeline parameter a run can override):
+    `ProcessingInstanceType` / `ProcessingInstanceCount` for Preprocess and Evaluate,
+    `TrainingInstanceType` / `TrainingInstanceCount` for Train. `basis`: the figures that decide them."""
+
+    processing_type: str = "ml.m5.large"
+    training_type: str = "ml.m5.large"
+    processing_count: int = 1
+    training_count: int = 1
+    basis: str = ""
+
+
+@dataclass(frozen=True)
 class ModelPipelineSpec:
     """Everything a model's pipeline definition is built from."""
 
@@ -50,6 +63,10 @@ class ModelPipelineSpec:
     hyperparameters: Mapping[str, str | int | float] = field(default_factory=dict)
     framework: Literal["xgboost", "sklearn"] = "xgboost"
     preprocess_parameters: tuple[ScriptParameter, ...] = ()
+    sizing: InstanceSizing = field(default_factory=InstanceSizing)
+    # Train runs as one XGBoost collective over `TrainingInstanceCount` hosts: the train channel is
+    # sharded by S3 key and Preprocess writes one train file per host (`--files-per-split`).
+    distributed_training: bool = False
 
     @property
     def pipeline_name(self) -> str:

@@ -42,7 +42,7 @@ def test_definition_matches_golden(built, model):
 @pytest.mark.parametrize("model", MODELS)
 def test_preprocess_script_parameters_reach_the_definition(built, model):
     """A spec's preprocess parameters are pipeline parameters handed to the script as arguments (fraud:
-    NegativeSampleRate -> --negative-sample-rate); the other models' scripts get none."""
+    NegativeSampleRate -> --negative-sample-rate, then the train file count); the others get none."""
     definition = built[1][model]
     parameters = {p["Name"]: p for p in definition["Parameters"]}
     preprocess = next(s for s in definition["Steps"] if s["Name"] == "Preprocess")
@@ -55,7 +55,8 @@ def test_preprocess_script_parameters_reach_the_definition(built, model):
             "DefaultValue": script_parameter.default,
         }
         expected += [script_parameter.argument, {"Get": f"Parameters.{script_parameter.name}"}]
-    assert arguments == expected
+    sharding = ["--files-per-split"] if spec_of(model).distributed_training else []  # see the sizing test
+    assert arguments[: len(expected)] == expected and arguments[len(expected) :: 2] == sharding
     if model == "fraud":
         assert expected == ["--negative-sample-rate", {"Get": "Parameters.NegativeSampleRate"}]
 
@@ -207,3 +208,41 @@ def test_the_inference_image_setting_reaches_get_pipeline_definition(monkeypatch
         get_settings.cache_clear()
     _, container = _registered_container(json.loads(capsys.readouterr().out))
     assert container["Image"] == INFERENCE_IMAGE
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_instance_types_and_counts_are_parameters_sized_by_the_spec(built, model):
+    """Every job's machine type and count are pipeline parameters defaulting to the spec's sizing; the
+    distributed fraud training shards its train channel by S3 key and has Preprocess write one train file
+    per host; the single-host models replicate every channel."""
+    definition = built[1][model]
+    sizing = spec_of(model).sizing
+    parameters = {p["Name"]: p for p in definition["Parameters"]}
+    assert parameters["ProcessingInstanceType"]["DefaultValue"] == sizing.processing_type
+    assert parameters["TrainingInstanceType"]["DefaultValue"] == sizing.training_type
+    for name, default in (
+        ("ProcessingInstanceCount", sizing.processing_count),
+        ("TrainingInstanceCount", sizing.training_count),
+    ):
+        assert parameters[name] == {"Name": name, "Type": "Integer", "DefaultValue": default}
+    steps = {s["Name"]: s["Arguments"] for s in definition["Steps"]}
+    for name in ("Preprocess", "Evaluate"):
+        assert steps[name]["ProcessingResources"]["ClusterConfig"] | {"VolumeSizeInGB": 0} == {
+            "InstanceType": {"Get": "Parameters.ProcessingInstanceType"},
+            "InstanceCount": {"Get": "Parameters.ProcessingInstanceCount"},
+            "VolumeSizeInGB": 0,
+        }
+    resources = steps["Train"]["ResourceConfig"]
+    assert resources["InstanceType"] == {"Get": "Parameters.TrainingInstanceType"}
+    assert resources["InstanceCount"] == {"Get": "Parameters.TrainingInstanceCount"}
+    channels = {c["ChannelName"]: c for c in steps["Train"]["InputDataConfig"]}
+    distribution = {n: c["DataSource"]["S3DataSource"]["S3DataDistributionType"] for n, c in channels.items()}
+    sharded = spec_of(model).distributed_training
+    assert distribution["train"] == ("ShardedByS3Key" if sharded else "FullyReplicated")
+    assert distribution["validation"] == "FullyReplicated"
+    assert channels["train"]["InputMode"] == channels["validation"]["InputMode"] == "File"
+    arguments = steps["Preprocess"]["AppSpecification"].get("ContainerArguments") or []
+    files = {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.TrainingInstanceCount"}]}}
+    assert (arguments[-2:] == ["--files-per-split", files]) is sharded
+    if model == "fraud":
+        assert sharded and (sizing.processing_type, sizing.training_type) == ("ml.m5.large", "ml.m5.xlarge")

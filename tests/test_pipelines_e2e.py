@@ -146,3 +146,28 @@ def test_gate_failure_takes_the_fail_branch_with_a_readable_message(lake):
     assert "The fraud model did not pass its quality gate: pr_auc = 0." in record.failure_reason
     assert "(required >= 0.999 )" in record.failure_reason
     assert registry.entries == []
+
+
+def test_run_pipeline_parameters_size_the_jobs_and_several_instances_run_as_one_locally(lake):
+    """`--parameter` overrides reach the jobs' resources (and Preprocess's file count); the local executor
+    runs a count > 1 definition on one instance, with every shard."""
+    _, _, _, definitions = lake
+    registry = RecordingRegistry()
+    overrides = {
+        "TrainingInstanceCount": "2",
+        "TrainingInstanceType": "ml.m5.2xlarge",
+        "ProcessingInstanceCount": "2",
+    }
+    record = _executor(lake, registry, work="work-sized").run(
+        definitions["fraud"], pipeline_name="cdp-fraud", parameters=overrides
+    )
+    assert record.status == "Succeeded", _failure(record)
+    train = record.step("Train").properties
+    assert train["ResourceConfig"]["InstanceCount"] == 2
+    assert train["ResourceConfig"]["InstanceType"] == "ml.m5.2xlarge"
+    (channel,) = [c for c in train["InputDataConfig"] if c["ChannelName"] == "train"]
+    assert channel["DataSource"]["S3DataSource"]["S3DataDistributionType"] == "ShardedByS3Key"
+    preprocess = record.step("Preprocess").properties
+    assert preprocess["ProcessingResources"]["ClusterConfig"]["InstanceCount"] == 2
+    assert preprocess["AppSpecification"]["ContainerArguments"][-2:] == ["--files-per-split", "2"]
+    assert len(registry.entries) == 1

@@ -127,3 +127,10 @@ def test_memory_advice_names_the_parameters_of_the_step_and_its_upstream_steps()
     assert memory_settings(nodes, "Train") == ["SampleRate", "ProcessingInstanceType"]  # its input's size
     assert out_of_memory_advice([]) == "give the step less data or free memory on this machine"
     assert out_of_memory_advice(["TrainingInstanceType"]).startswith("set a larger TrainingInstanceType")
+
+
+def test_instance_counts_are_machine_settings_not_data_settings():
+    settings = ["TrainingInstanceType", "NegativeSampleRate", "TrainingInstanceCount"]
+    advice = out_of_memory_advice(settings)
+    assert advice.startswith("set NegativeSampleRate (pipeline parameter)")
+    assert "larger TrainingInstanceType or TrainingInstanceCount on SageMaker" in advice

@@ -72,7 +72,11 @@ def test_run_pipeline_upserts_the_printed_definition_and_starts_it(aws, capsys, 
     with mock_aws():
         _lake()
         code = run_pipeline_main(
-            [*_args(model), "--parameter", f"{gate}=0.42", "--parameter", "TrainingInstanceType=ml.c5.xlarge"]
+            [
+                *_args(model),
+                *("--parameter", f"{gate}=0.42", "--parameter", "TrainingInstanceType=ml.c5.xlarge"),
+                *("--parameter", "TrainingInstanceCount=3", "--parameter", "ProcessingInstanceCount=2"),
+            ]
         )
         out = capsys.readouterr().out
         assert code == 0
@@ -90,6 +94,8 @@ def test_run_pipeline_upserts_the_printed_definition_and_starts_it(aws, capsys, 
         assert {p["Name"]: p["Value"] for p in passed} == {
             gate: "0.42",
             "TrainingInstanceType": "ml.c5.xlarge",
+            "TrainingInstanceCount": "3",
+            "ProcessingInstanceCount": "2",
         }
 
 
@@ -111,7 +117,11 @@ def test_a_second_run_updates_the_pipeline(aws, capsys):
 
 @pytest.mark.parametrize(
     ("parameter", "named"),
-    [("MinSilhoutte=0.3", "'MinSilhoutte'"), ("MinSilhouette=high", "'MinSilhouette' is a Float")],
+    [
+        ("MinSilhoutte=0.3", "'MinSilhoutte'"),
+        ("MinSilhouette=high", "'MinSilhouette' is a Float"),
+        ("TrainingInstanceCount=two", "'TrainingInstanceCount' is a Integer"),
+    ],
 )
 def test_a_bad_parameter_is_one_line_and_nothing_is_created(aws, capsys, parameter, named):
     with mock_aws():

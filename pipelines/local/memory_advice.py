@@ -2,7 +2,7 @@
 
 A step's memory follows its input and its machine: the parameters it reads itself, and those of the steps
 upstream of it (e.g. `NegativeSampleRate` of Preprocess sets how many rows Train gets), data settings first,
-instance types last.
+machine settings (instance types and counts: more training hosts each hold a shard) last.
 """
 
 from __future__ import annotations
@@ -13,6 +13,12 @@ from typing import Any
 from pipelines.local.graph import StepNode
 
 _PARAMETER = "Parameters."
+_MACHINE_SUFFIXES = ("InstanceType", "InstanceCount")
+
+
+def is_machine_setting(name: str) -> bool:
+    """Whether a parameter picks SageMaker machines (a type or a count) rather than the step's data."""
+    return name.endswith(_MACHINE_SUFFIXES)
 
 
 def parameter_references(value: Any) -> set[str]:
@@ -44,13 +50,13 @@ def memory_settings(nodes: Mapping[str, StepNode], name: str) -> list[str]:
         if node.type in ("Processing", "Training"):
             found |= parameter_references(node.arguments)
         pending.extend(node.depends_on)
-    return sorted(found, key=lambda p: (p.endswith("InstanceType"), p))
+    return sorted(found, key=lambda p: (is_machine_setting(p), p))
 
 
 def out_of_memory_advice(settings: list[str]) -> str:
     """The "set ..." part of the out-of-memory message."""
-    data = " or ".join(s for s in settings if not s.endswith("InstanceType"))
-    machines = " or ".join(s for s in settings if s.endswith("InstanceType"))
+    data = " or ".join(s for s in settings if not is_machine_setting(s))
+    machines = " or ".join(s for s in settings if is_machine_setting(s))
     if data and machines:
         return (
             f"set {data} (pipeline parameter) to give the step less data, or a larger {machines} on SageMaker"

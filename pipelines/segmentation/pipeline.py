@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipelines.spec import Gate, ModelPipelineSpec
+from pipelines.spec import Gate, InstanceSizing, ModelPipelineSpec
 
 if TYPE_CHECKING:
     from sagemaker.core.workflow.pipeline_context import PipelineSession
@@ -22,6 +22,11 @@ SPEC = ModelPipelineSpec(
     gates=(Gate(metric="silhouette", parameter="MinSilhouette", threshold=0.10, comparison=">="),),
     hyperparameters={"n_clusters": 6, "seed": 7},
     framework="sklearn",
+    sizing=InstanceSizing(
+        processing_type="ml.m5.large",
+        training_type="ml.m5.large",
+        basis="one row per customer (2,000 at full size): megabytes; the smallest size",
+    ),
 )
 
 

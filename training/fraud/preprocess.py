@@ -12,6 +12,13 @@ become 0/1; missing values stay missing (NaN, which the trees route on their own
 list and the encoding go to `train/feature_spec.json`; train.py copies it into the model folder so
 evaluation and serving apply the same encoding (`encode_features`, also imported by serving).
 
+Files per split (`--files-per-split`, the pipeline passes its `TrainingInstanceCount`): with N > 1 each
+split is written as N files `<split>-00000.parquet` ... of about equal rows, consecutive in time (name
+order is time order), so SageMaker's `ShardedByS3Key` gives every training host some of the train rows,
+and a reader of the whole folder in name order sees the same rows in the same order as from one file.
+The feature spec is written beside the train and the validation rows (a host whose train shards lack it
+reads the replicated validation copy).
+
 Memory: the input is streamed, never loaded whole. At full size (22.3M rows, 53 columns) loading it into
 pandas, sorting and encoding took 20.5 GB and was killed (at 2M rows it took 3.7 GB); streamed it peaks
 at 0.63 GB at 2M and at 22.3M rows alike, 100 s for 22.3M rows (bench/results/fraud_training.json):
@@ -459,6 +466,14 @@ def _write_by_month(source: BatchSource, columns: list[str], writer: SplitWriter
             writer.write(_sort(pq.read_table(Path(tmp) / f"{month:07d}.parquet")))
 
 
+def expected_rows(found: Scan, rate: float) -> dict[str, int]:
+    """Rows each split will hold (train: every fraud and about `rate` of the genuine rows)."""
+    expected = dict(found.rows)
+    genuine = found.rows["train"] - found.frauds["train"]
+    expected["train"] = found.frauds["train"] + int(round(genuine * rate))
+    return expected
+
+
 def preprocess(
     source: BatchSource,
     sinks_for: Any,
@@ -466,13 +481,16 @@ def preprocess(
     negative_sample_rate: str | float = 1.0,
     seed: int = DEFAULT_SEED,
 ) -> dict[str, Any]:
-    """Both passes over `source`; `sinks_for(spec, schema_of)` returns {split: sink}. Returns the spec with
-    the row counts (`rows` / `frauds`: the input's, `written_rows` / `written_frauds`: the outputs')."""
+    """Both passes over `source`; `sinks_for(spec, schema_of, expected_rows)` returns {split: sink}.
+    Returns the spec with the row counts (`rows` / `frauds`: the input's, `written_rows` /
+    `written_frauds`: the outputs')."""
     label = label_column(source.schema)
     found = scan(source, label)
     spec = spec_from_schema(source.schema, found.vocabulary)
     rate = resolve_sample_rate(negative_sample_rate, found.rows["train"] - found.frauds["train"])
-    sinks = sinks_for(spec, lambda split: output_schema(spec, source.schema, split))
+    sinks = sinks_for(
+        spec, lambda split: output_schema(spec, source.schema, split), expected_rows(found, rate)
+    )
     writer = SplitWriter(spec, source.schema, label, sinks, NegativeSampler(rate, seed))
     needed = [c for c in source.schema.names if c in set(writer.inputs)]
     if all(found.in_order.values()):
@@ -498,7 +516,7 @@ def split_frames(
     source = TableSource(pa.Table.from_pandas(frame, preserve_index=False))
     collectors: dict[str, TableCollector] = {}
 
-    def sinks_for(spec: dict[str, Any], schema_of: Any) -> dict[str, Sink]:
+    def sinks_for(spec: dict[str, Any], schema_of: Any, expected: dict[str, int]) -> dict[str, Sink]:
         collectors.update({name: TableCollector(schema_of(name)) for name in SPLITS})
         return dict(collectors)
 
@@ -510,23 +528,59 @@ def split_frames(
 # -- the step -------------------------------------------------------------------------------------------
 
 
+class SplitFiles:
+    """A split's rows as `files` Parquet files of about `rows_per_file` rows each, consecutive in time
+    (`<split>.parquet` with one file, else `<split>-00000.parquet`, ...; the last file takes the rest)."""
+
+    def __init__(self, folder: Path, split: str, schema: pa.Schema, files: int, rows_per_file: int) -> None:
+        self.folder, self.split, self.schema = folder, split, schema
+        self.files, self.rows_per_file = max(1, files), max(1, rows_per_file)
+        self.index, self.held = 0, 0
+        self.writer: pq.ParquetWriter | None = None
+        if self.files == 1:  # one file, even for an empty split
+            self.writer = pq.ParquetWriter(folder / f"{split}.parquet", schema)
+
+    def _open(self) -> pq.ParquetWriter:
+        if self.writer is None:
+            path = self.folder / f"{self.split}-{self.index:05d}.parquet"
+            self.writer = pq.ParquetWriter(path, self.schema)
+        return self.writer
+
+    def write_table(self, table: pa.Table) -> None:
+        while table.num_rows:
+            last = self.index == self.files - 1
+            room = table.num_rows if last else self.rows_per_file - self.held
+            part, table = table.slice(0, room), table.slice(room)
+            self._open().write_table(part)
+            self.held += part.num_rows
+            if not last and self.held >= self.rows_per_file:
+                self.writer.close()
+                self.writer, self.index, self.held = None, self.index + 1, 0
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
 class ParquetSinks:
-    """One ParquetWriter per split under the output root (`<split>/<split>.parquet`)."""
+    """The splits' files under the output root (`<split>/`), `files_per_split` files each."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.writers: dict[str, pq.ParquetWriter] = {}
+    def __init__(self, root: Path, files_per_split: int = 1) -> None:
+        self.root, self.files_per_split = root, max(1, files_per_split)
+        self.sinks: dict[str, SplitFiles] = {}
 
-    def __call__(self, spec: dict[str, Any], schema_of: Any) -> dict[str, Sink]:
+    def __call__(self, spec: dict[str, Any], schema_of: Any, expected: dict[str, int]) -> dict[str, Sink]:
         for name in SPLITS:
             folder = self.root / name
             folder.mkdir(parents=True, exist_ok=True)
-            self.writers[name] = pq.ParquetWriter(folder / f"{name}.parquet", schema_of(name))
-        return dict(self.writers)
+            rows_per_file = -(-expected[name] // self.files_per_split)  # ceiling
+            self.sinks[name] = SplitFiles(folder, name, schema_of(name), self.files_per_split, rows_per_file)
+        return dict(self.sinks)
 
     def close(self) -> None:
-        for writer in self.writers.values():
-            writer.close()
+        for sink in self.sinks.values():
+            sink.close()
 
 
 def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -534,6 +588,7 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--negative-sample-rate", default="auto", help="share of genuine train rows kept, or auto")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED)
     p.add_argument("--batch-rows", type=int, default=BATCH_ROWS)
+    p.add_argument("--files-per-split", type=int, default=1, help="Parquet files per split (>= 1)")
     args, _ = p.parse_known_args(argv)
     return args
 
@@ -542,12 +597,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_arguments(argv)
     root = opt_ml_root()
     source = ParquetFolder(root / "processing/input/features", batch_rows=args.batch_rows)
-    sinks = ParquetSinks(root / "processing/output")
+    if args.files_per_split < 1:
+        raise PreprocessError("--files-per-split must be at least 1")
+    sinks = ParquetSinks(root / "processing/output", args.files_per_split)
     try:
         spec = preprocess(source, sinks, negative_sample_rate=args.negative_sample_rate, seed=args.seed)
     finally:
         sinks.close()
-    (root / "processing/output/train" / SPEC_FILE).write_text(json.dumps(spec, indent=2))
+    spec["files_per_split"] = args.files_per_split
+    for split in ("train", "validation"):  # validation is replicated on every training host
+        (root / "processing/output" / split / SPEC_FILE).write_text(json.dumps(spec, indent=2))
     summary = " ".join(f"{n}={spec['rows'][n]}/{spec['frauds'][n]}" for n in SPLITS)
     print(
         f"rows={spec['input_rows']} features={len(spec['features'])} rows/frauds: {summary} "

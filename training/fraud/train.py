@@ -17,6 +17,16 @@ is evaluated each round. At 1.76M train rows this peaks at 1.1 GB where the in-m
 took 2.8 GB, with the same model (identical test metrics); at 19.6M rows it still takes 7.0 GB, which is
 why preprocess.py down-samples genuine rows past 4M by default (2.3 GB; bench/results/fraud_training.json).
 
+Several instances (`TrainingInstanceCount` > 1): the train channel is sharded by S3 key (each host gets
+some of preprocess.py's train files), validation is replicated. The hosts of SageMaker's resource config
+(`SM_HOSTS`, `SM_CURRENT_HOST`) form one XGBoost collective: the first host starts the tracker, every host
+joins it, and the same chunked `QuantileDMatrix` code runs on each host's shards: XGBoost merges the
+quantile sketches and sums the gradient histograms across hosts, so every host grows the same trees. The
+class counts behind `scale_pos_weight` are summed across hosts; only the first host writes the model.
+With one host nothing of this runs. `CDP_TRAINING_HOST_ADDRESSES` (JSON `{host: address}`) maps host
+names to addresses where the names do not resolve (tests on one machine); `CDP_TRAINING_TRACKER_PORT`
+sets the tracker's port (default 9099).
+
 Writes into `SM_MODEL_DIR`: `model.ubj` (the booster cut at its best iteration, feature names set) and
 `features.json` (the ordered feature list, the one-hot encoding, the label, the training summary).
 
@@ -26,10 +36,14 @@ Imports only numpy, pandas and xgboost (the training image has them; project cod
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
+import socket
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +52,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import xgboost as xgb
+from xgboost import collective as xgb_collective
+from xgboost.tracker import RabitTracker
 
 LABEL = "is_fraud"
 WEIGHT = "sample_weight"  # preprocess.py's down-sampling weight (train split)
@@ -45,6 +61,102 @@ CHUNK_ROWS = 262_144  # rows handed to the quantile sketch at a time
 SPEC_FILE = "feature_spec.json"
 MODEL_FILE = "model.ubj"
 FEATURES_FILE = "features.json"
+HOST_ADDRESSES_ENV = "CDP_TRAINING_HOST_ADDRESSES"  # {host: address} where host names do not resolve
+TRACKER_PORT_ENV = "CDP_TRAINING_TRACKER_PORT"
+DEFAULT_TRACKER_PORT = 9099
+CONNECT_RETRIES = 30  # a worker may start before the first host's tracker listens
+
+
+# -- the hosts of a training job ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """The training job's hosts (SageMaker's resource config) and where the first host's tracker listens."""
+
+    hosts: tuple[str, ...]
+    current: str
+    tracker_address: str = ""
+    tracker_port: int = DEFAULT_TRACKER_PORT
+
+    @property
+    def size(self) -> int:
+        return len(self.hosts)
+
+    @property
+    def rank(self) -> int:
+        return self.hosts.index(self.current)
+
+    @property
+    def is_leader(self) -> bool:
+        return self.rank == 0
+
+
+def _resource_config(env: Mapping[str, str]) -> dict[str, Any]:
+    folder = Path(env.get("SM_INPUT_CONFIG_DIR", "/opt/ml/input/config"))
+    path = folder / "resourceconfig.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def cluster_from_env(env: Mapping[str, str] | None = None) -> Cluster:
+    """The hosts from `SM_HOSTS` / `SM_CURRENT_HOST` (else resourceconfig.json; one host without either)."""
+    env = os.environ if env is None else env
+    config = _resource_config(env) if "SM_HOSTS" not in env else {}
+    hosts = tuple(json.loads(env["SM_HOSTS"]) if "SM_HOSTS" in env else config.get("hosts", ["algo-1"]))
+    current = env.get("SM_CURRENT_HOST") or config.get("current_host") or hosts[0]
+    if current not in hosts:
+        raise ValueError(f"current host {current!r} is not one of the job's hosts")
+    if len(hosts) == 1:
+        return Cluster(hosts=hosts, current=current)
+    addresses = json.loads(env.get(HOST_ADDRESSES_ENV) or "{}")
+    leader = hosts[0]
+    address = addresses.get(leader) or socket.gethostbyname(leader)
+    port = int(env.get(TRACKER_PORT_ENV) or DEFAULT_TRACKER_PORT)
+    return Cluster(hosts=hosts, current=current, tracker_address=address, tracker_port=port)
+
+
+@contextmanager
+def collective(cluster: Cluster) -> Iterator[None]:
+    """Inside: this host is one worker of the job's XGBoost collective (nothing with one host). The
+    first host runs the tracker; ranks follow the order of the hosts (`sortby="task"`)."""
+    if cluster.size == 1:
+        yield
+        return
+    tracker = None
+    if cluster.is_leader:
+        tracker = RabitTracker(
+            n_workers=cluster.size, host_ip=cluster.tracker_address, port=cluster.tracker_port, sortby="task"
+        )
+        tracker.start()
+    with xgb_collective.CommunicatorContext(
+        dmlc_communicator="rabit",
+        dmlc_tracker_uri=cluster.tracker_address,
+        dmlc_tracker_port=cluster.tracker_port,
+        dmlc_task_id=f"{cluster.rank:06d}",
+        dmlc_retry=CONNECT_RETRIES,
+    ):
+        yield
+    if tracker is not None:
+        tracker.wait_for()
+
+
+def _summed(values: list[float]) -> list[float]:
+    """`values` summed over the collective's workers (themselves outside a collective)."""
+    if not xgb_collective.is_distributed():
+        return values
+    total = xgb_collective.allreduce(np.asarray(values, dtype=np.float64), xgb_collective.Op.SUM)
+    return [float(v) for v in total]
+
+
+def global_counts(counts: dict[str, float]) -> dict[str, float]:
+    """A sharded split's counts over every host's shards."""
+    rows, frauds, genuine = _summed([counts["rows"], counts["frauds"], counts["genuine_weight"]])
+    return {"rows": int(rows), "frauds": int(frauds), "genuine_weight": genuine}
+
+
+def model_digest(booster: xgb.Booster) -> str:
+    """sha256 of the booster's bytes: equal on every host of a distributed run."""
+    return hashlib.sha256(bytes(booster.save_raw("ubj"))).hexdigest()
 
 
 def parse_hyperparameters(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -237,8 +349,8 @@ def train_booster(
 ) -> tuple[xgb.Booster, dict[str, Any]]:
     """The booster cut at its best validation PR-AUC, and a summary of the run."""
     train_rows, validation_rows = _rows(train), _rows(validation)
-    counts = split_counts(train_rows)
-    validation_counts = split_counts(validation_rows)
+    counts = global_counts(split_counts(train_rows))  # train is sharded across hosts
+    validation_counts = split_counts(validation_rows)  # validation is replicated on every host
     weight = (
         imbalance_weight(counts["frauds"], counts["genuine_weight"])
         if args.scale_pos_weight == "auto"
@@ -301,18 +413,32 @@ def save_model(
     (model_dir / FEATURES_FILE).write_text(json.dumps(document, indent=2))
 
 
+def read_spec(train_dir: Path, validation_dir: Path) -> dict[str, Any]:
+    """preprocess.py's feature spec: beside the train rows, or beside the validation rows (a host whose
+    train shards did not include the spec file; validation is replicated on every host)."""
+    for folder in (train_dir, validation_dir):
+        if (folder / SPEC_FILE).is_file():
+            return json.loads((folder / SPEC_FILE).read_text())
+    raise FileNotFoundError(f"no {SPEC_FILE} in the train or validation channel")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_hyperparameters(argv)
     train_dir = Path(os.environ["SM_CHANNEL_TRAIN"])
-    spec = json.loads((train_dir / SPEC_FILE).read_text())
-    train = ParquetRows(train_dir)
-    validation = ParquetRows(Path(os.environ["SM_CHANNEL_VALIDATION"]))
-    booster, summary = train_booster(train, validation, spec["features"], args)
-    save_model(Path(os.environ.get("SM_MODEL_DIR", "/opt/ml/model")), booster, spec, summary, args)
+    validation_dir = Path(os.environ["SM_CHANNEL_VALIDATION"])
+    spec = read_spec(train_dir, validation_dir)
+    cluster = cluster_from_env()
+    with collective(cluster):
+        booster, summary = train_booster(
+            ParquetRows(train_dir), ParquetRows(validation_dir), spec["features"], args
+        )
+    if cluster.is_leader:  # every host holds the same booster; one writes it
+        save_model(Path(os.environ.get("SM_MODEL_DIR", "/opt/ml/model")), booster, spec, summary, args)
     print(
-        f"trained: best_iteration={summary['best_iteration']} of {summary['rounds_trained']} "
-        f"validation_aucpr={summary['validation_aucpr']:.4f} "
-        f"scale_pos_weight={summary['scale_pos_weight']:.2f} train_rows={summary['train_rows']}"
+        f"trained on host {cluster.rank + 1} of {cluster.size}: best_iteration={summary['best_iteration']} "
+        f"of {summary['rounds_trained']} validation_aucpr={summary['validation_aucpr']:.4f} "
+        f"scale_pos_weight={summary['scale_pos_weight']:.2f} train_rows={summary['train_rows']} "
+        f"model_sha256={model_digest(booster)}"
     )
 
 
