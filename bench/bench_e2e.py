@@ -166,7 +166,11 @@ def anchor_xgboost_train(settings: Any) -> dict[str, Any]:
         "features": len(features),
         "rounds": rounds,
         "read_and_matrix_seconds": round(read_seconds, 2),
-        "train_step_seconds": step.duration_seconds,
+        "work_seconds": round(time.perf_counter() - started, 3),
+        # the part of the stage this anchor matches: the Train step (the pipeline also preprocesses,
+        # evaluates, gates and registers)
+        "stage_part": f"Train step {step.name!r}",
+        "stage_part_seconds": step.duration_seconds,
     }
 
 
@@ -191,22 +195,28 @@ def anchor_raw_predict(settings: Any) -> dict[str, Any]:
     started = time.perf_counter()
     model.booster.predict(matrix)
     predict_seconds = time.perf_counter() - started
-    model.booster.predict(matrix, pred_contribs=True)
+    started = time.perf_counter()
+    model.booster.predict(matrix, pred_contribs=True)  # the handler's reason codes: SHAP of every row
+    shap_seconds = time.perf_counter() - started
     return {
-        "what": "raw booster predict (+ SHAP) on the scored rows, one thread",
+        "what": "raw booster predict + SHAP on the scored rows, one thread",
         "rows": len(rows),
         "encode_seconds": round(encode_seconds, 3),
         "predict_seconds": round(predict_seconds, 3),
-        "predict_shap_seconds": round(time.perf_counter() - started, 3),
+        "shap_seconds": round(shap_seconds, 3),
+        "work_seconds": round(encode_seconds + predict_seconds + shap_seconds, 3),
     }
 
 
-ANCHORS: dict[str, Callable[[Any], dict[str, Any]]] = {
-    "generate": anchor_copy_files,
-    "batch": anchor_duckdb_copy,
-    "features": anchor_duckdb_group_by,
-    "pipeline fraud": anchor_xgboost_train,
-    "stream scoring 1": anchor_raw_predict,
+# stage -> (short label, the anchor). An anchor returns its figures; `work_seconds`, when given, is the
+# anchored work alone (without finding or loading its inputs), and `stage_part_seconds` the part of the
+# stage it matches; the stage's `x_anchor` divides the one by the other (else wall by wall).
+ANCHORS: dict[str, tuple[str, Callable[[Any], dict[str, Any]]]] = {
+    "generate": ("copy files", anchor_copy_files),
+    "batch": ("duckdb COPY", anchor_duckdb_copy),
+    "features": ("duckdb GROUP BY", anchor_duckdb_group_by),
+    "pipeline fraud": ("xgboost.train", anchor_xgboost_train),
+    "stream scoring 1": ("predict+SHAP", anchor_raw_predict),
 }
 
 
@@ -262,7 +272,9 @@ def run_measured_demo(sampler: TreeSampler) -> str | None:
             yield
         if name in ANCHORS:
             settings = get_settings()
-            sampler.records[-1].anchor = measure_anchor(sampler, name, lambda: ANCHORS[name](settings))
+            label, anchor = ANCHORS[name]
+            record = sampler.records[-1]
+            record.anchor = {"label": label, **measure_anchor(sampler, name, lambda: anchor(settings))}
 
     make_private(get_settings())
     try:
@@ -278,8 +290,9 @@ def summarise(users: int, records: list[StageRecord], wall: float, cpu: float, s
     peak_process = max((r.peak_rss_process_gb for r in records), default=0.0)
     for r in records:
         anchor = r.anchor
-        if anchor and anchor.get("wall_seconds"):
-            r.extra["x_anchor"] = round(r.wall_seconds / anchor["wall_seconds"], 2)
+        anchored = (anchor or {}).get("work_seconds") or (anchor or {}).get("wall_seconds")
+        if anchored:
+            r.extra["x_anchor"] = round((anchor.get("stage_part_seconds") or r.wall_seconds) / anchored, 2)
     all_ok = stopped is None and all(r.ok for r in records)
     return {
         "users": users,
@@ -310,8 +323,9 @@ def table_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
             "stage": s["stage"], "ok": "yes" if s["ok"] else "FAILED",
             "wall s": s["wall_seconds"], "cpu s": s["cpu_seconds"],
             "peak tree GB": s["peak_rss_tree_gb"], "peak proc GB": s["peak_rss_process_gb"],
-            "anchor": anchor.get("what", ""),
-            "anchor s": anchor.get("wall_seconds", ""), "x anchor": s.get("x_anchor", ""),
+            "anchor": anchor.get("label", ""),
+            "anchor s": anchor.get("work_seconds") or anchor.get("wall_seconds", ""),
+            "x anchor": s.get("x_anchor", ""),
         })  # fmt: skip
     return rows
 

@@ -52,16 +52,20 @@ def test_the_result_file_holds_every_stage_totals_and_the_acceptance(tmp_path, m
     batch = StageRecord("batch", ok=True, wall_seconds=10.0, cpu_seconds=15.0, peak_rss_process_gb=1.5,
                         peak_rss_tree_gb=2.0, anchor=anchor)  # fmt: skip
     scoring = StageRecord("stream scoring 1", ok=False, error="ModelUnavailableError", wall_seconds=1.0)
-    result = summarise(100, [batch, scoring], wall=11.0, cpu=15.5, stopped="DemoStopped: x", rows=1234)
+    train = {"label": "xgboost.train", "wall_seconds": 9.0, "work_seconds": 8.0, "stage_part_seconds": 20.0}
+    fraud = StageRecord("pipeline fraud", ok=True, wall_seconds=30.0, anchor=train)
+    stages = [batch, fraud, scoring]
+    result = summarise(100, stages, wall=11.0, cpu=15.5, stopped="DemoStopped: x", rows=1234)
 
     path = bench.harness.write_result(RESULT_NAME, result)
 
     written = json.loads(path.read_text())
     assert path.name == "e2e_full.json"
     assert written["users"] == 100 and written["rows"] == 1234 and written["machine"]["cpus"] >= 1
-    assert [s["stage"] for s in written["stages"]] == ["batch", "stream scoring 1"]
-    assert written["stages"][0]["x_anchor"] == 2.5
-    assert written["stages"][1]["error"] == "ModelUnavailableError"
+    assert [s["stage"] for s in written["stages"]] == ["batch", "pipeline fraud", "stream scoring 1"]
+    assert written["stages"][0]["x_anchor"] == 2.5  # wall / anchor wall
+    assert written["stages"][1]["x_anchor"] == 2.5  # the matched part (Train step) / the anchor's work
+    assert written["stages"][2]["error"] == "ModelUnavailableError"
     assert (
         written["total"]["peak_rss_process_gb"] == 1.5 and written["total"]["stopped_by"] == "DemoStopped: x"
     )
@@ -71,4 +75,4 @@ def test_the_result_file_holds_every_stage_totals_and_the_acceptance(tmp_path, m
         "total_within_30min": True,
     }
     rows = table_rows(written)
-    assert rows[0]["anchor s"] == 4.0 and rows[1]["ok"] == "FAILED"
+    assert rows[0]["anchor s"] == 4.0 and rows[1]["anchor s"] == 8.0 and rows[2]["ok"] == "FAILED"
