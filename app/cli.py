@@ -12,6 +12,7 @@ import typer
 
 from cdp import cli as cdp_cli
 from cdp.console.entry import run_command_line
+from cdp.console.output import err_console
 from features.cli import features_app
 from inference import cli as inference_cli
 from monitoring import cli as monitoring_cli
@@ -24,14 +25,19 @@ app = typer.Typer(
 )
 
 demo_commands = typer.Typer()
+DEMO_STOPPED_EXIT = 1  # as `run-pipeline` when its run failed
 
 
 @demo_commands.command("demo")
 def demo_command() -> None:
     """Run the platform end to end on the embedded default (see the README's quick start)."""
-    from app.demo import run_demo
+    from app.demo import DemoStopped, run_demo
 
-    run_demo()
+    try:
+        run_demo()
+    except DemoStopped as stopped:  # a model the rest needs is missing: one line, no traceback
+        err_console.print(str(stopped), markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(DEMO_STOPPED_EXIT) from None
 
 
 # `stream` spans two packages: the data platform replays and lands it, inference scores it.

@@ -2,14 +2,20 @@
 
 Each step calls the functions the `cdp` commands run (each package's `cli` module), so the demo cannot
 drift from the CLI; what the steps print is a log like any other: tokens and counts, never PII.
+
+A step the rest needs (a model's pipeline, a champion to score with) that fails stops the demo with
+`DemoStopped`: one line naming the model, the failed step, its reason and what to change. `run_demo`
+takes an optional stage hook (a context manager per named stage) so a benchmark can time the very path
+the demo runs.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING
+import re
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -28,35 +34,59 @@ from inference.cli import stream_run
 if TYPE_CHECKING:
     from monitoring.actions import Timeline
 
+# A stage hook: called with a stage's name, it returns the context manager the stage runs in.
+StageHook = Callable[[str], AbstractContextManager[Any]]
 
-def run_demo() -> None:
+# The models the demo trains, approves and serves: (pipeline, model package group).
+DEMO_MODELS = (("fraud", "cdp-fraud"), ("clv", "cdp-clv"), ("segmentation", "cdp-segmentation"))
+
+
+class DemoStopped(Exception):  # noqa: N818 - a stop, not a crash: the message is the line to print
+    """A step the rest of the demo needs failed; the message is one line (model, step, reason, the fix)."""
+
+
+def _no_hook(name: str) -> AbstractContextManager[Any]:
+    return nullcontext()
+
+
+def run_demo(stage_hook: StageHook | None = None) -> None:
     """generate -> profile -> core banking -> batch (95%) -> stream slice 1 -> lake -> access checks ->
     features -> pipelines -> champions -> the stream scored -> drift injected -> monitor -> alarm ->
-    retraining -> promotion gate -> the rest of the stream scored by whichever model is champion."""
+    retraining -> promotion gate -> the rest of the stream scored by whichever model is champion.
+
+    `stage_hook(name)` wraps each stage (e.g. "batch", "pipeline fraud", "stream scoring 1"); raises
+    `DemoStopped` when a model the rest needs failed to train or has no champion."""
     from monitoring.actions import Timeline
 
+    stage = stage_hook or _no_hook
     s = get_settings()
     console.rule(f"[bold]CDP demo[/bold]  home={s.home}  backend={s.backend}  users={s.users}")
     timeline = Timeline()
     data = s.data_dir
     console.rule("0. identities: an admin, then people and services issued by it (tokens 0600)")
-    _demo_identities()
+    with stage("identities"):
+        _demo_identities()
     if (data / "ground_truth" / "manifest.json").exists():
         console.rule("1. IBM-format data already generated: reusing it")
     else:
         console.rule("1. generate IBM-format data with a hidden ground truth")
-        generate(s, users=s.users, out=data, seed=s.seed, start=s.start, end=s.end, workers=s.workers)
+        with stage("generate"):
+            generate(s, users=s.users, out=data, seed=s.seed, start=s.start, end=s.end, workers=s.workers)
     console.rule("2. validate and profile")
-    profile(data)
+    with stage("profile"):
+        profile(data)
     console.rule("3. core banking: customers and cards into the OLTP store")
-    load(data)
+    with stage("load"):
+        load(data)
     console.rule("4. batch path: ~95% of history -> protected, partitioned Parquet lake")
-    batch(data)
+    with stage("batch"):
+        batch(data)
     slices = _stream_slices()
     console.rule("5. stream path: the stream's first half -> core banking -> stream -> lake")
-    _produce_slice(timeline, "first half of the stream", slices[0], drift=None)
+    with stage("stream slice 1"):
+        _produce_slice(timeline, "first half of the stream", slices[0], drift=None)
     console.rule("6. the lake (as data-scientist-1)")
-    with _as("data-scientist-1"):
+    with stage("lake queries"), _as("data-scientist-1"):
         sql(
             "SELECT 'transactions' AS table_name, count(*) AS row_count FROM transactions "
             "UNION ALL SELECT 'customers', count(*) FROM customers "
@@ -71,32 +101,47 @@ def run_demo() -> None:
             limit=8,
         )
     console.rule("7. security: role-checked decryption and commands refused by role, audited")
-    _demo_access_checks()
+    with stage("access checks"):
+        _demo_access_checks()
     console.rule("8. features: offline views and training sets (fraud, CLV, segmentation)")
-    _demo_features()
+    with stage("features"):
+        _demo_features()
     console.rule("9. ML pipelines: the SageMaker definitions run by the local executor, models registered")
-    _demo_pipelines()
+    _demo_pipelines(stage)
     console.rule("10. real-time scoring: champions approved, the stream's first half scored by the handler")
-    _demo_promote_first_champions()
-    features_sync_online(until=None)
-    _score_stream(timeline)
+    with stage("champions"):
+        _demo_promote_first_champions()
+        require_champions()
+    with stage("sync-online"):
+        features_sync_online(until=None)
+    with stage("stream scoring 1"):
+        _score_stream(timeline)
     console.rule("11. monitoring: drift job, alarms and rules on the first half (reference: champion's data)")
-    _monitor(timeline)
+    with stage("monitor 1"):
+        _monitor(timeline)
     drift = None if s.demo_drift == "none" else s.demo_drift
     console.rule(
         f"12. the world changes: drift injected into the stream ({s.demo_drift}), scored by the champion"
     )
-    _produce_slice(timeline, "the stream up to nine tenths", slices[1], drift=drift)
-    _score_stream(timeline)
+    with stage("stream slice 2"):
+        _produce_slice(timeline, "the stream up to nine tenths", slices[1], drift=drift)
+    with stage("stream scoring 2"):
+        _score_stream(timeline)
     console.rule("13. the loop: drift job -> alarm -> retraining pipeline -> promotion gate -> serving")
-    _monitor(timeline)
+    with stage("monitor/retrain"):
+        _monitor(timeline)
     console.rule("14. the rest of the stream, scored by the champion now in place")
-    _produce_slice(timeline, "last tenth of the stream", None, drift=drift)
-    _score_stream(timeline)
-    _demo_stream_metrics()
+    with stage("stream slice 3"):
+        _produce_slice(timeline, "last tenth of the stream", None, drift=drift)
+    with stage("stream scoring 3"):
+        _score_stream(timeline)
+    with stage("stream metrics"):
+        _demo_stream_metrics()
     console.rule("15. erasure by two privacy officers (GDPR art. 17): one requests, another confirms")
-    _demo_erasure()
-    audit_verify()
+    with stage("erasure"):
+        _demo_erasure()
+    with stage("audit verify"):
+        audit_verify()
     console.rule("timeline")
     print_timeline([e.to_dict() for e in timeline.entries])
     _demo_where_things_are()
@@ -309,7 +354,8 @@ _DEMO_METRICS = (
 )
 
 
-def _demo_pipelines() -> None:
+def _demo_pipelines(stage: StageHook = _no_hook) -> None:
+    """Each model's pipeline, one stage each; the first that fails stops the demo (`DemoStopped`)."""
     from rich.table import Table
 
     from cdp.backends import Backends
@@ -324,20 +370,66 @@ def _demo_pipelines() -> None:
     )
     for col in ("pipeline", "status", "seconds", "registered", "gate metrics"):
         table.add_column(col)
-    for model in ("fraud", "clv", "segmentation"):
-        record, _ = run_local_pipeline(model, b, registered_by=pipeline.id)
-        seconds = sum(s.duration_seconds or 0 for s in record.steps)
-        cached = sum(s.cache_hit for s in record.steps)
-        register = next((s for s in record.steps if s.type == "RegisterModel"), None)
-        props = register.properties if register and register.properties else {}
-        version = props.get("ModelPackageVersion")
-        metrics = b.model_registry.get(props["ModelPackageGroupName"], version).metrics if version else {}
-        shown = ", ".join(f"{k}={v:.3f}" for k, v in metrics.items() if k in _DEMO_METRICS)
-        timing = f"{seconds:.0f}" + (f" ({cached} steps cached)" if cached else "")
-        table.add_row(model, record.status, timing, f"v{version}" if version else "-", shown)
-        if record.status != "Succeeded":
-            err_console.print(f"[red]{model}: {record.failure_reason}")
+    for model, group in DEMO_MODELS:
+        with stage(f"pipeline {model}"):
+            record, _ = run_local_pipeline(model, b, registered_by=pipeline.id)
+            _add_pipeline_row(table, b, model, record)
+            if record.status != "Succeeded":
+                console.print(table)
+                raise DemoStopped(pipeline_failure(group, record))
     console.print(table)
+
+
+def _add_pipeline_row(table: Any, b: Any, model: str, record: Any) -> None:
+    """One row of the pipeline table: status, seconds, cache hits, the registered version, gate metrics."""
+    seconds = sum(s.duration_seconds or 0 for s in record.steps)
+    cached = sum(s.cache_hit for s in record.steps)
+    register = next((s for s in record.steps if s.type == "RegisterModel"), None)
+    props = register.properties if register and register.properties else {}
+    version = props.get("ModelPackageVersion")
+    metrics = b.model_registry.get(props["ModelPackageGroupName"], version).metrics if version else {}
+    shown = ", ".join(f"{k}={v:.3f}" for k, v in metrics.items() if k in _DEMO_METRICS)
+    timing = f"{seconds:.0f}" + (f" ({cached} steps cached)" if cached else "")
+    table.add_row(model, record.status, timing, f"v{version}" if version else "-", shown)
+
+
+_RERUN = "then run `cdp demo` again (it reuses the generated data, the lake and the identities)"
+
+
+def _one_line(text: str | None, limit: int = 400) -> str:
+    line = " ".join((text or "").split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def pipeline_failure(group: str, record: Any) -> str:
+    """The line that stops the demo when `group`'s pipeline run (`record`) failed: the model, the failed
+    step, the executor's reason, and what to change (the reason's own `set ...` advice when it has one)."""
+    failed = next((s for s in record.steps if s.status == "Failed"), None)
+    step = failed.name if failed else "?"
+    reason = _one_line((failed.failure_reason if failed else None) or record.failure_reason or "no reason")
+    if "out of memory" in reason or re.search(r"\bset CDP_", reason):  # the reason names the setting
+        fix = _RERUN
+    elif failed is not None and failed.type == "Fail":
+        fix = f"the model did not meet its gate (thresholds above): more data (CDP_USERS) helps; {_RERUN}"
+    elif failed is not None and failed.log:
+        fix = f"read its log {failed.log}, fix the cause, {_RERUN}"
+    else:
+        fix = _RERUN
+    return f"demo stopped: model {group!r} not trained: its pipeline's step {step!r} failed: {reason}; {fix}"
+
+
+def require_champions() -> None:
+    """Every model the demo serves has a champion; otherwise `DemoStopped` names the first without one."""
+    from cdp.backends import Backends
+
+    registry = Backends().model_registry
+    for model, group in DEMO_MODELS:
+        if registry.champion(group) is None:
+            raise DemoStopped(
+                f"demo stopped: model {group!r} has no champion, so the stream cannot be scored; "
+                f"register a version (`run-pipeline --pipeline {model} --local`) and approve it "
+                f"(`cdp models approve {group} VERSION`), {_RERUN}"
+            )
 
 
 def _demo_promote_first_champions() -> None:
@@ -346,7 +438,7 @@ def _demo_promote_first_champions() -> None:
     from cdp.backends import Backends
 
     registry = Backends().model_registry
-    for name in ("cdp-fraud", "cdp-clv", "cdp-segmentation"):
+    for _, name in DEMO_MODELS:
         if registry.champion(name) is not None:
             console.print(f"{name}: champion v{registry.champion(name).version} kept")
             continue
