@@ -49,7 +49,7 @@ def run_local_pipeline(
     )
     executor = LocalPipelineExecutor(
         backends.object_store,
-        query=backends.catalog.query,
+        query_to_files=backends.catalog.query_to_files,
         register=registrar(backends, registered_by),
         work_dir=settings.state_dir / "pipelines",
         use_cache=use_cache,
