@@ -277,7 +277,8 @@ class DuckDbCatalog:
                 rows = con.execute(f"COPY ({sql}) TO '{target}' ({options})").fetchone()
         except CatalogError as e:
             shutil.rmtree(folder, ignore_errors=True)
-            raise CatalogError(f"query failed: {e}") from e
+            reason = (str(e).splitlines() or [type(e).__name__])[0]  # the rest quotes the SQL and the path
+            raise CatalogError(f"query failed: {reason}") from e
         return QueryFiles(location=destination.rstrip("/") + "/", rows=int(rows[0]) if rows else None)
 
     def analyst_query(self, sql: str) -> pa.Table:
