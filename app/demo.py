@@ -325,7 +325,7 @@ def _demo_pipelines() -> None:
     for col in ("pipeline", "status", "seconds", "registered", "gate metrics"):
         table.add_column(col)
     for model in ("fraud", "clv", "segmentation"):
-        record, _ = run_local_pipeline(model, b, registered_by=pipeline.id)
+        record, _ = run_local_pipeline(model, b, registered_by=pipeline.id, progress=console.out)
         seconds = sum(s.duration_seconds or 0 for s in record.steps)
         cached = sum(s.cache_hit for s in record.steps)
         register = next((s for s in record.steps if s.type == "RegisterModel"), None)

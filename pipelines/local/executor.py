@@ -40,7 +40,7 @@ from pipelines.local.processing import check_outputs_exist, prepare_processing, 
 from pipelines.local.record import RunRecord, StepRecord
 from pipelines.local.register import ModelRegistrar, register_model
 from pipelines.local.training import prepare_training
-from pipelines.local.usage import gigabytes, memory_limit
+from pipelines.local.usage import memory_limit
 
 __all__ = ["LocalPipelineExecutor", "ModelRegistrar"]
 
@@ -259,17 +259,10 @@ class LocalPipelineExecutor:
         resolver.step_properties[node.name] = step.properties
 
     def _report(self, step: StepRecord) -> None:
-        """One progress line per finished step: status, wall and CPU seconds, peak memory."""
+        """One progress line per finished step (`StepRecord.summary`)."""
         if self.progress is None or step.status == "NotExecuted":
             return
-        figures = [f"{step.duration_seconds or 0:.1f} s"]
-        if step.cpu_seconds is not None:
-            figures.append(f"CPU {step.cpu_seconds:.1f} s")
-        if step.peak_memory_bytes is not None:
-            figures.append(f"peak {gigabytes(step.peak_memory_bytes)}")
-        if step.cache_hit:
-            figures.append("cached")
-        self.progress(f"{step.name}: {step.status} ({', '.join(figures)})")
+        self.progress(step.summary())
 
     @staticmethod
     def _outputs_exist(node: StepNode, ctx: StepContext, properties: dict[str, Any]) -> bool:
