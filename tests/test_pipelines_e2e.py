@@ -38,7 +38,9 @@ def _failure(record) -> str:
 
 def _executor(lake, registry, work="work"):
     root, store, catalog, _ = lake
-    return LocalPipelineExecutor(store, query_to_files=catalog.query_to_files, register=registry.register, work_dir=root / work)
+    return LocalPipelineExecutor(
+        store, query_to_files=catalog.query_to_files, register=registry.register, work_dir=root / work
+    )
 
 
 @pytest.mark.parametrize("model", ["fraud", "clv", "segmentation"])
