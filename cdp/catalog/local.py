@@ -258,7 +258,8 @@ class DuckDbCatalog:
         One thread, in the scan's order: the same data gives the same files byte for byte (callers
         fingerprint them, e.g. a pipeline step's cache key); with more threads the row order, and so
         the bytes, vary from run to run. Files are `data_<n>.parquet` of at most
-        max(`max_rows_per_file`, 2,048) rows; an empty result leaves one file with the columns."""
+        max(`max_rows_per_file`, 2,048) rows, every column nullable; an empty result leaves one file
+        with the columns."""
         folder = self.resolve(destination)
         if folder is None:
             raise CatalogError(f"query result: destination {destination} is not local")
@@ -274,6 +275,10 @@ class DuckDbCatalog:
         target = folder.as_posix().replace("'", "''")
         try:
             with self._platform_connection(memory_limit, threads=1, ordered=True) as con:
+                # Every column nullable, as Athena writes them and whatever the data: with statistics
+                # propagation DuckDB marks a column that holds no NULL *in this data* as required, so
+                # the schema would change with the data (and between the files of one result).
+                con.execute("SET disabled_optimizers = 'statistics_propagation'")
                 rows = con.execute(f"COPY ({sql}) TO '{target}' ({options})").fetchone()
         except CatalogError as e:
             shutil.rmtree(folder, ignore_errors=True)
