@@ -372,7 +372,7 @@ def _demo_pipelines(stage: StageHook = _no_hook) -> None:
         table.add_column(col)
     for model, group in DEMO_MODELS:
         with stage(f"pipeline {model}"):
-            record, _ = run_local_pipeline(model, b, registered_by=pipeline.id)
+            record, _ = run_local_pipeline(model, b, registered_by=pipeline.id, progress=console.out)
             _add_pipeline_row(table, b, model, record)
             if record.status != "Succeeded":
                 console.print(table)

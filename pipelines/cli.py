@@ -77,11 +77,8 @@ def _run_local(args: argparse.Namespace, parameters: dict[str, str]) -> int:
         scripts_dir=args.scripts_dir,
         bucket=args.bucket,
         region=args.region,
+        progress=lambda line: print(line, flush=True),
     )
-    for step in record.steps:
-        cached = " (cached)" if step.cache_hit else ""
-        seconds = f"{step.duration_seconds:.1f}s" if step.duration_seconds is not None else "-"
-        print(f"{step.name:<12} {step.status:<12} {seconds:>8}{cached}")
     print(f"execution {record.execution_id}: {record.status}")
     if record.failure_reason:
         print(record.failure_reason, file=sys.stderr)

@@ -6,6 +6,7 @@ the demo.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +29,13 @@ def run_local_pipeline(
     bucket: str | None = None,
     region: str | None = None,
     registered_by: str | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[Any, Path]:
     """Build `model`'s definition and run it with the local executor; returns (run record, run folder).
 
-    `registered_by` is the identity running it, recorded with the versions it registers."""
+    `registered_by` is the identity running it, recorded with the versions it registers. `progress` gets
+    one line per step as it finishes, the model's name first: `fraud Train: Succeeded (41.2 s, CPU
+    80.5 s, peak 2.3 GB)` (see `StepRecord.summary`)."""
     from cdp.backends import Backends
     from pipelines.definition import build_definition
     from pipelines.local import LocalPipelineExecutor
@@ -49,10 +53,11 @@ def run_local_pipeline(
     )
     executor = LocalPipelineExecutor(
         backends.object_store,
-        query=backends.catalog.query,
+        query_to_files=backends.catalog.query_to_files,
         register=registrar(backends, registered_by),
         work_dir=settings.state_dir / "pipelines",
         use_cache=use_cache,
+        progress=(lambda line: progress(f"{model} {line}")) if progress else None,
     )
     record = executor.run(definition, pipeline_name=spec_of(model).pipeline_name, parameters=parameters or {})
     return record, executor.run_dir(record.execution_id)

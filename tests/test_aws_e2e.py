@@ -86,7 +86,10 @@ def local_run(tmp_path_factory) -> dict[str, Any]:
         "fraud", bucket="cdp-lake", region=REGION, role=ROLE, object_store=store, inference_image=IMAGE
     )
     executor = LocalPipelineExecutor(
-        store, query=catalog.query, register=RecordingRegistry().register, work_dir=root / "work"
+        store,
+        query_to_files=catalog.query_to_files,
+        register=RecordingRegistry().register,
+        work_dir=root / "work",
     )
     record = executor.run(definition, pipeline_name="cdp-fraud")
     assert record.step("Train").status == "Succeeded", record.step("Train").failure_reason

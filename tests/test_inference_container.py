@@ -95,7 +95,10 @@ def trained(tmp_path_factory):
         object_store=store, processing_image=PROCESSING_IMAGE, training_image=TRAINING_IMAGE,
     )  # fmt: skip
     executor = LocalPipelineExecutor(
-        store, query=catalog.query, register=RecordingRegistry().register, work_dir=root / "work"
+        store,
+        query_to_files=catalog.query_to_files,
+        register=RecordingRegistry().register,
+        work_dir=root / "work",
     )
     record = executor.run(definition, pipeline_name="cdp-fraud")
     train = record.step("Train")

@@ -38,7 +38,9 @@ def _failure(record) -> str:
 
 def _executor(lake, registry, work="work"):
     root, store, catalog, _ = lake
-    return LocalPipelineExecutor(store, query=catalog.query, register=registry.register, work_dir=root / work)
+    return LocalPipelineExecutor(
+        store, query_to_files=catalog.query_to_files, register=registry.register, work_dir=root / work
+    )
 
 
 @pytest.mark.parametrize("model", ["fraud", "clv", "segmentation"])
@@ -118,12 +120,12 @@ def test_cache_misses_when_the_lake_data_changes(lake, tmp_path):
     root, store, catalog, definitions = lake
     registry = RecordingRegistry()
     executor = LocalPipelineExecutor(
-        store, query=catalog.query, register=registry.register, work_dir=tmp_path
+        store, query_to_files=catalog.query_to_files, register=registry.register, work_dir=tmp_path
     )
     executor.run(definitions["segmentation"], pipeline_name="cdp-segmentation")
     changed = LocalPipelineExecutor(
         store,
-        query=lambda sql: catalog.query(sql + " WHERE customer_id % 7 <> 0"),
+        query_to_files=lambda sql, to: catalog.query_to_files(sql + " WHERE customer_id % 7 <> 0", to),
         register=registry.register,
         work_dir=tmp_path,
     )

@@ -155,7 +155,7 @@ def store(tmp_path):
 def _executor(store, tmp_path, registry=None):
     return LocalPipelineExecutor(
         store,
-        query=lambda sql: None,
+        query_to_files=lambda sql, destination: None,
         register=(registry or RecordingRegistry()).register,
         work_dir=tmp_path / "work",
     )

@@ -62,7 +62,7 @@ def _definition(mode: str, size_mb: int) -> dict:
 def _executor(store, tmp_path, **options) -> LocalPipelineExecutor:
     return LocalPipelineExecutor(
         store,
-        query=lambda sql: None,
+        query_to_files=lambda sql, destination: None,
         register=RecordingRegistry().register,
         work_dir=tmp_path / "work",
         **options,

@@ -80,7 +80,10 @@ def pipeline_run(lake: CustomerLake) -> tuple:
     )
     registry = RecordingRegistry()
     executor = LocalPipelineExecutor(
-        b.object_store, query=b.catalog.query, register=registry.register, work_dir=lake.root / "runs"
+        b.object_store,
+        query_to_files=b.catalog.query_to_files,
+        register=registry.register,
+        work_dir=lake.root / "runs",
     )
     return executor.run(definition, pipeline_name="cdp-clv"), registry, executor
 

@@ -65,7 +65,7 @@ def pipeline_run(lake):
     registry = RecordingRegistry()
     executor = LocalPipelineExecutor(
         backends.object_store,
-        query=backends.catalog.query,
+        query_to_files=backends.catalog.query_to_files,
         register=registry.register,
         work_dir=root / "work",
     )

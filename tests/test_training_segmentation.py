@@ -58,7 +58,10 @@ def test_pipeline_runs_the_scripts_and_registers_a_centroid_model(lake: Customer
     )
     registry = RecordingRegistry()
     executor = LocalPipelineExecutor(
-        b.object_store, query=b.catalog.query, register=registry.register, work_dir=lake.root / "runs"
+        b.object_store,
+        query_to_files=b.catalog.query_to_files,
+        register=registry.register,
+        work_dir=lake.root / "runs",
     )
     record = executor.run(definition, pipeline_name="cdp-segmentation")
     assert record.status == "Succeeded", record.failure_reason

@@ -10,7 +10,15 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from cdp.catalog.dialect import analyst_select_to_athena, to_athena
-from cdp.catalog.port import AnalystLimits, CatalogError, QueryRefused, SplitBy, TableInfo
+from cdp.catalog.port import (
+    MAX_ROWS_PER_FILE,
+    AnalystLimits,
+    CatalogError,
+    QueryFiles,
+    QueryRefused,
+    SplitBy,
+    TableInfo,
+)
 
 if TYPE_CHECKING:
     from cdp.settings import Settings
@@ -161,19 +169,34 @@ class GlueAthenaCatalog:
         the Glue location update is the atomic switch from the old data to the new. `split_by` is not
         needed here: Athena scales the one query out itself."""
         prefix = f"{table.location.rstrip('/')}/run={uuid.uuid4().hex[:12]}/"
-        keys = ", ".join(f"'{k}'" for k in table.partition_keys)
-        partitioning = f", partitioned_by = ARRAY[{keys}]" if keys else ""
-        self._execute(
-            f"UNLOAD ({to_athena(sql)}) TO '{prefix}' "
-            f"WITH (format = 'PARQUET', compression = 'ZSTD'{partitioning})"
-        )
+        self._unload(sql, prefix, table.partition_keys)
         schema = table.schema if len(table.schema) else self.query(f"SELECT * FROM ({sql}) LIMIT 0").schema
         self.register_table(TableInfo(table.name, prefix, schema, table.partition_keys))
         counted = self.query(f"SELECT count(*) AS n FROM {table.name}")
         return int(counted["n"][0].as_py()) if counted.num_rows else 0
 
+    def _unload(self, sql: str, prefix: str, partition_keys: tuple[str, ...] = ()) -> None:
+        """UNLOAD the result of `sql` (DuckDB SQL) as ZSTD Parquet under `prefix` (Athena refuses a
+        prefix that already holds objects)."""
+        keys = ", ".join(f"'{k}'" for k in partition_keys)
+        partitioning = f", partitioned_by = ARRAY[{keys}]" if keys else ""
+        self._execute(
+            f"UNLOAD ({to_athena(sql)}) TO '{prefix}' "
+            f"WITH (format = 'PARQUET', compression = 'ZSTD'{partitioning})"
+        )
+
     def query(self, sql: str) -> pa.Table:
         return self._results(self._execute(to_athena(sql)))
+
+    def query_to_files(
+        self, sql: str, destination: str, *, max_rows_per_file: int = MAX_ROWS_PER_FILE
+    ) -> QueryFiles:
+        """UNLOAD the result to `destination`: Athena's workers write the files (one or more each, named
+        by Athena, without a `.parquet` suffix); nothing passes through this process. Athena does not
+        bound rows per file (`max_rows_per_file` is not used) nor report the row count."""
+        prefix = destination.rstrip("/") + "/"
+        self._unload(sql, prefix)
+        return QueryFiles(location=prefix, rows=None)
 
     def analyst_query(self, sql: str) -> pa.Table:
         """One SELECT (checked by sqlglot's parse before anything is sent) in the analyst workgroup, whose

@@ -7,14 +7,15 @@ import math
 import shutil
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
 
-from cdp.catalog.port import AnalystLimits, CatalogError, SplitBy, TableInfo
+from cdp.catalog.port import MAX_ROWS_PER_FILE, AnalystLimits, CatalogError, QueryFiles, SplitBy, TableInfo
 from cdp.catalog.sandbox import analyst_query, lake_relation
 
 if TYPE_CHECKING:
@@ -24,6 +25,11 @@ if TYPE_CHECKING:
 # group's sorts fit in memory (no spill), and a sort of n rows costs more than n/k sorts of k rows.
 ROWS_PER_BUCKET = 3_000_000
 REGISTRY_FILE = "catalog.json"  # the table definitions, in the state folder
+# `query_to_files`: memory of its one thread, and rows per row group (a reader's batch; the parquet writer
+# buffers one row group, so its size bounds the writer's memory)
+QUERY_TO_FILES_MEMORY_LIMIT = "2GB"
+ROWS_PER_ROW_GROUP = 65_536
+VECTOR_ROWS = 2_048  # DuckDB's unit of rows: a row group holds whole vectors
 
 _SAFE_NAME = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
 
@@ -150,30 +156,22 @@ class DuckDbCatalog:
         staging = root.with_name(root.name + ".new")
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
-        spill = self.spill_dir / uuid.uuid4().hex  # one folder per call: concurrent builds don't share
-        spill.mkdir(parents=True)  # DuckDB creates the last folder only
-        con = self.connect()
         try:
-            con.execute(f"SET memory_limit = '{memory_limit}'")
-            # spill under the platform's state folder, never into the working directory
-            con.execute(f"SET temp_directory = '{spill.as_posix()}'")
-            con.execute("SET preserve_insertion_order = false")
-            schema = con.sql(f"SELECT * FROM ({sql}) LIMIT 0").to_arrow_table().schema
-            for i, narrow in enumerate(self._buckets(con, split_by)):
-                if narrow:
-                    con.execute(narrow)
-                self._copy(con, sql, staging, table.partition_keys, i)
-            rows = con.execute(f"SELECT count(*) FROM read_parquet('{staging.as_posix()}/**/*.parquet')")
-            count = int(rows.fetchone()[0]) if any(staging.rglob("*.parquet")) else 0
-        except duckdb.Error as e:
+            with self._platform_connection(memory_limit) as con:
+                schema = con.sql(f"SELECT * FROM ({sql}) LIMIT 0").to_arrow_table().schema
+                for i, narrow in enumerate(self._buckets(con, split_by)):
+                    if narrow:
+                        con.execute(narrow)
+                    self._copy(con, sql, staging, table.partition_keys, i)
+                written = f"read_parquet('{staging.as_posix()}/**/*.parquet')"
+                rows = con.execute(f"SELECT count(*) FROM {written}")
+                count = int(rows.fetchone()[0]) if any(staging.rglob("*.parquet")) else 0
+        except CatalogError as e:
             shutil.rmtree(staging, ignore_errors=True)
             raise CatalogError(f"table {table.name}: {e}") from e
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        finally:
-            con.close()
-            shutil.rmtree(spill, ignore_errors=True)
         # Swap folders: the old data stays whole until the new data is complete.
         retired = root.with_name(root.name + ".old")
         shutil.rmtree(retired, ignore_errors=True)
@@ -183,6 +181,31 @@ class DuckDbCatalog:
         shutil.rmtree(retired, ignore_errors=True)
         self.register_table(TableInfo(table.name, table.location, schema, table.partition_keys))
         return count
+
+    @contextmanager
+    def _platform_connection(
+        self, memory_limit: str, *, threads: int | None = None, ordered: bool = False
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """`connect()` bounded to `memory_limit` (and `threads`), spilling into a folder of its own under
+        the state folder (never the working directory; concurrent jobs don't share it). `ordered` keeps
+        the rows in the scan's order. DuckDB errors come out as `CatalogError`s."""
+        spill = self.spill_dir / uuid.uuid4().hex
+        spill.mkdir(parents=True)  # DuckDB creates the last folder only
+        con = None
+        try:
+            con = self.connect()
+            con.execute(f"SET memory_limit = '{memory_limit}'")
+            con.execute(f"SET temp_directory = '{spill.as_posix()}'")
+            con.execute(f"SET preserve_insertion_order = {'true' if ordered else 'false'}")
+            if threads is not None:
+                con.execute(f"SET threads = {int(threads)}")
+            yield con
+        except duckdb.Error as e:
+            raise CatalogError(str(e)) from e
+        finally:
+            if con is not None:
+                con.close()
+            shutil.rmtree(spill, ignore_errors=True)
 
     def _buckets(self, con: duckdb.DuckDBPyConnection, split_by: SplitBy | None) -> list[str]:
         """One statement per run that narrows the source table's view to that run's bucket ("" when the
@@ -220,6 +243,48 @@ class DuckDbCatalog:
             raise CatalogError(f"query failed: {e}") from e
         finally:
             con.close()
+
+    def query_to_files(
+        self,
+        sql: str,
+        destination: str,
+        *,
+        max_rows_per_file: int = MAX_ROWS_PER_FILE,
+        memory_limit: str = QUERY_TO_FILES_MEMORY_LIMIT,
+    ) -> QueryFiles:
+        """`COPY (sql) TO` the destination's folder, streamed: the engine reads, computes and writes row
+        group by row group, its memory bounded by `memory_limit` whatever the result's size.
+
+        One thread, in the scan's order: the same data gives the same files byte for byte (callers
+        fingerprint them, e.g. a pipeline step's cache key); with more threads the row order, and so
+        the bytes, vary from run to run. Files are `data_<n>.parquet` of at most
+        max(`max_rows_per_file`, 2,048) rows, every column nullable; an empty result leaves one file
+        with the columns."""
+        folder = self.resolve(destination)
+        if folder is None:
+            raise CatalogError(f"query result: destination {destination} is not local")
+        if folder.exists() and any(folder.iterdir()):
+            raise CatalogError(f"query result: destination {destination} is not empty")
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        # DuckDB cuts row groups at whole vectors of 2,048 rows
+        row_group = max(VECTOR_ROWS, min(max_rows_per_file, ROWS_PER_ROW_GROUP) // VECTOR_ROWS * VECTOR_ROWS)
+        options = (
+            f"FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {row_group}, "
+            f"ROW_GROUPS_PER_FILE {max(1, max_rows_per_file // row_group)}"
+        )
+        target = folder.as_posix().replace("'", "''")
+        try:
+            with self._platform_connection(memory_limit, threads=1, ordered=True) as con:
+                # Every column nullable, as Athena writes them and whatever the data: with statistics
+                # propagation DuckDB marks a column that holds no NULL *in this data* as required, so
+                # the schema would change with the data (and between the files of one result).
+                con.execute("SET disabled_optimizers = 'statistics_propagation'")
+                rows = con.execute(f"COPY ({sql}) TO '{target}' ({options})").fetchone()
+        except CatalogError as e:
+            shutil.rmtree(folder, ignore_errors=True)
+            reason = (str(e).splitlines() or [type(e).__name__])[0]  # the rest quotes the SQL and the path
+            raise CatalogError(f"query failed: {reason}") from e
+        return QueryFiles(location=destination.rstrip("/") + "/", rows=int(rows[0]) if rows else None)
 
     def analyst_query(self, sql: str) -> pa.Table:
         """One SELECT in the sandbox (`cdp.catalog.sandbox`): its catalog holds the lake tables as Arrow

@@ -7,6 +7,9 @@ from typing import Protocol
 
 import pyarrow as pa
 
+# `Catalog.query_to_files`: rows per written file, so a reader can take a result file by file
+MAX_ROWS_PER_FILE = 1_000_000
+
 
 @dataclass(frozen=True)
 class TableInfo:
@@ -52,6 +55,15 @@ class AnalystLimits:
         )
 
 
+@dataclass(frozen=True)
+class QueryFiles:
+    """Where `Catalog.query_to_files` wrote a result: Parquet files directly under `location` (an `s3://`
+    prefix ending in "/"), and how many rows (None when the engine does not say)."""
+
+    location: str
+    rows: int | None = None
+
+
 class CatalogError(RuntimeError):
     """A table is unknown, or a query failed (the message says which and why)."""
 
@@ -71,6 +83,15 @@ class Catalog(Protocol):
 
     def query(self, sql: str) -> pa.Table:
         """Run one SELECT written in DuckDB SQL and return the result (platform jobs only: unrestricted)."""
+
+    def query_to_files(
+        self, sql: str, destination: str, *, max_rows_per_file: int = MAX_ROWS_PER_FILE
+    ) -> QueryFiles:
+        """Run one SELECT written in DuckDB SQL and write its result as Parquet files directly under the
+        prefix `destination` (`s3://...`, empty or absent), inside the engine: the result never passes
+        through the caller's memory (platform jobs only, e.g. a pipeline step's feature query). A file
+        holds at most about `max_rows_per_file` rows where the engine can bound it. Raises
+        `CatalogError`."""
 
     def analyst_query(self, sql: str) -> pa.Table:
         """Run an analyst's SQL (DuckDB dialect) read-only over the lake tables: exactly one SELECT (or

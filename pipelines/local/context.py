@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-
+from cdp.catalog.port import QueryFiles
 from cdp.objectstore.port import ObjectStore
 from pipelines.local.container import run_logged
 from pipelines.local.usage import ProcessUsage
@@ -21,7 +20,8 @@ class StepContext:
     folder: Path  # this step's scratch folder in the run folder
     log: Path
     store: ObjectStore
-    query: Callable[[str], pa.Table]  # Athena SQL in, result table out (DuckDB locally)
+    # (DuckDB SQL, destination s3:// prefix) -> the result written there as Parquet by the catalog's engine
+    query_to_files: Callable[[str, str], QueryFiles]
     python: str
     pipeline_name: str
     execution_id: str

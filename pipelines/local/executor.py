@@ -1,7 +1,8 @@
 """Runs a SageMaker pipeline definition JSON locally, step by step in dependency order.
 
 Processing and Training steps run their scripts in subprocesses with the container contract mapped onto
-the step's folder; S3 URIs go through the object-store port; Athena inputs run on the catalog (DuckDB);
+the step's folder; S3 URIs go through the object-store port; Athena inputs run on the catalog, whose
+engine writes the result as Parquet files (`Catalog.query_to_files`: never a table in this process);
 Condition steps evaluate their conditions; RegisterModel steps call the injected registrar; Fail steps
 fail the run with their message. Job steps with `CacheConfig.Enabled` reuse an earlier run's outputs when
 their arguments and input contents hash the same. Every run leaves `run.json` (status, timings, peak
@@ -25,8 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-
+from cdp.catalog.port import QueryFiles
 from cdp.objectstore.port import ObjectStore
 from pipelines.local.cache import StepCache
 from pipelines.local.conditions import all_hold
@@ -40,7 +40,7 @@ from pipelines.local.processing import check_outputs_exist, prepare_processing, 
 from pipelines.local.record import RunRecord, StepRecord
 from pipelines.local.register import ModelRegistrar, register_model
 from pipelines.local.training import prepare_training
-from pipelines.local.usage import gigabytes, memory_limit
+from pipelines.local.usage import memory_limit
 
 __all__ = ["LocalPipelineExecutor", "ModelRegistrar"]
 
@@ -84,7 +84,7 @@ class LocalPipelineExecutor:
         self,
         object_store: ObjectStore,
         *,
-        query: Callable[[str], pa.Table],
+        query_to_files: Callable[[str, str], QueryFiles],
         register: ModelRegistrar,
         work_dir: Path,
         python: str | None = None,
@@ -93,7 +93,7 @@ class LocalPipelineExecutor:
         step_memory_limit_bytes: int | None = None,
     ) -> None:
         self.store = object_store
-        self.query = query
+        self.query_to_files = query_to_files
         self.register = register
         self.work_dir = Path(work_dir)
         self.python = python or default_python()
@@ -218,7 +218,7 @@ class LocalPipelineExecutor:
             folder=folder,
             log=folder / f"{node.name}.log",
             store=self.store,
-            query=self.query,
+            query_to_files=self.query_to_files,
             python=self.python,
             pipeline_name=record.pipeline_name,
             execution_id=record.execution_id,
@@ -259,17 +259,10 @@ class LocalPipelineExecutor:
         resolver.step_properties[node.name] = step.properties
 
     def _report(self, step: StepRecord) -> None:
-        """One progress line per finished step: status, wall and CPU seconds, peak memory."""
+        """One progress line per finished step (`StepRecord.summary`)."""
         if self.progress is None or step.status == "NotExecuted":
             return
-        figures = [f"{step.duration_seconds or 0:.1f} s"]
-        if step.cpu_seconds is not None:
-            figures.append(f"CPU {step.cpu_seconds:.1f} s")
-        if step.peak_memory_bytes is not None:
-            figures.append(f"peak {gigabytes(step.peak_memory_bytes)}")
-        if step.cache_hit:
-            figures.append("cached")
-        self.progress(f"{step.name}: {step.status} ({', '.join(figures)})")
+        self.progress(step.summary())
 
     @staticmethod
     def _outputs_exist(node: StepNode, ctx: StepContext, properties: dict[str, Any]) -> bool:

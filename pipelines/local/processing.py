@@ -6,9 +6,9 @@ import copy
 import hashlib
 import json
 import shutil
+from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
 import sqlglot
 
 from pipelines.local.container import ContainerRoot, python_command
@@ -35,21 +35,33 @@ def _materialise_input(ctx: StepContext, root: ContainerRoot, item: dict[str, An
         return
     dataset = item.get("DatasetDefinition")
     if dataset and "AthenaDatasetDefinition" in dataset:
-        athena = dataset["AthenaDatasetDefinition"]
-        if athena.get("OutputFormat", "PARQUET") != "PARQUET":
-            raise UnsupportedStepError(f"{where}: only PARQUET Athena output is supported locally")
-        try:
-            table = ctx.query(athena_to_duckdb(athena["QueryString"]))
-        except Exception as error:  # the catalog names the table or column, never row values
-            raise StepFailedError(f"{where}: feature query failed: {error}") from error
         local = root.map(dataset["LocalPath"], where)
-        local.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, local / "query-result.parquet")
-        # Athena leaves its result under OutputS3Uri; keep the same trail.
-        result_uri = f"{athena['OutputS3Uri'].rstrip('/')}/{ctx.execution_id}/{ctx.name}/query-result.parquet"
-        ctx.store.put_file(result_uri, local / "query-result.parquet")
+        _materialise_athena_input(ctx, dataset["AthenaDatasetDefinition"], local, where)
         return
     raise UnsupportedStepError(f"{where}: only S3 and Athena inputs run locally")
+
+
+def _materialise_athena_input(ctx: StepContext, athena: dict[str, Any], local: Path, where: str) -> None:
+    """The feature query's result, written by the catalog's engine under Athena's trail
+    (`<OutputS3Uri>/<execution id>/<step>/`, where Athena leaves a result), then copied file by file
+    into the input folder: the rows never pass through this process's memory. Files keep their names,
+    with `.parquet` added where the engine gave none (Athena's UNLOAD), as the step's script reads
+    `*.parquet`."""
+    if athena.get("OutputFormat", "PARQUET") != "PARQUET":
+        raise UnsupportedStepError(f"{where}: only PARQUET Athena output is supported locally")
+    trail = f"{athena['OutputS3Uri'].rstrip('/')}/{ctx.execution_id}/{ctx.name}/"
+    try:
+        ctx.query_to_files(athena_to_duckdb(athena["QueryString"]), trail)
+    except Exception as error:  # the catalog names the table or column, never row values
+        raise StepFailedError(f"{where}: feature query failed: {error}") from error
+    local.mkdir(parents=True, exist_ok=True)
+    copied = 0
+    for info in ctx.store.list(trail):
+        name = info.uri[len(trail) :].replace("/", "_")
+        ctx.store.get_file(info.uri, local / (name if name.endswith(".parquet") else f"{name}.parquet"))
+        copied += 1
+    if copied == 0:
+        raise StepFailedError(f"{where}: the feature query wrote no files under {trail}")
 
 
 def _cache_view(arguments: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from pipelines.local.usage import gigabytes
+
 StepStatus = Literal["Succeeded", "Failed", "NotExecuted"]
 RunStatus = Literal["Executing", "Succeeded", "Failed"]
 
@@ -27,6 +29,19 @@ class StepRecord:
     peak_memory_bytes: int | None = None  # Processing/Training: peak RSS of the script's process tree
     cpu_seconds: float | None = None  # Processing/Training: the script's user + system CPU time
     properties: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """One line for a finished step: `Train: Succeeded (41.2 s, CPU 80.5 s, peak 2.3 GB[, cached])`.
+        Wall seconds cover the whole step (its input preparation included); CPU seconds and the peak
+        memory are its script's (a job step's only)."""
+        figures = [f"{self.duration_seconds or 0:.1f} s"]
+        if self.cpu_seconds is not None:
+            figures.append(f"CPU {self.cpu_seconds:.1f} s")
+        if self.peak_memory_bytes is not None:
+            figures.append(f"peak {gigabytes(self.peak_memory_bytes)}")
+        if self.cache_hit:
+            figures.append("cached")
+        return f"{self.name}: {self.status} ({', '.join(figures)})"
 
 
 @dataclass

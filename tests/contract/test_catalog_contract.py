@@ -406,3 +406,85 @@ def test_athena_every_result_type_and_null_in_the_api_shape(athena: Harness) -> 
         "ts": datetime(2019, 1, 2, 10, 11, 12, 345000),
     }  # fmt: skip
     assert empty == dict.fromkeys(types)
+
+
+# -- query_to_files: a result written by the engine, never held by the caller ---------------------------
+RESULT_PREFIX = "s3://lake/results/feature-query/"
+
+
+def _files_under(store: ObjectStore, prefix: str) -> list[str]:
+    return sorted(o.uri for o in store.list(prefix))
+
+
+def _read_files(store: ObjectStore, uris: list[str]) -> pa.Table:
+    return pa.concat_tables([pq.read_table(io.BytesIO(store.get_bytes(u))) for u in uris])
+
+
+def test_query_to_files_writes_the_result_under_the_destination(lake: Harness) -> None:
+    lake.will_answer(pa.table({}))  # Athena: the UNLOAD has no result set
+    written = lake.catalog.query_to_files(f"{TYPED_SELECT} ORDER BY txn_id", RESULT_PREFIX.rstrip("/"))
+    assert written.location == RESULT_PREFIX
+    assert written.rows in (len(ROWS), None)  # Athena does not report it
+
+
+@pytest.fixture
+def duckdb_lake(lake: Harness) -> Harness:
+    if lake.adapter != "duckdb":
+        pytest.skip("DuckDB adapter only (moto's Athena writes no files)")
+    return lake
+
+
+def test_duckdb_query_to_files_writes_parquet_files_holding_the_rows(duckdb_lake: Harness) -> None:
+    written = duckdb_lake.catalog.query_to_files(f"{TYPED_SELECT} ORDER BY txn_id", RESULT_PREFIX)
+    files = _files_under(duckdb_lake.store, RESULT_PREFIX)
+    assert written.rows == len(ROWS) and files and all(f.endswith(".parquet") for f in files)
+    got = _read_files(duckdb_lake.store, files)
+    assert got.schema == TYPED_SCHEMA  # every column nullable, even those that hold no NULL here
+    assert got.to_pylist() == rows_table([(*r, r[-1].year) for r in ROWS], TYPED_SCHEMA).to_pylist()
+
+
+def test_duckdb_query_to_files_bounds_the_rows_of_a_file(duckdb_lake: Harness) -> None:
+    sql = "SELECT range AS i FROM range(5000)"  # DuckDB bounds files to whole vectors of 2,048 rows
+    duckdb_lake.catalog.query_to_files(sql, RESULT_PREFIX, max_rows_per_file=2048)
+    files = _files_under(duckdb_lake.store, RESULT_PREFIX)
+    sizes = [pq.read_metadata(io.BytesIO(duckdb_lake.store.get_bytes(f))).num_rows for f in files]
+    assert sorted(sizes) == [904, 2048, 2048]
+    assert sorted(_read_files(duckdb_lake.store, files)["i"].to_pylist()) == list(range(5000))
+
+
+def test_duckdb_query_to_files_writes_the_same_bytes_for_the_same_data(duckdb_lake: Harness) -> None:
+    contents = []
+    for run in ("a", "b"):
+        prefix = f"{RESULT_PREFIX}{run}/"
+        sql = f"SELECT t.*, r.range AS copy FROM ({TYPED_SELECT}) AS t, range(3000) AS r"
+        duckdb_lake.catalog.query_to_files(sql, prefix, max_rows_per_file=4096)
+        contents.append([duckdb_lake.store.get_bytes(u) for u in _files_under(duckdb_lake.store, prefix)])
+    assert len(contents[0]) == 3 and contents[0] == contents[1]  # 12,000 rows
+
+
+def test_duckdb_query_to_files_keeps_the_columns_of_an_empty_result(duckdb_lake: Harness) -> None:
+    written = duckdb_lake.catalog.query_to_files(f"{TYPED_SELECT} WHERE cents < 0", RESULT_PREFIX)
+    got = _read_files(duckdb_lake.store, _files_under(duckdb_lake.store, RESULT_PREFIX))
+    assert written.rows == 0 and got.num_rows == 0 and got.schema == TYPED_SCHEMA
+
+
+def test_duckdb_query_to_files_refuses_a_destination_in_use_and_leaves_nothing_when_it_fails(
+    duckdb_lake: Harness,
+) -> None:
+    duckdb_lake.store.put_bytes(f"{RESULT_PREFIX}earlier.parquet", b"x")
+    with pytest.raises(CatalogError, match="not empty"):
+        duckdb_lake.catalog.query_to_files(TYPED_SELECT, RESULT_PREFIX)
+    failed = "s3://lake/results/failed/"
+    with pytest.raises(CatalogError, match="query failed"):
+        duckdb_lake.catalog.query_to_files("SELECT no_such_column FROM transactions", failed)
+    assert _files_under(duckdb_lake.store, failed) == []
+
+
+def test_athena_query_to_files_unloads_to_the_destination(athena: Harness) -> None:
+    _write_lake(athena.store)
+    athena.catalog.register_table(TRANSACTIONS)
+    athena.will_answer(pa.table({}))
+    written = athena.catalog.query_to_files(TYPED_SELECT, RESULT_PREFIX)
+    assert written.location == RESULT_PREFIX and written.rows is None
+    options = "format = 'PARQUET', compression = 'ZSTD'"
+    assert athena.sent() == [f"UNLOAD ({to_athena(TYPED_SELECT)}) TO '{RESULT_PREFIX}' WITH ({options})"]
