@@ -184,10 +184,20 @@ def build_platform(root: Path) -> tuple[Backends, Path]:
     return backends, scripts
 
 
+_SHARED: dict[str, tuple[Backends, Path]] = {}
+
+
+def shared_platform(tmp_path_factory) -> tuple[Backends, Path]:
+    """One platform per test process (building it runs a pipeline): the drift tests read it, the loop
+    tests (which run after them) move it forward."""
+    if "platform" not in _SHARED:
+        _SHARED["platform"] = build_platform(tmp_path_factory.mktemp("monitoring"))
+    return _SHARED["platform"]
+
+
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory) -> tuple[Backends, Path]:
-    """One platform for the module (building it runs a pipeline); the tests only read it."""
-    return build_platform(tmp_path_factory.mktemp("monitoring"))
+    return shared_platform(tmp_path_factory)
 
 
 def test_psi_is_near_zero_for_the_same_distribution_and_large_for_a_shift():

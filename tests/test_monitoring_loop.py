@@ -32,7 +32,7 @@ from monitoring.rules import (
     model_package_pattern,
     retrain_rule_name,
 )
-from tests.test_monitoring_drift import SHIFTED_START, build_platform, pipeline_runner, write_scored
+from tests.test_monitoring_drift import SHIFTED_START, pipeline_runner, shared_platform, write_scored
 
 pytestmark = pytest.mark.slow  # a pipeline run per test, on a platform built by another pipeline run
 
@@ -45,9 +45,7 @@ THRESHOLDS = DriftThresholds(feature_drift_share=0.3)  # the test data has only 
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory):
-    """The loop's own platform: its tests move it forward (new versions, drifted data), so it is never the
-    one the drift tests read."""
-    return build_platform(tmp_path_factory.mktemp("monitoring-loop"))
+    return shared_platform(tmp_path_factory)
 
 
 def _versions(backends) -> list[int]:
