@@ -71,12 +71,14 @@ def test_counts_are_published_per_model_at_most_every_period_and_alarm(tmp_path)
     assert backends.metrics.get_statistics(query, *window) == []  # not yet: no metrics write per request
     clock[0] = 61.0
     counter.count("cdp-fraud", 1)
-    assert sum(p.value for p in backends.metrics.get_statistics(query, *window)) == 6
+    points = backends.metrics.get_statistics(query, *window)
+    assert sum(p.value for p in points) == 6
     alarm = degraded_alarm("cdp-fraud", period_seconds=60)
     assert not alarm.name.startswith("cdp-fraud-drift-")  # not a retraining trigger
     alarms = backends.alarms
     alarms.put_alarm(alarm)
-    alarms.evaluate(now=now + timedelta(seconds=30), names=[alarm.name])
+    period_end = max(p.timestamp for p in points) + timedelta(seconds=60)  # the published period, complete
+    alarms.evaluate(now=period_end, names=[alarm.name])
     assert alarms.state(alarm.name) == AlarmState.ALARM
 
 

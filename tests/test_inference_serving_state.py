@@ -38,8 +38,9 @@ def free_port() -> int:
 
 @pytest.fixture
 def http_server(platform):  # noqa: ANN201, F811
-    """The app under uvicorn on 127.0.0.1 in a thread: (base URL, app)."""
-    app = make_app(platform)
+    """The app under uvicorn on 127.0.0.1 in a thread: (base URL, app); room for 200 requests in flight
+    (the per-worker bound's 503 is tested in test_inference_bounds.py)."""
+    app = make_app(platform, max_concurrency=256)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -39,6 +39,7 @@ pytestmark = pytest.mark.slow  # a pipeline run per test, on a platform built by
 ALARMS = ("cdp-fraud-drift-FeatureDriftShare", "cdp-fraud-drift-ScorePSI")
 PERFORMANCE_ALARM = "cdp-fraud-drift-LabelledPrAucRatio"
 RETRAIN = retrain_rule_name("cdp-fraud")
+DEGRADED_ALARM = "cdp-fraud-degraded-DegradedDecisions"  # the champion decided: no rules-made decisions
 SETTINGS = DriftSettings(sample_size=1500, seed=3)
 THRESHOLDS = DriftThresholds(feature_drift_share=0.3)  # the test data has only 3 monitored columns
 
@@ -90,7 +91,11 @@ def test_drift_alarm_retrains_once_and_the_cooldown_holds_the_second_start(platf
         )
 
     stable = monitor(0)
-    assert stable.alarm_states == {**dict.fromkeys(ALARMS, "OK"), PERFORMANCE_ALARM: "OK"}
+    assert stable.alarm_states == {
+        **dict.fromkeys(ALARMS, "OK"),
+        PERFORMANCE_ALARM: "OK",
+        DEGRADED_ALARM: "OK",
+    }
     assert stable.metrics["cdp-fraud"][LABELLED_PR_AUC_RATIO] > 0.7
     assert stable.metrics["cdp-fraud"][FEATURE_DRIFT_SHARE] == 0.0
     assert stable.metrics["cdp-fraud"][SCORE_PSI] < 0.1 and stable.metrics["cdp-fraud"][LABELLED_PR_AUC] > 0.2

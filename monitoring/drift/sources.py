@@ -2,9 +2,10 @@
 
 Reference. The champion's lineage names the pipeline run that trained it (`pipeline_run_id` =
 `<pipeline>/<execution id>`). That run's feature query (the first Processing step's Athena dataset input)
-left its exact result in the lake, `<OutputS3Uri>/<execution id>/<step>/query-result.parquet`: the rows
-the model was trained, validated and tested on. The run record says where. If the champion, its run
-record or that file is gone, the job stops with `DriftSourceError` (it never falls back to other data).
+left its exact result in the lake, the Parquet files under `<OutputS3Uri>/<execution id>/<step>/` (written
+by the engine: DuckDB's COPY here, Athena's UNLOAD in AWS): the rows the model was trained, validated and
+tested on. The run record says where. If the champion, its run record or those files are gone, the job
+stops with `DriftSourceError` (it never falls back to other data).
 
 Current, fraud: the `transactions_scored` rows of the model within a window of EVENT time (the data is
 historical, so wall-clock time says nothing): by default the `window_days` days up to the newest scored
@@ -21,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cdp.registry.port import ModelVersion
@@ -31,7 +33,6 @@ if TYPE_CHECKING:
 
 SCORED_TABLE = "transactions_scored"
 CUSTOMER_TABLE = "customer_features"
-_QUERY_RESULT = "query-result.parquet"
 
 
 class DriftSourceError(LookupError):
@@ -70,7 +71,8 @@ def _run_record(backends: Backends, execution_id: str) -> dict:
 
 
 def snapshot_uri(record: dict) -> str:
-    """Where the run's feature query left its result (the first Processing step with an Athena input)."""
+    """The folder where the run's feature query left its result files (the first Processing step with an
+    Athena input)."""
     execution_id = record["execution_id"]
     for step in record.get("steps", []):
         if step.get("type") != "Processing" or step.get("status") != "Succeeded":
@@ -78,7 +80,7 @@ def snapshot_uri(record: dict) -> str:
         for item in step.get("properties", {}).get("ProcessingInputs", []):
             athena = (item.get("DatasetDefinition") or {}).get("AthenaDatasetDefinition")
             if athena and athena.get("OutputS3Uri"):
-                return f"{athena['OutputS3Uri'].rstrip('/')}/{execution_id}/{step['name']}/{_QUERY_RESULT}"
+                return f"{athena['OutputS3Uri'].rstrip('/')}/{execution_id}/{step['name']}/"
     raise DriftSourceError(f"pipeline execution {execution_id} has no feature-query step to take data from")
 
 
@@ -90,9 +92,11 @@ def load_reference(backends: Backends, model_name: str) -> Reference:
     if not execution_id:
         raise DriftSourceError(f"{model_name} v{champion.version}: its lineage names no pipeline run")
     uri = snapshot_uri(_run_record(backends, execution_id))
-    if not backends.object_store.exists(uri):
+    files = sorted(info.uri for info in backends.object_store.list(uri))
+    if not files:
         raise DriftSourceError(f"{model_name} v{champion.version}: the training snapshot at {uri} is gone")
-    frame = pq.read_table(io.BytesIO(backends.object_store.get_bytes(uri))).to_pandas()
+    tables = [pq.read_table(io.BytesIO(backends.object_store.get_bytes(f))) for f in files]
+    frame = pa.concat_tables(tables).to_pandas()
     if frame.empty:
         raise DriftSourceError(f"{model_name} v{champion.version}: the training snapshot at {uri} is empty")
     snapshot = ReferenceSnapshot(lineage.data_snapshot_hash, lineage.pipeline_run_id, uri, len(frame))
