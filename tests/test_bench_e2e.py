@@ -27,12 +27,20 @@ def test_a_stage_counts_its_childrens_memory_and_cpu():
         with sampler.stage("idle"):
             pass
     child, idle = sampler.records
+    own_mb = _own_rss_mb()  # the test process is in the tree too (large in a loaded test worker)
     assert record is child and child.ok and child.error is None
-    assert child.peak_rss_process_gb * 1024 >= CHILD_MB  # the child's RSS, sampled or its ru_maxrss
-    assert child.peak_rss_tree_gb >= child.peak_rss_process_gb
+    assert child.peak_rss_process_gb * 1024 >= min(CHILD_MB, own_mb)  # the largest single process
+    assert child.peak_rss_tree_gb * 1024 >= own_mb + 0.8 * CHILD_MB  # the child's memory counts in the tree
     assert child.cpu_seconds >= 0.35  # the reaped child's CPU counts
     assert child.wall_seconds >= 0.8
-    assert idle.ok and idle.cpu_seconds < 0.3 and idle.peak_rss_process_gb * 1024 < CHILD_MB
+    assert idle.ok and idle.cpu_seconds < 0.3
+    assert idle.peak_rss_tree_gb * 1024 < own_mb + 0.5 * CHILD_MB  # the finished child is not counted again
+
+
+def _own_rss_mb() -> float:
+    with open("/proc/self/status", encoding="ascii") as status:
+        line = next(line for line in status if line.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024
 
 
 def test_a_failing_stage_is_recorded_and_the_error_propagates():

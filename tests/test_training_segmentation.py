@@ -131,3 +131,17 @@ def test_names_follow_the_profile_rule() -> None:
     assert names[1] == "young online shoppers"
     assert names[2].startswith("senior low-value health spenders") and len(set(names)) == 4
     assert segment_names(features, centroids, profiles) == names  # deterministic
+
+
+def test_a_handful_of_customers_still_fills_every_split_and_the_same_way_each_time():
+    import pandas as pd
+
+    from training.segmentation.preprocess import SPLITS, assign_splits, hash_split
+
+    for n in range(3, 12):
+        tokens = pd.Series([f"usr_{n}_{i}" for i in range(n)])
+        splits = assign_splits(tokens)
+        assert set(splits) == set(SPLITS), n  # no split left empty (the preprocess would refuse it)
+        assert splits.equals(assign_splits(tokens.copy()))  # decided by the tokens alone
+    many = pd.Series([f"usr_{i}" for i in range(500)])
+    assert assign_splits(many).equals(many.map(hash_split))  # enough customers: the hash split as before
