@@ -169,3 +169,13 @@ def test_scripts_import_only_container_packages() -> None:
         }
         outside = imported - allowed - set(sys.stdlib_module_names) - {"__future__"}
         assert not outside, f"{script.name} imports {outside}"
+
+
+def test_a_handful_of_customers_still_fills_every_clv_split():
+    import pandas as pd
+
+    from training.clv.preprocess import SPLITS, assign_splits
+
+    for n in range(3, 12):
+        splits = assign_splits(pd.Series([f"usr_{n}_{i}" for i in range(n)]))
+        assert set(splits) == set(SPLITS), n  # no split left empty (the preprocess would refuse it)

@@ -28,6 +28,28 @@ def hash_split(token: str) -> str:
     return "train" if bucket < 3 else ("validation" if bucket == 3 else "test")
 
 
+def _hash_rank(token: str) -> int:
+    return int.from_bytes(hashlib.sha256(token.encode()).digest()[:8], "big")
+
+
+def assign_splits(tokens: pd.Series) -> pd.Series:
+    """(The same rule as the segmentation preprocess: each step script ships alone, importing no sibling.)
+    `hash_split` per customer; when that leaves a split empty (a handful of customers), the customers
+    in order of their token's hash are cut 60/20/20 instead, at least one in each split — still decided by
+    the tokens alone, so the same customers get the same splits."""
+    splits = tokens.map(hash_split)
+    customers = tokens.nunique()
+    if customers < len(SPLITS) or set(splits) == set(SPLITS):
+        return splits
+    ordered = sorted(tokens.unique(), key=_hash_rank)
+    n_validation = n_test = max(1, round(0.2 * customers))
+    n_train = customers - n_validation - n_test
+    cut = {t: "train" for t in ordered[:n_train]}
+    cut.update({t: "validation" for t in ordered[n_train : n_train + n_validation]})
+    cut.update({t: "test" for t in ordered[n_train + n_validation :]})
+    return tokens.map(cut)
+
+
 def main() -> int:
     files = sorted(INPUT.glob("*.parquet"))
     if not files:
@@ -41,7 +63,7 @@ def main() -> int:
         print(f"feature table lacks columns {missing}", file=sys.stderr)
         return 1
     if "split" not in frame.columns:
-        frame["split"] = frame["user_token"].map(hash_split)
+        frame["split"] = assign_splits(frame["user_token"])
     for split in SPLITS:
         part = frame[frame["split"] == split].reset_index(drop=True)
         if part.empty:
