@@ -13,9 +13,8 @@ def test_help_lists_the_user_commands():
 
 
 def test_demo_runs_end_to_end_and_again(isolated_home, monkeypatch):
-    """`make demo`'s command on a tiny scale: every step reports, and a second run resumes cleanly. Six
-    users: the customer models need a few customers in each of their train, validation and test splits."""
-    monkeypatch.setenv("CDP_USERS", "6")
+    """`make demo`'s command on a tiny scale: every step reports, and a second run resumes cleanly."""
+    monkeypatch.setenv("CDP_USERS", "3")
     monkeypatch.setenv("CDP_WORKERS", "1")
     for _ in range(2):
         result = CliRunner().invoke(app, ["demo"])
