@@ -91,7 +91,7 @@ def test_no_champion_stops_the_demo_before_the_stream(stubbed_demo, monkeypatch,
 def test_the_stage_hook_sees_each_stage_and_the_stop(stubbed_demo, monkeypatch):
     reason = "script exited with code 1"
     step = StepRecord("Train", "Training", status="Failed", failure_reason=reason, log="/tmp/train.log")
-    records = {"fraud": _record("Succeeded", []), "clv": _record("Failed", [step], reason)}
+    records = {"fraud": _record("Failed", [step], reason)}
     monkeypatch.setattr("pipelines.run.run_local_pipeline", lambda model, *a, **k: (records[model], None))
     seen: list[tuple[str, str]] = []
 
@@ -104,7 +104,7 @@ def test_the_stage_hook_sees_each_stage_and_the_stop(stubbed_demo, monkeypatch):
             raise
         seen.append((name, "ok"))
 
-    with pytest.raises(demo.DemoStopped, match="model 'cdp-clv' not trained.*read its log /tmp/train.log"):
+    with pytest.raises(demo.DemoStopped, match="model 'cdp-fraud' not trained.*read its log /tmp/train.log"):
         demo.run_demo(stage_hook=hook)
-    assert seen[-2:] == [("pipeline fraud", "ok"), ("pipeline clv", "stopped")]
+    assert seen[-1:] == [("pipeline fraud", "stopped")]
     assert [name for name, _ in seen[:5]] == ["identities", "generate", "profile", "load", "batch"]
