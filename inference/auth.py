@@ -34,12 +34,12 @@ AUTH_ERRORS: dict[int | str, dict] = {  # the OpenAPI responses of every authent
     429: {"model": ErrorResponse, "description": "Rate limit exceeded (see Retry-After)"},
 }
 
-UNAUTHORISED = HTTPException(
-    status_code=401, detail="a valid API key is required", headers={"WWW-Authenticate": "Bearer"}
-)
-EXPIRED = HTTPException(
-    status_code=401, detail="this API key has expired", headers={"WWW-Authenticate": "Bearer"}
-)
+
+def _refused(detail: str) -> HTTPException:
+    """A new 401 per refusal: re-raising one shared instance would chain every refusal's traceback (and
+    the request it holds) onto it, a leak an unauthenticated flood turns into gigabytes."""
+    return HTTPException(status_code=401, detail=detail, headers={"WWW-Authenticate": "Bearer"})
+
 
 log = logging.getLogger("cdp.inference.auth")
 
@@ -67,14 +67,14 @@ def authenticate(
     text = bearer.credentials if bearer is not None else header
     parsed = parse_key(text) if text else None
     if parsed is None:
-        raise UNAUTHORISED
+        raise _refused("a valid API key is required")
     record = state.key_store.get(parsed.key_id)
     now = _utcnow()
     if record is None or not record.active or not _secret_accepted(parsed.secret, record, now):
-        raise UNAUTHORISED
+        raise _refused("a valid API key is required")
     if record.expired(now):  # only told to a caller holding the secret
         log.info("refused expired API key %s", record.key_id)
-        raise EXPIRED
+        raise _refused("this API key has expired")
     request.state.key_id = record.key_id
     request.state.api_key_record = record
     wait = state.limiter.take(record.key_id)

@@ -106,6 +106,14 @@ def _header(scope: Scope, name: bytes) -> list[bytes]:
     return [v for k, v in scope.get("headers", ()) if k.lower() == name]
 
 
+def _carries_body(scope: Scope) -> bool:
+    """True when a body follows the headers: a refusal before reading it must close the connection, or
+    the server would go on reading (and buffering) a body nobody wants to keep the connection alive."""
+    if _header(scope, b"transfer-encoding"):
+        return True
+    return any(v.strip() not in (b"", b"0") for v in _header(scope, b"content-length"))
+
+
 class RequestGuard:
     """Pure ASGI middleware enforcing `limits`; `authenticate` runs for paths where `protected` is true."""
 
@@ -141,7 +149,10 @@ class RequestGuard:
             return
         if self.in_flight >= self.limits.max_concurrency:
             await exchange.answer(
-                503, "the server is busy, retry shortly", {"Retry-After": str(RETRY_AFTER_SECONDS)}
+                503,
+                "the server is busy, retry shortly",
+                {"Retry-After": str(RETRY_AFTER_SECONDS)},
+                close=_carries_body(scope),
             )
             return
         self.in_flight += 1
@@ -187,7 +198,9 @@ class RequestGuard:
             try:
                 await self.authenticate(Request(scope))
             except HTTPException as refused:
-                await exchange.answer(refused.status_code, str(refused.detail), refused.headers)
+                refused.__traceback__ = None  # its frames hold the request
+                detail, close = str(refused.detail), _carries_body(scope)
+                await exchange.answer(refused.status_code, detail, refused.headers, close=close)
                 return
         limit = self.limits.body_limit(path)
         declared = _header(scope, b"content-length")

@@ -329,5 +329,22 @@ def test_a_flood_of_oversized_bodies_keeps_the_server_memory_bounded(request, se
         peak = max(peak, _rss_bytes(process.pid))
         time.sleep(0.1)
     assert statuses and all(s is None or s in (401, 413) for s in statuses), set(statuses)
+    print("GROWTH", before >> 20, (peak - before) >> 20)
     assert peak - before <= 200 << 20, f"RSS grew by {(peak - before) >> 20} MB"
     assert _status(port, b"GET /ping HTTP/1.1\r\nHost: t\r\n\r\n") == 200
+
+
+@pytest.mark.slow
+def test_refused_keys_leak_nothing(live_app):  # noqa: ANN001
+    """Thousands of 401s (no key, a malformed key) leave the server's memory where it was: a refusal
+    must not keep the request alive (a shared exception instance once chained every refusal's frames)."""
+    port, process, _ = live_app
+    for key in (None, "nope"):  # warm-up: the first refusals allocate what the server keeps
+        for _ in range(200):
+            _status(port, _post("/invocations", key, b'{"instances": [1]}'))
+    before = _rss_bytes(process.pid)
+    statuses = {_status(port, _post("/invocations", key, b'{"instances": [1]}'))
+                for _ in range(2500) for key in (None, "nope")}  # fmt: skip
+    assert statuses == {401}
+    grown = _rss_bytes(process.pid) - before
+    assert grown <= 12 << 20, f"RSS grew by {grown >> 20} MB"
