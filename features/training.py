@@ -128,7 +128,6 @@ def build_training_set(
         month_label_counts(backends, t_start, t_end),
         min_eval_frauds=backends.settings.training_eval_min_frauds,
     )
-    split_rows = _split_reader(backends, view, t_start, t_end)
     snapshot = data_snapshot_hash(backends)
     features = EVENT_VIEWS[view].feature_names
     sql_hash = hashlib.sha256(view_sql(view).encode()).hexdigest()
@@ -136,23 +135,24 @@ def build_training_set(
     set_id = hashlib.sha256(ident).hexdigest()[:16]
     prefix = f"s3://{backends.settings.lake_bucket}/training_sets/{view}/{set_id}/"
     data = f"{prefix}data/"  # hive-partitioned by split: the registered table's location
+    write_split = _split_writer(backends, view, t_start, t_end)
 
     parts: dict[str, Any] = {}
     schema = None
     for name in SPLITS:
         chosen = getattr(split, name)
-        part = split_rows(chosen)
-        schema = schema or part.schema
-        uri = f"{data}split={name}/part-0.parquet"
-        backends.object_store.put_bytes(uri, parquet_bytes(part))
-        ts = part["ts"]
+        folder = f"{data}split={name}/"
+        for stale in list(backends.object_store.list(folder)):  # a rebuild of the same set
+            backends.object_store.delete(stale.uri)
+        written = write_split(chosen, folder)
+        schema = schema or written.schema
         parts[name] = {
-            "uri": uri,
+            "uri": folder,
             "months": [chosen[0], chosen[-1]] if chosen else [],
-            "first_ts": str(pc.min(ts).as_py()) if part.num_rows else None,
-            "last_ts": str(pc.max(ts).as_py()) if part.num_rows else None,
-            "rows": part.num_rows,
-            "frauds": int(pc.sum(part["label"]).as_py() or 0),
+            "first_ts": written.first_ts,
+            "last_ts": written.last_ts,
+            "rows": written.rows,
+            "frauds": written.frauds,
         }
     table = training_table_name(view)
     schema = schema.append(pa.field("split", pa.string()))
@@ -180,14 +180,27 @@ def _month_key_list(months: list[str]) -> str:
     return ", ".join(str(int(m[:4]) * 100 + int(m[5:7])) for m in months) or "NULL"
 
 
-def _split_reader(
-    backends: Backends, view: str, start: datetime | None, end: datetime | None
-) -> Callable[[list[str]], pa.Table]:
-    """A function giving the view's rows of some months ("YYYY-MM").
+@dataclass(frozen=True)
+class WrittenSplit:
+    """One split written under its folder: its schema and the figures the manifest keeps."""
 
-    Reads one split at a time from the materialised features table when there is one (no second
-    computation of the view, and only one split in memory); else computes the view once.
-    """
+    schema: pa.Schema
+    rows: int
+    frauds: int
+    first_ts: str | None
+    last_ts: str | None
+
+
+def _split_writer(
+    backends: Backends, view: str, start: datetime | None, end: datetime | None
+) -> Callable[[list[str], str], WrittenSplit]:
+    """A function writing the view's rows of some months ("YYYY-MM"), in time order, as Parquet files
+    under a folder (an `s3://` prefix ending in "/").
+
+    From the materialised features table when there is one: the engine reads, sorts and writes the
+    rows itself (`Catalog.query_to_files`, memory-bounded, spilling to disk), so a split of tens of
+    millions of rows never passes through this process's memory. Else the view is computed once, in
+    memory (small data: tests, a view with no table yet)."""
     from features.materialize import features_table_name
 
     table = features_table_name(view)
@@ -198,13 +211,16 @@ def _split_reader(
                 f" AND ts < TIMESTAMP '{end.isoformat(sep=' ')}'" if end else "",
             ]
         )
+        schema = backends.catalog.query(f"SELECT * FROM {table} LIMIT 0").schema
 
-        def from_table(months: list[str]) -> pa.Table:
-            sql = (
-                f"SELECT * FROM {table} WHERE year * 100 + month IN ({_month_key_list(months)}){bounds} "
-                "ORDER BY ts, event_seq"
-            )
-            return backends.catalog.query(sql)
+        def from_table(months: list[str], folder: str) -> WrittenSplit:
+            where = f"WHERE year * 100 + month IN ({_month_key_list(months)}){bounds}"
+            backends.catalog.query_to_files(f"SELECT * FROM {table} {where} ORDER BY ts, event_seq", folder)
+            figures = backends.catalog.query(
+                "SELECT count(*) AS n, sum(CAST(label AS INTEGER)) AS frauds, min(ts) AS first_ts, "
+                f"max(ts) AS last_ts FROM {table} {where}"
+            ).to_pylist()[0]
+            return _written(schema, figures["n"], figures["frauds"], figures["first_ts"], figures["last_ts"])
 
         return from_table
     rows = compute_view(backends.catalog, view, start, end)
@@ -214,10 +230,24 @@ def _split_reader(
         "-",
     )
 
-    def from_view(months: list[str]) -> pa.Table:
-        return rows.filter(pc.is_in(month_text, pa.array(months, pa.string())))
+    def from_view(months: list[str], folder: str) -> WrittenSplit:
+        part = rows.filter(pc.is_in(month_text, pa.array(months, pa.string())))
+        backends.object_store.put_bytes(f"{folder}part-0.parquet", parquet_bytes(part))
+        ts, empty = part["ts"], part.num_rows == 0
+        first, last = (None, None) if empty else (pc.min(ts).as_py(), pc.max(ts).as_py())
+        return _written(part.schema, part.num_rows, pc.sum(part["label"]).as_py(), first, last)
 
     return from_view
+
+
+def _written(schema: pa.Schema, rows: int, frauds: Any, first: Any, last: Any) -> WrittenSplit:
+    return WrittenSplit(
+        schema=schema,
+        rows=int(rows or 0),
+        frauds=int(frauds or 0),
+        first_ts=str(first) if rows and first is not None else None,
+        last_ts=str(last) if rows and last is not None else None,
+    )
 
 
 def training_table_name(view: str) -> str:

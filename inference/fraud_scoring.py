@@ -138,16 +138,30 @@ def encode(model: LoadedModel, feature_rows: Sequence[Mapping[str, Any]]) -> pd.
     return encode_features(frame, spec)
 
 
-def score_frame(model: LoadedModel, frame: pd.DataFrame | np.ndarray, reason_codes: int = 3) -> list[Score]:
-    """Probability and the `reason_codes` largest positive contributions of each row."""
+def score_frame(
+    model: LoadedModel,
+    frame: pd.DataFrame | np.ndarray,
+    reason_codes: int = 3,
+    explain_from: float | None = None,
+) -> list[Score]:
+    """Probability and the `reason_codes` largest positive contributions of each row.
+
+    `explain_from`: reason codes only for the rows scored at least this (the alerts); the others get
+    none. Exact TreeSHAP costs far more than the prediction, and a stream explains its alerts only."""
     import xgboost
 
     if model.booster is None:
         raise FeatureMismatchError("the fraud model is not an XGBoost booster")
     data = frame.to_numpy(np.float32) if isinstance(frame, pd.DataFrame) else frame
-    matrix = xgboost.DMatrix(data, feature_names=list(model.features), missing=np.nan)
-    probabilities = model.booster.predict(matrix)
-    contributions = model.booster.predict(matrix, pred_contribs=True)[:, :-1]  # last column: bias
+    names = list(model.features)
+    probabilities = model.booster.predict(xgboost.DMatrix(data, feature_names=names, missing=np.nan))
+    explained = np.arange(len(probabilities))
+    if explain_from is not None:
+        explained = np.flatnonzero(probabilities >= explain_from)
+    contributions = np.zeros((len(probabilities), len(names)), dtype=np.float32)
+    if len(explained):
+        chosen = xgboost.DMatrix(data[explained], feature_names=names, missing=np.nan)
+        contributions[explained] = model.booster.predict(chosen, pred_contribs=True)[:, :-1]  # last: bias
     return _scores(probabilities, contributions, model.features, reason_codes)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
@@ -81,7 +82,12 @@ def test_build_writes_features_table_and_split_training_set_with_manifest(lake):
     offline = compute_view(lake.catalog, FRAUD_VIEW.name)
     parts = {}
     for name, info in manifest["splits"].items():
-        parts[name] = pq.read_table(io.BytesIO(lake.object_store.get_bytes(info["uri"])))
+        assert info["uri"].endswith(f"split={name}/")  # a folder of files, written by the engine
+        files = sorted(o.uri for o in lake.object_store.list(info["uri"]))
+        parts[name] = pa.concat_tables(
+            pq.read_table(io.BytesIO(lake.object_store.get_bytes(f))) for f in files
+        )
+        assert parts[name]["ts"].to_pylist() == sorted(parts[name]["ts"].to_pylist())  # in time order
         assert parts[name].num_rows == info["rows"] > 0
         months = {
             f"{y:04d}-{m:02d}"

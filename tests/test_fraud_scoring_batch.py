@@ -200,3 +200,23 @@ def test_reason_codes_equal_the_per_row_ranking(reason_codes):
     assert [s.reasons for s in scores] == reference_reasons(contributions, names, reason_codes)
     assert all(isinstance(c, float) and not math.isnan(c) for s in scores for _, c in s.reasons)
     assert {len(s.reasons) for s in scores} >= {0, reason_codes}  # rows without and with every reason
+
+
+def test_explain_from_gives_reason_codes_to_the_alerts_only_and_the_same_ones():
+    import xgboost
+
+    rng = np.random.default_rng(7)
+    names = [f"f{i}" for i in range(6)]
+    x = rng.normal(size=(300, len(names))).astype(np.float32)
+    y = (x[:, 0] + x[:, 1] > 1).astype(int)
+    booster = xgboost.train({"objective": "binary:logistic", "max_depth": 3, "nthread": 1, "seed": 1},
+                            xgboost.DMatrix(x, label=y, feature_names=names), num_boost_round=15)  # fmt: skip
+    model = model_of(names, {}, booster)
+    every = score_frame(model, x, 3)
+    alerts_only = score_frame(model, x, 3, explain_from=0.5)
+    assert [s.probability for s in alerts_only] == [s.probability for s in every]
+    alerted = [i for i, s in enumerate(every) if s.probability >= 0.5]
+    assert 0 < len(alerted) < len(every)
+    for i, (full, partial) in enumerate(zip(every, alerts_only, strict=True)):
+        assert partial.reasons == (full.reasons if i in alerted else [])
+    assert [s.reasons for s in score_frame(model, x, 3, explain_from=2.0)] == [[]] * len(x)

@@ -28,6 +28,7 @@ REGISTRY_FILE = "catalog.json"  # the table definitions, in the state folder
 # `query_to_files`: memory of its one thread, and rows per row group (a reader's batch; the parquet writer
 # buffers one row group, so its size bounds the writer's memory)
 QUERY_TO_FILES_MEMORY_LIMIT = "2GB"
+QUERY_MEMORY_LIMIT = "3GB"  # `query`: the engine's working memory, the result aside
 ROWS_PER_ROW_GROUP = 65_536
 VECTOR_ROWS = 2_048  # DuckDB's unit of rows: a row group holds whole vectors
 
@@ -236,13 +237,13 @@ class DuckDbCatalog:
         con.execute(f"COPY ({sql}) TO '{target.as_posix()}' (FORMAT parquet, COMPRESSION zstd{options})")
 
     def query(self, sql: str) -> pa.Table:
-        con = self.connect()
+        """The result in memory (small results: counts, aggregates, a few rows); the engine's own work
+        is bounded to `QUERY_MEMORY_LIMIT` and spills beyond it (DuckDB's default is 80% of the RAM)."""
         try:
-            return con.sql(sql).to_arrow_table()
-        except duckdb.Error as e:
+            with self._platform_connection(QUERY_MEMORY_LIMIT, ordered=True) as con:
+                return con.sql(sql).to_arrow_table()
+        except CatalogError as e:
             raise CatalogError(f"query failed: {e}") from e
-        finally:
-            con.close()
 
     def query_to_files(
         self,

@@ -1,7 +1,8 @@
 """The fraud champion scoring in this process: what the embedded scoring endpoint delegates to.
 
 The champion held by a `ModelHolder` (hot reloaded) scores with the same encoding, probability and SHAP
-reason codes as the REST API (`inference.fraud_scoring`), one model version per batch.
+reason codes as the REST API (`inference.fraud_scoring`), one model version per batch; reason codes for
+the alerts only (the events scored at or above the threshold): exact TreeSHAP costs many predictions.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ class FraudChampionScorer:
         if not feature_rows:
             return ScoredBatch(model.name, model.version, threshold, [])
         inputs = encode_rows(model, feature_rows) if model.one_hot else encode(model, feature_rows)
-        scores = score_frame(model, inputs, self.reason_codes)
+        scores = score_frame(model, inputs, self.reason_codes, explain_from=threshold)  # alerts explained
         return ScoredBatch(model.name, model.version, threshold, scores)
 
     def close(self) -> None:
