@@ -7,7 +7,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from cdp.apikeys.port import ApiKeyError
-from inference.card_features import EventOrderError
 from inference.fraud_scoring import FeatureMismatchError
 from inference.holder import ModelUnavailableError
 from inference.invocations import InvocationTimeoutError
@@ -34,10 +33,6 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PayloadError)
     async def payload(_: Request, error: PayloadError) -> JSONResponse:
         return _detail(error.status_code, str(error))
-
-    @app.exception_handler(EventOrderError)
-    async def order(_: Request, error: EventOrderError) -> JSONResponse:
-        return _detail(409, str(error))
 
     @app.exception_handler(ModelUnavailableError)
     async def unavailable(_: Request, error: ModelUnavailableError) -> JSONResponse:
