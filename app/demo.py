@@ -83,9 +83,13 @@ def run_demo(stage_hook: StageHook | None = None) -> None:
     with stage("batch"):
         batch(data)
     slices = _stream_slices()
+    streaming = _stream_to_replay()
     console.rule("5. stream path: the stream's first half -> core banking -> stream -> lake")
-    with stage("stream slice 1"):
-        _produce_slice(timeline, "first half of the stream", slices[0], drift=None)
+    if streaming:
+        with stage("stream slice 1"):
+            _produce_slice(timeline, "first half of the stream", slices[0], drift=None)
+    else:
+        _no_stream(timeline)
     console.rule("6. the lake (as data-scientist-1)")
     with stage("lake queries"), _as("data-scientist-1"):
         sql(
@@ -115,6 +119,29 @@ def run_demo(stage_hook: StageHook | None = None) -> None:
         require_champions()
     with stage("sync-online"):
         features_sync_online(until=None)
+    if streaming:
+        _demo_stream_and_loop(stage, timeline, slices)
+    else:
+        console.rule("11.-14. stream scoring, drift and the monitoring loop: skipped (nothing streamed)")
+    console.rule("15. erasure by two privacy officers (GDPR art. 17): one requests, another confirms")
+    with stage("erasure"):
+        _demo_erasure()
+    with stage("audit verify"):
+        audit_verify()
+    console.rule("timeline")
+    print_timeline([e.to_dict() for e in timeline.entries])
+    _demo_where_things_are()
+    console.rule("[green]demo finished")
+    console.print(
+        f"Try: CDP_HOME={s.home} CDP_IDENTITY_FILE={s.identities_dir / 'data-scientist-1.token'} "
+        'cdp sql "SELECT channel, count(*) FROM transactions GROUP BY channel"',
+        soft_wrap=True,
+    )
+
+
+def _demo_stream_and_loop(stage: Any, timeline: Timeline, slices: tuple[int, int]) -> None:
+    """Stages 10-14: the stream scored, drift injected, the monitoring loop, the rest of the stream."""
+    s = get_settings()
     with stage("stream scoring 1"):
         _score_stream(timeline)
     console.rule("11. monitoring: drift job, alarms and rules on the first half (reference: champion's data)")
@@ -138,20 +165,23 @@ def run_demo(stage_hook: StageHook | None = None) -> None:
         _score_stream(timeline)
     with stage("stream metrics"):
         _demo_stream_metrics()
-    console.rule("15. erasure by two privacy officers (GDPR art. 17): one requests, another confirms")
-    with stage("erasure"):
-        _demo_erasure()
-    with stage("audit verify"):
-        audit_verify()
-    console.rule("timeline")
-    print_timeline([e.to_dict() for e in timeline.entries])
-    _demo_where_things_are()
-    console.rule("[green]demo finished")
+
+
+def _stream_to_replay() -> int:
+    """Transactions the stream holds (the recorded split's; 0 with CDP_STREAM_FRACTION=0)."""
+    from cdp.lake.split import read_split
+
+    split = read_split(get_settings().state_dir / "split.json")
+    return split.stream_rows if split is not None else 0
+
+
+def _no_stream(timeline: Timeline) -> None:
+    """Say that the stream has nothing to replay (all history went to the lake) and go on."""
     console.print(
-        f"Try: CDP_HOME={s.home} CDP_IDENTITY_FILE={s.identities_dir / 'data-scientist-1.token'} "
-        'cdp sql "SELECT channel, count(*) FROM transactions GROUP BY channel"',
-        soft_wrap=True,
+        f"stream: nothing to replay (CDP_STREAM_FRACTION={get_settings().stream_fraction}: all history is in "
+        "the lake); the stream scoring, drift and monitoring-loop stages are skipped"
     )
+    timeline.add("stream: nothing to replay, all history in the lake")
 
 
 # Who the demo issues, and the roles the admin gives them (services run the loop's actions).
@@ -216,10 +246,7 @@ def _stream_slices() -> tuple[int, int]:
     """Where the first and the second stream slices end: half the replay, then nine tenths (the drifted
     part scored by the champion is long enough to hold the labels a retraining learns from and is judged
     on; the last tenth shows who serves after the loop)."""
-    from cdp.lake.split import read_split
-
-    split = read_split(get_settings().state_dir / "split.json")
-    total = split.stream_rows if split is not None else 0
+    total = _stream_to_replay()
     return total // 2, total * 9 // 10
 
 

@@ -36,7 +36,11 @@ class Settings(BaseSettings):
 
     # -- data plane -----------------------------------------------------------------------------
     stream_fraction: float = Field(
-        0.05, gt=0, lt=1, description="Newest share of transactions replayed through the stream."
+        0.05,
+        ge=0,
+        lt=1,
+        description="Newest share of transactions replayed through the stream (0: all history to the lake, "
+        "nothing streamed).",
     )
     batch_chunk_bytes: int = Field(
         1 << 30,

@@ -37,8 +37,8 @@ TRIM_AT = 512  # drop evicted events from the state lists once this many pile up
 
 # card attributes inlined into the update (`profile` is a `features.online.CardProfile` or None)
 _CARD_ATTRIBUTE_PY = {
-    "card_age_days": (
-        "(None if profile is None or profile.open_day is None else t // 86400 - profile.open_day)"
+    "card_age_days": (  # clamped at 0, as offline: rows before the card's open month are kept, flagged
+        "(None if profile is None or profile.open_day is None else max(0, t // 86400 - profile.open_day))"
     ),
     "credit_limit": "(None if profile is None else profile.credit_limit)",
     "has_chip": "(None if profile is None else profile.has_chip)",

@@ -45,7 +45,11 @@ ORDER = "epoch_s, event_seq, txn_id"
 EVENT_KEY = "CAST(epoch(t.ts) AS BIGINT) * 2147483648 + t.event_seq"
 
 _CARD_ATTRIBUTE_SQL = {
-    "card_age_days": "date_diff('day', c.acct_open_date, CAST(a.ts AS DATE))",
+    # clamped at 0: a row dated before its card's open month is kept (flagged, cdp.ibm.card_life)
+    "card_age_days": (
+        "CASE WHEN date_diff('day', c.acct_open_date, CAST(a.ts AS DATE)) < 0 THEN 0 "
+        "ELSE date_diff('day', c.acct_open_date, CAST(a.ts AS DATE)) END"
+    ),
     "credit_limit": "c.credit_limit",
     "has_chip": "c.has_chip",
 }

@@ -172,7 +172,8 @@ class ChangedFromPrevious:
 @dataclass(frozen=True)
 class CardAttribute:
     """An attribute of the card from the lake's `cards` table (null when the card is unknown).
-    `card_age_days` is computed at the event's date, so it never leaks the future."""
+    `card_age_days` is computed at the event's date, so it never leaks the future, and is never below 0
+    (a row dated before its card's open month is kept and flagged, `cdp.ibm.card_life`)."""
 
     attribute: str  # card_age_days | credit_limit | has_chip
 

@@ -2,6 +2,7 @@
 
 get-pipeline-definition --pipeline fraud            # prints the definition JSON (offline)
 run-pipeline --pipeline fraud --local               # runs it here with the local executor
+run-pipeline --pipeline fraud --local --from-step Train  # reruns from Train, reusing the last Preprocess
 run-pipeline --pipeline fraud --role <arn>          # upserts and starts it on SageMaker
 """
 
@@ -60,6 +61,7 @@ def _run_local(args: argparse.Namespace, parameters: dict[str, str]) -> int:
     from cdp.backends import Backends
     from cdp.security.errors import AccessDenied, NotAuthenticated
     from cdp.security.identity.authorize import authorize
+    from pipelines.local import ExecutorError
 
     backends = Backends()
     # this process registers the model versions: it needs a role that may, and is recorded as their registrant
@@ -68,17 +70,22 @@ def _run_local(args: argparse.Namespace, parameters: dict[str, str]) -> int:
     except (AccessDenied, NotAuthenticated) as e:
         print(f"refused: {e}", file=sys.stderr)
         return 3
-    record, run_dir = run_local_pipeline(
-        args.pipeline,
-        backends,
-        registered_by=caller.id,
-        parameters=parameters,
-        use_cache=not args.no_cache,
-        scripts_dir=args.scripts_dir,
-        bucket=args.bucket,
-        region=args.region,
-        progress=lambda line: print(line, flush=True),
-    )
+    try:
+        record, run_dir = run_local_pipeline(
+            args.pipeline,
+            backends,
+            registered_by=caller.id,
+            parameters=parameters,
+            use_cache=not args.no_cache,
+            scripts_dir=args.scripts_dir,
+            bucket=args.bucket,
+            region=args.region,
+            progress=lambda line: print(line, flush=True),
+            from_step=args.from_step,
+        )
+    except ExecutorError as e:  # before any step ran: an unknown step or parameter, no run to reuse
+        print(f"run-pipeline: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
     print(f"execution {record.execution_id}: {record.status}")
     if record.failure_reason:
         print(record.failure_reason, file=sys.stderr)
@@ -127,8 +134,15 @@ def run_pipeline_main(argv: Sequence[str] | None = None) -> int:
         help="pipeline parameter override (repeatable)",
     )
     parser.add_argument("--no-cache", action="store_true", help="local: ignore the step cache")
+    parser.add_argument(
+        "--from-step",
+        metavar="STEP",
+        help="local: rerun from this step, reusing the upstream steps' outputs of the latest run with them",
+    )
     args = parser.parse_args(argv)
     parameters = _parameters(args.parameter)
+    if args.from_step and not args.local:
+        raise SystemExit("--from-step runs with --local only")
     return _run_local(args, parameters) if args.local else _run_on_sagemaker(args, parameters)
 
 

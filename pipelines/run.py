@@ -30,12 +30,15 @@ def run_local_pipeline(
     region: str | None = None,
     registered_by: str | None = None,
     progress: Callable[[str], None] | None = None,
+    from_step: str | None = None,
 ) -> tuple[Any, Path]:
     """Build `model`'s definition and run it with the local executor; returns (run record, run folder).
 
     `registered_by` is the identity running it, recorded with the versions it registers. `progress` gets
     one line per step as it finishes, the model's name first: `fraud Train: Succeeded (41.2 s, CPU
-    80.5 s, peak 2.3 GB)` (see `StepRecord.summary`)."""
+    80.5 s, peak 2.3 GB)` (see `StepRecord.summary`), and a line saying why when a step is not taken
+    from the cache. `from_step` reruns from that step, reusing the upstream steps' outputs of the
+    latest run that has them; an unknown step, or no such run, raises `ExecutorError` before any step."""
     from cdp.backends import Backends
     from pipelines.definition import build_definition
     from pipelines.local import LocalPipelineExecutor
@@ -59,5 +62,10 @@ def run_local_pipeline(
         use_cache=use_cache,
         progress=(lambda line: progress(f"{model} {line}")) if progress else None,
     )
-    record = executor.run(definition, pipeline_name=spec_of(model).pipeline_name, parameters=parameters or {})
+    record = executor.run(
+        definition,
+        pipeline_name=spec_of(model).pipeline_name,
+        parameters=parameters or {},
+        from_step=from_step,
+    )
     return record, executor.run_dir(record.execution_id)

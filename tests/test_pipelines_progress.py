@@ -42,6 +42,11 @@ def test_run_local_pipeline_prints_each_step_as_it_finishes(tmp_path):
         "fraud", backends, scripts_dir=write_scripts(tmp_path / "scripts"), progress=lines.append
     )
     assert record.status == "Succeeded", record.failure_reason
+    misses = [line for line in lines if ": not from the cache: " in line]
+    jobs = [s.name for s in record.steps if s.type in ("Processing", "Training")]
+    # a first run: each cached job step says why it runs, before its finished line
+    assert misses == [f"fraud {name}: not from the cache: no cached run of this step yet" for name in jobs]
+    lines = [line for line in lines if line not in misses]
     matches = [LINE.fullmatch(line) for line in lines]
     assert all(matches), lines
     ran = [s for s in record.steps if s.status != "NotExecuted"]

@@ -12,7 +12,9 @@ Sharded and resumable:
    recorded) and the rows at or after it are taken out of the newest partitions (`cdp.batch.trim`); the
    publication is recorded. When the cutoff is already recorded, the shards leave those rows out.
 No row is lost or duplicated whatever the point of a crash. Rows with `ts >= split.cutoff` belong to the
-stream and are left out here. Rows (customers, cards, transactions) of erased customers are quarantined with
+stream and are left out here. Accepted rows dated outside their card's life are kept and flagged
+(`cdp.ibm.card_life`; listed in `flagged.parquet` beside the quarantine, counted per file).
+Rows (customers, cards, transactions) of erased customers are quarantined with
 the reason "erased": their tokens cannot be made any more. The job's identity records the token scheme, so a
 lake written with other tokens is never resumed (`BatchConfigChanged`).
 """
@@ -49,6 +51,7 @@ from cdp.batch.shard import (
     set_progress,
 )
 from cdp.batch.trim import remove_stale_files, trim_to_cutoff
+from cdp.ibm.card_life import CardLives
 from cdp.ibm.contacts import read_contacts
 from cdp.ibm.quarantine import Quarantine
 from cdp.ibm.reader import find_source_files, read_cards, read_users
@@ -67,7 +70,9 @@ __all__ = ["JOB", "BatchConfigChanged", "BatchReport", "run_batch"]
 
 @dataclass
 class BatchReport:
-    """What a batch run did; `rows_read == rows_accepted + rows_quarantined` for every file."""
+    """What a batch run did; `rows_read == rows_accepted + rows_quarantined` for every file, of which
+    `rows_flagged` accepted rows are flagged (kept): dated outside their card's life (the whole file's,
+    stream part included, like the quarantine; listed in `flagged_path`)."""
 
     files: dict[str, dict[str, int]] = field(default_factory=dict)
     customers: int = 0
@@ -78,6 +83,7 @@ class BatchReport:
     chunks_skipped: int = 0  # shards already done by an earlier (interrupted) run
     split: Split | None = None
     quarantine_path: Path | None = None
+    flagged_path: Path | None = None
     published_files: int = 0  # partition files in the lake after this run's trim (0: published before)
     seconds: dict[str, float] = field(default_factory=dict)  # wall time per phase
     cpu_seconds: dict[str, float] = field(default_factory=dict)  # CPU per phase; workers count in shards
@@ -295,12 +301,13 @@ def run_batch(
             users = users.join(contacts, "user", join_type="left outer").sort_by("user")
         cards = read_cards(found.cards, quarantine, known_users=set(users["user"].to_pylist()))
         known_cards = set(zip(cards["user"].to_pylist(), cards["card_index"].to_pylist(), strict=True))
+        lives = CardLives(cards)
         cutoff = known.cutoff if known is not None else None
         tasks = []
         for shard in shards:
             first = first_piece(shards, shard)
             own_starts = tuple(starts[first : first + len(shard.pieces)])
-            tasks.append(ShardTask(shard, first, own_starts, known_cards, cutoff))
+            tasks.append(ShardTask(shard, first, own_starts, known_cards, cutoff, lives))
         # The workers start on the transactions while customers and cards are protected here.
         futures = _start_shards(tasks, s, pool)
         users = _without_erased(protector, users, found.users.name, quarantine)
@@ -322,6 +329,7 @@ def run_batch(
         tick()
         report.files = {name: st.to_dict() for name, st in quarantine.stats.items()}
         report.quarantine_path = quarantine.path
+        report.flagged_path = quarantine.flagged_path if quarantine.flagged else None
     lap("shards")
 
     accepted = sum(r.accepted for r in results)

@@ -10,7 +10,8 @@ shard's manifest, written last, lists its files; a resumed run reads a done shar
 quarantine records and counts.
 
 Rows of erased customers (no token can be made for them any more) are quarantined with the reason
-"erased", so that the rows read are still the rows accepted plus the rows quarantined. Rows at or after the
+"erased", so that the rows read are still the rows accepted plus the rows quarantined. Accepted rows dated
+outside their card's life are kept and flagged (`cdp.ibm.card_life`). Rows at or after the
 stream cutoff, when it is known, are left out; otherwise every accepted row is written and the job trims
 the newest partitions once it has computed the cutoff (cdp.batch.trim).
 """
@@ -29,6 +30,7 @@ import pyarrow.compute as pc
 from cdp.backends import Backends
 from cdp.batch.lines import first_line, publish_count
 from cdp.batch.plan import Piece, Shard, line_end_at_or_after
+from cdp.ibm.card_life import CardLives, flag_outside
 from cdp.ibm.quarantine import QuarantineRecorder
 from cdp.ibm.reader import DICTIONARY_TEXT_COLUMNS, as_dictionary_text, read_text_segment, read_valid_segment
 from cdp.ibm.rows import Segment, count_line_ends
@@ -63,6 +65,7 @@ class ShardTask:
     file_starts: tuple[int, ...]  # for each of its pieces, the plan-wide number of its file's first piece
     known_cards: set[tuple[int, int]]
     cutoff: datetime | None  # the stream cutoff when already recorded: such rows are not written
+    card_lives: CardLives | None = None  # rows outside their card's life are flagged (kept)
 
 
 @dataclass
@@ -153,11 +156,20 @@ class _Block:
     runs: list[tuple[int, int, int]]  # (month since 1970-01, start, length)
 
 
-def _numbered(file: str, clean: pa.Table, cards: CardNumbers, recorder: QuarantineRecorder) -> pa.Table:
-    """Clean rows with a card number instead of ids; rows of erased customers are quarantined."""
+def _numbered(
+    file: str,
+    clean: pa.Table,
+    cards: CardNumbers,
+    recorder: QuarantineRecorder,
+    lives: CardLives | None = None,
+) -> pa.Table:
+    """Clean rows with a card number instead of ids; rows of erased customers are quarantined, the others
+    outside their card's life flagged."""
     numbers = cards.numbers(clean["user"], clean["card"])
     rows = clean.drop_columns(["user", "card"]).append_column("card_number", numbers)
     erased = cards.erased_rows(numbers)
+    if lives is not None:
+        flag_outside(clean if erased is None else clean.filter(pa.array(~erased)), lives, file, recorder)
     if erased is None:
         return rows
     for line in np.asarray(rows["line"])[erased].tolist():
@@ -193,7 +205,7 @@ def run_shard(task: ShardTask, settings: Settings) -> ShardResult:
         own.replay_into(recorder, line_offset=first - 2)
         while tables_read:
             shifted = _shift_lines(tables_read.pop(0), first - 2)
-            parts.append(_numbered(piece.path.name, shifted, cards, recorder))
+            parts.append(_numbered(piece.path.name, shifted, cards, recorder, task.card_lives))
     del read
     accepted = sum(t.num_rows for t in parts)
     timestamps = _timestamps(parts) if task.cutoff is None else None

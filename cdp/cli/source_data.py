@@ -179,9 +179,19 @@ def batch(directory: Path | None) -> None:
         console.print(
             f"{name}: read {st['rows_read']:,} = accepted {st['rows_accepted']:,} "
             f"+ quarantined {st['rows_quarantined']:,}"
+            + (
+                f"; {st['rows_flagged']:,} accepted rows dated outside their card's life (kept, flagged)"
+                if st.get("rows_flagged")
+                else ""
+            )
         )
+    stream = (
+        f"{r.stream_rows:,} left for the stream (ts >= {r.split.cutoff:%Y-%m-%d %H:%M})"
+        if r.stream_rows
+        else "none left for the stream"
+    )
     console.print(
-        f"lake: {r.batch_rows:,} transactions (batch), {r.stream_rows:,} left for the stream "
-        f"(ts >= {r.split.cutoff:%Y-%m-%d %H:%M}); shards {r.chunks} ({r.chunks_skipped} already done); "
-        f"quarantine: {r.quarantine_path}"
+        f"lake: {r.batch_rows:,} transactions (batch), {stream}; shards {r.chunks} ({r.chunks_skipped} "
+        f"already done); quarantine: {r.quarantine_path}"
+        + (f"; flagged: {r.flagged_path}" if r.flagged_path else "")
     )

@@ -60,10 +60,14 @@ def stream_produce(
             drift=scenario,
             upto=upto,
         )
+    if r.total == 0:
+        console.print("stream: nothing to replay (no transactions at or after the stream cutoff)")
+        return
     console.print(
         f"stream: sent {r.sent:,} events ({r.already_sent:,} earlier) of {r.total:,} "
         f"in {r.seconds:.1f}s; cutoff {r.cutoff:%Y-%m-%d %H:%M}"
         + (f"; drift {r.drift['kind']}: {r.drift_rows:,} rows changed" if r.drift else "")
+        + (f"; {r.flagged:,} dated outside their card's life (kept, flagged)" if r.flagged else "")
     )
 
 

@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 from rich.console import Console
 from rich.table import Table
 
+from cdp.ibm.card_life import CardLives, flag_outside
 from cdp.ibm.quarantine import Quarantine
 from cdp.ibm.reader import card_keys, iter_transactions, read_cards, read_users
 from cdp.ibm.schema import CARD_BRANDS, CARD_TYPES, CHANNELS
@@ -150,40 +151,10 @@ def _counts(values: pa.ChunkedArray | pa.Array) -> Counter[str]:
     return Counter({str(v["values"]): int(v["counts"]) for v in vc.to_pylist()})
 
 
-def _month_index(dates: pa.ChunkedArray | pa.Array, missing: int) -> np.ndarray:
-    """Months since January of _FIRST_YEAR of each date; `missing` where there is none."""
-    index = pc.add(pc.multiply(pc.subtract(pc.year(dates), _FIRST_YEAR), 12), pc.subtract(pc.month(dates), 1))
-    return pc.fill_null(index, missing).to_numpy().astype(np.int64)
-
-
-class _CardLives:
-    """Each card's life in months, Acct Open Date .. Expires, looked up by (user, card index)."""
-
-    def __init__(self, cards: pa.Table) -> None:
-        key = self._key(cards.column("user").to_numpy(), cards.column("card_index").to_numpy())
-        order = np.argsort(key, kind="stable")
-        self.keys = key[order]
-        self.opened = _month_index(cards.column("acct_open_date"), 0)[order]
-        self.expires = _month_index(cards.column("expires"), _MONTHS)[order]
-
-    @staticmethod
-    def _key(user: np.ndarray, card: np.ndarray) -> np.ndarray:
-        return (user.astype(np.int64) << 8) | card.astype(np.int64)
-
-    def rows_outside(self, user: np.ndarray, card: np.ndarray, month: np.ndarray) -> int:
-        """How many rows fall before their card's open month or after its expiry month (known cards)."""
-        if not len(self.keys):
-            return 0
-        key = self._key(user, card)
-        at = np.minimum(np.searchsorted(self.keys, key), len(self.keys) - 1)
-        known = self.keys[at] == key
-        return int((known & ((month < self.opened[at]) | (month > self.expires[at]))).sum())
-
-
 class _TransactionTally:
     """Running totals over transaction chunks."""
 
-    def __init__(self, card_lives: _CardLives | None = None) -> None:
+    def __init__(self, card_lives: CardLives | None = None) -> None:
         self.card_lives = card_lives
         self.outside_card_life = 0
         self.rows = 0
@@ -198,7 +169,8 @@ class _TransactionTally:
         self.month_rows = np.zeros(_MONTHS, dtype=np.int64)
         self.month_frauds = np.zeros(_MONTHS, dtype=np.int64)
 
-    def add(self, chunk: pa.Table) -> None:
+    def add(self, chunk: pa.Table, file: str, quarantine: Quarantine) -> None:
+        """Tally a chunk of `file`'s accepted rows; rows outside their card's life are flagged."""
         self.rows += chunk.num_rows
         fraud = chunk.column("is_fraud")
         self.frauds += int(pc.sum(fraud).as_py() or 0)
@@ -216,9 +188,7 @@ class _TransactionTally:
         month = (pc.year(ts).to_numpy() - _FIRST_YEAR) * 12 + pc.month(ts).to_numpy() - 1
         self.month_rows += np.bincount(month, minlength=_MONTHS)
         if self.card_lives is not None:
-            self.outside_card_life += self.card_lives.rows_outside(
-                chunk.column("user").to_numpy(), chunk.column("card").to_numpy(), month
-            )
+            self.outside_card_life += flag_outside(chunk, self.card_lives, file, quarantine)
         self.month_frauds += np.bincount(
             month, weights=fraud.to_numpy().astype(np.int64), minlength=_MONTHS
         ).astype(np.int64)
@@ -272,7 +242,8 @@ def profile_files(
     transactions: Path | Sequence[Path] | None,
     quarantine_dir: Path,
 ) -> Profile:
-    """Validate and profile whichever of the three files are given; rejected rows go to the quarantine.
+    """Validate and profile whichever of the three files are given; rejected rows go to the quarantine,
+    transactions outside their card's life are counted and flagged (`cdp.ibm.card_life`).
 
     `transactions` is one file or several (the per-user files, e.g. `SourceFiles.transactions`).
     """
@@ -290,10 +261,10 @@ def profile_files(
             profile.type_shares = _shares(_counts(cards_table.column("card_type")), CARD_TYPES)
         if transactions:
             known_cards = card_keys(cards_table) if cards_table is not None else None
-            tally = _TransactionTally(_CardLives(cards_table) if cards_table is not None else None)
+            tally = _TransactionTally(CardLives(cards_table) if cards_table is not None else None)
             for path in [transactions] if isinstance(transactions, (str, Path)) else transactions:
                 for chunk in iter_transactions(Path(path), quarantine, known_cards):
-                    tally.add(chunk)
+                    tally.add(chunk, Path(path).name, quarantine)
             tally.fill(profile)
         for name, stats in quarantine.stats.items():
             reasons = quarantine.reasons_by_file.get(name, Counter()).most_common(TOP_REASONS)

@@ -1,8 +1,10 @@
 """Rows that failed validation, kept apart with the file, line, field and reason, and read statistics.
 
 The quarantine is a Parquet file (`quarantine.parquet`) with columns file, line, field, reason, raw,
-quarantined_at. `raw` holds the source line only for files without personal data (transactions); for the
-users and cards files the reader passes None, and reasons of personal-data columns never quote a value.
+quarantined_at. Rows that are kept but flagged (`flag`: e.g. dated outside their card's life,
+`cdp.ibm.card_life`) are listed the same way in `flagged.parquet` beside it, and counted apart. `raw`
+holds the source line only for files without personal data (transactions); for the users and cards
+files the reader passes None, and reasons of personal-data columns never quote a value.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 QUARANTINE_FILE = "quarantine.parquet"
+FLAGGED_FILE = "flagged.parquet"  # rows kept but flagged, same columns
 
 QUARANTINE_SCHEMA = pa.schema(
     [
@@ -35,11 +38,13 @@ FLUSH_EVERY = 50_000
 
 @dataclass
 class ReadStats:
-    """Row counts of one source file: rows_read == rows_accepted + rows_quarantined, always."""
+    """Row counts of one source file: rows_read == rows_accepted + rows_quarantined, always; rows_flagged
+    of the accepted rows are flagged (kept)."""
 
     rows_read: int = 0
     rows_accepted: int = 0
     rows_quarantined: int = 0
+    rows_flagged: int = 0
 
     def add(self, accepted: int, quarantined: int) -> None:
         self.rows_accepted += accepted
@@ -51,6 +56,7 @@ class ReadStats:
             "rows_read": self.rows_read,
             "rows_accepted": self.rows_accepted,
             "rows_quarantined": self.rows_quarantined,
+            "rows_flagged": self.rows_flagged,
         }
 
 
@@ -75,6 +81,11 @@ class Quarantine:
         self.stats: dict[str, ReadStats] = {}
         self._pending: dict[str, list] = {name: [] for name in QUARANTINE_SCHEMA.names}
         self._writer: pq.ParquetWriter | None = None
+        self.flagged_path = self.directory / FLAGGED_FILE
+        self.flagged = 0
+        self.flags_by_reason: Counter[str] = Counter()
+        self._flag_pending: dict[str, list] = {name: [] for name in QUARANTINE_SCHEMA.names}
+        self._flag_writer: pq.ParquetWriter | None = None
 
     def add(
         self,
@@ -101,12 +112,26 @@ class Quarantine:
         if len(pending["file"]) >= FLUSH_EVERY:
             self.flush()
 
+    def flag(self, file: str, line: int, field: str | None, reason: str, raw: str | None) -> None:
+        """Flag one accepted (kept) row: listed in `flagged.parquet`, counted in its file's `rows_flagged`."""
+        self.flagged += 1
+        self.flags_by_reason[reason] += 1
+        self.stats_for(file).rows_flagged += 1
+        pending = self._flag_pending
+        for name, value in (("file", file), ("line", int(line)), ("field", field), ("reason", reason)):
+            pending[name].append(value)
+        pending["raw"].append(raw)
+        pending["quarantined_at"].append(datetime.now(UTC))
+        if len(pending["file"]) >= FLUSH_EVERY:
+            self.flush()
+
     def stats_for(self, file: str) -> ReadStats:
         """The (mutable) read statistics of one source file, created on first use."""
         return self.stats.setdefault(file, ReadStats())
 
     def flush(self) -> None:
-        """Append pending records to the Parquet file (created, possibly empty, on first flush)."""
+        """Append pending records to the Parquet file (created, possibly empty, on first flush); flags to
+        theirs (created when there is one)."""
         if self._writer is None:
             self.directory.mkdir(parents=True, exist_ok=True)
             self._writer = pq.ParquetWriter(self.path, QUARANTINE_SCHEMA)
@@ -114,13 +139,24 @@ class Quarantine:
             batch = pa.Table.from_pydict(self._pending, schema=QUARANTINE_SCHEMA)
             self._writer.write_table(batch)
             self._pending = {name: [] for name in QUARANTINE_SCHEMA.names}
+        if self._flag_pending["file"]:
+            if self._flag_writer is None:
+                self._flag_writer = pq.ParquetWriter(self.flagged_path, QUARANTINE_SCHEMA)
+            self._flag_writer.write_table(pa.Table.from_pydict(self._flag_pending, schema=QUARANTINE_SCHEMA))
+            self._flag_pending = {name: [] for name in QUARANTINE_SCHEMA.names}
 
     def close(self) -> None:
-        """Flush and close the Parquet file; the quarantine file exists afterwards (maybe empty)."""
+        """Flush and close the Parquet files; the quarantine file exists afterwards (maybe empty), the
+        flagged file only if a row was flagged (an earlier run's is removed)."""
         self.flush()
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+        if self._flag_writer is not None:
+            self._flag_writer.close()
+            self._flag_writer = None
+        elif self.flagged == 0:
+            self.flagged_path.unlink(missing_ok=True)
 
     def __enter__(self) -> Quarantine:
         return self
@@ -132,6 +168,12 @@ class Quarantine:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def read_flagged(directory: Path) -> pa.Table:
+    """The flagged (kept) rows listed under `directory` (empty table if none)."""
+    path = Path(directory) / FLAGGED_FILE
+    return pq.read_table(path) if path.exists() else QUARANTINE_SCHEMA.empty_table()
 
 
 def read_quarantine(directory: Path) -> pa.Table:
@@ -151,6 +193,7 @@ class QuarantineRecorder:
 
     def __init__(self) -> None:
         self.records: list[tuple[str, int, str | None, str, str | None, str | None]] = []
+        self.flags: list[tuple[str, int, str | None, str, str | None]] = []
         self.stats: dict[str, ReadStats] = {}
 
     def add(
@@ -164,6 +207,9 @@ class QuarantineRecorder:
     ) -> None:
         self.records.append((file, int(line), field, reason, raw, detail))
 
+    def flag(self, file: str, line: int, field: str | None, reason: str, raw: str | None) -> None:
+        self.flags.append((file, int(line), field, reason, raw))
+
     def stats_for(self, file: str) -> ReadStats:
         return self.stats.setdefault(file, ReadStats())
 
@@ -172,5 +218,7 @@ class QuarantineRecorder:
         elsewhere than the file's start)."""
         for file, line, field, reason, raw, detail in self.records:
             quarantine.add(file, line + line_offset, field, reason, raw, detail)
+        for file, line, field, reason, raw in self.flags:
+            quarantine.flag(file, line + line_offset, field, reason, raw)
         for file, st in self.stats.items():
             quarantine.stats_for(file).add(st.rows_accepted, st.rows_quarantined)

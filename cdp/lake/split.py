@@ -3,7 +3,8 @@
 One rule, computed once and kept in the state folder so the batch job and the stream producer always
 agree on which rows each of them owns: over the accepted transactions, the cutoff is the timestamp at
 position floor(n * (1 - fraction)) in time order, and a row belongs to the stream iff `ts >= cutoff`
-(rows tied with the cutoff go to the stream, so its share is at least `fraction`).
+(rows tied with the cutoff go to the stream, so its share is at least `fraction`). A fraction of 0
+streams nothing: the cutoff is one second after the newest row, so every row is the batch job's.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ def split_of_seconds(source: str, parts: Sequence[np.ndarray], fraction: float) 
     n = sum(p.size for p in parts)
     if n == 0:
         raise ValueError(f"{source}: no accepted transactions to split")
+    if fraction <= 0:  # all history to the lake: a cutoff after the newest row
+        newest = max(int(p.max()) for p in parts if p.size)
+        return Split(source, fraction, np.int64(newest + 1).astype("datetime64[s]").astype(datetime), n, 0)
     k = min(n - 1, int(np.floor(n * (1.0 - fraction))))
     wanted = n - k  # rows at or above the k-th smallest
     rng = np.random.default_rng(0)

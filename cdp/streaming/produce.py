@@ -11,6 +11,11 @@ nor sent: each goes to a quarantine entry (file, line, reason "erased"; nothing 
 `<state>/producer-erased/`, one Parquet file per batch that had any, written before the batch's progress is
 recorded. Every replayed row is counted once: rows read = sent + erased.
 A customer whose token secret is shredded (no token can be made for them) counts as erased too.
+
+Rows dated outside their card's life (before its account-open month, after its expiry month) are sent
+like any other and counted (`flagged`), by the same rule as the batch job (`cdp.ibm.card_life`), whose
+`flagged.parquet` lists them with the rest of the file's. With a stream fraction of 0 there is nothing
+to replay: a run sends nothing and reports a total of 0.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import pyarrow.compute as pc
 
 from cdp.backends import Backends
 from cdp.corebanking.tombstones import erased_mask, erased_users, quarantine_erased
+from cdp.ibm.card_life import CardLives
 from cdp.ibm.quarantine import Quarantine, read_quarantine
 from cdp.ibm.reader import card_keys, find_source_files, iter_transactions, read_cards
 from cdp.ibm.schema import TRANSACTIONS_SCHEMA
@@ -50,6 +56,7 @@ class ProduceReport:
     drift: dict[str, object] | None = None  # the injected drift scenario, if any
     drift_rows: int = 0  # rows changed by it, this run and earlier ones
     erased: int = 0  # rows of erased customers quarantined by this run (read = sent + erased)
+    flagged: int = 0  # rows sent by this run dated outside their card's life (kept, as in the batch job)
 
 
 def _from(table: pa.Table, cutoff: datetime) -> pa.Table:
@@ -58,6 +65,12 @@ def _from(table: pa.Table, cutoff: datetime) -> pa.Table:
 
 def stream_rows(source_dir: Path, b: Backends) -> tuple[pa.Table, datetime]:
     """The accepted source transactions at or after the split cutoff, in time order."""
+    rows, cutoff, _ = _stream_source(source_dir, b)
+    return rows, cutoff
+
+
+def _stream_source(source_dir: Path, b: Backends) -> tuple[pa.Table, datetime, CardLives]:
+    """`stream_rows`, and the cards' lives."""
     s = b.settings
     found = find_source_files(source_dir)
     if found.cards is None or not found.transactions:
@@ -78,7 +91,7 @@ def stream_rows(source_dir: Path, b: Backends) -> tuple[pa.Table, datetime]:
     split = known_split or load_or_compute_split(state_file, source, s.stream_fraction, lambda: table["ts"])
     table = _from(table, split.cutoff)
     # Time order, ties kept in file order (the sort is stable on the line number).
-    return table.sort_by([("ts", "ascending"), ("line", "ascending")]), split.cutoff
+    return table.sort_by([("ts", "ascending"), ("line", "ascending")]), split.cutoff, CardLives(cards)
 
 
 def produce(
@@ -98,7 +111,7 @@ def produce(
     state, and a later run of the same replay without `drift` keeps injecting the recorded scenario."""
     b = backends or Backends()
     t0 = time.perf_counter()
-    rows, cutoff = stream_rows(source_dir, b)
+    rows, cutoff, lives = _stream_source(source_dir, b)
     state_file = b.settings.state_dir / "stream-producer.json"
     key = {"stream": b.settings.stream_name, "cutoff": cutoff.isoformat()}
     state = json.loads(state_file.read_text()) if state_file.exists() else {}
@@ -111,7 +124,7 @@ def produce(
     end = rows.num_rows if limit is None else min(rows.num_rows, already + limit)
     if upto is not None:
         end = min(end, max(upto, already))  # `upto`: stop at this position of the replay
-    sent = erased = 0
+    sent = erased = flagged = 0
     source = source_name(list(find_source_files(source_dir).transactions))
     for start in range(already, end, BATCH):
         batch = rows.slice(start, min(BATCH, end - start))
@@ -122,6 +135,7 @@ def produce(
         # Tombstones are read per batch: an erasure during a long replay takes effect at the next batch.
         batch = _without_erased(b, batch, _erased_in(b, batch), source, start)
         if batch.num_rows:
+            flagged += int(lives.outside(batch).sum())
             _to_core_banking(b, batch)
             lake_rows = protect_transactions_for_lake(b.protector, batch).to_pylist()
             put_all(b.stream, [Record(r["card_token"], records.encode(r)) for r in lake_rows])
@@ -141,7 +155,7 @@ def produce(
             if target > elapsed:
                 time.sleep(target - elapsed)
     return ProduceReport(
-        rows.num_rows, sent, already, cutoff, time.perf_counter() - t0, drift_doc, drift_rows, erased
+        rows.num_rows, sent, already, cutoff, time.perf_counter() - t0, drift_doc, drift_rows, erased, flagged
     )
 
 

@@ -159,7 +159,7 @@ SELECT
     CASE WHEN a.channel IS NULL OR a._hist_n = 0 THEN NULL ELSE CAST(a._same_channel_n AS DOUBLE) / a._hist_n END AS channel_usual_share,
     coalesce(a.channel <> a._prev_channel, false) AS channel_changed,
     CASE WHEN a.hour_of_day IS NULL OR a._hist_n = 0 THEN NULL ELSE CAST(a._same_hour_of_day_n AS DOUBLE) / a._hist_n END AS hour_usual_share,
-    date_diff('day', c.acct_open_date, CAST(a.ts AS DATE)) AS card_age_days,
+    CASE WHEN date_diff('day', c.acct_open_date, CAST(a.ts AS DATE)) < 0 THEN 0 ELSE date_diff('day', c.acct_open_date, CAST(a.ts AS DATE)) END AS card_age_days,
     c.credit_limit AS credit_limit,
     c.has_chip AS has_chip
 FROM aggregates AS a

@@ -6,12 +6,14 @@
 from pipelines.local.errors import DefinitionError, ExecutorError, UnsupportedStepError
 from pipelines.local.executor import LocalPipelineExecutor, ModelRegistrar
 from pipelines.local.record import RunRecord, StepRecord
+from pipelines.local.rerun import NoSourceRunError
 
 __all__ = [
     "DefinitionError",
     "ExecutorError",
     "LocalPipelineExecutor",
     "ModelRegistrar",
+    "NoSourceRunError",
     "RunRecord",
     "StepRecord",
     "UnsupportedStepError",

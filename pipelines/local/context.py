@@ -53,7 +53,9 @@ class StepContext:
 
 @dataclass
 class PreparedStep:
-    """A job step whose inputs are in place: `digest` identifies them for the cache, `run` does the work."""
+    """A job step whose inputs are in place: `digest` identifies them for the cache, `run` does the work,
+    `input_digests` hashes each input (or channel) apart, the step's code under `code`."""
 
     digest: str
     run: Callable[[], dict[str, Any]]
+    input_digests: dict[str, str] = field(default_factory=dict)

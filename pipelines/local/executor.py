@@ -5,9 +5,12 @@ the step's folder; S3 URIs go through the object-store port; Athena inputs run o
 engine writes the result as Parquet files (`Catalog.query_to_files`: never a table in this process);
 Condition steps evaluate their conditions; RegisterModel steps call the injected registrar; Fail steps
 fail the run with their message. Job steps with `CacheConfig.Enabled` reuse an earlier run's outputs when
-their arguments and input contents hash the same. Every run leaves `run.json` (status, timings, peak
-memory and CPU seconds of each job step's script, logs and outputs per step) in
-`<work_dir>/runs/<execution id>/`; `progress` gets one line per finished step.
+their arguments and input contents hash the same; when one runs instead, `progress` gets one line saying
+why (which code, input, parameter or part of the definition changed against the step's latest cached
+entry: `pipelines.local.fingerprint`). `run(..., from_step=name)` reruns from a named step, reusing the
+outputs of the steps upstream of it from the latest run that has them (`pipelines.local.rerun`). Every
+run leaves `run.json` (status, timings, peak memory and CPU seconds of each job step's script, logs and
+outputs per step) in `<work_dir>/runs/<execution id>/`; `progress` gets one line per finished step.
 
 A script killed by the kernel (SIGKILL: the out-of-memory killer) or dying of MemoryError fails its step
 with one line: "out of memory (peak X GB): set <the pipeline parameters that shape the step's data>".
@@ -34,11 +37,13 @@ from pipelines.local.container import default_python
 from pipelines.local.context import PreparedStep, StepContext
 from pipelines.local.errors import DefinitionError, ExecutorError, StepFailedError
 from pipelines.local.expressions import Resolver, walk
+from pipelines.local.fingerprint import explain_miss, step_fingerprint
 from pipelines.local.graph import StepNode, parse_steps, run_order
 from pipelines.local.memory_advice import memory_settings, out_of_memory_advice
 from pipelines.local.processing import check_outputs_exist, prepare_processing, processing_outputs
 from pipelines.local.record import RunRecord, StepRecord
 from pipelines.local.register import ModelRegistrar, register_model
+from pipelines.local.rerun import check_step_name, find_source_run, reuse, reused_steps
 from pipelines.local.training import prepare_training
 from pipelines.local.usage import memory_limit
 
@@ -112,13 +117,30 @@ class LocalPipelineExecutor:
         pipeline_name: str,
         parameters: Mapping[str, Any] | None = None,
         execution_id: str | None = None,
+        from_step: str | None = None,
     ) -> RunRecord:
-        """Run the pipeline; returns (and saves) the run record. Invalid definitions raise before any step."""
+        """Run the pipeline; returns (and saves) the run record. Invalid definitions raise before any step.
+
+        `from_step`: rerun from that step; the steps upstream of it are taken from the latest earlier run
+        that has them (`pipelines.local.rerun`). An unknown step name, or no such run, raises before any
+        step (`DefinitionError`, `NoSourceRunError`)."""
         text = definition if isinstance(definition, str) else json.dumps(definition, sort_keys=True)
         document = json.loads(text) if isinstance(definition, str) else dict(definition)
         nodes = parse_steps(document)
         order = run_order(nodes)
         values = resolve_parameters(document, parameters)
+        reused: list[str] = []
+        source: RunRecord | None = None
+        if from_step is not None:
+            check_step_name(nodes, from_step, pipeline_name)
+            reused = reused_steps(nodes, order, from_step)
+            if reused:
+                source = find_source_run(
+                    self.work_dir / "runs",
+                    pipeline_name,
+                    reused,
+                    lambda step: self._outputs_exist(nodes[step.name], step.properties),
+                )
         execution_id = execution_id or secrets.token_hex(6)
         run_dir = self.run_dir(execution_id)
         record = RunRecord(
@@ -128,6 +150,8 @@ class LocalPipelineExecutor:
             parameters=values,
             started_at=_now(),
             steps=[StepRecord(name=n, type=nodes[n].type) for n in order],
+            from_step=from_step,
+            source_execution_id=source.execution_id if source is not None else None,
         )
         arn = f"arn:aws:sagemaker:local:000000000000:pipeline/{pipeline_name}"
         resolver = Resolver(
@@ -147,12 +171,20 @@ class LocalPipelineExecutor:
         record.save(run_dir / "run.json")
         for name in order:
             node, step = nodes[name], record.step(name)
+            if source is not None and name in reused:
+                reuse(step, source.step(name), source.execution_id)
+                resolver.step_properties[name] = step.properties
+                record.save(run_dir / "run.json")
+                self._report(step)
+                continue
             if not self._should_run(node, record, outcomes):
                 continue
             step.started_at = _now()
             started = time.perf_counter()
             try:
-                self._run_step(node, step, resolver, run_dir, record, outcomes, nodes)
+                self._run_step(
+                    node, step, resolver, run_dir, record, outcomes, nodes, forced=name == from_step
+                )
                 step.status = "Succeeded"
             except (ExecutorError, OSError) as error:  # OSError: a missing object or file
                 step.status, step.failure_reason = "Failed", str(error)
@@ -186,6 +218,8 @@ class LocalPipelineExecutor:
         record: RunRecord,
         outcomes: dict[str, str],
         nodes: Mapping[str, StepNode],
+        *,
+        forced: bool = False,
     ) -> None:
         where = f"step {node.name!r}"
         if node.type == "Condition":
@@ -227,36 +261,70 @@ class LocalPipelineExecutor:
         )
         step.log = str(ctx.log)
         try:
-            self._run_job(node, step, ctx, resolver, record)
+            self._run_job(node, step, ctx, resolver, record, forced=forced)
         finally:
             if ctx.usages:
                 step.peak_memory_bytes = max(u.peak_rss_bytes for u in ctx.usages)
                 step.cpu_seconds = round(sum(u.cpu_seconds for u in ctx.usages), 3)
 
     def _run_job(
-        self, node: StepNode, step: StepRecord, ctx: StepContext, resolver: Resolver, record: RunRecord
+        self,
+        node: StepNode,
+        step: StepRecord,
+        ctx: StepContext,
+        resolver: Resolver,
+        record: RunRecord,
+        *,
+        forced: bool = False,
     ) -> None:
         prepared: PreparedStep = (
             prepare_processing(ctx) if node.type == "Processing" else prepare_training(ctx)
         )
         step.input_digest = prepared.digest
         cache_config = node.body.get("CacheConfig") or {}
-        cached = None
-        if self.use_cache and cache_config.get("Enabled"):
-            cached = self.cache.get(
-                record.pipeline_name, node.name, prepared.digest, cache_config.get("ExpireAfter")
-            )
-            if cached is not None and not self._outputs_exist(node, ctx, cached["properties"]):
-                cached = None
+        if not cache_config.get("Enabled"):
+            step.properties = prepared.run()
+            resolver.step_properties[node.name] = step.properties
+            return
+        fingerprint = step_fingerprint(
+            node.arguments, ctx.arguments, record.parameters, prepared.input_digests
+        )
+        cached, miss = self._cache_lookup(node, record.pipeline_name, prepared.digest, fingerprint, forced)
         if cached is not None:
             step.properties, step.cache_hit = cached["properties"], True
         else:
+            step.cache_miss_reason = miss
+            if self.progress is not None:
+                self.progress(f"{node.name}: not from the cache: {miss}")
             step.properties = prepared.run()
-            if cache_config.get("Enabled"):
-                self.cache.put(
-                    record.pipeline_name, node.name, prepared.digest, step.properties, record.execution_id
-                )
+            self.cache.put(
+                record.pipeline_name,
+                node.name,
+                prepared.digest,
+                step.properties,
+                record.execution_id,
+                components=fingerprint,
+            )
         resolver.step_properties[node.name] = step.properties
+
+    def _cache_lookup(
+        self, node: StepNode, pipeline: str, digest: str, fingerprint: dict[str, str], forced: bool
+    ) -> tuple[dict[str, Any] | None, str]:
+        """(the cached entry to take, None) or (None, why none is taken: one line)."""
+        if forced:
+            return None, "rerun from this step as asked"
+        if not self.use_cache:
+            return None, "the cache is off for this run"
+        entry = self.cache.find(pipeline, node.name, digest)
+        if entry is None:
+            return None, explain_miss(self.cache.latest(pipeline, node.name), fingerprint)
+        run = entry.get("execution_id", "?")
+        expire_after = (node.body.get("CacheConfig") or {}).get("ExpireAfter")
+        if self.cache.expired(entry, expire_after):
+            return None, f"the cached entry (run {run}) is older than its expiry ({expire_after})"
+        if not self._outputs_exist(node, entry["properties"]):
+            return None, f"the outputs of the cached entry (run {run}) are gone"
+        return entry, ""
 
     def _report(self, step: StepRecord) -> None:
         """One progress line per finished step (`StepRecord.summary`)."""
@@ -264,11 +332,15 @@ class LocalPipelineExecutor:
             return
         self.progress(step.summary())
 
-    @staticmethod
-    def _outputs_exist(node: StepNode, ctx: StepContext, properties: dict[str, Any]) -> bool:
+    def _outputs_exist(self, node: StepNode, properties: dict[str, Any]) -> bool:
+        """Whether a job step's outputs (as its properties name them) are still in the object store; other
+        steps have none to check."""
         if node.type == "Processing":
-            return check_outputs_exist(ctx, processing_outputs(properties))
-        return ctx.store.exists(properties["ModelArtifacts"]["S3ModelArtifacts"])
+            return check_outputs_exist(self.store, processing_outputs(properties))
+        if node.type == "Training":
+            uri = properties.get("ModelArtifacts", {}).get("S3ModelArtifacts")
+            return bool(uri) and self.store.exists(uri)
+        return True
 
     # -- property files ----------------------------------------------------------------------------
     def _property_file(self, nodes: Mapping[str, StepNode], resolver: Resolver, step: str, name: str) -> Any:

@@ -11,6 +11,7 @@ from typing import Any
 
 import sqlglot
 
+from cdp.objectstore.port import ObjectStore
 from pipelines.local.container import ContainerRoot, python_command
 from pipelines.local.context import PreparedStep, StepContext
 from pipelines.local.errors import StepFailedError, UnsupportedStepError
@@ -64,6 +65,12 @@ def _materialise_athena_input(ctx: StepContext, athena: dict[str, Any], local: P
         raise StepFailedError(f"{where}: the feature query wrote no files under {trail}")
 
 
+def _local_path(root: ContainerRoot, item: dict[str, Any], where: str) -> Path:
+    """Where an input was materialised in the step's container folder."""
+    local = item["S3Input"]["LocalPath"] if "S3Input" in item else item["DatasetDefinition"]["LocalPath"]
+    return root.map(local, where)
+
+
 def _cache_view(arguments: dict[str, Any]) -> dict[str, Any]:
     """The arguments without input/output locations (inputs count by content, outputs are results)."""
     view = copy.deepcopy(arguments)
@@ -82,8 +89,10 @@ def prepare_processing(ctx: StepContext) -> PreparedStep:
     shutil.rmtree(root.root, ignore_errors=True)
     root.root.mkdir(parents=True)
     command = python_command(app.get("ContainerEntrypoint") or [], ctx.python)
+    input_digests: dict[str, str] = {}
     for item in args.get("ProcessingInputs", []):
         _materialise_input(ctx, root, item)
+        input_digests[item.get("InputName", "?")] = folder_digest(_local_path(root, item, ctx.where))
     outputs = args.get("ProcessingOutputConfig", {}).get("Outputs", [])
     for item in outputs:
         if "S3Output" not in item:
@@ -93,9 +102,7 @@ def prepare_processing(ctx: StepContext) -> PreparedStep:
         root.map(item["S3Output"]["LocalPath"], ctx.where).mkdir(parents=True, exist_ok=True)
 
     digest = hashlib.sha256(
-        json.dumps(
-            {"arguments": _cache_view(args), "inputs": folder_digest(root.root)}, sort_keys=True
-        ).encode()
+        json.dumps({"arguments": _cache_view(args), "inputs": input_digests}, sort_keys=True).encode()
     ).hexdigest()
 
     def run() -> dict[str, Any]:
@@ -112,7 +119,7 @@ def prepare_processing(ctx: StepContext) -> PreparedStep:
             "ProcessingJobArn": f"arn:aws:sagemaker:local:000000000000:processing-job/{ctx.job_name}",
         }
 
-    return PreparedStep(digest=digest, run=run)
+    return PreparedStep(digest=digest, run=run, input_digests=input_digests)
 
 
 def processing_outputs(properties: dict[str, Any]) -> list[str]:
@@ -120,5 +127,6 @@ def processing_outputs(properties: dict[str, Any]) -> list[str]:
     return [o["S3Output"]["S3Uri"] for o in properties.get("ProcessingOutputConfig", {}).get("Outputs", [])]
 
 
-def check_outputs_exist(ctx: StepContext, uris: list[str]) -> bool:
-    return all(ctx.store.exists(u) or any(True for _ in ctx.store.list(u.rstrip("/") + "/")) for u in uris)
+def check_outputs_exist(store: ObjectStore, uris: list[str]) -> bool:
+    """Whether every output URI still holds an object or a folder of them."""
+    return all(store.exists(u) or any(True for _ in store.list(u.rstrip("/") + "/")) for u in uris)

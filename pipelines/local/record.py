@@ -29,11 +29,16 @@ class StepRecord:
     peak_memory_bytes: int | None = None  # Processing/Training: peak RSS of the script's process tree
     cpu_seconds: float | None = None  # Processing/Training: the script's user + system CPU time
     properties: dict[str, Any] = field(default_factory=dict)
+    # a cache-enabled job step that ran: why no cached entry was taken (code, input, parameter changed...)
+    cache_miss_reason: str | None = None
+    reused_from: str | None = None  # a run from a named step: the execution whose outputs this step reuses
 
     def summary(self) -> str:
         """One line for a finished step: `Train: Succeeded (41.2 s, CPU 80.5 s, peak 2.3 GB[, cached])`.
         Wall seconds cover the whole step (its input preparation included); CPU seconds and the peak
         memory are its script's (a job step's only)."""
+        if self.reused_from is not None:
+            return f"{self.name}: {self.status} (reused from run {self.reused_from})"
         figures = [f"{self.duration_seconds or 0:.1f} s"]
         if self.cpu_seconds is not None:
             figures.append(f"CPU {self.cpu_seconds:.1f} s")
@@ -55,6 +60,8 @@ class RunRecord:
     ended_at: str | None = None
     failure_reason: str | None = None
     steps: list[StepRecord] = field(default_factory=list)
+    from_step: str | None = None  # rerun from this step, the steps upstream reused from `source_execution_id`
+    source_execution_id: str | None = None
 
     def step(self, name: str) -> StepRecord:
         for record in self.steps:

@@ -77,8 +77,11 @@ def prepare_training(ctx: StepContext) -> PreparedStep:
     view = copy.deepcopy(args)
     for channel in view.get("InputDataConfig", []):
         channel.get("DataSource", {}).get("S3DataSource", {}).pop("S3Uri", None)
+    input_digests = {c: folder_digest(data_dir / c) for c in user_channels}
+    code_parts = [folder_digest(data_dir / c) for c in (CODE_CHANNEL, DRIVERS_CHANNEL)]
+    input_digests[CODE_CHANNEL] = hashlib.sha256("".join(code_parts).encode()).hexdigest()
     digest = hashlib.sha256(
-        json.dumps({"arguments": view, "inputs": folder_digest(data_dir)}, sort_keys=True).encode()
+        json.dumps({"arguments": view, "inputs": input_digests}, sort_keys=True).encode()
     ).hexdigest()
 
     def run() -> dict[str, Any]:
@@ -129,4 +132,4 @@ def prepare_training(ctx: StepContext) -> PreparedStep:
             "ModelArtifacts": {"S3ModelArtifacts": f"{output_uri}/model.tar.gz"},
         }
 
-    return PreparedStep(digest=digest, run=run)
+    return PreparedStep(digest=digest, run=run, input_digests=input_digests)

@@ -394,7 +394,11 @@ SELECT
     THEN NULL
     ELSE CAST(a._same_hour_of_day_n AS DOUBLE) / a._hist_n
   END AS hour_usual_share,
-  DATE_DIFF('DAY', DATE_TRUNC('DAY', c.acct_open_date), DATE_TRUNC('DAY', CAST(a.ts AS DATE))) AS card_age_days,
+  CASE
+    WHEN DATE_DIFF('DAY', DATE_TRUNC('DAY', c.acct_open_date), DATE_TRUNC('DAY', CAST(a.ts AS DATE))) < 0
+    THEN 0
+    ELSE DATE_DIFF('DAY', DATE_TRUNC('DAY', c.acct_open_date), DATE_TRUNC('DAY', CAST(a.ts AS DATE)))
+  END AS card_age_days,
   c.credit_limit AS credit_limit,
   c.has_chip AS has_chip
 FROM aggregates AS a
