@@ -264,7 +264,7 @@ class Settings(BaseSettings):
         72.0, gt=0, description="Evaluation: frauds of a card further apart than this start a new episode."
     )
     evaluate_bootstrap_rounds: int = Field(
-        500, ge=0, description="Evaluation: bootstrap resamples of fraud episodes for confidence intervals."
+        200, ge=0, description="Evaluation: bootstrap resamples of fraud episodes for confidence intervals."
     )
 
     @field_validator("home")

@@ -62,7 +62,7 @@ class BatchInput:
         return len(self.row_ids)
 
 
-def _header(path: Path) -> list[str]:
+def file_header(path: Path) -> list[str]:
     import csv
 
     try:
@@ -95,7 +95,7 @@ def read_transactions_file(path: Path, backends: Backends, quarantine: Quarantin
     path = Path(path)
     if not path.is_file():
         raise BatchInputError(f"{path.name}: no such file")
-    header = _header(path)
+    header = file_header(path)
     labelled = header == list(TRANSACTIONS_HEADER)
     unlabelled = header == [h for h in TRANSACTIONS_HEADER if h != LABEL_HEADER]
     if not (labelled or unlabelled):
