@@ -27,8 +27,6 @@ if TYPE_CHECKING:
     from cdp.online.port import OnlineStore
     from cdp.registry.port import ModelRegistry
     from cdp.scoring.port import ChampionScorer, ScoringEndpoint
-    from cdp.transform.inprocess import LocalScorer
-    from cdp.transform.port import BatchTransform
     from cdp.security.audit.checkpoints.port import AuditCheckpoints
     from cdp.security.audit.port import AuditLog
     from cdp.security.cardverify.port import CardVerifier
@@ -38,6 +36,8 @@ if TYPE_CHECKING:
     from cdp.security.protector import Protector
     from cdp.security.vault import PiiVault
     from cdp.stream.port import EventStream
+    from cdp.transform.inprocess import LocalScorer
+    from cdp.transform.port import BatchTransform
 
 
 class Backends:

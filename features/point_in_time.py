@@ -109,7 +109,9 @@ def view_over_events(view: str, events: pa.Table, cards: pa.Table, threads: int 
         con.close()
 
 
-def features_for_rows(catalog: Catalog, rows: pa.Table, view: str = "fraud_card", threads: int = 1) -> pa.Table:
+def features_for_rows(
+    catalog: Catalog, rows: pa.Table, view: str = "fraud_card", threads: int = 1
+) -> pa.Table:
     """Each of `rows`' features (lake transactions schema in, one view row per input row out, in input order):
     its card's lake history before the batch, then the batch's own earlier rows, as the training sets see
     them. `txn_id` must be unique within `rows`."""

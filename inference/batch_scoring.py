@@ -1,5 +1,5 @@
-"""Batch scoring, the Batch Transform twin: any registered version of the fraud model on a transactions file, a
-lake table or a frame, one output row per accepted input row.
+"""Batch scoring, the Batch Transform twin: any registered version of the fraud model on a transactions file,
+a lake table or a frame, one output row per accepted input row.
 
     scores = score_transactions("cdp-fraud", None, "transactions.csv")          # the champion
     scores = score_transactions("cdp-fraud", 3, "transactions")                  # version 3, a lake table
@@ -50,7 +50,9 @@ class ScoringInputError(ValueError):
     """The model or input cannot be scored (one line, no values)."""
 
 
-def resolve_version(backends: Backends, model: str, version: int | None, alias: str = CHAMPION) -> ModelVersion:
+def resolve_version(
+    backends: Backends, model: str, version: int | None, alias: str = CHAMPION
+) -> ModelVersion:
     """The registered version asked for: `version`, else the version holding `alias` (only `champion`)."""
     registry = backends.model_registry
     if version is not None:
@@ -102,7 +104,9 @@ def score_matrix(
     if reasons_from is not None and len(probabilities):
         chosen = np.flatnonzero(probabilities >= reasons_from)
         if chosen.size:
-            for i, scored in zip(chosen.tolist(), score_frame(model, matrix[chosen], reason_codes), strict=True):
+            for i, scored in zip(
+                chosen.tolist(), score_frame(model, matrix[chosen], reason_codes), strict=True
+            ):
                 reasons[i] = scored.reasons
     return TransformOutput(probabilities, reasons)
 

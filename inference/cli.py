@@ -29,7 +29,9 @@ def one_line_errors() -> Iterator[None]:
     try:
         yield
     except (BatchInputError, ScoringInputError, FeatureMismatchError, TransformError) as error:
-        err_console.print(f"error: {str(error).splitlines()[0]}", markup=False, highlight=False, soft_wrap=True)
+        err_console.print(
+            f"error: {str(error).splitlines()[0]}", markup=False, highlight=False, soft_wrap=True
+        )
         raise typer.Exit(INPUT_ERROR_EXIT) from None
 
 

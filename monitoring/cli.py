@@ -68,7 +68,9 @@ def evaluate_command(
     from monitoring.evaluation import EvaluationInputError, evaluate_model
 
     backends = Backends()
-    target = out or backends.settings.home / "evaluations" / f"{model}-v{version or 'champion'}-{Path(data).stem}"
+    target = (
+        out or backends.settings.home / "evaluations" / f"{model}-v{version or 'champion'}-{Path(data).stem}"
+    )
     with one_line_errors():
         try:
             report = evaluate_model(model, version, data, out_dir=target, backends=backends)

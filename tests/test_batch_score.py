@@ -24,6 +24,8 @@ from cdp.settings import Settings
 
 USERS, SEED, START = 5, 11, date(2017, 1, 1)
 MODEL = "cdp-fraud"
+JOB_ARN = "arn:aws:sagemaker:eu-west-1:1:transform-job/j"
+MODEL_ARN = "arn:aws:sagemaker:eu-west-1:1:model/m"
 
 
 @pytest.fixture(scope="module")
@@ -110,9 +112,10 @@ def test_point_in_time_features_of_lake_rows_equal_the_materialised_ones(platfor
         if left.dtype.kind == "f":
             np.testing.assert_allclose(left.to_numpy(float), right.to_numpy(float), rtol=1e-9, err_msg=column)
         else:
-            assert left.astype(object).where(left.notna(), None).tolist() == right.astype(object).where(
-                right.notna(), None
-            ).tolist(), column
+            assert (
+                left.astype(object).where(left.notna(), None).tolist()
+                == right.astype(object).where(right.notna(), None).tolist()
+            ), column
 
 
 def test_bad_rows_are_quarantined_with_reasons_and_counts_reconcile(platform, tmp_path):
@@ -120,7 +123,11 @@ def test_bad_rows_are_quarantined_with_reasons_and_counts_reconcile(platform, tm
     from inference.batch_scoring import score_transactions
 
     scores = score_transactions(
-        MODEL, None, bad_file(platform, tmp_path), backends=platform["backends"], quarantine_dir=tmp_path / "q"
+        MODEL,
+        None,
+        bad_file(platform, tmp_path),
+        backends=platform["backends"],
+        quarantine_dir=tmp_path / "q",
     )
     a = scores.attrs
     assert (a["rows_in"], a["scored"], a["quarantined"]) == (604, 600, 4)
@@ -131,7 +138,16 @@ def test_bad_rows_are_quarantined_with_reasons_and_counts_reconcile(platform, tm
     assert reasons[304] == "unknown card" and reasons[305].startswith("expected 15 columns")
     assert all(r["raw"] is None for r in quarantined)  # no source text kept
     assert 302 not in set(scores["row"]) and scores["row"].is_unique
-    assert set(scores.columns) >= {"row", "txn_id", "card_token", "ts", "score", "alert", "reason_codes", "is_fraud"}
+    assert set(scores.columns) >= {
+        "row",
+        "txn_id",
+        "card_token",
+        "ts",
+        "score",
+        "alert",
+        "reason_codes",
+        "is_fraud",
+    }
     # reason codes for the alerted rows only (the default), at the champion's registered threshold
     assert (a["version"], a["threshold"]) == (1, 0.2)
     assert (scores["alert"] == (scores["score"] >= 0.2)).all()
@@ -159,8 +175,8 @@ def test_an_unlabelled_file_is_scored_without_labels(platform, tmp_path):
     from inference.batch_scoring import score_transactions
 
     rows = [r[:-1] for r in rows_of(platform["source"])[:201]]
-    scores = score_transactions(MODEL, 1, write_rows(tmp_path / "new.csv", rows), backends=platform["backends"],
-                                reasons="all")  # fmt: skip
+    path = write_rows(tmp_path / "new.csv", rows)
+    scores = score_transactions(MODEL, 1, path, backends=platform["backends"], reasons="all")
     assert len(scores) == 200 and "is_fraud" not in scores.columns
     assert (scores["reason_codes"] != "").mean() > 0.9  # every row explained (`all`), but all-negative rows
 
@@ -208,7 +224,9 @@ def test_cli_evaluate_writes_the_report(platform, tmp_path):
 
     env = {"CDP_HOME": str(platform["backends"].settings.home), "CDP_WORKERS": "1",
            "CDP_EVALUATE_BOOTSTRAP_ROUNDS": "20"}  # fmt: skip
-    result = CliRunner().invoke(app, ["evaluate", str(platform["source"]), "--out", str(tmp_path / "e")], env=env)
+    result = CliRunner().invoke(
+        app, ["evaluate", str(platform["source"]), "--out", str(tmp_path / "e")], env=env
+    )
     assert result.exit_code == 0, result.output
     doc = json.loads((tmp_path / "e" / "evaluation.json").read_text())
     assert doc["version"] == 1 and doc["frauds"] > 0 and 0 <= doc["metrics"]["pr_auc"] <= 1
@@ -242,26 +260,37 @@ class MemoryStore:
 
 
 def test_sagemaker_transform_requests_and_answers():
-    import boto3
     from botocore.stub import ANY, Stubber
 
     from cdp.registry.port import ModelVersion
     from cdp.transform.sagemaker import SageMakerTransform
 
-    client = boto3.client("sagemaker", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
+    client = sagemaker_client()
     store = MemoryStore()
-    transform = SageMakerTransform(client, store, "lake", "123.dkr.ecr/cdp-inference:1", "arn:aws:iam::1:role/r",
-                                   rows_per_record=2, poll_seconds=1, sleep=lambda s: None)  # fmt: skip
-    version = ModelVersion(MODEL, 3, "Approved", True, {}, {}, Lineage("h", ("amount_cents",), "c", "r"),
-                           "s3://lake/model-registry/cdp-fraud/3/model.tar.gz", None)  # type: ignore[arg-type]
+    image, role = "123.dkr.ecr/cdp-inference:1", "arn:aws:iam::1:role/r"
+    transform = SageMakerTransform(
+        client, store, "lake", image, role, rows_per_record=2, sleep=lambda s: None
+    )
+    version = ModelVersion(
+        MODEL,
+        3,
+        "Approved",
+        True,
+        {},
+        {},
+        Lineage("h", ("amount_cents",), "c", "r"),
+        "s3://lake/model-registry/cdp-fraud/3/model.tar.gz",
+        None,
+    )  # type: ignore[arg-type]
     rows = pa.table({"amount_cents": [100, 900, 300], "is_online": [True, False, None]})
     with Stubber(client) as stub:
-        stub.add_response("create_model", {"ModelArn": "arn:aws:sagemaker:eu-west-1:1:model/m"}, {
-            "ModelName": ANY, "ExecutionRoleArn": "arn:aws:iam::1:role/r",
-            "PrimaryContainer": {"Image": "123.dkr.ecr/cdp-inference:1",
+        stub.add_response("create_model", {"ModelArn": MODEL_ARN}, {
+            "ModelName": ANY, "ExecutionRoleArn": role,
+            "PrimaryContainer": {"Image": image,
                                  "ModelDataUrl": "s3://lake/model-registry/cdp-fraud/3/model.tar.gz",
-                                 "Environment": {"CDP_MODEL_NAME": MODEL, "CDP_MODEL_VERSION": "3"}}})  # fmt: skip
-        stub.add_response("create_transform_job", {"TransformJobArn": "arn:aws:sagemaker:eu-west-1:1:transform-job/j"}, {
+                                 "Environment": {"CDP_MODEL_NAME": MODEL,
+                                                 "CDP_MODEL_VERSION": "3"}}})  # fmt: skip
+        stub.add_response("create_transform_job", {"TransformJobArn": JOB_ARN}, {
             "TransformJobName": ANY, "ModelName": ANY, "BatchStrategy": "SingleRecord", "MaxPayloadInMB": 6,
             "TransformInput": {"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": ANY}},
                                "ContentType": "application/json", "SplitType": "Line"},
@@ -279,20 +308,22 @@ def test_sagemaker_transform_requests_and_answers():
 
 
 def test_sagemaker_transform_failure_is_one_line_and_cleans_up():
-    import boto3
     from botocore.stub import ANY, Stubber
 
     from cdp.registry.port import ModelVersion
     from cdp.transform.port import TransformError
     from cdp.transform.sagemaker import SageMakerTransform
 
-    client = boto3.client("sagemaker", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
-    transform = SageMakerTransform(client, MemoryStore(), "lake", "img", "arn:aws:iam::1:role/r", sleep=lambda s: None)
-    version = ModelVersion(MODEL, 1, "Approved", True, {}, {}, Lineage("h", ("a",), "c", "r"),
-                           "s3://lake/m/model.tar.gz", None)  # type: ignore[arg-type]
+    client = sagemaker_client()
+    transform = SageMakerTransform(
+        client, MemoryStore(), "lake", "img", "arn:aws:iam::1:role/r", sleep=lambda s: None
+    )
+    version = ModelVersion(
+        MODEL, 1, "Approved", True, {}, {}, Lineage("h", ("a",), "c", "r"), "s3://lake/m/model.tar.gz", None
+    )  # type: ignore[arg-type]
     with Stubber(client) as stub:
-        stub.add_response("create_model", {"ModelArn": "arn:aws:sagemaker:eu-west-1:1:model/m"}, None)
-        stub.add_response("create_transform_job", {"TransformJobArn": "arn:aws:sagemaker:eu-west-1:1:transform-job/j"}, None)
+        stub.add_response("create_model", {"ModelArn": MODEL_ARN}, None)
+        stub.add_response("create_transform_job", {"TransformJobArn": JOB_ARN}, None)
         failed = _described("Failed") | {"FailureReason": "ClientError: bad input\nsecond line"}
         stub.add_response("describe_transform_job", failed, {"TransformJobName": ANY})
         stub.add_response("delete_model", {}, {"ModelName": ANY})
@@ -300,14 +331,25 @@ def test_sagemaker_transform_failure_is_one_line_and_cleans_up():
             transform.transform(version, pa.table({"a": [1]}), None)
         stub.assert_no_pending_responses()
     with pytest.raises(TransformError, match="CDP_INFERENCE_IMAGE_URI"):
-        SageMakerTransform(client, MemoryStore(), "lake", None, None).transform(version, pa.table({"a": [1]}), None)
+        SageMakerTransform(client, MemoryStore(), "lake", None, None).transform(
+            version, pa.table({"a": [1]}), None
+        )
+
+
+def sagemaker_client():  # noqa: ANN201 - a botocore client
+    import boto3
+
+    return boto3.client(
+        "sagemaker", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
 
 
 def _described(status: str) -> dict:
     from datetime import datetime
 
     return {
-        "TransformJobName": "j", "TransformJobArn": "arn:aws:sagemaker:eu-west-1:1:transform-job/j", "TransformJobStatus": status, "ModelName": "m",
+        "TransformJobName": "j", "TransformJobArn": JOB_ARN, "TransformJobStatus": status,
+        "ModelName": "m",
         "TransformInput": {"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://b/k"}}},
         "TransformResources": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1},
         "CreationTime": datetime(2020, 1, 1),

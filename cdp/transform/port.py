@@ -29,7 +29,8 @@ class TransformOutput:
     reasons: list[Reasons]
 
     def checked(self, rows: int, source: str) -> TransformOutput:
-        """This output if it holds one probability in [0, 1] per row, else `TransformError` naming `source`."""
+        """This output if it holds one probability in [0, 1] per row, else `TransformError` naming
+        `source`."""
         if len(self.probabilities) != rows or len(self.reasons) != rows:
             raise TransformError(f"{source} did not return one prediction per row")
         if rows and not (float(self.probabilities.min()) >= 0.0 and float(self.probabilities.max()) <= 1.0):

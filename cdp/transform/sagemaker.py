@@ -97,7 +97,11 @@ class SageMakerTransform:
                 "ContentType": "application/json",
                 "SplitType": "Line",
             },
-            "TransformOutput": {"S3OutputPath": output_prefix, "Accept": "application/json", "AssembleWith": "Line"},
+            "TransformOutput": {
+                "S3OutputPath": output_prefix,
+                "Accept": "application/json",
+                "AssembleWith": "Line",
+            },
             "TransformResources": {"InstanceType": self.instance_type, "InstanceCount": 1},
         }
 
@@ -109,7 +113,10 @@ class SageMakerTransform:
             "PrimaryContainer": {
                 "Image": self.image_uri,
                 "ModelDataUrl": version.artifacts_uri,
-                "Environment": {"CDP_MODEL_NAME": version.model_name, "CDP_MODEL_VERSION": str(version.version)},
+                "Environment": {
+                    "CDP_MODEL_NAME": version.model_name,
+                    "CDP_MODEL_VERSION": str(version.version),
+                },
             },
         }
 
@@ -147,7 +154,9 @@ class SageMakerTransform:
                 return
             if status in _DONE:
                 reason = str(described.get("FailureReason", "")).splitlines()[:1]
-                raise TransformError(f"transform job {job} {status.lower()}: {' '.join(reason) or 'no reason'}")
+                raise TransformError(
+                    f"transform job {job} {status.lower()}: {' '.join(reason) or 'no reason'}"
+                )
             if waited >= self.timeout_seconds:
                 self.client.stop_transform_job(TransformJobName=job)
                 raise TransformError(f"transform job {job} did not finish in {self.timeout_seconds:.0f} s")
@@ -170,7 +179,9 @@ class SageMakerTransform:
                     raise ValueError
                 for p, row in zip(values, given, strict=True):
                     keep = reasons_from is not None and p >= reasons_from
-                    reasons.append([(str(r["feature"]), float(r["contribution"])) for r in row] if keep else [])
+                    reasons.append(
+                        [(str(r["feature"]), float(r["contribution"])) for r in row] if keep else []
+                    )
                 probabilities.extend(values)
         except (ValueError, KeyError, TypeError, UnicodeDecodeError):
             raise TransformError("the transform job's output is not one answer per input line") from None

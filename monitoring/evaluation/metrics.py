@@ -93,7 +93,7 @@ def at_budget(labels: np.ndarray, scores: np.ndarray, budget: float) -> dict[str
 
 
 def headline(labels: np.ndarray, scores: np.ndarray, threshold: float, budget: float) -> dict[str, float]:
-    """Every point figure: PR-AUC, ROC-AUC, precision/recall at the threshold and at the budget, Brier, ECE."""
+    """Every point figure: PR-AUC, ROC-AUC, precision/recall at the threshold and the budget, Brier, ECE."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     both = 0 < int(labels.sum()) < len(labels)
@@ -133,7 +133,9 @@ def bootstrap_by_episode(
     if rounds <= 0 or ids.size < 2:
         return {}
     genuine = np.flatnonzero(labels == 0)
-    by_episode = pd.Series(np.arange(len(episode))[episode >= 0]).groupby(episode[episode >= 0]).apply(np.asarray)
+    by_episode = (
+        pd.Series(np.arange(len(episode))[episode >= 0]).groupby(episode[episode >= 0]).apply(np.asarray)
+    )
     members = [by_episode[i] for i in ids]
     rng = np.random.default_rng(seed)
     samples: dict[str, list[float]] = {}

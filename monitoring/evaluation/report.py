@@ -85,9 +85,14 @@ def plots(labels: np.ndarray, scores: np.ndarray, report: EvaluationReport) -> d
     if 0 < labels.sum() < len(labels):
         precision, recall, _ = precision_recall_curve(labels, scores)
         ax.plot(recall, precision, label=f"PR-AUC {report.metrics.get('pr_auc') or 0:.3f}")
-    for name, point, colour in (("threshold", report.at_threshold, "red"), ("budget", report.at_budget, "green")):
+    for name, point, colour in (
+        ("threshold", report.at_threshold, "red"),
+        ("budget", report.at_budget, "green"),
+    ):
         if point.get("recall") is not None and point.get("precision") is not None:
-            ax.scatter([point["recall"]], [point["precision"]], color=colour, zorder=3, label=f"at the {name}")
+            ax.scatter(
+                [point["recall"]], [point["precision"]], color=colour, zorder=3, label=f"at the {name}"
+            )
     ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02), title="Precision-recall")
     ax.legend(loc="upper right")
     out["pr_curve"] = _png(fig)
@@ -120,13 +125,17 @@ def _figure(value: Any) -> str:
     return html.escape(str(value))
 
 
+def _interval(bounds: list[float] | None) -> str:
+    return "" if not bounds else f"{_figure(bounds[0])} – {_figure(bounds[1])}"
+
+
 def render_html(report: EvaluationReport, images: dict[str, str]) -> str:
     """The report page: headline table with intervals, episodes, reconciliation and the plots."""
     doc = report.to_dict()
     intervals = doc["confidence_intervals"]
     rows = "".join(
         f"<tr><td>{html.escape(name)}</td><td>{_figure(value)}</td>"
-        f"<td>{_figure(intervals[name][0]) + ' – ' + _figure(intervals[name][1]) if name in intervals else ''}</td></tr>"
+        f"<td>{_interval(intervals.get(name))}</td></tr>"
         for name, value in {**doc["metrics"], **doc["episodes"]}.items()
     )
     facts = "".join(
