@@ -98,7 +98,8 @@ def score_command(
     write_scores(frame, target)
     console.print(
         f"{a['model']} v{a['version']} at threshold {a['threshold']:.4f}: {a['rows_in']:,} rows in = "
-        f"{a['scored']:,} scored + {a['quarantined']:,} quarantined; {int(frame['alert'].sum()):,} alerts"
+        f"{a['scored']:,} scored + {a['quarantined']:,} quarantined; {int(frame['alert'].sum()):,} alerts",
+        soft_wrap=True,
     )
     for reason, count in sorted(a["quarantine_reasons"].items()):
         console.print(f"  quarantined: {count:,} {reason}")
