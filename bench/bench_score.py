@@ -165,49 +165,55 @@ def main(argv: list[str] | None = None) -> None:
             run = pool.submit(timed, home / "home", setup["file"]).result()
     finally:
         shutil.rmtree(home, ignore_errors=True)
+    result = summarise(args.users, setup, run)
+    print_table(f"Batch scoring on one core, {run['rows']:,} rows", result["table"])
+    write_result("score", result)
+
+
+def summarise(users: int, setup: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
+    """The results document: rows per wall second and per CPU second of each phase, ratios, target.
+
+    On a shared machine the pinned core is not ours alone: rows per CPU second say what the code costs."""
     rows, p = run["rows"], run["phases"]
 
-    def rate(*names: str) -> int:
-        seconds = sum(p[n]["seconds"] for n in names)
+    def rate(names: tuple[str, ...], key: str) -> int:
+        seconds = sum(p[n][key] for n in names)
         return round(rows / seconds) if seconds else 0
 
-    scoring = ("encode", "predict_decide_reasons")
+    paths = {
+        "raw booster.predict on the encoded matrix (ceiling)": ("raw_predict",),
+        "scoring part: encode + predict + decision + reasons of alerts": ("encode", "predict_decide_reasons"),
+        "point-in-time features (lake history + view SQL)": ("point_in_time_features",),
+        "read + validate + protect the file": ("read_and_protect",),
+        "score_transactions end to end": ("score_transactions_end_to_end",),
+    }
     table = [
-        {"path": "raw booster.predict on the encoded matrix (ceiling)", "rows_per_s": rate("raw_predict")},
-        {
-            "path": "scoring part: encode + predict + decision + reasons of alerts",
-            "rows_per_s": rate(*scoring),
-        },
-        {
-            "path": "point-in-time features (lake history + view SQL)",
-            "rows_per_s": rate("point_in_time_features"),
-        },
-        {"path": "read + validate + protect the file", "rows_per_s": rate("read_and_protect")},
-        {"path": "score_transactions end to end", "rows_per_s": rate("score_transactions_end_to_end")},
+        {"path": path, "rows_per_s": rate(names, "seconds"), "rows_per_cpu_s": rate(names, "cpu_seconds")}
+        for path, names in paths.items()
     ]
-    print_table(f"Batch scoring on one core, {rows:,} rows", table)
-    scoring_rate = rate(*scoring)
-    write_result(
-        "score",
-        {
-            "users": args.users,
-            "setup": setup | {"file": "the source's newest transactions (the stream part, not in the lake)"},
-            "model": {"trees": setup["trees"], "max_depth": 6, "features": setup["features"]},
-            "timed": run,
-            "rows_per_s": {row["path"]: row["rows_per_s"] for row in table},
-            "ratio_scoring_to_raw_predict": round(scoring_rate / max(1, rate("raw_predict")), 4),
-            "ratio_end_to_end_to_raw_predict": round(
-                rate("score_transactions_end_to_end") / max(1, rate("raw_predict")), 4
-            ),
-            "target_scoring_rows_per_s": TARGET_ROWS_PER_S,
-            "met": scoring_rate >= TARGET_ROWS_PER_S,
-            "where_time_goes": {
-                k: round(v["seconds"] / p["score_transactions_end_to_end"]["seconds"], 3)
-                for k, v in p.items()
-                if k in ("read_and_protect", "point_in_time_features", "encode", "predict_decide_reasons")
-            },
+    scoring = paths["scoring part: encode + predict + decision + reasons of alerts"]
+    end = p["score_transactions_end_to_end"]["cpu_seconds"]
+    return {
+        "users": users,
+        "setup": setup | {"file": "the source's newest transactions (the stream part, not in the lake)"},
+        "model": {"trees": setup["trees"], "max_depth": 6, "features": setup["features"]},
+        "timed": run,
+        "table": table,
+        "ratio_scoring_to_raw_predict": {
+            key: round(rate(scoring, key) / max(1, rate(("raw_predict",), key)), 4)
+            for key in ("seconds", "cpu_seconds")
         },
-    )
+        "target_scoring_rows_per_s": TARGET_ROWS_PER_S,
+        "met_per_wall_second": rate(scoring, "seconds") >= TARGET_ROWS_PER_S,
+        "met_per_cpu_second": rate(scoring, "cpu_seconds") >= TARGET_ROWS_PER_S,
+        "cpu_share_of_end_to_end": {
+            k: round(v["cpu_seconds"] / end, 3)
+            for k, v in p.items()
+            if k in ("read_and_protect", "point_in_time_features", "encode", "predict_decide_reasons")
+        },
+        "note": "point-in-time features compute the view over the whole lake history of the file's cards "
+        "(1.2M lake rows for 65k new rows at 100 users): exact, the training set's own SQL, and the cost",
+    }
 
 
 if __name__ == "__main__":
