@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from cdp.security.protector import Protector
     from cdp.security.vault import PiiVault
     from cdp.stream.port import EventStream
+    from cdp.transform.inprocess import LocalScorer
+    from cdp.transform.port import BatchTransform
 
 
 class Backends:
@@ -154,6 +156,17 @@ class Backends:
         from cdp.scoring.inprocess import InProcessEndpoint
 
         return InProcessEndpoint(local_scorer())
+
+    def batch_transform(self, local_scorer: Callable[[], LocalScorer]) -> BatchTransform:
+        """Batch scoring of feature rows: in AWS a SageMaker transform job on the inference container
+        (`local_scorer` is not called), here `local_scorer()` in this process."""
+        if self.aws:
+            from cdp.transform.sagemaker import SageMakerTransform
+
+            return SageMakerTransform.from_settings(self.settings, self.object_store)
+        from cdp.transform.inprocess import InProcessTransform
+
+        return InProcessTransform(local_scorer())
 
     # -- monitoring -----------------------------------------------------------------------------------
     @cached_property

@@ -254,6 +254,23 @@ class Settings(BaseSettings):
         description="AWS Payment Cryptography CVK (key ARN or alias) that generates and verifies CVVs.",
     )
 
+    # -- batch scoring and evaluation (`cdp score`, `cdp evaluate`) ------------------------------
+    score_reasons: Literal["alerts", "all", "none"] = Field(
+        "alerts",
+        description="Batch scoring: reason codes (exact SHAP) for alerted rows only, every row, or none.",
+    )
+    transform_role_arn: str | None = Field(
+        None, description="AWS mode: IAM role ARN the SageMaker transform job of `cdp score` runs as."
+    )
+    transform_instance_type: str = Field("ml.m5.xlarge", description="Instance type of the transform job.")
+    transform_poll_seconds: float = Field(15.0, gt=0, description="How often the transform job is checked.")
+    evaluate_episode_gap_hours: float = Field(
+        72.0, gt=0, description="Evaluation: frauds of a card further apart than this start a new episode."
+    )
+    evaluate_bootstrap_rounds: int = Field(
+        200, ge=0, description="Evaluation: bootstrap resamples of fraud episodes for confidence intervals."
+    )
+
     @field_validator("home")
     @classmethod
     def _absolute_home(cls, v: Path) -> Path:

@@ -52,3 +52,48 @@ def monitor_run_command(
         console.print(f"{name}: drift report {paths['html']}  (JSON: {paths['json']})")
     for name, why in run.skipped_models.items():
         err_console.print(f"{name}: no drift job ({why})")
+
+
+@commands.command("evaluate")
+def evaluate_command(
+    data: Annotated[str, typer.Argument(help="A labelled IBM-format transactions CSV, or a lake table.")],
+    model: Annotated[str, typer.Option(help="Registered model, e.g. cdp-fraud.")] = "cdp-fraud",
+    version: Annotated[int | None, typer.Option(help="Model version (default: the champion).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder of evaluation.json and evaluation.html.")] = None,
+) -> None:
+    """Evaluate a model version on labelled transactions: PR-AUC, ROC-AUC, precision/recall at the
+    threshold and the alert budget, calibration, episode detection, bootstrap intervals over episodes."""
+    from cdp.backends import Backends
+    from inference.cli import one_line_errors
+    from monitoring.evaluation import EvaluationInputError, evaluate_model
+
+    backends = Backends()
+    target = (
+        out or backends.settings.home / "evaluations" / f"{model}-v{version or 'champion'}-{Path(data).stem}"
+    )
+    with one_line_errors():
+        try:
+            report = evaluate_model(model, version, data, out_dir=target, backends=backends)
+        except EvaluationInputError as error:
+            err_console.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+    m, ci = report.metrics, report.confidence_intervals
+
+    def figure(name: str, value: float | None) -> str:
+        shown = "n/a" if value is None or value != value else f"{value:.3f}"
+        if name in ci:
+            shown += f" [{ci[name][0]:.3f}, {ci[name][1]:.3f}]"
+        return f"{name} {shown}"
+
+    console.print(
+        f"{report.model} v{report.version} on {report.rows:,} rows, {report.frauds:,} frauds, "
+        f"{int(report.episodes['episodes'] or 0):,} episodes"
+    )
+    for name in ("pr_auc", "roc_auc", "precision_at_threshold", "recall_at_threshold",
+                 "precision_at_budget", "recall_at_budget", "brier"):  # fmt: skip
+        console.print("  " + figure(name, m.get(name)))
+    console.print("  " + figure("episode_detection_rate", report.episodes.get("episode_detection_rate")))
+    r = report.reconciliation
+    if r:
+        console.print(f"rows in {r['rows_in']:,} = {r['scored']:,} scored + {r['quarantined']:,} quarantined")
+    console.print(f"report: {target / 'evaluation.html'}  (JSON: {target / 'evaluation.json'})")
