@@ -8,8 +8,6 @@ import random
 import shutil
 import sqlite3
 import stat
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow.csv as pv
@@ -17,7 +15,6 @@ import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 
-from app.cli import main
 from cdp.apikeys.commands import create_key
 from cdp.backends import Backends
 from cdp.backup import components
@@ -34,6 +31,7 @@ from cdp.settings import get_settings
 from cdp.synth.generator import generate
 from inference.app import create_app
 from inference.config import ServingConfig
+from tests.cli_support import cdp  # noqa: F401 - fixture
 from tests.identity_support import issue
 from tests.test_inference_app import random_events, token, train_fraud_model
 
@@ -56,33 +54,6 @@ def fraud_model(tmp_path_factory) -> Path:
     users = {c: token("usr_", rng) for c in cards}
     train_fraud_model(folder, random_events(rng, cards, users, 200))
     return folder
-
-
-@dataclass
-class Ran:
-    exit_code: int
-    output: str
-
-
-@pytest.fixture
-def cdp(monkeypatch, capfd):  # noqa: ANN201
-    """`cdp ARGS` as the console script runs it (one-line errors and exit codes included), as `identity`."""
-
-    def run(identity: Path | None, *args: str) -> Ran:
-        if identity is not None:
-            monkeypatch.setenv("CDP_IDENTITY_FILE", str(identity))
-        get_settings.cache_clear()
-        monkeypatch.setattr(sys, "argv", ["cdp", *args])
-        capfd.readouterr()
-        code = 0
-        try:
-            main()
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-        captured = capfd.readouterr()
-        return Ran(code, captured.out + captured.err)
-
-    return run
 
 
 def _person_names(source: Path) -> set[str]:
@@ -108,7 +79,7 @@ def _serve_models(b: Backends, key: str) -> tuple[int, dict]:
     return response.status_code, response.json()
 
 
-def test_a_destroyed_home_comes_back_whole(source, fraud_model, isolated_home, tmp_path, monkeypatch, cdp):
+def test_a_destroyed_home_comes_back_whole(source, fraud_model, isolated_home, tmp_path, monkeypatch, cdp):  # noqa: F811
     b = Backends()
     admin = issue(b, "admin")
     load_core_banking(source, b)
@@ -186,7 +157,7 @@ def small_home(isolated_home) -> Path:
     return isolated_home
 
 
-def test_a_wrong_recovery_key_is_refused_in_one_line(small_home, tmp_path, cdp):
+def test_a_wrong_recovery_key_is_refused_in_one_line(small_home, tmp_path, cdp):  # noqa: F811
     key, other = generate_recovery_key(), generate_recovery_key()
     archive = write_backup(small_home, tmp_path / "a.cdpbak", key).path
     with pytest.raises(
@@ -276,7 +247,7 @@ def test_the_recovery_key_lives_outside_the_home_and_private(small_home, tmp_pat
         read_recovery_key(path)
 
 
-def test_backup_needs_an_admin_and_the_refusal_is_audited(small_home, tmp_path, cdp):
+def test_backup_needs_an_admin_and_the_refusal_is_audited(small_home, tmp_path, cdp):  # noqa: F811
     b = Backends()
     scientist = issue(b, "ds-1", "data-scientist")
     result = cdp(scientist, "backup", "--out", str(tmp_path / "a.cdpbak"))
