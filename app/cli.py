@@ -54,6 +54,7 @@ for part in (
     demo_commands,
     stream_app,
     cdp_cli.audit_app,
+    cdp_cli.backup_app,
     cdp_cli.forget_app,
     cdp_cli.retention_app,
     cdp_cli.identity_app,

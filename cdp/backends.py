@@ -17,6 +17,7 @@ from cdp.settings import Settings, get_settings
 if TYPE_CHECKING:
     from cdp.alarms.port import AlarmService
     from cdp.apikeys.port import ApiKeyStore
+    from cdp.backup.service import HomeState
     from cdp.catalog.port import Catalog
     from cdp.corebanking.erasure_requests.port import ErasureRequests
     from cdp.events.port import EventBus
@@ -299,3 +300,20 @@ class Backends:
         from cdp.corebanking.erasure_requests.sqlite import SqliteErasureRequests
 
         return SqliteErasureRequests.from_settings(self.settings)
+
+    # -- backup -----------------------------------------------------------------------------------------
+    @cached_property
+    def home_state(self) -> HomeState:
+        """The state `cdp backup` seals and `cdp restore` puts back: the home's embedded stores here. In AWS
+        the services keep it (DynamoDB point-in-time recovery, S3 versioning, AWS Backup plans, multi-region
+        KMS keys), so asking for it raises `BackupUnavailable`."""
+        if self.aws:
+            from cdp.backup.errors import BackupUnavailable
+
+            raise BackupUnavailable(
+                "with CDP_BACKEND=aws the state is backed up by AWS (DynamoDB point-in-time recovery, S3 "
+                "versioning, AWS Backup plans); cdp backup copies a local home only"
+            )
+        from cdp.backup.service import HomeState
+
+        return HomeState(self.settings.home)

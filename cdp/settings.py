@@ -270,6 +270,37 @@ class Settings(BaseSettings):
     evaluate_bootstrap_rounds: int = Field(
         200, ge=0, description="Evaluation: bootstrap resamples of fraud episodes for confidence intervals."
     )
+    # -- backup and restore (cdp/backup; `cdp backup`, `cdp restore`) ---------------------------------
+    recovery_key_file: Path | None = Field(
+        None,
+        description="File (mode 0600, outside CDP_HOME) holding the recovery key that seals backups, made "
+        "by `cdp backup init-recovery-key`; keep a copy offline: without it no backup opens.",
+    )
+
+    # -- service-level objectives (monitoring/slo.py; `cdp monitor slo`) ------------------------------
+    slo_window_days: int = Field(30, ge=1, le=365, description="Window of every SLO's error budget.")
+    slo_event_to_alert_seconds: float = Field(
+        5.0, gt=0, description="A stream event is decided (scored, alert raised) within this of arriving."
+    )
+    slo_event_to_alert_target: float = Field(
+        0.99, gt=0, lt=1, description="Share of stream events decided within CDP_SLO_EVENT_TO_ALERT_SECONDS."
+    )
+    slo_api_availability_target: float = Field(
+        0.999, gt=0, lt=1, description="Share of API requests answered without a server error (5xx)."
+    )
+    slo_api_latency_ms: float = Field(300.0, gt=0, description="API latency objective (milliseconds).")
+    slo_api_latency_target: float = Field(
+        0.99, gt=0, lt=1, description="Share of API requests answered within CDP_SLO_API_LATENCY_MS (p99)."
+    )
+    slo_batch_freshness_hours: float = Field(
+        26.0, gt=0, description="The batch lake's newest landing is at most this old (a daily batch + slack)."
+    )
+    slo_stream_freshness_minutes: float = Field(
+        15.0, gt=0, description="The stream's newest scored landing is at most this old."
+    )
+    slo_freshness_target: float = Field(
+        0.99, gt=0, lt=1, description="Share of freshness checks within their limit."
+    )
 
     @field_validator("home")
     @classmethod
@@ -281,7 +312,7 @@ class Settings(BaseSettings):
     def _unset_endpoint(cls, v: object) -> object:
         return None if v == "" else v  # an empty CDP_AWS_ENDPOINT_URL means AWS's own endpoints
 
-    @field_validator("identity_file", mode="before")
+    @field_validator("identity_file", "recovery_key_file", mode="before")
     @classmethod
     def _unset_identity_file(cls, v: object) -> object:
         return None if v == "" else v  # an empty CDP_IDENTITY_FILE means no identity, not the folder "."

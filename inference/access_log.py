@@ -5,6 +5,7 @@ Route templates (`/v1/customers/{token}/profile`) are logged instead of paths, a
 response body is ever logged, so no personal data reaches the log. The client address is logged as it
 is (`plain`) or as a keyed hash (`hashed`, the default: HMAC-SHA256 of the address, 16 hex digits), which
 still tells one client's calls from another's; with no key set, each server process draws its own.
+Each call is also counted by the API's service-level meter, when one is given (`inference.slo_metrics`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import time
 from typing import Literal
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from inference.slo_metrics import ApiMeter
 
 access_log = logging.getLogger("cdp.inference.access")
 
@@ -42,9 +45,11 @@ class AccessLogMiddleware:
         app: ASGIApp,
         client_address: Literal["plain", "hashed"] = "hashed",
         client_address_key: str | None = None,
+        meter: ApiMeter | None = None,
     ) -> None:
         self.app = app
         self.client_address = client_address
+        self.meter = meter
         self._key = client_address_key.encode("utf-8") if client_address_key else os.urandom(32)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -63,6 +68,9 @@ class AccessLogMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            if self.meter is not None:
+                self.meter.record(status, elapsed_ms)
             route = scope.get("route")
             state = scope.get("state") or {}
             access_log.info(
@@ -74,7 +82,7 @@ class AccessLogMiddleware:
                         "method": scope.get("method"),
                         "route": getattr(route, "path", None) or "unmatched",
                         "status": status,
-                        "ms": round((time.perf_counter() - started) * 1000, 3),
+                        "ms": round(elapsed_ms, 3),
                     },
                     separators=(",", ":"),
                 )

@@ -22,6 +22,7 @@ from inference.errors import install_error_handlers
 from inference.middleware import install_middleware
 from inference.routes_public import public_router
 from inference.routes_sagemaker import sagemaker_router
+from inference.slo_metrics import ApiMeter
 from inference.state import ServingState
 
 API_VERSION = "1.0.0"
@@ -54,6 +55,7 @@ def create_app(
     backends = backends or Backends(settings or get_settings())
     config = config or ServingConfig.from_settings(backends.settings)
     serving = ServingState.build(backends, config, key_store or backends.api_keys, clock=clock)
+    meter = ApiMeter(lambda: backends.metrics, backends.settings.slo_api_latency_ms)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -62,6 +64,7 @@ def create_app(
             yield
         finally:
             serving.stop()
+            meter.flush()
 
     app = FastAPI(
         title="CDP inference API",
@@ -70,7 +73,8 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.serving = serving
-    install_middleware(app, config, authenticate_before_body, protected_paths(config))
+    app.state.slo_meter = meter
+    install_middleware(app, config, authenticate_before_body, protected_paths(config), meter=meter)
     install_error_handlers(app)
     app.include_router(sagemaker_router(config))
     app.include_router(public_router(config))

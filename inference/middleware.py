@@ -10,6 +10,7 @@ from inference.access_log import AccessLogMiddleware
 from inference.config import ServingConfig
 from inference.request_guard import Authenticator, RequestGuard, RequestLimits
 from inference.security_headers import SecurityHeadersMiddleware
+from inference.slo_metrics import ApiMeter
 
 
 def install_middleware(
@@ -19,8 +20,10 @@ def install_middleware(
     protected: Callable[[str], bool] | None = None,
     *,
     timeout_seconds: float | None = None,
+    meter: ApiMeter | None = None,
 ) -> None:
-    """Security headers (outermost), then the access log, then the request guard (innermost)."""
+    """Security headers (outermost), then the access log (and the API's SLO meter, when given), then the
+    request guard (innermost)."""
     app.add_middleware(
         RequestGuard,
         limits=RequestLimits.from_config(config, timeout_seconds),
@@ -31,5 +34,6 @@ def install_middleware(
         AccessLogMiddleware,
         client_address=config.client_address,
         client_address_key=config.client_address_key,
+        meter=meter,
     )
     app.add_middleware(SecurityHeadersMiddleware, hsts_seconds=config.hsts_seconds)

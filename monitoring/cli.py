@@ -97,3 +97,38 @@ def evaluate_command(
     if r:
         console.print(f"rows in {r['rows_in']:,} = {r['scored']:,} scored + {r['quarantined']:,} quarantined")
     console.print(f"report: {target / 'evaluation.html'}  (JSON: {target / 'evaluation.json'})")
+
+
+@monitor_app.command("slo")
+def monitor_slo_command(
+    window_days: Annotated[
+        int | None, typer.Option(help="Error-budget window in days (default CDP_SLO_WINDOW_DAYS).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the objectives as JSON.")] = False,
+) -> None:
+    """Each service-level objective: its target, current value and the error budget left over the window
+    (publishes the freshness indicators and evaluates the SLO alarms first)."""
+    from dataclasses import replace
+
+    from cdp.backends import Backends
+    from monitoring.slo import Objectives, check_slos
+
+    b = Backends()
+    objectives = Objectives.from_settings(b.settings)
+    if window_days is not None:
+        objectives = replace(objectives, window_days=window_days)
+    statuses = check_slos(b, objectives)
+    if as_json:
+        console.print_json(json.dumps([s.to_dict() for s in statuses], default=str))
+        return
+    console.print(f"service-level objectives over the last {objectives.window_days} days:", highlight=False)
+    for s in statuses:
+        window = "no data" if s.sli is None else f"{s.sli:.3%} of {s.total:,.0f} good"
+        left = "" if s.budget_left is None else f", error budget left {s.budget_left:.0%}"
+        console.print(
+            f"{s.name}: {s.objective}, target {s.target:.1%}; now {s.current}; {window}{left} "
+            f"(alarm {s.alarm or '-'})",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )

@@ -26,6 +26,7 @@ from cdp.alarms.port import ComparisonOperator, MetricAlarm, TreatMissingData
 from cdp.events.port import ALARM_STATE_CHANGE, EventBus, Rule, Target
 from cdp.metrics.port import MetricQuery, Statistic
 from inference.degraded import DEGRADED_DECISIONS, SERVING_NAMESPACE
+from inference.slo_metrics import API_ERROR_RATE, API_LATENCY_P99, EVENT_TO_ALERT_P99, SLO_NAMESPACE
 
 NAMESPACE = "CDP/Monitoring"
 MODEL_PACKAGE_STATE_CHANGE = "SageMaker Model Package State Change"
@@ -140,6 +141,58 @@ def model_alarms(model_name: str, thresholds: DriftThresholds | None = None) -> 
     if model_name in LABEL_SCORED_MODELS:
         alarms.append(degraded_alarm(model_name))
     return alarms
+
+
+# -- service-level objectives (monitoring/slo.py): alarms that call for an operator, never a retraining ------
+SLO_ALARM_PREFIX = "cdp-slo-"
+BATCH_FRESHNESS = "BatchFreshnessSeconds"  # age of the batch lake's newest landing, published by the monitor
+STREAM_FRESHNESS = "StreamFreshnessSeconds"  # age of the stream's newest scored landing
+FAST_BURN = 14.4  # an error rate this many times the budget spends 2% of a 30-day budget in an hour
+
+
+@dataclass(frozen=True)
+class SloThresholds:
+    """The objectives the SLO alarms watch (`monitoring.slo.Objectives.thresholds()` from the settings)."""
+
+    event_to_alert_seconds: float = 5.0
+    api_availability_target: float = 0.999
+    api_latency_ms: float = 300.0
+    batch_freshness_seconds: float = 26 * 3600
+    stream_freshness_seconds: float = 15 * 60
+
+
+def slo_alarms(t: SloThresholds | None = None) -> list[MetricAlarm]:
+    """One alarm per objective, each on a sustained breach (3 of 3 five-minute periods; freshness: the
+    latest check). Their names start with `cdp-slo-`, which no rule retrains on."""
+    t = t or SloThresholds()
+    above = ComparisonOperator.GREATER_THAN
+
+    def alarm(name: str, metric: str, stat: Statistic, threshold: float, what: str, periods: int = 3,
+              period: int = 300) -> MetricAlarm:  # fmt: skip
+        return MetricAlarm(
+            name=SLO_ALARM_PREFIX + name,
+            metric=MetricQuery(SLO_NAMESPACE, metric, stat, period),
+            threshold=threshold,
+            comparison=above,
+            evaluation_periods=periods,
+            datapoints_to_alarm=periods,
+            treat_missing_data=TreatMissingData.NOT_BREACHING if periods > 1 else TreatMissingData.MISSING,
+            description=what,
+        )
+
+    budget = 1 - t.api_availability_target
+    return [
+        alarm("event-to-alert-latency", EVENT_TO_ALERT_P99, Statistic.MAXIMUM, t.event_to_alert_seconds,
+              f"stream p99 event-to-alert latency above {t.event_to_alert_seconds:g} s for 15 minutes"),
+        alarm("api-availability", API_ERROR_RATE, Statistic.AVERAGE, FAST_BURN * budget,
+              f"API 5xx rate above {FAST_BURN:g}x the error budget ({budget:.3%}) for 15 minutes"),
+        alarm("api-latency-p99", API_LATENCY_P99, Statistic.MAXIMUM, t.api_latency_ms,
+              f"API p99 latency above {t.api_latency_ms:g} ms for 15 minutes"),
+        alarm("batch-freshness", BATCH_FRESHNESS, Statistic.MINIMUM, t.batch_freshness_seconds,
+              f"the batch lake's newest landing older than {t.batch_freshness_seconds / 3600:g} h", 1, 3600),
+        alarm("stream-freshness", STREAM_FRESHNESS, Statistic.MINIMUM, t.stream_freshness_seconds,
+              f"the stream's newest landing older than {t.stream_freshness_seconds / 60:g} min", 1, 300),
+    ]  # fmt: skip
 
 
 def retrain_on_drift_pattern(model_names: tuple[str, ...] = tuple(PIPELINES)) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """The data platform's commands: `commands` (top-level: generate, profile, load, migrate-core-banking,
 batch, sql, export, whoami), `stream_commands` (stream produce and consume) and one group per concern
-(audit, forget, retention, identity, models, keys, crypto). The `cdp` command composes them.
+(audit, backup, forget, retention, identity, models, keys, crypto); `restore` is a top-level command.
+The `cdp` command composes them.
 
 Heavy libraries are imported inside the commands so that `cdp --help` starts fast.
 """
@@ -11,6 +12,8 @@ import typer
 
 from cdp.cli.api_keys import keys_app
 from cdp.cli.audit import audit_app
+from cdp.cli.backup import backup_app
+from cdp.cli.backup import restore_commands as _restore_commands
 from cdp.cli.crypto import crypto_app
 from cdp.cli.identity import commands as _identity_commands
 from cdp.cli.identity import identity_app
@@ -23,6 +26,7 @@ from cdp.cli.stream import stream_commands
 
 __all__ = [
     "audit_app",
+    "backup_app",
     "commands",
     "crypto_app",
     "forget_app",
@@ -34,5 +38,11 @@ __all__ = [
 ]
 
 commands = typer.Typer()
-for _part in (_source_data_commands, _sql_commands, _privacy_commands, _identity_commands):
+for _part in (
+    _source_data_commands,
+    _sql_commands,
+    _privacy_commands,
+    _identity_commands,
+    _restore_commands,
+):
     commands.add_typer(_part)

@@ -64,6 +64,11 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "retention-purge": frozenset({"privacy-officer"}),
     "rotate-master-key": frozenset({"admin"}),
     "key-status": frozenset({"admin"}),
+    # backup and restore of the platform state (cdp/backup), and the audit trail's export to a SIEM
+    "backup": frozenset({"admin"}),
+    "restore": frozenset({"admin"}),  # over a home that has state; an empty one: the recovery key suffices
+    "recovery-key-init": frozenset({"admin"}),
+    "audit-export": frozenset({"admin"}),
 }
 
 

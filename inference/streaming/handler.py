@@ -24,7 +24,8 @@ with the reason and claimed, so re-delivery skips them (`quarantined` counts the
 With no fraud champion, or the scoring endpoint failing, the batch is scored by the degraded rules
 (`inference.degraded`; rows carry model "rules", version 0) and counted in the `DegradedDecisions`
 metric, instead of failing. If writing fails the whole invocation raises, so Kinesis (or the local runner)
-retries it.
+retries it. Once a batch is landed, its event-to-alert latencies (arrival on the stream -> decision landed)
+are published for the service-level objective (`inference.slo_metrics.EventLatencyMeter`).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from features.online import lake_card_profiles
 from inference.card_features import CardFeatures, EventOrderError
 from inference.degraded import DegradedDecisions, rules_batch
 from inference.event_window import EventWindow
+from inference.slo_metrics import EventLatencyMeter
 from inference.streaming import scored
 from inference.streaming.champion_scorer import FraudChampionScorer
 
@@ -93,6 +95,12 @@ def _decode(record: KinesisStreamRecord) -> dict[str, Any]:
         ) from None
 
 
+def _arrival(record: Mapping[str, Any]) -> float | None:
+    """When the record arrived on the stream (epoch seconds), if the event says."""
+    value = (record.get("kinesis") or {}).get("approximateArrivalTimestamp")
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 class StreamHandler:
     """A Lambda-signature callable: Kinesis event -> `{"batchItemFailures": [...]}`."""
 
@@ -106,6 +114,7 @@ class StreamHandler:
         window: EventWindow | None = None,
         degraded: DegradedDecisions | None = None,
         model_name: str = "cdp-fraud",
+        latency: EventLatencyMeter | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.card_features = card_features
@@ -115,6 +124,7 @@ class StreamHandler:
         self.window = window or EventWindow()
         self.degraded = degraded or DegradedDecisions(None, flush_seconds=0)
         self.model_name = model_name  # the fraud model's registry name (the degraded metric's dimension)
+        self.latency = latency
         self.report = HandlerReport()
 
     def __call__(self, event: Mapping[str, Any], context: Any = None) -> dict[str, list[dict[str, str]]]:
@@ -159,6 +169,8 @@ class StreamHandler:
             self._score_and_land(rows, list(fresh), name)
         finally:
             self.card_features.discard_pending()  # a no-op once the cards have advanced
+        if self.latency is not None:
+            self.latency.landed([_arrival(raw) for raw, _ in fresh.values()])
 
     def _score_and_land(self, rows: list[dict[str, Any]], txn_ids: list[str], name: str) -> None:
         """Steps 3 and 4 for the batch's new events (`rows`, ids `txn_ids`), files named `name`."""
@@ -306,6 +318,7 @@ def build_handler(
         window=config.event_window(),
         degraded=DegradedDecisions(lambda: backends.metrics, flush_seconds=0),
         model_name=config.fraud_model,
+        latency=EventLatencyMeter(lambda: backends.metrics, settings.slo_event_to_alert_seconds),
     )
     freeze_startup_objects()
     return handler
