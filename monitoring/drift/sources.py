@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -31,6 +33,8 @@ from monitoring.drift.report import ReferenceSnapshot, Window
 if TYPE_CHECKING:
     from cdp.backends import Backends
 
+REFERENCE_ROWS = 200_000  # the training snapshot's rows kept for drift (the job samples from these)
+_ORDER, _KEY = "__reference_order", "__reference_key"
 SCORED_TABLE = "transactions_scored"
 CUSTOMER_TABLE = "customer_features"
 
@@ -95,12 +99,33 @@ def load_reference(backends: Backends, model_name: str) -> Reference:
     files = sorted(info.uri for info in backends.object_store.list(uri))
     if not files:
         raise DriftSourceError(f"{model_name} v{champion.version}: the training snapshot at {uri} is gone")
-    tables = [pq.read_table(io.BytesIO(backends.object_store.get_bytes(f))) for f in files]
-    frame = pa.concat_tables(tables).to_pandas()
-    if frame.empty:
+    tables = (pq.read_table(io.BytesIO(backends.object_store.get_bytes(f))) for f in files)
+    kept, rows = bounded_rows(tables, REFERENCE_ROWS)
+    if rows == 0:
         raise DriftSourceError(f"{model_name} v{champion.version}: the training snapshot at {uri} is empty")
-    snapshot = ReferenceSnapshot(lineage.data_snapshot_hash, lineage.pipeline_run_id, uri, len(frame))
-    return Reference(champion, snapshot, frame)
+    snapshot = ReferenceSnapshot(lineage.data_snapshot_hash, lineage.pipeline_run_id, uri, rows)
+    return Reference(champion, snapshot, kept.to_pandas())
+
+
+def bounded_rows(tables: Iterable[pa.Table], cap: int, seed: int = 0) -> tuple[pa.Table, int]:
+    """At most `cap` rows of the tables, drawn uniformly without replacement, in their original order,
+    and how many rows there were: one table at a time, so memory holds `cap` rows plus one file (a
+    full-size training snapshot is ~22M rows: ~20 GB as one frame). Every row when there are no more
+    than `cap`; the same rows for the same files and seed."""
+    kept: pa.Table | None = None
+    rows = 0
+    for i, table in enumerate(tables):
+        order = pa.array(np.arange(rows, rows + table.num_rows, dtype=np.int64))
+        keys = pa.array(np.random.default_rng([seed, i]).random(table.num_rows))
+        table = table.append_column(_ORDER, order).append_column(_KEY, keys)
+        rows += table.num_rows
+        kept = table if kept is None else pa.concat_tables([kept, table])
+        if kept.num_rows > cap:  # the `cap` smallest keys: a uniform sample of everything seen
+            smallest = np.argpartition(kept[_KEY].to_numpy(), cap)[:cap]
+            kept = kept.take(pa.array(np.sort(smallest)))
+    if kept is None:
+        return pa.table({}), 0
+    return kept.sort_by(_ORDER).drop_columns([_ORDER, _KEY]), rows
 
 
 def _has_table(backends: Backends, name: str) -> bool:
