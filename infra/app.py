@@ -25,6 +25,7 @@ from infra.delivery import DeliveryStack, SourceRepository
 from infra.ml_platform import MlPlatformStack
 from infra.monitoring_loop import MonitoringLoopStack
 from infra.nag_rules import apply_checks
+from infra.roles import apply_permissions_boundary
 
 REQUIRED_CONTEXT = ("connectionArn", "repository")
 # Cross-stack references as CloudFormation exports (the producer stack protects what others import).
@@ -89,6 +90,7 @@ def build_stacks(app: cdk.App, settings: Settings | None = None) -> CdpStacks:
     )
     for stack in (data, ml, delivery, loop):
         cdk.Tags.of(stack).add("project", "cdp")
+        apply_permissions_boundary(stack)
     apply_checks(app)
     return CdpStacks(data, ml, delivery, loop)
 

@@ -19,7 +19,7 @@ from cdp.aws_resources import AwsResources
 from cdp.security.audit.dynamodb import PARTITION_KEY as AUDIT_PARTITION_KEY
 from cdp.security.audit.dynamodb import SORT_KEY as AUDIT_SORT_KEY
 from infra.analyst_access import AnalystAccess
-from infra.nag_rules import suppress
+from infra.nag_rules import suppress, suppress_no_replication
 from infra.table_specs import table_specs
 
 # How long each audit checkpoint is locked (compliance mode: the period cannot be shortened); seven years,
@@ -51,6 +51,13 @@ class DataPlaneStack(Stack):
             lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(400))],
             removal_policy=RemovalPolicy.RETAIN,
         )
+        suppress(
+            self.access_logs,
+            "PCI.DSS.321-S3DefaultEncryptionKMS",
+            "S3 server access logging delivers only to buckets encrypted with SSE-S3 (AES-256), not SSE-KMS; "
+            "the logs hold request metadata, no customer data; the bucket is private, TLS-only, versioned.",
+        )
+        suppress_no_replication(self.access_logs)
         self.lake = s3.Bucket(
             self,
             "Lake",
@@ -65,6 +72,7 @@ class DataPlaneStack(Stack):
             server_access_logs_prefix="lake/",
             removal_policy=RemovalPolicy.RETAIN,
         )
+        suppress_no_replication(self.lake)
         self.glue_database = glue.CfnDatabase(
             self,
             "Catalog",
@@ -147,6 +155,7 @@ class DataPlaneStack(Stack):
         self.audit_checkpoints = _audit_checkpoint_bucket(
             self, names.audit_checkpoint_bucket, self.key, self.access_logs
         )
+        suppress_no_replication(self.audit_checkpoints)
         if names.card_verification_alias:
             self.card_verification_key = _card_verification_key(self, names.card_verification_alias)
 

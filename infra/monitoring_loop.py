@@ -27,6 +27,7 @@ from constructs import Construct
 from cdp.alarms.port import MetricAlarm
 from cdp.events.port import Rule, Target
 from infra.resource_names import pipeline_name
+from infra.roles import PlatformRole
 from monitoring.rules import (
     DEPLOY_CHAMPION,
     PIPELINES,
@@ -99,7 +100,7 @@ class MonitoringLoopStack(Stack):
             for model in PIPELINES
             for alarm in model_alarms(model)
         ]
-        self.targets_role = iam.Role(
+        self.targets_role = PlatformRole(
             self,
             "TargetsRole",
             assumed_by=iam.ServicePrincipal("events.amazonaws.com"),

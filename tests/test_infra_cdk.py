@@ -210,7 +210,10 @@ def test_stream_catalog_and_workgroup_are_encrypted_with_the_key(synth) -> None:
 
 def _analyst_policy(synth) -> tuple[str, dict[str, dict[str, Any]]]:
     template = synth["json"]["CdpDataPlane"]
-    ((logical_id, policy),) = _resources(template, "AWS::IAM::ManagedPolicy").items()
+    ((logical_id, policy),) = [
+        (k, p) for k, p in _resources(template, "AWS::IAM::ManagedPolicy").items()
+        if p["Properties"].get("ManagedPolicyName") == "cdp-analyst-sql"
+    ]  # fmt: skip
     statements = {st["Sid"]: st for st in policy["Properties"]["PolicyDocument"]["Statement"]}
     return logical_id, statements
 
@@ -478,7 +481,10 @@ def test_promote_and_deploy_targets_start_their_codebuild_projects(synth) -> Non
 
 def test_events_role_may_only_start_the_loop_pipelines_and_builds(synth) -> None:
     loop = synth["json"]["CdpMonitoringLoop"]
-    (policy,) = _resources(loop, "AWS::IAM::Policy").values()
+    (policy,) = [
+        p for k, p in _resources(loop, "AWS::IAM::ManagedPolicy").items()
+        if not _is_boundary(synth, "CdpMonitoringLoop", k)
+    ]  # fmt: skip
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     by_action = {s["Action"]: s["Resource"] for s in statements}
     assert set(by_action) == {"sagemaker:StartPipelineExecution", "codebuild:StartBuild"}
@@ -566,6 +572,8 @@ def _iam_statements(synth):
     for stack, template in synth["json"].items():
         for logical_id, resource in template["Resources"].items():
             documents = []
+            if _is_boundary(synth, stack, logical_id):
+                continue  # a cap, not a grant (test_every_role_has_the_stacks_permissions_boundary)
             if resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
                 documents.append(resource["Properties"]["PolicyDocument"])
             if resource["Type"] == "AWS::IAM::Role":
@@ -577,6 +585,14 @@ def _iam_statements(synth):
             for document in documents:
                 for statement in document["Statement"]:
                     yield f"{stack}/{logical_id}", statement
+
+
+def _is_boundary(synth, stack_name: str, logical_id: str) -> bool:
+    from infra.roles import BOUNDARY_ID
+
+    stack = next(s for s in synth["stacks"].all() if s.stack_name == stack_name)
+    boundary = stack.node.try_find_child(BOUNDARY_ID)
+    return boundary is not None and stack.get_logical_id(boundary.node.default_child) == logical_id
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -595,6 +611,36 @@ def test_no_wildcard_actions_and_star_resources_only_for_documented_actions(synt
             star_grants.update(actions)
     assert star_grants  # the check above ran on the statements that need it
     assert star_grants <= set(STAR_RESOURCE_ACTIONS)
+
+
+def test_grants_are_managed_policies_of_one_role_and_every_role_has_the_boundary(synth) -> None:
+    """No inline policies (PCI DSS 7.1.2); each grants policy is attached to exactly one role; every role
+    (the CDK's own included) carries its stack's permissions boundary, which denies the guardrails."""
+    from infra.roles import BOUNDARY_DENIED_ACTIONS, BOUNDARY_ID
+
+    for stack in synth["stacks"].all():
+        template = synth["json"][stack.stack_name]
+        boundary_id = stack.get_logical_id(stack.node.find_child(BOUNDARY_ID).node.default_child)
+        assert not _resources(template, "AWS::IAM::Policy"), stack.stack_name
+        roles = _resources(template, "AWS::IAM::Role")
+        assert roles, stack.stack_name
+        for logical_id, role in roles.items():
+            assert not role["Properties"].get("Policies"), logical_id
+            assert role["Properties"]["PermissionsBoundary"] == {"Ref": boundary_id}, logical_id
+        for logical_id, policy in _resources(template, "AWS::IAM::ManagedPolicy").items():
+            if logical_id == boundary_id:
+                continue
+            attached = policy["Properties"].get("Roles", [])
+            referenced = [
+                r
+                for r in roles.values()
+                if {"Ref": logical_id} in r["Properties"].get("ManagedPolicyArns", [])
+            ]
+            assert len(attached) + len(referenced) == 1, logical_id
+        boundary = template["Resources"][boundary_id]["Properties"]["PolicyDocument"]["Statement"]
+        (deny,) = [st for st in boundary if st["Effect"] == "Deny"]
+        assert set(deny["Action"]) == set(BOUNDARY_DENIED_ACTIONS)
+        assert {"iam:CreateRole", "cloudtrail:StopLogging", "kms:ScheduleKeyDeletion"} <= set(deny["Action"])
 
 
 def _nag_report(synth, stack_name: str) -> list[dict[str, str]]:
