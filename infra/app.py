@@ -22,10 +22,12 @@ from cdp.aws_resources import DATA_KEYS_TABLE, AwsResources
 from cdp.settings import Settings, get_settings
 from infra.data_plane import DataPlaneStack
 from infra.delivery import DeliveryStack, SourceRepository
+from infra.governance import GovernanceStack
 from infra.ml_platform import MlPlatformStack
 from infra.monitoring_loop import MonitoringLoopStack
 from infra.nag_rules import apply_checks
 from infra.roles import apply_permissions_boundary
+from infra.runtime import RuntimeStack
 
 REQUIRED_CONTEXT = ("connectionArn", "repository")
 # Cross-stack references as CloudFormation exports (the producer stack protects what others import).
@@ -40,9 +42,11 @@ class CdpStacks:
     ml: MlPlatformStack
     delivery: DeliveryStack
     loop: MonitoringLoopStack
+    governance: GovernanceStack
+    runtime: RuntimeStack
 
     def all(self) -> list[cdk.Stack]:
-        return [self.data, self.ml, self.delivery, self.loop]
+        return [self.data, self.ml, self.delivery, self.loop, self.governance, self.runtime]
 
 
 def _context(app: cdk.App, name: str, default: str | None = None) -> str:
@@ -88,11 +92,32 @@ def build_stacks(app: cdk.App, settings: Settings | None = None) -> CdpStacks:
         event_bus=names.event_bus,
         env=env,
     )
-    for stack in (data, ml, delivery, loop):
+    governance = GovernanceStack(
+        app,
+        "CdpGovernance",
+        key=data.key,
+        lake=data.lake,
+        access_logs=data.access_logs,
+        tables=[*data.tables.values(), data.audit_table],
+        env=env,
+    )
+    runtime = RuntimeStack(
+        app,
+        "CdpRuntime",
+        names=names,
+        key=data.key,
+        lake=data.lake,
+        access_logs=data.access_logs,
+        transactions_table=data.transactions_table,
+        stream=data.stream,
+        env=env,
+    )
+    stacks = CdpStacks(data, ml, delivery, loop, governance, runtime)
+    for stack in stacks.all():
         cdk.Tags.of(stack).add("project", "cdp")
         apply_permissions_boundary(stack)
     apply_checks(app)
-    return CdpStacks(data, ml, delivery, loop)
+    return stacks
 
 
 def build_app(

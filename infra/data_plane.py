@@ -16,6 +16,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from cdp.aws_resources import AwsResources
+from cdp.oltp.records import TRANSACTION
 from cdp.security.audit.dynamodb import PARTITION_KEY as AUDIT_PARTITION_KEY
 from cdp.security.audit.dynamodb import SORT_KEY as AUDIT_SORT_KEY
 from infra.analyst_access import AnalystAccess
@@ -73,6 +74,11 @@ class DataPlaneStack(Stack):
             removal_policy=RemovalPolicy.RETAIN,
         )
         suppress_no_replication(self.lake)
+        # S3 events to EventBridge (a landing drop's arrival starts the batch job, infra.jobs); set on the
+        # resource itself, so no notification-handler Lambda is created
+        self.lake.node.default_child.add_property_override(
+            "NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled", True
+        )
         self.glue_database = glue.CfnDatabase(
             self,
             "Catalog",
@@ -149,6 +155,8 @@ class DataPlaneStack(Stack):
                 ),
                 deletion_protection=True,
                 removal_policy=RemovalPolicy.RETAIN,
+                # core banking's new transactions feed the extraction Lambda (infra.stream_functions)
+                stream=dynamodb.StreamViewType.NEW_IMAGE if spec.suffix == TRANSACTION.name else None,
             )
             self.tables[spec.suffix] = table
         self.audit_table = _audit_table(self, names.audit_table, self.key)
@@ -156,6 +164,7 @@ class DataPlaneStack(Stack):
             self, names.audit_checkpoint_bucket, self.key, self.access_logs
         )
         suppress_no_replication(self.audit_checkpoints)
+        self.transactions_table = self.tables[TRANSACTION.name]
         if names.card_verification_alias:
             self.card_verification_key = _card_verification_key(self, names.card_verification_alias)
 

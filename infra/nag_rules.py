@@ -22,8 +22,7 @@ STAR_RESOURCE_ACTIONS: dict[str, str] = {
     "ec2:DeleteNetworkInterface": "Lambda in a VPC: interfaces it created, named by AWS",
     "ec2:AssignPrivateIpAddresses": "Lambda in a VPC: addresses on interfaces named by AWS",
     "ec2:UnassignPrivateIpAddresses": "Lambda in a VPC: addresses on interfaces named by AWS",
-    "xray:PutTraceSegments": "X-Ray traces have no resource type",
-    "xray:PutTelemetryRecords": "X-Ray telemetry has no resource type",
+    "dynamodb:ListStreams": "a list call has no resource type (reading a stream is granted on its ARN)",
 }
 """Actions allowed on `*` (documented: they support no resource-level permission)."""
 
