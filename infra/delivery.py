@@ -70,6 +70,10 @@ DEPLOY_COMMANDS = [
     f" --wait-seconds {DEPLOY_WAIT_SECONDS}",
 ]
 UV_VERSION = "0.13.8"  # as buildspec.yml and the Makefile
+# The delivery roles use the platform key only through S3 (artifacts, the lake, Athena results) and through
+# CodeBuild/CloudWatch Logs for their encrypted projects and logs; never directly (the audit keys' unwrap
+# has its own encryption-context condition).
+KEY_SERVICES = ("s3", "codebuild", "logs")
 
 
 class DeliveryStack(Stack):
@@ -151,6 +155,7 @@ class DeliveryStack(Stack):
             role=PlatformRole(
                 self,
                 "DeployRole",
+                key_services=KEY_SERVICES,
                 assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"),
                 description="CodeBuild Deploy: a model's endpoint from its approved package",
             ),
@@ -184,6 +189,7 @@ class DeliveryStack(Stack):
         return PlatformRole(
             self,
             f"{name}Role",
+            key_services=KEY_SERVICES,
             assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"),
             description=f"CodeBuild {name}: runs the promotion gate as role model-approver",
         )
@@ -414,6 +420,7 @@ class DeliveryStack(Stack):
         role = PlatformRole(
             self,
             f"{name}Role",
+            key_services=KEY_SERVICES,
             assumed_by=iam.AccountRootPrincipal(),
             description=f"CodePipeline action {name}: only what that action does",
         )
@@ -441,6 +448,7 @@ class DeliveryStack(Stack):
             role=PlatformRole(
                 self,
                 "PipelineRole",
+                key_services=KEY_SERVICES,
                 assumed_by=iam.ServicePrincipal("codepipeline.amazonaws.com"),
                 description="CodePipeline: artifacts and assuming its actions' roles",
             ),

@@ -9,6 +9,8 @@ the trail or schedule the deletion of a key.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
@@ -51,11 +53,19 @@ BOUNDARY_ID = "PermissionsBoundary"
 
 
 class PlatformRole(iam.Role):
-    """A role whose grants go to one customer-managed policy attached to it alone."""
+    """A role whose grants go to one customer-managed policy attached to it alone.
 
-    def __init__(self, scope: Construct, construct_id: str, **kwargs: object) -> None:
+    With `key_services` (e.g. `("s3",)`), every KMS statement granted to the role without a condition,
+    the CDK's own grants included (artifact buckets, encrypted projects), is limited to those services by
+    `kms:ViaService`: such a role cannot call KMS directly, so it cannot unwrap the per-customer data keys
+    the platform key protects. Statements with their own condition (an encryption context) are kept."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, key_services: Sequence[str] = (), **kwargs: object
+    ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self._grants: iam.ManagedPolicy | None = None
+        self._key_services = tuple(key_services)
 
     @property
     def grants_policy(self) -> iam.ManagedPolicy | None:
@@ -67,8 +77,20 @@ class PlatformRole(iam.Role):
             self._grants = iam.ManagedPolicy(
                 self, "Grants", description=f"Grants of {self.node.path} only", roles=[self]
             )
+        if self._key_services and _unconditioned_kms(statement):
+            region = Stack.of(self).region
+            statement.add_condition(
+                "StringEquals",
+                {"kms:ViaService": [f"{s}.{region}.amazonaws.com" for s in self._key_services]},
+            )
         self._grants.add_statements(statement)
         return iam.AddToPrincipalPolicyResult(statement_added=True, policy_dependable=self._grants)
+
+
+def _unconditioned_kms(statement: iam.PolicyStatement) -> bool:
+    """An Allow of KMS actions with no condition at all."""
+    kms_actions = any(action.startswith("kms:") for action in statement.actions)
+    return statement.effect == iam.Effect.ALLOW and kms_actions and not statement.conditions
 
 
 def apply_permissions_boundary(stack: Stack) -> iam.ManagedPolicy:
