@@ -123,8 +123,11 @@ class RuntimeAccess:
             ),
             iam.PolicyStatement(
                 sid="QueryResults",
-                actions=["s3:GetObject", "s3:PutObject", "s3:GetBucketLocation"],
-                resources=[self.lake.arn_for_objects(f"{ATHENA_RESULTS_PREFIX}*"), self.lake.bucket_arn],
+                actions=["s3:GetObject", "s3:PutObject"],
+                resources=[self.lake.arn_for_objects(f"{ATHENA_RESULTS_PREFIX}*")],
+            ),
+            iam.PolicyStatement(
+                sid="QueryResultsBucket", actions=["s3:GetBucketLocation"], resources=[self.lake.bucket_arn]
             ),
         ]
 

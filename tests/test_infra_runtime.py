@@ -386,9 +386,6 @@ ACCEPTED_FINDINGS = {
         "CdpDataPlane",
         "PCI.DSS.321-S3BucketReplicationEnabled",
     ): "versioned + AWS Backup; DR region is the bank's",
-    ("CdpDataPlane", "PCI.DSS.321-IAMPolicyNoStatementsWithAdminAccess"): "the permissions boundary's cap",
-    ("CdpDataPlane", "PCI.DSS.321-IAMPolicyNoStatementsWithFullAccess"): "the permissions boundary's cap",
-    ("CdpDataPlane", "AwsSolutions-IAM5#boundary"): "the permissions boundary's cap",
     ("CdpMlPlatform", "AwsSolutions-IAM5"): "per-run job, table and object names",
     ("CdpDelivery", "AwsSolutions-IAM5"): "per-build logs, reports, artifacts; cdp-* registry",
     (
@@ -411,6 +408,11 @@ ACCEPTED_FINDINGS = {
     ("CdpRuntime", "AwsSolutions-APIG4"): "the app authorises every protected route itself",
     ("CdpRuntime", "AwsSolutions-SQS3"): "the queue is itself the dead-letter destination",
 }
+STACKS = ("CdpDataPlane", "CdpMlPlatform", "CdpDelivery", "CdpMonitoringLoop", "CdpGovernance", "CdpRuntime")
+for _stack in STACKS:  # each stack's permissions boundary: an upper limit, not a grant (infra.roles)
+    for _rule in ("IAMPolicyNoStatementsWithAdminAccess", "IAMPolicyNoStatementsWithFullAccess"):
+        ACCEPTED_FINDINGS[(_stack, f"PCI.DSS.321-{_rule}")] = "the permissions boundary's cap"
+    ACCEPTED_FINDINGS.setdefault((_stack, "AwsSolutions-IAM5"), "the permissions boundary's cap")
 """Every (stack, rule) with a suppressed finding: a new one fails the test until it is listed here."""
 
 
@@ -439,7 +441,7 @@ def test_both_rule_packs_ran_on_every_stack_with_no_unsuppressed_finding(synth) 
                 if row["Compliance"] == "Suppressed":
                     assert len(row["Exception Reason"]) > 80, (stack.stack_name, row["Rule ID"])
                     suppressed.add((stack.stack_name, row["Rule ID"]))
-    listed = {(stack, rule.split("#")[0]) for stack, rule in ACCEPTED_FINDINGS}
+    listed = set(ACCEPTED_FINDINGS)
     assert suppressed == listed, {"new": suppressed - listed, "gone": listed - suppressed}
     pci = {(r["Rule ID"], r["Compliance"]) for r in _nag_rows(synth, "PCI.DSS.321", "CdpRuntime")}
     assert {
@@ -448,12 +450,24 @@ def test_both_rule_packs_ran_on_every_stack_with_no_unsuppressed_finding(synth) 
     } <= pci
 
 
+CFN_LINT_IGNORED = {
+    "W3005": "the CDK adds an explicit DependsOn on a role that a GetAtt already orders (harmless, CDK-made)",
+    "W3045": "the access-log bucket grants S3 log delivery by the LogDeliveryWrite ACL, which the CDK sets for "
+    "a target of buckets in other stacks (a bucket policy naming them would make the stacks depend in a cycle)",
+}
+"""cfn-lint checks not run, with their reason (errors are never ignored)."""
+
+
 def test_cfn_lint_passes_on_every_synthesised_template(synth) -> None:
     templates = sorted(str(p) for p in synth["outdir"].glob("*.template.json"))
     assert len(templates) == 6
     lint = Path(sys.executable).parent / "cfn-lint"
+    ignored = ["--ignore-checks", *CFN_LINT_IGNORED]
     result = subprocess.run(
-        [str(lint), "--regions", "eu-west-1", "--", *templates], capture_output=True, text=True, check=False
+        [str(lint), "--regions", "eu-west-1", *ignored, "--", *templates],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
 
