@@ -51,6 +51,22 @@ class SourceRepository:
         return cls(connection_arn, owner, name, branch)
 
 
+@dataclass(frozen=True)
+class DeployTarget:
+    """An account the pipeline deploys the app to (bootstrapped with `cdk bootstrap --trust <pipeline's>`)."""
+
+    name: str  # "staging", "prod"
+    account: str
+
+    def __post_init__(self) -> None:
+        if not (self.account.isdigit() and len(self.account) == 12):
+            raise ValueError(f"{self.name}: the account id must be 12 digits")
+
+
+CDK_CLI_VERSION = "2.1031.0"  # the CDK CLI the environment deploys run (`npx aws-cdk@...`)
+CDK_QUALIFIER = "hnb659fds"  # the bootstrap stacks' default qualifier (their roles' names carry it)
+
+
 # The deploy project checks out the repository (through the connection, like the promotion project), installs
 # the lock as buildspec.yml's install phase does, and runs the deploy step on the approved package
 # (`monitoring/deploy.py`: model + endpoint configuration with the platform key, then the endpoint named
@@ -93,6 +109,8 @@ class DeliveryStack(Stack):
         audit_checkpoints: s3.IBucket,
         data_keys_table: dynamodb.ITable,
         endpoint_instance_type: str = "ml.m5.large",
+        targets: tuple[DeployTarget, ...] = (),
+        app_context: dict[str, str] | None = None,
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -181,6 +199,7 @@ class DeliveryStack(Stack):
         )
         self._use_connection(self.deploy)
         self._grant_deploy(self.deploy, execution_role)
+        self._targets, self._app_context = targets, dict(app_context or {})
         self.pipeline = self._pipeline(access_logs)
 
     # -- projects -------------------------------------------------------------------------------------
@@ -414,6 +433,97 @@ class DeliveryStack(Stack):
             applies_to=[{"regex": "/^Resource::arn:<AWS::Partition>:sagemaker:.*\\/cdp-\\*.*$/g"}],
         )
 
+    # -- environments ---------------------------------------------------------------------------------
+    def _environment_stages(self, checkout: codepipeline.Artifact) -> list[codepipeline.StageProps]:
+        """Deploy to each target in order (staging, then prod); a manual approval before every target but
+        the first, as the SageMaker MLOps deploy template does before production."""
+        stages = []
+        for position, target in enumerate(self._targets):
+            deploy = []
+            if position > 0:
+                deploy.append(
+                    actions.ManualApprovalAction(
+                        action_name=f"Approve{target.name.capitalize()}",
+                        additional_information=f"Deploy the platform to {target.name} ({target.account})",
+                        run_order=1,
+                        role=self._action_role(f"Approve{target.name.capitalize()}"),
+                    )
+                )
+            deploy.append(
+                actions.CodeBuildAction(
+                    action_name=f"Deploy{target.name.capitalize()}",
+                    project=self._environment_project(target),
+                    input=checkout,
+                    run_order=2,
+                    role=self._action_role(f"Deploy{target.name.capitalize()}Action"),
+                )
+            )
+            stages.append(codepipeline.StageProps(stage_name=f"Deploy-{target.name}", actions=deploy))
+        return stages
+
+    def _environment_project(self, target: DeployTarget) -> codebuild.PipelineProject:
+        """`cdk deploy --all` into `target`'s account through its bootstrap roles (and nothing else)."""
+        name = f"Deploy{target.name.capitalize()}Env"
+        context = {**self._app_context, "account": target.account}
+        flags = " ".join(f"-c {key}={value}" for key, value in sorted(context.items()))
+        role = PlatformRole(
+            self,
+            f"{name}Role",
+            key_services=KEY_SERVICES,
+            assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"),
+            description=f"CodeBuild {name}: assumes the CDK bootstrap roles of {target.name} only",
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="AssumeBootstrapRoles",
+                actions=["sts:AssumeRole"],
+                resources=[f"arn:{self.partition}:iam::{target.account}:role/cdk-{CDK_QUALIFIER}-*"],
+            )
+        )
+        project = self._project(
+            name,
+            f"Deploys the platform's stacks to {target.name} ({target.account})",
+            codebuild.PipelineProject,
+            role=role,
+            build_spec=codebuild.BuildSpec.from_object(
+                {
+                    "version": "0.2",
+                    "env": {"shell": "bash", "variables": {"UV_VERSION": UV_VERSION}},
+                    "phases": {
+                        "install": {"runtime-versions": {"python": "3.11"}, "commands": INSTALL_COMMANDS},
+                        "build": {
+                            "commands": [
+                                f"export PATH=$PWD/{VENV}/bin:$PATH",
+                                f"npx --yes aws-cdk@{CDK_CLI_VERSION} deploy --all --require-approval never"
+                                f" {flags}",
+                            ]
+                        },
+                    },
+                }
+            ),
+        )
+        suppress(
+            project,
+            "PCI.DSS.321-CodeBuildProjectSourceRepoUrl",
+            "The environment deploy reads its source from the pipeline's artifact (source type "
+            "CODEPIPELINE): no repository URL and no credentials are in the project.",
+        )
+        _suppress_on_project(
+            project,
+            "AwsSolutions-IAM5",
+            "cdk deploy assumes the target account's bootstrap roles (deploy, file and image publishing, "
+            "lookup), all named cdk-<qualifier>-* by `cdk bootstrap`; no other role of that account. "
+            "CodePipeline's grant to the project: read the source artifact (objects named per execution).",
+            applies_to=[
+                {"regex": "/^Resource::arn:<AWS::Partition>:iam::[0-9]{12}:role\\/cdk-.*-\\*$/g"},
+                "Action::s3:GetObject*",
+                "Action::s3:GetBucket*",
+                "Action::s3:List*",
+                {"regex": "/^Resource::.*Artifacts[0-9A-F]+\\.?Arn.*\\/\\*$/g"},
+            ],
+        )
+        return project
+
     # -- pipeline -------------------------------------------------------------------------------------
     def _action_role(self, name: str) -> PlatformRole:
         """A pipeline action's role (assumed by the pipeline's role, as CodePipeline's own action roles)."""
@@ -480,6 +590,7 @@ class DeliveryStack(Stack):
                         )
                     ],
                 ),
+                *self._environment_stages(checkout),
             ],
         )
         suppress_no_replication(artifacts)

@@ -10,7 +10,14 @@ from typing import Any
 from cdp.aws_resources import AwsResources
 
 CONNECTION = "arn:aws:codeconnections:eu-west-1:123456789012:connection/0a1b2c3d"
-CONTEXT = {"connectionArn": CONNECTION, "repository": "bank/cdp-platform", "branch": "release"}
+STAGING, PROD = "111111111111", "222222222222"
+CONTEXT = {
+    "connectionArn": CONNECTION,
+    "repository": "bank/cdp-platform",
+    "branch": "release",
+    "stagingAccount": STAGING,
+    "prodAccount": PROD,
+}
 
 
 @functools.cache

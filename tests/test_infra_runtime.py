@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.infra_synth import as_list, flatten, resources, synthesised
+from tests.infra_synth import PROD, STAGING, as_list, flatten, resources, synthesised
 
 
 @pytest.fixture(scope="module")
@@ -294,6 +294,14 @@ def test_trail_is_multi_region_validated_encrypted_and_locked(synth) -> None:
     assert "CloudTrailEncryptsTrailLogs" in sids
 
 
+def test_every_loop_alarm_notifies_the_operators_topic(synth) -> None:
+    alarms = resources(synth["json"]["CdpMonitoringLoop"], "AWS::CloudWatch::Alarm").values()
+    assert alarms
+    for alarm in alarms:
+        (action,) = alarm["Properties"]["AlarmActions"]
+        assert "OperatorAlarms" in action["Fn::ImportValue"]
+
+
 def test_topics_are_encrypted_and_tls_only(synth) -> None:
     from infra.governance import FRAUD_ALERTS_TOPIC, OPERATOR_ALARMS_TOPIC
 
@@ -452,8 +460,8 @@ def test_both_rule_packs_ran_on_every_stack_with_no_unsuppressed_finding(synth) 
 
 CFN_LINT_IGNORED = {
     "W3005": "the CDK adds an explicit DependsOn on a role that a GetAtt already orders (harmless, CDK-made)",
-    "W3045": "the access-log bucket grants S3 log delivery by the LogDeliveryWrite ACL, which the CDK sets for "
-    "a target of buckets in other stacks (a bucket policy naming them would make the stacks depend in a cycle)",
+    "W3045": "the access-log bucket grants S3 log delivery by the LogDeliveryWrite ACL, which the CDK sets "
+    "for a target of buckets in other stacks (a bucket policy naming them would make the stacks a cycle)",
 }
 """cfn-lint checks not run, with their reason (errors are never ignored)."""
 
@@ -472,6 +480,32 @@ def test_cfn_lint_passes_on_every_synthesised_template(synth) -> None:
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
 
 
+# -- environments --------------------------------------------------------------------------------------
+def test_pipeline_deploys_staging_then_waits_for_approval_before_prod(synth) -> None:
+    from infra.delivery import CDK_CLI_VERSION
+
+    delivery = synth["json"]["CdpDelivery"]
+    (pipeline,) = resources(delivery, "AWS::CodePipeline::Pipeline").values()
+    stages = pipeline["Properties"]["Stages"]
+    assert [s["Name"] for s in stages] == ["Source", "Build", "Deploy-staging", "Deploy-prod"]
+    staging, prod = stages[2]["Actions"], stages[3]["Actions"]
+    assert [a["ActionTypeId"]["Provider"] for a in staging] == ["CodeBuild"]
+    assert [(a["ActionTypeId"]["Provider"], a["RunOrder"]) for a in prod] == [("Manual", 1), ("CodeBuild", 2)]
+    projects = resources(delivery, "AWS::CodeBuild::Project")
+    for actions, account in ((staging, STAGING), (prod, PROD)):
+        project = projects[actions[-1]["Configuration"]["ProjectName"]["Ref"]]["Properties"]
+        (command,) = json.loads(project["Source"]["BuildSpec"])["phases"]["build"]["commands"][1:]
+        assert command.startswith(
+            f"npx --yes aws-cdk@{CDK_CLI_VERSION} deploy --all --require-approval never"
+        )
+        assert f"-c account={account}" in command and "-c repository=bank/cdp-platform" in command
+        role_id = project["ServiceRole"]["Fn::GetAtt"][0]
+        assume = [s for s in _policy_statements(delivery, role_id) if s.get("Sid") == "AssumeBootstrapRoles"]
+        assert [flatten(s["Resource"]) for s in assume] == [
+            f"arn:<AWS::Partition>:iam::{account}:role/cdk-hnb659fds-*"
+        ]
+
+
 # -- bad configuration ---------------------------------------------------------------------------------
 def test_missing_context_fails_synth_naming_the_value() -> None:
     import aws_cdk as cdk
@@ -484,9 +518,39 @@ def test_missing_context_fails_synth_naming_the_value() -> None:
         build_stacks(app, Settings(aws_region="eu-west-1"))
 
 
+def test_one_environment_account_without_the_other_fails_synth_naming_it() -> None:
+    import aws_cdk as cdk
+
+    from cdp.settings import Settings
+    from infra.app import build_stacks
+    from tests.infra_synth import CONTEXT
+
+    context = {k: v for k, v in CONTEXT.items() if k != "prodAccount"}
+    with pytest.raises(ValueError, match="missing CDK context 'prodAccount'"):
+        build_stacks(cdk.App(context=context), Settings(aws_region="eu-west-1"))
+
+
 def test_a_missing_image_definition_fails_synth_naming_it(monkeypatch, tmp_path) -> None:
     from infra import images
 
     monkeypatch.setattr(images, "ROOT", tmp_path)
     with pytest.raises(ValueError, match="missing image definition 'infra/images/lambda.Dockerfile'"):
         images.lambda_code("inference.lambda_handler.handler")
+
+
+# -- the picture ---------------------------------------------------------------------------------------
+def test_the_architecture_diagram_is_generated_from_the_templates(synth) -> None:
+    from infra.diagram import mermaid
+
+    picture = mermaid(synth["json"])
+    assert picture.startswith("flowchart LR\n")
+    for stack in STACKS:
+        assert f'    {stack}["<b>{stack}</b>' in picture
+    assert "4 × Lambda function" in picture and "HTTP API" in picture and "CloudTrail trail" in picture
+    edges = {
+        tuple(line.strip().split(" -->")[0:1]) + (line.rsplit("| ", 1)[1],)
+        for line in picture.splitlines()
+        if "-->" in line
+    }
+    assert ("CdpRuntime", "CdpDataPlane") in edges and ("CdpMonitoringLoop", "CdpDelivery") in edges
+    assert ("CdpDataPlane", "CdpRuntime") not in edges  # the data plane depends on nothing
