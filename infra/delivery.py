@@ -27,6 +27,7 @@ from constructs import Construct
 from cdp.aws_resources import ATHENA_RESULTS_PREFIX, ATHENA_WORKGROUP, GLUE_DATABASE
 from cdp.security.audit.checkpoints.s3 import PREFIX as CHECKPOINT_PREFIX
 from cdp.security.audit.keys import AUDIT_KEY_IDS, AUDIT_KEY_USES
+from infra.images import serving_image
 from infra.nag_rules import suppress, suppress_no_replication
 from infra.roles import PlatformRole
 
@@ -120,13 +121,23 @@ class DeliveryStack(Stack):
             "SAGEMAKER_ROLE_ARN": codebuild.BuildEnvironmentVariable(value=execution_role.role_arn)
         }
         # `cdp promote` runs as the project's IAM role: CDP_IAM_ROLE_MAP gives that role model-approver
+        # the inference image (inference/Dockerfile), built and pushed by `cdk deploy`; the pipelines
+        # register model packages with it (CDP_INFERENCE_IMAGE_URI) and the deploy step serves it
+        self.serving_image = serving_image(self, "ServingImage")
+        self.serving_image.repository.grant_pull(execution_role)
         build_role = self._gate_role("Build")
         self.build = self._project(
             "Build",
             "Pipeline build: tests, pipeline definitions and runs, then the promotion gate in post_build",
             codebuild.PipelineProject,
             role=build_role,
-            environment_variables={**role_variable, **_approver_map(build_role)},
+            environment_variables={
+                **role_variable,
+                **_approver_map(build_role),
+                "CDP_INFERENCE_IMAGE_URI": codebuild.BuildEnvironmentVariable(
+                    value=self.serving_image.image_uri
+                ),
+            },
         )
         _suppress_on_project(
             self.build,

@@ -480,6 +480,30 @@ def test_cfn_lint_passes_on_every_synthesised_template(synth) -> None:
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
 
 
+# -- serving -------------------------------------------------------------------------------------------
+def test_pipelines_register_the_inference_image_built_from_the_repository(synth) -> None:
+    """The build runs the pipelines with CDP_INFERENCE_IMAGE_URI = the serving image asset (what the model
+    packages name and the deploy step creates the endpoint from); SageMaker may pull it."""
+    delivery = synth["stacks"].delivery
+    props = synth["json"]["CdpDelivery"]["Resources"][
+        delivery.get_logical_id(delivery.build.node.default_child)
+    ]["Properties"]
+    env = {v["Name"]: v["Value"] for v in props["Environment"]["EnvironmentVariables"]}
+    uri = json.dumps(env["CDP_INFERENCE_IMAGE_URI"])
+    assert "container-assets" in uri and delivery.serving_image.asset_hash in uri
+    manifest = json.loads(next(synth["outdir"].glob("CdpDelivery.assets.json")).read_text())
+    (image,) = manifest["dockerImages"].values()
+    assert (
+        image["source"]["dockerFile"] == "inference/Dockerfile"
+        and image["source"]["dockerBuildTarget"] == "serving"
+    )
+    pulls = [
+        s for s in _policy_statements(synth["json"]["CdpMlPlatform"], "ExecutionRole")
+        if "ecr:BatchGetImage" in as_list(s["Action"]) and "container-assets" in json.dumps(s["Resource"])
+    ]  # fmt: skip
+    assert pulls
+
+
 # -- environments --------------------------------------------------------------------------------------
 def test_pipeline_deploys_staging_then_waits_for_approval_before_prod(synth) -> None:
     from infra.delivery import CDK_CLI_VERSION
