@@ -243,6 +243,22 @@ class RuntimeJobs(Construct):
 
     def _drift_schedule(self) -> scheduler.CfnSchedule:
         role = self._submit_role("SchedulerRole", "scheduler.amazonaws.com", self.drift_job)
+        # the schedule's target is encrypted with the platform key: the scheduler decrypts it with this
+        # role, for the platform's schedules only (their encryption context)
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="DecryptOwnSchedule",
+                actions=["kms:Decrypt"],
+                resources=[self._access.key.key_arn],
+                conditions={
+                    "StringLike": {
+                        "kms:EncryptionContext:aws:scheduler:schedule-arn": self._access.arn(
+                            "scheduler", "schedule/default/cdp-*"
+                        )
+                    }
+                },
+            )
+        )
         return scheduler.CfnSchedule(
             self,
             "DriftSchedule",

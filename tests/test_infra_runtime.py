@@ -258,8 +258,13 @@ def test_a_landing_drop_starts_the_batch_job_and_a_schedule_starts_the_drift_job
     assert props["Target"]["Arn"] == "arn:aws:scheduler:::aws-sdk:batch:submitJob"
     assert "KmsKeyArn" in props
     role_id = props["Target"]["RoleArn"]["Fn::GetAtt"][0]
-    (statement,) = _policy_statements(template, role_id)
-    assert statement["Action"] == "batch:SubmitJob" and len(statement["Resource"]) == 2
+    statements = {s["Sid"]: s for s in _policy_statements(template, role_id)}
+    assert set(statements) == {"SubmitJob", "DecryptOwnSchedule"}
+    assert (
+        statements["SubmitJob"]["Action"] == "batch:SubmitJob"
+        and len(statements["SubmitJob"]["Resource"]) == 2
+    )
+    assert statements["DecryptOwnSchedule"]["Action"] == "kms:Decrypt"
 
 
 def test_drift_job_may_publish_metrics_and_set_the_loops_alarms_only(synth) -> None:
@@ -362,7 +367,7 @@ def test_the_platform_key_is_never_granted_for_direct_decryption_without_a_condi
         assert keys & {
             "kms:ViaService",
             "kms:EncryptionContext:use",
-            "kms:EncryptionContext:aws:cloudtrail:arn",
+            "kms:EncryptionContext:aws:scheduler:schedule-arn",
         }, (
             where,
             statement,
