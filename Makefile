@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export DO_NOT_TRACK := 1
 export SAGEMAKER_VALIDATE_ROLE := false
 
-.PHONY: demo test test-fast bench lint lock clean setup aws-smoke
+.PHONY: demo test test-fast bench lint lock clean setup aws-smoke synth
 
 setup: $(STAMP)
 
@@ -32,6 +32,11 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+# The CDK app's cloud assembly in cdk.out/ (both cdk-nag packs run; no Docker needed to synthesise):
+#   make synth SYNTH_ARGS="-c connectionArn=arn:aws:codeconnections:... -c repository=owner/name"
+synth: $(STAMP)
+	PYTHONPATH=$(CURDIR) $(PY) -m infra --outdir cdk.out $(SYNTH_ARGS)
 
 # A real AWS sandbox account (credentials in the environment, the CDK stacks deployed): one small pipeline,
 # register, promote, endpoint, invoke, then delete what it created. SMOKE_ARGS=--dry-run: read-only checks.

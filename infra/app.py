@@ -3,7 +3,11 @@
 Context (`cdk synth -c key=value`, or `python -m infra -c key=value`):
 - `connectionArn` (required): the CodeConnections connection to the Git host;
 - `repository` (required): `owner/name` of the platform's repository;
-- `branch` (default `main`), `endpointInstanceType` (default `ml.m5.large`).
+- `branch` (default `main`), `endpointInstanceType` (default `ml.m5.large`);
+- `account` (optional): the account the stacks are for (dev, or the target of a pipeline deploy);
+- `stagingAccount` and `prodAccount` (optional, both or neither): the pipeline then deploys the app to
+  staging, waits for a manual approval, then deploys to prod (each account bootstrapped with
+  `cdk bootstrap --trust <pipeline account>`).
 Resource names come from the `CDP_*` settings through `cdp.aws_resources` (`CDP_LAKE_BUCKET`,
 `CDP_STREAM_NAME`, `CDP_KMS_KEY_ID`, `CDP_DYNAMODB_TABLE_PREFIX`, `CDP_AUDIT_TABLE`,
 `CDP_AUDIT_CHECKPOINT_BUCKET`, `CDP_EVENT_BUS_NAME`, `CDP_ATHENA_ANALYST_WORKGROUP`, `CDP_AWS_REGION`), the
@@ -21,10 +25,13 @@ import aws_cdk as cdk
 from cdp.aws_resources import DATA_KEYS_TABLE, AwsResources
 from cdp.settings import Settings, get_settings
 from infra.data_plane import DataPlaneStack
-from infra.delivery import DeliveryStack, SourceRepository
+from infra.delivery import DeliveryStack, DeployTarget, SourceRepository
+from infra.governance import GovernanceStack
 from infra.ml_platform import MlPlatformStack
 from infra.monitoring_loop import MonitoringLoopStack
 from infra.nag_rules import apply_checks
+from infra.roles import apply_permissions_boundary
+from infra.runtime import RuntimeStack
 
 REQUIRED_CONTEXT = ("connectionArn", "repository")
 # Cross-stack references as CloudFormation exports (the producer stack protects what others import).
@@ -39,9 +46,11 @@ class CdpStacks:
     ml: MlPlatformStack
     delivery: DeliveryStack
     loop: MonitoringLoopStack
+    governance: GovernanceStack
+    runtime: RuntimeStack
 
     def all(self) -> list[cdk.Stack]:
-        return [self.data, self.ml, self.delivery, self.loop]
+        return [self.data, self.ml, self.delivery, self.loop, self.governance, self.runtime]
 
 
 def _context(app: cdk.App, name: str, default: str | None = None) -> str:
@@ -55,11 +64,23 @@ def _context(app: cdk.App, name: str, default: str | None = None) -> str:
     return str(value)
 
 
+def _deploy_targets(app: cdk.App) -> tuple[DeployTarget, ...]:
+    """Staging then prod, from `stagingAccount` / `prodAccount` (both or neither)."""
+    accounts = {name: app.node.try_get_context(f"{name}Account") for name in ("staging", "prod")}
+    given = {name: str(account) for name, account in accounts.items() if account not in (None, "")}
+    if len(given) == 1:
+        missing = next(f"{name}Account" for name in accounts if name not in given)
+        raise ValueError(
+            f"missing CDK context {missing!r}: give both stagingAccount and prodAccount, or neither"
+        )
+    return tuple(DeployTarget(name, account) for name, account in given.items())
+
+
 def build_stacks(app: cdk.App, settings: Settings | None = None) -> CdpStacks:
     """Add the platform's stacks to `app` and the AwsSolutions checks to all of them."""
     settings = settings or get_settings()
     names = AwsResources.from_settings(settings)
-    env = cdk.Environment(region=names.region)
+    env = cdk.Environment(account=app.node.try_get_context("account") or None, region=names.region)
     source = SourceRepository.parse(
         _context(app, "connectionArn"), _context(app, "repository"), _context(app, "branch", "main")
     )
@@ -77,6 +98,21 @@ def build_stacks(app: cdk.App, settings: Settings | None = None) -> CdpStacks:
         audit_checkpoints=data.audit_checkpoints,
         data_keys_table=data.tables[DATA_KEYS_TABLE],
         endpoint_instance_type=_context(app, "endpointInstanceType", "ml.m5.large"),
+        targets=_deploy_targets(app),
+        app_context={
+            "connectionArn": source.connection_arn,
+            "repository": f"{source.owner}/{source.name}",
+            "branch": source.branch,
+        },
+        env=env,
+    )
+    governance = GovernanceStack(
+        app,
+        "CdpGovernance",
+        key=data.key,
+        lake=data.lake,
+        access_logs=data.access_logs,
+        tables=[*data.tables.values(), data.audit_table],
         env=env,
     )
     loop = MonitoringLoopStack(
@@ -85,12 +121,26 @@ def build_stacks(app: cdk.App, settings: Settings | None = None) -> CdpStacks:
         promote_project=delivery.promote,
         deploy_project=delivery.deploy,
         event_bus=names.event_bus,
+        alarm_actions=[governance.operator_alarms.topic_arn],
         env=env,
     )
-    for stack in (data, ml, delivery, loop):
+    runtime = RuntimeStack(
+        app,
+        "CdpRuntime",
+        names=names,
+        key=data.key,
+        lake=data.lake,
+        access_logs=data.access_logs,
+        transactions_table=data.transactions_table,
+        stream=data.stream,
+        env=env,
+    )
+    stacks = CdpStacks(data, ml, delivery, loop, governance, runtime)
+    for stack in stacks.all():
         cdk.Tags.of(stack).add("project", "cdp")
+        apply_permissions_boundary(stack)
     apply_checks(app)
-    return CdpStacks(data, ml, delivery, loop)
+    return stacks
 
 
 def build_app(

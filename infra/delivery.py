@@ -27,7 +27,9 @@ from constructs import Construct
 from cdp.aws_resources import ATHENA_RESULTS_PREFIX, ATHENA_WORKGROUP, GLUE_DATABASE
 from cdp.security.audit.checkpoints.s3 import PREFIX as CHECKPOINT_PREFIX
 from cdp.security.audit.keys import AUDIT_KEY_IDS, AUDIT_KEY_USES
-from infra.nag_rules import suppress
+from infra.images import serving_image
+from infra.nag_rules import suppress, suppress_no_replication
+from infra.roles import PlatformRole
 
 BUILDSPEC = "buildspec.yml"
 BUILD_IMAGE = codebuild.LinuxBuildImage.STANDARD_7_0
@@ -50,6 +52,22 @@ class SourceRepository:
         return cls(connection_arn, owner, name, branch)
 
 
+@dataclass(frozen=True)
+class DeployTarget:
+    """An account the pipeline deploys the app to (bootstrapped with `cdk bootstrap --trust <pipeline's>`)."""
+
+    name: str  # "staging", "prod"
+    account: str
+
+    def __post_init__(self) -> None:
+        if not (self.account.isdigit() and len(self.account) == 12):
+            raise ValueError(f"{self.name}: the account id must be 12 digits")
+
+
+CDK_CLI_VERSION = "2.1031.0"  # the CDK CLI the environment deploys run (`npx aws-cdk@...`)
+CDK_QUALIFIER = "hnb659fds"  # the bootstrap stacks' default qualifier (their roles' names carry it)
+
+
 # The deploy project checks out the repository (through the connection, like the promotion project), installs
 # the lock as buildspec.yml's install phase does, and runs the deploy step on the approved package
 # (`monitoring/deploy.py`: model + endpoint configuration with the platform key, then the endpoint named
@@ -69,6 +87,10 @@ DEPLOY_COMMANDS = [
     f" --wait-seconds {DEPLOY_WAIT_SECONDS}",
 ]
 UV_VERSION = "0.13.8"  # as buildspec.yml and the Makefile
+# The delivery roles use the platform key only through S3 (artifacts, the lake, Athena results) and through
+# CodeBuild/CloudWatch Logs for their encrypted projects and logs; never directly (the audit keys' unwrap
+# has its own encryption-context condition).
+KEY_SERVICES = ("s3", "codebuild", "logs")
 
 
 class DeliveryStack(Stack):
@@ -88,27 +110,47 @@ class DeliveryStack(Stack):
         audit_checkpoints: s3.IBucket,
         data_keys_table: dynamodb.ITable,
         endpoint_instance_type: str = "ml.m5.large",
+        targets: tuple[DeployTarget, ...] = (),
+        app_context: dict[str, str] | None = None,
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self._key, self._lake, self._source = key, lake, source
+        self._action_roles: list[PlatformRole] = []
         role_variable = {
             "SAGEMAKER_ROLE_ARN": codebuild.BuildEnvironmentVariable(value=execution_role.role_arn)
         }
         # `cdp promote` runs as the project's IAM role: CDP_IAM_ROLE_MAP gives that role model-approver
+        # the inference image (inference/Dockerfile), built and pushed by `cdk deploy`; the pipelines
+        # register model packages with it (CDP_INFERENCE_IMAGE_URI) and the deploy step serves it
+        self.serving_image = serving_image(self, "ServingImage")
+        self.serving_image.repository.grant_pull(execution_role)
         build_role = self._gate_role("Build")
         self.build = self._project(
             "Build",
             "Pipeline build: tests, pipeline definitions and runs, then the promotion gate in post_build",
             codebuild.PipelineProject,
             role=build_role,
-            environment_variables={**role_variable, **_approver_map(build_role)},
+            environment_variables={
+                **role_variable,
+                **_approver_map(build_role),
+                "CDP_INFERENCE_IMAGE_URI": codebuild.BuildEnvironmentVariable(
+                    value=self.serving_image.image_uri
+                ),
+            },
         )
         _suppress_on_project(
             self.build,
             "AwsSolutions-IAM5",
             "CodePipeline's grant to its build: read the source artifact (objects named per execution).",
             applies_to=["Action::s3:GetObject*", "Action::s3:GetBucket*", "Action::s3:List*"],
+        )
+        suppress(
+            self.build,
+            "PCI.DSS.321-CodeBuildProjectSourceRepoUrl",
+            "The pipeline's build reads its source from the pipeline's artifact (source type CODEPIPELINE), "
+            "which the pipeline checked out through the CodeConnections connection: no repository URL and "
+            "no credentials are in the project at all.",
         )
         promote_role = self._gate_role("Promote")
         self.promote = self._project(
@@ -139,6 +181,13 @@ class DeliveryStack(Stack):
             "Deploy",
             "Deploys an approved model version to its endpoint (started by cdp-deploy-on-approval)",
             codebuild.Project,
+            role=PlatformRole(
+                self,
+                "DeployRole",
+                key_services=KEY_SERVICES,
+                assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"),
+                description="CodeBuild Deploy: a model's endpoint from its approved package",
+            ),
             source=codebuild.Source.git_hub(
                 owner=source.owner, repo=source.name, branch_or_ref=source.branch, webhook=False
             ),
@@ -161,14 +210,16 @@ class DeliveryStack(Stack):
         )
         self._use_connection(self.deploy)
         self._grant_deploy(self.deploy, execution_role)
+        self._targets, self._app_context = targets, dict(app_context or {})
         self.pipeline = self._pipeline(access_logs)
 
     # -- projects -------------------------------------------------------------------------------------
     def _gate_role(self, name: str) -> iam.Role:
         """The service role of a project that runs the promotion gate (its identity: see `_approver_map`)."""
-        return iam.Role(
+        return PlatformRole(
             self,
             f"{name}Role",
+            key_services=KEY_SERVICES,
             assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"),
             description=f"CodeBuild {name}: runs the promotion gate as role model-approver",
         )
@@ -212,6 +263,13 @@ class DeliveryStack(Stack):
         project.node.default_child.add_property_override(
             "Source.Auth", {"Type": "CODECONNECTIONS", "Resource": self._source.connection_arn}
         )
+        suppress(
+            project,
+            "PCI.DSS.321-CodeBuildProjectSourceRepoUrl",
+            "The project authenticates to the Git host through the CodeConnections connection (Source.Auth "
+            "CODECONNECTIONS, set after the rule runs): no token or password is in the repository URL, "
+            "which is what the rule guards against, and the connection is revocable in one place.",
+        )
         project.add_to_role_policy(self._connection_statement())
 
     def _connection_statement(self) -> iam.PolicyStatement:
@@ -224,6 +282,11 @@ class DeliveryStack(Stack):
             ],
             resources=[self._source.connection_arn],
         )
+
+    def _through_s3(self) -> dict[str, dict[str, str]]:
+        """A KMS condition: the key is usable only by S3 on the caller's behalf (lake objects, Athena
+        results), so the grant cannot unwrap the per-customer data keys the same key protects."""
+        return {"StringEquals": {"kms:ViaService": f"s3.{self.region}.amazonaws.com"}}
 
     def _registry_arn(self, resource: str) -> str:
         return f"arn:{self.partition}:sagemaker:{self.region}:{self.account}:{resource}"
@@ -258,7 +321,11 @@ class DeliveryStack(Stack):
             )
         )
         project.add_to_role_policy(
-            iam.PolicyStatement(actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[self._key.key_arn])
+            iam.PolicyStatement(
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=[self._key.key_arn],
+                conditions=self._through_s3(),
+            )
         )
         project.add_to_role_policy(
             iam.PolicyStatement(
@@ -313,7 +380,9 @@ class DeliveryStack(Stack):
             )
         )
         project.add_to_role_policy(
-            iam.PolicyStatement(actions=["kms:GenerateDataKey"], resources=[self._key.key_arn])
+            iam.PolicyStatement(
+                actions=["kms:GenerateDataKey"], resources=[self._key.key_arn], conditions=self._through_s3()
+            )
         )
         project.add_to_role_policy(
             iam.PolicyStatement(
@@ -375,7 +444,110 @@ class DeliveryStack(Stack):
             applies_to=[{"regex": "/^Resource::arn:<AWS::Partition>:sagemaker:.*\\/cdp-\\*.*$/g"}],
         )
 
+    # -- environments ---------------------------------------------------------------------------------
+    def _environment_stages(self, checkout: codepipeline.Artifact) -> list[codepipeline.StageProps]:
+        """Deploy to each target in order (staging, then prod); a manual approval before every target but
+        the first, as the SageMaker MLOps deploy template does before production."""
+        stages = []
+        for position, target in enumerate(self._targets):
+            deploy = []
+            if position > 0:
+                deploy.append(
+                    actions.ManualApprovalAction(
+                        action_name=f"Approve{target.name.capitalize()}",
+                        additional_information=f"Deploy the platform to {target.name} ({target.account})",
+                        run_order=1,
+                        role=self._action_role(f"Approve{target.name.capitalize()}"),
+                    )
+                )
+            deploy.append(
+                actions.CodeBuildAction(
+                    action_name=f"Deploy{target.name.capitalize()}",
+                    project=self._environment_project(target),
+                    input=checkout,
+                    run_order=2,
+                    role=self._action_role(f"Deploy{target.name.capitalize()}Action"),
+                )
+            )
+            stages.append(codepipeline.StageProps(stage_name=f"Deploy-{target.name}", actions=deploy))
+        return stages
+
+    def _environment_project(self, target: DeployTarget) -> codebuild.PipelineProject:
+        """`cdk deploy --all` into `target`'s account through its bootstrap roles (and nothing else)."""
+        name = f"Deploy{target.name.capitalize()}Env"
+        context = {**self._app_context, "account": target.account}
+        flags = " ".join(f"-c {key}={value}" for key, value in sorted(context.items()))
+        role = PlatformRole(
+            self,
+            f"{name}Role",
+            key_services=KEY_SERVICES,
+            assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"),
+            description=f"CodeBuild {name}: assumes the CDK bootstrap roles of {target.name} only",
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="AssumeBootstrapRoles",
+                actions=["sts:AssumeRole"],
+                resources=[f"arn:{self.partition}:iam::{target.account}:role/cdk-{CDK_QUALIFIER}-*"],
+            )
+        )
+        project = self._project(
+            name,
+            f"Deploys the platform's stacks to {target.name} ({target.account})",
+            codebuild.PipelineProject,
+            role=role,
+            build_spec=codebuild.BuildSpec.from_object(
+                {
+                    "version": "0.2",
+                    "env": {"shell": "bash", "variables": {"UV_VERSION": UV_VERSION}},
+                    "phases": {
+                        "install": {"runtime-versions": {"python": "3.11"}, "commands": INSTALL_COMMANDS},
+                        "build": {
+                            "commands": [
+                                f"export PATH=$PWD/{VENV}/bin:$PATH",
+                                f"npx --yes aws-cdk@{CDK_CLI_VERSION} deploy --all --require-approval never"
+                                f" {flags}",
+                            ]
+                        },
+                    },
+                }
+            ),
+        )
+        suppress(
+            project,
+            "PCI.DSS.321-CodeBuildProjectSourceRepoUrl",
+            "The environment deploy reads its source from the pipeline's artifact (source type "
+            "CODEPIPELINE): no repository URL and no credentials are in the project.",
+        )
+        _suppress_on_project(
+            project,
+            "AwsSolutions-IAM5",
+            "cdk deploy assumes the target account's bootstrap roles (deploy, file and image publishing, "
+            "lookup), all named cdk-<qualifier>-* by `cdk bootstrap`; no other role of that account. "
+            "CodePipeline's grant to the project: read the source artifact (objects named per execution).",
+            applies_to=[
+                {"regex": "/^Resource::arn:<AWS::Partition>:iam::[0-9]{12}:role\\/cdk-.*-\\*$/g"},
+                "Action::s3:GetObject*",
+                "Action::s3:GetBucket*",
+                "Action::s3:List*",
+                {"regex": "/^Resource::.*Artifacts[0-9A-F]+\\.?Arn.*\\/\\*$/g"},
+            ],
+        )
+        return project
+
     # -- pipeline -------------------------------------------------------------------------------------
+    def _action_role(self, name: str) -> PlatformRole:
+        """A pipeline action's role (assumed by the pipeline's role, as CodePipeline's own action roles)."""
+        role = PlatformRole(
+            self,
+            f"{name}Role",
+            key_services=KEY_SERVICES,
+            assumed_by=iam.AccountRootPrincipal(),
+            description=f"CodePipeline action {name}: only what that action does",
+        )
+        self._action_roles.append(role)
+        return role
+
     def _pipeline(self, access_logs: s3.IBucket) -> codepipeline.Pipeline:
         artifacts = s3.Bucket(
             self,
@@ -394,6 +566,13 @@ class DeliveryStack(Stack):
             self,
             "Pipeline",
             pipeline_type=codepipeline.PipelineType.V2,
+            role=PlatformRole(
+                self,
+                "PipelineRole",
+                key_services=KEY_SERVICES,
+                assumed_by=iam.ServicePrincipal("codepipeline.amazonaws.com"),
+                description="CodePipeline: artifacts and assuming its actions' roles",
+            ),
             artifact_bucket=artifacts,
             restart_execution_on_update=True,
             stages=[
@@ -407,28 +586,37 @@ class DeliveryStack(Stack):
                             repo=self._source.name,
                             branch=self._source.branch,
                             output=checkout,
+                            role=self._action_role("Checkout"),
                         )
                     ],
                 ),
                 codepipeline.StageProps(
                     stage_name="Build",
                     actions=[
-                        actions.CodeBuildAction(action_name="Build", project=self.build, input=checkout)
+                        actions.CodeBuildAction(
+                            action_name="Build",
+                            project=self.build,
+                            input=checkout,
+                            role=self._action_role("BuildAction"),
+                        )
                     ],
                 ),
+                *self._environment_stages(checkout),
             ],
         )
-        suppress(
-            pipeline,
-            "AwsSolutions-IAM5",
-            "CodePipeline's own grants on its artifact bucket (objects are named per execution) and the "
-            "platform key's data-key operations.",
-            applies_to=[
-                {"regex": "/^Action::s3:.*\\*$/g"},
-                {"regex": "/^Resource::.*\\/\\*$/g"},
-                {"regex": "/^Action::kms:(GenerateDataKey|ReEncrypt)\\*$/g"},
-            ],
-        )
+        suppress_no_replication(artifacts)
+        for construct in (pipeline, pipeline.role, *self._action_roles):
+            suppress(
+                construct,
+                "AwsSolutions-IAM5",
+                "CodePipeline's own grants on its artifact bucket (objects are named per execution) and the "
+                "platform key's data-key operations.",
+                applies_to=[
+                    {"regex": "/^Action::s3:.*\\*$/g"},
+                    {"regex": "/^Resource::.*\\/\\*$/g"},
+                    {"regex": "/^Action::kms:(GenerateDataKey|ReEncrypt)\\*$/g"},
+                ],
+            )
         return pipeline
 
 

@@ -13,6 +13,7 @@ from constructs import Construct
 from cdp.aws_resources import ATHENA_WORKGROUP, GLUE_DATABASE, SAGEMAKER_EXECUTION_ROLE
 from infra.nag_rules import suppress
 from infra.resource_names import model_package_groups
+from infra.roles import PlatformRole
 
 
 class MlPlatformStack(Stack):
@@ -31,7 +32,7 @@ class MlPlatformStack(Stack):
             )
             for name in model_package_groups()
         ]
-        self.execution_role = iam.Role(
+        self.execution_role = PlatformRole(
             self,
             "ExecutionRole",
             role_name=SAGEMAKER_EXECUTION_ROLE,

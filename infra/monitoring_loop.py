@@ -9,12 +9,13 @@ Target actions map to AWS targets:
 - `promote-model` / `deploy-champion` -> the CodeBuild promotion / deploy project, given the event's
   model package as `MODEL_NAME` and `MODEL_PACKAGE_ARN` (and `CI_MODELS` for the promotion's buildspec).
 EventBridge has no cooldown: a target's `cooldown_seconds` applies on the local bus only.
+Every alarm notifies the operators' topic (`alarm_actions`, the governance stack's SNS topic).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aws_cdk import Stack
@@ -27,6 +28,7 @@ from constructs import Construct
 from cdp.alarms.port import MetricAlarm
 from cdp.events.port import Rule, Target
 from infra.resource_names import pipeline_name
+from infra.roles import PlatformRole
 from monitoring.rules import (
     DEPLOY_CHAMPION,
     PIPELINES,
@@ -90,16 +92,22 @@ class MonitoringLoopStack(Stack):
         promote_project: codebuild.IProject,
         deploy_project: codebuild.IProject,
         event_bus: str = DEFAULT_BUS,
+        alarm_actions: Sequence[str] = (),
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self._projects = {PROMOTE_MODEL: promote_project, DEPLOY_CHAMPION: deploy_project}
         self.alarms = [
-            cloudwatch.CfnAlarm(self, f"Alarm-{alarm.name}", **alarm_properties(alarm))
+            cloudwatch.CfnAlarm(
+                self,
+                f"Alarm-{alarm.name}",
+                **alarm_properties(alarm),
+                alarm_actions=list(alarm_actions) or None,
+            )
             for model in PIPELINES
             for alarm in model_alarms(model)
         ]
-        self.targets_role = iam.Role(
+        self.targets_role = PlatformRole(
             self,
             "TargetsRole",
             assumed_by=iam.ServicePrincipal("events.amazonaws.com"),

@@ -29,54 +29,16 @@ from monitoring.rules import (
     loop_rules,
     model_alarms,
 )
-
-CONNECTION = "arn:aws:codeconnections:eu-west-1:123456789012:connection/0a1b2c3d"
-CONTEXT = {"connectionArn": CONNECTION, "repository": "bank/cdp-platform", "branch": "release"}
+from tests.infra_synth import CONNECTION, as_list, flatten, resources, synthesised
 
 
 @pytest.fixture(scope="module")
-def synth(tmp_path_factory):
-    """The app synthesised once: stacks, templates (as dicts and as `Template`) and the assembly folder."""
-    import aws_cdk as cdk
-    from aws_cdk.assertions import Template
-
-    from cdp.settings import Settings
-    from infra.app import DEFAULT_CONTEXT, build_stacks
-
-    outdir = tmp_path_factory.mktemp("cdk.out")
-    settings = Settings(home=outdir / "home", lake_bucket="cdp-lake-test", aws_region="eu-west-1")
-    app = cdk.App(context={**DEFAULT_CONTEXT, **CONTEXT}, outdir=str(outdir))
-    stacks = build_stacks(app, settings)
-    assembly = app.synth()
-    templates = {s.stack_name: Template.from_stack(s) for s in stacks.all()}
-    return {
-        "stacks": stacks,
-        "templates": templates,
-        "json": {name: t.to_json() for name, t in templates.items()},
-        "outdir": Path(assembly.directory),
-        "names": AwsResources.from_settings(settings),
-        "settings": settings,
-    }
+def synth():
+    """The app synthesised once (shared with the other infra test modules)."""
+    return synthesised()
 
 
-def _resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
-    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
-
-
-def _flatten(value: Any) -> str:
-    """An ARN built with Fn::Join as text, references as <Ref> / <Logical.Attr> / <import:Name>."""
-    if isinstance(value, str):
-        return value
-    if "Fn::Join" in value:
-        sep, parts = value["Fn::Join"]
-        return sep.join(_flatten(p) for p in parts)
-    if "Ref" in value:
-        return f"<{value['Ref']}>"
-    if "Fn::GetAtt" in value:
-        return "<{}.{}>".format(*value["Fn::GetAtt"])
-    if "Fn::ImportValue" in value:
-        return f"<import:{value['Fn::ImportValue']}>"
-    raise AssertionError(f"unexpected intrinsic {value}")
+_resources, _flatten, _as_list = resources, flatten, as_list
 
 
 def _export_source(synth, import_name: str) -> Any:
@@ -88,8 +50,15 @@ def _export_source(synth, import_name: str) -> Any:
     raise AssertionError(f"no export {import_name}")
 
 
-def test_synth_produces_the_four_stacks(synth) -> None:
-    assert set(synth["templates"]) == {"CdpDataPlane", "CdpMlPlatform", "CdpDelivery", "CdpMonitoringLoop"}
+def test_synth_produces_the_six_stacks(synth) -> None:
+    assert set(synth["templates"]) == {
+        "CdpDataPlane",
+        "CdpMlPlatform",
+        "CdpDelivery",
+        "CdpMonitoringLoop",
+        "CdpGovernance",
+        "CdpRuntime",
+    }
 
 
 # -- data plane -------------------------------------------------------------------------------------
@@ -130,7 +99,7 @@ def test_every_bucket_denies_plain_http_and_blocks_public_access(synth) -> None:
     for template in synth["json"].values():
         buckets.update(_resources(template, "AWS::S3::Bucket"))
         policies.update(_resources(template, "AWS::S3::BucketPolicy"))
-    assert len(buckets) == 4  # lake, access logs, pipeline artifacts, audit checkpoints
+    assert len(buckets) == 5  # lake, access logs, pipeline artifacts, audit checkpoints, trail logs
     tls_only = set()
     for policy in policies.values():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
@@ -210,7 +179,10 @@ def test_stream_catalog_and_workgroup_are_encrypted_with_the_key(synth) -> None:
 
 def _analyst_policy(synth) -> tuple[str, dict[str, dict[str, Any]]]:
     template = synth["json"]["CdpDataPlane"]
-    ((logical_id, policy),) = _resources(template, "AWS::IAM::ManagedPolicy").items()
+    ((logical_id, policy),) = [
+        (k, p) for k, p in _resources(template, "AWS::IAM::ManagedPolicy").items()
+        if p["Properties"].get("ManagedPolicyName") == "cdp-analyst-sql"
+    ]  # fmt: skip
     statements = {st["Sid"]: st for st in policy["Properties"]["PolicyDocument"]["Statement"]}
     return logical_id, statements
 
@@ -478,7 +450,10 @@ def test_promote_and_deploy_targets_start_their_codebuild_projects(synth) -> Non
 
 def test_events_role_may_only_start_the_loop_pipelines_and_builds(synth) -> None:
     loop = synth["json"]["CdpMonitoringLoop"]
-    (policy,) = _resources(loop, "AWS::IAM::Policy").values()
+    (policy,) = [
+        p for k, p in _resources(loop, "AWS::IAM::ManagedPolicy").items()
+        if not _is_boundary(synth, "CdpMonitoringLoop", k)
+    ]  # fmt: skip
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     by_action = {s["Action"]: s["Resource"] for s in statements}
     assert set(by_action) == {"sagemaker:StartPipelineExecution", "codebuild:StartBuild"}
@@ -493,7 +468,10 @@ def test_pipeline_checks_out_through_the_connection_and_builds_with_buildspec(sy
     delivery = synth["json"]["CdpDelivery"]
     (pipeline,) = _resources(delivery, "AWS::CodePipeline::Pipeline").values()
     stages = pipeline["Properties"]["Stages"]
-    assert [s["Name"] for s in stages] == ["Source", "Build"]
+    assert [s["Name"] for s in stages][:2] == [
+        "Source",
+        "Build",
+    ]  # then the environments (test_infra_runtime)
     source = stages[0]["Actions"][0]
     assert source["ActionTypeId"]["Provider"] == "CodeStarSourceConnection"
     assert source["Configuration"]["ConnectionArn"] == CONNECTION
@@ -566,12 +544,17 @@ def _iam_statements(synth):
     for stack, template in synth["json"].items():
         for logical_id, resource in template["Resources"].items():
             documents = []
+            if _is_boundary(synth, stack, logical_id):
+                continue  # a cap, not a grant (test_every_role_has_the_stacks_permissions_boundary)
             if resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
                 documents.append(resource["Properties"]["PolicyDocument"])
             if resource["Type"] == "AWS::IAM::Role":
                 documents += [p["PolicyDocument"] for p in resource["Properties"].get("Policies", [])]
-                # only the stack's own managed policies (their statements are checked here too)
+                # only the stack's own managed policies (their statements are checked here too), but
+                # for the listed AWS-maintained service-role policies
                 for arn in resource["Properties"].get("ManagedPolicyArns", []):
+                    if set(arn) != {"Ref"} and _aws_managed_allowed(logical_id, arn):
+                        continue
                     assert set(arn) == {"Ref"}, f"{stack}/{logical_id}: {arn}"
                     assert template["Resources"][arn["Ref"]]["Type"] == "AWS::IAM::ManagedPolicy"
             for document in documents:
@@ -579,8 +562,36 @@ def _iam_statements(synth):
                     yield f"{stack}/{logical_id}", statement
 
 
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
+AWS_MANAGED_POLICIES = {
+    "BackupRole": ("service-role/AWSBackup", "AWS Backup's backup and restore of DynamoDB and S3"),
+    "CustomVpcRestrictDefaultSGCustomResourceProvider": (
+        "service-role/AWSLambdaBasicExecutionRole",
+        "the CDK provider emptying the default security group writes its own logs",
+    ),
+}
+"""Roles (by logical id prefix) that may carry an AWS-managed policy (by name prefix), and why."""
+
+CDK_INLINE_POLICIES = {
+    "TrailLogsRole": "the CloudTrail construct's CloudWatch Logs delivery role (no way to pass a role)",
+    "CustomVpcRestrictDefaultSGCustomResourceProvider": "the CDK's provider that empties the default SG",
+}
+"""Roles (by logical id prefix) made by CDK constructs with an inline policy, and why."""
+
+
+def _aws_managed_allowed(logical_id: str, arn: Any) -> bool:
+    text = arn.get("Fn::Sub") if isinstance(arn, dict) and "Fn::Sub" in arn else _flatten(arn)
+    for role, (policy, _) in AWS_MANAGED_POLICIES.items():
+        if logical_id.startswith(role) and text.split(":iam::aws:policy/", 1)[-1].startswith(policy):
+            return True
+    return False
+
+
+def _is_boundary(synth, stack_name: str, logical_id: str) -> bool:
+    from infra.roles import BOUNDARY_ID
+
+    stack = next(s for s in synth["stacks"].all() if s.stack_name == stack_name)
+    boundary = stack.node.try_find_child(BOUNDARY_ID)
+    return boundary is not None and stack.get_logical_id(boundary.node.default_child) == logical_id
 
 
 def test_no_wildcard_actions_and_star_resources_only_for_documented_actions(synth) -> None:
@@ -595,6 +606,39 @@ def test_no_wildcard_actions_and_star_resources_only_for_documented_actions(synt
             star_grants.update(actions)
     assert star_grants  # the check above ran on the statements that need it
     assert star_grants <= set(STAR_RESOURCE_ACTIONS)
+
+
+def test_grants_are_managed_policies_of_one_role_and_every_role_has_the_boundary(synth) -> None:
+    """No inline policies (PCI DSS 7.1.2); each grants policy is attached to exactly one role; every role
+    (the CDK's own included) carries its stack's permissions boundary, which denies the guardrails."""
+    from infra.roles import BOUNDARY_DENIED_ACTIONS, BOUNDARY_ID
+
+    for stack in synth["stacks"].all():
+        template = synth["json"][stack.stack_name]
+        boundary_id = stack.get_logical_id(stack.node.find_child(BOUNDARY_ID).node.default_child)
+        inline = _resources(template, "AWS::IAM::Policy")
+        for logical_id in inline:
+            assert any(logical_id.startswith(p) for p in CDK_INLINE_POLICIES), logical_id
+        roles = _resources(template, "AWS::IAM::Role")
+        assert roles, stack.stack_name
+        for logical_id, role in roles.items():
+            if not any(logical_id.startswith(p) for p in CDK_INLINE_POLICIES):
+                assert not role["Properties"].get("Policies"), logical_id
+            assert role["Properties"]["PermissionsBoundary"] == {"Ref": boundary_id}, logical_id
+        for logical_id, policy in _resources(template, "AWS::IAM::ManagedPolicy").items():
+            if logical_id == boundary_id:
+                continue
+            attached = policy["Properties"].get("Roles", [])
+            referenced = [
+                r
+                for r in roles.values()
+                if {"Ref": logical_id} in r["Properties"].get("ManagedPolicyArns", [])
+            ]
+            assert len(attached) + len(referenced) == 1, logical_id
+        boundary = template["Resources"][boundary_id]["Properties"]["PolicyDocument"]["Statement"]
+        (deny,) = [st for st in boundary if st["Effect"] == "Deny"]
+        assert set(deny["Action"]) == set(BOUNDARY_DENIED_ACTIONS)
+        assert {"iam:CreateRole", "cloudtrail:StopLogging", "kms:ScheduleKeyDeletion"} <= set(deny["Action"])
 
 
 def _nag_report(synth, stack_name: str) -> list[dict[str, str]]:

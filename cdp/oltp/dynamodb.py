@@ -103,6 +103,11 @@ def _row(entity: Entity, item: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def transaction_row(item: dict[str, Any]) -> dict[str, Any]:
+    """The transactions-file row (and `transaction_id`) of a stored transaction item (e.g. a stream image)."""
+    return _row(TRANSACTION, item)
+
+
 def _erasure_item(e: Erasure) -> dict[str, Any]:
     item: dict[str, Any] = {
         **customer_key(e.user),
