@@ -1,0 +1,60 @@
+"""`cdp notify run [--follow]`: the stream's fraud alerts become customer notices (as the `notifier`)."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+
+from cdp.console.access import authorized
+from cdp.console.output import console
+
+notify_app = typer.Typer(name="notify", help="Customer notices: fraud alerts become e-mails.")
+
+
+@notify_app.command("run")
+def notify_run_command(
+    follow: Annotated[bool, typer.Option(help="Keep polling for new alerts after catching up.")] = False,
+    idle_seconds: Annotated[float, typer.Option(help="Wait between polls with --follow.")] = 5.0,
+) -> None:
+    """Compose and send one notice per card episode of the new fraud alerts; print the counts."""
+    notify_run(follow=follow, idle_seconds=idle_seconds)
+
+
+def notify_run(*, follow: bool = False, idle_seconds: float = 5.0, show_sample: bool = False) -> None:
+    """Run the notifier until caught up (or forever with `follow`); counts, and with `show_sample` the
+    model context of one notice (no PII) and the path of one .eml in the outbox."""
+    from cdp.backends import Backends
+    from engagement.alerts import lake_alerts
+    from engagement.wiring import build_notifier
+
+    caller = authorized("notify")
+    b = Backends()
+    notifier = build_notifier(b, caller)
+    while True:
+        report = notifier.run(lake_alerts(b))
+        skipped = ", ".join(f"{n} {r}" for r, n in sorted(report.skipped.items())) or "none"
+        console.print(
+            f"notices: {report.alerts:,} new alerts -> {report.notices:,} notices composed "
+            f"({report.fallbacks:,} in plain wording), {report.attached:,} alerts joined a notified episode, "
+            f"{report.capped:,} capped, skipped: {skipped}; {report.sent:,} sent via {b.mail.name}, "
+            f"{report.dead:,} dead-lettered",
+            soft_wrap=True,
+        )
+        if not follow:
+            break
+        time.sleep(idle_seconds)
+    if show_sample and report.sent_ids:
+        _print_sample(notifier, b, report.sent_ids[0])
+
+
+def _print_sample(notifier, b, notice_id: str) -> None:  # noqa: ANN001 - Notifier, Backends
+    row = notifier.ledger.con.execute(
+        "SELECT template, writer, context_json, prompt_sha256 FROM notices WHERE notice_id = ?", (notice_id,)
+    ).fetchone()
+    console.print(f"notice {notice_id}: template {row[0]}, writer {row[1]}, prompt sha256 {row[3][:16]}...")
+    console.print(f"  the text model's context (no PII): {row[2]}", soft_wrap=True, markup=False)
+    path = getattr(b.mail, "path_of", None)
+    if path is not None:
+        console.print(f"  e-mail in core banking's outbox: {path(notice_id)}", soft_wrap=True)
