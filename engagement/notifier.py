@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from itertools import groupby
 
 from cdp.corebanking.notices import FRAUD_PURPOSE, NoticeAddressing
+from cdp.feedback.replies import ReplyBook
 from cdp.mail.port import MailMessage, MailTransport
 from cdp.security.errors import CustomerErased
 from engagement.compose import Composer
@@ -87,6 +88,7 @@ class Notifier:
         config: NotifyConfig = NotifyConfig(),
         kind_of: Callable[[str], CustomerKind] = lambda token: CustomerKind(),
         sleep: Callable[[float], None] = time.sleep,
+        replies: ReplyBook | None = None,
     ) -> None:
         self.ledger = ledger
         self.composer = composer
@@ -96,6 +98,7 @@ class Notifier:
         self.config = config
         self.kind_of = kind_of
         self.sleep = sleep
+        self.replies = replies
         self.report = NotifyReport()
 
     def run(self, alerts: Iterable[Alert]) -> NotifyReport:
@@ -127,6 +130,8 @@ class Notifier:
                 current = self._new_episode(group)
                 group = []
             if current and abs(a.ts - current[1]) <= window:
+                if self.replies is not None:
+                    self.replies.extend(current[0], [a.txn_id])
                 self.ledger.attach(current[0], [a.txn_id], a.ts.isoformat())
                 self.report.attached += 1
                 current = (current[0], max(current[1], a.ts))
@@ -157,6 +162,8 @@ class Notifier:
             c = self.composer.compose(
                 self.template, fraud_context(group, self.kind_of(first.user_token)), code
             )
+            if self.replies is not None:  # first: a crash before the ledger record leaves an unused code
+                self.replies.issue(code, nid, txn_ids)
             self.ledger.record(
                 {
                     **row, "status": "pending", "reply_code": code, "template": c.template,

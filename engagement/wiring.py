@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from cdp.catalog.port import CatalogError
 from cdp.corebanking.contact_preferences import ContactPreferenceStore
 from cdp.corebanking.notices import NoticeAddressing
+from cdp.feedback.replies import ReplyBook
 from cdp.lake import tables
 from engagement.compose import Composer
 from engagement.context import CustomerKind, clv_band
@@ -95,4 +96,5 @@ def build_notifier(
         approved("fraud-notice", s.notify_language),
         notify_config(s),
         kind_of=lambda token: known.get(token, CustomerKind()),
+        replies=ReplyBook.from_settings(s, backends.object_store),
     )
