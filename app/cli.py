@@ -14,7 +14,7 @@ import typer
 from cdp import cli as cdp_cli
 from cdp.console.entry import run_command_line
 from cdp.console.output import err_console
-from engagement.cli import notify_app
+from engagement.cli import campaign_app, notify_app
 from features.cli import features_app
 from inference import cli as inference_cli
 from monitoring import cli as monitoring_cli
@@ -65,6 +65,7 @@ for part in (
     cdp_cli.crypto_app,
     monitoring_cli.monitor_app,
     notify_app,
+    campaign_app,
 ):
     app.add_typer(part)
 

@@ -58,3 +58,47 @@ def _print_sample(notifier, b, notice_id: str) -> None:  # noqa: ANN001 - Notifi
     path = getattr(b.mail, "path_of", None)
     if path is not None:
         console.print(f"  e-mail in core banking's outbox: {path(notice_id)}", soft_wrap=True)
+
+
+campaign_app = typer.Typer(name="campaign", help="Marketing offers by segment and CLV band, with consent.")
+
+
+@campaign_app.command("run")
+def campaign_run_command(
+    segment: Annotated[str, typer.Option(help="Segment name (the segmentation champion's vocabulary).")],
+    clv_band: Annotated[str, typer.Option("--clv-band", help="CLV band: low, medium or high.")],
+    dry_run: Annotated[
+        bool, typer.Option(help="Count and show three samples (PII masked); send nothing.")
+    ] = False,
+) -> None:
+    """Send the band's approved offer to the segment's customers who consented to marketing."""
+    campaign_run(segment, clv_band, dry_run=dry_run)
+
+
+def campaign_run(segment: str, clv_band: str, *, dry_run: bool = False) -> None:
+    from cdp.backends import Backends
+    from cdp.console.access import refuse
+    from engagement.campaigns import CampaignRefused, campaign_selection, run_campaign
+    from engagement.wiring import build_notifier, champion_kinds
+
+    caller = authorized("campaign")
+    try:
+        campaign_selection(segment, clv_band)  # refused before any model or store is opened
+    except CampaignRefused as e:
+        refuse(e)
+    b = Backends()
+    kinds = champion_kinds(b)
+    try:
+        report = run_campaign(build_notifier(b, caller, kinds), kinds, segment, clv_band, dry_run=dry_run)
+    except CampaignRefused as e:
+        refuse(e)
+    skipped = ", ".join(f"{n} {r}" for r, n in sorted(report.skipped.items())) or "none"
+    console.print(
+        f"campaign {report.segment!r} / CLV {report.clv_band}: {report.selected:,} customers selected, "
+        f"skipped: {skipped}; {report.composed:,} offers composed"
+        + (" (dry run: nothing sent)" if dry_run else f", {report.sent:,} sent"),
+        soft_wrap=True,
+        markup=False,
+    )
+    for i, sample in enumerate(report.samples, 1):
+        console.print(f"--- sample {i} (PII masked) ---\n{sample}", soft_wrap=True, markup=False)

@@ -131,6 +131,20 @@ class Ledger:
             (user_token, day, kind, *COUNTED),
         ).fetchone()[0]
 
+    def offers_since(self, user_token: str, day: str) -> int:
+        """Offers recorded for the customer on or after `day` (for the campaigns' frequency cap)."""
+        marks = ",".join("?" * len(COUNTED))
+        return self.con.execute(
+            "SELECT count(*) FROM notices WHERE user_token = ? AND kind = 'offer' AND day >= ? "
+            f"AND status IN ({marks})",
+            (user_token, day, *COUNTED),
+        ).fetchone()[0]
+
+    def exists(self, notice_id: str) -> bool:
+        return (
+            self.con.execute("SELECT 1 FROM notices WHERE notice_id = ?", (notice_id,)).fetchone() is not None
+        )
+
     # -- notices --------------------------------------------------------------------------------------
     def record(self, row: dict[str, object], txn_ids: Iterable[str]) -> None:
         """A new notice and the alerts it covers, in one transaction."""

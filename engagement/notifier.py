@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import groupby
 
-from cdp.corebanking.notices import FRAUD_PURPOSE, NoticeAddressing
+from cdp.corebanking.notices import FRAUD_PURPOSE, OFFER_PURPOSE, NoticeAddressing
 from cdp.feedback.replies import ReplyBook
 from cdp.mail.port import MailMessage, MailTransport
 from cdp.security.errors import CustomerErased
@@ -192,15 +192,18 @@ class Notifier:
         if addressee is None:
             self._mark_skipped(notice, "erased")
             return
-        if not self.addressing.choices(addressee).fraud_notices:
-            self._mark_skipped(notice, "opted-out")
+        choices = self.addressing.choices(addressee)
+        offer = notice.kind == "offer"
+        if not (choices.marketing if offer else choices.fraud_notices):
+            self._mark_skipped(notice, "no-consent" if offer else "opted-out")
             return
         recipient = self.addressing.recipient(addressee)
         if not recipient:
             self._dead(notice, "no-address", 0)
             return
         try:
-            subject, body = self.addressing.fill(addressee, [notice.subject, notice.body], FRAUD_PURPOSE)
+            purpose = OFFER_PURPOSE if offer else FRAUD_PURPOSE
+            subject, body = self.addressing.fill(addressee, [notice.subject, notice.body], purpose)
         except CustomerErased:
             self._mark_skipped(notice, "erased")
             return
