@@ -38,7 +38,8 @@ class ContactPreferenceStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as con:
+        self._con = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+        with self._con as con:
             con.execute(_SCHEMA)
 
     @classmethod
@@ -46,7 +47,7 @@ class ContactPreferenceStore:
         return cls(settings.state_dir / "contact_preferences.sqlite")
 
     def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=30)
+        return self._con  # `with` commits (or rolls back) without closing
 
     def get(self, user: int) -> ContactPreferences:
         with self._connect() as con:

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cdp.mail.mime import to_email
+from cdp.mail.mime import to_bytes
 from cdp.mail.port import Delivery, MailError, MailMessage
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ class OutboxTransport:
             return Delivery(message.message_id, self.name, target.name, duplicate=True)
         try:
             self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            data = to_email(message).as_bytes()
+            data = to_bytes(message)
             fd, tmp = tempfile.mkstemp(prefix=".part-", dir=self.folder)  # mode 0600
             try:
                 os.fchmod(fd, 0o600)

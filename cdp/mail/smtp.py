@@ -10,7 +10,7 @@ import smtplib
 import ssl
 from typing import TYPE_CHECKING
 
-from cdp.mail.mime import to_email
+from cdp.mail.mime import to_bytes
 from cdp.mail.port import Delivery, MailError, MailMessage
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ class SmtpTransport:
                    password, settings.smtp_timeout_seconds)  # fmt: skip
 
     def send(self, message: MailMessage) -> Delivery:
-        mail = to_email(message)
+        data = to_bytes(message)
         try:
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout_seconds) as smtp:
                 smtp.ehlo()
@@ -54,7 +54,7 @@ class SmtpTransport:
                     smtp.ehlo()
                 if self.username:
                     smtp.login(self.username, self.password or "")
-                refused = smtp.send_message(mail)
+                refused = smtp.sendmail(message.sender, [message.recipient], data)
         except smtplib.SMTPRecipientsRefused as e:
             code = next(iter(e.recipients.values()))[0] if e.recipients else 550
             raise MailError(f"smtp-{code}", permanent=code >= 500) from None
