@@ -55,9 +55,9 @@ def _print_sample(notifier, b, notice_id: str) -> None:  # noqa: ANN001 - Notifi
     ).fetchone()
     console.print(f"notice {notice_id}: template {row[0]}, writer {row[1]}, prompt sha256 {row[3][:16]}...")
     console.print(f"  the text model's context (no PII): {row[2]}", soft_wrap=True, markup=False)
-    path = getattr(b.mail, "path_of", None)
-    if path is not None:
-        console.print(f"  e-mail in core banking's outbox: {path(notice_id)}", soft_wrap=True)
+    folder = getattr(b.mail, "folder", None)
+    for path in sorted(folder.glob(f"*{notice_id}.eml")) if folder is not None else []:
+        console.print(f"  e-mail in core banking's outbox: {path}", soft_wrap=True)
 
 
 campaign_app = typer.Typer(name="campaign", help="Marketing offers by segment and CLV band, with consent.")

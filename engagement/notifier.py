@@ -207,7 +207,9 @@ class Notifier:
         except CustomerErased:
             self._mark_skipped(notice, "erased")
             return
-        message = MailMessage(notice.notice_id, recipient, self.config.sender, subject, body)
+        message = MailMessage(
+            notice.notice_id, recipient, self.config.sender, subject, body, customer_token=notice.user_token
+        )
         cfg = self.config
         try:
             delivery, tries = deliver(

@@ -162,3 +162,15 @@ def test_exactly_once_sending_across_a_sigkill(stage, kill_after):
     assert report.repeats == (1 if stage == "send" else 0)  # the one handed over before the kill
     statuses = world.notifier().ledger.statuses()
     assert statuses == {"sent": len(alerts)}
+
+
+def test_erasure_removes_the_customers_e_mails_from_the_outbox():
+    world = build_world(2)
+    world.notifier().run([world.alert(0, 0), world.alert(1, 0)])
+    assert len(outbox_files(world)) == 2
+    report = forget_customer(1, Caller("dpo-1", "privacy-officer"), world.b)
+    assert report.mails == 1
+    remaining = [
+        email.message_from_bytes(f.read_bytes(), policy=policy.default)["To"] for f in outbox_files(world)
+    ]
+    assert remaining == [email_of(0)]

@@ -36,6 +36,7 @@ class MailMessage:
     sender: str
     subject: str
     body: str
+    customer_token: str = ""  # core banking's own filing (the outbox's file names); never transmitted
 
     def __post_init__(self) -> None:
         if not MESSAGE_ID.match(self.message_id):
