@@ -85,7 +85,7 @@ class Ledger:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         self.con.execute("PRAGMA journal_mode=WAL")
-        self.con.execute("PRAGMA synchronous=FULL")
+        self.con.execute("PRAGMA synchronous=NORMAL")  # WAL: a process crash loses no commit
         self.con.executescript(_SCHEMA)
 
     def close(self) -> None:

@@ -103,6 +103,7 @@ class Notifier:
 
     def run(self, alerts: Iterable[Alert]) -> NotifyReport:
         """Compose the notices of the new alerts, then deliver every pending notice."""
+        self.addressing.refresh()  # customers loaded or erased since the last run; no name kept across runs
         self.compose_new(alerts)
         self.deliver_pending()
         self.report.fallbacks = self.composer.counts.fallbacks

@@ -36,7 +36,7 @@ def _world_and_kinds(users: int = 5):  # noqa: ANN202
 def _sent_to(world) -> list[str]:  # noqa: ANN001
     folder = outbox_dir(world.b.settings)
     mails = [
-        email.message_from_bytes(f.read_bytes(), policy=policy.default) for f in folder.glob("ofr-*.eml")
+        email.message_from_bytes(f.read_bytes(), policy=policy.default) for f in folder.glob("*ofr-*.eml")
     ]
     return sorted(m["To"] for m in mails)
 

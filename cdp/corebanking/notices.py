@@ -55,6 +55,7 @@ class NoticeAddressing:
         self._protected_names: Mapping[str, str | None] | None = None
         self._users: dict[str, int] | None = None
         self._cards: dict[str, tuple[int, int]] | None = None
+        self._first_names: dict[tuple[str, str], str] = {}  # (token, purpose) -> first name, this run only
 
     # -- who ------------------------------------------------------------------------------------------
     def _index(self) -> None:
@@ -79,6 +80,7 @@ class NoticeAddressing:
     def refresh(self) -> None:
         """Forget the token index (after an erasure or a load): the next lookup rebuilds it."""
         self._users = self._cards = self._protected_names = None
+        self._first_names.clear()
 
     def addressee(self, user_token: str, card_token: str | None = None) -> Addressee | None:
         """The customer of a token, or None when there is none any more (erased, or never known)."""
@@ -114,6 +116,13 @@ class NoticeAddressing:
         return out
 
     def _first_name(self, addressee: Addressee, purpose: str) -> str:
+        """One audited decrypt per customer and purpose per run (a burst of notices shares it)."""
+        key = (addressee.user_token, purpose)
+        if key not in self._first_names:
+            self._first_names[key] = self._reveal_first_name(addressee, purpose)
+        return self._first_names[key]
+
+    def _reveal_first_name(self, addressee: Addressee, purpose: str) -> str:
         if self._protected_names is None:
             self._protected_names = self._protected_names_source()
         protected = self._protected_names.get(addressee.user_token)
