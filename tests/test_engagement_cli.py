@@ -87,3 +87,16 @@ def test_notify_run_sends_the_alerts_as_the_notifier_and_refuses_other_roles(mon
     contexts = [json.loads(r[0]) for r in con.execute("SELECT context_json FROM notices")]
     assert [c["place"] for c in contexts] == ["Nevada", "Nevada"]
     assert all(HOSTILE_CITY not in json.dumps(c) for c in contexts)
+
+
+def test_the_demo_step_prints_one_notice_context_and_one_eml_path(monkeypatch, capsys):
+    from engagement.cli import notify_run
+
+    world = build_world(2)
+    _stream_output(world)
+    use_identity(monkeypatch, issue(world.b, "notifier-1", "notifier"))
+    notify_run(show_sample=True)
+    out = capsys.readouterr().out
+    assert "the text model's context (no PII):" in out and '"place": "Nevada"' in out
+    assert "e-mail in core banking's outbox:" in out and ".eml" in out
+    assert list(LeakScanner(pii_values(2)).scan_text(out, "stdout", "text")) == []
