@@ -44,8 +44,8 @@ aws-smoke: $(STAMP)
 	CDP_BACKEND=aws SAGEMAKER_VALIDATE_ROLE=true PYTHONPATH=$(CURDIR) $(PY) -m infra.smoke $(SMOKE_ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check app cdp features pipelines training inference monitoring infra tests bench
-	$(VENV)/bin/ruff format --check app cdp features pipelines training inference monitoring infra tests bench
+	$(VENV)/bin/ruff check app cdp features pipelines training inference monitoring engagement infra tests bench
+	$(VENV)/bin/ruff format --check app cdp features pipelines training inference monitoring engagement infra tests bench
 	PYTHONPATH=$(CURDIR) $(VENV)/bin/lint-imports --no-cache
 
 lock:

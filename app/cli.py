@@ -1,6 +1,7 @@
 """`cdp`: the single command-line entry point of the platform, composed of each package's commands.
 
-Every package owns its commands (`cdp.cli`, `features.cli`, `inference.cli`, `monitoring.cli`); this
+Every package owns its commands (`cdp.cli`, `features.cli`, `inference.cli`, `monitoring.cli`,
+`engagement.cli`); this
 module only puts them together, adds `cdp demo`, and runs the result with the shared one-line error
 handling (`cdp.console.entry`). Commands are listed in the order below: top-level commands first, then
 the groups.
@@ -13,6 +14,7 @@ import typer
 from cdp import cli as cdp_cli
 from cdp.console.entry import run_command_line
 from cdp.console.output import err_console
+from engagement.cli import campaign_app, notify_app
 from features.cli import features_app
 from inference import cli as inference_cli
 from monitoring import cli as monitoring_cli
@@ -63,6 +65,8 @@ for part in (
     cdp_cli.keys_app,
     cdp_cli.crypto_app,
     monitoring_cli.monitor_app,
+    notify_app,
+    campaign_app,
 ):
     app.add_typer(part)
 

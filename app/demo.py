@@ -28,6 +28,7 @@ from cdp.cli.sql import sql
 from cdp.cli.stream import stream_consume, stream_produce
 from cdp.console.output import console, err_console, print_timeline
 from cdp.settings import get_settings
+from engagement.cli import notify_run
 from features.cli import features_sync_online
 from inference.cli import stream_run
 
@@ -53,7 +54,8 @@ def _no_hook(name: str) -> AbstractContextManager[Any]:
 def run_demo(stage_hook: StageHook | None = None) -> None:
     """generate -> profile -> core banking -> batch (95%) -> stream slice 1 -> lake -> access checks ->
     features -> pipelines -> champions -> the stream scored -> drift injected -> monitor -> alarm ->
-    retraining -> promotion gate -> the rest of the stream scored by whichever model is champion.
+    retraining -> promotion gate -> the rest of the stream scored by whichever model is champion ->
+    customer notices of the alerts.
 
     `stage_hook(name)` wraps each stage (e.g. "batch", "pipeline fraud", "stream scoring 1"); raises
     `DemoStopped` when a model the rest needs failed to train or has no champion."""
@@ -123,7 +125,10 @@ def run_demo(stage_hook: StageHook | None = None) -> None:
         _demo_stream_and_loop(stage, timeline, slices)
     else:
         console.rule("11.-14. stream scoring, drift and the monitoring loop: skipped (nothing streamed)")
-    console.rule("15. erasure by two privacy officers (GDPR art. 17): one requests, another confirms")
+    console.rule("15. customer notices: the streamed period's fraud alerts become e-mails in the outbox")
+    with stage("notices"), _as("notifier-1"):
+        notify_run(show_sample=True)
+    console.rule("16. erasure by two privacy officers (GDPR art. 17): one requests, another confirms")
     with stage("erasure"):
         _demo_erasure()
     with stage("audit verify"):
@@ -191,6 +196,7 @@ DEMO_PEOPLE = {
     "fraud-analyst-1": ("fraud-ops",),
     "data-scientist-1": ("data-scientist",),
     "model-approver-1": ("model-approver",),
+    "notifier-1": ("notifier",),  # the customer-notice service
 }
 
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from cdp.corebanking.erasure_requests.port import ErasureRequests
     from cdp.events.port import EventBus
     from cdp.idempotency.port import IdempotencyIndex
+    from cdp.mail.port import MailTransport
     from cdp.metrics.port import MetricsStore
     from cdp.objectstore.port import ObjectStore
     from cdp.oltp.port import OltpStore
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from cdp.security.protector import Protector
     from cdp.security.vault import PiiVault
     from cdp.stream.port import EventStream
+    from cdp.textgen.port import TextWriter
     from cdp.transform.inprocess import LocalScorer
     from cdp.transform.port import BatchTransform
 
@@ -317,3 +319,35 @@ class Backends:
         from cdp.backup.service import HomeState
 
         return HomeState(self.settings.home)
+
+    # -- customer notices -----------------------------------------------------------------------------
+    @cached_property
+    def text_writer(self) -> TextWriter:
+        """Who writes notice slots (`notify_writer`): the template writer by default, Bedrock Converse, or
+        an OpenAI-compatible model server; whichever, the prompt is scanned before it leaves."""
+        if self.settings.notify_writer == "bedrock":
+            from cdp.textgen.bedrock import BedrockWriter
+
+            return BedrockWriter.from_settings(self.settings)
+        if self.settings.notify_writer == "openai-compatible":
+            from cdp.textgen.openai_compatible import OpenAiCompatibleWriter
+
+            return OpenAiCompatibleWriter.from_settings(self.settings)
+        from cdp.textgen.local import TemplateWriter
+
+        return TemplateWriter.from_settings(self.settings)
+
+    @cached_property
+    def mail(self) -> MailTransport:
+        """How notices leave (`notify_mail`): core banking's outbox of .eml files, an SMTP relay, or SNS."""
+        if self.settings.notify_mail == "sns":
+            from cdp.mail.sns import SnsTransport
+
+            return SnsTransport.from_settings(self.settings)
+        if self.settings.notify_mail == "smtp":
+            from cdp.mail.smtp import SmtpTransport
+
+            return SmtpTransport.from_settings(self.settings)
+        from cdp.mail.outbox import OutboxTransport
+
+        return OutboxTransport.from_settings(self.settings)

@@ -301,6 +301,43 @@ class Settings(BaseSettings):
     slo_freshness_target: float = Field(
         0.99, gt=0, lt=1, description="Share of freshness checks within their limit."
     )
+    # -- customer notices and campaigns (engagement/, cdp/textgen, cdp/mail; `cdp notify run`) --------
+    notify_writer: Literal["template", "bedrock", "openai-compatible"] = Field(
+        "template",
+        description="Who writes the slots of a notice: the deterministic template writer (no network), "
+        "Bedrock Converse, or an OpenAI-compatible model server (CDP_TEXTGEN_URL).",
+    )
+    bedrock_model_id: str = Field(
+        "anthropic.claude-3-haiku-20240307-v1:0", description="Bedrock model the Converse calls name."
+    )
+    bedrock_region: str | None = Field(None, description="Bedrock's region (unset: CDP_AWS_REGION).")
+    bedrock_guardrail_id: str | None = Field(None, description="Bedrock guardrail applied to every call.")
+    bedrock_guardrail_version: str = Field("DRAFT", description="Version of the Bedrock guardrail.")
+    textgen_url: str | None = Field(None, description="Base URL of an OpenAI-compatible model server.")
+    textgen_model: str = Field("bank-writer", description="Model name sent to that server.")
+    textgen_api_key: SecretStr | None = Field(None, description="Bearer key of that server, if it needs one.")
+    textgen_timeout_seconds: float = Field(30.0, gt=0, description="Timeout of one model-server call.")
+    notify_mail: Literal["outbox", "smtp", "sns"] = Field(
+        "outbox",
+        description="How notices leave: .eml files in core banking's outbox, an SMTP relay, or SNS.",
+    )
+    mail_from: str = Field("alerts@bank.example", description="Sender address of customer notices.")
+    smtp_host: str = Field("127.0.0.1", description="SMTP relay host.")
+    smtp_port: int = Field(25, ge=1, le=65535, description="SMTP relay port.")
+    smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS.")
+    smtp_username: str | None = Field(None, description="SMTP login (unset: no AUTH).")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password.")
+    smtp_timeout_seconds: float = Field(10.0, gt=0, description="Timeout of one SMTP conversation.")
+    sns_topic_arn: str | None = Field(None, description="SNS topic customer notices are published to.")
+    notify_episode_minutes: int = Field(
+        60, ge=1, description="Alerts of one card this close in event time make one episode: one notice."
+    )
+    notify_max_per_customer_per_day: int = Field(
+        2, ge=1, description="Most fraud notices a customer gets per day (event time); the rest are capped."
+    )
+    notify_send_attempts: int = Field(4, ge=1, le=20, description="Tries per notice before dead-lettering.")
+    notify_retry_base_seconds: float = Field(0.5, ge=0, description="First retry delay (doubles per try).")
+    notify_language: str = Field("en", pattern=r"^[a-z]{2}$", description="Language of notices.")
 
     @field_validator("home")
     @classmethod

@@ -1,4 +1,5 @@
-"""The public REST API: fraud scores, customer profiles, the models served, and a forced reload.
+"""The public REST API: fraud scores, customer profiles, the models served, a forced reload, and customers'
+answers to fraud notices.
 
 Fraud scores read the cards' online state and never write it (the stream records events). With no
 fraud champion, or the champion failing, they come from the degraded rules (`"model": "rules"`)."""
@@ -26,6 +27,8 @@ from inference.schemas import (
     FraudScore,
     ModelInfo,
     ModelsResponse,
+    NoticeReply,
+    NoticeReplyResult,
     ReasonCode,
     ScoreRequest,
     Segment,
@@ -181,5 +184,24 @@ def public_router(config: ServingConfig) -> APIRouter:
     def reload(request: Request) -> ModelsResponse:
         request.app.state.serving.reload()
         return _models(request)
+
+    @router.post(
+        "/notices/reply",
+        tags=["notices"],
+        summary="Record a customer's answer to \"Was this you?\": a label for the notice's transactions",
+        response_model=NoticeReplyResult,
+        responses={404: {"model": ErrorResponse, "description": "No notice has that reply code"}},
+        dependencies=[Depends(require_scope("notices:reply"))],
+    )
+    def notice_reply(body: NoticeReply, request: Request) -> NoticeReplyResult:
+        from cdp.feedback.replies import ReplyBook
+
+        backends = request.app.state.serving.backends
+        result = ReplyBook.from_settings(backends.settings, backends.object_store).answer(
+            body.reply_code, body.answer
+        )
+        if result.status == "unknown-code":
+            raise HTTPException(status_code=404, detail="no notice has that reply code")
+        return NoticeReplyResult(status=result.status, transactions=result.transactions)
 
     return router

@@ -155,3 +155,21 @@ class ErrorDetail(BaseModel):
 
 class ErrorResponse(BaseModel):
     detail: str | list[ErrorDetail]
+
+
+class NoticeReply(BaseModel):
+    """A customer's answer to a fraud notice's "Was this you?", relayed by the bank's app."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reply_code: str = Field(
+        pattern=r"^[A-HJ-NP-Z]{4}-[A-HJ-NP-Z]{4}$", description="The notice's reply code."
+    )
+    answer: Literal["me", "not-me"] = Field(
+        description='"me": the customer made the payments; "not-me": fraud.'
+    )
+
+
+class NoticeReplyResult(BaseModel):
+    status: Literal["recorded", "already-answered"] = Field(description="The first answer of a code wins.")
+    transactions: int = Field(description="Transactions of the notice now labelled.")

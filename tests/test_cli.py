@@ -30,6 +30,7 @@ def test_demo_runs_end_to_end_and_again(isolated_home, monkeypatch):
             "monitor run finished",
             "the loop",
             "start the API with",
+            "notices:",
             "audit log intact",
             "demo finished",
         ):

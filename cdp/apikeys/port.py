@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-SCOPES = ("fraud:score", "customers:read", "models:read", "models:admin", "invocations")
+SCOPES = ("fraud:score", "customers:read", "models:read", "models:admin", "invocations", "notices:reply")
 """Every scope a key may hold: score transactions, read customer profiles, list models, force a model
 reload, call the SageMaker `/invocations` route."""
 

@@ -8,7 +8,8 @@ In order:
    legal hold (AML retention, art. 17(3)(b)) until `legal_hold_years` after the erasure, readable only
    for that purpose, then deleted by `cdp retention purge`;
 4. the core-banking customer and cards, the customer's rows in the lake's `customers` and `cards` tables,
-   their cards' online feature state and every export file of theirs are deleted.
+   their cards' online feature state, every export file of theirs and their e-mails in core banking's
+   outbox are deleted.
 
 Each step is idempotent, so an interrupted erasure is completed by running it again. The lake's
 `transactions` table is kept: it is pseudonymous, and without the data key and the token secret nothing
@@ -23,6 +24,7 @@ from datetime import UTC, date, datetime
 from cdp.backends import Backends
 from cdp.corebanking.exportfiles import remove_customer_exports
 from cdp.lake.erasure import remove_customer
+from cdp.mail.outbox import remove_customer_mail
 from cdp.oltp.erasures import Erasure, hold_end
 from cdp.online.erasure import forget_tokens
 from cdp.security.errors import CustomerErased
@@ -39,6 +41,7 @@ class ErasureReport:
     lake_rows: int = 0  # rows removed from the lake's customers and cards tables
     online_states: int = 0  # online feature states removed
     exports: int = 0  # export files removed
+    mails: int = 0  # e-mails removed from core banking's outbox
 
 
 class CustomerWasErased(LookupError):
@@ -94,6 +97,7 @@ def forget_customer(
     lake = remove_customer(b.object_store, b.settings.lake_bucket, token, b.settings.customers_k_anonymity)
     online = forget_tokens(b.online_store, {token, *card_tokens, *lake.card_tokens})
     exports = remove_customer_exports(b.settings, token)
+    mails = remove_customer_mail(b.settings, token)
     # Last, the customer's token secret: from now on no one, not even a holder of the platform token
     # key, can make their tokens from the user id and link the lake's rows back to them. (Last, so that an
     # interrupted erasure can be re-run: every step above needs the token.)
@@ -107,6 +111,7 @@ def forget_customer(
         lake_rows=lake.customers + lake.cards,
         online_states=online,
         exports=exports,
+        mails=mails,
     )
     b.audit.append(
         actor=caller.id,
@@ -120,6 +125,7 @@ def forget_customer(
             "lake_rows": report.lake_rows,
             "online_states": online,
             "exports": exports,
+            "mails": mails,
             "hold_until": erasure.hold_until.isoformat(),
         },
     )

@@ -5,6 +5,8 @@
 - marketing: name and e-mail only.
 - data-scientist: nothing, ever.
 - privacy-officer: may erase a customer (crypto-shredding), decrypts nothing.
+- notifier: the customer-notice service; the name only (core banking keeps the first name of it for a
+  notice's greeting; the card's last four digits are clear in `pan_last4`), nothing else.
 No role may decrypt a full card number: PANs never leave core banking in clear.
 """
 
@@ -15,6 +17,7 @@ REVEAL_FIELDS: dict[str, frozenset[str]] = {
     "marketing": frozenset({"person", "email"}),
     "data-scientist": frozenset(),
     "privacy-officer": frozenset(),
+    "notifier": frozenset({"person"}),
 }
 ERASE_ROLES = frozenset({"privacy-officer"})
 
@@ -40,6 +43,7 @@ ROLES = frozenset(
         "analyst",
         "model-approver",  # approves or rejects model versions (people, and the promotion gate service)
         "ml-pipeline",  # the training pipelines' service: registers model versions
+        "notifier",  # the customer-notice service: fraud notices and campaigns
     }
 )
 QUERY_ROLES = frozenset({"data-scientist", "analyst", "fraud-ops", "marketing"})
@@ -69,6 +73,8 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "restore": frozenset({"admin"}),  # over a home that has state; an empty one: the recovery key suffices
     "recovery-key-init": frozenset({"admin"}),
     "audit-export": frozenset({"admin"}),
+    "notify": frozenset({"notifier"}),
+    "campaign": frozenset({"notifier"}),
 }
 
 

@@ -1,0 +1,1 @@
+"""Customers' answers to "Was this you?": reply codes of fraud notices and the labels they become."""

@@ -1,0 +1,236 @@
+"""The alert consumer: new fraud alerts -> one notice per card episode -> the customer's mailbox, once.
+
+1. Alerts not yet in the ledger are grouped per card: alerts closer than the episode window (event time)
+   make one episode; an alert close to the card's last notified episode joins it (recorded, nothing sent).
+2. Each new episode gets one notice, unless its customer is gone (erased), opted out of fraud notices,
+   or already got the day's most notices (capped). The notice is composed (text writer, guardrails,
+   approved template) and recorded with its alerts in one transaction: `pending`.
+3. Pending notices are filled by core banking (placeholders, audited) and handed to the mail port, retried
+   with backoff, then marked `sent`, or `dead` with the transport's reason.
+A notice's id comes from its card and first transaction, so a rerun after a crash at any point finds the
+same notice (recorded: sent again with the same id, which the outbox and SNS FIFO recognise; not yet
+recorded: composed again under the same id). Nothing the notifier logs or keeps holds personal data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from itertools import groupby
+
+from cdp.corebanking.notices import FRAUD_PURPOSE, OFFER_PURPOSE, NoticeAddressing
+from cdp.feedback.replies import ReplyBook
+from cdp.mail.port import MailMessage, MailTransport
+from cdp.security.errors import CustomerErased
+from engagement.compose import Composer
+from engagement.context import Alert, CustomerKind, fraud_context
+from engagement.delivery import DeadLetter, deliver
+from engagement.ledger import Ledger, NoticeRecord
+from engagement.templates import ApprovedTemplate
+
+log = logging.getLogger("engagement.notifier")
+
+_CODE_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"  # no I/O, no digits: never read as a number
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyConfig:
+    episode: timedelta = timedelta(minutes=60)
+    max_per_customer_per_day: int = 2
+    send_attempts: int = 4
+    retry_base_seconds: float = 0.5
+    sender: str = "alerts@bank.example"
+
+
+@dataclass
+class NotifyReport:
+    """What one run did (counts only)."""
+
+    alerts: int = 0  # new alerts read
+    notices: int = 0  # notices composed
+    attached: int = 0  # alerts that joined an episode already notified
+    capped: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)  # by reason: erased, opted-out, ...
+    sent: int = 0
+    repeats: int = 0  # sends the transport recognised as already delivered
+    dead: int = 0
+    fallbacks: int = 0
+    sent_ids: list[str] = field(default_factory=list)
+
+
+def notice_id(card_token: str, first_txn_id: str) -> str:
+    """The stable id of the notice of the episode starting with `first_txn_id` on `card_token`."""
+    return "ntc-" + hashlib.sha256(f"{card_token}|{first_txn_id}".encode()).hexdigest()[:24]
+
+
+def reply_code() -> str:
+    """A fresh reply code, e.g. "KXQM-TRPD" (24^8 codes)."""
+    letters = "".join(secrets.choice(_CODE_LETTERS) for _ in range(8))
+    return f"{letters[:4]}-{letters[4:]}"
+
+
+class Notifier:
+    """Consumes alerts into notices and delivers them."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        composer: Composer,
+        addressing: NoticeAddressing,
+        mail: MailTransport,
+        template: ApprovedTemplate,
+        config: NotifyConfig = NotifyConfig(),
+        kind_of: Callable[[str], CustomerKind] = lambda token: CustomerKind(),
+        sleep: Callable[[float], None] = time.sleep,
+        replies: ReplyBook | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.composer = composer
+        self.addressing = addressing
+        self.mail = mail
+        self.template = template
+        self.config = config
+        self.kind_of = kind_of
+        self.sleep = sleep
+        self.replies = replies
+        self.report = NotifyReport()
+
+    def run(self, alerts: Iterable[Alert]) -> NotifyReport:
+        """Compose the notices of the new alerts, then deliver every pending notice."""
+        self.addressing.refresh()  # customers loaded or erased since the last run; no name kept across runs
+        self.compose_new(alerts)
+        self.deliver_pending()
+        self.report.fallbacks = self.composer.counts.fallbacks
+        return self.report
+
+    # -- compose ----------------------------------------------------------------------------------------
+    def compose_new(self, alerts: Iterable[Alert]) -> None:
+        every = list(alerts)
+        seen = self.ledger.seen(a.txn_id for a in every)
+        new = sorted((a for a in every if a.txn_id not in seen), key=lambda a: (a.card_token, a.ts, a.txn_id))
+        self.report.alerts += len(new)
+        for card_token, card_alerts in groupby(new, key=lambda a: a.card_token):
+            self._card(card_token, list(card_alerts))
+
+    def _card(self, card_token: str, alerts: list[Alert]) -> None:
+        latest = self.ledger.latest_of_card(card_token)
+        current = (latest[0], datetime.fromisoformat(latest[1])) if latest else None
+        window = self.config.episode
+        group: list[Alert] = []
+        for a in alerts:
+            if group and a.ts - group[-1].ts <= window:
+                group.append(a)
+                continue
+            if group:
+                current = self._new_episode(group)
+                group = []
+            if current and abs(a.ts - current[1]) <= window:
+                if self.replies is not None:
+                    self.replies.extend(current[0], [a.txn_id])
+                self.ledger.attach(current[0], [a.txn_id], a.ts.isoformat())
+                self.report.attached += 1
+                current = (current[0], max(current[1], a.ts))
+                continue
+            group = [a]
+        if group:
+            self._new_episode(group)
+
+    def _new_episode(self, group: Sequence[Alert]) -> tuple[str, datetime]:
+        first, last = group[0], group[-1]
+        nid = notice_id(first.card_token, first.txn_id)
+        row: dict[str, object] = {
+            "notice_id": nid, "kind": "fraud", "user_token": first.user_token,
+            "card_token": first.card_token, "day": first.ts.date().isoformat(),
+            "first_ts": first.ts.isoformat(), "last_ts": last.ts.isoformat(),
+        }  # fmt: skip
+        txn_ids = [a.txn_id for a in group]
+        addressee = self.addressing.addressee(first.user_token, first.card_token)
+        if addressee is None:
+            self._skip(row, txn_ids, "erased")
+        elif not self.addressing.choices(addressee).fraud_notices:
+            self._skip(row, txn_ids, "opted-out")
+        elif self.ledger.count_for_day(first.user_token, row["day"]) >= self.config.max_per_customer_per_day:
+            self.ledger.record({**row, "status": "capped", "reason": "daily-cap"}, txn_ids)
+            self.report.capped += 1
+        else:
+            code = reply_code()
+            c = self.composer.compose(
+                self.template, fraud_context(group, self.kind_of(first.user_token)), code
+            )
+            if self.replies is not None:  # first: a crash before the ledger record leaves an unused code
+                self.replies.issue(code, nid, txn_ids)
+            self.ledger.record(
+                {
+                    **row, "status": "pending", "reply_code": code, "template": c.template,
+                    "subject": c.subject, "body": c.body, "writer": c.writer,
+                    "context_json": c.context_json, "prompt_sha256": c.prompt_sha256,
+                    "prompt_chars": c.prompt_chars, "output_sha256": c.output_sha256,
+                    "output_chars": c.output_chars, "fallback": int(c.fallback),
+                    "guardrail_reasons": ",".join(c.reasons),
+                },
+                txn_ids,
+            )  # fmt: skip
+            self.report.notices += 1
+        return nid, last.ts
+
+    def _skip(self, row: dict[str, object], txn_ids: list[str], reason: str) -> None:
+        self.ledger.record({**row, "status": "skipped", "reason": reason}, txn_ids)
+        self.report.skipped[reason] += 1
+
+    # -- deliver ----------------------------------------------------------------------------------------
+    def deliver_pending(self) -> None:
+        for notice in self.ledger.pending():
+            self._deliver(notice)
+
+    def _deliver(self, notice: NoticeRecord) -> None:
+        addressee = self.addressing.addressee(notice.user_token, notice.card_token)
+        if addressee is None:
+            self._mark_skipped(notice, "erased")
+            return
+        choices = self.addressing.choices(addressee)
+        offer = notice.kind == "offer"
+        if not (choices.marketing if offer else choices.fraud_notices):
+            self._mark_skipped(notice, "no-consent" if offer else "opted-out")
+            return
+        recipient = self.addressing.recipient(addressee)
+        if not recipient:
+            self._dead(notice, "no-address", 0)
+            return
+        try:
+            purpose = OFFER_PURPOSE if offer else FRAUD_PURPOSE
+            subject, body = self.addressing.fill(addressee, [notice.subject, notice.body], purpose)
+        except CustomerErased:
+            self._mark_skipped(notice, "erased")
+            return
+        message = MailMessage(
+            notice.notice_id, recipient, self.config.sender, subject, body, customer_token=notice.user_token
+        )
+        cfg = self.config
+        try:
+            delivery, tries = deliver(
+                self.mail, message, cfg.send_attempts, cfg.retry_base_seconds, self.sleep
+            )
+        except DeadLetter as dead:
+            self._dead(notice, dead.reason, dead.attempts)
+            return
+        self.ledger.mark(notice.notice_id, "sent", transport_ref=delivery.reference, attempts=tries)
+        self.report.sent += 1
+        self.report.repeats += int(delivery.duplicate)
+        self.report.sent_ids.append(notice.notice_id)
+        log.info("notice %s sent via %s after %d tries", notice.notice_id, delivery.transport, tries)
+
+    def _mark_skipped(self, notice: NoticeRecord, reason: str) -> None:
+        self.ledger.mark(notice.notice_id, "skipped", reason=reason)
+        self.report.skipped[reason] += 1
+        log.info("notice %s not sent: %s", notice.notice_id, reason)
+
+    def _dead(self, notice: NoticeRecord, reason: str, attempts: int) -> None:
+        self.ledger.mark(notice.notice_id, "dead", reason=reason, attempts=attempts)
+        self.report.dead += 1
+        log.warning("notice %s dead-lettered: %s", notice.notice_id, reason)
