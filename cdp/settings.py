@@ -250,6 +250,18 @@ class Settings(BaseSettings):
         description="AWS Payment Cryptography CVK (key ARN or alias) that generates and verifies CVVs.",
     )
 
+    # -- dashboards (the BI app over the aggregate tables; `cdp dashboard`) ----------------------------
+    dashboard_host: str = Field("127.0.0.1", description="Address `cdp dashboard` binds (this machine only).")
+    dashboard_port: int = Field(8501, ge=1, le=65535, description="Port of `cdp dashboard`.")
+    dashboard_refresh: bool = Field(
+        True,
+        description="Rebuild the dashboards' aggregate tables at the end of the batch job, the stream "
+        "landing, the stream scoring and the monitor run (a failed refresh is logged, never fatal).",
+    )
+    dashboard_min_customers: int = Field(
+        5, ge=2, description="Customer aggregates: a cell of fewer customers is not shown (nor stored)."
+    )
+
     @field_validator("home")
     @classmethod
     def _absolute_home(cls, v: Path) -> Path:
