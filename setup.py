@@ -10,7 +10,7 @@ setup(
     packages=find_packages(
         include=["app", "app.*", "cdp", "cdp.*", "features", "features.*", "pipelines", "pipelines.*",
                  "training", "training.*", "inference", "inference.*", "monitoring", "monitoring.*", "infra",
-                 "infra.*"]
+                 "infra.*", "dashboards", "dashboards.*"]
     ),
     package_data={"": ["*.sql", "*.json", "*.yaml"]},
     entry_points={

@@ -152,6 +152,18 @@ def run_demo(stage_hook: StageHook | None = None) -> None:
         'cdp sql "SELECT channel, count(*) FROM transactions GROUP BY channel"',
         soft_wrap=True,
     )
+    console.print(dashboard_line(s), soft_wrap=True)
+
+
+def dashboard_line(s: Any) -> str:  # noqa: ANN401 - cdp.settings.Settings
+    """The demo's last line: how to open the dashboards, and with which identity token."""
+    url = f"http://{s.dashboard_host}:{s.dashboard_port}/"
+    tokens = ", ".join(
+        str(_token_file(n)) for n in ("fraud-analyst-1", "marketing-analyst-1", "data-scientist-1")
+    )
+    return (
+        f"Dashboards: CDP_HOME={s.home} cdp dashboard, then open {url} and sign in with a token from {tokens}"
+    )
 
 
 # Who the demo issues, and the roles the admin gives them (services run the loop's actions).
@@ -160,6 +172,7 @@ DEMO_PEOPLE = {
     "privacy-officer-2": ("privacy-officer",),
     "fraud-analyst-1": ("fraud-ops",),
     "data-scientist-1": ("data-scientist",),
+    "marketing-analyst-1": ("marketing",),
     "model-approver-1": ("model-approver",),
 }
 
