@@ -59,7 +59,7 @@ def _date_range(data: DashboardData) -> tuple[date, date]:
 
 
 def _fraud_page(data: DashboardData) -> None:
-    from dashboards.pages import fraud
+    from dashboards.views import fraud
 
     start, end = _date_range(data)
     channels = st.sidebar.multiselect("Channels", CHANNELS, default=list(CHANNELS), key="channels")
@@ -67,7 +67,7 @@ def _fraud_page(data: DashboardData) -> None:
 
 
 def _customers_page(data: DashboardData) -> None:
-    from dashboards.pages import customers
+    from dashboards.views import customers
 
     names: list[str] = []
     seg = data.frame("SELECT segment_name FROM dash_segments ORDER BY segment_name", ("dash_segments",))
@@ -78,7 +78,7 @@ def _customers_page(data: DashboardData) -> None:
 
 
 def _models_page(data: DashboardData) -> None:
-    from dashboards.pages import models
+    from dashboards.views import models
 
     names = ["all"]
     versions = data.frame("SELECT DISTINCT model_name FROM dash_model_versions", ("dash_model_versions",))

@@ -24,7 +24,7 @@ def streamlit_command(host: str, port: int) -> list[str]:
         "--server.address", host, "--server.port", str(port), "--server.headless", "true",
         "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
         "--global.developmentMode", "false", "--client.toolbarMode", "viewer",
-        "--server.enableXsrfProtection", "true",
+        "--server.enableXsrfProtection", "true", "--client.showSidebarNavigation", "false",
     ]  # fmt: skip
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboards.data import DashboardData
-from dashboards.pages.common import no_data
 from dashboards.queries import customer_queries
+from dashboards.views.common import no_data
 
 HINT = (
     "Train the CLV and segmentation models and run the monitor (`cdp monitor run`): it builds these tables."

@@ -9,8 +9,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboards.data import DashboardData
-from dashboards.pages.common import no_data
 from dashboards.queries import model_queries
+from dashboards.views.common import no_data
 
 HINT = "Run a pipeline or the monitor (`cdp monitor run`): the monitor builds these tables."
 STATE_LEVEL = {"OK": 0, "INSUFFICIENT_DATA": 1, "ALARM": 2}

@@ -7,8 +7,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboards.data import DashboardData
-from dashboards.pages.common import dollars, no_data, rate
 from dashboards.queries import FraudFilter, fraud_queries
+from dashboards.views.common import dollars, no_data, rate
 from features.mcc import mcc_group
 
 REFRESH_HINT = "Run the batch job (`cdp batch`) or land the stream; the tables refresh when they finish."
