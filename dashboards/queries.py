@@ -171,10 +171,10 @@ def model_queries() -> dict[str, Query]:
             "SELECT * FROM dash_model_metrics ORDER BY model_name, version, metric", ("dash_model_metrics",)
         ),
         "champions": Query(
-            "SELECT * FROM dash_champion_history ORDER BY at DESC", ("dash_champion_history",)
+            'SELECT * FROM dash_champion_history ORDER BY "at" DESC', ("dash_champion_history",)
         ),
         "monitor": Query(
-            "SELECT * FROM dash_monitor_metrics ORDER BY model_name, metric, at", ("dash_monitor_metrics",)
+            'SELECT * FROM dash_monitor_metrics ORDER BY model_name, metric, "at"', ("dash_monitor_metrics",)
         ),
         "alarms": Query(
             "SELECT * FROM dash_alarm_history ORDER BY observed_at, alarm_name", ("dash_alarm_history",)

@@ -120,3 +120,22 @@ def test_the_quicksight_definition_is_current_and_matches_the_tables():
             assert check is None or check(schema.field(name).type), (table["Name"], name)
         assert table["Name"] in schemas
     assert set(DATASETS) == {d["Name"] for d in doc["DataSets"]}
+
+
+def test_every_page_query_runs_on_the_built_tables_and_the_raw_twin_gives_the_same_figures():
+    from datetime import date
+
+    from dashboards.queries import FraudFilter, customer_queries, fraud_queries, model_queries
+
+    b = Backends()
+    build_lake(b)
+    refresh_aggregates(b)
+    refresh_model_health(b)
+    refresh_customers(b, profiles())
+    fraud = fraud_queries(FraudFilter(date(2019, 1, 1), date(2019, 12, 31), ("chip", "online")))
+    for name, query in {**fraud, **customer_queries(("savers",)), **model_queries()}.items():
+        result = b.catalog.query(query.sql)
+        assert parses_as_trino(to_athena(query.sql)), name
+        if query.raw_sql:
+            raw = b.catalog.query(query.raw_sql)
+            assert result.to_pylist() == raw.to_pylist(), name
