@@ -18,7 +18,17 @@ from pathlib import Path
 import grimp
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("app", "cdp", "features", "pipelines", "training", "inference", "monitoring", "infra", "dashboards")
+PACKAGES = (
+    "app",
+    "cdp",
+    "features",
+    "pipelines",
+    "training",
+    "inference",
+    "monitoring",
+    "infra",
+    "dashboards",
+)
 _LINT_IMPORTS = "import sys; from importlinter.cli import lint_imports_command as c; sys.exit(c())"
 _IMPORTS = (
     "import json, sys, grimp; g = grimp.build_graph(*sys.argv[1:], cache_dir=None); "
