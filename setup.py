@@ -9,9 +9,8 @@ setup(
     python_requires=">=3.11,<3.12",
     packages=find_packages(
         include=["app", "app.*", "cdp", "cdp.*", "features", "features.*", "pipelines", "pipelines.*",
-                 "training", "training.*", "inference", "inference.*", "monitoring", "monitoring.*", "engagement",
-                 "engagement.*", "infra",
-                 "infra.*"]
+                 "training", "training.*", "inference", "inference.*", "monitoring", "monitoring.*",
+                 "engagement", "engagement.*", "infra", "infra.*", "dashboards", "dashboards.*"]
     ),
     package_data={"": ["*.sql", "*.json", "*.yaml"]},
     entry_points={

@@ -14,6 +14,7 @@ import typer
 from cdp import cli as cdp_cli
 from cdp.console.entry import run_command_line
 from cdp.console.output import err_console
+from dashboards import cli as dashboards_cli
 from engagement.cli import campaign_app, notify_app
 from features.cli import features_app
 from inference import cli as inference_cli
@@ -53,6 +54,7 @@ for part in (
     cdp_cli.commands,
     inference_cli.commands,
     monitoring_cli.commands,
+    dashboards_cli.commands,
     demo_commands,
     stream_app,
     cdp_cli.audit_app,

@@ -142,6 +142,7 @@ def run_demo(stage_hook: StageHook | None = None) -> None:
         'cdp sql "SELECT channel, count(*) FROM transactions GROUP BY channel"',
         soft_wrap=True,
     )
+    console.print(dashboard_line(s), soft_wrap=True)
 
 
 def _demo_stream_and_loop(stage: Any, timeline: Timeline, slices: tuple[int, int]) -> None:
@@ -189,12 +190,24 @@ def _no_stream(timeline: Timeline) -> None:
     timeline.add("stream: nothing to replay, all history in the lake")
 
 
+def dashboard_line(s: Any) -> str:  # noqa: ANN401 - cdp.settings.Settings
+    """The demo's last line: how to open the dashboards, and with which identity token."""
+    url = f"http://{s.dashboard_host}:{s.dashboard_port}/"
+    tokens = ", ".join(
+        str(_token_file(n)) for n in ("fraud-analyst-1", "marketing-analyst-1", "data-scientist-1")
+    )
+    return (
+        f"Dashboards: CDP_HOME={s.home} cdp dashboard, then open {url} and sign in with a token from {tokens}"
+    )
+
+
 # Who the demo issues, and the roles the admin gives them (services run the loop's actions).
 DEMO_PEOPLE = {
     "privacy-officer-1": ("privacy-officer",),
     "privacy-officer-2": ("privacy-officer",),
     "fraud-analyst-1": ("fraud-ops",),
     "data-scientist-1": ("data-scientist",),
+    "marketing-analyst-1": ("marketing",),
     "model-approver-1": ("model-approver",),
     "notifier-1": ("notifier",),  # the customer-notice service
 }

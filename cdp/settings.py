@@ -339,6 +339,18 @@ class Settings(BaseSettings):
     notify_retry_base_seconds: float = Field(0.5, ge=0, description="First retry delay (doubles per try).")
     notify_language: str = Field("en", pattern=r"^[a-z]{2}$", description="Language of notices.")
 
+    # -- dashboards (the BI app over the aggregate tables; `cdp dashboard`) ----------------------------
+    dashboard_host: str = Field("127.0.0.1", description="Address `cdp dashboard` binds (this machine only).")
+    dashboard_port: int = Field(8501, ge=1, le=65535, description="Port of `cdp dashboard`.")
+    dashboard_refresh: bool = Field(
+        True,
+        description="Rebuild the dashboards' aggregate tables at the end of the batch job, the stream "
+        "landing, the stream scoring and the monitor run (a failed refresh is logged, never fatal).",
+    )
+    dashboard_min_customers: int = Field(
+        5, ge=2, description="Customer aggregates: a cell of fewer customers is not shown (nor stored)."
+    )
+
     @field_validator("home")
     @classmethod
     def _absolute_home(cls, v: Path) -> Path:

@@ -13,6 +13,7 @@ from monitoring.actions import Timeline
 from monitoring.drift.job import DriftSettings
 from monitoring.loop import MonitorRun, run_monitor
 from monitoring.rules import DriftThresholds
+from monitoring.snapshots.refresh import refresh_after_monitor
 
 if TYPE_CHECKING:
     from cdp.backends import Backends
@@ -49,7 +50,7 @@ def monitor_once(
 ) -> MonitorRun:
     """`cdp monitor run`: drift + labelled performance -> metrics -> alarms -> rules, once."""
     s = backends.settings
-    return run_monitor(
+    run = run_monitor(
         backends,
         models=tuple(models or s.monitor_models),
         now=now,
@@ -61,3 +62,5 @@ def monitor_once(
         alert_budget=s.monitor_alert_budget,
         performance_min_frauds=s.monitor_performance_min_frauds,
     )
+    refresh_after_monitor(backends)  # the dashboards' tables; a failure is logged, never raised
+    return run

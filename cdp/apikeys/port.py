@@ -16,9 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-SCOPES = ("fraud:score", "customers:read", "models:read", "models:admin", "invocations", "notices:reply")
+SCOPES = (
+    "fraud:score", "customers:read", "models:read", "models:admin", "invocations", "notices:reply",
+    "dashboard:fraud", "dashboard:customers", "dashboard:models",
+)  # fmt: skip
 """Every scope a key may hold: score transactions, read customer profiles, list models, force a model
-reload, call the SageMaker `/invocations` route."""
+reload, call the SageMaker `/invocations` route, open a dashboard page (fraud operations, customers, model
+health)."""
 
 
 class ApiKeyError(Exception):

@@ -35,6 +35,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from cdp.aggregates.refresh import refresh_quietly
 from cdp.backends import Backends
 from cdp.batch.lines import PieceLines, file_starts, first_piece, shared_counters
 from cdp.batch.plan import Shard, plan_from_record, plan_record, plan_shards
@@ -365,4 +366,5 @@ def run_batch(
     lap("split_and_trim")
     for table in tables.ALL_TABLES:
         b.catalog.register_table(table.info(s.lake_bucket))
+    refresh_quietly(b, ("fraud",), after="the batch job")  # the dashboards' aggregates; never fatal
     return report

@@ -44,6 +44,7 @@ ROLES = frozenset(
         "model-approver",  # approves or rejects model versions (people, and the promotion gate service)
         "ml-pipeline",  # the training pipelines' service: registers model versions
         "notifier",  # the customer-notice service: fraud notices and campaigns
+        "ml-engineer",  # reads model health (the dashboards' model page); decrypts nothing
     }
 )
 QUERY_ROLES = frozenset({"data-scientist", "analyst", "fraud-ops", "marketing"})
@@ -81,3 +82,21 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
 def roles_for(action: str) -> frozenset[str]:
     """The roles that may perform `action` (KeyError for an action the policy does not know)."""
     return ACTION_ROLES[action]
+
+
+# -- dashboards (`cdp dashboard`): who opens which page (row-level security as QuickSight does it) --------
+DASHBOARD_PAGE_ROLES: dict[str, frozenset[str]] = {
+    "fraud": frozenset({"fraud-ops"}),
+    "customers": frozenset({"marketing"}),
+    "models": frozenset({"ml-engineer", "data-scientist", "model-approver"}),
+}
+DASHBOARD_PAGE_SCOPES: dict[str, str] = {page: f"dashboard:{page}" for page in DASHBOARD_PAGE_ROLES}
+
+
+def dashboard_pages(roles: tuple[str, ...] | frozenset[str], scopes: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The dashboard pages an identity with `roles` (or an API key with `scopes`) may open, in page order."""
+    return tuple(
+        page
+        for page, allowed in DASHBOARD_PAGE_ROLES.items()
+        if allowed & set(roles) or DASHBOARD_PAGE_SCOPES[page] in scopes
+    )

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cdp.aggregates.refresh import refresh_quietly
 from cdp.backends import Backends
 from cdp.lake import tables
 from cdp.lake.writer import LakeWriter
@@ -86,4 +87,6 @@ def consume(
             if not follow:
                 break
             time.sleep(idle_seconds)
+    if sink.report.written:
+        refresh_quietly(b, ("fraud",), after="the stream landing")  # the dashboards' aggregates
     return sink.report

@@ -163,6 +163,7 @@ def run_stream(
     stop: threading.Event | None = None,
 ) -> RunReport:
     """`cdp stream run [--follow]`: score the stream into `transactions_scored` / `fraud_alerts`."""
+    from cdp.aggregates.refresh import refresh_quietly
     from cdp.backends import Backends
     from inference.streaming.handler import build_handler
 
@@ -175,6 +176,9 @@ def run_stream(
         dead_letters=b.settings.state_dir / DEAD_LETTER_FILE,
     )
     try:
-        return runner.run(follow=follow, idle_seconds=idle_seconds, stop=stop)
+        report = runner.run(follow=follow, idle_seconds=idle_seconds, stop=stop)
     finally:
         handler.close()
+    if report.records:
+        refresh_quietly(b, ("stream",), after="the stream scoring")  # the dashboards' aggregates
+    return report
