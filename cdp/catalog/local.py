@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import threading
 import uuid
@@ -108,12 +109,16 @@ class DuckDbCatalog:
         ]
 
     # -- SQL --------------------------------------------------------------------------------------
-    def connect(self) -> duckdb.DuckDBPyConnection:
+    def connect(self, sql: str | None = None) -> duckdb.DuckDBPyConnection:
         """A fresh, unrestricted DuckDB connection with a view for every registered table (platform jobs
-        only; analysts get `analyst_query`)."""
+        only; analysts get `analyst_query`). Given the `sql` it will run, only the tables whose names occur
+        in it as words get their view: a view lists its table's files, and a query of a small table
+        would otherwise pay for listing every table of the lake."""
         con = duckdb.connect()
+        words = None if sql is None else set(re.findall(r"[a-z_][a-z0-9_]*", sql.lower()))
         for t in self.tables():
-            con.execute(self.view_sql(t))
+            if words is None or t.name.lower() in words:
+                con.execute(self.view_sql(t))
         return con
 
     def view_sql(self, table: TableInfo, where: str = "") -> str:
@@ -185,7 +190,7 @@ class DuckDbCatalog:
 
     @contextmanager
     def _platform_connection(
-        self, memory_limit: str, *, threads: int | None = None, ordered: bool = False
+        self, memory_limit: str, *, threads: int | None = None, ordered: bool = False, sql: str | None = None
     ) -> Iterator[duckdb.DuckDBPyConnection]:
         """`connect()` bounded to `memory_limit` (and `threads`), spilling into a folder of its own under
         the state folder (never the working directory; concurrent jobs don't share it). `ordered` keeps
@@ -194,7 +199,7 @@ class DuckDbCatalog:
         spill.mkdir(parents=True)  # DuckDB creates the last folder only
         con = None
         try:
-            con = self.connect()
+            con = self.connect(sql)
             con.execute(f"SET memory_limit = '{memory_limit}'")
             con.execute(f"SET temp_directory = '{spill.as_posix()}'")
             con.execute(f"SET preserve_insertion_order = {'true' if ordered else 'false'}")
@@ -240,7 +245,7 @@ class DuckDbCatalog:
         """The result in memory (small results: counts, aggregates, a few rows); the engine's own work
         is bounded to `QUERY_MEMORY_LIMIT` and spills beyond it (DuckDB's default is 80% of the RAM)."""
         try:
-            with self._platform_connection(QUERY_MEMORY_LIMIT, ordered=True) as con:
+            with self._platform_connection(QUERY_MEMORY_LIMIT, ordered=True, sql=sql) as con:
                 return con.sql(sql).to_arrow_table()
         except CatalogError as e:
             raise CatalogError(f"query failed: {e}") from e
@@ -275,7 +280,7 @@ class DuckDbCatalog:
         )
         target = folder.as_posix().replace("'", "''")
         try:
-            with self._platform_connection(memory_limit, threads=1, ordered=True) as con:
+            with self._platform_connection(memory_limit, threads=1, ordered=True, sql=sql) as con:
                 # Every column nullable, as Athena writes them and whatever the data: with statistics
                 # propagation DuckDB marks a column that holds no NULL *in this data* as required, so
                 # the schema would change with the data (and between the files of one result).
