@@ -250,6 +250,14 @@ class Settings(BaseSettings):
         description="AWS Payment Cryptography CVK (key ARN or alias) that generates and verifies CVVs.",
     )
 
+    # -- experiment tracking (cdp/tracking: notebooks' training runs and `run-pipeline --local`) --------
+    mlflow_tracking_arn: str | None = Field(
+        None,
+        description="AWS backend: the SageMaker managed MLflow tracking server ARN experiments are logged "
+        "to. Locally they go to the MLflow store under the home (`<home>/state/mlflow.db`).",
+    )
+    mlflow_ui_port: int = Field(5000, ge=1, le=65535, description="Port of `cdp mlflow ui` (on 127.0.0.1).")
+
     @field_validator("home")
     @classmethod
     def _absolute_home(cls, v: Path) -> Path:
@@ -259,6 +267,11 @@ class Settings(BaseSettings):
     @classmethod
     def _unset_endpoint(cls, v: object) -> object:
         return None if v == "" else v  # an empty CDP_AWS_ENDPOINT_URL means AWS's own endpoints
+
+    @field_validator("mlflow_tracking_arn", mode="before")
+    @classmethod
+    def _unset_tracking_arn(cls, v: object) -> object:
+        return None if v == "" else v
 
     @field_validator("identity_file", mode="before")
     @classmethod
