@@ -61,6 +61,7 @@ for part in (
     cdp_cli.models_app,
     cdp_cli.keys_app,
     cdp_cli.crypto_app,
+    cdp_cli.mlflow_app,
     monitoring_cli.monitor_app,
 ):
     app.add_typer(part)

@@ -1,6 +1,6 @@
 """The data platform's commands: `commands` (top-level: generate, profile, load, migrate-core-banking,
 batch, sql, export, whoami), `stream_commands` (stream produce and consume) and one group per concern
-(audit, forget, retention, identity, models, keys, crypto). The `cdp` command composes them.
+(audit, forget, retention, identity, models, keys, crypto, mlflow). The `cdp` command composes them.
 
 Heavy libraries are imported inside the commands so that `cdp --help` starts fast.
 """
@@ -14,6 +14,7 @@ from cdp.cli.audit import audit_app
 from cdp.cli.crypto import crypto_app
 from cdp.cli.identity import commands as _identity_commands
 from cdp.cli.identity import identity_app
+from cdp.cli.mlflow import mlflow_app
 from cdp.cli.models import models_app
 from cdp.cli.privacy import commands as _privacy_commands
 from cdp.cli.privacy import forget_app, retention_app
@@ -28,6 +29,7 @@ __all__ = [
     "forget_app",
     "identity_app",
     "keys_app",
+    "mlflow_app",
     "models_app",
     "retention_app",
     "stream_commands",

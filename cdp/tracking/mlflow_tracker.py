@@ -191,6 +191,27 @@ class MlflowExperimentTracker:
             for r in found
         ]
 
+    def ui_command(self, port: int) -> list[str] | None:
+        """The `mlflow ui` command line that opens this store, bound to 127.0.0.1 only; None for a remote
+        tracking server (a SageMaker managed server has its own UI: `remote_ui_hint`)."""
+        if not self.tracking_uri or self.tracking_uri.startswith("arn:"):
+            return None
+        return [
+            "mlflow", "ui", "--backend-store-uri", self.tracking_uri,
+            "--host", "127.0.0.1", "--port", str(int(port)),
+        ]  # fmt: skip
+
+    def remote_ui_hint(self) -> str:
+        """How to open a SageMaker managed MLflow tracking server's UI (a presigned URL, AWS credentials)."""
+        if not self.tracking_uri:
+            return "no tracking server: set CDP_MLFLOW_TRACKING_ARN"
+        name = self.tracking_uri.rpartition("/")[2]
+        return (
+            f"experiments are on the SageMaker managed MLflow tracking server {self.tracking_uri}; "
+            "open its UI "
+            f"with `aws sagemaker create-presigned-mlflow-tracking-server-url --tracking-server-name {name}`"
+        )
+
     def artifact_path(self, run_id: str, path: str = "") -> str:
         from mlflow.exceptions import MlflowException
 
@@ -200,11 +221,3 @@ class MlflowExperimentTracker:
             raise TrackingError(f"no tracked run {run_id!r}") from None
         uri = f"{base}/{path}" if path else base
         return uri.removeprefix("file://")
-
-
-def ui_command(settings: Settings, tracking_uri: str) -> list[str]:
-    """The `mlflow ui` command line that opens the local store, bound to 127.0.0.1 only."""
-    return [
-        "mlflow", "ui", "--backend-store-uri", tracking_uri,
-        "--host", "127.0.0.1", "--port", str(settings.mlflow_ui_port),
-    ]  # fmt: skip

@@ -72,6 +72,14 @@ class ExperimentTracker(Protocol):
         """Where a run's artifact is (a local folder here, an s3:// URI in AWS)."""
         ...
 
+    def ui_command(self, port: int) -> list[str] | None:
+        """The command that serves the experiments' UI on 127.0.0.1, or None for a remote server."""
+        ...
+
+    def remote_ui_hint(self) -> str:
+        """One line saying how to open a remote tracking server's UI."""
+        ...
+
 
 def experiment_name(pipeline: str) -> str:
     """The experiment a model's training runs go to, from a notebook or `run-pipeline --local` alike
