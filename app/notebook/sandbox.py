@@ -81,12 +81,15 @@ def _issue_identities(backends: Backends) -> dict[str, Path]:
     return paths
 
 
-def start_sandbox(users: int = 6, seed: int = 3, *, champion: bool = False, stream: bool = False) -> Sandbox:
-    """A fresh home with `users` generated users through batch and features (see the module doc)."""
+def start_sandbox(
+    users: int = 6, seed: int = 3, *, champion: bool = False, stream: bool = False, root: Path | None = None
+) -> Sandbox:
+    """A fresh home (a new folder in `root`, default the system's temporary folder) with `users` generated
+    users through batch and features (see the module doc)."""
     from cdp.cli.source_data import batch, generate, load
     from features.commands import build
 
-    home = Path(tempfile.mkdtemp(prefix="cdp-notebook-"))
+    home = Path(tempfile.mkdtemp(prefix="cdp-notebook-", dir=root))
     os.environ["CDP_HOME"] = str(home)
     os.environ.update(SMALL_DATA_SETTINGS)
     os.environ.pop("CDP_IDENTITY_FILE", None)
