@@ -150,9 +150,20 @@ def test_train_tracks_the_run_with_what_reproduces_it(p, trained):
 
 
 def test_runs_lists_notebook_and_pipeline_runs(p, trained):
+    from cdp.backends import Backends
+
     runs = p.runs("fraud")
     assert {"notebook", "run-pipeline --local"} <= set(runs["source"])  # the sandbox's champion's run
     assert "metric.pr_auc" in runs.columns and runs["status"].eq("FINISHED").all()
+    tracker = Backends().experiment_tracker
+    pipeline = next(r for r in tracker.runs("fraud-experiments") if r["tags"]["cdp.source"] != "notebook")
+    assert pipeline["tags"]["cdp.registered_model"] == "cdp-fraud" and pipeline["tags"]["cdp.execution_id"]
+    assert len(pipeline["tags"]["cdp.data_snapshot_sha256"]) == 64 and pipeline["params"]["max_depth"]
+    assert pipeline["params"]["feature_query"] == "SELECT * FROM fraud_training_set"
+    assert "pr_auc" in pipeline["metrics"]
+    folder = tracker.artifact_path(pipeline["run_id"])
+    assert "feature_spec.json" in os.listdir(os.path.join(folder, "features"))
+    assert "pr_curve.png" in os.listdir(os.path.join(folder, "plots"))
 
 
 def test_track_opens_a_run_of_your_own(p):

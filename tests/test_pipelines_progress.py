@@ -42,7 +42,9 @@ def test_run_local_pipeline_prints_each_step_as_it_finishes(tmp_path):
         "fraud", backends, scripts_dir=write_scripts(tmp_path / "scripts"), progress=lines.append
     )
     assert record.status == "Succeeded", record.failure_reason
-    matches = [LINE.fullmatch(line) for line in lines]
+    *step_lines, tracked = lines  # the finished run is logged to its MLflow experiment last
+    assert tracked.startswith("fraud tracked: MLflow run ") and tracked.endswith("fraud-experiments")
+    matches = [LINE.fullmatch(line) for line in step_lines]
     assert all(matches), lines
     ran = [s for s in record.steps if s.status != "NotExecuted"]
     assert [m["step"] for m in matches] == [s.name for s in ran]
