@@ -97,7 +97,9 @@ class Platform:
         self, model: str = "fraud", *, start: date | None = None, end: date | None = None
     ) -> TrainingSet:
         """The model's training set, in memory: `fraud` computed point-in-time over `[start, end)` and split
-        by time as the pipeline splits it; `clv` / `segmentation` as `cdp features build` wrote them."""
+        by time as the pipeline splits it; `clv` / `segmentation` as `cdp features build` wrote them.
+        The rows come through the analyst surface, whose result limit (`CDP_ANALYST_MAX_ROWS`) bounds
+        them: narrow a large lake with `start` / `end`."""
         self._authorize(READ_ACTION)
         if model == "fraud":
             return fraud_training_set(self._surface, start, end, self.settings.training_eval_min_frauds)
