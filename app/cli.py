@@ -66,6 +66,7 @@ for part in (
     cdp_cli.models_app,
     cdp_cli.keys_app,
     cdp_cli.crypto_app,
+    cdp_cli.mlflow_app,
     monitoring_cli.monitor_app,
     notify_app,
     campaign_app,

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from cdp.security.vault import PiiVault
     from cdp.stream.port import EventStream
     from cdp.textgen.port import TextWriter
+    from cdp.tracking.port import ExperimentTracker
     from cdp.transform.inprocess import LocalScorer
     from cdp.transform.port import BatchTransform
 
@@ -147,6 +148,16 @@ class Backends:
         return MlflowModelRegistry.from_settings(
             self.settings, audit=lambda: self.audit, object_store=self.object_store
         )
+
+    @cached_property
+    def experiment_tracker(self) -> ExperimentTracker:
+        """MLflow experiments: the local store under the home here (shared with the model registry), the
+        SageMaker managed MLflow tracking server `CDP_MLFLOW_TRACKING_ARN` in AWS."""
+        from cdp.tracking.mlflow_tracker import MlflowExperimentTracker
+
+        if self.aws:
+            return MlflowExperimentTracker.sagemaker(self.settings)
+        return MlflowExperimentTracker.local(self.settings)
 
     def scoring_endpoint(self, local_scorer: Callable[[], ChampionScorer]) -> ScoringEndpoint:
         """The stream handler's scoring endpoint: in AWS the SageMaker endpoint `fraud_endpoint_name`

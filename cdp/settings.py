@@ -350,6 +350,13 @@ class Settings(BaseSettings):
     dashboard_min_customers: int = Field(
         5, ge=2, description="Customer aggregates: a cell of fewer customers is not shown (nor stored)."
     )
+    # -- experiment tracking (cdp/tracking: notebooks' training runs and `run-pipeline --local`) --------
+    mlflow_tracking_arn: str | None = Field(
+        None,
+        description="AWS backend: the SageMaker managed MLflow tracking server ARN experiments are logged "
+        "to. Locally they go to the MLflow store under the home (`<home>/state/mlflow.db`).",
+    )
+    mlflow_ui_port: int = Field(5000, ge=1, le=65535, description="Port of `cdp mlflow ui` (on 127.0.0.1).")
 
     @field_validator("home")
     @classmethod
@@ -360,6 +367,11 @@ class Settings(BaseSettings):
     @classmethod
     def _unset_endpoint(cls, v: object) -> object:
         return None if v == "" else v  # an empty CDP_AWS_ENDPOINT_URL means AWS's own endpoints
+
+    @field_validator("mlflow_tracking_arn", mode="before")
+    @classmethod
+    def _unset_tracking_arn(cls, v: object) -> object:
+        return None if v == "" else v
 
     @field_validator("identity_file", "recovery_key_file", mode="before")
     @classmethod

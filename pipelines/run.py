@@ -31,6 +31,7 @@ def run_local_pipeline(
     registered_by: str | None = None,
     progress: Callable[[str], None] | None = None,
     from_step: str | None = None,
+    track: bool = True,
 ) -> tuple[Any, Path]:
     """Build `model`'s definition and run it with the local executor; returns (run record, run folder).
 
@@ -38,7 +39,9 @@ def run_local_pipeline(
     one line per step as it finishes, the model's name first: `fraud Train: Succeeded (41.2 s, CPU
     80.5 s, peak 2.3 GB)` (see `StepRecord.summary`), and a line saying why when a step is not taken
     from the cache. `from_step` reruns from that step, reusing the upstream steps' outputs of the
-    latest run that has them; an unknown step, or no such run, raises `ExecutorError` before any step."""
+    latest run that has them; an unknown step, or no such run, raises `ExecutorError` before any step.
+    With `track` the finished run is logged to the model's MLflow experiment (`pipelines.tracking`); a
+    tracking failure is reported on `progress` and does not change the run's outcome."""
     from cdp.backends import Backends
     from pipelines.definition import build_definition
     from pipelines.local import LocalPipelineExecutor
@@ -68,4 +71,33 @@ def run_local_pipeline(
         parameters=parameters or {},
         from_step=from_step,
     )
-    return record, executor.run_dir(record.execution_id)
+    run_dir = executor.run_dir(record.execution_id)
+    if track:
+        _track(backends, model, record, run_dir, registered_by, progress)
+    return record, run_dir
+
+
+def _track(
+    backends: Any,
+    model: str,
+    record: Any,
+    run_dir: Path,
+    run_by: str | None,
+    progress: Callable[[str], None] | None,
+) -> None:
+    """Log the run to MLflow; a failure to log is one progress line (the model run itself stands)."""
+    from mlflow.exceptions import MlflowException
+
+    from cdp.tracking.port import TrackingError, experiment_name
+    from pipelines.tracking import track_pipeline_run
+
+    try:
+        run_id = track_pipeline_run(
+            backends.experiment_tracker, backends.object_store, model, record, run_dir, run_by
+        )
+    except (TrackingError, MlflowException, OSError, ValueError) as e:
+        line = f"{model} tracking: not logged ({' '.join(str(e).split())})"
+    else:
+        line = f"{model} tracked: MLflow run {run_id} in experiment {experiment_name(model)}"
+    if progress is not None:
+        progress(line)

@@ -42,6 +42,8 @@ def test_run_local_pipeline_prints_each_step_as_it_finishes(tmp_path):
         "fraud", backends, scripts_dir=write_scripts(tmp_path / "scripts"), progress=lines.append
     )
     assert record.status == "Succeeded", record.failure_reason
+    *lines, tracked = lines  # the finished run is logged to its MLflow experiment last
+    assert tracked.startswith("fraud tracked: MLflow run ") and tracked.endswith("fraud-experiments")
     misses = [line for line in lines if ": not from the cache: " in line]
     jobs = [s.name for s in record.steps if s.type in ("Processing", "Training")]
     # a first run: each cached job step says why it runs, before its finished line

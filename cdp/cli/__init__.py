@@ -1,7 +1,7 @@
 """The data platform's commands: `commands` (top-level: generate, profile, load, migrate-core-banking,
 batch, sql, export, whoami), `stream_commands` (stream produce and consume) and one group per concern
-(audit, backup, forget, retention, identity, models, keys, crypto); `restore` is a top-level command.
-The `cdp` command composes them.
+(audit, backup, forget, retention, identity, models, keys, crypto, mlflow); `restore` is a top-level
+command. The `cdp` command composes them.
 
 Heavy libraries are imported inside the commands so that `cdp --help` starts fast.
 """
@@ -17,6 +17,7 @@ from cdp.cli.backup import restore_commands as _restore_commands
 from cdp.cli.crypto import crypto_app
 from cdp.cli.identity import commands as _identity_commands
 from cdp.cli.identity import identity_app
+from cdp.cli.mlflow import mlflow_app
 from cdp.cli.models import models_app
 from cdp.cli.privacy import commands as _privacy_commands
 from cdp.cli.privacy import forget_app, retention_app
@@ -32,6 +33,7 @@ __all__ = [
     "forget_app",
     "identity_app",
     "keys_app",
+    "mlflow_app",
     "models_app",
     "retention_app",
     "stream_commands",

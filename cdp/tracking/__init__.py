@@ -1,0 +1,3 @@
+"""Experiment tracking: training runs' parameters, metrics, plots, feature manifest and what reproduces
+them, logged to an MLflow experiment (`port.ExperimentTracker`; `Backends.experiment_tracker` picks where).
+"""
