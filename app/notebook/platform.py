@@ -40,7 +40,6 @@ from cdp.tracking.port import TrackedRun, experiment_name
 from cdp.tracking.reproduce import reproducibility_tags
 from features.leakage import LeakageReport, check_point_in_time
 from monitoring.promotion.decision import PromotionDecision
-from monitoring.promotion.policy import PromotionPolicy
 
 READ_ACTION = "sql"  # reading the lake through the analyst surface
 REGISTER_ACTION = "model-register"
@@ -194,38 +193,33 @@ class Platform:
 
     def score(self, model: str, version: int | None, data: Data) -> pd.DataFrame:
         """Score `data` with `model` version `version` (None: the champion): one row per input row with the
-        score, the decision at the version's threshold and reason codes.
+        score, the decision at the version's threshold (`alert`) and reason codes for the alerts; the
+        function behind `cdp score` (`inference.batch_scoring.score_transactions`), reading the lake
+        through this identity's read-only surface. `data`: an IBM transactions CSV, a lake table name, a
+        training set, a frame or a Parquet file of the view's rows."""
+        from inference.batch_scoring import score_transactions
 
-        Calls `inference.batch_score.score_transactions(backends, model, data, version=...)` (batch scoring,
-        `cdp score`) when it is installed; until then the interim path over the serving code, which takes
-        rows carrying the fraud view's features (`app.notebook.interim_scoring`)."""
         self._authorize(READ_ACTION)
-        try:
-            from inference.batch_score import score_transactions  # type: ignore[import-not-found]
-        except ImportError:
-            from app.notebook.interim_scoring import score_rows
-
-            return score_rows(
-                self.models.load(model, version), self._rows(data), self.settings.serve_fraud_threshold
-            )
-        return score_transactions(self._surface, model, data, version=version)
+        return score_transactions(model, version, self._scorable(data), backends=self._surface)
 
     def evaluate(self, model: str, version: int | None, labelled: Data) -> dict[str, Any]:
-        """Metrics of `model` version `version` (None: the champion) on labelled data: PR-AUC, ROC-AUC,
-        recall and precision at the alert budget and at the threshold.
+        """Metrics of `model` version `version` (None: the champion) on labelled data, as `cdp evaluate`
+        reports them (`monitoring.evaluation.evaluate_model`): PR-AUC, ROC-AUC, precision and recall at
+        the threshold and at the alert budget, calibration, episodes, bootstrap intervals. Unlabelled data
+        raises `ValueError`."""
+        from monitoring.evaluation import evaluate_model
 
-        Calls `inference.evaluation.evaluate_labelled(backends, model, labelled, version=...)` (`cdp
-        evaluate`) when it is installed; until then the interim path (`app.notebook.interim_scoring`)."""
         self._authorize(READ_ACTION)
-        try:
-            from inference.evaluation import evaluate_labelled  # type: ignore[import-not-found]
-        except ImportError:
-            from app.notebook.interim_scoring import evaluate_rows
+        data = self._scorable(labelled)
+        if isinstance(data, pd.DataFrame) and not {"is_fraud", "label"} & set(data.columns):
+            raise ValueError("the input has no fraud labels: evaluation needs labelled rows")
+        return evaluate_model(model, version, data, backends=self._surface).to_dict()
 
-            budget = PromotionPolicy.from_settings(self.settings).alert_budget
-            loaded = self.models.load(model, version)
-            return evaluate_rows(loaded, self._rows(labelled), budget, self.settings.serve_fraud_threshold)
-        return evaluate_labelled(self._surface, model, labelled, version=version)
+    def _scorable(self, data: Data) -> str | Path | pd.DataFrame:
+        """What batch scoring takes: an IBM CSV's path or a lake table's name as they are, else rows."""
+        if isinstance(data, str | Path) and (Path(data).suffix == ".csv" or str(data).isidentifier()):
+            return data
+        return self._rows(data)
 
     # -- promotion ----------------------------------------------------------------------------------
     def compare(
