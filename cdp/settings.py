@@ -271,6 +271,13 @@ class Settings(BaseSettings):
         200, ge=0, description="Evaluation: bootstrap resamples of fraud episodes for confidence intervals."
     )
 
+    # -- online state rebuilt from the lake (`cdp features sync-online`) ---------------------------
+    online_sync_rows_per_bucket: int = Field(
+        8_000_000,
+        ge=1,
+        description="Online-state rebuild: lake rows per set of cards built at once (more: faster, more RAM)",
+    )
+
     @field_validator("home")
     @classmethod
     def _absolute_home(cls, v: Path) -> Path:

@@ -194,6 +194,29 @@ class OnlineFeatures:
             self._dirty.add(k)
             self._clean.pop(k, None)
 
+    def seed(
+        self,
+        key: str,
+        hist: list[int],
+        seen: Mapping[str, dict[Any, None]],
+        share: Mapping[str, dict[Any, int]],
+        first: Row,
+    ) -> None:
+        """Start `key` from the aggregates of earlier events (`hist`, values seen and counted per column,
+        in first-seen order) that the events replayed next by `update` continue, `first` the first of
+        them. `first` also stands in for the event before it in `prev` (only read for its own returned
+        features, which are not the stream's; the state after it is). Written at the next flush."""
+        st = _State(len(self.plan.val_cols), self.plan)
+        st.hist = list(hist)
+        st.prev = {"epoch_s": epoch_seconds(first["ts"])} | {
+            c: COLUMNS[c].value(first) for c in self.plan.lagged
+        }
+        st.seen = {c: dict(seen.get(c, {})) for c in self.plan.first_seen}
+        st.share = {c: dict(share.get(c, {})) for c in self.plan.shares}
+        self._states[key] = st
+        self._dirty.add(key)
+        self._clean.pop(key, None)
+
     def forget(self, keys: Iterable[str]) -> None:
         """Drop `keys` from memory without writing them (the next use reads the stored state)."""
         parked = self._parked
