@@ -152,3 +152,15 @@ def test_the_sync_sql_is_valid_for_athena():
         athena = to_athena(sql)
         assert parses_as_trino(athena)
         assert "TO_UNIXTIME" in athena or "ORDER BY" in athena  # transpiled, not passed through
+
+
+def test_the_command_rebuilds_the_state_and_says_how_much_was_replayed(lake, sample, capsys):
+    from features.cli import features_sync_online
+
+    tx, _ = sample
+    until = cuts(tx)[1]
+    features_sync_online(until.isoformat())
+    out = " ".join(capsys.readouterr().out.split())
+    shape = coverage(tx, until)
+    assert f"{shape['cards']:,} cards" in out and f"({shape['inside']:,} replayed" in out
+    assert len(Backends().online_store.keys()) == shape["cards"]
