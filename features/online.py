@@ -202,10 +202,11 @@ class OnlineFeatures:
         share: Mapping[str, dict[Any, int]],
         first: Row,
     ) -> None:
-        """Start `key` from the aggregates of earlier events (`hist`, values seen and counted per column,
-        in first-seen order) that the events replayed next by `update` continue, `first` the first of
-        them. `first` also stands in for the event before it in `prev` (only read for its own returned
-        features, which are not the stream's; the state after it is). Written at the next flush."""
+        """Start `key` from what its events before the longest window leave (`hist`; the values seen and
+        counted per column, in first-seen order); `update` then replays the events inside the window,
+        `first` the first of them. `prev` (the event before) is taken from `first` itself: it only feeds
+        the features `update` returns for `first` (so those are not the stream's), never the state after
+        it. Written to the store at the next flush."""
         st = _State(len(self.plan.val_cols), self.plan)
         st.hist = list(hist)
         st.prev = {"epoch_s": epoch_seconds(first["ts"])} | {
