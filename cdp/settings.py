@@ -358,6 +358,13 @@ class Settings(BaseSettings):
     )
     mlflow_ui_port: int = Field(5000, ge=1, le=65535, description="Port of `cdp mlflow ui` (on 127.0.0.1).")
 
+    # -- online state rebuilt from the lake (`cdp features sync-online`) ---------------------------
+    online_sync_rows_per_bucket: int = Field(
+        8_000_000,
+        ge=1,
+        description="Online-state rebuild: lake rows per set of cards built at once (more: faster, more RAM)",
+    )
+
     @field_validator("home")
     @classmethod
     def _absolute_home(cls, v: Path) -> Path:

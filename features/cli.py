@@ -82,5 +82,6 @@ def features_sync_online(until: str | None = None) -> None:
         )
     console.print(
         f"online state: {summary['cards']:,} cards from {summary['events']:,} events "
+        f"({summary['replayed']:,} replayed, the older ones aggregated) "
         f"before {summary['until']} in {summary['seconds']:.0f}s"
     )

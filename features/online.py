@@ -194,6 +194,30 @@ class OnlineFeatures:
             self._dirty.add(k)
             self._clean.pop(k, None)
 
+    def seed(
+        self,
+        key: str,
+        hist: list[int],
+        seen: Mapping[str, dict[Any, None]],
+        share: Mapping[str, dict[Any, int]],
+        first: Row,
+    ) -> None:
+        """Start `key` from what its events before the longest window leave (`hist`; the values seen and
+        counted per column, in first-seen order); `update` then replays the events inside the window,
+        `first` the first of them. `prev` (the event before) is taken from `first` itself: it only feeds
+        the features `update` returns for `first` (so those are not the stream's), never the state after
+        it. Written to the store at the next flush."""
+        st = _State(len(self.plan.val_cols), self.plan)
+        st.hist = list(hist)
+        st.prev = {"epoch_s": epoch_seconds(first["ts"])} | {
+            c: COLUMNS[c].value(first) for c in self.plan.lagged
+        }
+        st.seen = {c: dict(seen.get(c, {})) for c in self.plan.first_seen}
+        st.share = {c: dict(share.get(c, {})) for c in self.plan.shares}
+        self._states[key] = st
+        self._dirty.add(key)
+        self._clean.pop(key, None)
+
     def forget(self, keys: Iterable[str]) -> None:
         """Drop `keys` from memory without writing them (the next use reads the stored state)."""
         parked = self._parked
