@@ -377,7 +377,9 @@ class MlflowModelRegistry:
             mv = self._model_version(model_name, version)
             status = dict(mv.tags).get(STATUS_TAG, PENDING)
             if status != PENDING:
-                raise InvalidRegistrationError(f"v{int(version)} is {status}: only a pending version challenges")
+                raise InvalidRegistrationError(
+                    f"v{int(version)} is {status}: only a pending version challenges"
+                )
             self._client.set_registered_model_alias(model_name, CHALLENGER, mv.version)
             return self.get(model_name, version)
 

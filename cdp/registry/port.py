@@ -263,9 +263,7 @@ class ModelRegistry(Protocol):
         """Only the challenger's version number (a cheap check for pollers), or None."""
         ...
 
-    def record_evidence(
-        self, model_name: str, version: int, kind: str, document: Mapping[str, Any]
-    ) -> None:
+    def record_evidence(self, model_name: str, version: int, kind: str, document: Mapping[str, Any]) -> None:
         """Keep a JSON document of `kind` (lowercase name) with the version, replacing one of that kind;
         `InvalidRegistrationError` when it is too large or holds personal data."""
         ...

@@ -440,7 +440,9 @@ class SageMakerModelRegistry:
             package, group_arn = self._describe_package(model_name, version)
             status = str(package["ModelApprovalStatus"])
             if status != PENDING:
-                raise InvalidRegistrationError(f"v{int(version)} is {status}: only a pending version challenges")
+                raise InvalidRegistrationError(
+                    f"v{int(version)} is {status}: only a pending version challenges"
+                )
             tag = {"Key": CHALLENGER_TAG, "Value": str(int(version))}
             self._sm.delete_tags(ResourceArn=group_arn, TagKeys=[CHALLENGER_TAG])  # moto appends on add
             self._sm.add_tags(ResourceArn=group_arn, Tags=[tag])
@@ -466,7 +468,8 @@ class SageMakerModelRegistry:
     def record_evidence(self, model_name: str, version: int, kind: str, document: Mapping[str, Any]) -> None:
         text = encode_evidence(kind, document)
         self._describe_package(model_name, version)  # the version must exist
-        self._store.put_bytes(f"{self._evidence_prefix(model_name, version)}{kind}.json", text.encode("utf-8"))
+        uri = f"{self._evidence_prefix(model_name, version)}{kind}.json"
+        self._store.put_bytes(uri, text.encode("utf-8"))
 
     def evidence(self, model_name: str, version: int) -> dict[str, dict[str, Any]]:
         validate_model_name(model_name)
