@@ -7,7 +7,6 @@ named person who is not the version's author.
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -15,16 +14,31 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from cdp.backends import Backends
-from cdp.registry import APPROVED, PENDING, REJECTED, Lineage
+from cdp.lake.writer import LakeWriter
+from cdp.registry import APPROVED, REJECTED, Lineage
+from cdp.registry.approval import AUTO_APPROVER, ApprovalRefused, approve_switch
 from cdp.registry.scoring import load_scoring_model
 from cdp.scoring.inprocess import InProcessEndpoint
+from cdp.scoring.port import Score, ScoredBatch
+from cdp.security.errors import AccessDenied
 from cdp.settings import Settings
 from cdp.streaming import records
 from inference.holder import ModelHolder
 from inference.loaded import load_version
+from inference.streaming import scored
 from inference.streaming.champion_scorer import FraudChampionScorer
 from inference.streaming.handler import build_handler
-from inference.streaming.shadow import ChallengerScorer
+from inference.streaming.shadow import TRANSACTIONS_SHADOW, ChallengerScorer, shadow_table
+from monitoring.promotion import switch
+from monitoring.promotion.shadow import ShadowPolicy, compare_shadow
+from monitoring.promotion.switch import (
+    AWAITING_APPROVAL,
+    NO_CHALLENGER,
+    SHADOW_CONTINUES,
+    SWITCHED,
+    decide_switch,
+    manual_reasons,
+)
 from tests.test_inference_app import random_events, token, train_fraud_model
 from tests.test_stream_handler import event_of
 
@@ -146,3 +160,181 @@ def test_scored_events_record_model_view_version_and_feature_hash(platform):
         assert row["feature_hash"] == "sha256:" + hashlib.sha256(row["features"].encode()).hexdigest()
         assert (row["model"], row["model_version"]) == (MODEL, 1)
     handler.close()
+
+
+# -- the shadow comparison and the approval policy (shadow rows landed as the handler writes them) -------
+# Loose bounds except where a test is about one of them; no waiting period.
+LOOSE = ShadowPolicy(min_events=20, min_hours=0.0, max_alert_rate_change=10.0, min_agreement=0.0,
+                     max_pr_auc_drop=0.02, min_labelled_frauds=3)  # fmt: skip
+
+
+def land(platform: Platform, champion: list[float], challenger: list[float], frauds: list[bool]) -> None:
+    """Scored events (champion v1's probabilities, their labels) and their shadow rows (challenger v2)."""
+    backends = platform.backends
+    events = platform.events(len(champion))
+    for event, label in zip(events, frauds, strict=True):
+        event["is_fraud"] = label
+    at = datetime.now(UTC).replace(tzinfo=None)
+    table = scored.scored_table(
+        events, [{"amount_cents": e["amount_cents"]} for e in events], champion, [[]] * len(events),
+        THRESHOLD, MODEL, 1, at,
+    )  # fmt: skip
+    shadow = ScoredBatch(MODEL, 2, THRESHOLD, [Score(p, []) for p in challenger])
+    writer, bucket = (
+        LakeWriter(backends.object_store, backends.settings.lake_bucket),
+        backends.settings.lake_bucket,
+    )
+    for lake_table, rows in (
+        (scored.TRANSACTIONS_SCORED, table),
+        (TRANSACTIONS_SHADOW, shadow_table(table, shadow, at)),
+    ):
+        backends.catalog.register_table(lake_table.info(bucket))
+        writer.write_chunk(lake_table, rows, "scored-test")
+
+
+def audit(platform: Platform, action: str) -> list:
+    return [r for r in platform.backends.audit.records() if r.action == action]
+
+
+def test_the_comparison_waits_for_the_volume_and_the_period(platform):
+    land(platform, [0.1] * 30, [0.1] * 30, [False] * 30)
+    registry = platform.backends.model_registry
+    for policy, waiting in (
+        (replace(LOOSE, min_events=31), "30 shadow events of the 31 needed"),
+        (replace(LOOSE, min_hours=1.0), "h in shadow of the 1 h needed"),
+    ):
+        decision = decide_switch(platform.backends, MODEL, actor="promotion-gate", policy=policy)
+        assert decision.outcome == SHADOW_CONTINUES and waiting in decision.reasons[0]
+    assert registry.challenger_version(MODEL) == 2 and registry.champion_version(MODEL) == 1
+    assert registry.evidence(MODEL, 2) == {} and not audit(platform, "model-shadow-comparison")
+
+
+def test_a_retrain_within_bounds_switches_by_policy_and_records_who_and_why(platform):
+    champion = [0.9 if i % 5 == 0 else 0.05 for i in range(40)]
+    frauds = [i % 5 == 0 and i % 10 == 0 for i in range(40)]
+    land(platform, champion, [p * 0.98 for p in champion], frauds)
+
+    decision = decide_switch(platform.backends, MODEL, actor="promotion-gate", policy=LOOSE)
+
+    assert (decision.outcome, decision.route, decision.approver) == (SWITCHED, "auto", AUTO_APPROVER)
+    comparison = decision.comparison
+    assert (comparison.events, comparison.agreement, comparison.alert_rate_change) == (40, 1.0, 0.0)
+    assert comparison.labelled_frauds == 4 and not comparison.metric_drop
+    registry = platform.backends.model_registry
+    switched = registry.get(MODEL, 2)
+    assert (switched.status, switched.is_champion, switched.is_challenger) == (APPROVED, True, False)
+    evidence = registry.evidence(MODEL, 2)
+    assert evidence["shadow"]["passed"] and evidence["shadow"]["approval_route"] == "auto"
+    approval = evidence["approval"]
+    assert (approval["approver"], approval["route"], approval["executed_by"]) == (
+        AUTO_APPROVER,
+        "auto",
+        "promotion-gate",
+    )
+    assert approval["author"] == PIPELINE and approval["at"]
+    (approve,) = [r for r in audit(platform, "model-approve") if r.details["version"] == 2]
+    assert approve.actor == AUTO_APPROVER and approve.outcome == "allowed"
+    (recorded,) = audit(platform, "model-switch-approval")
+    assert recorded.actor == AUTO_APPROVER and recorded.details["executed_by"] == "promotion-gate"
+    (compared,) = audit(platform, "model-shadow-comparison")
+    assert compared.details["passed"] is True and compared.details["events"] == 40
+    assert (
+        decide_switch(platform.backends, MODEL, actor="promotion-gate", policy=LOOSE).outcome == NO_CHALLENGER
+    )
+
+
+@pytest.mark.parametrize(
+    ("policy", "challenger", "failed"),
+    [
+        (replace(LOOSE, max_alert_rate_change=0.5), [0.9] * 40, "alert-rate change +3900.0%"),
+        (
+            replace(LOOSE, min_agreement=0.99),
+            [0.9 if i < 2 else 0.05 for i in range(40)],
+            "agreement 97.50% below",
+        ),
+    ],
+)
+def test_a_comparison_out_of_bounds_rejects_the_challenger_and_the_champion_serves_on(
+    platform, policy, challenger, failed
+):
+    land(platform, [0.9] + [0.05] * 39, challenger, [False] * 40)
+
+    decision = decide_switch(platform.backends, MODEL, actor="promotion-gate", policy=policy)
+
+    assert decision.outcome == switch.REJECTED and any(failed in r for r in decision.reasons), (
+        decision.reasons
+    )
+    registry = platform.backends.model_registry
+    assert registry.get(MODEL, 2).status == REJECTED and registry.challenger_version(MODEL) is None
+    assert registry.champion_version(MODEL) == 1
+    assert "shadow comparison failed" in registry.get(MODEL, 2).status_reason
+
+
+def test_a_metric_drop_needs_a_named_person_who_is_not_the_author(platform):
+    champion = [0.9 if i % 4 == 0 else 0.05 for i in range(40)]
+    frauds = [i % 4 == 0 for i in range(40)]
+    challenger = [0.05 if i % 4 == 0 else (0.06 if i % 4 == 1 else 0.04) for i in range(40)]
+    land(platform, champion, challenger, frauds)
+    backends, registry = platform.backends, platform.backends.model_registry
+    policy = replace(LOOSE, max_alert_rate_change=1.0)
+
+    decision = decide_switch(backends, MODEL, actor="promotion-gate", policy=policy)
+
+    assert decision.outcome == AWAITING_APPROVAL and decision.route == "manual"
+    assert decision.comparison.metric_drop and decision.reasons[0].startswith("metric drop: labelled PR-AUC")
+    assert registry.champion_version(MODEL) == 1 and registry.challenger_version(MODEL) == 2
+    assert registry.evidence(MODEL, 2)["shadow"]["manual_because"] == decision.reasons
+
+    def approve(caller: str, named: str | None = None):  # noqa: ANN202
+        return approve_switch(registry, backends.audit, MODEL, 2, caller_name=caller, role="model-approver",
+                              named=named or caller, reason="reviewed the shadow evidence")  # fmt: skip
+
+    with pytest.raises(ApprovalRefused, match="is not the caller"):
+        approve("model-approver-1", named="someone-else")
+    with pytest.raises(AccessDenied, match="separation of duties"):
+        approve(PIPELINE)  # the author of v2
+    assert registry.champion_version(MODEL) == 1
+    approved = approve("model-approver-1")
+    assert (approved.is_champion, approved.is_challenger) == (True, False)
+    approval = registry.evidence(MODEL, 2)["approval"]
+    assert (approval["approver"], approval["route"], approval["author"]) == (
+        "model-approver-1",
+        "manual",
+        PIPELINE,
+    )
+    assert approval["because"] == decision.reasons
+    denied = [r for r in audit(platform, "model-switch-approval") if r.outcome == "denied"]
+    assert len(denied) == 1 and "someone-else" in denied[0].details["refusal"]
+
+
+def test_only_a_challenger_with_a_passed_comparison_may_be_approved_while_a_champion_serves(platform):
+    backends, registry = platform.backends, platform.backends.model_registry
+
+    def approve(version: int):  # noqa: ANN202
+        return approve_switch(registry, backends.audit, MODEL, version, caller_name="model-approver-1",
+                              role="model-approver", named="model-approver-1", reason="fine")  # fmt: skip
+
+    with pytest.raises(ApprovalRefused, match="no passed shadow comparison yet"):
+        approve(2)
+    with pytest.raises(ApprovalRefused, match="already the champion"):
+        approve(1)
+    registry.reject(MODEL, 2, "promotion-gate", "withdrawn")
+    with pytest.raises(ApprovalRefused, match="is not the challenger"):
+        approve(2)
+    assert registry.champion_version(MODEL) == 1
+
+
+def test_a_new_feature_set_or_no_champion_needs_a_person(platform):
+    registry = platform.backends.model_registry
+    champion, challenger = registry.get(MODEL, 1), registry.get(MODEL, 2)
+    comparison = compare_shadow(platform.backends, challenger, champion, replace(LOOSE, min_events=0))
+    assert manual_reasons(challenger, champion, comparison) == []
+    wider = replace(
+        challenger,
+        lineage=replace(challenger.lineage, features=(*challenger.lineage.features, "velocity_7d")),
+    )
+    (reason,) = manual_reasons(wider, champion, comparison)
+    assert reason.startswith("new feature set (added velocity_7d; removed none)")
+    assert manual_reasons(challenger, None, comparison) == [
+        "no champion yet: a first champion is approved by a person"
+    ]

@@ -60,7 +60,9 @@ def record_approval(
     registry.record_evidence(version.model_name, version.version, APPROVAL_KIND, document)
     audit.append(
         actor=approver, role=role, action=SWITCH_APPROVAL_ACTION, customer_token=NO_CUSTOMER, fields=[],
-        outcome="allowed", details={"model": version.model_name, "version": version.version, **document},
+        outcome="allowed",
+        details={"model": version.model_name, "version": version.version, **document,
+                 "because": "; ".join(document["because"])},
     )  # fmt: skip
     return document
 

@@ -157,8 +157,12 @@ def compare_shadow(
             "comparison on the same holdout stands in for a shadow run"
         ]
         return ShadowComparison(**base, ready=True, passed=True, metric_drop=False, reasons=reasons)
-    if champion is None:
-        reasons = [f"{events} shadow events; no champion to compare with: the volume alone is checked"]
+    if champion is None or frame.empty:
+        reasons = [
+            f"{events} shadow events; no champion to compare with: the volume alone is checked"
+            if champion is None
+            else "no shadow events to compare (no minimum volume is set)"
+        ]
         return ShadowComparison(**base, ready=True, passed=True, metric_drop=False, reasons=reasons)
 
     champion_alerts = int(frame["champion_alert"].sum())
