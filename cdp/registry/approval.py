@@ -7,7 +7,8 @@ Two routes, decided by the approval policy after the challenger's shadow compari
   beside it);
 - `manual`: a new feature set, a metric drop, or a first champion needs a person:
   `cdp models approve MODEL VERSION --as NAME` (`approve_switch` here). NAME must be the caller's own
-  authenticated identity, and the registry refuses the identity that registered the version.
+  authenticated identity (for an IAM principal, its ARN or its last part), recorded as the caller's
+  full identity; the registry refuses the identity that registered the version.
 While a model has a champion, only its challenger whose shadow comparison passed may be approved this
 way (a rollback, `cdp models rollback`, is the path back to an earlier champion). Every approval is kept
 as the version's `approval` evidence (who, when, which route, why) and audited as `model-switch-approval`;
@@ -71,7 +72,7 @@ def check_manual_approval(
     registry: ModelRegistry, model_name: str, version: int, caller_name: str, named: str
 ) -> tuple[ModelVersion, list[str]]:
     """The version a person may approve now and why it needs a person; `ApprovalRefused` otherwise."""
-    if named != caller_name:
+    if named not in (caller_name, caller_name.rsplit("/", 1)[-1]):  # an IAM principal: its own last part
         raise ApprovalRefused(
             f"--as {named!r} is not the caller ({caller_name!r}): an approver names themself"
         )
