@@ -338,3 +338,48 @@ def test_a_new_feature_set_or_no_champion_needs_a_person(platform):
     assert manual_reasons(challenger, None, comparison) == [
         "no champion yet: a first champion is approved by a person"
     ]
+
+
+def test_cdp_models_approve_names_the_approver_and_refuses_in_one_line(platform, monkeypatch):
+    from typer.testing import CliRunner
+
+    from app.main import app
+    from cdp.settings import get_settings
+    from tests.identity_support import issue
+
+    land(
+        platform,
+        [0.9 if i % 4 == 0 else 0.05 for i in range(40)],
+        [0.06] * 40,
+        [i % 4 == 0 for i in range(40)],
+    )
+    backends = platform.backends
+    policy = replace(LOOSE, max_alert_rate_change=1.0)
+    assert decide_switch(backends, MODEL, actor="promotion-gate", policy=policy).outcome == AWAITING_APPROVAL
+    monkeypatch.setenv("CDP_HOME", str(backends.settings.home))
+    author = issue(backends, PIPELINE, "model-approver")  # the identity that registered v2
+    approver = issue(backends, "model-approver-1", "model-approver")
+
+    def cdp(identity, *args: str):  # noqa: ANN001, ANN202
+        get_settings.cache_clear()
+        return CliRunner().invoke(
+            app, ["models", "approve", MODEL, "2", *args], env={"CDP_IDENTITY_FILE": str(identity)}
+        )
+
+    for identity, args, refusal in (
+        (approver, ("--as", "model-approver-2"), "is not the caller"),
+        (author, ("--as", PIPELINE), "separation of duties"),
+    ):
+        result = cdp(identity, *args)
+        assert result.exit_code == 3 and refusal in result.stderr, result.output
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert backends.model_registry.champion_version(MODEL) == 1
+    result = cdp(approver, "--as", "model-approver-1", "--reason", "metric drop reviewed: recall holds")
+    assert result.exit_code == 0 and "approved by model-approver-1" in result.output, result.output
+    get_settings.cache_clear()
+    assert backends.model_registry.champion_version(MODEL) == 2
+    approval = backends.model_registry.evidence(MODEL, 2)["approval"]
+    assert (approval["approver"], approval["reason"]) == (
+        "model-approver-1",
+        "metric drop reviewed: recall holds",
+    )
