@@ -17,6 +17,7 @@ from cdp.backends import Backends
 from cdp.lake.writer import LakeWriter
 from cdp.registry import APPROVED, REJECTED, Lineage
 from cdp.registry.approval import AUTO_APPROVER, ApprovalRefused, approve_switch
+from cdp.registry.commands import show_model
 from cdp.registry.scoring import load_scoring_model
 from cdp.scoring.inprocess import InProcessEndpoint
 from cdp.scoring.port import Score, ScoredBatch
@@ -50,21 +51,16 @@ THRESHOLD = 0.3
 class Platform:
     """One CDP home: the registry (champion v1, challenger v2 unless told), cards and users."""
 
-    def __init__(self, root, challenger_features_differ: bool = False) -> None:
+    def __init__(self, root, models) -> None:  # noqa: ANN001 - the trained model folders
         self.backends = Backends(Settings(home=root / "home"))
-        rng = random.Random(5)
-        self.cards = [token("crd_", rng) for _ in range(4)]
-        self.users = {c: token("usr_", rng) for c in self.cards}
-        events = random_events(rng, self.cards, self.users, 400)
-        train_fraud_model(root / "v1", events, seed=1)
-        train_fraud_model(root / "v2", events, seed=2)
+        self.cards, self.users = models["cards"], models["users"]
         registry = self.backends.model_registry
-        features = load_scoring_model(root / "v1").features
+        features = load_scoring_model(models["v1"]).features
         lineage = Lineage("sha256:test", features, "test", "run-1")
         metrics = {"alert_threshold": THRESHOLD, "pr_auc": 0.5}
-        registry.register(MODEL, root / "v1", metrics, {}, lineage, registered_by=PIPELINE)
+        registry.register(MODEL, models["v1"], metrics, {}, lineage, registered_by=PIPELINE)
         registry.approve(MODEL, 1, "model-approver-1", "first champion")
-        registry.register(MODEL, root / "v2", metrics, {}, lineage, registered_by=PIPELINE)
+        registry.register(MODEL, models["v2"], metrics, {}, lineage, registered_by=PIPELINE)
         registry.set_challenger(MODEL, 2, "promotion-gate", "passed the promotion gate")
 
     def holder(self, alias: str = "champion") -> ModelHolder:
@@ -101,9 +97,22 @@ class Platform:
         return self.backends.catalog.query(f"SELECT * FROM {table} ORDER BY txn_id").to_pylist()
 
 
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> dict:
+    """Two tiny fraud boosters on the same events (different seeds), the cards and users they know."""
+    root = tmp_path_factory.mktemp("shadow-models")
+    rng = random.Random(5)
+    cards = [token("crd_", rng) for _ in range(4)]
+    users = {c: token("usr_", rng) for c in cards}
+    events = random_events(rng, cards, users, 400)
+    train_fraud_model(root / "v1", events, seed=1)
+    train_fraud_model(root / "v2", events, seed=2)
+    return {"v1": root / "v1", "v2": root / "v2", "cards": cards, "users": users}
+
+
 @pytest.fixture
-def platform(tmp_path) -> Platform:
-    return Platform(tmp_path)
+def platform(tmp_path, models) -> Platform:
+    return Platform(tmp_path, models)
 
 
 # -- the stream handler scores the challenger in shadow --------------------------------------------------
@@ -232,6 +241,7 @@ def test_a_retrain_within_bounds_switches_by_policy_and_records_who_and_why(plat
         "promotion-gate",
     )
     assert approval["author"] == PIPELINE and approval["at"]
+    assert show_model(registry, MODEL)["evidence"]["approval"]["approver"] == AUTO_APPROVER  # cdp models show
     (approve,) = [r for r in audit(platform, "model-approve") if r.details["version"] == 2]
     assert approve.actor == AUTO_APPROVER and approve.outcome == "allowed"
     (recorded,) = audit(platform, "model-switch-approval")
