@@ -265,7 +265,8 @@ def _demo_shadow_switch(timeline: Timeline) -> None:
     decisions = shadow_once(Backends(), models=[STREAM_MODEL], timeline=timeline, policy=policy)
     if not decisions:
         console.print(
-            f"{STREAM_MODEL}: no challenger in shadow (the gate kept the champion); nothing to switch"
+            f"{STREAM_MODEL}: no challenger in shadow (no candidate passed the promotion gate): "
+            "the champion serves on"
         )
     for decision in decisions:
         console.print(decision.line(), markup=False, highlight=False, soft_wrap=True)

@@ -393,3 +393,37 @@ def test_cdp_models_approve_names_the_approver_and_refuses_in_one_line(platform,
         "model-approver-1",
         "metric drop reviewed: recall holds",
     )
+
+
+def test_the_demo_shows_the_shadow_comparison_and_the_switch(platform, monkeypatch):
+    """The demo's step after the shadow period: a comparison the policy leaves to a person is approved by
+    model-approver-1, named; the timeline reads shadow comparison, then the approval."""
+    from app.demo import _demo_shadow_switch
+    from cdp.settings import get_settings
+    from monitoring.actions import Timeline
+    from tests.identity_support import issue, issue_services
+
+    land(
+        platform,
+        [0.9 if i % 4 == 0 else 0.05 for i in range(60)],
+        [0.06] * 60,
+        [i % 4 == 0 for i in range(60)],
+    )
+    backends = platform.backends
+    monkeypatch.setenv("CDP_HOME", str(backends.settings.home))
+    monkeypatch.setenv("CDP_SHADOW_MAX_ALERT_RATE_CHANGE", "1.0")
+    monkeypatch.setenv("CDP_SHADOW_MIN_AGREEMENT", "0")
+    monkeypatch.setenv("CDP_DEMO_SHADOW_MIN_EVENTS", "50")
+    get_settings.cache_clear()
+    issue_services(backends)
+    issue(backends, "model-approver-1", "model-approver")
+    timeline = Timeline()
+
+    _demo_shadow_switch(timeline)
+
+    get_settings.cache_clear()
+    said = [e.what for e in timeline.entries]
+    assert said[0].startswith("shadow comparison: cdp-fraud v2: awaiting-approval (metric drop"), said
+    assert said[-1] == "cdp-fraud v2 approved by model-approver-1"
+    assert backends.model_registry.champion_version(MODEL) == 2
+    assert backends.model_registry.evidence(MODEL, 2)["approval"]["approver"] == "model-approver-1"
