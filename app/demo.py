@@ -54,8 +54,8 @@ def _no_hook(name: str) -> AbstractContextManager[Any]:
 def run_demo(stage_hook: StageHook | None = None) -> None:
     """generate -> profile -> core banking -> batch (95%) -> stream slice 1 -> lake -> access checks ->
     features -> pipelines -> champions -> the stream scored -> drift injected -> monitor -> alarm ->
-    retraining -> promotion gate -> the rest of the stream scored by whichever model is champion ->
-    customer notices of the alerts.
+    retraining -> promotion gate -> challenger in shadow on the rest of the stream -> shadow comparison
+    -> approval policy -> switch -> customer notices of the alerts.
 
     `stage_hook(name)` wraps each stage (e.g. "batch", "pipeline fraud", "stream scoring 1"); raises
     `DemoStopped` when a model the rest needs failed to train or has no champion."""
@@ -124,11 +124,11 @@ def run_demo(stage_hook: StageHook | None = None) -> None:
     if streaming:
         _demo_stream_and_loop(stage, timeline, slices)
     else:
-        console.rule("11.-14. stream scoring, drift and the monitoring loop: skipped (nothing streamed)")
-    console.rule("15. customer notices: the streamed period's fraud alerts become e-mails in the outbox")
+        console.rule("11.-15. stream scoring, drift, the loop and the shadow run: skipped (nothing streamed)")
+    console.rule("16. customer notices: the streamed period's fraud alerts become e-mails in the outbox")
     with stage("notices"), _as("notifier-1"):
         notify_run(show_sample=True)
-    console.rule("16. erasure by two privacy officers (GDPR art. 17): one requests, another confirms")
+    console.rule("17. erasure by two privacy officers (GDPR art. 17): one requests, another confirms")
     with stage("erasure"):
         _demo_erasure()
     with stage("audit verify"):
@@ -146,7 +146,8 @@ def run_demo(stage_hook: StageHook | None = None) -> None:
 
 
 def _demo_stream_and_loop(stage: Any, timeline: Timeline, slices: tuple[int, int]) -> None:
-    """Stages 10-14: the stream scored, drift injected, the monitoring loop, the rest of the stream."""
+    """Stages 10-15: the stream scored, drift injected, the monitoring loop, the rest of the stream with
+    the challenger in shadow, the shadow comparison and the switch."""
     s = get_settings()
     with stage("stream scoring 1"):
         _score_stream(timeline)
@@ -161,16 +162,19 @@ def _demo_stream_and_loop(stage: Any, timeline: Timeline, slices: tuple[int, int
         _produce_slice(timeline, "the stream up to nine tenths", slices[1], drift=drift)
     with stage("stream scoring 2"):
         _score_stream(timeline)
-    console.rule("13. the loop: drift job -> alarm -> retraining pipeline -> promotion gate -> serving")
+    console.rule("13. the loop: drift job -> alarm -> retraining pipeline -> promotion gate -> challenger")
     with stage("monitor/retrain"):
         _monitor(timeline)
-    console.rule("14. the rest of the stream, scored by the champion now in place")
+    console.rule("14. the rest of the stream, scored by the champion; a challenger scores it in shadow")
     with stage("stream slice 3"):
         _produce_slice(timeline, "last tenth of the stream", None, drift=drift)
     with stage("stream scoring 3"):
         _score_stream(timeline)
     with stage("stream metrics"):
         _demo_stream_metrics()
+    console.rule("15. shadow comparison -> approval policy (auto for a same-feature retrain) -> the switch")
+    with stage("shadow switch"):
+        _demo_shadow_switch(timeline)
 
 
 def _stream_to_replay() -> int:
@@ -280,10 +284,45 @@ def _score_stream(timeline: Timeline) -> None:
     from cdp.backends import Backends
 
     stream_run(follow=False)
-    champion = Backends().model_registry.champion("cdp-fraud")
+    registry = Backends().model_registry
+    champion, challenger = registry.champion_version(STREAM_MODEL), registry.challenger_version(STREAM_MODEL)
     timeline.add(
-        "stream handler: caught up" + (f", scoring with cdp-fraud v{champion.version}" if champion else "")
+        "stream handler: caught up"
+        + (f", scoring with {STREAM_MODEL} v{champion}" if champion else "")
+        + (f", challenger v{challenger} in shadow" if challenger else "")
     )
+
+
+def _demo_shadow_switch(timeline: Timeline) -> None:
+    """The fraud challenger (if the loop made one) judged on its shadow events, with the demo's short
+    shadow period (`CDP_DEMO_SHADOW_MIN_EVENTS`, `CDP_DEMO_SHADOW_MIN_HOURS`); a switch the policy leaves
+    to a person is approved by model-approver-1 (`cdp models approve ... --as model-approver-1`)."""
+    from dataclasses import replace
+
+    from cdp.backends import Backends
+    from monitoring.commands import shadow_once
+    from monitoring.promotion.shadow import ShadowPolicy
+    from monitoring.promotion.switch import AWAITING_APPROVAL
+
+    s = get_settings()
+    policy = replace(
+        ShadowPolicy.from_settings(s), min_events=s.demo_shadow_min_events, min_hours=s.demo_shadow_min_hours
+    )
+    decisions = shadow_once(Backends(), models=[STREAM_MODEL], timeline=timeline, policy=policy)
+    if not decisions:
+        console.print(
+            f"{STREAM_MODEL}: no challenger in shadow (no candidate passed the promotion gate): "
+            "the champion serves on"
+        )
+    for decision in decisions:
+        console.print(decision.line(), markup=False, highlight=False, soft_wrap=True)
+        if decision.outcome == AWAITING_APPROVAL and decision.challenger_version:
+            with _as("model-approver-1"):
+                models_approve(
+                    STREAM_MODEL, decision.challenger_version, approver="model-approver-1",
+                    reason=("reviewed the shadow comparison: " + "; ".join(decision.reasons))[:900],
+                )  # fmt: skip
+            timeline.add(f"{STREAM_MODEL} v{decision.challenger_version} approved by model-approver-1")
 
 
 def _monitor(timeline: Timeline) -> None:

@@ -364,6 +364,35 @@ class Settings(BaseSettings):
         ge=1,
         description="Online-state rebuild: lake rows per set of cards built at once (more: faster, more RAM)",
     )
+    # -- challenger in shadow before the switch, and the approval policy ----------------------------------
+    shadow_min_events: int = Field(
+        1000, ge=0, description="Shadow events a challenger needs before its comparison decides (0: none)."
+    )
+    shadow_min_hours: float = Field(
+        24.0, ge=0, description="Hours a challenger runs in shadow before its comparison decides (0: none)."
+    )
+    shadow_max_alert_rate_change: float = Field(
+        0.5,
+        ge=0,
+        description="Largest relative change of the alert rate, challenger vs champion on the same events "
+        "(0.5: from half to one and a half times the champion's).",
+    )
+    shadow_min_agreement: float = Field(
+        0.95, ge=0, le=1, description="Smallest share of shadow events where both models decide alike."
+    )
+    shadow_max_pr_auc_drop: float = Field(
+        0.02,
+        ge=0,
+        description="A labelled PR-AUC below the champion's by more than this is a metric drop: the switch "
+        "then needs a named person's approval.",
+    )
+    shadow_min_labelled_frauds: int = Field(
+        5, ge=1, description="Fewer labelled frauds among shadow events: no PR-AUC comparison yet."
+    )
+    demo_shadow_min_events: int = Field(
+        50, ge=0, description="The demo's shadow volume (short, so a small demo reaches its switch)."
+    )
+    demo_shadow_min_hours: float = Field(0.0, ge=0, description="The demo's shadow period in hours.")
 
     @field_validator("home")
     @classmethod

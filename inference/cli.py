@@ -1,5 +1,6 @@
-"""`cdp serve`, `cdp score` and `cdp stream run`: the inference app served, a file or table scored by any
-model version, the stream scored by the fraud champion."""
+"""`cdp serve`, `cdp score`, `cdp stream run` and `cdp explain`: the inference app served, a file or table
+scored by any model version, the stream scored by the fraud champion, a past decision reproduced from the
+lake."""
 
 from __future__ import annotations
 
@@ -106,3 +107,45 @@ def score_command(
     if a["quarantine_path"]:
         console.print(f"quarantine: {a['quarantine_path']}")
     console.print(f"scores: {target}")
+
+
+@commands.command("explain")
+def explain_command(
+    txn_id: Annotated[str, typer.Argument(help="The transaction id of a scored event (txn_id).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the explanation as JSON.")] = False,
+) -> None:
+    """Reproduce a past fraud decision: features recomputed point in time from the lake, scored by the same
+    model version; prints the reason codes and whether they match what was served. Exit 1 when not
+    reproduced, 2 when the event cannot be found."""
+    explain(txn_id, as_json=as_json)
+
+
+def explain(txn_id: str, *, as_json: bool = False) -> bool:
+    """`cdp explain TXN_ID` as the caller (fraud-ops, data-scientist, analyst or model-approver; audited
+    with the event's customer token). Returns whether the decision was reproduced."""
+    from cdp.backends import Backends
+    from cdp.console.access import authorized
+    from cdp.console.output import err_console
+    from inference.explain import ExplainError, explain_transaction
+
+    caller = authorized("explain")
+    backends = Backends()
+    try:
+        explanation = explain_transaction(backends, txn_id)
+    except ExplainError as error:
+        err_console.print(f"explain: {error}", markup=False, highlight=False)
+        raise typer.Exit(2) from None
+    backends.audit.append(
+        actor=caller.id, role=caller.role, action="explain", customer_token=explanation.customer_token,
+        fields=[], outcome="allowed",
+        details={"txn_id": txn_id, "model": explanation.model, "version": explanation.model_version,
+                 "reproduced": explanation.reproduced},
+    )  # fmt: skip
+    if as_json:
+        console.print_json(data=explanation.to_dict())
+    else:
+        for line in explanation.lines():
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+    if not explanation.reproduced:
+        raise typer.Exit(1)
+    return True

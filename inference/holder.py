@@ -4,6 +4,7 @@ Requests read `holder.current` (one attribute read) and keep the object they got
 so a swap never disturbs a request in flight and no request waits for a load: the new version is loaded
 off to the side, then the reference is replaced in one assignment. A background thread checks the
 champion's version every `poll_seconds`; `refresh()` forces a check (the admin reload route calls it).
+With `alias="challenger"` it holds the model's challenger instead (the version scored in shadow).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from cdp.registry.port import ModelRegistry, ModelVersion
+from cdp.registry.port import CHALLENGER, CHAMPION, ModelRegistry, ModelVersion
 from inference.loaded import LoadedModel
 
 log = logging.getLogger("cdp.inference.models")
@@ -31,9 +32,15 @@ class ModelHolder:
         registry: ModelRegistry,
         load: Callable[[ModelVersion], LoadedModel],
         poll_seconds: float = 30.0,
+        alias: str = CHAMPION,
     ) -> None:
+        if alias not in (CHAMPION, CHALLENGER):
+            raise ValueError(f"a holder holds the {CHAMPION} or the {CHALLENGER}")
         self.model_name = model_name
+        self.alias = alias
         self._registry = registry
+        self._version_of = registry.challenger_version if alias == CHALLENGER else registry.champion_version
+        self._describe = registry.challenger if alias == CHALLENGER else registry.champion
         self._load = load
         self.poll_seconds = poll_seconds
         self._current: LoadedModel | None = None
@@ -58,7 +65,7 @@ class ModelHolder:
     def current(self) -> LoadedModel:
         model = self._current
         if model is None:
-            raise ModelUnavailableError(f"model {self.model_name!r} has no champion loaded")
+            raise ModelUnavailableError(f"model {self.model_name!r} has no {self.alias} loaded")
         return model
 
     @property
@@ -75,10 +82,10 @@ class ModelHolder:
             held = self._current
             try:
                 # the cheap check first: the version number only (a poll must not stall requests)
-                number = self._registry.champion_version(self.model_name)
+                number = self._version_of(self.model_name)
                 if number is not None and held is not None and held.version == number:
                     return False
-                champion = None if number is None else self._registry.champion(self.model_name)
+                champion = None if number is None else self._describe(self.model_name)
             except Exception as error:  # registry unreachable: keep serving what we have
                 self.last_error = type(error).__name__
                 log.warning("champion check failed for %s: %s", self.model_name, self.last_error)

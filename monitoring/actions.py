@@ -3,9 +3,13 @@
 - `start-pipeline`: runs the model's pipeline with the local executor, then puts SageMaker's "Model
   Package State Change" event (PendingManualApproval) for the version it registered, so the promotion
   rule fires as it would in AWS;
-- `promote-model`: runs the promotion gate on that version; when it approves, puts the Approved event;
+- `promote-model`: runs the promotion gate on that version; a version that passes becomes the challenger
+  (scored in shadow by the stream), one that fails is rejected: the gate never switches serving itself;
 - `deploy-champion`: serving reloads the champion by itself (it polls the registry), so deploying means
   recording which version is now champion, in the timeline and the audit log.
+`switch_challengers` (run by the monitor run, and by `cdp models shadow --decide`) judges each challenger
+on its shadow events; when the approval policy switches one by itself it puts the Approved event, so the
+deploy rule fires as it does for a person's approval in AWS.
 Each action runs as a platform service identity, as each AWS target runs as its own IAM role: the pipeline
 as `ml-pipeline` (recorded as the registrant of the versions it registers), the promotion gate and the
 deployment as `promotion-gate` (role `model-approver`), so the gate never approves its own registration.
@@ -15,7 +19,7 @@ In AWS the same rules point at a SageMaker pipeline and CodeBuild projects (see 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -158,13 +162,36 @@ def promote_model_action(backends: Backends, bus: EventBus, timeline: Timeline) 
         caller = service_caller(backends, PROMOTION_GATE_SERVICE, "promote")
         decision = promote(backends, model_name, candidate_version=version, actor=caller.id, role=caller.role)
         reasons = "; ".join(str(r) for r in decision.reasons) or "no reason given"
-        timeline.add(f"promote-model: {model_name} v{version} {decision.outcome} ({reasons})")
-        if decision.outcome == "approved":
+        shown = "challenger, scored in shadow" if decision.passed else decision.outcome
+        timeline.add(f"promote-model: {model_name} v{version} {shown} ({reasons})")
+
+    return promote_model
+
+
+def switch_challengers(
+    backends: Backends, bus: EventBus, timeline: Timeline, models: Sequence[str], policy: Any = None
+) -> list[Any]:
+    """Judge each model's challenger on its shadow events (`monitoring.promotion.switch`) as the
+    promotion-gate service; a switch by policy puts the Approved event. Returns the decisions."""
+    from cdp.security.identity.port import PROMOTION_GATE_SERVICE
+    from monitoring.promotion.switch import NO_CHALLENGER, SWITCHED, decide_switch
+
+    decisions = []
+    for model_name in models:
+        if backends.model_registry.challenger_version(model_name) is None:
+            continue
+        caller = service_caller(backends, PROMOTION_GATE_SERVICE, "promote")
+        decision = decide_switch(backends, model_name, actor=caller.id, role=caller.role, policy=policy)
+        decisions.append(decision)
+        if decision.outcome == NO_CHALLENGER:
+            continue
+        timeline.add(f"shadow comparison: {decision.line()}")
+        if decision.outcome == SWITCHED:
+            version = int(decision.challenger_version or 0)
             bus.put_events(
                 [model_package_event(model_name, version, APPROVED, region=backends.settings.aws_region)]
             )
-
-    return promote_model
+    return decisions
 
 
 def deploy_champion_action(backends: Backends, timeline: Timeline) -> TargetAction:

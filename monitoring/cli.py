@@ -132,3 +132,47 @@ def monitor_slo_command(
             markup=False,
             soft_wrap=True,
         )
+
+
+@monitor_app.command("shadow")
+def monitor_shadow_command(
+    model: Annotated[str, typer.Argument(help="Registered model, e.g. cdp-fraud.")] = "cdp-fraud",
+    decide: Annotated[
+        bool, typer.Option(help="Decide now: reject, switch by policy, or leave it for a person.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the decision as JSON.")] = False,
+) -> None:
+    """The challenger beside the champion on the live stream: events, alert rates, agreement, PR-AUC on
+    the labels in, and what the approval policy would do (with --decide: does it, as the caller)."""
+    shadow_check(model, decide=decide, as_json=as_json)
+
+
+def shadow_check(
+    model: str,
+    *,
+    decide: bool = False,
+    as_json: bool = False,
+    policy=None,  # noqa: ANN001
+) -> list:
+    """Print the shadow comparison of `model`'s challenger; with `decide`, apply it (as the promotion-gate
+    service, after checking the caller may promote), as the monitor run does. Returns the decisions."""
+    from cdp.backends import Backends
+    from cdp.console.access import authorized
+    from monitoring.commands import shadow_once
+    from monitoring.promotion.switch import decide_switch
+
+    backends = Backends()
+    if decide:
+        authorized("promote")
+        decisions = shadow_once(backends, models=[model], policy=policy)
+    else:
+        decisions = [decide_switch(backends, model, actor="dry-run", policy=policy, dry_run=True)]
+    for decision in decisions:
+        if as_json:
+            console.print_json(json.dumps(decision.to_dict(), default=str))
+        else:
+            shown = decision.line() if decide else "(dry run) " + decision.line()
+            console.print(shown, markup=False, highlight=False, soft_wrap=True)
+    if not decisions:
+        console.print(f"{model}: no challenger in shadow")
+    return decisions

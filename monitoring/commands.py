@@ -18,6 +18,8 @@ from monitoring.snapshots.refresh import refresh_after_monitor
 if TYPE_CHECKING:
     from cdp.backends import Backends
     from cdp.settings import Settings
+    from monitoring.promotion.shadow import ShadowPolicy
+    from monitoring.promotion.switch import SwitchDecision
 
 
 def drift_settings(settings: Settings) -> DriftSettings:
@@ -64,3 +66,24 @@ def monitor_once(
     )
     refresh_after_monitor(backends)  # the dashboards' tables; a failure is logged, never raised
     return run
+
+
+def shadow_once(
+    backends: Backends,
+    *,
+    models: Sequence[str] | None = None,
+    timeline: Timeline | None = None,
+    policy: ShadowPolicy | None = None,
+) -> list[SwitchDecision]:
+    """Judge every challenger on its shadow events now, as the monitor run does first (the loop's rules
+    and local actions installed, so a switch by policy is deployed); `policy` defaults to `CDP_SHADOW_*`."""
+    from monitoring.actions import local_actions, switch_challengers
+    from monitoring.rules import install_rules, loop_rules
+
+    s = backends.settings
+    timeline = timeline or Timeline()
+    bus = backends.event_bus
+    install_rules(bus, loop_rules(retrain_cooldown_seconds=s.monitor_retrain_cooldown_seconds))
+    for name, action in local_actions(backends, bus, timeline).items():
+        bus.register_action(name, action)
+    return switch_challengers(backends, bus, timeline, tuple(models or s.monitor_models), policy)

@@ -1,13 +1,16 @@
 """The monitor run (`cdp monitor run`): drift and delayed-label performance -> metrics -> alarms -> events.
 
-For each model: run the drift job, measure labelled performance (fraud), publish FeatureDriftShare,
+First each model's challenger, if any, is judged on its shadow events (`switch_challengers`: rejected,
+switched by the approval policy, or left for a person).
+Then for each model: run the drift job, measure labelled performance (fraud), publish FeatureDriftShare,
 ScorePSI and LabelledPrAuc (namespace and names from `monitoring.rules`, dimension Model). Then put the
 models' drift alarms (idempotently, as the rules) and have them evaluated. The same steps run on every
 backend; the ports decide who does the work:
 - embedded: our evaluator decides each alarm's state and puts CloudWatch's "Alarm State Change" event on
   the local bus, whose rules run their targets in this process at once: a drift ALARM starts the
-  retraining pipeline (at most once per cooldown), whose new version triggers the promotion gate, whose
-  approval triggers the deployment; the run lists the events put and the deliveries made;
+  retraining pipeline (at most once per cooldown), whose new version triggers the promotion gate, which
+  makes it the challenger (scored in shadow; a later run's shadow comparison and approval policy switch
+  it, and the Approved event triggers the deployment); the run lists the events put and deliveries made;
 - AWS: CloudWatch evaluates the alarms by itself and EventBridge runs the same rules on the real targets;
   the run reports the alarms' states and the changes seen since the last read (no events or deliveries
   of its own to list).
@@ -25,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cdp.metrics.port import MetricDatum
-from monitoring.actions import Timeline, local_actions
+from monitoring.actions import Timeline, local_actions, switch_challengers
 from monitoring.drift.job import SCORED_MODELS, DriftSettings, run_drift_job
 from monitoring.drift.sources import DriftSourceError
 from monitoring.performance import ALERT_BUDGET, labelled_performance
@@ -61,6 +64,7 @@ class MonitorRun:
     events_put: list[dict[str, Any]] = field(default_factory=list)
     deliveries: list[dict[str, Any]] = field(default_factory=list)
     skipped_models: dict[str, str] = field(default_factory=dict)  # model -> why no drift job ran
+    shadow: list[dict[str, Any]] = field(default_factory=list)  # the challengers' shadow decisions
     timeline: list[dict[str, str]] = field(default_factory=list)
     finished_at: datetime | None = None
 
@@ -77,6 +81,7 @@ class MonitorRun:
             "events_put": self.events_put,
             "deliveries": self.deliveries,
             "skipped_models": self.skipped_models,
+            "shadow": self.shadow,
             "timeline": self.timeline,
         }
 
@@ -139,6 +144,7 @@ def run_monitor(
         bus.register_action(name, action)
     mark = bus.activity_mark()
     timeline.add(f"monitor run started for {', '.join(models)}")
+    run.shadow = [d.to_dict() for d in switch_challengers(backends, bus, timeline, models)]
 
     for model_name in models:
         values: dict[str, float] = {}

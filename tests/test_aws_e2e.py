@@ -299,7 +299,7 @@ def _registry_and_approval(aws, package_arn, execution_arn, local_run) -> None:
     promoted = CliRunner().invoke(app, ["promote", "cdp-fraud"])
     assert promoted.exit_code == 0 and "candidate v1 vs champion none: no-decision" in promoted.output
     assert json.loads(_cdp("models", "show", "cdp-fraud", "1"))["status"] == "PendingManualApproval"
-    _cdp("models", "approve", "cdp-fraud", "1", "--reason", "end-to-end test")
+    _cdp("models", "approve", "cdp-fraud", "1", "--as", "moto", "--reason", "end-to-end test")
     approved = json.loads(_cdp("models", "show", "cdp-fraud", "champion"))
     assert (approved["version"], approved["status"]) == (1, "Approved")
 

@@ -157,13 +157,21 @@ def test_phases_run_locally_and_produce_definitions_and_promotion_reports(spec, 
     for model in MODELS:
         report = json.loads((out / "promotion" / f"{model}.json").read_text())
         assert report["model_name"] == model and report["candidate_version"] == 1
-        assert report["outcome"] in ("approved", "rejected", "no-decision") and report["reasons"]
-        status = registry.get(model, 1).status
-        expected = {"approved": "Approved", "rejected": "Rejected", "no-decision": "PendingManualApproval"}
-        assert status == expected[report["outcome"]]
+        assert report["outcome"] in ("challenger", "rejected", "no-decision") and report["reasons"]
+        version = registry.get(model, 1)
+        # the gate never switches serving: a version that passes it waits in shadow as the challenger
+        expected = {
+            "challenger": "PendingManualApproval",
+            "rejected": "Rejected",
+            "no-decision": "PendingManualApproval",
+        }
+        assert version.status == expected[report["outcome"]] and not version.is_champion
+        assert version.is_challenger == (report["outcome"] == "challenger")
         assert registry.get(model, 1).registered_by == "ml-pipeline"
     audit = Backends(Settings(home=platform_home)).audit
-    decisions = [r for r in audit.records() if r.action in ("model-approve", "model-reject")]
+    decisions = [
+        r for r in audit.records() if r.action in ("model-approve", "model-reject", "model-challenger")
+    ]
     gate = ("promotion-gate", "model-approver", "allowed")
     assert {(r.actor, r.role, r.outcome) for r in decisions} <= {gate}
     # the artifact globs pick up what the phases wrote

@@ -29,6 +29,7 @@ def test_demo_runs_end_to_end_and_again(isolated_home, monkeypatch):
             "stream handler:",
             "monitor run finished",
             "the loop",
+            "shadow comparison",
             "start the API with",
             "notices:",
             "audit log intact",

@@ -199,7 +199,7 @@ def test_no_token_and_a_token_file_others_may_read_are_refused(isolated_home):
         (("forget", "--user", "3"), "forget"),
         (("forget", "confirm", "er_0123456789abcdef"), "forget-confirm"),
         (("export", "--user", "3"), "export"),
-        (("models", "approve", "cdp-fraud", "1", "--reason", "mine"), "model-approve"),
+        (("models", "approve", "cdp-fraud", "1", "--as", "ds-1", "--reason", "mine"), "model-approve"),
         (("models", "reject", "cdp-fraud", "1", "--reason", "theirs"), "model-reject"),
         (("promote", "cdp-fraud"), "promote"),
         (("keys", "create", "app", "--scope", "fraud:score"), "api-key-create"),
@@ -230,7 +230,7 @@ def test_the_removed_role_and_actor_flags_are_gone(isolated_home):
     for args in (
         ("forget", "--user", "1", "--role", "privacy-officer"),
         ("export", "--user", "1", "--actor", "x"),
-        ("models", "approve", "cdp-fraud", "1", "--reason", "r", "--actor", "boss"),
+        ("models", "approve", "cdp-fraud", "1", "--as", "ds-1", "--reason", "r", "--actor", "boss"),
         ("promote", "cdp-fraud", "--actor", "promotion-gate"),
     ):
         result = cli(*args, identity=ds)

@@ -104,9 +104,12 @@ def test_drift_alarm_retrains_once_and_the_cooldown_holds_the_second_start(platf
     (point,) = backends.metrics.get_statistics(query, t0 - timedelta(hours=1), t0 + timedelta(hours=1))
     assert point.value == 0.0
     versions = _versions(backends)
+    champion = backends.model_registry.champion_version("cdp-fraud")
 
     write_scored(backends, SHIFTED_START, 20, 2000, seed=41, amount_factor=3.0, velocity_shift=3.0)
     drifted = monitor(5)
+    # the gate never switches serving: a version that passes it waits in shadow as the challenger
+    assert backends.model_registry.champion_version("cdp-fraud") == champion
     assert {name: drifted.alarm_states[name] for name in ALARMS} == dict.fromkeys(ALARMS, "ALARM")
     assert (
         drifted.metrics["cdp-fraud"][FEATURE_DRIFT_SHARE] > 0.3
@@ -135,6 +138,10 @@ def test_drift_alarm_retrains_once_and_the_cooldown_holds_the_second_start(platf
     assert [d["status"] for d in again.deliveries if d["rule"] == RETRAIN] == ["suppressed", "suppressed"]
     assert len(_versions(backends)) == len(versions) + 1
     assert any("held by its cooldown" in entry["what"] for entry in again.timeline)
+    if backends.model_registry.challenger_version("cdp-fraud") is not None:  # no shadow events yet: waits
+        assert any(e["what"].startswith("shadow comparison: ") for e in again.timeline)
+        assert [d["outcome"] for d in again.shadow] == ["shadow-continues"]
+    assert backends.model_registry.champion_version("cdp-fraud") == champion
     assert all(set(entry) == {"at", "what"} for entry in again.timeline)
 
 

@@ -90,14 +90,14 @@ def audit_of(backends: Backends, name: str) -> list:
     return [r for r in backends.audit.records() if r.details.get("model") == name]
 
 
-def test_approves_a_candidate_that_beats_the_champion(platform):
+def test_a_candidate_that_beats_the_champion_becomes_the_challenger_not_the_champion(platform):
     backends = platform["backends"]
     register(platform, "fraud-better", "shuffled", approve=True)
     register(platform, "fraud-better", "good")
 
     decision = promote(backends, "fraud-better", policy=POLICY)
 
-    assert decision.outcome == "approved", decision.reasons
+    assert decision.outcome == "challenger" and decision.passed, decision.reasons
     assert (decision.candidate_version, decision.champion_version) == (2, 1)
     pr_auc = decision.metrics["pr_auc"]
     assert pr_auc["candidate"] > pr_auc["champion"] + POLICY.fraud_pr_auc_margin
@@ -117,14 +117,18 @@ def test_approves_a_candidate_that_beats_the_champion(platform):
     fitted_end = manifest_split_end(platform, "validation")
     assert holdout["training_windows"]["v1"] == fitted_end and fitted_end < str(TRAINING_END)
     assert holdout["first_ts"] > fitted_end
+    # the gate never switches serving: the candidate runs in shadow first (the champion serves on)
     registry = backends.model_registry
-    assert registry.champion("fraud-better").version == 2
-    approved = registry.get("fraud-better", 2)
-    assert approved.status == APPROVED
-    assert f"pr_auc: candidate {pr_auc['candidate']:.4g}" in approved.status_reason
+    assert registry.champion("fraud-better").version == 1
+    challenger = registry.get("fraud-better", 2)
+    assert (challenger.status, challenger.is_challenger) == (PENDING, True)
+    assert registry.challenger_version("fraud-better") == 2
+    gate = registry.evidence("fraud-better", 2)["challenger"]
+    assert f"pr_auc: candidate {pr_auc['candidate']:.4g}" in gate["gate"]
+    assert (gate["by"], gate["champion_version"]) == ("promotion-gate", 1) and gate["at"]
     (record,) = [r for r in audit_of(backends, "fraud-better") if r.actor == "promotion-gate"]
-    assert (record.action, record.outcome, record.details["version"]) == ("model-approve", "allowed", 2)
-    assert json.loads(json.dumps(decision.to_dict()))["outcome"] == "approved"
+    assert (record.action, record.outcome, record.details["version"]) == ("model-challenger", "allowed", 2)
+    assert json.loads(json.dumps(decision.to_dict()))["outcome"] == "challenger"
 
 
 def test_rejects_a_worse_candidate_and_keeps_the_champion(platform):
@@ -199,11 +203,12 @@ def test_without_a_champion_the_gates_alone_decide(platform):
     register(platform, "fraud-first", "good")
     decision = promote(platform["backends"], "fraud-first", policy=POLICY)
 
-    assert decision.outcome == "approved" and decision.champion_version is None
+    assert decision.outcome == "challenger" and decision.champion_version is None
     assert decision.reasons[0] == "no champion yet: the gates alone decide"
     assert "beats_champion_pr_auc" not in decision.gates
     assert decision.metrics["pr_auc"]["champion"] is None
-    assert platform["backends"].model_registry.champion("fraud-first").version == 1
+    registry = platform["backends"].model_registry
+    assert registry.champion("fraud-first") is None and registry.challenger_version("fraud-first") == 1
 
 
 def test_dry_run_decides_but_changes_nothing(platform):
@@ -214,10 +219,11 @@ def test_dry_run_decides_but_changes_nothing(platform):
 
     decision = promote(backends, "fraud-dry", policy=POLICY, dry_run=True)
 
-    assert decision.outcome == "approved" and decision.dry_run
+    assert decision.outcome == "challenger" and decision.dry_run
     registry = backends.model_registry
     assert registry.champion("fraud-dry").version == 1
     assert registry.get("fraud-dry", 2).status == PENDING
+    assert registry.challenger_version("fraud-dry") is None
     assert len(list(backends.audit.records())) == before
 
 
@@ -260,7 +266,7 @@ def test_module_entry_point_writes_the_report(platform, tmp_path, monkeypatch):
     assert promotion_main(["fraud-cli", "--dry-run", "--report", str(report)]) == 0
     doc = json.loads(report.read_text())
     assert doc["model_name"] == "fraud-cli" and doc["candidate_version"] == 1 and doc["dry_run"] is True
-    assert doc["outcome"] in ("approved", "rejected") and "pr_auc" in doc["metrics"]
+    assert doc["outcome"] in ("challenger", "rejected") and "pr_auc" in doc["metrics"]
     assert backends.model_registry.get("fraud-cli", 1).status == PENDING
 
 
@@ -369,14 +375,15 @@ def test_segmentation_candidate_needs_silhouette_and_stability(customers, tmp_pa
     _register_folder(customers, "cdp-segmentation", _segmentation_model(tmp_path / "seg-3", one_segment))
 
     same = promote(customers, "cdp-segmentation", candidate_version=2, policy=POLICY)
-    assert same.outcome == "approved", same.reasons
+    assert same.outcome == "challenger", same.reasons
     assert same.metrics["stability_ari"]["candidate"] == pytest.approx(1.0)  # same segments, renumbered
 
     worse = promote(customers, "cdp-segmentation", candidate_version=3, policy=POLICY)
     assert worse.outcome == "rejected"
     failed = {n for n, g in worse.gates.items() if not g.passed}
     assert {"beats_champion_silhouette", "min_stability_ari", "min_silhouette"} <= failed
-    assert registry.champion("cdp-segmentation").version == 2
+    assert registry.champion("cdp-segmentation").version == 1  # v2 waits in shadow for the switch
+    assert registry.challenger_version("cdp-segmentation") == 2
 
 
 # -- metric rules -----------------------------------------------------------------------------------------

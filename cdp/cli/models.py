@@ -44,23 +44,34 @@ def models_show_command(
 def models_approve_command(
     model: Annotated[str, typer.Argument(help="Model name.")],
     version: Annotated[int, typer.Argument(help="Version to approve (becomes the champion).")],
-    reason: Annotated[str, typer.Option(help="Why (recorded).")],
+    approver: Annotated[
+        str, typer.Option("--as", help="Your own identity's name: the approver recorded (never the author).")
+    ],
+    reason: Annotated[str, typer.Option(help="Why (recorded).")] = "approved after its shadow comparison",
 ) -> None:
-    """Approve a version: it becomes the champion; audited. Needs model-approver; not by its registrant."""
-    models_approve(model, version, reason=reason)
+    """Approve the switch to a version: it becomes the champion; recorded and audited. Needs
+    model-approver; not by its author; while a champion serves, only its challenger with a passed shadow
+    comparison (or a first champion)."""
+    models_approve(model, version, reason=reason, approver=approver)
 
 
-def models_approve(model: str, version: int, *, reason: str) -> None:
-    """Approve `model` version `version` as the caller (it becomes the champion); refused in one line."""
-    from cdp.registry.commands import approve_model
+def models_approve(model: str, version: int, *, reason: str, approver: str | None = None) -> None:
+    """Approve `model` version `version` as the caller, named `approver` (default: the caller's own name);
+    refused in one line (exit 3) by role, by the approval policy or for the version's author."""
+    from cdp.backends import Backends
+    from cdp.registry.approval import ApprovalRefused, approve_switch
     from cdp.security.errors import AccessDenied
 
     caller = authorized("model-approve")
+    backends = Backends()
     try:
-        approve_model(_registry(), model, version, caller.id, reason, role=caller.role)
-    except AccessDenied as e:
+        approve_switch(
+            backends.model_registry, backends.audit, model, version, caller_name=caller.id, role=caller.role,
+            named=approver or caller.id, reason=reason,
+        )  # fmt: skip
+    except (AccessDenied, ApprovalRefused) as e:
         refuse(e)
-    console.print(f"{model} v{version}: approved, champion")
+    console.print(f"{model} v{version}: approved by {caller.id}, champion")
 
 
 @models_app.command("reject")

@@ -2,6 +2,7 @@
 
 from cdp.registry.port import (
     APPROVED,
+    CHALLENGER,
     CHAMPION,
     PENDING,
     REJECTED,
@@ -20,6 +21,7 @@ from cdp.registry.port import (
 
 __all__ = [
     "APPROVED",
+    "CHALLENGER",
     "CHAMPION",
     "PENDING",
     "REJECTED",

@@ -48,13 +48,15 @@ def parse_version(text: str) -> int | str:
 
 
 def show_model(registry: ModelRegistry, model_name: str, version: int | str = CHAMPION) -> dict[str, Any]:
-    """`cdp models show MODEL [VERSION|champion]`: one version as a JSON-ready dict."""
+    """`cdp models show MODEL [VERSION|champion]`: one version as a JSON-ready dict, with its governance
+    evidence (the gate's verdict, the shadow comparison, who approved the switch)."""
     if version == CHAMPION:
         chosen = registry.champion(model_name)
         if chosen is None:
             raise ModelVersionNotFoundError(f"model {model_name!r} has no champion")
-        return chosen.to_dict()
-    return registry.get(model_name, int(version)).to_dict()
+    else:
+        chosen = registry.get(model_name, int(version))
+    return {**chosen.to_dict(), "evidence": registry.evidence(model_name, chosen.version)}
 
 
 def approve_model(

@@ -36,13 +36,16 @@ from cdp.registry.audit import (
     audited_decision,
 )
 from cdp.registry.checks import check_registration
+from cdp.registry.evidence import CHALLENGER_ACTION, decode_evidence, encode_evidence
 from cdp.registry.port import (
     APPROVED,
+    CHALLENGER,
     CHAMPION,
     PENDING,
     REJECTED,
     ApprovalStatus,
     ChampionEvent,
+    InvalidRegistrationError,
     Lineage,
     ModelVersion,
     ModelVersionNotFoundError,
@@ -68,6 +71,7 @@ MODEL_ARTIFACT = "model"
 CARD_ARTIFACT = "model_card.md"
 PLOTS_ARTIFACT = "plots"
 EXPERIMENT_PREFIX = "cdp-"
+EVIDENCE_TAG_PREFIX = "cdp.evidence."  # + kind: one model-version tag per evidence document
 HISTORY_TAG_PREFIX = "cdp.champion."  # + champions.record_key(change): one registered-model tag per change
 
 
@@ -178,13 +182,19 @@ class MlflowModelRegistry:
         except MlflowException:
             raise ModelVersionNotFoundError(f"no version {version} of model {model_name!r}") from None
 
-    def _champion_version(self, model_name: str) -> Any | None:
+    def _champion_version(self, model_name: str, alias: str = CHAMPION) -> Any | None:
         from mlflow.exceptions import MlflowException
 
         try:
-            return self._client.get_model_version_by_alias(model_name, CHAMPION)
+            return self._client.get_model_version_by_alias(model_name, alias)
         except MlflowException:
             return None
+
+    def _drop_challenger_of(self, model_name: str, version: int) -> None:
+        """Remove the challenger alias when it points at `version` (it was approved or rejected)."""
+        challenger = self._champion_version(model_name, CHALLENGER)
+        if challenger is not None and int(challenger.version) == int(version):
+            self._client.delete_registered_model_alias(model_name, CHALLENGER)
 
     def _describe(self, mv: Any) -> ModelVersion:
         run = self._client.get_run(mv.run_id)
@@ -207,6 +217,7 @@ class MlflowModelRegistry:
             version=int(mv.version),
             status=tags.get(STATUS_TAG, PENDING),
             is_champion=CHAMPION in (getattr(mv, "aliases", None) or []),
+            is_challenger=CHALLENGER in (getattr(mv, "aliases", None) or []),
             metrics=dict(run.data.metrics),
             params=dict(run.data.params),
             lineage=lineage,
@@ -321,6 +332,7 @@ class MlflowModelRegistry:
             self._client.set_model_version_tag(model_name, mv.version, REASON_TAG, reason)
             # the status is set before the alias moves, so the champion is always an Approved version
             self._client.set_registered_model_alias(model_name, CHAMPION, mv.version)
+            self._drop_challenger_of(model_name, int(version))
             if before != int(version):
                 kind = champions.ROLLBACK if action == ROLLBACK_ACTION else champions.APPROVE
                 self._record(champions.new_change(model_name, actor, kind, reason, before, int(version)))
@@ -347,6 +359,7 @@ class MlflowModelRegistry:
                 self._record(
                     champions.new_change(model_name, actor, champions.REJECT, reason, int(version), None)
                 )
+            self._drop_challenger_of(model_name, int(version))
             self._client.set_model_version_tag(model_name, mv.version, STATUS_TAG, REJECTED)
             self._client.set_model_version_tag(model_name, mv.version, REASON_TAG, reason)
             return self.get(model_name, version)
@@ -355,6 +368,48 @@ class MlflowModelRegistry:
             self._audit, action=REJECT_ACTION, actor=actor, role=role, model_name=model_name,
             version=version, reason=reason, decide=decide,
         )  # fmt: skip
+
+    # -- challenger and evidence ----------------------------------------------------------------------
+    def set_challenger(
+        self, model_name: str, version: int, actor: str, reason: str, *, role: str = "model-approver"
+    ) -> ModelVersion:
+        def decide() -> ModelVersion:
+            mv = self._model_version(model_name, version)
+            status = dict(mv.tags).get(STATUS_TAG, PENDING)
+            if status != PENDING:
+                raise InvalidRegistrationError(
+                    f"v{int(version)} is {status}: only a pending version challenges"
+                )
+            self._client.set_registered_model_alias(model_name, CHALLENGER, mv.version)
+            return self.get(model_name, version)
+
+        return audited_decision(
+            self._audit, action=CHALLENGER_ACTION, actor=actor, role=role, model_name=model_name,
+            version=version, reason=reason, decide=decide,
+        )  # fmt: skip
+
+    def challenger(self, model_name: str) -> ModelVersion | None:
+        validate_model_name(model_name)
+        mv = self._champion_version(model_name, CHALLENGER)
+        return None if mv is None else self._describe(mv)
+
+    def challenger_version(self, model_name: str) -> int | None:
+        validate_model_name(model_name)
+        mv = self._champion_version(model_name, CHALLENGER)
+        return None if mv is None else int(mv.version)
+
+    def record_evidence(self, model_name: str, version: int, kind: str, document: Mapping[str, Any]) -> None:
+        text = encode_evidence(kind, document)
+        mv = self._model_version(model_name, version)
+        self._client.set_model_version_tag(model_name, mv.version, EVIDENCE_TAG_PREFIX + kind, text)
+
+    def evidence(self, model_name: str, version: int) -> dict[str, dict[str, Any]]:
+        tags = dict(self._model_version(model_name, version).tags)
+        return {
+            key[len(EVIDENCE_TAG_PREFIX) :]: decode_evidence(value)
+            for key, value in sorted(tags.items())
+            if key.startswith(EVIDENCE_TAG_PREFIX)
+        }
 
     # -- champion history -----------------------------------------------------------------------------
     def _record(self, change: champions.ChampionChange) -> None:

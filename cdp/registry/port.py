@@ -13,6 +13,12 @@ Lifecycle of a version:
   no champion until another version is approved (nothing is silently promoted in its place).
 - `rollback` approves the previous champion again (the one serving before the current one took over, or
   before the champion was rejected), through the same audited approval path.
+- `set_challenger` gives a PendingManualApproval version that passed the promotion gate the `challenger`
+  alias: the stream scores it in shadow beside the champion (recorded, never acted on) until a shadow
+  comparison and the approval policy decide. Approving the challenger moves it to `champion` (the
+  `challenger` alias is dropped); rejecting it drops the alias too. At most one challenger per model.
+- `record_evidence` keeps a JSON document per kind (`challenger`, `shadow`, `approval`) with the version:
+  who decided what, when, on which figures. The audit log holds the tamper-evident record of the same.
 Every change of champion is also kept, append-only, as the model's champion history (`history`): who,
 when, why, which version became or stopped being champion; `champion_at` answers "which version served
 at time T". Every decision is written to the audit log, the tamper-evident record; the version itself
@@ -41,6 +47,7 @@ REJECTED = "Rejected"
 APPROVAL_STATUSES = (PENDING, APPROVED, REJECTED)
 ApprovalStatus = Literal["PendingManualApproval", "Approved", "Rejected"]
 CHAMPION = "champion"
+CHALLENGER = "challenger"
 
 # SageMaker's model package group name rule, lower-cased so both adapters accept the same names.
 _MODEL_NAME = re.compile(r"^[a-z0-9](-?[a-z0-9]){0,62}$")
@@ -115,6 +122,7 @@ class ModelVersion:
     status_reason: str | None = None  # reason given with the last approve/reject
     registered_by: str | None = None  # the identity that registered it (it may not approve it)
     problem: str | None = None  # set (by `list` only) on a version whose description cannot be read
+    is_challenger: bool = False  # scored in shadow beside the champion, awaiting the switch
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view (for `cdp models show`)."""
@@ -132,6 +140,7 @@ class ModelVersion:
             "model_card_uri": self.model_card_uri,
             "status_reason": self.status_reason,
             "registered_by": self.registered_by,
+            "challenger": self.is_challenger,
             **({"problem": self.problem} if self.problem else {}),
         }
 
@@ -237,6 +246,30 @@ class ModelRegistry(Protocol):
     ) -> ModelVersion:
         """Make the previous champion the champion again through the approval path (audited as
         `model-rollback`; its registrant may not do it). `NoPreviousChampionError` if there is none."""
+        ...
+
+    def set_challenger(
+        self, model_name: str, version: int, actor: str, reason: str, *, role: str = "model-approver"
+    ) -> ModelVersion:
+        """Give the `challenger` alias to a PendingManualApproval version (replacing any other challenger);
+        audited as `model-challenger`. `InvalidRegistrationError` for a version in another status."""
+        ...
+
+    def challenger(self, model_name: str) -> ModelVersion | None:
+        """The version scored in shadow beside the champion, or None."""
+        ...
+
+    def challenger_version(self, model_name: str) -> int | None:
+        """Only the challenger's version number (a cheap check for pollers), or None."""
+        ...
+
+    def record_evidence(self, model_name: str, version: int, kind: str, document: Mapping[str, Any]) -> None:
+        """Keep a JSON document of `kind` (lowercase name) with the version, replacing one of that kind;
+        `InvalidRegistrationError` when it is too large or holds personal data."""
+        ...
+
+    def evidence(self, model_name: str, version: int) -> dict[str, dict[str, Any]]:
+        """Every evidence document of the version, by kind (empty when none)."""
         ...
 
     def load_model(self, model_name: str, version: int | Literal["champion"] = CHAMPION) -> ProbabilityModel:

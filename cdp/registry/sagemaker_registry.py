@@ -13,6 +13,9 @@ One model = one model package group; one version = one model package (SageMaker 
 - artifacts: `s3://<bucket>/<prefix>/<model>/<registration id>/` with `model.tar.gz` (the model folder,
   SageMaker's layout), `metrics.json`, `registration.json`, `plots/` and `model_card.md`, written through
   the object-store port before the package is created;
+- challenger: the group tag `cdp-challenger` holding the version scored in shadow (removed when that
+  version is approved or rejected); evidence documents (`challenger`, `shadow`, `approval`): one JSON
+  object per kind under `s3://<bucket>/<prefix>/<model>/evidence/v<version>/<kind>.json`;
 - champion history: one JSON object per change under `s3://<bucket>/<prefix>/<model>/champion-history/`,
   named `<microseconds since epoch>-<random>.json`, only ever created (never rewritten or deleted; an S3
   Object Lock retention on that prefix makes it immutable). Group tags could not hold it: at most 50 tags
@@ -21,6 +24,7 @@ One model = one model package group; one version = one model package (SageMaker 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 import uuid
@@ -42,6 +46,7 @@ from cdp.registry.audit import (
     audited_decision,
 )
 from cdp.registry.checks import check_registration
+from cdp.registry.evidence import CHALLENGER_ACTION, decode_evidence, encode_evidence
 from cdp.registry.model_dir import pack, unpack
 from cdp.registry.port import (
     APPROVED,
@@ -69,6 +74,8 @@ if TYPE_CHECKING:
     from cdp.settings import Settings
 
 CHAMPION_TAG = "cdp-champion"
+CHALLENGER_TAG = "cdp-challenger"
+EVIDENCE_FOLDER = "evidence"
 HISTORY_FOLDER = "champion-history"
 DEFAULT_PREFIX = MODEL_REGISTRY_PREFIX
 MAX_METADATA_VALUE = 256  # SageMaker's limit on a CustomerMetadataProperties value
@@ -192,12 +199,29 @@ class SageMakerModelRegistry:
                 return tags
             kwargs["NextToken"] = page["NextToken"]
 
-    def _champion_number(self, group_arn: str) -> int | None:
-        value = self._tags(group_arn).get(CHAMPION_TAG)
+    def _champion_number(self, group_arn: str, tag: str = CHAMPION_TAG) -> int | None:
+        value = self._tags(group_arn).get(tag)
         return int(value) if value else None
 
-    def _describe(self, package: Mapping[str, Any], champion: int | None) -> ModelVersion:
-        return self._reader.describe(package, champion)
+    def _describe(
+        self, package: Mapping[str, Any], champion: int | None, challenger: int | None = None
+    ) -> ModelVersion:
+        described = self._reader.describe(package, champion)
+        if challenger is not None and described.version == challenger:
+            return dataclasses.replace(described, is_challenger=True)
+        return described
+
+    def _marked(self, package: Mapping[str, Any], group_arn: str) -> ModelVersion:
+        """The package described with its champion and challenger marks (one tag listing)."""
+        tags = self._tags(group_arn)
+        champion, challenger = tags.get(CHAMPION_TAG), tags.get(CHALLENGER_TAG)
+        return self._describe(
+            package, int(champion) if champion else None, int(challenger) if challenger else None
+        )
+
+    def _drop_challenger_of(self, group_arn: str, version: int) -> None:
+        if self._champion_number(group_arn, CHALLENGER_TAG) == int(version):
+            self._sm.delete_tags(ResourceArn=group_arn, TagKeys=[CHALLENGER_TAG])
 
     def _describe_or_flag(self, package: Mapping[str, Any], champion: int | None) -> ModelVersion:
         """For `list`: an unreadable package is listed with its status and the problem, not skipped
@@ -322,7 +346,7 @@ class SageMakerModelRegistry:
 
     def get(self, model_name: str, version: int) -> ModelVersion:
         package, group_arn = self._describe_package(model_name, version)
-        return self._describe(package, self._champion_number(group_arn))
+        return self._marked(package, group_arn)
 
     def list(self, model_name: str | None = None) -> list[ModelVersion]:
         if model_name is not None:
@@ -336,11 +360,15 @@ class SageMakerModelRegistry:
             if group_arn is None:
                 continue
             champion = self._champion_number(group_arn)
+            challenger = self._champion_number(group_arn, CHALLENGER_TAG)
             for version in sorted(self._versions(name)):
                 package = self._sm.describe_model_package(
                     ModelPackageName=self._package_arn(group_arn, version)
                 )
-                out.append(self._describe_or_flag(package, champion))
+                described = self._describe_or_flag(package, champion)
+                if described.version == challenger:
+                    described = dataclasses.replace(described, is_challenger=True)
+                out.append(described)
         return out
 
     def champion(self, model_name: str) -> ModelVersion | None:
@@ -368,6 +396,7 @@ class SageMakerModelRegistry:
             self._set_status(package, APPROVED, reason)
             # the status is set before the tag moves, so the champion is always an Approved version
             self._sm.add_tags(ResourceArn=group_arn, Tags=[{"Key": CHAMPION_TAG, "Value": str(int(version))}])
+            self._drop_challenger_of(group_arn, int(version))
             if before != int(version):
                 kind = champions.ROLLBACK if action == ROLLBACK_ACTION else champions.APPROVE
                 self._record(champions.new_change(model_name, actor, kind, reason, before, int(version)))
@@ -394,6 +423,7 @@ class SageMakerModelRegistry:
                 self._record(
                     champions.new_change(model_name, actor, champions.REJECT, reason, int(version), None)
                 )
+            self._drop_challenger_of(group_arn, int(version))
             self._set_status(package, REJECTED, reason)
             return self.get(model_name, version)
 
@@ -401,6 +431,55 @@ class SageMakerModelRegistry:
             self._audit, action=REJECT_ACTION, actor=actor, role=role, model_name=model_name,
             version=version, reason=reason, decide=decide,
         )  # fmt: skip
+
+    # -- challenger and evidence ----------------------------------------------------------------------
+    def set_challenger(
+        self, model_name: str, version: int, actor: str, reason: str, *, role: str = "model-approver"
+    ) -> ModelVersion:
+        def decide() -> ModelVersion:
+            package, group_arn = self._describe_package(model_name, version)
+            status = str(package["ModelApprovalStatus"])
+            if status != PENDING:
+                raise InvalidRegistrationError(
+                    f"v{int(version)} is {status}: only a pending version challenges"
+                )
+            tag = {"Key": CHALLENGER_TAG, "Value": str(int(version))}
+            self._sm.delete_tags(ResourceArn=group_arn, TagKeys=[CHALLENGER_TAG])  # moto appends on add
+            self._sm.add_tags(ResourceArn=group_arn, Tags=[tag])
+            return self.get(model_name, version)
+
+        return audited_decision(
+            self._audit, action=CHALLENGER_ACTION, actor=actor, role=role, model_name=model_name,
+            version=version, reason=reason, decide=decide,
+        )  # fmt: skip
+
+    def challenger(self, model_name: str) -> ModelVersion | None:
+        number = self.challenger_version(model_name)
+        return None if number is None else self.get(model_name, number)
+
+    def challenger_version(self, model_name: str) -> int | None:
+        validate_model_name(model_name)
+        group_arn = self._group_arn(model_name)
+        return None if group_arn is None else self._champion_number(group_arn, CHALLENGER_TAG)
+
+    def _evidence_prefix(self, model_name: str, version: int) -> str:
+        return f"s3://{self.bucket}/{self.prefix}/{model_name}/{EVIDENCE_FOLDER}/v{int(version)}/"
+
+    def record_evidence(self, model_name: str, version: int, kind: str, document: Mapping[str, Any]) -> None:
+        text = encode_evidence(kind, document)
+        self._describe_package(model_name, version)  # the version must exist
+        uri = f"{self._evidence_prefix(model_name, version)}{kind}.json"
+        self._store.put_bytes(uri, text.encode("utf-8"))
+
+    def evidence(self, model_name: str, version: int) -> dict[str, dict[str, Any]]:
+        validate_model_name(model_name)
+        prefix = self._evidence_prefix(model_name, version)
+        found = sorted(info.uri for info in self._store.list(prefix))
+        return {
+            uri[len(prefix) :].removesuffix(".json"): decode_evidence(self._store.get_bytes(uri))
+            for uri in found
+            if uri.endswith(".json")
+        }
 
     # -- champion history -----------------------------------------------------------------------------
     def _history_prefix(self, model_name: str) -> str:

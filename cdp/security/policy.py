@@ -66,6 +66,8 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "model-rollback": frozenset({"model-approver"}),  # approves the previous champion again
     "promote": frozenset({"model-approver"}),
     "deploy-champion": frozenset({"model-approver"}),
+    # reproduce a past fraud decision from the lake (tokens, features and scores; no PII)
+    "explain": frozenset({"fraud-ops", "data-scientist", "analyst", "model-approver"}),
     "retention-purge": frozenset({"privacy-officer"}),
     "rotate-master-key": frozenset({"admin"}),
     "key-status": frozenset({"admin"}),

@@ -6,7 +6,10 @@ For each batch (`handler(event, context)`, an `aws:kinesis` event of base64 reco
 2. records whose `txn_id` the handler has already landed (a re-delivery) are dropped;
 3. the online features of the rest are computed from the cards' stored state, once: the updated states
    wait in memory (`CardFeatures.features_pending`); the rows are scored in one call of the scoring
-   endpoint, written to `transactions_scored` and, at or over the threshold, to `fraud_alerts`;
+   endpoint, written to `transactions_scored` (with the feature view's version and the hash of each
+   event's features) and, at or over the threshold, to `fraud_alerts`; when the fraud model has a
+   challenger, the same feature rows are scored by it in shadow into `transactions_shadow` (never an
+   alert, never a decision; a shadow failure only counts in `shadow_failed`);
 4. their ids are claimed in the handler's idempotency index, the cards' online state is advanced (the waiting
    states are written when the cards' stored state has not changed since step 3, else the events are
    applied afresh), then the claims are marked applied.
@@ -52,6 +55,7 @@ from inference.event_window import EventWindow
 from inference.slo_metrics import EventLatencyMeter
 from inference.streaming import scored
 from inference.streaming.champion_scorer import FraudChampionScorer
+from inference.streaming.shadow import TRANSACTIONS_SHADOW, ChallengerScorer, shadow_table
 
 if TYPE_CHECKING:
     from cdp.backends import Backends
@@ -78,6 +82,8 @@ class HandlerReport:
     recovered: int = 0  # landed events whose card state a crash left unapplied, applied on re-delivery
     quarantined: int = 0  # dated outside the accepted window: not scored, state untouched
     degraded: int = 0  # scored by the degraded rules (no champion, or the endpoint failing)
+    shadow_scored: int = 0  # also scored by the challenger in shadow (recorded, never acted on)
+    shadow_failed: int = 0  # the challenger could not score them: the batch went on without it
     batches: int = 0
 
 
@@ -115,8 +121,10 @@ class StreamHandler:
         degraded: DegradedDecisions | None = None,
         model_name: str = "cdp-fraud",
         latency: EventLatencyMeter | None = None,
+        shadow: ChallengerScorer | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self.shadow = shadow
         self.card_features = card_features
         self.writer = writer
         self.index = index
@@ -145,6 +153,8 @@ class StreamHandler:
         """Stop the endpoint's background work (a champion reload thread). The idempotency index is left
         open: it belongs to whoever built it (`Backends` keeps one per consumer)."""
         self.endpoint.close()
+        if self.shadow is not None:
+            self.shadow.close()
 
     def _enrich(self, decoded: Sequence[tuple[Mapping[str, Any], dict[str, Any]]]) -> None:
         fresh: dict[str, tuple[Mapping[str, Any], dict[str, Any]]] = {}  # txn_id -> (event record, row)
@@ -179,6 +189,7 @@ class StreamHandler:
         except EventOrderError:  # a late event: score from the stored state, advance card by card below
             features = self.card_features.features(rows, record=False)
         result = self._scores(features)
+        scored_at = self.clock()
         table = scored.scored_table(
             rows,
             features,
@@ -187,12 +198,13 @@ class StreamHandler:
             result.threshold,
             result.model,
             result.model_version,
-            self.clock(),
+            scored_at,
         )
         alerts = scored.alerts_table(table)
         self.writer.write_chunk(scored.TRANSACTIONS_SCORED, table, name)
         if alerts.num_rows:
             self.writer.write_chunk(scored.FRAUD_ALERTS, alerts, name)
+        self._shadow(features, table, name, scored_at)
         taken = self.index.record(txn_ids, name)
         if taken:  # only with two consumers on one shard: the other one owns these events' state
             log.error("%d transactions of batch %s were claimed by another batch", len(taken), name)
@@ -213,6 +225,22 @@ class StreamHandler:
         self.report.degraded += len(features)
         self.degraded.count(self.model_name, len(features))
         return rules_batch(features)
+
+    def _shadow(self, features: list[dict[str, Any]], table: Any, name: str, scored_at: datetime) -> None:
+        """Score the batch's feature rows with the challenger, if any, into `transactions_shadow` (file
+        `name`: a re-delivered batch rewrites it). Nothing here may stop or change the batch."""
+        if self.shadow is None:
+            return
+        try:
+            challenger = self.shadow.score(features)
+            if challenger is None:
+                return
+            self.writer.write_chunk(TRANSACTIONS_SHADOW, shadow_table(table, challenger, scored_at), name)
+        except Exception as error:
+            self.report.shadow_failed += len(features)
+            log.warning("shadow scoring failed (%s): the batch goes on without it", type(error).__name__)
+            return
+        self.report.shadow_scored += len(features)
 
     def _quarantine(self, fresh: dict[str, tuple[Mapping[str, Any], dict[str, Any]]], name: str) -> None:
         """Move the events dated outside the window from `fresh` to `stream_quarantine` (file `name`) and
@@ -295,11 +323,15 @@ def champion_scorer(backends: Backends) -> FraudChampionScorer:
 
 
 def build_handler(
-    backends: Backends, endpoint: ScoringEndpoint | None = None, index: IdempotencyIndex | None = None
+    backends: Backends,
+    endpoint: ScoringEndpoint | None = None,
+    index: IdempotencyIndex | None = None,
+    shadow: ChallengerScorer | None = None,
 ) -> StreamHandler:
     """The handler over the platform's ports; by default it scores with `backends.scoring_endpoint` (the
     reloaded champion in-process here, the SageMaker endpoint in AWS) and keeps its claims in
-    `backends.idempotency_index` (SQLite file here, DynamoDB in AWS).
+    `backends.idempotency_index` (SQLite file here, DynamoDB in AWS). The fraud model's challenger, when
+    it has one, is scored in shadow in this process (`shadow`, by default loaded from the registry).
     The first handler built in a process freezes the startup objects (`freeze_startup_objects`)."""
     settings = backends.settings
     if endpoint is None:
@@ -308,8 +340,17 @@ def build_handler(
 
     config = ServingConfig.from_settings(settings)
     bucket = settings.lake_bucket
-    for table in (scored.TRANSACTIONS_SCORED, scored.FRAUD_ALERTS, scored.STREAM_QUARANTINE):
+    for table in (
+        scored.TRANSACTIONS_SCORED,
+        scored.FRAUD_ALERTS,
+        scored.STREAM_QUARANTINE,
+        TRANSACTIONS_SHADOW,
+    ):
         backends.catalog.register_table(table.info(bucket))
+    if shadow is None:
+        from inference.streaming.shadow import challenger_scorer
+
+        shadow = challenger_scorer(backends)
     handler = StreamHandler(
         endpoint=endpoint,
         card_features=CardFeatures(backends.online_store, lambda: lake_card_profiles(backends.catalog)),
@@ -319,6 +360,7 @@ def build_handler(
         degraded=DegradedDecisions(lambda: backends.metrics, flush_seconds=0),
         model_name=config.fraud_model,
         latency=EventLatencyMeter(lambda: backends.metrics, settings.slo_event_to_alert_seconds),
+        shadow=shadow,
     )
     freeze_startup_objects()
     return handler

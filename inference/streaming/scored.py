@@ -1,14 +1,17 @@
 """The real-time path's lake tables: every scored transaction, and the alerts among them.
 
 `transactions_scored` holds the protected transaction (the stream record's columns), its online features
-as one JSON object (so adding a feature to the fraud view never changes the table's schema), the fraud
-probability, the threshold it was compared with, the top reason codes and the model version that scored it.
+as one JSON object (so adding a feature to the fraud view never changes the table's schema), the feature
+view's version and the SHA-256 of that JSON (`feature_hash`: what `cdp explain` checks a recomputation
+against), the fraud probability, the threshold it was compared with, the top reason codes and the model
+version that scored it: enough to reproduce the decision later.
 `fraud_alerts` holds one row per scored transaction whose probability reached the threshold.
 Both are partitioned like `transactions` (by the transaction's year and month).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -33,8 +36,16 @@ _SCORE_FIELDS = [
     pa.field("scored_at", pa.timestamp("s")),
 ]
 
+_REPRODUCTION_FIELDS = [pa.field("feature_view", pa.string()), pa.field("feature_hash", pa.string())]
+
 SCORED_SCHEMA = pa.schema(
-    [*_TRANSACTION_FIELDS, pa.field("features", pa.string()), *_SCORE_FIELDS, *_PARTITION_FIELDS]
+    [
+        *_TRANSACTION_FIELDS,
+        pa.field("features", pa.string()),
+        *_REPRODUCTION_FIELDS,
+        *_SCORE_FIELDS,
+        *_PARTITION_FIELDS,
+    ]
 )
 
 _ALERT_TRANSACTION_COLUMNS = ("txn_id", "user_token", "card_token", "ts", "amount_cents", "mcc")
@@ -79,6 +90,19 @@ def features_json(features: Mapping[str, Any]) -> str:
     return json.dumps(dict(features), separators=(",", ":"), sort_keys=True, default=str)
 
 
+def feature_hash(features_text: str) -> str:
+    """`sha256:<hex>` of a transaction's features JSON (`features_json`)."""
+    return "sha256:" + hashlib.sha256(features_text.encode("utf-8")).hexdigest()
+
+
+def fraud_view_version() -> str:
+    """The version of the feature view the stream's features come from."""
+    from features.fraud import FRAUD_VIEW
+    from features.version import view_version
+
+    return view_version(FRAUD_VIEW.name)
+
+
 def scored_row(
     transaction: Mapping[str, Any],
     features: Mapping[str, Any],
@@ -88,11 +112,16 @@ def scored_row(
     model: str,
     model_version: int,
     scored_at: datetime,
+    feature_view: str | None = None,
 ) -> dict[str, Any]:
-    """One `transactions_scored` row from a decoded stream record and its score."""
+    """One `transactions_scored` row from a decoded stream record and its score (`feature_view`: the
+    version of the view the features come from, by default the fraud view's current one)."""
     row = {name: transaction[name] for name in RECORD_FIELDS}
+    text = features_json(features)
     row.update(
-        features=features_json(features),
+        features=text,
+        feature_view=feature_view or fraud_view_version(),
+        feature_hash=feature_hash(text),
         fraud_probability=float(probability),
         threshold=float(threshold),
         is_alert=probability >= threshold,
@@ -115,6 +144,7 @@ def scored_table(
     model: str,
     model_version: int,
     scored_at: datetime,
+    feature_view: str | None = None,
 ) -> pa.Table:
     """The `transactions_scored` table of a batch scored by one model, built column by column: equal to
     `to_table` of each transaction's `scored_row`, without a dict per row (the stream handler's path)."""
@@ -126,7 +156,10 @@ def scored_table(
     columns: dict[str, pa.Array] = {
         f.name: pa.array([t[f.name] for t in transactions], type=f.type) for f in _TRANSACTION_FIELDS
     }
-    columns["features"] = pa.array([features_json(f) for f in features], type=pa.string())
+    texts = [features_json(f) for f in features]
+    columns["features"] = pa.array(texts, type=pa.string())
+    columns["feature_view"] = pa.array([feature_view or fraud_view_version()] * n, type=pa.string())
+    columns["feature_hash"] = pa.array([feature_hash(t) for t in texts], type=pa.string())
     score_columns = {
         "fraud_probability": probabilities,
         "threshold": [threshold] * n,

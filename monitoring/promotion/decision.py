@@ -11,10 +11,11 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-APPROVED = "approved"
+APPROVED = "approved"  # kept for readers of older reports: the gate no longer switches by itself
+CHALLENGER = "challenger"
 REJECTED = "rejected"
 NO_DECISION = "no-decision"
-Outcome = Literal["approved", "rejected", "no-decision"]
+Outcome = Literal["challenger", "approved", "rejected", "no-decision"]
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,10 @@ class GateResult:
 class PromotionDecision:
     """The gate's decision on one candidate version.
 
-    `outcome`: `approved` (now the champion), `rejected` (status Rejected; the champion is unchanged) or
-    `no-decision` (status stays PendingManualApproval: e.g. no labelled holdout yet; decide again later).
+    `outcome`: `challenger` (passed every gate: now the challenger, scored in shadow beside the champion
+    until the shadow comparison and the approval policy decide the switch), `rejected` (status Rejected;
+    the champion is unchanged) or `no-decision` (status stays PendingManualApproval: e.g. no labelled
+    holdout yet; decide again later).
     `metrics`: {metric: {"candidate": value, "champion": value or None}} on the same holdout.
     """
 
@@ -55,8 +58,9 @@ class PromotionDecision:
     dry_run: bool = False
 
     @property
-    def approved(self) -> bool:
-        return self.outcome == APPROVED
+    def passed(self) -> bool:
+        """Every gate passed: the candidate is now the challenger."""
+        return self.outcome in (CHALLENGER, APPROVED)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -75,7 +79,7 @@ class PromotionDecision:
         }
 
     def __rich__(self) -> Group:
-        colour = {APPROVED: "green", REJECTED: "red"}.get(self.outcome, "yellow")
+        colour = {CHALLENGER: "green", APPROVED: "green", REJECTED: "red"}.get(self.outcome, "yellow")
         champion = f"v{self.champion_version}" if self.champion_version else "none"
         candidate = f"v{self.candidate_version}" if self.candidate_version else "none"
         title = Text.assemble(

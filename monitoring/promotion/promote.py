@@ -1,26 +1,33 @@
-"""`promote(backends, model_name)`: judge the pending candidate against the champion, then approve or reject.
+"""`promote(backends, model_name)`: judge the pending candidate against the champion; the one that passes
+becomes the challenger, the one that fails is rejected.
 
 Outcomes:
-- `approved`: every gate passed (with a champion, the candidate beat it by the policy margin on the primary
-  metric on the same holdout). `registry.approve` makes it the champion; the reason lists the figures.
+- `challenger`: every gate passed (with a champion, the candidate beat it by the policy margin on the
+  primary metric on the same holdout). `registry.set_challenger` gives it the challenger alias and its
+  `challenger` evidence records when, by whom and on which figures: the stream scores it in shadow, and
+  the switch is decided later by the shadow comparison and the approval policy
+  (`monitoring.promotion.switch`). Its status stays PendingManualApproval until then.
 - `rejected`: at least one gate failed. `registry.reject` marks it Rejected with the failed gates' figures;
   the champion is untouched (a pending candidate is never the champion).
 - `no-decision`: the data cannot support a judgement (no labelled rows unseen by both models, too few of
   them, no training window known, no pending candidate). Nothing changes: the candidate stays
   PendingManualApproval and the gate can run again when labels arrive.
-Both registry decisions are audited by the registry (actor = `actor`, in `role`: the gate's service
+The registry decisions are audited by the registry (actor = `actor`, in `role`: the gate's service
 identity, which is not the pipeline's that registered the candidate). `dry_run` computes the decision and
 changes nothing.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from cdp.backends import Backends
 from cdp.registry.audit import MAX_REASON_LENGTH
+from cdp.registry.evidence import CHALLENGER_KIND
 from cdp.registry.port import PENDING, ModelVersion
 from monitoring.promotion import scoring
 from monitoring.promotion.artifacts import artifact_findings
-from monitoring.promotion.decision import APPROVED, NO_DECISION, REJECTED, GateResult, PromotionDecision
+from monitoring.promotion.decision import CHALLENGER, NO_DECISION, REJECTED, GateResult, PromotionDecision
 from monitoring.promotion.gates import EVALUATORS, Contenders, Evaluation, at_most
 from monitoring.promotion.latency import p99_latency_ms
 from monitoring.promotion.policy import PromotionPolicy
@@ -85,13 +92,25 @@ def promote(
         reasons.insert(0, headline)
     if champion is None:
         reasons.insert(0, "no champion yet: the gates alone decide")
-    outcome = REJECTED if failed else APPROVED
-    summary = f"{outcome} by the promotion gate on {evaluation.holdout.rows} holdout rows: " + "; ".join(
-        reasons
-    )
+    outcome = REJECTED if failed else CHALLENGER
+    verdict = "rejected by" if failed else "passed"
+    summary = f"{verdict} the promotion gate on {evaluation.holdout.rows} holdout rows: " + "; ".join(reasons)
     if not dry_run:
-        decide = registry.reject if failed else registry.approve
-        decide(model_name, candidate.version, actor, _fit(summary), role=role)
+        if failed:
+            registry.reject(model_name, candidate.version, actor, _fit(summary), role=role)
+        else:
+            registry.set_challenger(model_name, candidate.version, actor, _fit(summary), role=role)
+            registry.record_evidence(
+                model_name,
+                candidate.version,
+                CHALLENGER_KIND,
+                {
+                    "at": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "by": actor,
+                    "champion_version": champion_number,
+                    "gate": _fit(summary),
+                },
+            )
     return PromotionDecision(
         model_name=model_name,
         candidate_version=candidate.version,

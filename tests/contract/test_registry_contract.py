@@ -490,3 +490,60 @@ def test_rollback_brings_back_the_previous_champion_through_the_audited_approval
     registry.reject(name, 1, "dave", "also leaks")
     with pytest.raises(NoPreviousChampionError):
         registry.rollback(name, "dave", "nothing good left")
+
+
+# -- challenger in shadow, and evidence kept with a version ----------------------------------------------
+def test_challenger_alias_moves_to_champion_on_approval(harness: Harness, model_dir: Path) -> None:
+    registry, name = harness.registry, fresh_name()
+    register(registry, name, model_dir, registered_by="ml-pipeline")
+    register(registry, name, model_dir, registered_by="ml-pipeline")
+    registry.approve(name, 1, "alice", "first champion")
+    assert registry.challenger(name) is None and registry.challenger_version(name) is None
+
+    marked = registry.set_challenger(name, 2, "promotion-gate", "passed the gate")
+    assert (marked.is_challenger, marked.is_champion, marked.status) == (True, False, PENDING)
+    assert registry.challenger_version(name) == 2 and registry.challenger(name).version == 2  # type: ignore[union-attr]
+    assert registry.champion_version(name) == 1  # the challenger never serves
+    assert [v.is_challenger for v in registry.list(name)] == [False, True]
+    assert registry.get(name, 2).to_dict()["challenger"] is True
+
+    switched = registry.approve(name, 2, "bob", "shadow comparison passed")
+    assert (switched.is_champion, switched.is_challenger) == (True, False)
+    assert registry.challenger_version(name) is None
+    (record,) = [r for r in audit_records(harness, name) if r.action == "model-challenger"]
+    assert (record.actor, record.outcome, record.details["version"]) == ("promotion-gate", "allowed", 2)
+
+
+def test_rejecting_the_challenger_drops_the_alias_and_only_pending_versions_challenge(
+    registry: ModelRegistry, model_dir: Path
+) -> None:
+    name = fresh_name()
+    for _ in range(3):
+        register(registry, name, model_dir)
+    registry.approve(name, 1, "alice", "first champion")
+    with pytest.raises(InvalidRegistrationError, match="only a pending version"):
+        registry.set_challenger(name, 1, "promotion-gate", "the champion cannot challenge itself")
+    registry.set_challenger(name, 2, "promotion-gate", "passed the gate")
+    registry.set_challenger(name, 3, "promotion-gate", "a newer candidate passed")  # replaces v2
+    assert registry.challenger_version(name) == 3 and not registry.get(name, 2).is_challenger
+    registry.reject(name, 3, "promotion-gate", "shadow comparison failed")
+    assert registry.challenger_version(name) is None and registry.champion_version(name) == 1
+
+
+def test_evidence_is_kept_by_kind_and_refuses_personal_data(registry: ModelRegistry, model_dir: Path) -> None:
+    name = fresh_name()
+    register(registry, name, model_dir)
+    assert registry.evidence(name, 1) == {}
+    registry.record_evidence(name, 1, "shadow", {"events": 120, "agreement": 0.99, "passed": True})
+    registry.record_evidence(name, 1, "approval", {"approver": "model-approver-1", "route": "manual"})
+    registry.record_evidence(name, 1, "shadow", {"events": 240, "agreement": 0.98, "passed": True})
+    assert registry.evidence(name, 1) == {
+        "approval": {"approver": "model-approver-1", "route": "manual"},
+        "shadow": {"events": 240, "agreement": 0.98, "passed": True},
+    }
+    with pytest.raises(InvalidRegistrationError, match="personal data"):
+        registry.record_evidence(name, 1, "approval", {"approver": "jane.doe@example.com"})
+    with pytest.raises(InvalidRegistrationError, match="kind"):
+        registry.record_evidence(name, 1, "Bad Kind", {})
+    with pytest.raises(ModelVersionNotFoundError):
+        registry.record_evidence(name, 9, "shadow", {})
