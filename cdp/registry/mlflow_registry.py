@@ -35,7 +35,8 @@ from cdp.registry.audit import (
     LazyAudit,
     audited_decision,
 )
-from cdp.registry.checks import check_registration
+from cdp.registry.checks import check_card, check_registration
+from cdp.registry.model_card import revision_key
 from cdp.registry.port import (
     APPROVED,
     CHAMPION,
@@ -66,6 +67,7 @@ FEATURES_TAG = "features"  # JSON list
 KIND_TAG = "model_kind"
 MODEL_ARTIFACT = "model"
 CARD_ARTIFACT = "model_card.md"
+CARD_REVISIONS = "model_card"  # governance card revisions: <key>.json + <key>.md (cdp.registry.model_card)
 PLOTS_ARTIFACT = "plots"
 EXPERIMENT_PREFIX = "cdp-"
 HISTORY_TAG_PREFIX = "cdp.champion."  # + champions.record_key(change): one registered-model tag per change
@@ -394,6 +396,32 @@ class MlflowModelRegistry:
         if target is None:
             raise NoPreviousChampionError(f"model {model_name!r} has no earlier champion to roll back to")
         return self._approve(model_name, target, actor, reason, role, ROLLBACK_ACTION)
+
+    # -- model cards ----------------------------------------------------------------------------------
+    def save_card(self, model_name: str, version: int, card: Mapping[str, Any], markdown: str) -> str:
+        body = check_card(model_name, card, markdown)
+        mv = self._model_version(model_name, version)
+        key = revision_key()
+        with tempfile.TemporaryDirectory(prefix="cdp-card-") as tmp:
+            folder = Path(tmp)
+            (folder / f"{key}.json").write_bytes(body)
+            (folder / f"{key}.md").write_text(markdown, encoding="utf-8")
+            self._client.log_artifacts(mv.run_id, str(folder), CARD_REVISIONS)
+        base = self._client.get_run(mv.run_id).info.artifact_uri.rstrip("/")
+        return f"{base}/{CARD_REVISIONS}/{key}.md"
+
+    def load_card(self, model_name: str, version: int) -> dict[str, Any] | None:
+        mv = self._model_version(model_name, version)
+        revisions = sorted(
+            f.path
+            for f in self._client.list_artifacts(mv.run_id, CARD_REVISIONS)
+            if not f.is_dir and f.path.endswith(".json")
+        )
+        if not revisions:
+            return None
+        with tempfile.TemporaryDirectory(prefix="cdp-card-") as tmp:
+            local = self._client.download_artifacts(mv.run_id, revisions[-1], tmp)
+            return dict(json.loads(Path(local).read_text(encoding="utf-8")))
 
     def load_model(
         self, model_name: str, version: int | Literal["champion"] = CHAMPION
