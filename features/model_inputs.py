@@ -1,8 +1,8 @@
-"""Which view features each model may take as inputs, and the protected attributes none of them may take.
+"""Which view features each model may take as inputs; never a protected attribute.
 
-Protected attributes (gender, age) describe who a customer is, not how they bank: the marketing models
-(CLV, segmentation) feed campaign selection, so they never see them. The customer view still computes
-them (analysts and the fairness measurement need the groups), but a model's declared inputs are checked
+Protected attributes (`cdp.security.protected_attributes`: gender, age) describe who a customer is, not
+how they bank: the marketing models (CLV, segmentation) feed campaign selection, so they never see them.
+The customer view still computes them (analysts need them), but a model's declared inputs are checked
 against `PROTECTED_ATTRIBUTES` at import and the CLV and segmentation training tables carry only the
 declared inputs, so a training script cannot pick a protected column up by accident.
 
@@ -15,15 +15,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cdp.security.protected_attributes import PROTECTED_ATTRIBUTES, SENSITIVE_NOT_PROTECTED
 from features.asof_spec import AsOfFeatureView
 from features.customer import CUSTOMER_VIEW
 
-# Feature names (and the lake columns they come from) that describe a protected characteristic.
-PROTECTED_ATTRIBUTES: frozenset[str] = frozenset(
-    {"gender", "age_band_start", "birth_year", "birth_year_band", "birth_month", "current_age", "age"}
-)
-# Inputs that are not protected but are known proxies of a protected attribute: stated in the model card.
-SENSITIVE_NOT_PROTECTED: frozenset[str] = frozenset({"yearly_income", "fico_score", "num_credit_cards"})
+__all__ = [
+    "CLV_INPUTS",
+    "MODEL_INPUTS",
+    "PROTECTED_ATTRIBUTES",
+    "SEGMENTATION_INPUTS",
+    "ModelInputs",
+    "ProtectedInputError",
+    "non_protected",
+]
 
 
 class ProtectedInputError(ValueError):
@@ -69,14 +73,3 @@ MODEL_INPUTS: dict[str, ModelInputs] = {m.model: m for m in (CLV_INPUTS, SEGMENT
 
 for _declared in MODEL_INPUTS.values():
     _declared.check()
-
-
-def protected_inputs(features: tuple[str, ...] | list[str]) -> list[str]:
-    """The protected attributes among a model's feature names (also one-hot names like `gender_Female`)."""
-    return sorted(
-        {
-            f
-            for f in features
-            if f in PROTECTED_ATTRIBUTES or any(f.startswith(p + "_") for p in ("gender", "birth_year"))
-        }
-    )

@@ -1,7 +1,7 @@
 """Writing a version's model card at registration: what each model is for, what it was trained on and with.
 
 `card_facts` holds what does not change between retrains (intended use, limitations, default owner, the
-feature view and, for the customer models, the declared inputs of `features.model_inputs`); `build_card`
+feature view and whether protected attributes are refused by its declared inputs); `build_card`
 adds the version's own facts (data origin and snapshot, the feature list, the pipeline's evaluation on
 its test split) and `ensure_card` stores it through the registry port unless the version has one. The
 pipelines' registration step (`pipelines.local.registry_adapter`) calls it; the promotion gate calls it
@@ -15,15 +15,12 @@ from typing import TYPE_CHECKING
 
 from cdp.registry.card_store import save
 from cdp.registry.model_card import PIPELINE_EVALUATION, ModelCard, Validation, record_validation
-from cdp.synth.provenance import training_data_origin
-from features.fraud import FRAUD_VIEW
-from features.model_inputs import (
-    CLV_INPUTS,
+from cdp.security.protected_attributes import (
     PROTECTED_ATTRIBUTES,
-    SEGMENTATION_INPUTS,
     SENSITIVE_NOT_PROTECTED,
-    ModelInputs,
+    protected_inputs,
 )
+from cdp.synth.provenance import training_data_origin
 
 if TYPE_CHECKING:
     from cdp.registry.port import ModelRegistry, ModelVersion
@@ -43,7 +40,7 @@ class CardFacts:
     owner: str
     view: str
     limitations: tuple[str, ...]
-    inputs: ModelInputs | None = None  # the declared inputs (customer models)
+    declared_inputs: bool = False  # inputs declared in features/model_inputs.py (protected ones refused)
 
 
 FRAUD = CardFacts(
@@ -51,7 +48,7 @@ FRAUD = CardFacts(
     "the highest-scored share of transactions (the alert budget). A decision aid for analysts, not an "
     "automatic decline; not for credit, marketing or any decision about a customer.",
     owner="fraud-analytics",
-    view=FRAUD_VIEW.name,
+    view="fraud_card",
     limitations=(
         "Probabilities are shifted by class weighting: check calibration before reading a score as a "
         "probability; ranking (the alert budget) is unaffected.",
@@ -67,8 +64,8 @@ CLV = CardFacts(
     intended_use="Estimates each customer's net card spend over the next 12 months, to size and rank "
     "marketing campaigns. Not for credit decisions, pricing or any decision with legal effect.",
     owner="marketing-analytics",
-    view=CLV_INPUTS.view.name,
-    inputs=CLV_INPUTS,
+    view="customer",
+    declared_inputs=True,
     limitations=(
         "Gender and age are never inputs; yearly income, FICO score and cards held are inputs and "
         "correlate with age: campaign selection on this score is checked for disparate impact (error "
@@ -82,8 +79,8 @@ SEGMENTATION = CardFacts(
     intended_use="Groups customers into named, stable behavioural segments (spending mix, channels, "
     "value) for campaign design and reporting. Not for credit decisions or pricing.",
     owner="marketing-analytics",
-    view=SEGMENTATION_INPUTS.view.name,
-    inputs=SEGMENTATION_INPUTS,
+    view="customer",
+    declared_inputs=True,
     limitations=(
         "Gender and age are never inputs; segments may still differ in composition by age or gender "
         "through behaviour: the composition is measured at every promotion (in the card).",
@@ -101,20 +98,19 @@ def card_facts(model_name: str, kind: str) -> CardFacts:
 
 
 def features_section(facts: CardFacts, inputs: tuple[str, ...]) -> dict[str, object]:
-    """The card's features: the view, the inputs in model order, protected attributes left out."""
-    declared = facts.inputs
-    protected = sorted(PROTECTED_ATTRIBUTES & set(declared.view.feature_names)) if declared else []
+    """The card's features: the view, the inputs in model order, the protected attributes never used."""
     statement = (
-        f"Inputs: the declared inputs of the `{facts.view}` view (features/model_inputs.py); protected "
-        "attributes are refused as inputs by the feature specs."
-        if declared
+        f"Inputs: the declared inputs of the `{facts.view}` view (features/model_inputs.py); the feature "
+        "specs refuse protected attributes as inputs and the promotion gate refuses a model that has one."
+        if facts.declared_inputs
         else f"Inputs: the `{facts.view}` view's behavioural features (point-in-time correct); the view "
-        "holds no protected attribute."
+        "holds no protected attribute and the promotion gate refuses a model that has one."
     )
     return {
         "view": facts.view,
         "inputs": list(inputs),
-        "protected_excluded": protected,
+        "protected_excluded": sorted(PROTECTED_ATTRIBUTES - set(inputs)),
+        "protected_inputs": protected_inputs(inputs),
         "sensitive_inputs": sorted(SENSITIVE_NOT_PROTECTED & set(inputs)),
         "statement": statement,
     }

@@ -292,6 +292,16 @@ def customers(tmp_path_factory):
             "split": ["test"] * n,
         },
     )
+    # the fairness gates group the holdout's customers by the lake's customers table (gender, age band)
+    _write_table(
+        backends,
+        "customers",
+        {
+            "user_token": [f"usr_{i}" for i in range(n)],
+            "gender": ["Female" if i % 2 else "Male" for i in range(n)],
+            "birth_year_band": [f"{b}-{b + 4}" for b in (1950 + 5 * (np.arange(n) % 8))],
+        },
+    )
     groups = rng.integers(0, 2, n)
     _write_table(
         backends,

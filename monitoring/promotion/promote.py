@@ -8,6 +8,8 @@ Outcomes:
 - `no-decision`: the data cannot support a judgement (no labelled rows unseen by both models, too few of
   them, no training window known, no pending candidate). Nothing changes: the candidate stays
   PendingManualApproval and the gate can run again when labels arrive.
+The judgement (holdout, metrics, calibration, fairness by group) is added to the candidate's model card
+before the registry records the decision, and an approval names the approver there (`card_evidence`).
 Both registry decisions are audited by the registry (actor = `actor`, in `role`: the gate's service
 identity, which is not the pipeline's that registered the candidate). `dry_run` computes the decision and
 changes nothing.
@@ -20,6 +22,7 @@ from cdp.registry.audit import MAX_REASON_LENGTH
 from cdp.registry.port import PENDING, ModelVersion
 from monitoring.promotion import scoring
 from monitoring.promotion.artifacts import artifact_findings
+from monitoring.promotion.card_evidence import record_approver, record_judgement
 from monitoring.promotion.decision import APPROVED, NO_DECISION, REJECTED, GateResult, PromotionDecision
 from monitoring.promotion.gates import EVALUATORS, Contenders, Evaluation, at_most
 from monitoring.promotion.latency import p99_latency_ms
@@ -90,8 +93,11 @@ def promote(
         reasons
     )
     if not dry_run:
+        record_judgement(backends, candidate, candidate_model.kind, outcome, evaluation)
         decide = registry.reject if failed else registry.approve
         decide(model_name, candidate.version, actor, _fit(summary), role=role)
+        if not failed:
+            record_approver(backends, candidate, actor)
     return PromotionDecision(
         model_name=model_name,
         candidate_version=candidate.version,
