@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import unquote, urlparse
 
 import numpy as np
 import pandas as pd
@@ -419,6 +420,11 @@ class MlflowModelRegistry:
         )
         if not revisions:
             return None
+        base = self._client.get_run(mv.run_id).info.artifact_uri.rstrip("/")
+        if base.startswith("file:"):  # this adapter's artifact folder: read in place, no download
+            return dict(
+                json.loads(Path(unquote(urlparse(f"{base}/{revisions[-1]}").path)).read_text("utf-8"))
+            )
         with tempfile.TemporaryDirectory(prefix="cdp-card-") as tmp:
             local = self._client.download_artifacts(mv.run_id, revisions[-1], tmp)
             return dict(json.loads(Path(local).read_text(encoding="utf-8")))
