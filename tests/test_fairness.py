@@ -247,12 +247,12 @@ def test_a_fair_clv_candidate_is_approved_with_its_fairness_in_the_card(lake, tm
 
 
 def test_a_clv_candidate_inflated_for_one_gender_is_rejected(lake, tmp_path):
-    biased = _clv_model(tmp_path / "biased", ["net_spend_365d", "yearly_income"], inflate_female=3.0)
+    biased = _clv_model(tmp_path / "biased", ["net_spend_365d", "yearly_income"], inflate_female=1.4)
     _register(lake, "clv-biased", biased)
     decision = promote(lake, "clv-biased", policy=POLICY)
 
-    assert decision.outcome == "rejected"
-    assert not decision.gates["fairness_clv_error"].passed
+    assert decision.outcome == "rejected"  # better than the heuristic overall: only fairness fails
+    assert [n for n, g in decision.gates.items() if not g.passed] == ["fairness_clv_error"]
     assert any(r.startswith("fairness_clv_error failed: ") for r in decision.reasons)
     registry = lake.model_registry
     assert registry.get("clv-biased", 1).status == REJECTED and registry.champion("clv-biased") is None
