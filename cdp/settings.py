@@ -284,7 +284,7 @@ class Settings(BaseSettings):
         description="A group fails only when its ratio's interval at this confidence is wholly outside the "
         "limits (small groups are not failed on noise).",
     )
-    fairness_min_group_rows: int = Field(
+    fairness_min_group_customers: int = Field(
         30,
         ge=1,
         description="Smaller groups are counted, not judged, their rates not shown.",

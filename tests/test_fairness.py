@@ -103,51 +103,65 @@ def test_age_bands_from_ages():
     assert bands.tolist() == ["18-29", "30-44", "45-64", "65+", "unknown"]
 
 
-def _groups(n: int = 20_000, seed: int = 1) -> pd.DataFrame:
+def _groups(n: int = 20_000, seed: int = 1, rows_per_customer: int = 10) -> tuple[pd.DataFrame, np.ndarray]:
+    """Row groups and each row's customer: a customer's rows share its gender and age band."""
     rng = np.random.default_rng(seed)
-    return pd.DataFrame(
-        {
-            "gender": rng.choice(["Female", "Male"], n),
-            "age_band": rng.choice(["18-29", "30-44", "45-64", "65+"], n),
-        }
-    )
+    customers = np.arange(n) // rows_per_customer
+    people = customers.max() + 1
+    gender = rng.choice(["Female", "Male"], people)[customers]
+    band = rng.choice(["18-29", "30-44", "45-64", "65+"], people)[customers]
+    return pd.DataFrame({"gender": gender, "age_band": band}), customers
 
 
 def test_a_fair_fraud_model_passes_and_one_that_inflates_a_gender_fails():
     rng = np.random.default_rng(2)
-    groups = _groups()
+    groups, customers = _groups()
     labels = (rng.random(len(groups)) < 0.01).astype(int)
     scores = np.clip(0.3 * labels + rng.random(len(groups)) * 0.5, 0, 1)
 
-    fair = fraud_fairness(labels, scores, groups, budget=0.02, limits=LIMITS)
+    fair = fraud_fairness(labels, scores, groups, customers, budget=0.02, limits=LIMITS)
     for measure in ("fraud_alert_rate", "fraud_false_positive_rate"):
         assert gate_of(fair[measure], LIMITS).passed, fair[measure]
         assert fair[measure]["verdict"].startswith("within the limits")
 
     biased = np.where(groups["gender"] == "Female", np.minimum(scores * 3, 1.0), scores)
-    unfair = fraud_fairness(labels, biased, groups, budget=0.02, limits=LIMITS)
+    unfair = fraud_fairness(labels, biased, groups, customers, budget=0.02, limits=LIMITS)
     gate = gate_of(unfair["fraud_false_positive_rate"], LIMITS)
     assert not gate.passed and gate.comparison in ("<=", ">=")
     women, men = (unfair["fraud_alert_rate"]["groups"]["gender"][g] for g in ("Female", "Male"))
     assert women["status"] == OUTSIDE and women["ratio"] > LIMITS.max_ratio and women["interval"][0] > 1.25
     assert men["status"] == OUTSIDE and men["ratio"] < LIMITS.min_ratio
+    assert women["customers"] + men["customers"] == 2_000 and women["rows"] + men["rows"] == 20_000
     assert unfair["fraud_alert_rate"]["verdict"] == "outside the limits"
 
 
+def test_alerts_bunched_on_a_few_customers_are_not_read_as_a_group_effect():
+    """Rows of one customer are not independent: a burst of alerts on a handful of customers (a fraud
+    episode each) leaves the group's interval wide, where a row-level interval would call it unfair."""
+    groups, customers = _groups(n=20_000, rows_per_customer=50)  # 400 customers
+    scores = np.zeros(len(groups))
+    women = np.flatnonzero(groups["gender"].to_numpy() == "Female")
+    bursty = np.isin(customers, np.unique(customers[women])[:2])  # two women take every alert
+    scores[bursty] = 1.0
+    result = fraud_fairness(np.zeros(len(groups), int), scores, groups, customers, 0.005, LIMITS)
+    female = result["fraud_alert_rate"]["groups"]["gender"]["Female"]
+    assert female["ratio"] > LIMITS.max_ratio and female["status"] != OUTSIDE
+
+
 def test_small_groups_are_counted_but_neither_judged_nor_shown():
-    groups = _groups(n=200)
+    groups, customers = _groups(n=200, rows_per_customer=1)
     groups.loc[:9, "age_band"] = "65+"
     groups.loc[10:, "age_band"] = "30-44"
     scores = np.where(groups["age_band"] == "65+", 1.0, 0.0)  # every alert on the small group
-    result = fraud_fairness(np.zeros(200, int), scores, groups, budget=0.05, limits=LIMITS)
+    result = fraud_fairness(np.zeros(200, int), scores, groups, customers, budget=0.05, limits=LIMITS)
     small = result["fraud_alert_rate"]["groups"]["age_band"]["65+"]
-    assert small == {"rows": 10, "status": TOO_FEW}  # no rate shown for 10 customers
+    assert small == {"customers": 10, "status": TOO_FEW}  # no rate shown for 10 customers
     big = result["fraud_alert_rate"]["groups"]["age_band"]["30-44"]
     assert big["status"] == OUTSIDE and big["ratio"] == 0.0
 
 
 def test_segment_composition_is_measured_and_gated_only_when_asked():
-    groups = _groups(n=2_000)
+    groups, _ = _groups(n=2_000, rows_per_customer=1)
     segments = np.where(groups["gender"] == "Female", 0, 1)  # segments split exactly by gender
     result = segment_fairness(segments, groups, LIMITS)["segment_composition"]
     assert result["verdict"] == "outside the limits (reported, not gated)"

@@ -213,7 +213,8 @@ def test_a_fraud_candidate_that_alerts_one_gender_more_is_rejected(platform, mon
 
     monkeypatch.setattr(gates.scoring, "fraud_probabilities", inflated_for_women)
     register(platform, "fraud-biased", "good")
-    decision = promote(backends, "fraud-biased", policy=replace(POLICY, alert_budget=0.05))
+    policy = replace(POLICY, alert_budget=0.05, fairness_min_group_customers=3)  # a platform of 15 customers
+    decision = promote(backends, "fraud-biased", policy=policy)
 
     assert decision.outcome == "rejected"
     failed = {n for n, g in decision.gates.items() if not g.passed}

@@ -222,13 +222,15 @@ def _fairness(fairness: Mapping[str, Any]) -> list[str]:
             out.append(f"  ({result['note']})")
         groups = result.get("groups") or {}
         if groups:
-            out += ["", "| attribute | group | rows | value | ratio | interval | judged |", "|---" * 7 + "|"]
+            out += ["", "| attribute | group | customers | rows | value | ratio | interval | judged |"]
+            out.append("|---" * 8 + "|")
         for attribute, members in sorted(groups.items()):
             for group, g in sorted(members.items()):
                 interval = g.get("interval")
                 shown = "n/a" if not interval else f"{_figure(interval[0])}-{_figure(interval[1])}"
                 out.append(
-                    f"| {attribute} | {group} | {g.get('rows', 'n/a')} | {_figure(g.get('value'))} | "
+                    f"| {attribute} | {group} | {g.get('customers', 'n/a')} | {g.get('rows', 'n/a')} | "
+                    f"{_figure(g.get('value'))} | "
                     f"{_figure(g.get('ratio'))} | {shown} | {g.get('status', '')} |"
                 )
     return out

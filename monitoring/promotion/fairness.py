@@ -8,12 +8,15 @@ Measured (each group's figure divided by the overall figure, the "ratio"):
   spend level);
 - segmentation: composition, each group's share of a segment over its share of all customers.
 
-A group is judged only with at least `min_group_rows` rows (smaller groups are counted, their figures not
-shown). It fails when the interval of its ratio at `confidence` (Wilson for rates, a seeded bootstrap
-for the CLV error) lies wholly outside [min_ratio, max_ratio] (the four-fifths rule by default): a group
-is not failed on the noise of a small holdout, and a model that treats a group differently is failed as
-soon as the holdout shows it. A point ratio outside the limits with an interval that still reaches them
-is reported as "uncertain". Segment composition is gated only when the policy says so.
+A group is judged only with at least `min_group_customers` customers (smaller groups are counted, their
+figures not shown). It fails when the interval of its ratio at `confidence` lies wholly outside
+[min_ratio, max_ratio] (the four-fifths rule by default): a group is not failed on the noise of a small
+holdout, and a model that treats a group differently is failed as soon as the holdout shows it. The
+intervals resample customers, not rows (a seeded bootstrap): a customer's transactions are not
+independent (a fraud episode is a burst of alerts on one card), so row-level intervals would be too
+narrow. Segment shares, whose rows are customers, use Wilson's interval. A point ratio outside the
+limits with an interval that still reaches them is reported as "uncertain". Segment composition is
+gated only when the policy says so.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ class FairnessLimits:
     max_ratio: float = 1.25
     min_ratio: float = 0.8
     confidence: float = 0.95
-    min_group_rows: int = 30
+    min_group_customers: int = 30
     gate_segments: bool = False
 
     @property
@@ -84,23 +87,44 @@ def _figure(rows: int, value: float, overall: float, interval: tuple[float, floa
     }
 
 
+def _clustered_rate(
+    flags: np.ndarray, customers: np.ndarray, rng: np.random.Generator, tail: float
+) -> tuple[float, tuple[float, float], int]:
+    """The share of flagged rows, its bootstrap interval over customers, and the number of customers."""
+    per = pd.DataFrame({"c": customers, "f": flags.astype(np.int64)}).groupby("c", sort=True)["f"]
+    rows, hits = per.size().to_numpy(np.float64), per.sum().to_numpy(np.float64)
+    value = float(hits.sum() / rows.sum())
+    draws = rng.integers(0, len(rows), (BOOTSTRAP_SAMPLES, len(rows)))
+    rates = hits[draws].sum(axis=1) / rows[draws].sum(axis=1)
+    return value, (float(np.quantile(rates, tail)), float(np.quantile(rates, 1 - tail))), len(rows)
+
+
 def rate_by_group(
-    flags: np.ndarray, groups: pd.DataFrame, mask: np.ndarray | None, limits: FairnessLimits
+    flags: np.ndarray,
+    groups: pd.DataFrame,
+    customers: np.ndarray,
+    mask: np.ndarray | None,
+    limits: FairnessLimits,
 ) -> dict[str, Any]:
-    """A rate (share of `flags` among the rows in `mask`) per group of each attribute, against overall."""
+    """A rate (share of `flags` among the rows in `mask`) per group of each attribute, against overall;
+    intervals by resampling each group's customers."""
     chosen = np.ones(len(flags), dtype=bool) if mask is None else mask
     overall = float(flags[chosen].mean()) if chosen.any() else 0.0
+    rng = np.random.default_rng(SEED)
+    tail = (1 - limits.confidence) / 2
     out: dict[str, dict[str, Any]] = {}
     for attribute in ATTRIBUTES:
         members: dict[str, Any] = {}
         labels = groups[attribute].to_numpy()
         for group in sorted(set(labels[chosen]) - {UNKNOWN}):
             rows = chosen & (labels == group)
-            n, hits = int(rows.sum()), int(flags[rows].sum())
-            if n < limits.min_group_rows:
-                members[str(group)] = {"rows": n, "status": TOO_FEW}
+            people = int(len(np.unique(customers[rows])))
+            if people < limits.min_group_customers:
+                members[str(group)] = {"customers": people, "status": TOO_FEW}
                 continue
-            members[str(group)] = _figure(n, hits / n, overall, wilson(hits, n, limits.z), limits)
+            value, interval, _ = _clustered_rate(flags[rows], customers[rows], rng, tail)
+            figure = _figure(int(rows.sum()), value, overall, interval, limits)
+            members[str(group)] = {"customers": people, **figure}
         out[attribute] = members
     return {"overall": overall, "groups": out}
 
@@ -137,16 +161,23 @@ def gate_of(result: dict[str, Any], limits: FairnessLimits) -> GateResult:
 
 
 def fraud_fairness(
-    labels: np.ndarray, scores: np.ndarray, groups: pd.DataFrame, budget: float, limits: FairnessLimits
+    labels: np.ndarray,
+    scores: np.ndarray,
+    groups: pd.DataFrame,
+    customers: np.ndarray,
+    budget: float,
+    limits: FairnessLimits,
 ) -> dict[str, dict[str, Any]]:
-    """Alert rate and false-positive rate by group, alerts being the top `budget` share by score."""
+    """Alert rate and false-positive rate by group, alerts being the top `budget` share by score;
+    `customers` holds each row's customer token (the unit the intervals resample)."""
     k = max(1, math.ceil(len(scores) * budget))
     alerts = np.zeros(len(scores), dtype=bool)
     alerts[np.argsort(-np.asarray(scores), kind="stable")[:k]] = True
     genuine = np.asarray(labels) == 0
+    people = np.asarray(customers)
     return {
-        "fraud_alert_rate": _verdict(rate_by_group(alerts, groups, None, limits)),
-        "fraud_false_positive_rate": _verdict(rate_by_group(alerts, groups, genuine, limits)),
+        "fraud_alert_rate": _verdict(rate_by_group(alerts, groups, people, None, limits)),
+        "fraud_false_positive_rate": _verdict(rate_by_group(alerts, groups, people, genuine, limits)),
     }
 
 
@@ -172,10 +203,10 @@ def clv_fairness(
         labels = groups[attribute].to_numpy()
         for group in sorted(set(labels) - {UNKNOWN}):
             rows = np.flatnonzero(labels == group)
-            if len(rows) < limits.min_group_rows:
-                members[str(group)] = {"rows": int(len(rows)), "status": TOO_FEW}
+            if len(rows) < limits.min_group_customers:
+                members[str(group)] = {"customers": int(len(rows)), "status": TOO_FEW}
                 continue
-            value = _error_ratio(truth[rows], predicted[rows], heuristic[rows])
+            value = _error_ratio(truth[rows], predicted[rows], heuristic[rows])  # a row is a customer
             draws = [
                 _error_ratio(truth[s], predicted[s], heuristic[s])
                 for s in (rng.choice(rows, len(rows)) for _ in range(BOOTSTRAP_SAMPLES))
@@ -184,7 +215,8 @@ def clv_fairness(
             interval = (
                 (float(np.quantile(finite, tail)), float(np.quantile(finite, 1 - tail))) if finite else (0, 0)
             )
-            members[str(group)] = _figure(int(len(rows)), value, overall, interval, limits)
+            figure = _figure(int(len(rows)), value, overall, interval, limits)
+            members[str(group)] = {"customers": int(len(rows)), **figure}
         out[attribute] = members
     return {"clv_error": _verdict({"overall": overall, "groups": out})}
 
@@ -203,10 +235,11 @@ def segment_fairness(
             for segment in sorted(set(segments.tolist())):
                 rows = known & (segments == segment)
                 n, hits = int(rows.sum()), int((labels[rows] == group).sum())
-                if n < limits.min_group_rows:
-                    members[names(segment)] = {"rows": n, "status": TOO_FEW}
+                if n < limits.min_group_customers:
+                    members[names(segment)] = {"customers": n, "status": TOO_FEW}
                     continue
-                members[names(segment)] = _figure(n, hits / n, overall, wilson(hits, n, limits.z), limits)
+                figure = _figure(n, hits / n, overall, wilson(hits, n, limits.z), limits)
+                members[names(segment)] = {"customers": n, **figure}
             out[f"{attribute}={group}"] = members
     return {"segment_composition": _verdict({"groups": out}, gated=limits.gate_segments)}
 

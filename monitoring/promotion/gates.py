@@ -138,9 +138,11 @@ def evaluate_fraud(backends: Backends, who: Contenders, policy: PromotionPolicy)
     scores = scoring.fraud_probabilities(who.candidate_model, holdout.frame)
     candidate = scoring.fraud_metrics(labels, scores, policy.alert_budget)
     years = holdout.frame["ts"].dt.year.to_numpy() if "ts" in holdout.frame.columns else 0
+    people = holdout.frame["user_token"].to_numpy() if "user_token" in holdout.frame.columns else None
+    budget = policy.alert_budget
     fairness = fairness_gates(
         backends, who, holdout.frame, years,
-        lambda groups: fair.fraud_fairness(labels, scores, groups, policy.alert_budget, policy.fairness),
+        lambda groups: fair.fraud_fairness(labels, scores, groups, people, budget, policy.fairness),
         policy,
     )  # fmt: skip
     if fairness is None:

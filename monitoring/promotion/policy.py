@@ -49,7 +49,7 @@ class PromotionPolicy:
     fairness_max_ratio: float = 1.25
     fairness_min_ratio: float = 0.8
     fairness_confidence: float = 0.95
-    fairness_min_group_rows: int = 30
+    fairness_min_group_customers: int = 30
     fairness_gate_segments: bool = False
 
     def __post_init__(self) -> None:
@@ -71,7 +71,7 @@ class PromotionPolicy:
             max_ratio=self.fairness_max_ratio,
             min_ratio=self.fairness_min_ratio,
             confidence=self.fairness_confidence,
-            min_group_rows=self.fairness_min_group_rows,
+            min_group_customers=self.fairness_min_group_customers,
             gate_segments=self.fairness_gate_segments,
         )
 
