@@ -27,7 +27,7 @@ def test_demo_runs_end_to_end_and_again(isolated_home, monkeypatch):
             "fraud view:",
             "pipeline runs",
             "# Model card: cdp-fraud v",
-            "trained on synthetic data",
+            "Trained on synthetic data",
             "stream handler:",
             "monitor run finished",
             "the loop",
