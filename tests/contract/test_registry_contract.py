@@ -492,7 +492,9 @@ def test_rollback_brings_back_the_previous_champion_through_the_audited_approval
         registry.rollback(name, "dave", "nothing good left")
 
 
-def test_model_card_revisions_are_kept_and_the_newest_is_read(registry: ModelRegistry, model_dir: Path) -> None:
+def test_model_card_revisions_are_kept_and_the_newest_is_read(
+    registry: ModelRegistry, model_dir: Path
+) -> None:
     from cdp.registry.model_card import ModelCard, record_approval, render_markdown
 
     name = fresh_name()
