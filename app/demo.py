@@ -119,6 +119,7 @@ def run_demo(stage_hook: StageHook | None = None) -> None:
     with stage("champions"):
         _demo_promote_first_champions()
         require_champions()
+        _demo_model_card(STREAM_MODEL)
     with stage("sync-online"):
         features_sync_online(until=None)
     if streaming:
@@ -545,6 +546,24 @@ def _demo_promote_first_champions() -> None:
             latest = max(v.version for v in versions)
             with _as("model-approver-1"):
                 models_approve(name, latest, reason="first champion of a fresh platform")
+
+
+def _demo_model_card(model_name: str) -> None:
+    """The champion's model card, as `cdp models card` prints it (a version without one is said in a line)."""
+    from cdp.backends import Backends
+    from cdp.registry import card_store
+    from cdp.registry.model_card import render_markdown
+    from cdp.registry.port import ModelVersionNotFoundError
+
+    try:
+        card = card_store.load(Backends().model_registry, model_name, "champion")
+    except ModelVersionNotFoundError as missing:
+        console.print(f"model card: {missing}")
+        return
+    console.print(render_markdown(card), markup=False, highlight=False, soft_wrap=True)
+    console.print(
+        f"(the same: `cdp models card {model_name} {card.version}`; every version: `cdp models inventory`)"
+    )
 
 
 def _demo_stream_metrics() -> None:

@@ -393,6 +393,50 @@ class Settings(BaseSettings):
         50, ge=0, description="The demo's shadow volume (short, so a small demo reaches its switch)."
     )
     demo_shadow_min_hours: float = Field(0.0, ge=0, description="The demo's shadow period in hours.")
+    # -- model governance: model cards, inventory, fairness (cdp/registry/model_card.py,
+    #    monitoring/promotion/fairness.py; `cdp models card | inventory`) -------------------------------
+    model_review_days: int = Field(
+        365,
+        ge=1,
+        le=3660,
+        description="Days from a version's last validation to its next review.",
+    )
+    model_owners: dict[str, str] = Field(
+        default_factory=dict,
+        description='Owning team per model, JSON, e.g. {"cdp-fraud": "fraud-analytics"}; unset models get '
+        "the platform's default owner for their kind.",
+    )
+    source_data_synthetic: bool | None = Field(
+        None,
+        description="Whether source files not written by `cdp generate` are synthetic (IBM's public set is); "
+        "the model cards state it. Generated data is known to be synthetic.",
+    )
+    fairness_max_ratio: float = Field(
+        1.25, ge=1, description="A group's rate over the overall rate above this fails the fairness gate."
+    )
+    fairness_min_ratio: float = Field(
+        0.8,
+        gt=0,
+        le=1,
+        description="A group's rate over the overall rate below this fails the gate.",
+    )
+    fairness_confidence: float = Field(
+        0.95,
+        gt=0.5,
+        lt=1,
+        description="A group fails only when its ratio's interval at this confidence is wholly outside the "
+        "limits (small groups are not failed on noise).",
+    )
+    fairness_min_group_customers: int = Field(
+        30,
+        ge=1,
+        description="Smaller groups are counted, not judged, their rates not shown.",
+    )
+    fairness_gate_segments: bool = Field(
+        False,
+        description="Gate segment composition by group too (default: measured and shown in the card only; "
+        "segments describe behaviour, which may differ by age without any protected input).",
+    )
 
     @field_validator("home")
     @classmethod

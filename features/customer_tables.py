@@ -2,11 +2,13 @@
 
 - `customer_features`: one row per (user_token, as_of) for the cut-offs asked (default: the CLV cut-off and
   12 months before it), the committed SQL of the `customer` view.
-- `clv_training_set`: the features as of `cutoff - 12 months` with `label` = net spend (cents) in
+- `clv_training_set`: the CLV model's declared inputs (`features.model_inputs`: never a protected
+  attribute) as of `cutoff - 12 months` with `label` = net spend (cents) in
   [as_of, as_of + 12 months), split train / validation 80/20 by a stable hash of the user token; and the
   features as of `cutoff` with the label over [cutoff, cutoff + 12 months) as split `test`. Beside them
   `heuristic_last_12m`, the net spend in the 12 months before as_of (the baseline to beat).
-- `segmentation_training_set`: user_token and the features as of the cut-off (no label).
+- `segmentation_training_set`: user_token and the segmentation model's declared inputs as of the cut-off
+  (no label). The protected attributes (gender, age) stay in `customer_features` only.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from cdp.lake.tables import LakeTable
 from cdp.lake.writer import LakeWriter
 from features.asof_render import AS_OF_TABLE
 from features.customer import CUSTOMER_VIEW
+from features.model_inputs import CLV_INPUTS, SEGMENTATION_INPUTS
 from features.views import view_sql
 
 CUSTOMER_FEATURES = "customer_features"
@@ -124,7 +127,7 @@ def build_customer_tables(
     test_rows = rows.filter(pc.equal(as_of, pa.scalar(_at_midnight(cutoff), as_of.type)))
     in_validation = [validation_bucket(u) for u in train_rows["user_token"].to_pylist()]
     train_split = pa.array(["validation" if v else "train" for v in in_validation], pa.string())
-    clv_columns = ["user_token", "as_of", "split", "label", *features, "heuristic_last_12m"]
+    clv_columns = ["user_token", "as_of", "split", "label", *CLV_INPUTS.inputs, "heuristic_last_12m"]
     clv = pa.concat_tables(
         [
             train_rows.append_column("split", train_split).select(clv_columns),
@@ -141,7 +144,7 @@ def build_customer_tables(
         "label_window_covered": _label_window_covered(backends, cutoff),
     }
     summary[SEGMENTATION_TRAINING_SET] = _register(
-        backends, SEGMENTATION_TRAINING_SET, test_rows.select(["user_token", *features])
+        backends, SEGMENTATION_TRAINING_SET, test_rows.select(["user_token", *SEGMENTATION_INPUTS.inputs])
     )
     return summary
 

@@ -16,7 +16,8 @@ def registrar(backends: Any, registered_by: str | None):  # noqa: ANN201 - a Mod
     `registered_by` recorded as the registrant of every version it registers."""
     from pipelines.local.registry_adapter import registry_registrar
 
-    return registry_registrar(backends.model_registry, backends.object_store, registered_by=registered_by)
+    registry, store = backends.model_registry, backends.object_store
+    return registry_registrar(registry, store, registered_by=registered_by, settings=backends.settings)
 
 
 def run_local_pipeline(

@@ -26,6 +26,8 @@ def test_demo_runs_end_to_end_and_again(isolated_home, monkeypatch):
             "lake sink:",
             "fraud view:",
             "pipeline runs",
+            "# Model card: cdp-fraud v",
+            "Trained on synthetic data",
             "stream handler:",
             "monitor run finished",
             "the loop",

@@ -23,6 +23,7 @@ from features.customer_tables import (
     validation_bucket,
 )
 from features.mcc import mcc_group
+from features.model_inputs import SEGMENTATION_INPUTS
 from features.sample import sample_cards, sample_customers, sample_transactions, write_sample_lake
 
 CARDS, USERS = 300, 100
@@ -189,4 +190,7 @@ def test_build_customer_tables_registers_features_clv_and_segmentation_sets(lake
     assert clv[0]["label"] != clv[0]["heuristic_last_12m"]
 
     seg = q("SELECT * FROM segmentation_training_set").to_pylist()
-    assert len(seg) == USERS and list(seg[0]) == ["user_token", *CUSTOMER_VIEW.feature_names]
+    assert len(seg) == USERS and list(seg[0]) == ["user_token", *SEGMENTATION_INPUTS.inputs]
+    # the protected attributes stay in customer_features: the models' tables never carry them
+    assert not {"gender", "age_band_start"} & (set(seg[0]) | set(clv[0]))
+    assert {"gender", "age_band_start"} <= set(q("SELECT * FROM customer_features LIMIT 1").column_names)

@@ -129,6 +129,16 @@ def test_a_candidate_that_beats_the_champion_becomes_the_challenger_not_the_cham
     (record,) = [r for r in audit_of(backends, "fraud-better") if r.actor == "promotion-gate"]
     assert (record.action, record.outcome, record.details["version"]) == ("model-challenger", "allowed", 2)
     assert json.loads(json.dumps(decision.to_dict()))["outcome"] == "challenger"
+    # fairness by gender and age band is judged beside calibration, and the judgement is in the model card
+    assert {"fairness_fraud_alert_rate", "fairness_fraud_false_positive_rate", "no_protected_inputs"} <= set(
+        decision.gates
+    )
+    card = registry.load_card("fraud-better", 2)
+    (judged,) = [v for v in card["validations"] if v["by"] == "promotion-gate"]
+    assert judged["outcome"] == "challenger" and set(judged["fairness"]["fraud_alert_rate"]["groups"]) == {
+        "gender", "age_band",
+    }  # fmt: skip
+    assert not card.get("approver")  # a challenger: nobody approved the switch yet
 
 
 def test_rejects_a_worse_candidate_and_keeps_the_champion(platform):
@@ -184,6 +194,43 @@ def test_each_gate_fails_on_its_own_with_its_reason(platform, change, gate):
         in decision.reasons
     )
     assert platform["backends"].model_registry.champion(name) is None
+
+
+def test_a_fraud_candidate_that_alerts_one_gender_more_is_rejected(platform, monkeypatch):
+    """The good booster with its scores inflated for women (a deliberately biased candidate): its alerts and
+    false positives fall on one gender, and the fairness gate rejects it."""
+    from monitoring.promotion import gates
+
+    backends = platform["backends"]
+    women = set(
+        backends.catalog.query("SELECT user_token FROM customers WHERE gender = 'Female'").to_pandas()[
+            "user_token"
+        ]
+    )
+    honest = gates.scoring.fraud_probabilities
+
+    def inflated_for_women(model, frame):
+        scores = honest(model, frame)
+        return np.where(
+            frame["user_token"].isin(women).to_numpy(), np.minimum(scores * 50 + 0.5, 1.0), scores
+        )
+
+    monkeypatch.setattr(gates.scoring, "fraud_probabilities", inflated_for_women)
+    register(platform, "fraud-biased", "good")
+    policy = replace(POLICY, alert_budget=0.05, fairness_min_group_customers=3)  # a platform of 15 customers
+    decision = promote(backends, "fraud-biased", policy=policy)
+
+    assert decision.outcome == "rejected"
+    failed = {n for n, g in decision.gates.items() if not g.passed}
+    assert {"fairness_fraud_alert_rate", "fairness_fraud_false_positive_rate"} <= failed
+    card = backends.model_registry.load_card("fraud-biased", 1)
+    (judged,) = [v for v in card["validations"] if v["by"] == "promotion-gate"]
+    by_gender = judged["fairness"]["fraud_false_positive_rate"]["groups"]["gender"]
+    assert (
+        by_gender["Female"]["ratio"] > POLICY.fairness_max_ratio
+        and by_gender["Female"]["status"] == "outside"
+    )
+    assert backends.model_registry.get("fraud-biased", 1).status == REJECTED
 
 
 def test_pii_in_an_artifact_fails_the_scan_without_echoing_the_value(platform):
@@ -296,6 +343,16 @@ def customers(tmp_path_factory):
             "heuristic_last_12m": heuristic,
             "label": 0.9 * spend + rng.normal(0, 2_000.0, n),
             "split": ["test"] * n,
+        },
+    )
+    # the fairness gates group the holdout's customers by the lake's customers table (gender, age band)
+    _write_table(
+        backends,
+        "customers",
+        {
+            "user_token": [f"usr_{i}" for i in range(n)],
+            "gender": ["Female" if i % 2 else "Male" for i in range(n)],
+            "birth_year_band": [f"{b}-{b + 4}" for b in (1950 + 5 * (np.arange(n) % 8))],
         },
     )
     groups = rng.integers(0, 2, n)

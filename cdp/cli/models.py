@@ -1,5 +1,5 @@
-"""`cdp models list | show | approve | reject | history | rollback`: the model registry's versions, their
-approval and the champion's history."""
+"""`cdp models list | show | approve | reject | history | rollback | card | inventory`: the model registry's
+versions, their approval, the champion's history, each version's model card and the model inventory."""
 
 from __future__ import annotations
 
@@ -123,3 +123,40 @@ def models_rollback_command(
     except AccessDenied as e:
         refuse(e)
     console.print(f"{model} v{restored.version}: champion again (rolled back)")
+
+
+@models_app.command("card")
+def models_card_command(
+    model: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[str, typer.Argument(help="Version number or 'champion'.")] = "champion",
+    as_json: Annotated[bool, typer.Option("--json", help="The card's JSON instead of its Markdown.")] = False,
+) -> None:
+    """A version's model card: intended use, data, features, validation evidence, fairness, approver."""
+    from cdp.registry import card_store
+    from cdp.registry.commands import parse_version
+    from cdp.registry.model_card import render_markdown
+
+    try:
+        chosen = parse_version(version)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+    card = card_store.load(_registry(), model, chosen)
+    if as_json:
+        console.print_json(data=card.to_dict())
+    else:
+        console.print(render_markdown(card), markup=False, highlight=False, soft_wrap=True)
+
+
+@models_app.command("inventory")
+def models_inventory_command(
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
+) -> None:
+    """Every model and version: status, owner, approver, last validation, next review date."""
+    from cdp.registry.inventory import inventory, inventory_table
+    from cdp.settings import get_settings
+
+    entries = inventory(_registry(), get_settings().model_review_days)
+    if as_json:
+        console.print_json(data=[e.to_dict() for e in entries])
+    else:
+        console.print(inventory_table(entries))

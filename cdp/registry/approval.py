@@ -47,7 +47,11 @@ def record_approval(
     because: Sequence[str] = (),
     executed_by: str | None = None,
 ) -> dict[str, Any]:
-    """Keep who approved the switch, when, by which route and why, with the version and in the audit log."""
+    """Keep who approved the switch, when, by which route and why, with the version (its evidence and its
+    model card) and in the audit log."""
+    from cdp.registry.card_store import store_approval
+
+    store_approval(registry, version.model_name, version.version, approver)
     document = {
         "approver": approver,
         "role": role,

@@ -44,3 +44,26 @@ def check_registration(
     if model_card is not None:
         ensure_no_pii({"model_card": model_card}, "model card")
     return checked
+
+
+def check_card(model_name: str, card: Mapping[str, Any], markdown: str) -> bytes:
+    """The card as JSON bytes, once its name, Markdown and the JSON's keys and strings hold no personal
+    data (`InvalidRegistrationError`). Floats are not scanned: a metric's 16 decimals are no card number."""
+    import json
+
+    validate_model_name(model_name)
+    ensure_no_pii({"model_card": markdown}, "model card")
+    ensure_no_pii({f"text {i}": t for i, t in enumerate(_texts(card))}, "model card")
+    return json.dumps(card, sort_keys=True, indent=2, default=str).encode("utf-8")
+
+
+def _texts(value: object) -> list[str]:
+    if isinstance(value, Mapping):
+        return [t for k, v in value.items() for t in (str(k), *_texts(v))]
+    if isinstance(value, list | tuple):
+        return [t for v in value for t in _texts(v)]
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return [str(value)]
+    return []

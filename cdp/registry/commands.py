@@ -67,8 +67,13 @@ def approve_model(
     reason: str,
     role: str = "model-approver",
 ) -> ModelVersion:
-    """`cdp models approve MODEL VERSION --reason ...`: Approved + champion, audited as `model-approve`."""
-    return registry.approve(model_name, version, actor, reason, role=role)
+    """`cdp models approve MODEL VERSION --reason ...`: Approved + champion, audited as `model-approve`;
+    the approver is named in the version's model card."""
+    from cdp.registry.card_store import store_approval
+
+    approved = registry.approve(model_name, version, actor, reason, role=role)
+    store_approval(registry, model_name, version, actor)
+    return approved
 
 
 def reject_model(

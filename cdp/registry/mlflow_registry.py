@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import unquote, urlparse
 
 import numpy as np
 import pandas as pd
@@ -35,8 +36,9 @@ from cdp.registry.audit import (
     LazyAudit,
     audited_decision,
 )
-from cdp.registry.checks import check_registration
+from cdp.registry.checks import check_card, check_registration
 from cdp.registry.evidence import CHALLENGER_ACTION, decode_evidence, encode_evidence
+from cdp.registry.model_card import revision_key
 from cdp.registry.port import (
     APPROVED,
     CHALLENGER,
@@ -69,6 +71,7 @@ FEATURES_TAG = "features"  # JSON list
 KIND_TAG = "model_kind"
 MODEL_ARTIFACT = "model"
 CARD_ARTIFACT = "model_card.md"
+CARD_REVISIONS = "model_card"  # governance card revisions: <key>.json + <key>.md (cdp.registry.model_card)
 PLOTS_ARTIFACT = "plots"
 EXPERIMENT_PREFIX = "cdp-"
 EVIDENCE_TAG_PREFIX = "cdp.evidence."  # + kind: one model-version tag per evidence document
@@ -449,6 +452,37 @@ class MlflowModelRegistry:
         if target is None:
             raise NoPreviousChampionError(f"model {model_name!r} has no earlier champion to roll back to")
         return self._approve(model_name, target, actor, reason, role, ROLLBACK_ACTION)
+
+    # -- model cards ----------------------------------------------------------------------------------
+    def save_card(self, model_name: str, version: int, card: Mapping[str, Any], markdown: str) -> str:
+        body = check_card(model_name, card, markdown)
+        mv = self._model_version(model_name, version)
+        key = revision_key()
+        with tempfile.TemporaryDirectory(prefix="cdp-card-") as tmp:
+            folder = Path(tmp)
+            (folder / f"{key}.json").write_bytes(body)
+            (folder / f"{key}.md").write_text(markdown, encoding="utf-8")
+            self._client.log_artifacts(mv.run_id, str(folder), CARD_REVISIONS)
+        base = self._client.get_run(mv.run_id).info.artifact_uri.rstrip("/")
+        return f"{base}/{CARD_REVISIONS}/{key}.md"
+
+    def load_card(self, model_name: str, version: int) -> dict[str, Any] | None:
+        mv = self._model_version(model_name, version)
+        revisions = sorted(
+            f.path
+            for f in self._client.list_artifacts(mv.run_id, CARD_REVISIONS)
+            if not f.is_dir and f.path.endswith(".json")
+        )
+        if not revisions:
+            return None
+        base = self._client.get_run(mv.run_id).info.artifact_uri.rstrip("/")
+        if base.startswith("file:"):  # this adapter's artifact folder: read in place, no download
+            return dict(
+                json.loads(Path(unquote(urlparse(f"{base}/{revisions[-1]}").path)).read_text("utf-8"))
+            )
+        with tempfile.TemporaryDirectory(prefix="cdp-card-") as tmp:
+            local = self._client.download_artifacts(mv.run_id, revisions[-1], tmp)
+            return dict(json.loads(Path(local).read_text(encoding="utf-8")))
 
     def load_model(
         self, model_name: str, version: int | Literal["champion"] = CHAMPION

@@ -11,6 +11,8 @@ Lifecycle of a version:
   "the one serving loads". Approving the champion again is allowed (it stays champion).
 - `reject` sets it `Rejected`. Rejecting the current champion also removes the alias, so the model has
   no champion until another version is approved (nothing is silently promoted in its place).
+- `save_card` keeps a new revision of the version's model card (JSON + Markdown, `cdp.registry.model_card`)
+  and `load_card` reads the newest: written at registration, updated by each validation and approval.
 - `rollback` approves the previous champion again (the one serving before the current one took over, or
   before the champion was rejected), through the same audited approval path.
 - `set_challenger` gives a PendingManualApproval version that passed the promotion gate the `challenger`
@@ -270,6 +272,16 @@ class ModelRegistry(Protocol):
 
     def evidence(self, model_name: str, version: int) -> dict[str, dict[str, Any]]:
         """Every evidence document of the version, by kind (empty when none)."""
+
+    def save_card(self, model_name: str, version: int, card: Mapping[str, Any], markdown: str) -> str:
+        """Keep a new revision of the version's model card (`cdp.registry.model_card`: its JSON and the
+        Markdown rendered from it); earlier revisions stay. Returns the Markdown's URI.
+        `ModelVersionNotFoundError` for an unknown version; `InvalidRegistrationError` if the card looks
+        like it holds personal data."""
+        ...
+
+    def load_card(self, model_name: str, version: int) -> dict[str, Any] | None:
+        """The newest revision of the version's model card (JSON), or None when it has none."""
         ...
 
     def load_model(self, model_name: str, version: int | Literal["champion"] = CHAMPION) -> ProbabilityModel:

@@ -45,8 +45,9 @@ from cdp.registry.audit import (
     LazyAudit,
     audited_decision,
 )
-from cdp.registry.checks import check_registration
+from cdp.registry.checks import check_card, check_registration
 from cdp.registry.evidence import CHALLENGER_ACTION, decode_evidence, encode_evidence
+from cdp.registry.model_card import revision_key
 from cdp.registry.model_dir import pack, unpack
 from cdp.registry.port import (
     APPROVED,
@@ -77,6 +78,7 @@ CHAMPION_TAG = "cdp-champion"
 CHALLENGER_TAG = "cdp-challenger"
 EVIDENCE_FOLDER = "evidence"
 HISTORY_FOLDER = "champion-history"
+CARDS_FOLDER = "model-cards"  # model-cards/v<version>/<key>.json + .md, one pair per revision
 DEFAULT_PREFIX = MODEL_REGISTRY_PREFIX
 MAX_METADATA_VALUE = 256  # SageMaker's limit on a CustomerMetadataProperties value
 _MISSING_CODES = {"ValidationException", "ResourceNotFound", "ResourceNotFoundException"}
@@ -514,6 +516,29 @@ class SageMakerModelRegistry:
         if target is None:
             raise NoPreviousChampionError(f"model {model_name!r} has no earlier champion to roll back to")
         return self._approve(model_name, target, actor, reason, role, ROLLBACK_ACTION)
+
+    # -- model cards ----------------------------------------------------------------------------------
+    def _cards_prefix(self, model_name: str, version: int) -> str:
+        return f"s3://{self.bucket}/{self.prefix}/{model_name}/{CARDS_FOLDER}/v{int(version)}/"
+
+    def save_card(self, model_name: str, version: int, card: Mapping[str, Any], markdown: str) -> str:
+        body = check_card(model_name, card, markdown)
+        self._describe_package(model_name, version)  # ModelVersionNotFoundError for an unknown version
+        key = revision_key()
+        prefix = self._cards_prefix(model_name, version)
+        self._store.put_bytes(f"{prefix}{key}.json", body)
+        self._store.put_bytes(f"{prefix}{key}.md", markdown.encode("utf-8"))
+        return f"{prefix}{key}.md"
+
+    def load_card(self, model_name: str, version: int) -> dict[str, Any] | None:
+        self._describe_package(model_name, version)
+        revisions = sorted(
+            info.uri for info in self._store.list(self._cards_prefix(model_name, version))
+            if info.uri.endswith(".json")
+        )  # fmt: skip
+        if not revisions:
+            return None
+        return dict(json.loads(self._store.get_bytes(revisions[-1])))
 
     def load_model(
         self, model_name: str, version: int | Literal["champion"] = CHAMPION

@@ -1,12 +1,15 @@
 """Per-model evaluation on the holdout: metrics of candidate and champion, and the gates they give.
 
 Each evaluator returns an `Evaluation`: the metrics (candidate and champion on the same rows), the
-model-specific gates (the margin over the champion on the primary metric, floors, calibration) and, when
-the data cannot support a decision, the reason (`no_decision`) instead.
+model-specific gates (the margin over the champion on the primary metric, floors, calibration), the
+fairness gates beside them (`monitoring.promotion.fairness`: rates or errors by gender and age band, no
+protected attribute among the inputs) with the figures for the model card, and, when the data cannot
+support a decision, the reason (`no_decision`) instead.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,8 +18,10 @@ import numpy as np
 from cdp.backends import Backends
 from cdp.registry.port import ModelVersion
 from inference.loaded import LoadedModel
+from monitoring.promotion import fairness as fair
 from monitoring.promotion import scoring
 from monitoring.promotion.decision import GateResult
+from monitoring.promotion.groups import customer_groups
 from monitoring.promotion.holdout import Holdout, clv_holdout, fraud_holdout, segmentation_holdout
 from monitoring.promotion.policy import PromotionPolicy
 from monitoring.promotion.windows import training_set_manifests, training_window
@@ -30,6 +35,7 @@ class Evaluation:
     description: dict[str, Any] = field(default_factory=dict)
     no_decision: str | None = None
     primary: str | None = None  # the metric the candidate must beat the champion on
+    fairness: dict[str, Any] = field(default_factory=dict)  # the candidate's figures by group (model card)
 
 
 def at_least(value: float | None, limit: float) -> GateResult:
@@ -66,6 +72,39 @@ def _calibration_limit(limit: float, champion: dict[str, float] | None, metric: 
     return max(limit, float(champion[metric]))
 
 
+NO_GROUPS = (
+    "fairness by gender and age band cannot be measured: the holdout rows have no customer groups "
+    "(no customers table in the lake, or no user_token column)"
+)
+
+
+def fairness_gates(
+    backends: Backends,
+    who: Contenders,
+    frame: Any,
+    years: Any,
+    measure: Callable[[Any], dict[str, dict[str, Any]]],
+    policy: PromotionPolicy,
+) -> tuple[dict[str, GateResult], dict[str, Any]] | None:
+    """The fairness gates and figures of the candidate (None when the rows cannot be grouped)."""
+    if "user_token" not in getattr(frame, "columns", ()):
+        return None
+    groups = customer_groups(backends, frame["user_token"], years)
+    if groups is None:
+        return None
+    limits = policy.fairness
+    results = measure(groups)
+    gates = {
+        f"fairness_{name}": fair.gate_of(result, limits)
+        for name, result in results.items()
+        if name != "segment_composition" or limits.gate_segments
+    }
+    inputs = who.candidate.lineage.features or who.candidate_model.features
+    gates["no_protected_inputs"], found = fair.protected_inputs_gate(tuple(inputs))
+    results["protected_inputs"] = {"verdict": f"found: {', '.join(found)}" if found else "none", "groups": {}}
+    return gates, results
+
+
 def evaluate_fraud(backends: Backends, who: Contenders, policy: PromotionPolicy) -> Evaluation:
     """PR-AUC (primary), recall at the alert budget, Brier score and ECE on the newest unseen labelled
     rows."""
@@ -96,9 +135,18 @@ def evaluate_fraud(backends: Backends, who: Contenders, policy: PromotionPolicy)
             f"{policy.min_holdout_positives} frauds)",
         )
     labels = holdout.labels.to_numpy(np.float64)
-    candidate = scoring.fraud_metrics(
-        labels, scoring.fraud_probabilities(who.candidate_model, holdout.frame), policy.alert_budget
-    )
+    scores = scoring.fraud_probabilities(who.candidate_model, holdout.frame)
+    candidate = scoring.fraud_metrics(labels, scores, policy.alert_budget)
+    years = holdout.frame["ts"].dt.year.to_numpy() if "ts" in holdout.frame.columns else 0
+    people = holdout.frame["user_token"].to_numpy() if "user_token" in holdout.frame.columns else None
+    budget = policy.alert_budget
+    fairness = fairness_gates(
+        backends, who, holdout.frame, years,
+        lambda groups: fair.fraud_fairness(labels, scores, groups, people, budget, policy.fairness),
+        policy,
+    )  # fmt: skip
+    if fairness is None:
+        return Evaluation(holdout, description=description, no_decision=NO_GROUPS)
     champion = None
     if who.champion_model is not None:
         champion = scoring.fraud_metrics(
@@ -115,7 +163,15 @@ def evaluate_fraud(backends: Backends, who: Contenders, policy: PromotionPolicy)
         candidate["brier"], _calibration_limit(policy.max_fraud_brier, champion, "brier")
     )
     gates["max_ece"] = at_most(candidate["ece"], _calibration_limit(policy.max_fraud_ece, champion, "ece"))
-    return Evaluation(holdout, _metric_table(candidate, champion), gates, description, primary="pr_auc")
+    gates.update(fairness[0])
+    return Evaluation(
+        holdout,
+        _metric_table(candidate, champion),
+        gates,
+        description,
+        primary="pr_auc",
+        fairness=fairness[1],
+    )
 
 
 def evaluate_clv(backends: Backends, who: Contenders, policy: PromotionPolicy) -> Evaluation:
@@ -135,9 +191,17 @@ def evaluate_clv(backends: Backends, who: Contenders, policy: PromotionPolicy) -
         )
     truth = holdout.labels.to_numpy(np.float64)
     heuristic = holdout.frame[scoring.HEURISTIC].to_numpy(np.float64)
-    candidate = scoring.clv_metrics(
-        truth, scoring.model_outputs(who.candidate_model, holdout.frame), heuristic
-    )
+    predicted = scoring.model_outputs(who.candidate_model, holdout.frame)
+    candidate = scoring.clv_metrics(truth, predicted, heuristic)
+    as_of = holdout.frame["as_of"] if "as_of" in holdout.frame.columns else None
+    years = as_of.dt.year.to_numpy() if as_of is not None else backends.settings.clv_cutoff.year
+    fairness = fairness_gates(
+        backends, who, holdout.frame, years,
+        lambda groups: fair.clv_fairness(truth, predicted, heuristic, groups, policy.fairness),
+        policy,
+    )  # fmt: skip
+    if fairness is None:
+        return Evaluation(holdout, description=description, no_decision=NO_GROUPS)
     champion = None
     if who.champion_model is not None:
         champion = scoring.clv_metrics(
@@ -150,9 +214,11 @@ def evaluate_clv(backends: Backends, who: Contenders, policy: PromotionPolicy) -
     gates["max_mae_ratio_to_heuristic"] = at_most(
         candidate["mae_ratio_to_heuristic"], policy.max_clv_mae_ratio
     )
+    gates.update(fairness[0])
     return Evaluation(
-        holdout, _metric_table(candidate, champion), gates, description, primary="mae_ratio_to_heuristic"
-    )
+        holdout, _metric_table(candidate, champion), gates, description, primary="mae_ratio_to_heuristic",
+        fairness=fairness[1],
+    )  # fmt: skip
 
 
 def evaluate_segmentation(backends: Backends, who: Contenders, policy: PromotionPolicy) -> Evaluation:
@@ -171,6 +237,13 @@ def evaluate_segmentation(backends: Backends, who: Contenders, policy: Promotion
     space = who.candidate_model.model.standardised(frame)
     mine = scoring.model_outputs(who.candidate_model, frame)
     candidate = {"silhouette": scoring.silhouette(space, mine)}
+    fairness = fairness_gates(
+        backends, who, frame, backends.settings.clv_cutoff.year,
+        lambda groups: fair.segment_fairness(mine.astype(int), groups, policy.fairness, _segment_name),
+        policy,
+    )  # fmt: skip
+    if fairness is None:
+        return Evaluation(holdout, description=description, no_decision=NO_GROUPS)
     champion = None
     gates = {}
     if who.champion_model is not None:
@@ -182,7 +255,15 @@ def evaluate_segmentation(backends: Backends, who: Contenders, policy: Promotion
         )
         gates["min_stability_ari"] = at_least(candidate["stability_ari"], policy.min_segmentation_stability)
     gates["min_silhouette"] = at_least(candidate["silhouette"], policy.min_segmentation_silhouette)
-    return Evaluation(holdout, _metric_table(candidate, champion), gates, description, primary="silhouette")
+    gates.update(fairness[0])
+    return Evaluation(
+        holdout, _metric_table(candidate, champion), gates, description, primary="silhouette",
+        fairness=fairness[1],
+    )  # fmt: skip
+
+
+def _segment_name(segment: int) -> str:
+    return f"segment {segment}"
 
 
 EVALUATORS = {

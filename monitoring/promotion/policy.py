@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from cdp.settings import Settings
+    from monitoring.promotion.fairness import FairnessLimits
 
 SETTINGS_PREFIX = "promotion_"
+FAIRNESS_PREFIX = "fairness_"  # the fairness limits are settings of their own (CDP_FAIRNESS_*)
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,12 @@ class PromotionPolicy:
     max_holdout_rows: int = 200_000  # newest labelled rows kept (fraud)
     min_holdout_customers: int = 20  # CLV and segmentation holdouts are customers, not transactions
     alert_budget: float = 0.005  # share of transactions reviewed (recall at budget)
+    # fairness by gender and age band (monitoring/promotion/fairness.py; settings CDP_FAIRNESS_*)
+    fairness_max_ratio: float = 1.25
+    fairness_min_ratio: float = 0.8
+    fairness_confidence: float = 0.95
+    fairness_min_group_customers: int = 30
+    fairness_gate_segments: bool = False
 
     def __post_init__(self) -> None:
         if self.latency_rows < 1:
@@ -55,12 +63,29 @@ class PromotionPolicy:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @property
+    def fairness(self) -> FairnessLimits:
+        from monitoring.promotion.fairness import FairnessLimits
+
+        return FairnessLimits(
+            max_ratio=self.fairness_max_ratio,
+            min_ratio=self.fairness_min_ratio,
+            confidence=self.fairness_confidence,
+            min_group_customers=self.fairness_min_group_customers,
+            gate_segments=self.fairness_gate_segments,
+        )
+
     @classmethod
     def from_settings(cls, settings: Settings) -> PromotionPolicy:
-        """The policy with every field the settings carry (`promotion_<field>`); the rest at defaults."""
+        """The policy with every field the settings carry (`promotion_<field>`, and `fairness_<...>` as
+        they are named); the rest at defaults."""
         given = {
-            f.name: getattr(settings, SETTINGS_PREFIX + f.name)
+            f.name: getattr(settings, _setting_name(f.name))
             for f in fields(cls)
-            if hasattr(settings, SETTINGS_PREFIX + f.name)
+            if hasattr(settings, _setting_name(f.name))
         }
         return cls(**given)
+
+
+def _setting_name(field_name: str) -> str:
+    return field_name if field_name.startswith(FAIRNESS_PREFIX) else SETTINGS_PREFIX + field_name

@@ -12,6 +12,9 @@ Outcomes:
 - `no-decision`: the data cannot support a judgement (no labelled rows unseen by both models, too few of
   them, no training window known, no pending candidate). Nothing changes: the candidate stays
   PendingManualApproval and the gate can run again when labels arrive.
+The judgement (holdout, metrics, calibration, fairness by group) is added to the candidate's model card
+before the registry records the decision (`card_evidence`); the approver is named there when the
+challenger is switched in (`monitoring.promotion.switch`).
 The registry decisions are audited by the registry (actor = `actor`, in `role`: the gate's service
 identity, which is not the pipeline's that registered the candidate). `dry_run` computes the decision and
 changes nothing.
@@ -27,6 +30,7 @@ from cdp.registry.evidence import CHALLENGER_KIND
 from cdp.registry.port import PENDING, ModelVersion
 from monitoring.promotion import scoring
 from monitoring.promotion.artifacts import artifact_findings
+from monitoring.promotion.card_evidence import record_judgement
 from monitoring.promotion.decision import CHALLENGER, NO_DECISION, REJECTED, GateResult, PromotionDecision
 from monitoring.promotion.gates import EVALUATORS, Contenders, Evaluation, at_most
 from monitoring.promotion.latency import p99_latency_ms
@@ -96,6 +100,7 @@ def promote(
     verdict = "rejected by" if failed else "passed"
     summary = f"{verdict} the promotion gate on {evaluation.holdout.rows} holdout rows: " + "; ".join(reasons)
     if not dry_run:
+        record_judgement(backends, candidate, candidate_model.kind, outcome, evaluation)
         if failed:
             registry.reject(model_name, candidate.version, actor, _fit(summary), role=role)
         else:

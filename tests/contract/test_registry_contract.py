@@ -547,3 +547,41 @@ def test_evidence_is_kept_by_kind_and_refuses_personal_data(registry: ModelRegis
         registry.record_evidence(name, 1, "Bad Kind", {})
     with pytest.raises(ModelVersionNotFoundError):
         registry.record_evidence(name, 9, "shadow", {})
+
+
+def test_model_card_revisions_are_kept_and_the_newest_is_read(
+    registry: ModelRegistry, model_dir: Path
+) -> None:
+    from cdp.registry.model_card import ModelCard, record_approval, render_markdown
+
+    name = fresh_name()
+    register(registry, name, model_dir, registered_by="pipeline")
+    assert registry.load_card(name, 1) is None
+    card = ModelCard(
+        model_name=name, version=1, kind="classification", intended_use="rank transactions for review",
+        owner="fraud-analytics", training_data={"statement": "trained on synthetic data", "synthetic": True},
+        features={"inputs": list(FEATURES)}, limitations=("labels arrive late",), registered_by="pipeline",
+    )  # fmt: skip
+    uri = registry.save_card(name, 1, card.to_dict(), render_markdown(card))
+    assert uri.endswith(".md")
+    assert ModelCard.from_dict(registry.load_card(name, 1)) == card  # type: ignore[arg-type]
+
+    approved = record_approval(card, "alice")
+    registry.save_card(name, 1, approved.to_dict(), render_markdown(approved))
+    newest = ModelCard.from_dict(registry.load_card(name, 1))  # type: ignore[arg-type]
+    assert (newest.approver, newest.owner) == ("alice", "fraud-analytics")
+    # a second version has its own card, and a version that does not exist has none to write
+    register(registry, name, model_dir)
+    assert registry.load_card(name, 2) is None
+    with pytest.raises(ModelVersionNotFoundError):
+        registry.save_card(name, 9, card.to_dict(), render_markdown(card))
+
+
+def test_a_model_card_with_personal_data_is_refused(registry: ModelRegistry, model_dir: Path) -> None:
+    name = fresh_name()
+    register(registry, name, model_dir)
+    with pytest.raises(InvalidRegistrationError, match="model card"):
+        registry.save_card(name, 1, {"owner": "jane.doe@example.com"}, "# card")
+    with pytest.raises(InvalidRegistrationError, match="model card"):
+        registry.save_card(name, 1, {"owner": "fraud"}, "# card for 4111111111111111")
+    assert registry.load_card(name, 1) is None

@@ -27,7 +27,10 @@ import pandas as pd
 import xgboost as xgb
 
 LABELS = ("future_spend_12m", "label")  # the label's name in the feature table, first found wins
-NOT_FEATURES = frozenset({"user_token", "as_of", "split", *LABELS})
+# Protected attributes are never inputs (the feature table leaves them out: features/model_inputs.py);
+# this script runs alone in a container, so it refuses them itself too, whatever table it is given.
+PROTECTED = frozenset({"gender", "age_band_start", "birth_year", "birth_year_band", "birth_month", "age"})
+NOT_FEATURES = frozenset({"user_token", "as_of", "split", *LABELS, *PROTECTED})
 PREFERRED_BASES = ("trend_forecast_12m", "heuristic_last_12m")
 REGRESSION_FILE = "regression.json"
 KIND = "xgboost_regression"

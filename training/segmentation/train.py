@@ -26,7 +26,10 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 
 KIND = "centroid_model"
-NOT_FEATURES = frozenset({"user_token", "as_of", "split"})
+# Protected attributes are never inputs (the feature table leaves them out: features/model_inputs.py);
+# this script runs alone in a container, so it refuses them itself too, whatever table it is given.
+PROTECTED = frozenset({"gender", "age_band_start", "birth_year", "birth_year_band", "birth_month", "age"})
+NOT_FEATURES = frozenset({"user_token", "as_of", "split", *PROTECTED})
 # Segments describe behaviour: profile attributes (income, score, age, cards held) and how long or how
 # long ago a customer has been active describe the customer's situation, not how they spend.
 NOT_BEHAVIOUR = frozenset(

@@ -1,0 +1,236 @@
+"""The model card of a registered version: what a model-risk reviewer reads before and after approval.
+
+A card is JSON (this `ModelCard`, versioned by `schema`) and the Markdown rendered from it; the registry
+keeps both, one revision per change (`ModelRegistry.save_card`, newest wins). It is written when the
+version is registered and updated as evidence arrives: each validation (the pipeline's evaluation on its
+test split, the promotion gate's judgement on an unseen holdout) adds its metrics, calibration and
+fairness figures; an approval records the approver (`record_approval`), who is never the registrant.
+
+Everything in a card is aggregate: metrics, feature names, group rates of groups with enough customers.
+The registry refuses a card that looks like it holds personal data.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+SCHEMA = 1
+PIPELINE_EVALUATION = "pipeline-evaluation"
+PROMOTION_GATE = "promotion-gate"
+
+
+class CardError(ValueError):
+    """A card change the governance rules refuse (e.g. the registrant approving their own version)."""
+
+
+@dataclass(frozen=True)
+class Validation:
+    """One piece of validation evidence: who judged the version, on what rows, with which figures."""
+
+    at: str  # ISO date-time, UTC
+    by: str  # PIPELINE_EVALUATION or PROMOTION_GATE
+    outcome: str  # evaluated | approved | rejected | no-decision
+    data: str  # what the figures were measured on (a split, a holdout)
+    metrics: Mapping[str, float | None] = field(default_factory=dict)
+    calibration: Mapping[str, float | None] = field(default_factory=dict)
+    fairness: Mapping[str, Any] = field(default_factory=dict)
+    external: Mapping[str, float | None] = field(default_factory=dict)  # a labelled external evaluation
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> Validation:
+        return cls(
+            at=str(doc["at"]),
+            by=str(doc["by"]),
+            outcome=str(doc["outcome"]),
+            data=str(doc.get("data", "")),
+            metrics=dict(doc.get("metrics") or {}),
+            calibration=dict(doc.get("calibration") or {}),
+            fairness=dict(doc.get("fairness") or {}),
+            external=dict(doc.get("external") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """Intended use, data, features, evidence, limitations and accountability of one model version."""
+
+    model_name: str
+    version: int
+    kind: str  # classification | regression | segmentation
+    intended_use: str
+    owner: str
+    training_data: Mapping[str, Any]  # origin, synthetic (True/False/None), statement, snapshot, run
+    features: Mapping[str, Any]  # view, inputs, protected_excluded, sensitive_inputs, statement
+    limitations: tuple[str, ...] = ()
+    registered_by: str | None = None
+    registered_at: str | None = None
+    approver: str | None = None  # empty until a named person approves it
+    approved_at: str | None = None
+    validations: tuple[Validation, ...] = ()
+    schema: int = SCHEMA
+
+    # -- evidence ---------------------------------------------------------------------------------
+    @property
+    def last_validation(self) -> Validation | None:
+        """The newest validation (by time), or None."""
+        return max(self.validations, key=lambda v: v.at) if self.validations else None
+
+    def latest(self, by: str) -> Validation | None:
+        """The newest validation by one judge (PIPELINE_EVALUATION or PROMOTION_GATE)."""
+        mine = [v for v in self.validations if v.by == by]
+        return max(mine, key=lambda v: v.at) if mine else None
+
+    def next_review(self, review_days: int) -> datetime | None:
+        """When the version must be validated again: the last validation + `review_days` (None before any)."""
+        last = self.last_validation
+        return None if last is None else _parse(last.at) + timedelta(days=review_days)
+
+    # -- JSON -------------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        doc = asdict(self)
+        doc["limitations"] = list(self.limitations)
+        doc["validations"] = [asdict(v) for v in self.validations]
+        return doc
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> ModelCard:
+        return cls(
+            model_name=str(doc["model_name"]),
+            version=int(doc["version"]),
+            kind=str(doc.get("kind", "")),
+            intended_use=str(doc.get("intended_use", "")),
+            owner=str(doc.get("owner", "")),
+            training_data=dict(doc.get("training_data") or {}),
+            features=dict(doc.get("features") or {}),
+            limitations=tuple(str(x) for x in doc.get("limitations") or ()),
+            registered_by=doc.get("registered_by"),
+            registered_at=doc.get("registered_at"),
+            approver=doc.get("approver"),
+            approved_at=doc.get("approved_at"),
+            validations=tuple(Validation.from_dict(v) for v in doc.get("validations") or ()),
+            schema=int(doc.get("schema", SCHEMA)),
+        )
+
+
+def revision_key() -> str:
+    """A new, never reused name for a card revision, sorting in time order: `<us since epoch>-<random>`."""
+    moment = datetime.now(UTC)
+    micros = int(moment.timestamp()) * 1_000_000 + moment.microsecond
+    return f"{micros:017d}-{uuid.uuid4().hex[:12]}"
+
+
+def now_text() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _parse(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def record_validation(card: ModelCard, validation: Validation) -> ModelCard:
+    """The card with one more piece of validation evidence."""
+    return replace(card, validations=(*card.validations, validation))
+
+
+def record_approval(card: ModelCard, approver: str, at: datetime | None = None) -> ModelCard:
+    """The card with its named approver. Separation of duties: the registrant may not approve (CardError)."""
+    if not approver or not approver.strip():
+        raise CardError("an approval needs a named approver")
+    if card.registered_by and approver == card.registered_by:
+        raise CardError("the identity that registered a version may not approve it")
+    moment = (at or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
+    return replace(card, approver=approver, approved_at=moment)
+
+
+# -- Markdown ---------------------------------------------------------------------------------------------
+
+
+def render_markdown(card: ModelCard) -> str:
+    """The card as Markdown (what `cdp models card` prints and the registry keeps beside the JSON)."""
+    data, feats = card.training_data, card.features
+    lines = [
+        f"# Model card: {card.model_name} v{card.version}",
+        "",
+        f"- kind: {card.kind}",
+        f"- owner: {card.owner or 'not set'}",
+        f"- registered by: {card.registered_by or 'unknown'} at {card.registered_at or 'unknown'}",
+        f"- approver: {card.approver or 'not approved yet'}"
+        + (f" at {card.approved_at}" if card.approved_at else ""),
+        "",
+        "## Intended use",
+        card.intended_use or "not stated",
+        "",
+        "## Training data",
+        str(data.get("statement") or "not stated"),
+    ]
+    for key in ("origin", "data_snapshot_hash", "pipeline_run_id", "code_version"):
+        if data.get(key):
+            lines.append(f"- {key.replace('_', ' ')}: {data[key]}")
+    lines += ["", "## Features", str(feats.get("statement") or "")]
+    if feats.get("view"):
+        lines.append(f"- feature view: {feats['view']}")
+    inputs = list(feats.get("inputs") or [])
+    lines.append(f"- inputs ({len(inputs)}): {', '.join(inputs) if inputs else 'not recorded'}")
+    if feats.get("protected_excluded"):
+        lines.append(f"- protected attributes, never inputs: {', '.join(feats['protected_excluded'])}")
+    if feats.get("sensitive_inputs"):
+        lines.append(
+            f"- inputs that are not protected but may proxy one: {', '.join(feats['sensitive_inputs'])}"
+        )
+    lines += ["", "## Validation evidence"]
+    if not card.validations:
+        lines.append("No validation recorded yet.")
+    for v in sorted(card.validations, key=lambda v: v.at):
+        lines += ["", f"### {v.by}, {v.at}: {v.outcome}", f"On: {v.data}"]
+        lines += _figures("Metrics", v.metrics)
+        lines += _figures("Metrics on a labelled external evaluation", v.external)
+        lines += _figures("Calibration", v.calibration)
+        lines += _fairness(v.fairness)
+    lines += ["", "## Limitations", *[f"- {x}" for x in card.limitations or ("none stated",)], ""]
+    return "\n".join(lines)
+
+
+def _figure(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "n/a" if value is None else str(value)
+
+
+def _figures(title: str, values: Mapping[str, object]) -> list[str]:
+    if not values:
+        return []
+    rows = [f"| {name} | {_figure(value)} |" for name, value in sorted(values.items())]
+    return ["", f"{title}:", "", "| figure | value |", "|---|---|", *rows]
+
+
+def _fairness(fairness: Mapping[str, Any]) -> list[str]:
+    """Per measure: the verdict, then each attribute's groups (rate, ratio to overall and its interval)."""
+    if not fairness:
+        return []
+    out = ["", "Fairness (ratio of each group's figure to the overall one):"]
+    for measure, result in sorted(fairness.items()):
+        if not isinstance(result, Mapping):
+            continue
+        verdict = result.get("verdict", "")
+        out += ["", f"- {measure}: {verdict}"]
+        if result.get("note"):
+            out.append(f"  ({result['note']})")
+        groups = result.get("groups") or {}
+        if groups:
+            out += ["", "| attribute | group | customers | rows | value | ratio | interval | judged |"]
+            out.append("|---" * 8 + "|")
+        for attribute, members in sorted(groups.items()):
+            for group, g in sorted(members.items()):
+                interval = g.get("interval")
+                shown = "n/a" if not interval else f"{_figure(interval[0])}-{_figure(interval[1])}"
+                out.append(
+                    f"| {attribute} | {group} | {g.get('customers', 'n/a')} | {g.get('rows', 'n/a')} | "
+                    f"{_figure(g.get('value'))} | "
+                    f"{_figure(g.get('ratio'))} | {shown} | {g.get('status', '')} |"
+                )
+    return out
