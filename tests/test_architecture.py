@@ -28,7 +28,6 @@ PACKAGES = (
     "monitoring",
     "engagement",
     "infra",
-    "infra",
     "dashboards",
 )
 _LINT_IMPORTS = "import sys; from importlinter.cli import lint_imports_command as c; sys.exit(c())"
