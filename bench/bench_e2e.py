@@ -177,10 +177,11 @@ def anchor_xgboost_train(settings: Any) -> dict[str, Any]:
 def anchor_raw_predict(settings: Any) -> dict[str, Any]:
     """The champion booster's predict, then predict + SHAP contributions, on the rows the stream handler
     scored (their features as the handler stored them, encoded as it does), in one matrix."""
+    import numpy as np
     import xgboost as xgb
 
     from cdp.backends import Backends
-    from inference.fraud_scoring import encode_rows
+    from inference.fraud_scoring import decision_threshold, encode_rows
     from inference.loaded import load_version
 
     b = Backends(settings)
@@ -196,10 +197,13 @@ def anchor_raw_predict(settings: Any) -> dict[str, Any]:
     model.booster.predict(matrix)
     predict_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    model.booster.predict(matrix, pred_contribs=True)  # the handler's reason codes: SHAP of every row
+    scores = model.booster.predict(matrix)
+    alerted = np.flatnonzero(scores >= decision_threshold(model, None))
+    model.booster.predict(matrix.slice(alerted), pred_contribs=True)  # the handler explains its alerts only
     shap_seconds = time.perf_counter() - started
     return {
-        "what": "raw booster predict + SHAP on the scored rows, one thread",
+        "what": "raw booster predict on the scored rows + SHAP of the alerted ones, one thread",
+        "alerted_rows": int(len(alerted)),
         "rows": len(rows),
         "encode_seconds": round(encode_seconds, 3),
         "predict_seconds": round(predict_seconds, 3),
@@ -285,7 +289,7 @@ def run_measured_demo(sampler: TreeSampler) -> str | None:
 
 
 def summarise(users: int, records: list[StageRecord], wall: float, cpu: float, stopped: str | None,
-              rows: int | None) -> dict[str, Any]:  # fmt: skip
+              rows: int | None, anchors: float = 0.0) -> dict[str, Any]:  # fmt: skip
     """The result file's content (without the machine facts `write_result` adds)."""
     peak_process = max((r.peak_rss_process_gb for r in records), default=0.0)
     for r in records:
@@ -300,6 +304,8 @@ def summarise(users: int, records: list[StageRecord], wall: float, cpu: float, s
         "stages": [r.to_dict() for r in records],
         "total": {
             "wall_seconds": round(wall, 1),
+            "anchor_wall_seconds_included": round(anchors, 1),
+            "demo_wall_seconds": round(wall - anchors, 1),  # what `cdp demo` itself takes
             "cpu_seconds": round(cpu, 1),
             "peak_rss_process_gb": peak_process,
             "peak_rss_tree_gb": max((r.peak_rss_tree_gb for r in records), default=0.0),
@@ -308,7 +314,7 @@ def summarise(users: int, records: list[StageRecord], wall: float, cpu: float, s
         "acceptance": {
             "every_stage_succeeded": all_ok,
             "peak_rss_per_process_within_8gb": peak_process <= TARGETS["peak_rss_process_gb"],
-            "total_within_30min": wall <= TARGETS["total_seconds"],
+            "total_within_30min": wall - anchors <= TARGETS["total_seconds"],
         },
         "targets": TARGETS,
     }
@@ -361,15 +367,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
         rows = generated_rows(get_settings())
     anchors = sum((r.anchor or {}).get("wall_seconds", 0) for r in sampler.records)
-    result = summarise(args.users, sampler.records, wall, cpu, stopped, rows)
-    result["total"]["anchor_wall_seconds_included"] = round(anchors, 1)
+    result = summarise(args.users, sampler.records, wall, cpu, stopped, rows, anchors)
     result["load_average_at_start"] = load_start
     result["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
     result["method"] = (
         "run_demo in one process on a fresh CDP_HOME, each stage measured by a stage hook; peak RSS polled "
         f"every {args.interval}s over the process tree plus the kernel's ru_maxrss high-water marks; "
         "CPU from getrusage (self + reaped children) plus live children's CPU; each anchor measured right "
-        "after its stage, on the same data, and included in the total wall time"
+        "after its stage, on the same data, included in the total wall time and left out of "
+        "`demo_wall_seconds` (what the 30-minute check uses)"
     )
     print_table(f"the demo's path, stage by stage ({args.users:,} users, {rows or 0:,} transactions)",
                 table_rows(result))  # fmt: skip
@@ -378,7 +384,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "every stage succeeded" if result["acceptance"]["every_stage_succeeded"] else f"STOPPED: {stopped}"
     )
     peak = result["total"]["peak_rss_process_gb"]
-    print(f"total {wall:,.0f} s wall, {cpu:,.0f} s CPU, peak process {peak:.2f} GB; {verdict} -> {path}")
+    demo = result["total"]["demo_wall_seconds"]
+    print(f"total {wall:,.0f} s wall (the demo's own {demo:,.0f} s, anchors aside), {cpu:,.0f} s CPU, "
+          f"peak process {peak:.2f} GB; {verdict} -> {path}")  # fmt: skip
     return result
 
 

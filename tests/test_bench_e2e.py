@@ -64,7 +64,7 @@ def test_the_result_file_holds_every_stage_totals_and_the_acceptance(tmp_path, m
     train = {"label": "xgboost.train", "wall_seconds": 9.0, "work_seconds": 8.0, "stage_part_seconds": 20.0}
     fraud = StageRecord("pipeline fraud", ok=True, wall_seconds=30.0, anchor=train)
     stages = [batch, fraud, scoring]
-    result = summarise(100, stages, wall=11.0, cpu=15.5, stopped="DemoStopped: x", rows=1234)
+    result = summarise(100, stages, wall=11.0, cpu=15.5, stopped="DemoStopped: x", rows=1234, anchors=4.0)
 
     path = bench.harness.write_result(RESULT_NAME, result)
 
@@ -72,6 +72,7 @@ def test_the_result_file_holds_every_stage_totals_and_the_acceptance(tmp_path, m
     assert path.name == "e2e_full.json"
     assert written["users"] == 100 and written["rows"] == 1234 and written["machine"]["cpus"] >= 1
     assert [s["stage"] for s in written["stages"]] == ["batch", "pipeline fraud", "stream scoring 1"]
+    assert written["total"]["demo_wall_seconds"] == 7.0  # the anchors' time is not the demo's
     assert written["stages"][0]["x_anchor"] == 2.5  # wall / anchor wall
     assert written["stages"][1]["x_anchor"] == 2.5  # the matched part (Train step) / the anchor's work
     assert written["stages"][2]["error"] == "ModelUnavailableError"
