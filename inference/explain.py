@@ -202,9 +202,15 @@ def _card_profile(backends: Backends, card: str) -> dict[str, CardProfile]:
 
 
 def rescore(
-    backends: Backends, model: str, version: int, features: Mapping[str, Any], reason_codes: int
+    backends: Backends,
+    model: str,
+    version: int,
+    features: Mapping[str, Any],
+    reason_codes: int,
+    explain_from: float | None = None,
 ) -> Score:
-    """The features scored again by the version that scored them (the degraded rules for version 0)."""
+    """The features scored again by the version that scored them (the degraded rules for version 0);
+    reason codes only when the score reaches `explain_from` (the stream explains its alerts only)."""
     if model == RULES_MODEL or int(version) == 0:
         from inference.degraded import rules_batch
 
@@ -220,7 +226,7 @@ def rescore(
     loaded = load_version(registered, backends.object_store)
     rows = [dict(features)]
     inputs = encode_rows(loaded, rows) if loaded.one_hot else encode(loaded, rows)
-    return score_frame(loaded, inputs, reason_codes)[0]
+    return score_frame(loaded, inputs, reason_codes, explain_from=explain_from)[0]
 
 
 def _differences(served: Mapping[str, Any], recomputed: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -244,7 +250,15 @@ def explain_transaction(backends: Backends, txn_id: str) -> Explanation:
     from inference.config import ServingConfig
 
     codes = len(served_reasons) or ServingConfig.from_settings(backends.settings).reason_codes
-    score = rescore(backends, str(event["model"]), int(event["model_version"]), features, max(codes, 1))
+    threshold = event.get("threshold")
+    score = rescore(
+        backends,
+        str(event["model"]),
+        int(event["model_version"]),
+        features,
+        max(codes, 1),
+        explain_from=None if threshold is None else float(threshold),
+    )
     recomputed_reasons = [(str(f), float(c)) for f, c in score.reasons][: len(served_reasons) or None]
     served_features = json.loads(event["features"]) if event.get("features") else {}
     return Explanation(

@@ -30,6 +30,7 @@ PUBLIC_ROUTES: dict[str, tuple[str, ...]] = {
     "/v1/customers/{token}/profile": ("GET",),
     "/v1/models": ("GET",),
     "/v1/models/reload": ("POST",),
+    "/v1/notices/reply": ("POST",),
 }
 """The app's public operations (its OpenAPI document's `/v1/` paths; a test keeps them equal)."""
 

@@ -56,6 +56,7 @@ OPERATIONS = [
     ("GET", "/v1/customers/{token}/profile"),
     ("GET", "/v1/models"),
     ("POST", "/v1/models/reload"),
+    ("POST", "/v1/notices/reply"),
 ]
 
 

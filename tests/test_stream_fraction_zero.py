@@ -71,7 +71,7 @@ def test_the_demo_says_the_stream_has_nothing_to_replay_and_goes_on(zero, monkey
     for name in (
         "_demo_identities", "generate", "profile", "load", "batch", "sql", "_demo_access_checks",
         "_demo_features", "_demo_promote_first_champions", "require_champions", "features_sync_online",
-        "_demo_erasure", "audit_verify", "_demo_where_things_are",
+        "_demo_erasure", "audit_verify", "_demo_where_things_are", "notify_run",
     ):  # fmt: skip
         monkeypatch.setattr(demo, name, lambda *a, **k: None)
     monkeypatch.setattr(demo, "_demo_pipelines", lambda stage: None)

@@ -101,6 +101,8 @@ class SageMakerEndpoint:
                 raise EndpointError(f"endpoint {self.endpoint_name} changed model version within a batch")
             model, version = part_model, part_version
             scores.extend(part)
+        # reason codes for the alerts only, as the in-process scorer gives them (the endpoint explains all)
+        scores = [s if s.probability >= self.threshold else Score(s.probability, []) for s in scores]
         batch = ScoredBatch(model, version, self.threshold, scores)
         return batch.checked(len(feature_rows), self.endpoint_name)
 
