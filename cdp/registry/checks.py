@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cdp.registry.pii_guard import ensure_no_pii
+from cdp.registry.pii_guard import document_texts, ensure_no_pii
 from cdp.registry.port import (
     Lineage,
     params_as_text,
@@ -53,17 +53,5 @@ def check_card(model_name: str, card: Mapping[str, Any], markdown: str) -> bytes
 
     validate_model_name(model_name)
     ensure_no_pii({"model_card": markdown}, "model card")
-    ensure_no_pii({f"text {i}": t for i, t in enumerate(_texts(card))}, "model card")
+    ensure_no_pii({f"text {i}": t for i, t in enumerate(document_texts(card))}, "model card")
     return json.dumps(card, sort_keys=True, indent=2, default=str).encode("utf-8")
-
-
-def _texts(value: object) -> list[str]:
-    if isinstance(value, Mapping):
-        return [t for k, v in value.items() for t in (str(k), *_texts(v))]
-    if isinstance(value, list | tuple):
-        return [t for v in value for t in _texts(v)]
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, int) and not isinstance(value, bool):
-        return [str(value)]
-    return []

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from cdp.registry.pii_guard import ensure_no_pii
+from cdp.registry.pii_guard import document_texts, ensure_no_pii
 from cdp.registry.port import InvalidRegistrationError
 
 CHALLENGER_ACTION = "model-challenger"  # audit action of `set_challenger`
@@ -33,22 +33,8 @@ def encode_evidence(kind: str, document: Mapping[str, Any]) -> str:
     text = json.dumps(dict(document), sort_keys=True, separators=(",", ":"), default=str)
     if len(text) > MAX_EVIDENCE_CHARS:
         raise InvalidRegistrationError(f"evidence {kind!r} is longer than {MAX_EVIDENCE_CHARS} characters")
-    ensure_no_pii({kind: "\n".join(_texts(document))}, "evidence")
+    ensure_no_pii({kind: "\n".join(document_texts(document))}, "evidence")
     return text
-
-
-def _texts(value: object) -> list[str]:
-    """Keys, strings and integers of a document: the 16 decimals of a float figure are not a card number,
-    but a card number stored as an integer still is."""
-    if isinstance(value, Mapping):
-        return [t for k, v in value.items() for t in (str(k), *_texts(v))]
-    if isinstance(value, list | tuple):
-        return [t for v in value for t in _texts(v)]
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, int) and not isinstance(value, bool):
-        return [str(value)]
-    return []
 
 
 def decode_evidence(text: str | bytes) -> dict[str, Any]:

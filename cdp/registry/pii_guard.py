@@ -22,3 +22,17 @@ def ensure_no_pii(values: Mapping[str, object], what: str) -> None:
             finding = next(iter(_SCANNER.scan_text(text, what, str(key))), None)
             if finding is not None:
                 raise InvalidRegistrationError(f"{what} {key!r}: looks like personal data ({finding.kind})")
+
+
+def document_texts(value: object) -> list[str]:
+    """Keys, strings and integers of a JSON-like document, for the PII scan: the 16 decimals of a float
+    figure are not a card number, but a card number stored as an integer still is."""
+    if isinstance(value, Mapping):
+        return [t for k, v in value.items() for t in (str(k), *document_texts(v))]
+    if isinstance(value, list | tuple):
+        return [t for v in value for t in document_texts(v)]
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return [str(value)]
+    return []
