@@ -48,11 +48,38 @@ def test_a_failing_stage_is_recorded_and_the_error_propagates():
     with TreeSampler(interval=0.05) as sampler:
         with pytest.raises(RuntimeError), sampler.stage("broken"):
             raise RuntimeError("model 'cdp-fraud' has no champion loaded")
-        anchor = measure_anchor(sampler, "broken", lambda: 1 / 0)
+        anchor = measure_anchor(sampler, "broken", _failing_anchor, None)
     (broken,) = sampler.records  # the anchor is not a stage of its own
     assert not broken.ok
     assert broken.error.startswith("RuntimeError: model 'cdp-fraud' has no champion loaded at ")
     assert anchor["ok"] is False and anchor["error"].startswith("ZeroDivisionError")
+
+
+def _failing_anchor(settings: object) -> dict:
+    return {"ratio": 1 / 0}
+
+
+def _large_anchor(settings: object) -> dict:
+    held = bytearray(CHILD_MB << 20)
+    for i in range(0, len(held), 4096):
+        held[i] = 1
+    return {"what": "held memory", "mb": len(held) >> 20}
+
+
+def test_an_anchor_runs_in_a_child_so_its_memory_is_not_the_demos():
+    before = _own_high_water_mb()
+    with TreeSampler(interval=0.05) as sampler:
+        anchor = measure_anchor(sampler, "big", _large_anchor, None)
+    assert anchor["ok"] and anchor["mb"] == CHILD_MB  # its figures came back from the child
+    assert anchor["peak_rss_process_gb"] * 1024 >= 0.8 * CHILD_MB  # measured, as a stage is
+    assert sampler.records == []  # not a stage of the demo
+    assert _own_high_water_mb() - before < CHILD_MB / 2  # the demo's own process never held it
+
+
+def _own_high_water_mb() -> float:
+    with open("/proc/self/status", encoding="ascii") as status:
+        line = next(line for line in status if line.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
 
 
 def test_the_result_file_holds_every_stage_totals_and_the_acceptance(tmp_path, monkeypatch):
