@@ -182,7 +182,7 @@ class Settings(BaseSettings):
     promotion_max_fraud_brier: float = Field(0.05, gt=0, description="Fraud calibration: Brier score limit.")
     promotion_max_fraud_ece: float = Field(0.05, gt=0, description="Fraud calibration: ECE limit.")
     promotion_max_latency_p99_ms: float = Field(
-        50.0, ge=0, description="p99 of single-row scoring through the serving code path."
+        50.0, ge=0, description="p99 CPU ms of single-row scoring through the serving code path."
     )
     promotion_min_holdout_rows: int = Field(500, ge=1, description="Fewer holdout rows: no decision.")
     promotion_min_holdout_positives: int = Field(20, ge=1, description="Fewer labelled frauds: no decision.")
