@@ -32,6 +32,7 @@ from infra.monitoring_loop import MonitoringLoopStack
 from infra.nag_rules import apply_checks
 from infra.roles import apply_permissions_boundary
 from infra.runtime import RuntimeStack
+from monitoring.slo import Objectives
 
 REQUIRED_CONTEXT = ("connectionArn", "repository")
 # Cross-stack references as CloudFormation exports (the producer stack protects what others import).
@@ -122,6 +123,7 @@ def build_stacks(app: cdk.App, settings: Settings | None = None) -> CdpStacks:
         deploy_project=delivery.deploy,
         event_bus=names.event_bus,
         alarm_actions=[governance.operator_alarms.topic_arn],
+        slo_thresholds=Objectives.from_settings(settings).thresholds(),
         env=env,
     )
     runtime = RuntimeStack(

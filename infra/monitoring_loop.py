@@ -1,6 +1,7 @@
 """The monitoring loop in AWS, synthesised from `monitoring.rules` (the one definition of the loop):
-one CloudWatch alarm per `model_alarms(model)` and one EventBridge rule per `loop_rules()` entry, with the
-same names, metrics, thresholds and event patterns.
+one CloudWatch alarm per `model_alarms(model)` and per `slo_alarms(thresholds)` (the service-level
+objectives' alarms, thresholds from the `CDP_SLO_*` settings), and one EventBridge rule per `loop_rules()`
+entry, with the same names, metrics, thresholds and event patterns.
 
 Target actions map to AWS targets:
 - `start-pipeline` -> the SageMaker pipeline `cdp-<pipeline>`; the target's parameters become the run's
@@ -34,8 +35,10 @@ from monitoring.rules import (
     PIPELINES,
     PROMOTE_MODEL,
     START_PIPELINE,
+    SloThresholds,
     loop_rules,
     model_alarms,
+    slo_alarms,
 )
 
 DEFAULT_BUS = "default"
@@ -93,10 +96,13 @@ class MonitoringLoopStack(Stack):
         deploy_project: codebuild.IProject,
         event_bus: str = DEFAULT_BUS,
         alarm_actions: Sequence[str] = (),
+        slo_thresholds: SloThresholds | None = None,
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self._projects = {PROMOTE_MODEL: promote_project, DEPLOY_CHAMPION: deploy_project}
+        definitions = [alarm for model in PIPELINES for alarm in model_alarms(model)]
+        definitions += slo_alarms(slo_thresholds)  # an operator is called; no rule retrains on them
         self.alarms = [
             cloudwatch.CfnAlarm(
                 self,
@@ -104,8 +110,7 @@ class MonitoringLoopStack(Stack):
                 **alarm_properties(alarm),
                 alarm_actions=list(alarm_actions) or None,
             )
-            for model in PIPELINES
-            for alarm in model_alarms(model)
+            for alarm in definitions
         ]
         self.targets_role = PlatformRole(
             self,

@@ -28,7 +28,9 @@ from monitoring.rules import (
     START_PIPELINE,
     loop_rules,
     model_alarms,
+    slo_alarms,
 )
+from monitoring.slo import Objectives
 from tests.infra_synth import CONNECTION, as_list, flatten, resources, synthesised
 
 
@@ -358,6 +360,8 @@ def test_every_drift_alarm_is_synthesised_with_the_same_definition(synth) -> Non
     expected = [alarm for model in PIPELINES for alarm in model_alarms(model)]
     assert len(expected) == 8  # feature drift and score PSI per model; labelled PR-AUC ratio for fraud
     assert "cdp-fraud-degraded-DegradedDecisions" in {alarm.name for alarm in expected}  # rules decided
+    expected += slo_alarms(Objectives.from_settings(synth["settings"]).thresholds())
+    assert len(expected) == 13  # + event-to-alert latency, API availability and p99, batch/stream freshness
     assert set(alarms) == {alarm.name for alarm in expected}
     for alarm in expected:
         props = alarms[alarm.name]
