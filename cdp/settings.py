@@ -241,6 +241,12 @@ class Settings(BaseSettings):
         "ml.m5.large",
         description="Instance type of the endpoints the deploy step creates (`python -m monitoring.deploy`).",
     )
+    endpoint_max_instances: int = Field(
+        4, ge=1, description="Autoscaling ceiling of an endpoint's variant (the deploy step's floor: 1)."
+    )
+    endpoint_invocations_per_instance: float = Field(
+        1000.0, gt=0, description="Autoscaling target: invocations per instance per minute."
+    )
     audit_checkpoint_bucket: str = Field(
         "cdp-audit-checkpoints", description="S3 bucket (Object Lock) of the audit log's signed checkpoints."
     )

@@ -80,6 +80,7 @@ INSTALL_COMMANDS = [
     " -r requirements.lock",
     f"{VENV}/bin/uv pip install --python {VENV}/bin/python --no-deps -e .",
 ]
+AUTOSCALING_SERVICE = "sagemaker.application-autoscaling.amazonaws.com"
 DEPLOY_WAIT_SECONDS = 1800  # an endpoint still updating from the previous approval is waited for
 DEPLOY_COMMANDS = [
     f'{VENV}/bin/python -m monitoring.deploy --model-package-arn "$MODEL_PACKAGE_ARN"'
@@ -437,11 +438,64 @@ class DeliveryStack(Stack):
                 conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
             )
         )
+        self._grant_autoscaling(project)
         _suppress_on_project(
             project,
             "AwsSolutions-IAM5",
             "Models and endpoint configs are named per approved version; all are scoped to cdp-*.",
             applies_to=[{"regex": "/^Resource::arn:<AWS::Partition>:sagemaker:.*\\/cdp-\\*.*$/g"}],
+        )
+
+    def _grant_autoscaling(self, project: codebuild.Project) -> None:
+        """The deploy step registers the endpoint's variant with Application Auto Scaling and puts its
+        target-tracking policy (whose alarms Application Auto Scaling creates in the caller's name)."""
+
+        def arn(service: str, resource: str) -> str:
+            return f"arn:{self.partition}:{service}:{self.region}:{self.account}:{resource}"
+
+        project.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "application-autoscaling:RegisterScalableTarget",
+                    "application-autoscaling:PutScalingPolicy",
+                    "application-autoscaling:DeleteScalingPolicy",
+                    "application-autoscaling:DeregisterScalableTarget",
+                ],
+                resources=[arn("application-autoscaling", "scalable-target/*")],
+            )
+        )
+        project.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["cloudwatch:PutMetricAlarm", "cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms"],
+                resources=[arn("cloudwatch", "alarm:TargetTracking-endpoint/cdp-*")],
+            )
+        )
+        project.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["iam:CreateServiceLinkedRole"],
+                resources=[
+                    f"arn:{self.partition}:iam::{self.account}:role/aws-service-role/{AUTOSCALING_SERVICE}/"
+                    "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
+                ],
+                conditions={"StringEquals": {"iam:AWSServiceName": AUTOSCALING_SERVICE}},
+            )
+        )
+        _suppress_on_project(
+            project,
+            "AwsSolutions-IAM5",
+            "A scalable target's ARN carries an id Application Auto Scaling assigns at registration, so "
+            "the grant names the account's scalable targets; target-tracking alarms are named by the "
+            "service after the endpoint (TargetTracking-endpoint/cdp-*).",
+            applies_to=[
+                {
+                    "regex": "/^Resource::arn:<AWS::Partition>:application-autoscaling:.*:scalable-target"
+                    + r"\/\*$/g"
+                },
+                {
+                    "regex": "/^Resource::arn:<AWS::Partition>:cloudwatch:.*:alarm:TargetTracking-endpoint"
+                    + r"\/cdp-\*$/g"
+                },
+            ],
         )
 
     # -- environments ---------------------------------------------------------------------------------

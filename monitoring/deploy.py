@@ -8,7 +8,16 @@ package of the approval event):
    registry name and version it serves, which its answers carry), then an endpoint configuration (one
    variant `AllTraffic`, the platform's KMS key on the instance storage);
 3. the endpoint named after the model (`cdp-fraud` for the group `cdp-fraud`: the stream handler's
-   `CDP_FRAUD_ENDPOINT_NAME`) is created, or updated to the new configuration.
+   `CDP_FRAUD_ENDPOINT_NAME`) is created, or updated to the new configuration;
+4. autoscaling on invocations (`EndpointAutoscaler`): the variant is registered with Application Auto
+   Scaling between `--instance-count` and `CDP_ENDPOINT_MAX_INSTANCES` instances, with a target-tracking
+   policy on `SageMakerVariantInvocationsPerInstance` (`CDP_ENDPOINT_INVOCATIONS_PER_INSTANCE` per minute).
+   SageMaker accepts a scalable target only on an endpoint in service, so a deploy that does not wait
+   (`--wait-seconds`) for a new endpoint says autoscaling is pending and the next deploy registers it.
+   An update that changes the variant's instance type deregisters the target first, as SageMaker requires.
+
+Data capture stays off: the endpoint's requests are feature rows (no personal data by construction), but
+nothing reads captured traffic; the drift job reads the scored rows the stream handler writes to the lake.
 
 Idempotent: the model and configuration are named `<group>-v<version>-<digest>`, the digest over what
 they are made of (package, role, key, instance type and count), so a retried deploy finds them and an
@@ -62,6 +71,7 @@ class DeployRequest:
     instance_count: int = 1
     endpoint_name: str | None = None
     extra_tags: tuple[tuple[str, str], ...] = ()  # set on everything created, beside the model's own
+    max_instance_count: int | None = None  # autoscaling's ceiling (None: the autoscaler's default)
 
 
 @dataclass(frozen=True)
@@ -73,12 +83,77 @@ class Deployment:
     model_name: str
     model_version: int
     action: Action
+    autoscaling: str = "not configured"
 
     def describe(self) -> str:
         return (
             f"endpoint {self.endpoint_name} {self.action}: version {self.model_version} "
-            f"(model {self.model_name}, config {self.endpoint_config_name})"
+            f"(model {self.model_name}, config {self.endpoint_config_name}); autoscaling {self.autoscaling}"
         )
+
+
+SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+INVOCATIONS_METRIC = "SageMakerVariantInvocationsPerInstance"
+
+
+class EndpointAutoscaler:
+    """Target-tracking autoscaling of an endpoint's variant on invocations per instance (`client`: boto3
+    Application Auto Scaling). Registering and putting the policy are idempotent."""
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        max_instances: int,
+        invocations_per_instance: float,
+        scale_in_cooldown: int = 300,
+        scale_out_cooldown: int = 60,
+    ) -> None:
+        self.client = client
+        self.max_instances = max_instances
+        self.invocations_per_instance = invocations_per_instance
+        self.scale_in_cooldown = scale_in_cooldown
+        self.scale_out_cooldown = scale_out_cooldown
+
+    @staticmethod
+    def resource_id(endpoint: str) -> str:
+        return f"endpoint/{endpoint}/variant/{VARIANT_NAME}"
+
+    @staticmethod
+    def policy_name(endpoint: str) -> str:
+        return f"{endpoint}-invocations-per-instance"
+
+    def apply(self, endpoint: str, min_instances: int, max_instances: int | None = None) -> str:
+        """Register the variant between `min_instances` and the ceiling and put the policy; what it set."""
+        ceiling = max(min_instances, max_instances or self.max_instances)
+        target = {"ServiceNamespace": "sagemaker", "ResourceId": self.resource_id(endpoint),
+                  "ScalableDimension": SCALABLE_DIMENSION}  # fmt: skip
+        self.client.register_scalable_target(**target, MinCapacity=min_instances, MaxCapacity=ceiling)
+        self.client.put_scaling_policy(
+            **target,
+            PolicyName=self.policy_name(endpoint),
+            PolicyType="TargetTrackingScaling",
+            TargetTrackingScalingPolicyConfiguration={
+                "TargetValue": float(self.invocations_per_instance),
+                "PredefinedMetricSpecification": {"PredefinedMetricType": INVOCATIONS_METRIC},
+                "ScaleInCooldown": self.scale_in_cooldown,
+                "ScaleOutCooldown": self.scale_out_cooldown,
+            },
+        )
+        rate = f"{self.invocations_per_instance:g} invocations per instance per minute"
+        return f"{min_instances}-{ceiling} instances, target {rate}"
+
+    def remove(self, endpoint: str) -> None:
+        """Delete the policy and deregister the variant (what is already gone is fine)."""
+        target = {"ServiceNamespace": "sagemaker", "ResourceId": self.resource_id(endpoint),
+                  "ScalableDimension": SCALABLE_DIMENSION}  # fmt: skip
+        for call, extra in ((self.client.delete_scaling_policy, {"PolicyName": self.policy_name(endpoint)}),
+                            (self.client.deregister_scalable_target, {})):  # fmt: skip
+            try:
+                call(**target, **extra)
+            except ClientError as error:
+                if not _gone(error):
+                    raise
 
 
 def parse_package_arn(arn: str) -> tuple[str, int]:
@@ -109,8 +184,10 @@ class EndpointDeployer:
         wait_seconds: float = 0.0,
         poll_seconds: float = 15.0,
         sleep: Callable[[float], None] = time.sleep,
+        autoscaler: EndpointAutoscaler | None = None,
     ) -> None:
         self.client = client
+        self.autoscaler = autoscaler
         self.wait_seconds = wait_seconds
         self.poll_seconds = poll_seconds
         self._sleep = sleep
@@ -157,8 +234,16 @@ class EndpointDeployer:
                 Tags=tags,
             )
         endpoint = request.endpoint_name or group
-        action = self._create_or_update(endpoint, name, tags)
-        return Deployment(endpoint, name, name, version, action)
+        action = self._create_or_update(endpoint, name, tags, request.instance_type)
+        scaling = self._autoscale(endpoint, request) if self.autoscaler is not None else "not configured"
+        return Deployment(endpoint, name, name, version, action, scaling)
+
+    def _autoscale(self, endpoint: str, request: DeployRequest) -> str:
+        assert self.autoscaler is not None
+        status = self._settled_status(endpoint, self._endpoint(endpoint) or {})
+        if status != "InService":
+            return f"pending: the endpoint is {status}; the next deploy registers it"
+        return self.autoscaler.apply(endpoint, request.instance_count, request.max_instance_count)
 
     # -- steps ----------------------------------------------------------------------------------------
     def _approved_package(self, arn: str) -> dict[str, Any]:
@@ -178,7 +263,9 @@ class EndpointDeployer:
             raise DeployError(f"model package {arn} names no inference container image")
         return package
 
-    def _create_or_update(self, endpoint: str, config: str, tags: list[dict[str, str]]) -> Action:
+    def _create_or_update(
+        self, endpoint: str, config: str, tags: list[dict[str, str]], instance_type: str
+    ) -> Action:
         current = self._endpoint(endpoint)
         if current is None:
             self.client.create_endpoint(EndpointName=endpoint, EndpointConfigName=config, Tags=tags)
@@ -190,9 +277,16 @@ class EndpointDeployer:
             raise DeployError(f"endpoint {endpoint} is Failed: delete it, then deploy again")
         if status in TRANSITIONAL:
             raise DeployError(f"endpoint {endpoint} is still {status}: deploy again once it is InService")
+        if self.autoscaler is not None and self._instance_type(current) != instance_type:
+            self.autoscaler.remove(endpoint)  # SageMaker refuses a new instance type on a scaled variant
         self.client.update_endpoint(EndpointName=endpoint, EndpointConfigName=config)
         self.client.add_tags(ResourceArn=current["EndpointArn"], Tags=tags)  # the version it now serves
         return "updated"
+
+    def _instance_type(self, endpoint: dict[str, Any]) -> str | None:
+        config = self.client.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+        variants = [v for v in config.get("ProductionVariants", []) if v.get("VariantName") == VARIANT_NAME]
+        return variants[0].get("InstanceType") if variants else None
 
     def _settled_status(self, endpoint: str, described: dict[str, Any]) -> str:
         deadline = time.monotonic() + self.wait_seconds
@@ -231,6 +325,17 @@ def _missing(error: ClientError) -> bool:
     )
 
 
+def _gone(error: ClientError) -> bool:
+    """Application Auto Scaling answers a missing policy or target with ObjectNotFoundException (some
+    implementations: a ValidationException saying so)."""
+    detail = error.response.get("Error", {})
+    code, message = str(detail.get("Code", "")), str(detail.get("Message", ""))
+    return code == "ObjectNotFoundException" or (
+        code == "ValidationException"
+        and bool(re.search(r"no scal\w* (policy|target)", message, re.IGNORECASE))
+    )
+
+
 def _package_environment(package: dict[str, Any]) -> dict[str, str]:
     """The package container's own environment (the registry name RegisterModel set)."""
     container = package["InferenceSpecification"]["Containers"][0]
@@ -253,7 +358,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--role-arn", help="execution role of the model (default: the platform's role)")
     parser.add_argument("--kms-key", help="KMS key of the endpoint's storage (default: CDP_KMS_KEY_ID)")
     parser.add_argument("--instance-type", help="default: CDP_ENDPOINT_INSTANCE_TYPE")
-    parser.add_argument("--instance-count", type=int, default=1)
+    parser.add_argument(
+        "--instance-count", type=int, default=1, help="instances at least (autoscaling's floor)"
+    )
+    parser.add_argument(
+        "--max-instances", type=int, help="autoscaling's ceiling (default: CDP_ENDPOINT_MAX_INSTANCES)"
+    )
     parser.add_argument("--endpoint-name", help="default: the model's name (the package's group)")
     parser.add_argument(
         "--wait-seconds", type=float, default=0.0, help="wait this long for an endpoint being updated"
@@ -273,9 +383,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             instance_type=args.instance_type or settings.endpoint_instance_type,
             instance_count=args.instance_count,
             endpoint_name=args.endpoint_name,
+            max_instance_count=args.max_instances,
+        )
+        autoscaler = EndpointAutoscaler(
+            aws_client(settings, "application-autoscaling"),
+            max_instances=settings.endpoint_max_instances,
+            invocations_per_instance=settings.endpoint_invocations_per_instance,
         )
         deployment = EndpointDeployer(
-            aws_client(settings, "sagemaker"), wait_seconds=args.wait_seconds
+            aws_client(settings, "sagemaker"), wait_seconds=args.wait_seconds, autoscaler=autoscaler
         ).deploy(request)
     except DeployError as error:
         print(f"deploy: {error}", file=sys.stderr)

@@ -543,6 +543,32 @@ def test_deploy_project_runs_the_deploy_step_with_the_key_on_the_checked_out_rep
     assert env["CDP_AWS_REGION"] == "eu-west-1"
 
 
+def test_deploy_project_may_scale_the_cdp_endpoints_only(synth) -> None:
+    delivery = synth["stacks"].delivery
+    role_id = delivery.get_logical_id(delivery.deploy.role.node.default_child)
+    statements = [
+        statement
+        for resource in synth["json"]["CdpDelivery"]["Resources"].values()
+        if resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
+        and role_id in json.dumps(resource["Properties"].get("Roles", []))
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    by_action = {action: s for s in statements for action in as_list(s["Action"])}
+    scaling = by_action["application-autoscaling:RegisterScalableTarget"]
+    assert set(as_list(scaling["Action"])) == {
+        "application-autoscaling:RegisterScalableTarget", "application-autoscaling:PutScalingPolicy",
+        "application-autoscaling:DeleteScalingPolicy", "application-autoscaling:DeregisterScalableTarget",
+    }  # fmt: skip
+    assert flatten(scaling["Resource"]).endswith(":scalable-target/*")
+    alarms = by_action["cloudwatch:PutMetricAlarm"]
+    assert flatten(alarms["Resource"]).endswith(":alarm:TargetTracking-endpoint/cdp-*")
+    linked = by_action["iam:CreateServiceLinkedRole"]
+    assert linked["Condition"] == {
+        "StringEquals": {"iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"}
+    }
+    assert "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint" in flatten(linked["Resource"])
+
+
 # -- policy hygiene ---------------------------------------------------------------------------------
 def _iam_statements(synth):
     for stack, template in synth["json"].items():

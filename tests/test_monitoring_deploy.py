@@ -20,6 +20,7 @@ from monitoring.deploy import (
     DEFAULT_INSTANCE_TYPE,
     DeployError,
     DeployRequest,
+    EndpointAutoscaler,
     EndpointDeployer,
     main,
     parse_package_arn,
@@ -223,3 +224,83 @@ def test_an_endpoint_still_updating_is_refused_in_one_line():
         EndpointDeployer(client).deploy(
             DeployRequest("arn:aws:sagemaker:eu-west-1:123456789012:model-package/cdp-fraud/2", ROLE, KEY)
         )
+
+
+# -- autoscaling on invocations ---------------------------------------------------------------------
+def _autoscaler(max_instances: int = 4) -> EndpointAutoscaler:
+    client = boto3.client("application-autoscaling", region_name=REGION)
+    return EndpointAutoscaler(client, max_instances=max_instances, invocations_per_instance=750)
+
+
+def test_a_deployed_endpoint_scales_on_invocations_per_instance(sm):
+    arn = _package(sm)
+    autoscaler = _autoscaler()
+    deployer = EndpointDeployer(sm, autoscaler=autoscaler)
+    deployment = deployer.deploy(DeployRequest(arn, ROLE, KEY, instance_count=2))
+    assert deployment.autoscaling == "2-4 instances, target 750 invocations per instance per minute"
+    deployer.deploy(DeployRequest(arn, ROLE, KEY, instance_count=2))  # a retry registers nothing twice
+
+    targets = autoscaler.client.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
+    (target,) = targets
+    assert target["ResourceId"] == "endpoint/cdp-fraud/variant/AllTraffic"
+    assert target["ScalableDimension"] == "sagemaker:variant:DesiredInstanceCount"
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (2, 4)
+    (policy,) = autoscaler.client.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"]
+    config = policy["TargetTrackingScalingPolicyConfiguration"]
+    assert policy["PolicyType"] == "TargetTrackingScaling"
+    assert config["TargetValue"] == 750.0
+    assert (
+        config["PredefinedMetricSpecification"]["PredefinedMetricType"]
+        == "SageMakerVariantInvocationsPerInstance"
+    )
+    assert "autoscaling 2-4 instances" in deployment.describe()
+
+
+def test_a_floor_above_the_ceiling_raises_the_ceiling_and_remove_is_idempotent(sm):
+    autoscaler = _autoscaler(max_instances=1)
+    assert autoscaler.apply("cdp-fraud", 3).startswith("3-3 instances")
+    autoscaler.remove("cdp-fraud")
+    autoscaler.remove("cdp-fraud")  # already gone: fine
+    assert autoscaler.client.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"] == []
+
+
+class _RecordingAutoscaler(EndpointAutoscaler):
+    def __init__(self, calls: list[str]) -> None:
+        super().__init__(None, max_instances=4, invocations_per_instance=1000)
+        self.calls = calls
+
+    def apply(self, endpoint: str, min_instances: int, max_instances: int | None = None) -> str:
+        self.calls.append("apply")
+        return "applied"
+
+    def remove(self, endpoint: str) -> None:
+        self.calls.append("remove")
+
+
+def test_a_new_instance_type_deregisters_autoscaling_before_the_update():
+    client, stub, name = _stubbed_update("InService")
+    calls: list[str] = []
+    stub.add_response(
+        "describe_endpoint_config",
+        {"EndpointConfigName": "cdp-fraud-v1-0", "CreationTime": datetime.now(UTC),
+         "EndpointConfigArn": f"{ENDPOINT_ARN}-config/cdp-fraud-v1-0",
+         "ProductionVariants": [{"VariantName": "AllTraffic", "InstanceType": "ml.c5.large"}]},
+        {"EndpointConfigName": "cdp-fraud-v1-0"},
+    )  # fmt: skip
+    stub.add_response("update_endpoint", {"EndpointArn": ENDPOINT_ARN}, {"EndpointName": "cdp-fraud",
+                                                                   "EndpointConfigName": name})  # fmt: skip
+    stub.add_response("add_tags", {}, None)
+    now = datetime.now(UTC)
+    stub.add_response(
+        "describe_endpoint",
+        {"EndpointName": "cdp-fraud", "EndpointArn": ENDPOINT_ARN, "EndpointConfigName": name,
+         "EndpointStatus": "Updating", "CreationTime": now, "LastModifiedTime": now},
+        {"EndpointName": "cdp-fraud"},
+    )  # fmt: skip
+    with stub:
+        deployment = EndpointDeployer(client, autoscaler=_RecordingAutoscaler(calls)).deploy(
+            DeployRequest("arn:aws:sagemaker:eu-west-1:123456789012:model-package/cdp-fraud/2", ROLE, KEY)
+        )
+        stub.assert_no_pending_responses()
+    assert calls == ["remove"]  # deregistered before the update; not re-registered while it updates
+    assert deployment.autoscaling == "pending: the endpoint is Updating; the next deploy registers it"
