@@ -21,7 +21,8 @@ from features.fraud import FRAUD_VIEW
 from features.offline import compute_view
 from features.online import OnlineFeatures
 from features.sample import sample_cards, sample_transactions, write_sample_lake
-from features.training import month_chunks, plan_split
+from features.training import month_chunks, month_predicate, plan_split
+from training.fraud import preprocess
 
 
 def test_plan_split_orders_months_and_skips_volume_without_labels():
@@ -183,6 +184,13 @@ def test_month_chunks_cut_consecutive_months_at_the_row_budget():
     assert month_chunks([], {}, 1_000) == [[]]  # an empty split still gets its (empty) file
 
 
+def test_month_predicate_names_the_partition_columns_year_by_year():
+    assert month_predicate(["2018-11", "2018-12", "2019-01"]) == (
+        "((year = 2018 AND month IN (11, 12)) OR (year = 2019 AND month IN (1)))"
+    )
+    assert month_predicate([]) == "false"
+
+
 def test_training_set_is_written_in_sorted_chunks_in_time_order_and_same_bytes_again(lake, monkeypatch):
     """Each chunk of months is sorted by the engine on its own, under `part-<n>/`: the files' name order
     is time order, and a rebuild from the same data writes the same bytes."""
@@ -215,3 +223,9 @@ def test_training_set_is_written_in_sorted_chunks_in_time_order_and_same_bytes_a
     assert counted == sum(info["rows"] for info in manifest["splits"].values())
     again = build_training_set(lake)
     assert again["set_id"] == manifest["set_id"] and written(again) == files
+    # the fraud pipeline's feature query over the whole table comes out in time order split by split, so
+    # its Preprocess step writes the rows as they come (no month-by-month sort)
+    result = f"s3://{lake.settings.lake_bucket}/query-results/all/"
+    lake.catalog.query_to_files("SELECT * FROM fraud_training_set", result, max_rows_per_file=2_048)
+    folder = preprocess.ParquetFolder(lake.object_store.local_path(result), batch_rows=500)
+    assert len(folder.files) > 2 and all(preprocess.scan(folder, "label").in_order.values())
