@@ -227,9 +227,9 @@ def _split_writer(
     rows itself (`Catalog.query_to_files`, memory-bounded), so a split of tens of millions of rows never
     passes through this process's memory. The months go in chunks of consecutive months of at most
     `CHUNK_ROWS` rows, each chunk sorted on its own and written under `<folder>part-<nnnnn>/`, so the
-    files' name order is time order and no sort holds more than a chunk: at 22.8M rows one global
-    ORDER BY spilled to disk and cost most of the write. Else the view is computed once, in memory
-    (small data: tests, a view with no table yet)."""
+    files' name order is time order and no sort holds more than a chunk: at 23.6M rows one global
+    ORDER BY per split spilled to disk (177 CPU s, 2.6 GB peak), the chunks take 143 CPU s and 0.96 GB.
+    Else the view is computed once, in memory (small data: tests, a view with no table yet)."""
     from features.materialize import features_table_name
 
     table = features_table_name(view)
