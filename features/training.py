@@ -30,6 +30,9 @@ from features.offline import compute_view
 from features.views import EVENT_VIEWS, view_sql
 
 SPLITS = ("train", "validation", "test")
+# rows of the consecutive months one engine query sorts and writes (a file or two of the query's): a sort
+# this size stays in memory, where one sort of a whole split spilled to disk
+CHUNK_ROWS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -176,8 +179,31 @@ def build_training_set(
     return manifest
 
 
-def _month_key_list(months: list[str]) -> str:
-    return ", ".join(str(int(m[:4]) * 100 + int(m[5:7])) for m in months) or "NULL"
+def month_chunks(months: list[str], rows: Mapping[str, int], most: int) -> list[list[str]]:
+    """`months` (in order) cut into runs of consecutive months holding at most `most` rows each (a
+    month above that is a run of its own); one empty run when there are no months (an empty split
+    still gets a file with the columns)."""
+    chunks: list[list[str]] = [[]]
+    held = 0
+    for month in months:
+        if chunks[-1] and held + rows[month] > most:
+            chunks.append([])
+            held = 0
+        chunks[-1].append(month)
+        held += rows[month]
+    return chunks
+
+
+def month_predicate(months: list[str]) -> str:
+    """An SQL condition holding the rows of `months` ("YYYY-MM"), in the partition columns' own terms
+    (`year = 2019 AND month IN (1, 2)`, per year) so the engine opens only those months' files: a
+    condition on an expression of them (`year * 100 + month IN ...`) made DuckDB open every file of the
+    table (3,118 at full size) for each query."""
+    by_year: dict[int, list[int]] = {}
+    for month in months:
+        by_year.setdefault(int(month[:4]), []).append(int(month[5:7]))
+    terms = [f"(year = {y} AND month IN ({', '.join(map(str, ms))}))" for y, ms in sorted(by_year.items())]
+    return f"({' OR '.join(terms)})" if terms else "false"
 
 
 @dataclass(frozen=True)
@@ -198,9 +224,12 @@ def _split_writer(
     under a folder (an `s3://` prefix ending in "/").
 
     From the materialised features table when there is one: the engine reads, sorts and writes the
-    rows itself (`Catalog.query_to_files`, memory-bounded, spilling to disk), so a split of tens of
-    millions of rows never passes through this process's memory. Else the view is computed once, in
-    memory (small data: tests, a view with no table yet)."""
+    rows itself (`Catalog.query_to_files`, memory-bounded), so a split of tens of millions of rows never
+    passes through this process's memory. The months go in chunks of consecutive months of at most
+    `CHUNK_ROWS` rows, each chunk sorted on its own and written under `<folder>part-<nnnnn>/`, so the
+    files' name order is time order and no sort holds more than a chunk: at 23.6M rows one global
+    ORDER BY per split spilled to disk (177 CPU s, 2.6 GB peak), the chunks take 143 CPU s and 0.96 GB.
+    Else the view is computed once, in memory (small data: tests, a view with no table yet)."""
     from features.materialize import features_table_name
 
     table = features_table_name(view)
@@ -212,15 +241,30 @@ def _split_writer(
             ]
         )
         schema = backends.catalog.query(f"SELECT * FROM {table} LIMIT 0").schema
+        figures = {
+            f"{r['year']:04d}-{r['month']:02d}": r
+            for r in backends.catalog.query(
+                "SELECT year, month, count(*) AS n, sum(CAST(label AS INTEGER)) AS frauds, "
+                f"min(ts) AS first_ts, max(ts) AS last_ts FROM {table} WHERE true{bounds} "
+                "GROUP BY year, month"
+            ).to_pylist()
+        }
 
         def from_table(months: list[str], folder: str) -> WrittenSplit:
-            where = f"WHERE year * 100 + month IN ({_month_key_list(months)}){bounds}"
-            backends.catalog.query_to_files(f"SELECT * FROM {table} {where} ORDER BY ts, event_seq", folder)
-            figures = backends.catalog.query(
-                "SELECT count(*) AS n, sum(CAST(label AS INTEGER)) AS frauds, min(ts) AS first_ts, "
-                f"max(ts) AS last_ts FROM {table} {where}"
-            ).to_pylist()[0]
-            return _written(schema, figures["n"], figures["frauds"], figures["first_ts"], figures["last_ts"])
+            rows = {m: figures[m]["n"] if m in figures else 0 for m in months}
+            for index, chunk in enumerate(month_chunks(months, rows, CHUNK_ROWS)):
+                where = f"WHERE {month_predicate(chunk)}{bounds}"
+                backends.catalog.query_to_files(
+                    f"SELECT * FROM {table} {where} ORDER BY ts, event_seq", f"{folder}part-{index:05d}/"
+                )
+            present = [figures[m] for m in months if m in figures]
+            return _written(
+                schema,
+                sum(f["n"] for f in present),
+                sum(f["frauds"] or 0 for f in present),
+                min((f["first_ts"] for f in present), default=None),
+                max((f["last_ts"] for f in present), default=None),
+            )
 
         return from_table
     rows = compute_view(backends.catalog, view, start, end)

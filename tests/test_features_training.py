@@ -13,6 +13,7 @@ import pytest
 
 from cdp.backends import Backends
 from cdp.online.local import LocalOnlineStore
+from features import training
 from features.asof_online import OnlineAsOfFeatures
 from features.commands import build, show_card, show_customer
 from features.customer import CUSTOMER_VIEW
@@ -20,7 +21,8 @@ from features.fraud import FRAUD_VIEW
 from features.offline import compute_view
 from features.online import OnlineFeatures
 from features.sample import sample_cards, sample_transactions, write_sample_lake
-from features.training import plan_split
+from features.training import month_chunks, month_predicate, plan_split
+from training.fraud import preprocess
 
 
 def test_plan_split_orders_months_and_skips_volume_without_labels():
@@ -168,3 +170,62 @@ def test_show_customer_gives_offline_rows_per_cutoff_and_online_features(lake):
     }
     with pytest.raises(ValueError):
         show_customer("usr_x' OR 1=1 --", lake.settings)
+
+
+def test_month_chunks_cut_consecutive_months_at_the_row_budget():
+    rows = {"2019-01": 400, "2019-02": 500, "2019-03": 200, "2019-04": 1_500, "2019-05": 100}
+    assert month_chunks(list(rows), rows, 1_000) == [
+        ["2019-01", "2019-02"],
+        ["2019-03"],
+        ["2019-04"],  # above the budget on its own: a chunk of its own
+        ["2019-05"],
+    ]
+    assert month_chunks(list(rows), rows, 10_000) == [list(rows)]
+    assert month_chunks([], {}, 1_000) == [[]]  # an empty split still gets its (empty) file
+
+
+def test_month_predicate_names_the_partition_columns_year_by_year():
+    assert month_predicate(["2018-11", "2018-12", "2019-01"]) == (
+        "((year = 2018 AND month IN (11, 12)) OR (year = 2019 AND month IN (1)))"
+    )
+    assert month_predicate([]) == "false"
+
+
+def test_training_set_is_written_in_sorted_chunks_in_time_order_and_same_bytes_again(lake, monkeypatch):
+    """Each chunk of months is sorted by the engine on its own, under `part-<n>/`: the files' name order
+    is time order, and a rebuild from the same data writes the same bytes."""
+    from features.materialize import materialize_view
+    from features.training import build_training_set
+
+    monkeypatch.setattr(training, "CHUNK_ROWS", 700)  # several chunks out of 6,000 rows
+    materialize_view(lake, FRAUD_VIEW.name)
+
+    def written(manifest: dict) -> dict[str, list[tuple[str, bytes]]]:
+        return {
+            name: sorted(
+                (o.uri[len(info["uri"]) :], lake.object_store.get_bytes(o.uri))
+                for o in lake.object_store.list(info["uri"])
+            )
+            for name, info in manifest["splits"].items()
+        }
+
+    manifest = build_training_set(lake)
+    files = written(manifest)
+    train_files = [name for name, _ in files["train"]]
+    assert len(train_files) > 3 and all(n.startswith("part-") and n.count("/") == 1 for n in train_files)
+    for name, info in manifest["splits"].items():
+        rows = pa.concat_tables(pq.read_table(io.BytesIO(data)) for _, data in files[name])
+        keys = list(zip(rows["ts"].to_pylist(), rows["event_seq"].to_pylist(), strict=True))
+        assert keys == sorted(keys)  # in time order across the chunks' files
+        assert rows.num_rows == info["rows"] and int(pc.sum(rows["label"]).as_py() or 0) == info["frauds"]
+        assert info["first_ts"] == str(keys[0][0]) and info["last_ts"] == str(keys[-1][0])
+    counted = lake.catalog.query("SELECT count(*) AS n FROM fraud_training_set").to_pylist()[0]["n"]
+    assert counted == sum(info["rows"] for info in manifest["splits"].values())
+    again = build_training_set(lake)
+    assert again["set_id"] == manifest["set_id"] and written(again) == files
+    # the fraud pipeline's feature query over the whole table comes out in time order split by split, so
+    # its Preprocess step writes the rows as they come (no month-by-month sort)
+    result = f"s3://{lake.settings.lake_bucket}/query-results/all/"
+    lake.catalog.query_to_files("SELECT * FROM fraud_training_set", result, max_rows_per_file=2_048)
+    folder = preprocess.ParquetFolder(lake.object_store.local_path(result), batch_rows=500)
+    assert len(folder.files) > 2 and all(preprocess.scan(folder, "label").in_order.values())

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from bench.bench_models import compare_on_test, fraud_training_set, load_lake, register_training_set
@@ -342,6 +343,38 @@ def test_preprocess_script_streams_batches_into_the_same_splits(tmp_path):
     for name in preprocess.SPLITS:
         got = pd.read_parquet(tmp_path / f"processing/output/{name}/{name}.parquet")
         pd.testing.assert_frame_equal(got, expected[name])
+
+
+def test_row_draws_are_a_seeded_hash_of_the_row_key_whatever_the_order():
+    """Each row's draw depends on its key and the seed only: the same in any order or batch, uniform."""
+    table = pa.Table.from_pandas(_months_frame(rows_per_month=2_000), preserve_index=False)
+    draws = dict(zip(table["txn_id"].to_pylist(), preprocess.row_draws(table, 7), strict=True))
+    shuffled = table.take(np.random.default_rng(1).permutation(table.num_rows))
+    for batch in shuffled.to_batches(max_chunksize=1_000):
+        again = preprocess.row_draws(batch, 7)
+        assert list(again) == [draws[t] for t in batch.column("txn_id").to_pylist()]
+    values = np.array(list(draws.values()))
+    assert ((values >= 0) & (values < 1)).all() and abs(values.mean() - 0.5) < 0.02
+    assert abs((values < 0.25).mean() - 0.25) < 0.02
+    assert not np.array_equal(preprocess.row_draws(table, 8), preprocess.row_draws(table, 7))
+    # without an integer `event_seq`, the text key: still order-free and uniform
+    by_text = table.drop_columns(["event_seq"])
+    text_draws = preprocess.row_draws(by_text, 7)
+    reversed_draws = preprocess.row_draws(by_text.take(np.arange(by_text.num_rows)[::-1]), 7)
+    assert np.array_equal(text_draws, reversed_draws[::-1]) and abs(text_draws.mean() - 0.5) < 0.02
+
+
+def test_files_are_read_in_numeric_name_order_so_an_ordered_result_stays_in_order(tmp_path):
+    """An engine result of many files (`data_0` ... `data_11`) read in name order by value: in time
+    order, so the step writes it as it comes, without the month-by-month sort."""
+    frame = _months_frame()
+    pieces = np.array_split(np.arange(len(frame)), 12)
+    for i, rows in enumerate(pieces):
+        frame.iloc[rows].to_parquet(tmp_path / f"data_{i}.parquet", index=False)
+    folder = preprocess.ParquetFolder(tmp_path, batch_rows=100)
+    assert [p.name for p in folder.files][:3] == ["data_0.parquet", "data_1.parquet", "data_2.parquet"]
+    found = preprocess.scan(folder, "label")
+    assert all(found.in_order.values()) and found.input_rows == len(frame)
 
 
 def test_training_from_parquet_chunks_equals_training_from_the_frame(tmp_path, monkeypatch):

@@ -21,7 +21,9 @@ reads the replicated validation copy).
 
 Memory: the input is streamed, never loaded whole. At full size (22.3M rows, 53 columns) loading it into
 pandas, sorting and encoding took 20.5 GB and was killed (at 2M rows it took 3.7 GB); streamed it peaks
-at 0.63 GB at 2M and at 22.3M rows alike, 100 s for 22.3M rows (bench/results/fraud_training.json):
+at 0.63 GB at 2M and at 22.3M rows alike, 100 s for 22.3M rows (bench/results/fraud_training.json).
+Sampling while reading (below) and an input in time order (the training set's sorted chunks, files read
+in numeric name order) brought 23.6M rows to 39 CPU s at 0.52 GB (103 CPU s, 0.99 GB before):
 
 1. a first pass reads only the cheap columns (split, label, the text columns, the order keys) batch by
    batch: row and fraud counts, the train split's one-hot vocabulary, and whether each split's rows are
@@ -32,15 +34,17 @@ at 0.63 GB at 2M and at 22.3M rows alike, 100 s for 22.3M rows (bench/results/fr
    the data), so memory is bounded by the largest month, not by the data.
 
 Negative down-sampling (`--negative-sample-rate`, the pipeline's `NegativeSampleRate`): the train split
-keeps every fraud and a seeded share of the genuine rows of each month (one random stream per month,
-drawn in time order, so the result does not depend on batch sizes); kept genuine rows carry
-`sample_weight` = 1 / share (frauds 1), so train.py's weighted loss sees the full data's class balance
-and the probabilities stay calibrated. Validation and test are never down-sampled: early stopping,
-evaluation and the promotion gates see every row. "auto" keeps every genuine row up to
-`AUTO_MAX_TRAIN_NEGATIVES` (4M) and samples beyond that. Measured at 22.3M rows (19.6M train rows, 40
-rounds): every row, train peaks at 7.0 GB and 367 CPU s; "auto" (20% of the genuine rows, 4.0M rows)
-at 2.3 GB and 122 CPU s, with the same test PR-AUC (0.903 / 0.904) and Brier score (0.00127 / 0.00126):
-past a few million genuine rows more of them cost memory and time and buy no quality.
+keeps every fraud and the genuine rows whose seeded hash of the row's key (`event_seq`, else `txn_id`)
+falls below the share, so the choice is made row by row while reading, in one pass, whatever the input
+order, batch size or file layout; rows are sampled before anything else is done with them (spread into
+months, sorted, encoded). Kept genuine rows carry `sample_weight` = 1 / share (frauds 1), so train.py's
+weighted loss sees the full data's class balance and the probabilities stay calibrated. Validation and
+test are never down-sampled: early stopping, evaluation and the promotion gates see every row. "auto"
+keeps every genuine row up to `AUTO_MAX_TRAIN_NEGATIVES` (4M) and samples beyond that. Measured at 22.3M
+rows (19.6M train rows, 40 rounds): every row, train peaks at 7.0 GB and 367 CPU s; "auto" (20% of the
+genuine rows, 4.0M rows) at 2.3 GB and 122 CPU s, with the same test PR-AUC (0.903 / 0.904) and Brier
+score (0.00127 / 0.00126): past a few million genuine rows more of them cost memory and time and buy
+no quality.
 
 Only this file is shipped to the processing container: it imports no sibling module and no project code.
 """
@@ -171,14 +175,21 @@ class BatchSource(Protocol):
     def batches(self, columns: Sequence[str] | None = None) -> Iterator[pa.RecordBatch]: ...
 
 
+def _name_order(path: Path) -> tuple[Any, ...]:
+    """Name order with runs of digits compared as numbers: `data_2` before `data_10`, as the engine
+    numbers the files of one result in the result's order."""
+    parts = re.split(r"(\d+)", path.name)
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts)
+
+
 class ParquetFolder:
-    """Every Parquet file of a folder, in name order, read batch by batch.
+    """Every Parquet file of a folder, in name order (numbers by value), read batch by batch.
 
     `pre_buffer` is off: with it, the reader keeps every column chunk it pre-buffered until the file is
     closed, so memory grew with the file's compressed size (2.3 GB more at 22.3M rows), not one batch."""
 
     def __init__(self, folder: Path, batch_rows: int = BATCH_ROWS) -> None:
-        self.files = sorted(Path(folder).glob("*.parquet"))
+        self.files = sorted(Path(folder).glob("*.parquet"), key=_name_order)
         if not self.files:
             raise PreprocessError(f"no Parquet files in {Path(folder).name}/")
         self.batch_rows = batch_rows
@@ -348,23 +359,61 @@ def _month_keys(table: pa.Table | pa.RecordBatch) -> np.ndarray:
     return pc.fill_null(keys, 999_999).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
+_MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX_2 = np.uint64(0x94D049BB133111EB)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mix64(values: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: a fixed bijection of 64-bit integers that scatters every input bit."""
+    z = values.astype(np.uint64, copy=True)
+    z ^= z >> np.uint64(30)
+    z *= _MIX_1
+    z ^= z >> np.uint64(27)
+    z *= _MIX_2
+    z ^= z >> np.uint64(31)
+    return z
+
+
+def row_draws(rows: pa.Table | pa.RecordBatch, seed: int) -> np.ndarray:
+    """A number in [0, 1) per row, a hash of the row's own key and the seed: the same row always gets the
+    same number, whatever the input order, batch size or file layout.
+
+    The key is `event_seq` (the lake's line number, an integer: hashing it costs ~50 ms per million rows)
+    when the rows have it without gaps, else `txn_id` (pandas' SipHash of the text, ~0.7 s per million)."""
+    names = rows.schema.names
+    column = rows.column("event_seq") if "event_seq" in names else None
+    if column is not None and pa.types.is_integer(column.type) and not column.null_count:
+        keys = np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.int64).view(np.uint64)
+    else:
+        text = pc.cast(rows.column("txn_id"), pa.string()).to_numpy(zero_copy_only=False)
+        keys = pd.util.hash_array(text.astype(object), hash_key="cdp-fraud-sample").astype(np.uint64)
+    with np.errstate(over="ignore"):
+        mixed = _mix64(keys ^ _mix64(np.array([seed], dtype=np.int64).view(np.uint64) + _GOLDEN))
+    return (mixed >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
+
+
 class NegativeSampler:
-    """Keeps every fraud and a `rate` share of genuine rows, one seeded random stream per month."""
+    """Keeps every fraud, every row of the evaluation splits, and the genuine train rows whose draw
+    (`row_draws`: a seeded hash of the row's key) is below `rate`: one pass, order-free, reproducible."""
 
-    def __init__(self, rate: float, seed: int) -> None:
-        self.rate, self.seed = rate, seed
-        self._streams: dict[int, np.random.Generator] = {}
+    def __init__(self, rate: float, seed: int, label: str) -> None:
+        self.rate, self.seed, self.label = rate, seed, label
 
-    def keep(self, months: np.ndarray, frauds: np.ndarray) -> np.ndarray:
-        """A keep mask for rows in time order (draws one number per row, fraud or not)."""
+    def keep(self, rows: pa.Table | pa.RecordBatch) -> np.ndarray | None:
+        """The keep mask of `rows` (any splits mixed), or None when every row is kept."""
         if self.rate >= 1.0:
-            return np.ones(len(months), dtype=bool)
-        draws = np.empty(len(months))
-        for month in np.unique(months):
-            where = months == month
-            stream = self._streams.setdefault(int(month), np.random.default_rng([self.seed, int(month)]))
-            draws[where] = stream.random(int(where.sum()))
-        return frauds | (draws < self.rate)
+            return None
+        train = pc.fill_null(pc.equal(rows.column(SPLIT_COLUMN), "train"), False)
+        train = train.to_numpy(zero_copy_only=False)
+        if not train.any():
+            return None
+        frauds = _fraud_mask(rows.column(self.label)).to_numpy(zero_copy_only=False).astype(bool)
+        return ~train | frauds | (row_draws(rows, self.seed) < self.rate)
+
+    def sample(self, rows: pa.Table) -> pa.Table:
+        keep = self.keep(rows)
+        return rows if keep is None or keep.all() else rows.filter(pa.array(keep))
 
 
 class SplitWriter:
@@ -385,21 +434,18 @@ class SplitWriter:
         self.written_frauds = dict.fromkeys(SPLITS, 0)
 
     def write(self, rows: pa.Table) -> None:
-        """Rows in time order (any splits mixed): each split's rows encoded and appended to its sink."""
+        """Sampled rows in time order (any splits mixed): each split's rows encoded and appended to its
+        sink."""
         split = rows.column(SPLIT_COLUMN)
         for name in SPLITS:
             part = rows.filter(pc.fill_null(pc.equal(split, name), False))
             if not part.num_rows:
                 continue
             frauds = _fraud_mask(part.column(self.label)).to_numpy(zero_copy_only=False).astype(bool)
-            weights = np.ones(part.num_rows, dtype=np.float32)
-            if name == "train":
-                keep = self.sampler.keep(_month_keys(part), frauds)
-                part, frauds = part.filter(pa.array(keep)), frauds[keep]
+            weights = None
+            if name == "train":  # rows already sampled (`NegativeSampler.sample`): weigh the genuine ones
                 weights = np.where(frauds, 1.0, 1.0 / self.sampler.rate).astype(np.float32)
-            if not part.num_rows:
-                continue
-            self.sinks[name].write_table(self._encode(part, frauds, weights if name == "train" else None))
+            self.sinks[name].write_table(self._encode(part, frauds, weights))
             self.written[name] += part.num_rows
             self.written_frauds[name] += int(frauds.sum())
 
@@ -443,22 +489,26 @@ def _sort(table: pa.Table) -> pa.Table:
 
 def _write_in_order(source: BatchSource, columns: list[str], writer: SplitWriter) -> None:
     for batch in source.batches(columns):
-        writer.write(pa.Table.from_batches([batch]))
+        writer.write(writer.sampler.sample(pa.Table.from_batches([batch])))
 
 
 def _write_by_month(source: BatchSource, columns: list[str], writer: SplitWriter) -> None:
-    """Spread the rows into one temporary Parquet file per month, then sort and write month by month."""
+    """Spread the sampled rows into one temporary Parquet file per month, then sort and write month by
+    month (sampling first: at full size only a fifth of the train rows is spread, sorted and encoded)."""
     with tempfile.TemporaryDirectory(prefix="preprocess-months-") as tmp:
         writers: dict[int, pq.ParquetWriter] = {}
         try:
-            for batch in source.batches(columns):
+            for whole in source.batches(columns):
+                batch = writer.sampler.sample(pa.Table.from_batches([whole]))
+                if not batch.num_rows:
+                    continue
                 months = _month_keys(batch)
                 for month in np.unique(months):
                     rows = batch.filter(pa.array(months == month))
                     if int(month) not in writers:
                         path = Path(tmp) / f"{int(month):07d}.parquet"
                         writers[int(month)] = pq.ParquetWriter(path, rows.schema)
-                    writers[int(month)].write_batch(rows)
+                    writers[int(month)].write_table(rows)
         finally:
             for month_writer in writers.values():
                 month_writer.close()
@@ -491,7 +541,7 @@ def preprocess(
     sinks = sinks_for(
         spec, lambda split: output_schema(spec, source.schema, split), expected_rows(found, rate)
     )
-    writer = SplitWriter(spec, source.schema, label, sinks, NegativeSampler(rate, seed))
+    writer = SplitWriter(spec, source.schema, label, sinks, NegativeSampler(rate, seed, label))
     needed = [c for c in source.schema.names if c in set(writer.inputs)]
     if all(found.in_order.values()):
         _write_in_order(source, needed, writer)
