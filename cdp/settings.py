@@ -48,7 +48,13 @@ class Settings(BaseSettings):
         description="Most bytes of source CSV per batch-job shard (the unit of work and of resume); shards "
         "are cut equal, as many as a multiple of the workers.",
     )
-    stream_batch_size: int = Field(1000, ge=1, le=10_000, description="Records per stream consumer batch.")
+    stream_batch_size: int = Field(
+        5000,
+        ge=1,
+        le=10_000,
+        description="Records per stream consumer batch. The stream handler's per-card work (read, encode and "
+        "write each card's online state) is per batch: larger batches touch each card once for more events.",
+    )
     customers_k_anonymity: int = Field(
         5,
         ge=2,

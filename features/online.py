@@ -61,7 +61,7 @@ class CardProfile:
 class _State:
     """One key's state: the events inside the longest window, plus running history aggregates."""
 
-    __slots__ = ("times", "vals", "starts", "sums", "maxq", "hist", "prev", "seen", "share")
+    __slots__ = ("times", "vals", "starts", "sums", "maxq", "hist", "prev", "seen", "share", "seen_json")
 
     def __init__(self, n_vals: int, plan: _Plan) -> None:
         self.times: list[int] = []
@@ -75,6 +75,8 @@ class _State:
         # values seen so far per column, in first-seen order (a dict used as an ordered set)
         self.seen: dict[str, dict[Any, None]] = {c: {} for c in plan.first_seen}
         self.share: dict[str, dict[Any, int]] = {c: {} for c in plan.shares}
+        # `seen` encoded, with the sizes it had then: the sets only grow, so equal sizes mean the same JSON
+        self.seen_json: tuple[tuple[int, ...], str] | None = None
 
 
 @dataclass(frozen=True)
@@ -268,17 +270,19 @@ class OnlineFeatures:
 
     def _encode(self, st: _State) -> bytes:
         keep = self._first_kept(st)
-        doc = {
-            "t": st.times[keep:],
-            "v": [col[keep:] for col in st.vals],
-            "h": st.hist,
-            "p": st.prev,
-            # first-seen values and shares in first-seen order: the same events always give the same
-            # blob (states written before kept them sorted by repr; they load the same)
-            "s": {c: list(v) for c, v in st.seen.items()},
-            "r": {c: [[k, n] for k, n in v.items()] for c, v in st.share.items()},
-        }
-        return json.dumps(doc, separators=(",", ":")).encode()
+        # The first-seen values (most of a long-lived card's blob: every merchant it ever used) change only
+        # when a new value is seen, so their JSON is kept with the state and reused until then.
+        sizes = tuple(len(v) for v in st.seen.values())
+        if st.seen_json is None or st.seen_json[0] != sizes:
+            st.seen_json = (sizes, _dumps({c: list(v) for c, v in st.seen.items()}))
+        # The keys in the order they always had: the same events always give the same blob (first-seen
+        # values and shares in first-seen order; states written before kept them sorted by repr and load
+        # the same).
+        return (
+            f'{{"t":{_dumps(st.times[keep:])},"v":{_dumps([col[keep:] for col in st.vals])},'
+            f'"h":{_dumps(st.hist)},"p":{_dumps(st.prev)},"s":{st.seen_json[1]},'
+            f'"r":{_dumps({c: [[k, n] for k, n in v.items()] for c, v in st.share.items()})}}}'
+        ).encode()
 
     def _decode(self, blob: bytes) -> _State:
         doc = json.loads(blob)
@@ -326,6 +330,10 @@ class OnlineFeatures:
         for c, seen in st.seen.items():
             summary[f"distinct_{c}"] = len(seen)
         return summary
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
 
 
 def _trim(st: _State) -> None:

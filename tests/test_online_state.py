@@ -124,3 +124,30 @@ def test_a_parked_state_answers_like_a_decoded_one_even_for_events_older_than_th
     assert not cached._parked  # every state came back from the parked set
     fresh = OnlineFeatures(FRAUD_VIEW, store, profiles)
     assert [cached.update(r) for r in rows[:half]] == [fresh.update(r) for r in rows[:half]]
+
+
+def test_the_blob_written_after_every_batch_is_the_plain_json_of_the_state(rows, profiles):
+    """The first-seen values' JSON is reused between writes while no new value is seen: every blob written
+    must still be exactly the JSON of the whole state (new merchants included as they appear)."""
+    store = LocalOnlineStore()
+    online = OnlineFeatures(FRAUD_VIEW, store, profiles)
+    grew = 0
+    for start in range(0, len(rows), 50):
+        batch = rows[start : start + 50]
+        keys = {r["card_token"] for r in batch}
+        seen_before = {k: sum(map(len, online._states[k].seen.values())) for k in keys if k in online._states}
+        for r in batch:
+            online.update(r)
+        online.flush()
+        for k in keys:
+            st = online._states[k]
+            grew += sum(map(len, st.seen.values())) > seen_before.get(k, 0)
+            blob = store.get_many([f"{FRAUD_VIEW.name}#{k}"])[f"{FRAUD_VIEW.name}#{k}"]
+            keep = online._first_kept(st)
+            plain = {
+                "t": st.times[keep:], "v": [c[keep:] for c in st.vals], "h": st.hist, "p": st.prev,
+                "s": {c: list(v) for c, v in st.seen.items()},
+                "r": {c: [[x, n] for x, n in v.items()] for c, v in st.share.items()},
+            }  # fmt: skip
+            assert blob == json.dumps(plain, separators=(",", ":")).encode()
+    assert grew > 0  # new first-seen values appeared between writes of a state

@@ -21,6 +21,7 @@ to replay: a run sends nothing and reports a total of 0.
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ from cdp.stream.port import Record
 from cdp.stream.producer import put_all
 from cdp.streaming import records
 from cdp.streaming.drift_injection import DriftScenario
+from cdp.streaming.source_cache import read_cached, source_fingerprint, write_cache
 
 BATCH = 500
 
@@ -70,7 +72,8 @@ def stream_rows(source_dir: Path, b: Backends) -> tuple[pa.Table, datetime]:
 
 
 def _stream_source(source_dir: Path, b: Backends) -> tuple[pa.Table, datetime, CardLives]:
-    """`stream_rows`, and the cards' lives."""
+    """`stream_rows`, and the cards' lives. With a recorded split the rows come from the state folder's
+    copy of the stream part when it was made from these same sources (`cdp.streaming.source_cache`)."""
     s = b.settings
     found = find_source_files(source_dir)
     if found.cards is None or not found.transactions:
@@ -79,6 +82,17 @@ def _stream_source(source_dir: Path, b: Backends) -> tuple[pa.Table, datetime, C
     # With a recorded split only the stream's rows are kept while reading; without one, every accepted
     # timestamp is needed once to compute it.
     known_split = recorded_split(state_file, source, s.stream_fraction)
+    if known_split is not None:
+        fingerprint = source_fingerprint(
+            [found.cards, *found.transactions], known_split.cutoff, s.stream_fraction
+        )
+        cached = read_cached(s.state_dir, fingerprint)
+        if cached is not None:
+            # The rejected rows were quarantined by the run that read the source: this one only needs the
+            # cards' lives, read with a quarantine of its own that is thrown away.
+            with tempfile.TemporaryDirectory() as scratch, Quarantine(Path(scratch)) as quarantine:
+                cards = read_cards(found.cards, quarantine)
+            return cached, known_split.cutoff, CardLives(cards)
     parts = []
     # Rows that fail validation are the batch job's to quarantine; here they are only counted apart.
     with Quarantine(s.state_dir / "producer-quarantine") as quarantine:
@@ -91,7 +105,10 @@ def _stream_source(source_dir: Path, b: Backends) -> tuple[pa.Table, datetime, C
     split = known_split or load_or_compute_split(state_file, source, s.stream_fraction, lambda: table["ts"])
     table = _from(table, split.cutoff)
     # Time order, ties kept in file order (the sort is stable on the line number).
-    return table.sort_by([("ts", "ascending"), ("line", "ascending")]), split.cutoff, CardLives(cards)
+    table = table.sort_by([("ts", "ascending"), ("line", "ascending")]).combine_chunks()
+    fingerprint = source_fingerprint([found.cards, *found.transactions], split.cutoff, s.stream_fraction)
+    write_cache(s.state_dir, fingerprint, table)
+    return table, split.cutoff, CardLives(cards)
 
 
 def produce(
