@@ -8,6 +8,11 @@ labelled months are the test set, the ones before them validation, the rest trai
 split takes the newest months until it holds enough fraud labels to measure (`min_eval_frauds`), never
 more than its share of the labelled months: training reaches as close to today as the labels allow, so a
 retraining after a new fraud pattern learns it, and is judged on the months after.
+
+Labels: a row's `label` is the source's fraud flag, or the customer's own answer to the fraud notice that
+covered the transaction ("it was me" / "not me", `fraud_feedback`, first answer known) when one was known
+when the set was built (`labels_known_at` in the manifest). The answers are part of the data snapshot, so
+a new answer makes a new set.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import pyarrow.compute as pc
 
 from cdp.backends import Backends
 from cdp.catalog.port import TableInfo
+from cdp.feedback.replies import FRAUD_FEEDBACK
 from cdp.lake.writer import parquet_bytes
 from features.offline import compute_view
 from features.views import EVENT_VIEWS, view_sql
@@ -110,9 +116,10 @@ def month_label_counts(
 
 
 def data_snapshot_hash(backends: Backends) -> str:
-    """sha256 over the lake objects the view reads (uri, size, etag): changes whenever the data does."""
+    """sha256 over the lake objects the view and the labels read (uri, size, etag): changes whenever the
+    data does."""
     digest = hashlib.sha256()
-    for table in ("transactions", "cards"):
+    for table in ("transactions", "cards", FRAUD_FEEDBACK.name):
         for obj in sorted(
             backends.object_store.list(f"s3://{backends.settings.lake_bucket}/{table}/"), key=lambda o: o.uri
         ):
@@ -138,7 +145,9 @@ def build_training_set(
     set_id = hashlib.sha256(ident).hexdigest()[:16]
     prefix = f"s3://{backends.settings.lake_bucket}/training_sets/{view}/{set_id}/"
     data = f"{prefix}data/"  # hive-partitioned by split: the registered table's location
-    write_split = _split_writer(backends, view, t_start, t_end)
+    known_at = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    answers = customer_answers_sql(backends, known_at)
+    write_split = _split_writer(backends, view, t_start, t_end, answers)
 
     parts: dict[str, Any] = {}
     schema = None
@@ -156,6 +165,7 @@ def build_training_set(
             "last_ts": written.last_ts,
             "rows": written.rows,
             "frauds": written.frauds,
+            "customer_answers": written.answered,
         }
     table = training_table_name(view)
     schema = schema.append(pa.field("split", pa.string()))
@@ -166,6 +176,11 @@ def build_training_set(
         "table": table,
         "manifest_uri": f"{prefix}manifest.json",
         "label": "label",
+        "label_sources": [
+            "the source's fraud flag",
+            "the customer's answer to a fraud notice (fraud_feedback)",
+        ],
+        "labels_known_at": known_at.isoformat(),
         "features": features,
         "requested_range": [str(start) if start else None, str(end) if end else None],
         "data_snapshot_sha256": snapshot,
@@ -194,7 +209,7 @@ def month_chunks(months: list[str], rows: Mapping[str, int], most: int) -> list[
     return chunks
 
 
-def month_predicate(months: list[str]) -> str:
+def month_predicate(months: list[str], qualifier: str = "") -> str:
     """An SQL condition holding the rows of `months` ("YYYY-MM"), in the partition columns' own terms
     (`year = 2019 AND month IN (1, 2)`, per year) so the engine opens only those months' files: a
     condition on an expression of them (`year * 100 + month IN ...`) made DuckDB open every file of the
@@ -202,7 +217,10 @@ def month_predicate(months: list[str]) -> str:
     by_year: dict[int, list[int]] = {}
     for month in months:
         by_year.setdefault(int(month[:4]), []).append(int(month[5:7]))
-    terms = [f"(year = {y} AND month IN ({', '.join(map(str, ms))}))" for y, ms in sorted(by_year.items())]
+    terms = [
+        f"({qualifier}year = {y} AND {qualifier}month IN ({', '.join(map(str, ms))}))"
+        for y, ms in sorted(by_year.items())
+    ]
     return f"({' OR '.join(terms)})" if terms else "false"
 
 
@@ -215,10 +233,25 @@ class WrittenSplit:
     frauds: int
     first_ts: str | None
     last_ts: str | None
+    answered: int = 0  # rows labelled by the customer's answer
+
+
+def customer_answers_sql(backends: Backends, known_at: datetime) -> str | None:
+    """A query of the customers' answers known at `known_at`, one row per transaction (`txn_id`, `answer`:
+    fraud or not, the first answer known), or None when no answer has landed. Registers `fraud_feedback`
+    in the catalog (the reply book lands its rows in the lake; it holds no catalog)."""
+    info = FRAUD_FEEDBACK.info(backends.settings.lake_bucket)
+    if next(iter(backends.object_store.list(info.location)), None) is None:
+        return None
+    backends.catalog.register_table(info)
+    return (
+        "SELECT txn_id, min_by(is_fraud, known_at) AS answer FROM fraud_feedback "
+        f"WHERE known_at <= TIMESTAMP '{known_at:%Y-%m-%d %H:%M:%S}' GROUP BY txn_id"
+    )
 
 
 def _split_writer(
-    backends: Backends, view: str, start: datetime | None, end: datetime | None
+    backends: Backends, view: str, start: datetime | None, end: datetime | None, answers: str | None = None
 ) -> Callable[[list[str], str], WrittenSplit]:
     """A function writing the view's rows of some months ("YYYY-MM"), in time order, as Parquet files
     under a folder (an `s3://` prefix ending in "/").
@@ -229,33 +262,41 @@ def _split_writer(
     `CHUNK_ROWS` rows, each chunk sorted on its own and written under `<folder>part-<nnnnn>/`, so the
     files' name order is time order and no sort holds more than a chunk: at 23.6M rows one global
     ORDER BY per split spilled to disk (177 CPU s, 2.6 GB peak), the chunks take 143 CPU s and 0.96 GB.
-    Else the view is computed once, in memory (small data: tests, a view with no table yet)."""
+    Else the view is computed once, in memory (small data: tests, a view with no table yet). With
+    `answers` (`customer_answers_sql`), a row's label is the customer's answer where there is one."""
     from features.materialize import features_table_name
 
     table = features_table_name(view)
     if any(t.name == table for t in backends.catalog.tables()):
         bounds = "".join(
             [
-                f" AND ts >= TIMESTAMP '{start.isoformat(sep=' ')}'" if start else "",
-                f" AND ts < TIMESTAMP '{end.isoformat(sep=' ')}'" if end else "",
+                f" AND t.ts >= TIMESTAMP '{start.isoformat(sep=' ')}'" if start else "",
+                f" AND t.ts < TIMESTAMP '{end.isoformat(sep=' ')}'" if end else "",
             ]
         )
         schema = backends.catalog.query(f"SELECT * FROM {table} LIMIT 0").schema
+        if answers is None:
+            source, label, answered, columns = f"{table} AS t", "t.label", "0", "t.*"
+        else:
+            source = f"{table} AS t LEFT JOIN ({answers}) AS fb ON fb.txn_id = t.txn_id"
+            label, answered = "coalesce(fb.answer, t.label)", "count(fb.answer)"
+            columns = ", ".join(f"{label} AS label" if n == "label" else f"t.{n}" for n in schema.names)
         figures = {
             f"{r['year']:04d}-{r['month']:02d}": r
             for r in backends.catalog.query(
-                "SELECT year, month, count(*) AS n, sum(CAST(label AS INTEGER)) AS frauds, "
-                f"min(ts) AS first_ts, max(ts) AS last_ts FROM {table} WHERE true{bounds} "
-                "GROUP BY year, month"
+                f"SELECT t.year, t.month, count(*) AS n, sum(CAST({label} AS INTEGER)) AS frauds, "
+                f"{answered} AS answered, min(t.ts) AS first_ts, max(t.ts) AS last_ts FROM {source} "
+                f"WHERE true{bounds} GROUP BY t.year, t.month"
             ).to_pylist()
         }
 
         def from_table(months: list[str], folder: str) -> WrittenSplit:
             rows = {m: figures[m]["n"] if m in figures else 0 for m in months}
             for index, chunk in enumerate(month_chunks(months, rows, CHUNK_ROWS)):
-                where = f"WHERE {month_predicate(chunk)}{bounds}"
+                where = f"WHERE {month_predicate(chunk, 't.')}{bounds}"
                 backends.catalog.query_to_files(
-                    f"SELECT * FROM {table} {where} ORDER BY ts, event_seq", f"{folder}part-{index:05d}/"
+                    f"SELECT {columns} FROM {source} {where} ORDER BY t.ts, t.event_seq",
+                    f"{folder}part-{index:05d}/",
                 )
             present = [figures[m] for m in months if m in figures]
             return _written(
@@ -264,10 +305,22 @@ def _split_writer(
                 sum(f["frauds"] or 0 for f in present),
                 min((f["first_ts"] for f in present), default=None),
                 max((f["last_ts"] for f in present), default=None),
+                sum(int(f["answered"] or 0) for f in present),
             )
 
         return from_table
     rows = compute_view(backends.catalog, view, start, end)
+    answered = pa.array([False] * rows.num_rows)
+    if answers is not None:
+        known = {r["txn_id"]: r["answer"] for r in backends.catalog.query(answers).to_pylist()}
+        found = [known.get(t) for t in rows["txn_id"].to_pylist()]
+        answered = pa.array([f is not None for f in found])
+        labels = [
+            a if a is not None else lab for a, lab in zip(found, rows["label"].to_pylist(), strict=True)
+        ]
+        rows = rows.set_column(
+            rows.schema.get_field_index("label"), rows.schema.field("label"), pa.array(labels, pa.bool_())
+        )
     month_text = pc.binary_join_element_wise(
         pc.utf8_lpad(pc.cast(rows["year"], pa.string()), 4, "0"),
         pc.utf8_lpad(pc.cast(rows["month"], pa.string()), 2, "0"),
@@ -275,22 +328,27 @@ def _split_writer(
     )
 
     def from_view(months: list[str], folder: str) -> WrittenSplit:
-        part = rows.filter(pc.is_in(month_text, pa.array(months, pa.string())))
+        chosen = pc.is_in(month_text, pa.array(months, pa.string()))
+        part = rows.filter(chosen)
         backends.object_store.put_bytes(f"{folder}part-0.parquet", parquet_bytes(part))
         ts, empty = part["ts"], part.num_rows == 0
         first, last = (None, None) if empty else (pc.min(ts).as_py(), pc.max(ts).as_py())
-        return _written(part.schema, part.num_rows, pc.sum(part["label"]).as_py(), first, last)
+        count = pc.sum(pc.cast(answered.filter(chosen), pa.int64())).as_py()
+        return _written(part.schema, part.num_rows, pc.sum(part["label"]).as_py(), first, last, count)
 
     return from_view
 
 
-def _written(schema: pa.Schema, rows: int, frauds: Any, first: Any, last: Any) -> WrittenSplit:
+def _written(
+    schema: pa.Schema, rows: int, frauds: Any, first: Any, last: Any, answered: Any = 0
+) -> WrittenSplit:
     return WrittenSplit(
         schema=schema,
         rows=int(rows or 0),
         frauds=int(frauds or 0),
         first_ts=str(first) if rows and first is not None else None,
         last_ts=str(last) if rows and last is not None else None,
+        answered=int(answered or 0),
     )
 
 

@@ -229,3 +229,46 @@ def test_training_set_is_written_in_sorted_chunks_in_time_order_and_same_bytes_a
     lake.catalog.query_to_files("SELECT * FROM fraud_training_set", result, max_rows_per_file=2_048)
     folder = preprocess.ParquetFolder(lake.object_store.local_path(result), batch_rows=500)
     assert len(folder.files) > 2 and all(preprocess.scan(folder, "label").in_order.values())
+
+
+def _split_rows(backends: Backends, manifest: dict) -> dict[str, dict]:
+    rows = {}
+    for info in manifest["splits"].values():
+        for obj in backends.object_store.list(info["uri"]):
+            for row in pq.read_table(io.BytesIO(backends.object_store.get_bytes(obj.uri))).to_pylist():
+                rows[row["txn_id"]] = row
+    return rows
+
+
+@pytest.mark.parametrize("from_table", [True, False], ids=["features-table", "view-in-memory"])
+def test_customers_answers_become_labels_known_when_the_set_was_built(lake, from_table):
+    from cdp.feedback.replies import ReplyBook
+    from features.materialize import materialize_view
+    from features.training import build_training_set
+
+    if from_table:
+        materialize_view(lake, FRAUD_VIEW.name)
+    before = build_training_set(lake)
+    rows = _split_rows(lake, before)
+    test_month = before["splits"]["test"]["months"][0]
+    in_test = [t for t, r in rows.items() if f"{r['year']:04d}-{r['month']:02d}" >= test_month]
+    fraud = next(t for t in in_test if rows[t]["label"])
+    genuine = [t for t in in_test if not rows[t]["label"]][:2]
+    assert before["splits"]["test"]["customer_answers"] == 0
+
+    book = ReplyBook.from_settings(lake.settings, lake.object_store)
+    book.issue("ABCD-EFGH", "ntc-1", [fraud])
+    book.issue("JKLM-NPQR", "ntc-2", genuine)
+    assert book.answer("ABCD-EFGH", "me").status == "recorded"  # the customer made it: not fraud
+    assert book.answer("JKLM-NPQR", "not-me").status == "recorded"  # the customer did not: fraud
+    after = build_training_set(lake)
+
+    relabelled = _split_rows(lake, after)
+    assert relabelled[fraud]["label"] is False
+    assert all(relabelled[t]["label"] is True for t in genuine)
+    unchanged = [t for t in rows if t not in {fraud, *genuine}]
+    assert all(relabelled[t]["label"] == rows[t]["label"] for t in unchanged)
+    assert after["splits"]["test"]["customer_answers"] == 3
+    assert after["splits"]["test"]["frauds"] == before["splits"]["test"]["frauds"] - 1 + 2
+    assert after["set_id"] != before["set_id"]  # the answers are part of the data snapshot
+    assert after["labels_known_at"] >= before["labels_known_at"]
