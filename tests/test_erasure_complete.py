@@ -158,7 +158,10 @@ def test_forget_then_replay_stores_and_sends_nothing_of_the_customer(source, iso
     first = produce(source, b, limit=40)
     held_before = sum(1 for r in stream_rows(source, b)[0].slice(0, 40)["user"].to_pylist() if r == user)
     card_tokens = {b.protector.card_token(user, c["card_index"]) for c in b.oltp.list_cards(user)}
+    cache = b.settings.state_dir / "stream-source.parquet"
+    assert cache.exists()  # the first slice kept the stream's source rows for the next ones
     forget_customer(user, DPO, b)
+    assert not cache.exists()  # they hold the customer's rows: the erasure drops them
     rest = produce(source, b)
     total = first.total
     # Every replayed row is counted once: sent, or quarantined as erased.

@@ -29,6 +29,7 @@ from cdp.oltp.erasures import Erasure, hold_end
 from cdp.online.erasure import forget_tokens
 from cdp.security.errors import CustomerErased
 from cdp.security.vault import Caller
+from cdp.streaming.source_cache import discard as discard_stream_source
 
 
 @dataclass
@@ -98,6 +99,7 @@ def forget_customer(
     online = forget_tokens(b.online_store, {token, *card_tokens, *lake.card_tokens})
     exports = remove_customer_exports(b.settings, token)
     mails = remove_customer_mail(b.settings, token)
+    discard_stream_source(b.settings.state_dir)  # the replay cache holds their source rows
     # Last, the customer's token secret: from now on no one, not even a holder of the platform token
     # key, can make their tokens from the user id and link the lake's rows back to them. (Last, so that an
     # interrupted erasure can be re-run: every step above needs the token.)

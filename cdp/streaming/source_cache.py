@@ -59,3 +59,13 @@ def write_cache(state_dir: Path, fingerprint: dict[str, object], rows: pa.Table)
     pq.write_table(table, tmp, compression="zstd")
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
+
+
+def discard(state_dir: Path) -> bool:
+    """Drop the cache (an erasure: it holds the erased customer's source rows); the next replay reads the
+    source again, where the customer's tombstone quarantines them. True when there was one."""
+    try:
+        (state_dir / CACHE_FILE).unlink()
+    except FileNotFoundError:
+        return False
+    return True
