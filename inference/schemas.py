@@ -16,7 +16,16 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    WithJsonSchema,
+    create_model,
+)
 
 CARD_TOKEN = r"^crd_[a-z2-7]{26}$"
 USER_TOKEN = r"^usr_[a-z2-7]{26}$"
@@ -109,6 +118,20 @@ class BatchScoreRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     transactions: list[Transaction] = Field(min_length=1, description="Scored in the order given.")
+
+
+def batch_score_request(max_batch: int) -> type[BatchScoreRequest]:
+    """The batch request refusing more than `max_batch` transactions before validating any (one 422, not
+    every field's error of a hundred thousand empty objects), its bound in the document as `maxItems`."""
+    return create_model(
+        "BatchScoreRequest",
+        __base__=BatchScoreRequest,
+        __module__=__name__,
+        transactions=(
+            list[Transaction],
+            Field(min_length=1, max_length=max_batch, description="Scored in the order given."),
+        ),
+    )
 
 
 class ReasonCode(BaseModel):
