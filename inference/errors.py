@@ -13,6 +13,8 @@ from inference.invocations import InvocationTimeoutError
 from inference.payloads import PayloadError
 from inference.profiles import ProfileUnavailableError
 
+MAX_REPORTED_ERRORS = 20  # a small body must not make a large answer (a batch of empty objects: 8 each)
+
 
 def _detail(status: int, message: str) -> JSONResponse:
     return JSONResponse(status_code=status, content={"detail": message})
@@ -26,7 +28,7 @@ def install_error_handlers(app: FastAPI) -> None:
         errors = [
             {"loc": [str(p) if not isinstance(p, int) else p for p in e.get("loc", ())],
              "msg": str(e.get("msg", "invalid value")), "type": str(e.get("type", "value_error"))}
-            for e in error.errors()
+            for e in error.errors()[:MAX_REPORTED_ERRORS]
         ]  # fmt: skip
         return JSONResponse(status_code=422, content={"detail": errors})
 

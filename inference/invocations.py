@@ -128,9 +128,7 @@ def invoke(
 ) -> Response:
     """Score a JSON or CSV body with `model`: the `/invocations` response (`PayloadError` when the body
     cannot be scored: its shape, its types, the features it lacks)."""
-    frame = parse_payload(body, content_type, model.features)
-    if len(frame) > max_rows:
-        raise PayloadError(f"at most {max_rows} rows per invocation")
+    frame = parse_payload(body, content_type, model.features, max_rows)
     check_cells(frame, model, magnitude)
     try:
         values, reasons = _outputs(model, frame, reason_codes)

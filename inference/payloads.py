@@ -98,16 +98,24 @@ def load_json(body: bytes) -> Any:
         raise PayloadError("the body is not valid JSON") from None
 
 
-def parse_json(body: bytes, features: tuple[str, ...]) -> pd.DataFrame:
+def _at_most(rows: list[Any], max_rows: int | None) -> list[Any]:
+    """`rows`, refused when there are more than `max_rows` (checked before any row is converted)."""
+    if max_rows is not None and len(rows) > max_rows:
+        raise PayloadError(f"at most {max_rows} rows per invocation")
+    return rows
+
+
+def parse_json(body: bytes, features: tuple[str, ...], max_rows: int | None = None) -> pd.DataFrame:
     doc = load_json(body)
     if isinstance(doc, list):
-        return _rows_frame(doc, features)
+        return _rows_frame(_at_most(doc, max_rows), features)
     if isinstance(doc, dict) and isinstance(doc.get("instances"), list):
-        return _rows_frame(doc["instances"], features)
+        return _rows_frame(_at_most(doc["instances"], max_rows), features)
     if isinstance(doc, dict) and isinstance(doc.get("columns"), list) and isinstance(doc.get("data"), list):
         columns = [str(c) for c in doc["columns"]]
         if len(columns) > MAX_COLUMNS:
             raise PayloadError(f"the rows hold more than {MAX_COLUMNS} distinct columns")
+        _at_most(doc["data"], max_rows)
         if any(not isinstance(r, list) or len(r) != len(columns) for r in doc["data"]):
             raise PayloadError("each data row must hold one value per column")
         if not doc["data"]:
@@ -133,11 +141,22 @@ def _cell(text: str) -> Any:
     return text
 
 
-def parse_csv(body: bytes, features: tuple[str, ...]) -> pd.DataFrame:
+def _csv_rows(body: bytes, max_rows: int | None) -> list[list[str]]:
+    """The non-blank rows, read no further than one past `max_rows` plus a header."""
+    rows: list[list[str]] = []
     try:
-        rows = [r for r in csv.reader(io.StringIO(body.decode("utf-8"))) if r]
+        for row in csv.reader(io.StringIO(body.decode("utf-8"))):
+            if row:
+                rows.append(row)
+                if max_rows is not None and len(rows) > max_rows + 1:
+                    raise PayloadError(f"at most {max_rows} rows per invocation")
     except (UnicodeDecodeError, csv.Error):
         raise PayloadError("the body is not UTF-8 CSV") from None
+    return rows
+
+
+def parse_csv(body: bytes, features: tuple[str, ...], max_rows: int | None = None) -> pd.DataFrame:
+    rows = _csv_rows(body, max_rows)
     if not rows:
         raise PayloadError("the payload holds no rows")
     header = [c.strip() for c in rows[0]]
@@ -148,14 +167,17 @@ def parse_csv(body: bytes, features: tuple[str, ...]) -> pd.DataFrame:
         if not data or any(len(r) != len(header) for r in data):
             raise PayloadError("each CSV row must hold one value per header column")
         return pd.DataFrame([[_cell(c) for c in r] for r in data], columns=header)
-    return _rows_frame([[_cell(c) for c in r] for r in rows], features)
+    return _rows_frame([[_cell(c) for c in r] for r in _at_most(rows, max_rows)], features)
 
 
-def parse_payload(body: bytes, content_type: str, features: tuple[str, ...]) -> pd.DataFrame:
-    """The rows of a JSON or CSV body; `PayloadError` for anything else."""
+def parse_payload(
+    body: bytes, content_type: str, features: tuple[str, ...], max_rows: int | None = None
+) -> pd.DataFrame:
+    """The rows of a JSON or CSV body; `PayloadError` for anything else, and for more than `max_rows`
+    rows before any is converted (a 6 MB body of tiny rows would otherwise cost seconds and a 100 MB)."""
     media = content_type.split(";")[0].strip().lower()
     if media in ("application/json", ""):
-        return parse_json(body, features)
+        return parse_json(body, features, max_rows)
     if media in ("text/csv", "application/csv"):
-        return parse_csv(body, features)
+        return parse_csv(body, features, max_rows)
     raise UnsupportedMediaTypeError("content type must be application/json or text/csv")

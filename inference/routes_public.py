@@ -33,6 +33,7 @@ from inference.schemas import (
     ScoreRequest,
     Segment,
     Transaction,
+    batch_score_request,
 )
 
 log = logging.getLogger("cdp.inference.scoring")
@@ -113,18 +114,20 @@ def public_router(config: ServingConfig) -> APIRouter:
         _check_times(config, [body.transaction], "transaction")
         return _score(request, config, [body.transaction])[0]
 
-    @router.post(
+    def score_batch(body: BatchScoreRequest, request: Request) -> BatchScoreResponse:
+        _check_times(config, body.transactions, "transactions")
+        return BatchScoreResponse(scores=_score(request, config, body.transactions))
+
+    # the request model carries the configured bound, so a longer list is refused before its items are
+    # validated; set as an object, not a name, because the model is made here
+    score_batch.__annotations__["body"] = batch_score_request(config.max_batch)
+    router.post(
         "/fraud/score:batch",
         tags=["fraud"],
         summary="Score several transactions (in order)",
         response_model=BatchScoreResponse,
         dependencies=[Depends(require_scope("fraud:score"))],
-    )
-    def score_batch(body: BatchScoreRequest, request: Request) -> BatchScoreResponse:
-        if len(body.transactions) > config.max_batch:
-            raise HTTPException(422, f"at most {config.max_batch} transactions per batch")
-        _check_times(config, body.transactions, "transactions")
-        return BatchScoreResponse(scores=_score(request, config, body.transactions))
+    )(score_batch)
 
     @router.get(
         "/customers/{token}/profile",

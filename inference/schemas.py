@@ -4,6 +4,10 @@ Requests are strict: numbers must be JSON integers (no `true`, no `"12"`, no `12
 booleans (no `"yes"`, no `1`), and `ts` an ISO 8601 date-time text without a time-zone offset: the lake
 and the online features hold each transaction's local time, so an offset (or `Z`) is refused with 422
 rather than dropped or converted. The accepted dates (a configurable window) are checked by the routes.
+
+Local times are documented as pattern-matched text, not as OpenAPI's `date-time`: that format is RFC 3339,
+whose date-times always carry an offset, so a client (or a fuzzer) following it would send only values the
+API refuses, and read the profiles' `as_of` (served without an offset) as malformed.
 """
 
 from __future__ import annotations
@@ -12,7 +16,16 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    WithJsonSchema,
+    create_model,
+)
 
 CARD_TOKEN = r"^crd_[a-z2-7]{26}$"
 USER_TOKEN = r"^usr_[a-z2-7]{26}$"
@@ -47,7 +60,20 @@ def _without_offset(value: datetime) -> datetime:
     return value
 
 
-LocalDateTime = Annotated[datetime, BeforeValidator(_date_time_text), AfterValidator(_without_offset)]
+# what `LocalDateTime` reads (pydantic then refuses impossible days such as 02-30 with 422 too)
+LOCAL_DATE_TIME_IN = (
+    r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[T ]([01][0-9]|2[0-3]):[0-5][0-9]"
+    r"(:[0-5][0-9]([.,][0-9]+)?)?$"
+)
+LOCAL_DATE_TIME_OUT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?$"  # as served
+
+LocalDateTime = Annotated[
+    datetime,
+    BeforeValidator(_date_time_text),
+    AfterValidator(_without_offset),
+    WithJsonSchema({"type": "string", "pattern": LOCAL_DATE_TIME_IN}),
+]
+ServedLocalDateTime = Annotated[datetime, WithJsonSchema({"type": "string", "pattern": LOCAL_DATE_TIME_OUT})]
 
 
 class Transaction(BaseModel):
@@ -94,6 +120,20 @@ class BatchScoreRequest(BaseModel):
     transactions: list[Transaction] = Field(min_length=1, description="Scored in the order given.")
 
 
+def batch_score_request(max_batch: int) -> type[BatchScoreRequest]:
+    """The batch request refusing more than `max_batch` transactions before validating any (one 422, not
+    every field's error of a hundred thousand empty objects), its bound in the document as `maxItems`."""
+    return create_model(
+        "BatchScoreRequest",
+        __base__=BatchScoreRequest,
+        __module__=__name__,
+        transactions=(
+            list[Transaction],
+            Field(min_length=1, max_length=max_batch, description="Scored in the order given."),
+        ),
+    )
+
+
 class ReasonCode(BaseModel):
     feature: str
     contribution: float = Field(description="SHAP contribution to the log-odds of fraud.")
@@ -120,7 +160,9 @@ class Segment(BaseModel):
 
 class CustomerProfile(BaseModel):
     user_token: str
-    as_of: datetime = Field(description="Cut-off of the feature row the profile is computed from.")
+    as_of: ServedLocalDateTime = Field(
+        description="Cut-off of the feature row the profile is computed from (local time, no offset)."
+    )
     segment: Segment
     clv_12m_cents: float = Field(description="Expected net spend over the next 12 months, in cents.")
     model_versions: dict[str, int]
