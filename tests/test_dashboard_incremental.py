@@ -10,7 +10,7 @@ from datetime import datetime
 import pyarrow as pa
 import pytest
 
-from cdp.aggregates.definitions import AGGREGATES, by_name
+from cdp.aggregates.definitions import AGGREGATES, by_name, freshness_sql
 from cdp.aggregates.refresh import refresh_aggregates
 from cdp.aggregates.watermarks import list_months, watermark_uri
 from cdp.backends import Backends
@@ -37,6 +37,11 @@ def assert_equal_to_full_rebuild(b: Backends) -> None:
         expected = b.catalog.query(aggregate.sql)
         assert table.schema.names == expected.schema.names, aggregate.name
         assert _sorted(table) == _sorted(expected), aggregate.name
+    present = {t.name for t in b.catalog.tables()}
+    columns = "table_name, row_count, first_event, last_event, last_scored_at"
+    freshness = b.catalog.query(f"SELECT {columns} FROM dash_freshness")
+    expected = b.catalog.query(f"SELECT {columns} FROM ({freshness_sql(present, '2026-01-01 00:00:00')})")
+    assert _sorted(freshness) == _sorted(expected)
 
 
 def land(b: Backends, rows: list[dict], chunk: str, scored_version: int | None = None) -> None:

@@ -138,7 +138,7 @@ AGGREGATES: tuple[Aggregate, ...] = (
 
 FRESHNESS = "dash_freshness"
 # Per source table: the expression of its last scoring time (NULL where nothing is scored).
-_LAST_SCORED = {
+LAST_SCORED = {
     TRANSACTIONS: "CAST(NULL AS TIMESTAMP)",
     SCORED: "max(scored_at)",
     ALERTS: "max(scored_at)",
@@ -153,7 +153,7 @@ def freshness_sql(present: set[str], refreshed_at: str) -> str | None:
         f"SELECT '{name}' AS table_name, CAST(count(*) AS BIGINT) AS row_count, min(ts) AS first_event, "
         f"max(ts) AS last_event, {last_scored} AS last_scored_at, "
         f"CAST('{refreshed_at}' AS TIMESTAMP) AS refreshed_at FROM {name}"
-        for name, last_scored in _LAST_SCORED.items()
+        for name, last_scored in LAST_SCORED.items()
         if name in present
     ]
     return "\nUNION ALL\n".join(parts) or None

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cdp.aggregates.locations import aggregate_location, aggregate_table
+from cdp.aggregates.watermarks import MONTH_KEYS
 
 if TYPE_CHECKING:
     from cdp.aggregates.definitions import Aggregate
@@ -54,17 +55,24 @@ def read_months(
     source: TableInfo,
     columns: Iterable[str],
 ) -> pa.Table:
-    """The rows of `source` in `months` (only `columns`), read from the listed files: exactly the files
-    whose fingerprints the watermark will hold, whatever lands meanwhile."""
-    columns = [c for c in columns if c in source.schema.names]
-    parts = [
-        _read_object(store, info.uri, columns)
-        for month in sorted(months)
-        for info in listing.objects.get(month, ())
-    ]
-    parts = [p for p in parts if p.num_columns]
+    """The rows of `source` in `months` (only `columns`, and the partition's `year` and `month`), read
+    from the listed files: exactly the files whose fingerprints the watermark will hold, whatever lands
+    meanwhile."""
+    columns = [c for c in columns if c in source.schema.names and c not in MONTH_KEYS]
+    parts = []
+    for year, month in sorted(months):
+        for info in listing.objects.get((year, month), ()):
+            rows = _read_object(store, info.uri, columns)
+            parts.append(
+                rows.append_column("year", pa.array([year] * rows.num_rows, pa.int32())).append_column(
+                    "month", pa.array([month] * rows.num_rows, pa.int32())
+                )
+            )
     if not parts:
-        return source.schema.empty_table().select(columns)
+        empty = source.schema.empty_table().select(columns)
+        return empty.append_column("year", pa.array([], pa.int32())).append_column(
+            "month", pa.array([], pa.int32())
+        )
     try:
         return pa.concat_tables(parts, promote_options="permissive")
     except pa.ArrowException as e:

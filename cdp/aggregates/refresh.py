@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from cdp.aggregates.definitions import AGGREGATES, FRESHNESS, SOURCE_COLUMNS, Aggregate, freshness_sql
+from cdp.aggregates.definitions import AGGREGATES, FRESHNESS, SOURCE_COLUMNS, Aggregate
+from cdp.aggregates.freshness import refresh_freshness
 from cdp.aggregates.incremental import (
     IncrementalUnavailable,
     merged_rows,
@@ -164,8 +165,7 @@ def refresh_aggregates(
     unknown = wanted - set(GROUPS)
     if unknown:
         raise ValueError(f"unknown aggregate groups: {', '.join(sorted(unknown))}")
-    catalog, bucket = backends.catalog, backends.settings.lake_bucket
-    registered = {t.name: t for t in catalog.tables()}
+    registered = {t.name: t for t in backends.catalog.tables()}
     present = set(registered)
     sources = _Sources(backends, registered)
     report = RefreshReport()
@@ -183,15 +183,16 @@ def refresh_aggregates(
             continue
         if written is not None:
             report.built[aggregate.name] = written
-    now = datetime.now(UTC).replace(tzinfo=None, microsecond=0).isoformat(sep=" ")
-    sql = freshness_sql(present, now)
-    if sql is None:
-        report.skipped[FRESHNESS] = "no source table yet"
+    now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    try:
+        written = refresh_freshness(backends, present, sources.listing, sources.rows, now, full=full)
+    except (CatalogError, ObjectStoreError, OSError, pa.ArrowException) as e:
+        report.failed[FRESHNESS] = _one_line(e)
     else:
-        try:
-            report.built[FRESHNESS] = catalog.create_table_as(aggregate_table(bucket, FRESHNESS), sql)
-        except CatalogError as e:
-            report.failed[FRESHNESS] = _one_line(e)
+        if written is None:
+            report.skipped[FRESHNESS] = "no source table yet"
+        else:
+            report.built[FRESHNESS] = written
     try:
         report.built[QUARANTINE] = refresh_quarantine(backends)
     except (CatalogError, OSError, pa.ArrowException) as e:
