@@ -152,3 +152,23 @@ def test_too_many_changed_bytes_or_incremental_off_means_a_full_rebuild(monkeypa
     report = refresh_aggregates(b, ("fraud",))
     assert {report.modes[n] for n in TRANSACTION_AGGREGATES} == {"full"}
     assert_equal_to_full_rebuild(b)
+
+
+def test_a_replaced_table_drops_its_previous_files_but_not_a_concurrent_writers(monkeypatch):
+    from cdp.aggregates import incremental
+    from cdp.aggregates.locations import aggregate_location
+
+    b = Backends()
+    build_lake(b, n=300, scored=0)
+    refresh_aggregates(b, ("fraud",))  # full: the table's files are directly in its folder
+    base = aggregate_location(b.settings.lake_bucket, "dash_fraud_daily")
+    rows = b.catalog.query("SELECT * FROM dash_fraud_daily")
+    b.object_store.put_bytes(f"{base}run=concurrent/part-0.parquet", b"a concurrent refresh's file")
+    incremental.replace_table(b, "dash_fraud_daily", rows)
+    files = [o.uri[len(base) :] for o in b.object_store.list(base)]
+    assert len(files) == 2 and "run=concurrent/part-0.parquet" in files  # the full build's file is gone
+    assert b.catalog.query("SELECT count(*) AS n FROM dash_fraud_daily")["n"][0].as_py() == rows.num_rows
+    monkeypatch.setattr(incremental, "ORPHAN_AGE", incremental.timedelta(seconds=-60))  # now old enough
+    incremental.replace_table(b, "dash_fraud_daily", rows)
+    assert len(list(b.object_store.list(base))) == 1
+    assert _sorted(b.catalog.query("SELECT * FROM dash_fraud_daily")) == _sorted(rows)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -20,15 +21,16 @@ import pyarrow.parquet as pq
 
 from cdp.aggregates.locations import aggregate_location, aggregate_table
 from cdp.aggregates.watermarks import MONTH_KEYS
+from cdp.catalog.port import TableInfo
 
 if TYPE_CHECKING:
     from cdp.aggregates.definitions import Aggregate
     from cdp.aggregates.watermarks import Month, MonthListing
     from cdp.backends import Backends
-    from cdp.catalog.port import TableInfo
     from cdp.objectstore.port import ObjectStore
 
 ENGINE_MEMORY_LIMIT = "1GB"
+ORPHAN_AGE = timedelta(minutes=30)  # files under a table's folder but not its location, older than this
 
 
 class IncrementalUnavailable(RuntimeError):
@@ -118,18 +120,32 @@ def merged_rows(
         raise IncrementalUnavailable(f"{aggregate.name}: {e}") from None
 
 
+def _in_location(uri: str, location: str, base: str) -> bool:
+    """Whether object `uri` belongs to a table at `location` (at the table's `base` folder itself: only the
+    objects directly in it, not those of its `run=` prefixes)."""
+    if location == base:
+        return uri.startswith(base) and "/" not in uri[len(base) :]
+    return uri.startswith(location)
+
+
 def replace_table(backends: Backends, name: str, rows: pa.Table) -> int:
     """Write `rows` as aggregate table `name` under a fresh prefix of its location, switch the catalog to
-    it (readers see the old rows or the new), then delete the previous files. Returns the row count."""
+    it (readers see the old rows or the new), then delete the files of the location it had before and
+    those left under its folder by writers that stopped over `ORPHAN_AGE` ago (a concurrent refresh's
+    fresh files are kept). Returns the row count."""
     from cdp.lake.writer import parquet_bytes
 
-    bucket, store = backends.settings.lake_bucket, backends.object_store
+    bucket, store, catalog = backends.settings.lake_bucket, backends.object_store, backends.catalog
     base = aggregate_location(bucket, name)
+    previous = {t.name: t.location for t in catalog.tables()}.get(name)
     prefix = f"{base}run={uuid.uuid4().hex[:12]}/"
     store.put_bytes(f"{prefix}part-0.parquet", parquet_bytes(rows))
     table = aggregate_table(bucket, name, rows.schema)
-    backends.catalog.register_table(type(table)(table.name, prefix, table.schema, table.partition_keys))
+    catalog.register_table(TableInfo(table.name, prefix, table.schema, table.partition_keys))
+    cutoff = datetime.now(UTC) - ORPHAN_AGE
     for old in list(store.list(base)):
-        if not old.uri.startswith(prefix):
+        if old.uri.startswith(prefix):
+            continue
+        if (previous is not None and _in_location(old.uri, previous, base)) or old.last_modified < cutoff:
             store.delete(old.uri)
     return rows.num_rows
