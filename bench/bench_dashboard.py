@@ -39,10 +39,11 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _timed(backends: Backends, sql: str) -> tuple[float, pd.DataFrame]:
-    t0 = time.perf_counter()
+def _timed(backends: Backends, sql: str) -> tuple[float, float, pd.DataFrame]:
+    """Wall and CPU seconds of one query, and its result."""
+    t0, cpu0 = time.perf_counter(), _cpu_seconds()
     frame = backends.catalog.query(sql).to_pandas()
-    return time.perf_counter() - t0, frame
+    return time.perf_counter() - t0, _cpu_seconds() - cpu0, frame
 
 
 def _same(a: pd.DataFrame, b: pd.DataFrame) -> bool:
@@ -59,15 +60,16 @@ def _page(backends: Backends, name: str, queries: dict[str, Query], repeats: int
     runnable = {k: q for k, q in queries.items() if set(q.needs) <= tables}
     raw = {k: q for k, q in runnable.items() if q.raw_sql and set(q.raw_needs) <= tables}
     per_query: dict[str, dict[str, Any]] = {}
-    page_agg, page_raw = np.zeros(repeats), np.zeros(repeats)
+    page_agg, page_agg_cpu, page_raw = np.zeros(repeats), np.zeros(repeats), np.zeros(repeats)
     for i in range(repeats):
         for key, q in runnable.items():
-            seconds, frame = _timed(backends, q.sql)
+            seconds, cpu, frame = _timed(backends, q.sql)
             entry = per_query.setdefault(key, {"aggregate": [], "raw": [], "same_figures": None})
             entry["aggregate"].append(seconds)
             page_agg[i] += seconds
+            page_agg_cpu[i] += cpu
             if key in raw:
-                raw_seconds, raw_frame = _timed(backends, q.raw_sql)
+                raw_seconds, _, raw_frame = _timed(backends, q.raw_sql)
                 entry["raw"].append(raw_seconds)
                 page_raw[i] += raw_seconds
                 if entry["same_figures"] is None:
@@ -90,6 +92,8 @@ def _page(backends: Backends, name: str, queries: dict[str, Query], repeats: int
         "queries": rows,
         "not_built": sorted(set(queries) - set(runnable)),
         "page_aggregate_p95_s": page_agg_p95,
+        # CPU seconds of this process (the engine runs in it): the wall figure on a loaded machine waits
+        "page_aggregate_cpu_p95_s": float(np.percentile(page_agg_cpu, 95)) if runnable else None,
         "page_raw_p95_s": page_raw_p95,
         "page_ratio_raw_to_aggregate": page_raw_p95 / page_agg_p95 if page_raw_p95 and page_agg_p95 else None,
         "meets_target": page_agg_p95 is not None and page_agg_p95 <= PAGE_TARGET_P95_S,
@@ -128,6 +132,7 @@ def main(argv: list[str] | None = None) -> None:
         f"dashboard pages, {args.users} users ({source_rows:,} lake rows, {aggregate_rows:,} aggregate rows)",
         [
             {"page": p["page"], "aggregate p95 s": p["page_aggregate_p95_s"] or 0.0,
+             "aggregate CPU p95 s": p["page_aggregate_cpu_p95_s"] or 0.0,
              "raw p95 s": p["page_raw_p95_s"] or 0.0,
              "raw / aggregate": p["page_ratio_raw_to_aggregate"] or 0.0,
              "not built": ", ".join(p["not_built"]) or "-"}

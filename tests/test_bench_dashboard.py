@@ -26,4 +26,4 @@ def test_the_dashboard_bench_runs_over_an_existing_home(monkeypatch):
     fraud = first["pages"][0]
     compared = [q for q in fraud["queries"].values() if q["raw_p95_s"] is not None]
     assert compared and all(q["same_figures"] for q in compared)
-    assert fraud["page_aggregate_p95_s"] > 0
+    assert fraud["page_aggregate_p95_s"] > 0 and fraud["page_aggregate_cpu_p95_s"] > 0
