@@ -21,6 +21,10 @@ def test_the_dashboard_bench_runs_over_an_existing_home(monkeypatch):
     bench_dashboard.main(["--home", str(b.settings.home), "--repeats", "2"])
     first, second = results
     assert first["home"] == "existing" and first["lake_rows"] == 600
+    assert (
+        first["aggregate_rows"]["dash_fraud_daily"] > 0
+        and second["aggregate_rows"] == first["aggregate_rows"]
+    )
     assert set(first["aggregate_refresh_modes"].values()) == {"full"}
     assert set(second["aggregate_refresh_modes"].values()) == {"unchanged"}
     fraud = first["pages"][0]
