@@ -449,6 +449,18 @@ class Settings(BaseSettings):
         description="Gate segment composition by group too (default: measured and shown in the card only; "
         "segments describe behaviour, which may differ by age without any protected input).",
     )
+    # -- dashboards: month-by-month refresh of the aggregate tables (cdp/aggregates/incremental.py) ----
+    dashboard_incremental: bool = Field(
+        True,
+        description="Refresh an aggregate table by recomputing only the months whose source files changed "
+        "since its last build (false: every refresh rebuilds it from the whole lake).",
+    )
+    dashboard_incremental_max_mb: float = Field(
+        512,
+        gt=0,
+        description="A refresh whose changed months hold more source files than this (MB) rebuilds the "
+        "table in full inside the catalog's engine instead of reading those months in-process.",
+    )
 
     @field_validator("home")
     @classmethod

@@ -48,10 +48,13 @@ def dashboard(
 
 
 @commands.command("dashboard-refresh")
-def dashboard_refresh() -> None:
-    """Rebuild every dashboard table now (the batch job, the stream and the monitor do it on their own)."""
+def dashboard_refresh(
+    full: bool = typer.Option(False, "--full", help="Rebuild the lake aggregates from the whole lake."),
+) -> None:
+    """Refresh every dashboard table now (the batch job, the stream and the monitor do it on their own);
+    the lake aggregates recompute only the months whose files changed, unless `--full`."""
     from cdp.backends import Backends
     from monitoring.snapshots.refresh import refresh_dashboard_tables
 
-    summary = refresh_dashboard_tables(Backends(), after="cdp dashboard-refresh")
+    summary = refresh_dashboard_tables(Backends(), after="cdp dashboard-refresh", full=full)
     console.print_json(json.dumps(summary))

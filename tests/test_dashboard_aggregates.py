@@ -139,3 +139,19 @@ def test_every_page_query_runs_on_the_built_tables_and_the_raw_twin_gives_the_sa
         if query.raw_sql:
             raw = b.catalog.query(query.raw_sql)
             assert result.to_pylist() == raw.to_pylist(), name
+
+
+def test_a_page_query_opens_no_view_for_a_column_named_like_a_table():
+    b = Backends()
+    build_lake(b, n=200, scored=0)
+    refresh_aggregates(b, ("fraud",))
+    sql = "SELECT CAST(sum(transactions) AS BIGINT) AS transactions FROM dash_fraud_daily"
+    con = b.catalog.connect(sql)
+    views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+    assert views == {"dash_fraud_daily"}
+    assert b.catalog.query(sql)["transactions"][0].as_py() == 200
+    con = b.catalog.connect(
+        "SELECT t.ts FROM transactions AS t JOIN dash_fraud_daily AS d ON CAST(t.ts AS DATE) = d.day"
+    )
+    views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+    assert views == {"dash_fraud_daily", "transactions"}

@@ -25,14 +25,32 @@ STREAM_QUARANTINE = "stream_quarantine"
 REASON_RANKS = 3  # reason codes counted per alert (the serving default)
 
 
+ROWS_FILTER = "{rows}"  # in a template: where a condition on the source rows may be added
+
+
 @dataclass(frozen=True)
 class Aggregate:
-    """One aggregate table: built from `sources` (lake tables that must all be registered) by `sql`."""
+    """One aggregate table: built from `sources` (lake tables that must all be registered) by its SQL.
+
+    `template` is the SQL with `ROWS_FILTER` after each `WHERE` on a source (replaced by nothing for the
+    whole table, or by `AND (<condition>)` to aggregate only some rows); `time_column` is its day or month
+    column: every output row comes from source rows of that calendar month only, so the table can be
+    refreshed month by month (`cdp.aggregates.incremental`)."""
 
     name: str
     sources: tuple[str, ...]
-    sql: str
+    template: str
     group: str  # what refreshes it: "fraud" (batch), "stream" (stream landing and scoring)
+    time_column: str
+
+    @property
+    def sql(self) -> str:
+        """The SQL over every row of the sources."""
+        return self.template.replace(ROWS_FILTER, "")
+
+    def sql_where(self, condition: str) -> str:
+        """The SQL over the source rows that match `condition` (an SQL condition on a source's columns)."""
+        return self.template.replace(ROWS_FILTER, f" AND ({condition})")
 
 
 _MEASURES = """
@@ -48,7 +66,7 @@ _STATE = "coalesce(nullif(merchant_state, ''), 'online')"
 def _by_month(dimension_sql: str, dimension: str) -> str:
     return (
         f"SELECT {_MONTH} AS month, channel, {dimension_sql} AS {dimension},{_MEASURES}\n"
-        f"FROM {TRANSACTIONS} WHERE ts IS NOT NULL GROUP BY 1, 2, 3"
+        f"FROM {TRANSACTIONS} WHERE ts IS NOT NULL{ROWS_FILTER} GROUP BY 1, 2, 3"
     )
 
 
@@ -56,18 +74,22 @@ FRAUD_DAILY = Aggregate(
     "dash_fraud_daily",
     (TRANSACTIONS,),
     f"SELECT CAST(ts AS DATE) AS day, channel,{_MEASURES}\n"
-    f"FROM {TRANSACTIONS} WHERE ts IS NOT NULL GROUP BY 1, 2",
+    f"FROM {TRANSACTIONS} WHERE ts IS NOT NULL{ROWS_FILTER} GROUP BY 1, 2",
     "fraud",
+    "day",
 )
 FRAUD_BY_MCC = Aggregate(
-    "dash_fraud_by_mcc", (TRANSACTIONS,), _by_month("CAST(mcc AS INTEGER)", "mcc"), "fraud"
+    "dash_fraud_by_mcc", (TRANSACTIONS,), _by_month("CAST(mcc AS INTEGER)", "mcc"), "fraud", "month"
 )
-FRAUD_BY_STATE = Aggregate("dash_fraud_by_state", (TRANSACTIONS,), _by_month(_STATE, "state"), "fraud")
+FRAUD_BY_STATE = Aggregate(
+    "dash_fraud_by_state", (TRANSACTIONS,), _by_month(_STATE, "state"), "fraud", "month"
+)
 FRAUD_BY_HOUR = Aggregate(
     "dash_fraud_by_hour",
     (TRANSACTIONS,),
     _by_month("CAST(extract(hour FROM ts) AS INTEGER)", "hour"),
     "fraud",
+    "month",
 )
 
 ALERTS_DAILY = Aggregate(
@@ -79,13 +101,14 @@ ALERTS_DAILY = Aggregate(
     CAST(sum(CASE WHEN is_alert AND is_fraud THEN 1 ELSE 0 END) AS BIGINT) AS true_alerts,
     CAST(sum(CASE WHEN is_fraud THEN 1 ELSE 0 END) AS BIGINT) AS frauds,
     CAST(sum(CASE WHEN is_fraud IS NULL THEN 0 ELSE 1 END) AS BIGINT) AS labelled
-FROM {SCORED} WHERE ts IS NOT NULL GROUP BY 1, 2, 3""",
+FROM {SCORED} WHERE ts IS NOT NULL{ROWS_FILTER} GROUP BY 1, 2, 3""",
     "stream",
+    "day",
 )
 
 _REASON_RANK_SQL = "\nUNION ALL\n".join(
     f"SELECT {_MONTH} AS month, CAST(model_version AS INTEGER) AS model_version, {k} AS reason_rank, "
-    f"reasons[{k}].feature AS feature FROM {ALERTS} WHERE array_length(reasons) >= {k}"
+    f"reasons[{k}].feature AS feature FROM {ALERTS} WHERE array_length(reasons) >= {k}{ROWS_FILTER}"
     for k in range(1, REASON_RANKS + 1)
 )
 REASON_CODES = Aggregate(
@@ -94,7 +117,15 @@ REASON_CODES = Aggregate(
     "SELECT month, model_version, reason_rank, feature, CAST(count(*) AS BIGINT) AS alerts\n"
     f"FROM (\n{_REASON_RANK_SQL}\n) AS r WHERE feature IS NOT NULL GROUP BY 1, 2, 3, 4",
     "stream",
+    "month",
 )
+
+# The source columns the aggregates and `dash_freshness` read (a month's refresh reads only these).
+SOURCE_COLUMNS: dict[str, tuple[str, ...]] = {
+    TRANSACTIONS: ("ts", "channel", "is_fraud", "amount_cents", "mcc", "merchant_state"),
+    SCORED: ("ts", "model", "model_version", "is_alert", "is_fraud", "scored_at"),
+    ALERTS: ("ts", "model_version", "reasons", "scored_at"),
+}
 
 AGGREGATES: tuple[Aggregate, ...] = (
     FRAUD_DAILY,
@@ -107,7 +138,7 @@ AGGREGATES: tuple[Aggregate, ...] = (
 
 FRESHNESS = "dash_freshness"
 # Per source table: the expression of its last scoring time (NULL where nothing is scored).
-_LAST_SCORED = {
+LAST_SCORED = {
     TRANSACTIONS: "CAST(NULL AS TIMESTAMP)",
     SCORED: "max(scored_at)",
     ALERTS: "max(scored_at)",
@@ -122,7 +153,7 @@ def freshness_sql(present: set[str], refreshed_at: str) -> str | None:
         f"SELECT '{name}' AS table_name, CAST(count(*) AS BIGINT) AS row_count, min(ts) AS first_event, "
         f"max(ts) AS last_event, {last_scored} AS last_scored_at, "
         f"CAST('{refreshed_at}' AS TIMESTAMP) AS refreshed_at FROM {name}"
-        for name, last_scored in _LAST_SCORED.items()
+        for name, last_scored in LAST_SCORED.items()
         if name in present
     ]
     return "\nUNION ALL\n".join(parts) or None

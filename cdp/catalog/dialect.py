@@ -57,3 +57,19 @@ def analyst_select_to_athena(sql: str, max_chars: int = 100_000) -> str:
     if any(select.args.get("into") for select in statement.find_all(exp.Select)):
         raise QueryRefused("analyst SQL: only SELECT queries are allowed, not SELECT ... INTO")
     return statement.sql(dialect="athena")
+
+
+def column_only_names(sql: str) -> set[str]:
+    """The names `sql` uses only as columns, never as tables (lower case), from sqlglot's parse; empty when
+    it does not parse. A query's connection needs no view for them (e.g. `sum(transactions)` over an
+    aggregate table must not open the `transactions` table's thousands of files)."""
+    try:
+        with _quiet_parser():
+            statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
+    except (sqlglot.errors.SqlglotError, RecursionError):
+        return set()
+    columns, tables = set(), set()
+    for statement in statements:
+        columns |= {c.name.lower() for c in statement.find_all(exp.Column)}
+        tables |= {t.name.lower() for t in statement.find_all(exp.Table)}
+    return columns - tables

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import duckdb
 import pyarrow as pa
 
+from cdp.catalog.dialect import column_only_names
 from cdp.catalog.port import MAX_ROWS_PER_FILE, AnalystLimits, CatalogError, QueryFiles, SplitBy, TableInfo
 from cdp.catalog.sandbox import analyst_query, lake_relation
 
@@ -112,10 +113,12 @@ class DuckDbCatalog:
     def connect(self, sql: str | None = None) -> duckdb.DuckDBPyConnection:
         """A fresh, unrestricted DuckDB connection with a view for every registered table (platform jobs
         only; analysts get `analyst_query`). Given the `sql` it will run, only the tables whose names occur
-        in it as words get their view: a view lists its table's files, and a query of a small table
-        would otherwise pay for listing every table of the lake."""
+        in it as words get their view (but words it only uses as columns): a view lists its table's
+        files, and a query of a small table would otherwise pay for listing every table of the lake."""
         con = duckdb.connect()
-        words = None if sql is None else set(re.findall(r"[a-z_][a-z0-9_]*", sql.lower()))
+        words = None
+        if sql is not None:
+            words = set(re.findall(r"[a-z_][a-z0-9_]*", sql.lower())) - column_only_names(sql)
         for t in self.tables():
             if words is None or t.name.lower() in words:
                 con.execute(self.view_sql(t))

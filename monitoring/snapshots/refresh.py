@@ -21,15 +21,17 @@ def _one_line(error: BaseException) -> str:
     return (str(error).splitlines() or [type(error).__name__])[0][:300]
 
 
-def refresh_dashboard_tables(backends: Backends, after: str) -> dict[str, Any]:
-    """Rebuild every dashboard table; `after` names the caller for the log. Returns rows per table built
-    and why any part was skipped or failed."""
-    summary: dict[str, Any] = {"built": {}, "skipped": {}, "failed": {}}
+def refresh_dashboard_tables(backends: Backends, after: str, *, full: bool = False) -> dict[str, Any]:
+    """Refresh every dashboard table (the lake aggregates month by month where they can be, from the
+    whole lake with `full`); `after` names the caller for the log. Returns rows per table built, how each
+    lake aggregate was refreshed and why any part was skipped or failed."""
+    summary: dict[str, Any] = {"built": {}, "skipped": {}, "failed": {}, "modes": {}}
     try:
-        report = refresh_aggregates(backends, GROUPS)
+        report = refresh_aggregates(backends, GROUPS, full=full)
         summary["built"].update(report.built)
         summary["skipped"].update(report.skipped)
         summary["failed"].update(report.failed)
+        summary["modes"].update(report.modes)
     except Exception as e:  # noqa: BLE001 - a failed refresh never fails its caller
         summary["failed"]["aggregates"] = _one_line(e)
     try:

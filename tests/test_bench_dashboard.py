@@ -1,0 +1,33 @@
+"""The dashboard bench over an existing home: refreshes the aggregates (month by month on a second run),
+times every page and finds the same figures from the aggregates as from the raw lake."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench import bench_dashboard
+from cdp.backends import Backends
+from tests.dashboard_lake import build_lake
+
+
+def test_the_dashboard_bench_runs_over_an_existing_home(monkeypatch):
+    b = Backends()
+    build_lake(b, n=600, scored=200)
+    results: list[dict] = []
+    monkeypatch.setattr(
+        bench_dashboard, "write_result", lambda name, result: results.append(result) or Path(name)
+    )
+    bench_dashboard.main(["--home", str(b.settings.home), "--repeats", "2"])
+    bench_dashboard.main(["--home", str(b.settings.home), "--repeats", "2"])
+    first, second = results
+    assert first["home"] == "existing" and first["lake_rows"] == 600
+    assert (
+        first["aggregate_rows"]["dash_fraud_daily"] > 0
+        and second["aggregate_rows"] == first["aggregate_rows"]
+    )
+    assert set(first["aggregate_refresh_modes"].values()) == {"full"}
+    assert set(second["aggregate_refresh_modes"].values()) == {"unchanged"}
+    fraud = first["pages"][0]
+    compared = [q for q in fraud["queries"].values() if q["raw_p95_s"] is not None]
+    assert compared and all(q["same_figures"] for q in compared)
+    assert fraud["page_aggregate_p95_s"] > 0 and fraud["page_aggregate_cpu_p95_s"] > 0
