@@ -1,4 +1,4 @@
-"""The drift job's reference rows are bounded: a full-size training snapshot (~22M rows) is never one frame."""
+"""The drift job's reference rows are bounded: a full-size training snapshot (~22M rows) is never a frame."""
 
 from __future__ import annotations
 
