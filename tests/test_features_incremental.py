@@ -159,3 +159,9 @@ def test_a_failed_refresh_leaves_the_old_table_and_manifest(lake, monkeypatch):
     refreshed = materialize_view(backends, "fraud_card")
     assert refreshed["mode"] == "incremental"
     assert backends.catalog.query(ORDERED).to_pylist() == _full_rebuild_rows(backends)
+
+
+def test_the_incremental_sql_translates_to_athena():
+    from cdp.catalog.dialect import parses_as_trino, to_athena
+
+    assert parses_as_trino(to_athena(incremental_sql(FRAUD_VIEW, view_sql("fraud_card"), (2019, 10))))
