@@ -134,6 +134,14 @@ def _shared(view: EventFeatureView) -> list[str]:
     return list(dict.fromkeys(f.column for f in view.features if isinstance(f, PriorShare)))
 
 
+def _history_columns(view: EventFeatureView) -> list[str]:
+    """What the aggregates of the history read (the CTE is materialised: the fewer columns the better)."""
+    seen = [f.column for f in view.features if isinstance(f, FirstSeen) or _new_count(f)]
+    return list(
+        dict.fromkeys([view.key, "event_key", *_zscored(view), *_lagged(view), *_shared(view), *seen])
+    )
+
+
 def _history_ctes(view: EventFeatureView, history_body: str) -> str:
     """`history` (the events before the tail) and the per-key aggregates of it the final SELECT adds."""
     key = view.key
@@ -143,7 +151,7 @@ def _history_ctes(view: EventFeatureView, history_body: str) -> str:
     )
     lagged = ", ".join(f"h.{c} AS _prev_{c}" for c in _lagged(view))
     ctes = [
-        f"history AS (\n{history_body}\n)",
+        f"history AS (\n    SELECT {', '.join(_history_columns(view))} FROM (\n{history_body}\n    ) AS h\n)",
         f"prefix_sums AS (\n    SELECT {key}, count(*) AS _n, max(event_key) AS _last_key{sums}\n"
         f"    FROM history GROUP BY {key}\n)",
         # the key's last event before the tail (event_key is unique within a key)
