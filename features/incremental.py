@@ -60,9 +60,12 @@ def _events_body(sql: str) -> str:
     return match.group(1)
 
 
-def incremental_sql(view: EventFeatureView, full_sql: str, first: tuple[int, int]) -> str:
+def incremental_sql(
+    view: EventFeatureView, full_sql: str, first: tuple[int, int], last: tuple[int, int] | None = None
+) -> str:
     """The rows of `full_sql` (the committed SQL of `view`) in the months from `first` = (year, month)
-    on. Assumes the lake's rule that a row's `year`/`month` partition is the month of its `ts`."""
+    on (up to `last` included when given: rows of a month landing meanwhile wait for the next refresh).
+    Assumes the lake's rule that a row's `year`/`month` partition is the month of its `ts`."""
     key = view.key
     start = tail_start(view, first)
     first_index = month_index(*first)
@@ -102,7 +105,10 @@ def incremental_sql(view: EventFeatureView, full_sql: str, first: tuple[int, int
         )
     final = re.sub(r"\ba\.(\w+)\b", lambda m: patched.get(m.group(1), m.group(0)), final)
     final = _replace_once(final, "FROM aggregates AS a", "FROM aggregates AS a" + joins)
-    final = final.rstrip("\n") + f"\nWHERE a.year * 12 + a.month - 1 >= {first_index}\n"
+    months = f"a.year * 12 + a.month - 1 >= {first_index}"
+    if last is not None:
+        months += f" AND a.year * 12 + a.month - 1 <= {month_index(*last)}"
+    final = final.rstrip("\n") + f"\nWHERE {months}\n"
     return head + sep + final
 
 

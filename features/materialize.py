@@ -55,7 +55,7 @@ def materialize_view(backends: Backends, view: str, *, full: bool = False) -> di
     sql = None
     if plan.mode == "incremental":
         try:
-            sql = incremental_sql(EVENT_VIEWS[view], view_sql(view), plan.months[0])
+            sql = incremental_sql(EVENT_VIEWS[view], view_sql(view), plan.months[0], plan.months[-1])
         except IncrementalUnsupported as e:
             plan = RefreshPlan("full", str(e), plan.sources)
     summary: dict[str, Any] = {"table": name, "location": location, "mode": plan.mode, "reason": plan.reason}
