@@ -140,7 +140,7 @@ def plan_refresh(backends: Backends, table: str, view_version: str) -> RefreshPl
     if built.get("cards") != sources.cards:
         return full("the cards table changed")
     before: dict[Month, str] = {
-        (int(k[:4]), int(k[5:])): v for k, v in (built.get("transactions") or {}).items()
+        (int(k.split("-")[0]), int(k.split("-")[1])): v for k, v in (built.get("transactions") or {}).items()
     }
     changed = {m for m in before.keys() | sources.months.keys() if before.get(m) != sources.months.get(m)}
     if not changed:
