@@ -20,11 +20,11 @@ feature's definition; `IncrementalUnsupported` says when the committed SQL does 
 patches expect (the caller then rebuilds in full).
 
 Measured at full size (24.3M rows, 2 cores under a load of ~10, the 5 months the stream landed in
-recomputed: 1.43M rows, read with the 30 days before them): 54 s CPU, 2 min wall, 4.9 GB peak RSS (DuckDB under its
-6 GB limit), against 560 s CPU, 28 min wall, 2.9 GB for the full bucketed rebuild; the result is equal
-(EXCEPT ALL both ways empty, the older months' files untouched). DuckDB materialises the `history` CTE
-(read by 8 aggregates), keeping only the columns they read; reading it as one subquery per aggregate
-instead ran out of the 6 GB limit.
+recomputed: 1.43M rows, read with the 30 days before them): 54 s CPU, 2 min wall, 4.9 GB peak RSS
+(DuckDB under its 6 GB limit), against 560 s CPU, 28 min wall, 2.9 GB for the full bucketed rebuild;
+the result is equal (EXCEPT ALL both ways empty, the older months' files untouched). DuckDB
+materialises the `history` CTE (read by 8 aggregates), keeping only the columns they read; reading it
+as one subquery per aggregate instead ran out of the 6 GB limit.
 """
 
 from __future__ import annotations
