@@ -183,3 +183,30 @@ def _history_ctes(view: EventFeatureView, history_body: str) -> str:
             f"        SELECT 1 FROM events AS e WHERE e.{key} = h.{key} AND e.{col} = h.{col}\n    )\n)"
         )
     return ",\n".join(ctes) + ",\n"
+
+
+def card_columns() -> list[str]:
+    """The `cards` columns the card attributes read (`c.<column>` in their SQL)."""
+    from features.render import _CARD_ATTRIBUTE_SQL
+
+    return sorted({c for sql in _CARD_ATTRIBUTE_SQL.values() for c in re.findall(r"\bc\.(\w+)", sql)})
+
+
+def card_patch_sql(
+    view: EventFeatureView, table: str, columns: list[str], months: list[tuple[int, int]]
+) -> str:
+    """The rows of `table` (the view's features, its `columns` in order) in `months`, with the card
+    attributes joined again from `cards`: a card whose row changed or went gets what a full rebuild
+    gives, every other column is kept (they never read `cards`)."""
+    from features.render import _CARD_ATTRIBUTE_SQL
+    from features.spec import CardAttribute
+
+    attributes = {
+        f.name: _CARD_ATTRIBUTE_SQL[f.attribute] for f in view.features if isinstance(f, CardAttribute)
+    }
+    select = ",\n    ".join(f"{attributes[c]} AS {c}" if c in attributes else f"a.{c}" for c in columns)
+    listed = ", ".join(str(month_index(*m)) for m in months)
+    return (
+        f"SELECT\n    {select}\nFROM {table} AS a\nLEFT JOIN cards AS c ON c.{view.key} = a.{view.key}\n"
+        f"WHERE a.year * 12 + a.month - 1 IN ({listed})\n"
+    )

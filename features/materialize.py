@@ -36,7 +36,7 @@ def materialize_view(backends: Backends, view: str, *, full: bool = False) -> di
     pass through this process. The view's SQL is the committed file: the incremental SQL is that file
     restricted to the recomputed months.
     """
-    from features.incremental import IncrementalUnsupported, incremental_sql
+    from features.incremental import IncrementalUnsupported
     from features.version import view_version
     from features.watermark import RefreshPlan, plan_refresh, source_fingerprints, write_manifest
 
@@ -55,18 +55,21 @@ def materialize_view(backends: Backends, view: str, *, full: bool = False) -> di
     sql = None
     if plan.mode == "incremental":
         try:
-            sql = incremental_sql(EVENT_VIEWS[view], view_sql(view), plan.months[0], plan.months[-1])
+            sql = _refresh_sql(backends, view, name, plan)
         except IncrementalUnsupported as e:
             plan = RefreshPlan("full", str(e), plan.sources)
     summary: dict[str, Any] = {"table": name, "location": location, "mode": plan.mode, "reason": plan.reason}
     if plan.mode == "unchanged":
         rows = _count(backends, name)
-    elif sql is not None:
-        written = backends.catalog.replace_partitions(info, sql, plan.months)
+    elif plan.mode == "incremental":
+        partitions = sorted({*plan.months, *plan.patched})
+        written = backends.catalog.replace_partitions(info, sql, partitions) if partitions else 0
         rows = _count(backends, name)
-        first, last = plan.months[0], plan.months[-1]
-        summary["months"] = f"{first[0]}-{first[1]:02d}..{last[0]}-{last[1]:02d}"
-        summary["rows_recomputed"] = written
+        if plan.months:
+            first, last = plan.months[0], plan.months[-1]
+            summary["months"] = f"{first[0]}-{first[1]:02d}..{last[0]}-{last[1]:02d}"
+        summary["months_card_attributes_rejoined"] = len(plan.patched)
+        summary["rows_written"] = written
     else:
         rows = backends.catalog.create_table_as(info, view_sql(view), split_by(view))
     if plan.mode != "unchanged":
@@ -74,6 +77,25 @@ def materialize_view(backends: Backends, view: str, *, full: bool = False) -> di
     summary["rows"] = rows
     summary["seconds"] = round(time.perf_counter() - t0, 2)
     return summary
+
+
+def _refresh_sql(backends: Backends, view: str, table: str, plan: Any) -> str:
+    """The rows an incremental refresh writes: the recomputed months, and the older months whose card
+    attributes are joined again (columns in the table's order)."""
+    from features.incremental import card_patch_sql, incremental_sql
+
+    parts = []
+    if plan.months:
+        parts.append(incremental_sql(EVENT_VIEWS[view], view_sql(view), plan.months[0], plan.months[-1]))
+    if plan.patched:
+        columns = next(t.schema.names for t in backends.catalog.tables() if t.name == table)
+        body = card_patch_sql(EVENT_VIEWS[view], table, columns, list(plan.patched))
+        if parts:  # the same columns in the same order as the view's result
+            names = ", ".join(columns)
+            parts = [f"SELECT {names} FROM (\n{parts[0]}) AS recomputed\nUNION ALL\n{body}"]
+        else:
+            parts.append(body)
+    return parts[0]
 
 
 def _count(backends: Backends, table: str) -> int:

@@ -38,11 +38,11 @@ Month = tuple[int, int]
 
 @dataclass(frozen=True)
 class Sources:
-    """Fingerprints of the sources: per (year, month) of transactions, and of the cards table (None: a
-    source holds objects outside its partitions, or is not registered)."""
+    """Fingerprints of the sources: per (year, month) of transactions, and per card of the `cards`
+    columns the view reads (None: a source holds objects outside its partitions, or is not registered)."""
 
     months: dict[Month, str] | None
-    cards: str | None
+    cards: dict[str, str] | None
 
     def to_dict(self) -> dict[str, Any]:
         months = (
@@ -53,12 +53,16 @@ class Sources:
 
 @dataclass(frozen=True)
 class RefreshPlan:
-    """`full`, `incremental` (replace `months`) or `unchanged`, and why."""
+    """`full`, `incremental` or `unchanged`, and why. An incremental refresh recomputes `months` (from the
+    oldest changed month of transactions on) and re-joins the card attributes of `cards` (whose row in
+    the cards table changed or went, e.g. at an erasure) in the older months `patched`."""
 
     mode: str
     reason: str
     sources: Sources
     months: tuple[Month, ...] = field(default=())
+    patched: tuple[Month, ...] = field(default=())
+    cards: tuple[str, ...] = field(default=())
 
 
 def manifest_uri(backends: Backends, table: str) -> str:
@@ -87,11 +91,23 @@ def source_fingerprints(backends: Backends) -> Sources:
                 months = None
                 break
             months.setdefault((int(match[1]), int(match[2])), []).append(f"{key} {obj.size} {obj.etag}")
-    cards_location = _location(backends, LOOKUP)
-    cards = None
-    if cards_location is not None:
-        cards = _digest([f"{o.uri} {o.size} {o.etag}" for o in backends.object_store.list(cards_location)])
-    return Sources(None if months is None else {m: _digest(v) for m, v in months.items()}, cards)
+    return Sources(
+        None if months is None else {m: _digest(v) for m, v in months.items()}, card_digests(backends)
+    )
+
+
+def card_digests(backends: Backends) -> dict[str, str] | None:
+    """A digest per card of the `cards` columns the view's card attributes read (a small table: its rows
+    are read, so only a change of what the features use counts)."""
+    from features.incremental import card_columns
+
+    if _location(backends, LOOKUP) is None:
+        return None
+    columns = card_columns()
+    rows = backends.catalog.query(f"SELECT card_token, {', '.join(columns)} FROM {LOOKUP}").to_pylist()
+    return {
+        r["card_token"]: hashlib.sha256(repr([r[c] for c in columns]).encode()).hexdigest()[:16] for r in rows
+    }
 
 
 def read_manifest(backends: Backends, table: str) -> dict[str, Any] | None:
@@ -137,26 +153,44 @@ def plan_refresh(backends: Backends, table: str, view_version: str) -> RefreshPl
     if sources.months is None or sources.cards is None:
         return full("a source is missing or holds objects outside its month partitions")
     built = manifest.get("sources", {})
-    if built.get("cards") != sources.cards:
-        return full("the cards table changed")
+    before_cards: dict[str, str] = built.get("cards") or {}
+    if not isinstance(before_cards, dict):
+        return full("the manifest has no per-card fingerprints")
+    cards = sorted(
+        c for c in before_cards.keys() | sources.cards.keys() if before_cards.get(c) != sources.cards.get(c)
+    )
     before: dict[Month, str] = {
         (int(k.split("-")[0]), int(k.split("-")[1])): v for k, v in (built.get("transactions") or {}).items()
     }
     changed = {m for m in before.keys() | sources.months.keys() if before.get(m) != sources.months.get(m)}
-    if not changed:
+    if not changed and not cards:
         return RefreshPlan("unchanged", "no source partition changed", sources)
-    first = min(changed, key=_month_index)
-    months = sorted(
-        (m for m in before.keys() | sources.months.keys() if _month_index(m) >= _month_index(first)),
-        key=_month_index,
+    months: list[Month] = []
+    if changed:
+        first = min(changed, key=_month_index)
+        months = sorted(
+            (m for m in before.keys() | sources.months.keys() if _month_index(m) >= _month_index(first)),
+            key=_month_index,
+        )
+        span = _month_index(months[-1]) - _month_index(first) + 1
+        limit = backends.settings.features_refresh_max_months
+        if span > limit:
+            return full(f"{span} months from the oldest changed one, more than {limit}")
+    patched: list[Month] = []
+    if cards:
+        patched = [m for m in _months_of_cards(backends, table, cards) if m not in months]
+    reason = f"{len(changed)} changed month(s)" + (
+        f", from {months[0][0]}-{months[0][1]:02d}" if months else ""
     )
-    span = _month_index(months[-1]) - _month_index(first) + 1
-    limit = backends.settings.features_refresh_max_months
-    if span > limit:
-        return full(f"{span} months from the oldest changed one, more than {limit}")
-    return RefreshPlan(
-        "incremental",
-        f"{len(changed)} changed month(s), from {first[0]}-{first[1]:02d}",
-        sources,
-        tuple(months),
-    )
+    if cards:
+        reason += f"; {len(cards)} card(s) changed in cards, re-joined in {len(patched)} older month(s)"
+    return RefreshPlan("incremental", reason, sources, tuple(months), tuple(patched), tuple(cards))
+
+
+def _months_of_cards(backends: Backends, table: str, cards: list[str]) -> list[Month]:
+    """The months of the features table holding rows of these cards."""
+    listed = ", ".join("'" + c.replace("'", "''") + "'" for c in cards)
+    rows = backends.catalog.query(
+        f"SELECT DISTINCT year, month FROM {table} WHERE card_token IN ({listed}) ORDER BY year, month"
+    ).to_pylist()
+    return [(int(r["year"]), int(r["month"])) for r in rows]

@@ -63,7 +63,7 @@ def test_a_refresh_after_new_events_recomputes_the_newest_months_and_equals_a_fu
     refreshed = materialize_view(backends, "fraud_card")
     assert refreshed["mode"] == "incremental"
     assert refreshed["rows"] == EVENTS
-    assert 0 < refreshed["rows_recomputed"] < EVENTS // 2  # the newest months only
+    assert 0 < refreshed["rows_written"] < EVENTS // 2  # the newest months only
     rows = backends.catalog.query(ORDERED).to_pylist()
     # not trivial: the recomputed rows read history older than the tail
     assert sum(r["amount_zscore"] is not None for r in rows[-100:]) > 0
@@ -112,13 +112,33 @@ def test_a_changed_view_definition_rebuilds_in_full(lake):
     assert _manifest(backends)["view_version"] not in ("fraud_card@000000000000", None)
 
 
-def test_a_missing_manifest_or_changed_cards_rebuild_in_full(lake):
+def test_cards_gone_at_an_erasure_are_rejoined_in_older_months_and_equal_a_full_rebuild(lake):
     backends, new = lake
-    write_sample_lake(backends, new, sample_cards(CARDS, seed=12), chunk="1")  # cards rewritten
-    built = materialize_view(backends, "fraud_card")
-    assert built["mode"] == "full" and "cards" in built["reason"]
+    cards = sample_cards(CARDS, seed=11)
+    erased = cards.filter(pc.is_in(cards["card_token"], pa.array(["crd_s000007", "crd_s000008"])))
+    kept = cards.filter(pc.invert(pc.is_in(cards["card_token"], erased["card_token"])))
+    write_sample_lake(backends, new, kept, chunk="1")  # new events, and two cards' rows gone
+    refreshed = materialize_view(backends, "fraud_card")
+    assert refreshed["mode"] == "incremental" and "2 card(s)" in refreshed["reason"]
+    assert refreshed["months_card_attributes_rejoined"] > 0
+    rows = backends.catalog.query(ORDERED).to_pylist()
+    gone = [r for r in rows if r["card_token"] in ("crd_s000007", "crd_s000008")]
+    assert gone and all(r["credit_limit"] is None for r in gone)
+    assert rows == _full_rebuild_rows(backends)
+    # only cards changed: the older months are re-joined, nothing recomputed
+    write_sample_lake(
+        backends, pa.table({c: [] for c in new.schema.names}, schema=new.schema), cards, chunk="2"
+    )
+    again = materialize_view(backends, "fraud_card")
+    assert again["mode"] == "incremental" and "months" not in again
+    assert backends.catalog.query(ORDERED).to_pylist() == _full_rebuild_rows(backends)
+
+
+def test_a_missing_manifest_rebuilds_in_full(lake):
+    backends, _ = lake
     backends.object_store.delete(manifest_uri(backends, TABLE))
-    assert materialize_view(backends, "fraud_card")["mode"] == "full"
+    built = materialize_view(backends, "fraud_card")
+    assert built["mode"] == "full" and "manifest" in built["reason"]
     assert materialize_view(backends, "fraud_card")["mode"] == "unchanged"
 
 
