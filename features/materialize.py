@@ -79,23 +79,18 @@ def materialize_view(backends: Backends, view: str, *, full: bool = False) -> di
     return summary
 
 
-def _refresh_sql(backends: Backends, view: str, table: str, plan: Any) -> str:
-    """The rows an incremental refresh writes: the recomputed months, and the older months whose card
-    attributes are joined again (columns in the table's order)."""
+def _refresh_sql(backends: Backends, view: str, table: str, plan: Any) -> list[str]:
+    """The SELECTs an incremental refresh writes, one after the other: the recomputed months, and the
+    older months whose card attributes are joined again."""
     from features.incremental import card_patch_sql, incremental_sql
 
-    parts = []
+    statements = []
     if plan.months:
-        parts.append(incremental_sql(EVENT_VIEWS[view], view_sql(view), plan.months[0], plan.months[-1]))
+        statements.append(incremental_sql(EVENT_VIEWS[view], view_sql(view), plan.months[0], plan.months[-1]))
     if plan.patched:
         columns = next(t.schema.names for t in backends.catalog.tables() if t.name == table)
-        body = card_patch_sql(EVENT_VIEWS[view], table, columns, list(plan.patched))
-        if parts:  # the same columns in the same order as the view's result
-            names = ", ".join(columns)
-            parts = [f"SELECT {names} FROM (\n{parts[0]}) AS recomputed\nUNION ALL\n{body}"]
-        else:
-            parts.append(body)
-    return parts[0]
+        statements.append(card_patch_sql(EVENT_VIEWS[view], table, columns, list(plan.patched)))
+    return statements
 
 
 def _count(backends: Backends, table: str) -> int:

@@ -179,7 +179,7 @@ class GlueAthenaCatalog:
     def replace_partitions(
         self,
         table: TableInfo,
-        sql: str,
+        sql: str | Sequence[str],
         partitions: Sequence[tuple[int | str, ...]],
         split_by: SplitBy | None = None,
     ) -> int:
@@ -197,7 +197,11 @@ class GlueAthenaCatalog:
         )
         kept = f"SELECT {columns} FROM {current.name}" + (f" WHERE NOT ({listed})" if listed else "")
         prefix = f"{table.location.rstrip('/')}/run={uuid.uuid4().hex[:12]}/"
-        self._unload(f"{kept} UNION ALL SELECT {columns} FROM ({sql}) AS fresh", prefix, keys)
+        statements = [sql] if isinstance(sql, str) else list(sql)
+        fresh = " UNION ALL ".join(
+            f"SELECT {columns} FROM ({s}) AS fresh{i}" for i, s in enumerate(statements)
+        )
+        self._unload(f"{kept} UNION ALL {fresh}", prefix, keys)
         self.register_table(TableInfo(current.name, prefix, current.schema, keys))
         if not listed:
             return 0

@@ -191,14 +191,15 @@ class DuckDbCatalog:
     def replace_partitions(
         self,
         table: TableInfo,
-        sql: str,
+        sql: str | Sequence[str],
         partitions: Sequence[tuple[int | str, ...]],
         split_by: SplitBy | None = None,
         memory_limit: str = "6GB",
     ) -> int:
-        """Write the result under a staging folder (`<table>.parts`), check it, then swap each listed
-        partition's folder for the new one by renames: a failed or interrupted write leaves the table
-        as it was, and each partition is switched whole."""
+        """Write the result under a staging folder (`<table>.parts`), one statement after the other,
+        check it, then swap each listed partition's folder for the new one by renames: a failed or
+        interrupted write leaves the table as it was, and each partition is switched whole."""
+        statements = [sql] if isinstance(sql, str) else list(sql)
         _check_name(table.name)
         current = {t.name: t for t in self.tables()}.get(table.name)
         if current is None or not current.partition_keys:
@@ -213,15 +214,19 @@ class DuckDbCatalog:
         staging.mkdir(parents=True)
         try:
             with self._platform_connection(memory_limit) as con:
-                schema = con.sql(f"SELECT * FROM ({sql}) LIMIT 0").to_arrow_table().schema
-                if sorted(zip(schema.names, map(str, schema.types), strict=True)) != sorted(
-                    zip(current.schema.names, map(str, current.schema.types), strict=True)
-                ):
-                    raise CatalogError("the result's columns are not the table's")
-                for i, narrow in enumerate(self._buckets(con, split_by)):
+                for statement in statements:
+                    schema = con.sql(f"SELECT * FROM ({statement}) LIMIT 0").to_arrow_table().schema
+                    if sorted(zip(schema.names, map(str, schema.types), strict=True)) != sorted(
+                        zip(current.schema.names, map(str, current.schema.types), strict=True)
+                    ):
+                        raise CatalogError("the result's columns are not the table's")
+                run = 0
+                for narrow in self._buckets(con, split_by):
                     if narrow:
                         con.execute(narrow)
-                    self._copy(con, sql, staging, keys, i)
+                    for statement in statements:
+                        self._copy(con, statement, staging, keys, run)
+                        run += 1
                 written = f"read_parquet('{staging.as_posix()}/**/*.parquet')"
                 files = list(staging.rglob("*.parquet"))
                 count = int(con.execute(f"SELECT count(*) FROM {written}").fetchone()[0]) if files else 0

@@ -109,13 +109,14 @@ class Catalog(Protocol):
     def replace_partitions(
         self,
         table: TableInfo,
-        sql: str,
+        sql: str | Sequence[str],
         partitions: Sequence[tuple[int | str, ...]],
         split_by: SplitBy | None = None,
     ) -> int:
         """Replace the listed partitions of the registered, partitioned `table` (values of its partition
-        keys, in order) by the rows of `sql` (DuckDB SQL, the table's columns), leaving the others as
-        they are: a listed partition `sql` yields no row for is emptied. Raises `CatalogError` when `sql`
-        yields rows outside the listed partitions or columns other than the table's; nothing changes
-        then. A partition is switched whole (readers see its old rows or its new ones). `split_by` as
-        for `create_table_as`. Returns the number of rows written."""
+        keys, in order) by the rows of `sql` (DuckDB SQL, the table's columns; or several SELECTs whose
+        rows together are the new partitions', which an engine may run one after the other), leaving
+        the others as they are: a listed partition no row falls in is emptied. Raises `CatalogError`
+        when the rows fall outside the listed partitions or have other columns than the table's;
+        nothing changes then. A partition is switched whole (readers see its old rows or its new ones).
+        `split_by` as for `create_table_as`. Returns the number of rows written."""
