@@ -8,8 +8,14 @@ An event view's table is refreshed rather than rebuilt when its build manifest (
 says which months of the lake changed since: only the months from the oldest changed one on are
 recomputed (`features.incremental`: the tail of the events plus per-card aggregates of the older ones)
 and swapped in (`replace_partitions`), equal row for row to a full rebuild. The retraining loop's refresh
-after the stream landed thus recomputes the few streamed months, not the whole table. `full=True` (`cdp
+after the stream landed thus recomputes the few streamed months, not the whole table; cards whose row
+changed (an erasure) get their card attributes joined again in the older months. `full=True` (`cdp
 features build --full`) always rebuilds.
+
+Full size (24.3M rows; 2 shared cores): full rebuild 560 s CPU (28 min wall under a load of ~10, 2.9 GB
+peak RSS); refresh of the 5 streamed months 54 s CPU (2 min, 4.9 GB); the same plus the demo's erased
+customer (4 cards, rows in 227 older months re-joined: 23.1M rows rewritten) 158 s CPU (2 min at a load
+of ~4, 6.4 GB); nothing changed: 5 s CPU. Each result equal to the full rebuild.
 """
 
 from __future__ import annotations

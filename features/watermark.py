@@ -1,19 +1,24 @@
 """What a features table was computed from, and which of its months a refresh must recompute.
 
 After every build, `<lake>/_manifests/features/<table>.json` records the view's version (the digest of its
-committed SQL) and a fingerprint of its sources as they were when the build started: one per
+committed SQL) and fingerprints of its sources as they were when the build started: one per
 `year=/month=` partition of `transactions` (a digest of its objects' keys, sizes and ETags: the object
-store changes an ETag whenever an object is rewritten) and one of the whole `cards` table. The manifest is
-written after the table, from fingerprints taken before its query ran, so it never claims rows the table
-does not hold: a crash leaves an older manifest (more is recomputed next time) or none (a full build).
+store changes an ETag whenever an object is rewritten; no data is read) and one per card of the `cards`
+columns the view reads (a small table, read whole). The manifest is written after the table, from
+fingerprints taken before its query ran, so it never claims rows the table does not hold: a crash leaves
+an older manifest (more is recomputed next time) or none (a full build).
 
 A refresh compares the manifest with the sources now (`plan_refresh`):
-- no manifest, another format or view version, `cards` changed, objects outside the month partitions:
-  full rebuild;
+- no manifest, another format or view version, objects outside the month partitions: full rebuild;
 - no change: nothing to do;
-- otherwise the months from the oldest changed one on are recomputed (rows of a month read the earlier
-  months only), unless that span is longer than `features_refresh_max_months` (e.g. an erasure rewrote an
-  old month): then a full rebuild, whose bucketed build bounds memory over the whole lake.
+- months of transactions changed: the months from the oldest changed one on are recomputed (rows of a
+  month read the earlier months only), unless that span is longer than `features_refresh_max_months`
+  (e.g. rows rewritten in an old month): then a full rebuild, whose bucketed build bounds memory;
+- cards changed or gone (an erasure rewrites `cards`): their card attributes are joined again in the
+  older months holding their rows (the other columns never read `cards`).
+Why a manifest of fingerprints rather than a high-water mark of (ts, event_seq): the stream's lake sink
+lands late events in older months, and an erasure or a re-load rewrites files; comparing what each
+partition holds catches all of it, where a high-water mark would silently keep stale rows.
 """
 
 from __future__ import annotations
