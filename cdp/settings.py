@@ -462,6 +462,14 @@ class Settings(BaseSettings):
         "table in full inside the catalog's engine instead of reading those months in-process.",
     )
 
+    # -- feature refresh: recompute only the changed months of an event view (features/refresh.py) ------
+    features_refresh_max_months: int = Field(
+        12,
+        ge=1,
+        description="At most this many months (from the oldest changed one to the newest) are recomputed "
+        "in place by `cdp features build`; a change further back rebuilds the whole features table.",
+    )
+
     @field_validator("home")
     @classmethod
     def _absolute_home(cls, v: Path) -> Path:

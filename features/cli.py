@@ -20,8 +20,12 @@ def features_build_command(
     cutoff: Annotated[
         str | None, typer.Option(help="CLV cut-off, YYYY-MM-DD (default CDP_CLV_CUTOFF).")
     ] = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="Rebuild the fraud features table whole (default: changed months).")
+    ] = False,
 ) -> None:
-    """Materialise the feature views over the lake and write the fraud, CLV and segmentation training sets."""
+    """Materialise the feature views over the lake (the fraud view's changed months only, unless --full) and
+    write the fraud, CLV and segmentation training sets."""
     from features.commands import build
 
     summary = build(
@@ -29,6 +33,7 @@ def features_build_command(
         start=date.fromisoformat(start) if start else None,
         end=date.fromisoformat(end) if end else None,
         cutoff=date.fromisoformat(cutoff) if cutoff else None,
+        full=full,
     )
     console.print_json(data=summary, default=str)
 

@@ -17,8 +17,10 @@ def build(
     start: date | None = None,
     end: date | None = None,
     cutoff: date | None = None,
+    full: bool = False,
 ) -> dict[str, Any]:
-    """`cdp features build`: materialise the fraud view's features for the whole lake, write its time-split
+    """`cdp features build`: materialise the fraud view's features for the whole lake (only the months
+    changed since the last build when its manifest allows, everything with `full`), write its time-split
     training set for [start, end) (table `fraud_training_set`), then the customer tables as of the CLV
     cut-off (`customer_features`, `clv_training_set`, `segmentation_training_set`). Returns a summary of
     counts, dates and table locations (no PII)."""
@@ -28,7 +30,7 @@ def build(
 
     backends = Backends(settings or get_settings())
     t0 = time.perf_counter()
-    table = materialize_view(backends, view)
+    table = materialize_view(backends, view, full=full)
     t1 = time.perf_counter()
     manifest = build_training_set(backends, view, start, end)
     t2 = time.perf_counter()

@@ -114,12 +114,14 @@ def retrain_on_fresh_features(
     pipeline: str, backends: Backends, registered_by: str | None = None
 ) -> tuple[Any, Any]:
     """Refresh the feature tables and training sets from the lake (which now holds the streamed events),
-    then run the pipeline: a retraining must see the data that drifted. In AWS the same refresh is the
-    scheduled feature build the pipeline's query reads."""
+    then run the pipeline: a retraining must see the data that drifted. The fraud features table is
+    refreshed, not rebuilt: only the months the stream landed in (and those after) are recomputed, equal
+    to a full rebuild (`features.materialize`). In AWS the same refresh is the scheduled feature build the
+    pipeline's query reads."""
     from features.commands import build
     from pipelines.run import run_local_pipeline
 
-    build(backends.settings)
+    build(backends.settings, full=False)
     return run_local_pipeline(pipeline, backends, registered_by=registered_by)
 
 

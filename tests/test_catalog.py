@@ -203,3 +203,67 @@ def test_from_settings_builds_both_adapters(tmp_path, monkeypatch):
     assert (remote.database, remote.output_location) == ("cdp", "s3://lake-x/_athena-results/")
     assert remote.analyst_workgroup == "analysts"
     assert remote.athena.meta.region_name == settings.aws_region
+
+
+def test_replace_partitions_swaps_the_listed_partitions_only(tmp_path):
+    lake = tmp_path / "lake" / "bucket" / "transactions"
+    _write_partitions(lake)
+    cat = DuckDbCatalog(tmp_path / "catalog.json", resolve=lambda uri: tmp_path / "lake" / uri[5:])
+    cat.register_table(TableInfo("transactions", "s3://bucket/transactions/", SCHEMA, ("year", "month")))
+    target = TableInfo("copies", "s3://bucket/copies/", pa.schema([]), ("year", "month"))
+    cat.create_table_as(target, "SELECT txn_id, amount_cents, year, month FROM transactions")
+    fresh = "SELECT txn_id || '-new' AS txn_id, amount_cents, year, month FROM transactions WHERE year = 2020"
+    # (2019, 2) is listed but gets no row: emptied; (2019, 1) is not listed: kept
+    assert cat.replace_partitions(target, fresh, [(2019, 2), (2020, 1)]) == 4
+    got = cat.query(
+        "SELECT year, month, count(*) AS n, min(txn_id) AS t FROM copies GROUP BY ALL ORDER BY ALL"
+    )
+    assert got.to_pylist() == [
+        {"year": 2019, "month": 1, "n": 3, "t": "2019-1-0"},
+        {"year": 2020, "month": 1, "n": 4, "t": "2020-1-0-new"},
+    ]
+    root = tmp_path / "lake" / "bucket" / "copies"
+    assert not root.with_name("copies.parts").exists() and not root.with_name("copies.retired").exists()
+
+
+def test_replace_partitions_refuses_rows_outside_the_list_or_other_columns(tmp_path):
+    lake = tmp_path / "lake" / "bucket" / "transactions"
+    _write_partitions(lake)
+    cat = DuckDbCatalog(tmp_path / "catalog.json", resolve=lambda uri: tmp_path / "lake" / uri[5:])
+    cat.register_table(TableInfo("transactions", "s3://bucket/transactions/", SCHEMA, ("year", "month")))
+    target = TableInfo("copies", "s3://bucket/copies/", pa.schema([]), ("year", "month"))
+    sql = "SELECT txn_id, amount_cents, year, month FROM transactions"
+    cat.create_table_as(target, sql)
+    with pytest.raises(CatalogError, match="not listed"):
+        cat.replace_partitions(target, sql, [(2020, 1)])
+    with pytest.raises(CatalogError, match="columns"):
+        cat.replace_partitions(
+            target, "SELECT txn_id, year, month FROM transactions WHERE year = 2020", [(2020, 1)]
+        )
+    with pytest.raises(CatalogError, match="not a registered"):
+        cat.replace_partitions(
+            TableInfo("nothing", "s3://bucket/nothing/", SCHEMA, ("year",)), sql, [(2020,)]
+        )
+    assert cat.query("SELECT count(*) AS n FROM copies").to_pylist() == [{"n": 9}]  # unchanged
+
+
+@mock_aws
+def test_athena_replace_partitions_unloads_kept_and_fresh_rows_to_a_fresh_prefix():
+    region = "eu-west-1"
+    glue = boto3.client("glue", region_name=region)
+    athena = boto3.client("athena", region_name=region)
+    cat = GlueAthenaCatalog(glue, athena, "cdp", "s3://results/athena/", poll_seconds=0.01)
+    info = TableInfo("big_ones", "s3://lake/big_ones/", SCHEMA, ("year", "month"))
+    cat.create_table_as(info, "SELECT * FROM transactions")
+    first = glue.get_table(DatabaseName="cdp", Name="big_ones")["Table"]["StorageDescriptor"]["Location"]
+    cat.replace_partitions(info, "SELECT * FROM transactions WHERE year = 2020", [(2020, 1), (2020, 2)])
+    second = glue.get_table(DatabaseName="cdp", Name="big_ones")["Table"]["StorageDescriptor"]["Location"]
+    assert second.startswith("s3://lake/big_ones/run=") and second != first
+    sent = [
+        athena.get_query_execution(QueryExecutionId=q)["QueryExecution"]["Query"]
+        for q in athena.list_query_executions()["QueryExecutionIds"]
+    ]
+    (unload,) = [q for q in sent if q.startswith("UNLOAD") and "UNION ALL" in q]
+    assert "partitioned_by = ARRAY['year', 'month']" in unload
+    assert 'WHERE NOT (("year" = 2020 AND "month" = 1) OR ("year" = 2020 AND "month" = 2))' in unload
+    assert parses_as_trino(unload.split("UNLOAD (", 1)[1].rsplit(") TO", 1)[0])

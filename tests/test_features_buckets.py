@@ -30,10 +30,10 @@ def built(tmp_path_factory):
     order = f"SELECT * FROM {table} ORDER BY txn_id"
     catalog = backends.catalog
     catalog.rows_per_bucket = EVENTS  # one pass
-    whole = materialize_view(backends, "fraud_card")
+    whole = materialize_view(backends, "fraud_card", full=True)
     whole_rows = catalog.query(order).to_pylist()
     catalog.rows_per_bucket = EVENTS // 8  # 8 buckets of ~75 cards
-    split = materialize_view(backends, "fraud_card")
+    split = materialize_view(backends, "fraud_card", full=True)
     root = backends.object_store.local_path(split["location"])
     runs = {p.name.split("_")[0] for p in root.rglob("*.parquet")}
     return whole, whole_rows, split, catalog.query(order).to_pylist(), runs

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -175,6 +176,38 @@ class GlueAthenaCatalog:
         counted = self.query(f"SELECT count(*) AS n FROM {table.name}")
         return int(counted["n"][0].as_py()) if counted.num_rows else 0
 
+    def replace_partitions(
+        self,
+        table: TableInfo,
+        sql: str | Sequence[str],
+        partitions: Sequence[tuple[int | str, ...]],
+        split_by: SplitBy | None = None,
+    ) -> int:
+        """Athena rewrites the table rather than its partitions: one UNLOAD of the other partitions' rows
+        (copied, not recomputed) and `sql`'s rows to a fresh prefix, then the same atomic repointing as
+        `create_table_as`. Rows of `sql` outside the listed partitions are not detected here."""
+        current = {t.name: t for t in self.tables()}.get(table.name)
+        if current is None or not current.partition_keys:
+            raise CatalogError(f"table {table.name}: not a registered partitioned table")
+        keys = current.partition_keys
+        columns = ", ".join(f'"{name}"' for name in current.schema.names)  # partition keys last
+        listed = " OR ".join(
+            "(" + " AND ".join(f'"{k}" = {_literal(v)}' for k, v in zip(keys, values, strict=True)) + ")"
+            for values in partitions
+        )
+        kept = f"SELECT {columns} FROM {current.name}" + (f" WHERE NOT ({listed})" if listed else "")
+        prefix = f"{table.location.rstrip('/')}/run={uuid.uuid4().hex[:12]}/"
+        statements = [sql] if isinstance(sql, str) else list(sql)
+        fresh = " UNION ALL ".join(
+            f"SELECT {columns} FROM ({s}) AS fresh{i}" for i, s in enumerate(statements)
+        )
+        self._unload(f"{kept} UNION ALL {fresh}", prefix, keys)
+        self.register_table(TableInfo(current.name, prefix, current.schema, keys))
+        if not listed:
+            return 0
+        counted = self.query(f"SELECT count(*) AS n FROM {current.name} WHERE {listed}")
+        return int(counted["n"][0].as_py()) if counted.num_rows else 0
+
     def _unload(self, sql: str, prefix: str, partition_keys: tuple[str, ...] = ()) -> None:
         """UNLOAD the result of `sql` (DuckDB SQL) as ZSTD Parquet under `prefix` (Athena refuses a
         prefix that already holds objects)."""
@@ -267,3 +300,10 @@ def _arrow_type(glue: str) -> pa.DataType:
     if decimal:
         return pa.decimal128(int(decimal["precision"]), int(decimal["scale"] or 0))
     return _ARROW.get(glue.split("(")[0], pa.string())
+
+
+def _literal(value: int | str) -> str:
+    """A partition value as an SQL literal."""
+    if isinstance(value, int):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"

@@ -8,7 +8,7 @@ import re
 import shutil
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -189,6 +189,72 @@ class DuckDbCatalog:
         staging.rename(root)
         shutil.rmtree(retired, ignore_errors=True)
         self.register_table(TableInfo(table.name, table.location, schema, table.partition_keys))
+        return count
+
+    def replace_partitions(
+        self,
+        table: TableInfo,
+        sql: str | Sequence[str],
+        partitions: Sequence[tuple[int | str, ...]],
+        split_by: SplitBy | None = None,
+        memory_limit: str = "6GB",
+    ) -> int:
+        """Write the result under a staging folder (`<table>.parts`), one statement after the other,
+        check it, then swap each listed partition's folder for the new one by renames: a failed or
+        interrupted write leaves the table as it was, and each partition is switched whole."""
+        statements = [sql] if isinstance(sql, str) else list(sql)
+        _check_name(table.name)
+        current = {t.name: t for t in self.tables()}.get(table.name)
+        if current is None or not current.partition_keys:
+            raise CatalogError(f"table {table.name}: not a registered partitioned table")
+        keys = current.partition_keys
+        root = self.resolve(current.location)
+        if root is None:
+            raise CatalogError(f"table {table.name}: location {current.location} is not local")
+        folders = {Path(*(f"{k}={v}" for k, v in zip(keys, values, strict=True))) for values in partitions}
+        staging = root.with_name(root.name + ".parts")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        try:
+            with self._platform_connection(memory_limit) as con:
+                for statement in statements:
+                    schema = con.sql(f"SELECT * FROM ({statement}) LIMIT 0").to_arrow_table().schema
+                    if sorted(zip(schema.names, map(str, schema.types), strict=True)) != sorted(
+                        zip(current.schema.names, map(str, current.schema.types), strict=True)
+                    ):
+                        raise CatalogError("the result's columns are not the table's")
+                run = 0
+                for narrow in self._buckets(con, split_by):
+                    if narrow:
+                        con.execute(narrow)
+                    for statement in statements:
+                        self._copy(con, statement, staging, keys, run)
+                        run += 1
+                written = f"read_parquet('{staging.as_posix()}/**/*.parquet')"
+                files = list(staging.rglob("*.parquet"))
+                count = int(con.execute(f"SELECT count(*) FROM {written}").fetchone()[0]) if files else 0
+            outside = {f.parent.relative_to(staging) for f in files} - folders
+            if outside:
+                raise CatalogError(f"the result has rows in {len(outside)} partition(s) not listed")
+        except CatalogError as e:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise CatalogError(f"table {table.name}: {e}") from e
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        retired = root.with_name(root.name + ".retired")
+        shutil.rmtree(retired, ignore_errors=True)
+        for folder in sorted(folders):
+            old, new = root / folder, staging / folder
+            if old.exists():
+                (retired / folder).parent.mkdir(parents=True, exist_ok=True)
+                old.rename(retired / folder)
+            if new.exists():
+                old.parent.mkdir(parents=True, exist_ok=True)
+                new.rename(old)
+        shutil.rmtree(retired, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)
+        self.register_table(current)
         return count
 
     @contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -104,3 +105,18 @@ class Catalog(Protocol):
         old data or the new, never a mix. `table.schema` may be empty: it is taken from the result.
         `split_by` (optional) says the SQL may be computed piecewise (see `SplitBy`); the result is the
         same either way. Returns the number of rows written."""
+
+    def replace_partitions(
+        self,
+        table: TableInfo,
+        sql: str | Sequence[str],
+        partitions: Sequence[tuple[int | str, ...]],
+        split_by: SplitBy | None = None,
+    ) -> int:
+        """Replace the listed partitions of the registered, partitioned `table` (values of its partition
+        keys, in order) by the rows of `sql` (DuckDB SQL, the table's columns; or several SELECTs whose
+        rows together are the new partitions', which an engine may run one after the other), leaving
+        the others as they are: a listed partition no row falls in is emptied. Raises `CatalogError`
+        when the rows fall outside the listed partitions or have other columns than the table's;
+        nothing changes then. A partition is switched whole (readers see its old rows or its new ones).
+        `split_by` as for `create_table_as`. Returns the number of rows written."""
