@@ -117,7 +117,8 @@ def requests_by_route(champion: Champion, seed: int = 11) -> dict[str, list[tupl
         return e
 
     users = sorted({e["user_token"] for e in champion.events})
-    instances = champion.encoded[:20].tolist()
+    # missing values as JSON null: NaN is not a JSON number (the API answers it 400)
+    instances = [[None if v != v else v for v in row] for row in champion.encoded[:20].tolist()]
     names = list(champion.features)
     dump = json.dumps
     return {

@@ -118,7 +118,7 @@ class Settings(BaseSettings):
         30.0, gt=0, description="A request still running then is answered 504 and its work cancelled."
     )
     serve_max_concurrency: int = Field(
-        64, ge=1, description="Requests in flight per worker, /ping not counted (503 + Retry-After beyond)."
+        256, ge=1, description="Requests in flight per worker, /ping not counted (503 + Retry-After beyond)."
     )
     serve_max_connections: int = Field(1024, ge=1, description="Open connections per worker (uvicorn).")
     serve_keep_alive_seconds: float = Field(5.0, gt=0, description="Idle keep-alive connections close then.")

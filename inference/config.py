@@ -40,7 +40,7 @@ class ServingConfig:
     max_headers: int = 100  # header lines per request
     max_header_bytes: int = 16 << 10  # names and values of all headers together
     request_timeout_seconds: float = 30.0  # a request still running then is answered 504 and cancelled
-    max_concurrency: int = 64  # requests in flight per worker (`/ping` not counted); 503 beyond
+    max_concurrency: int = 256  # requests in flight per worker (`/ping` not counted); 503 beyond
     max_connections: int = 1024  # open connections per worker (uvicorn's limit_concurrency)
     keep_alive_seconds: float = 5.0  # idle keep-alive connections are closed after this
     # -- strict inputs ----------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ class RequestLimits:
     max_headers: int = 100
     max_header_bytes: int = 16 << 10
     timeout_seconds: float = 30.0
-    max_concurrency: int = 64
+    max_concurrency: int = 256
 
     @classmethod
     def from_config(cls, config: ServingConfig, timeout_seconds: float | None = None) -> RequestLimits:
