@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cdp.backends import Backends
-from cdp.catalog.port import TableInfo
+from cdp.catalog.port import PARTITION_VALUES, TableInfo
 from cdp.feedback.replies import FRAUD_FEEDBACK
 from cdp.lake.writer import parquet_bytes
 from features.offline import compute_view
@@ -168,7 +168,8 @@ def build_training_set(
             "customer_answers": written.answered,
         }
     table = training_table_name(view)
-    schema = schema.append(pa.field("split", pa.string()))
+    values = {PARTITION_VALUES: ",".join(SPLITS).encode()}  # Athena projects the three splits
+    schema = schema.append(pa.field("split", pa.string(), metadata=values))
     backends.catalog.register_table(TableInfo(table, data, schema, ("split",)))
     manifest = {
         "set_id": set_id,

@@ -267,3 +267,34 @@ def test_athena_replace_partitions_unloads_kept_and_fresh_rows_to_a_fresh_prefix
     assert "partitioned_by = ARRAY['year', 'month']" in unload
     assert 'WHERE NOT (("year" = 2020 AND "month" = 1) OR ("year" = 2020 AND "month" = 2))' in unload
     assert parses_as_trino(unload.split("UNLOAD (", 1)[1].rsplit(") TO", 1)[0])
+
+
+@mock_aws
+def test_athena_projects_year_month_as_integers_and_a_string_key_by_its_declared_values():
+    from cdp.catalog.port import PARTITION_VALUES
+
+    glue = boto3.client("glue", region_name="eu-west-1")
+    cat = GlueAthenaCatalog(glue, boto3.client("athena", region_name="eu-west-1"), "cdp", "s3://r/")
+    cat.register_table(TableInfo("monthly", "s3://lake/monthly/", SCHEMA, ("year", "month")))
+    split = pa.field("split", pa.string(), metadata={PARTITION_VALUES: b"train,validation,test"})
+    cat.register_table(
+        TableInfo("sets", "s3://lake/sets/", pa.schema([("x", pa.int64()), split]), ("split",))
+    )
+    cat.register_table(
+        TableInfo("free", "s3://lake/free/", pa.schema([("x", pa.int64()), ("day", pa.string())]), ("day",))
+    )
+
+    def described(name: str) -> tuple[dict, dict]:
+        table = glue.get_table(DatabaseName="cdp", Name=name)["Table"]
+        return table["Parameters"], {k["Name"]: k["Type"] for k in table["PartitionKeys"]}
+
+    params, keys = described("monthly")
+    assert keys == {"year": "int", "month": "int"}
+    assert (params["projection.year.range"], params["projection.month.range"]) == ("1990,2100", "1,12")
+    params, keys = described("sets")
+    assert keys == {"split": "string"}
+    assert params["projection.split.type"] == "enum"
+    assert params["projection.split.values"] == "train,validation,test"
+    assert params["storage.location.template"] == "s3://lake/sets/split=${split}"
+    params, keys = described("free")
+    assert keys == {"day": "string"} and params["projection.day.type"] == "injected"

@@ -13,6 +13,7 @@ import pyarrow as pa
 from cdp.catalog.dialect import analyst_select_to_athena, to_athena
 from cdp.catalog.port import (
     MAX_ROWS_PER_FILE,
+    PARTITION_VALUES,
     AnalystLimits,
     CatalogError,
     QueryFiles,
@@ -130,19 +131,19 @@ class GlueAthenaCatalog:
         parts = set(table.partition_keys)
         columns = [{"Name": f.name, "Type": glue_type(f.type)} for f in table.schema if f.name not in parts]
         params = {"classification": "parquet", "EXTERNAL": "TRUE"}
+        key_types = {}
         if parts:
             params["projection.enabled"] = "true"
             for key in table.partition_keys:
-                lo, hi = (1990, 2100) if key == "year" else (1, 12)
-                params[f"projection.{key}.type"] = "integer"
-                params[f"projection.{key}.range"] = f"{lo},{hi}"
+                params.update(_projection(key, _partition_field(table, key)))
+                key_types[key] = "int" if params[f"projection.{key}.type"] == "integer" else "string"
             template = "/".join(f"{k}=${{{k}}}" for k in table.partition_keys)
             params["storage.location.template"] = table.location.rstrip("/") + "/" + template
         return {
             "Name": table.name,
             "TableType": "EXTERNAL_TABLE",
             "Parameters": params,
-            "PartitionKeys": [{"Name": k, "Type": "int"} for k in table.partition_keys],
+            "PartitionKeys": [{"Name": k, "Type": key_types[k]} for k in table.partition_keys],
             "StorageDescriptor": {"Columns": columns, "Location": table.location, **_PARQUET},
         }
 
@@ -307,3 +308,24 @@ def _literal(value: int | str) -> str:
     if isinstance(value, int):
         return str(value)
     return "'" + str(value).replace("'", "''") + "'"
+
+
+_INTEGER_RANGES = {"year": (1990, 2100), "month": (1, 12)}
+
+
+def _partition_field(table: TableInfo, key: str) -> pa.Field | None:
+    index = table.schema.get_field_index(key)
+    return table.schema.field(index) if index >= 0 else None
+
+
+def _projection(key: str, field: pa.Field | None) -> dict[str, str]:
+    """Athena partition projection of one key: an integer range for year/month (and integer keys), an
+    enum of the values a string key declares in its field metadata (`PARTITION_VALUES`, e.g. a training
+    set's `split`), else `injected` (queries name the value)."""
+    if field is None or pa.types.is_integer(field.type):
+        lo, hi = _INTEGER_RANGES.get(key, (0, 2**31 - 1))
+        return {f"projection.{key}.type": "integer", f"projection.{key}.range": f"{lo},{hi}"}
+    values = (field.metadata or {}).get(PARTITION_VALUES)
+    if values:
+        return {f"projection.{key}.type": "enum", f"projection.{key}.values": values.decode()}
+    return {f"projection.{key}.type": "injected"}

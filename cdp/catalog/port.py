@@ -12,6 +12,10 @@ import pyarrow as pa
 MAX_ROWS_PER_FILE = 1_000_000
 
 
+# Field metadata of a string partition key: its values, comma-separated (Athena projects them as an enum).
+PARTITION_VALUES = b"partition_values"
+
+
 @dataclass(frozen=True)
 class TableInfo:
     """A lake table: where its Parquet files are and how they are partitioned."""
