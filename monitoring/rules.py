@@ -97,7 +97,9 @@ def drift_alarms(model_name: str, thresholds: DriftThresholds | None = None) -> 
                     namespace=NAMESPACE,
                     name=metric_name,
                     dimensions={"Model": model_name},
-                    statistic=Statistic.MAXIMUM,
+                    # the period's worst run: its highest drift, its lowest PR-AUC ratio (two monitor runs
+                    # in one period must not hide a drop behind the better one)
+                    statistic=Statistic.MAXIMUM if comparison is above else Statistic.MINIMUM,
                     period_seconds=t.period_seconds,
                 ),
                 threshold=threshold,

@@ -195,3 +195,24 @@ def test_only_complete_periods_are_evaluated(world) -> None:
     assert evaluator.period_values(alarm(1, 1)) == (None,)
     clock.now = T0 + PERIOD
     assert evaluator.period_values(alarm(1, 1)) == (B,)
+
+
+def test_a_drop_in_the_second_run_of_a_period_raises_the_labelled_pr_auc_alarm(world) -> None:
+    """Two monitor runs within one period (a fast demo): the ratio 1.04, then 0.14. The alarm watches the
+    period's worst run, so the drop is not hidden behind the better one."""
+    from monitoring.rules import LABELLED_PR_AUC_RATIO, NAMESPACE, drift_alarms
+
+    clock, metrics, evaluator, _ = world
+    (definition,) = [a for a in drift_alarms("cdp-fraud") if a.metric.name == LABELLED_PR_AUC_RATIO]
+    assert definition.metric.statistic is Statistic.MINIMUM
+    evaluator.put_alarm(definition)
+    for value, offset in ((1.04, 10), (0.14, 200)):
+        moment = datetime.fromtimestamp(clock.now + offset, UTC)
+        metrics.put_metric_data(
+            [MetricDatum(NAMESPACE, LABELLED_PR_AUC_RATIO, value, moment, {"Model": "cdp-fraud"})]
+        )
+    clock.now += PERIOD
+    evaluator.evaluate()
+    assert evaluator.state(definition.name) is ALARM
+    drift = {a.metric.name: a.metric.statistic for a in drift_alarms("cdp-fraud")}
+    assert set(drift.values()) == {Statistic.MAXIMUM, Statistic.MINIMUM}  # drift above: the period's highest
