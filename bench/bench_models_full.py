@@ -79,7 +79,7 @@ def fraud_full_size(home: Path, negative_rate: float = NEGATIVE_RATE) -> dict[st
 
     settings = Settings(home=home)
     backends = Backends(settings)
-    registry = backends.model_registry()
+    registry = backends.model_registry
     version = registry.champion(MODEL)
     if version is None:
         raise SystemExit(f"{home}: model {MODEL} has no champion (run the demo there first)")
