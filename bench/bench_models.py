@@ -103,18 +103,25 @@ def raw_columns(backends: Backends) -> pd.DataFrame:
     return backends.catalog.query(RAW_COLUMNS_SQL).to_pandas().set_index("txn_id")
 
 
-def oracle_scores(source: Path, backends: Backends, txn_ids: np.ndarray) -> np.ndarray:
+def oracle_scores(
+    source: Path, backends: Backends, txn_ids: np.ndarray, allow_missing: bool = False
+) -> np.ndarray:
     """The generator's true fraud probability of each row, joined by `txn_id`: the ground truth's rows
-    (user, card, file line) get their lake ids from the platform's own keys, as the batch job makes them."""
+    (user, card, file line) get their lake ids from the platform's own keys, as the batch job makes them.
+    An erased customer's keys are gone, so their rows get no id: with `allow_missing` they score NaN."""
     from cdp.lake.transactions import CardNumbers
 
     columns = ["line", "user", "card", "fraud_probability"]
     truth = pq.read_table(source / "ground_truth" / "transactions.parquet", columns=columns)
     cards = CardNumbers(backends.protector)
     ids = cards.columns(cards.numbers(truth["user"], truth["card"]), truth["line"])["txn_id"]
-    by_id = pd.Series(truth["fraud_probability"].to_numpy(), index=ids.to_numpy(zero_copy_only=False))
+    live = pc.is_valid(ids)  # an erased customer's rows have no id any more (and are not in the lake)
+    by_id = pd.Series(
+        truth["fraud_probability"].filter(live).to_numpy(),
+        index=ids.filter(live).to_numpy(zero_copy_only=False),
+    )
     scores = by_id.reindex(txn_ids).to_numpy()
-    if np.isnan(scores).any():
+    if not allow_missing and np.isnan(scores).any():
         raise ValueError("some test rows have no ground-truth row")
     return scores
 
