@@ -71,6 +71,9 @@ class ModelCard:
     approver: str | None = None  # empty until a named person approves it
     approved_at: str | None = None
     validations: tuple[Validation, ...] = ()
+    retired_by: str | None = None  # set once, when a model-approver retires the version
+    retired_at: str | None = None
+    retirement_reason: str | None = None
     schema: int = SCHEMA
 
     # -- evidence ---------------------------------------------------------------------------------
@@ -112,6 +115,9 @@ class ModelCard:
             approver=doc.get("approver"),
             approved_at=doc.get("approved_at"),
             validations=tuple(Validation.from_dict(v) for v in doc.get("validations") or ()),
+            retired_by=doc.get("retired_by"),
+            retired_at=doc.get("retired_at"),
+            retirement_reason=doc.get("retirement_reason"),
             schema=int(doc.get("schema", SCHEMA)),
         )
 
@@ -147,6 +153,12 @@ def record_approval(card: ModelCard, approver: str, at: datetime | None = None) 
     return replace(card, approver=approver, approved_at=moment)
 
 
+def record_retirement(card: ModelCard, by: str, reason: str, at: datetime | None = None) -> ModelCard:
+    """The card of a retired version: who retired it, when and why (the registry checked the rest)."""
+    moment = (at or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
+    return replace(card, retired_by=by, retired_at=moment, retirement_reason=reason)
+
+
 # -- Markdown ---------------------------------------------------------------------------------------------
 
 
@@ -161,6 +173,11 @@ def render_markdown(card: ModelCard) -> str:
         f"- registered by: {card.registered_by or 'unknown'} at {card.registered_at or 'unknown'}",
         f"- approver: {card.approver or 'not approved yet'}"
         + (f" at {card.approved_at}" if card.approved_at else ""),
+        *(
+            [f"- RETIRED by {card.retired_by} at {card.retired_at}: {card.retirement_reason or ''}"]
+            if card.retired_at
+            else []
+        ),
         "",
         "## Intended use",
         card.intended_use or "not stated",

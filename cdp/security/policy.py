@@ -64,6 +64,7 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "model-approve": frozenset({"model-approver"}),
     "model-reject": frozenset({"model-approver"}),
     "model-rollback": frozenset({"model-approver"}),  # approves the previous champion again
+    "model-retire": frozenset({"model-approver"}),  # ends a version's life (never the champion's)
     "promote": frozenset({"model-approver"}),
     "deploy-champion": frozenset({"model-approver"}),
     # reproduce a past fraud decision from the lake (tokens, features and scores; no PII)
