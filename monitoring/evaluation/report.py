@@ -39,6 +39,7 @@ class EvaluationReport:
     confidence_intervals: dict[str, list[float]] = field(default_factory=dict)  # name -> [low, high]
     bootstrap: dict[str, Any] = field(default_factory=dict)  # rounds, level, unit
     reconciliation: dict[str, Any] = field(default_factory=dict)  # rows_in, scored, quarantined
+    data: dict[str, Any] = field(default_factory=dict)  # the input's fingerprint (`fingerprint.py`)
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
