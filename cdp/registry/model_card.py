@@ -290,7 +290,7 @@ def _external(e: ExternalEvaluation, registrant: str | None) -> list[str]:
         shown = f"{_figure(bounds[0])}-{_figure(bounds[1])}" if bounds else ""
         out.append(f"| {name} | {_figure(value)} | {shown} |")
     if head:
-        out.append(f"(intervals: {rounds} resamples of whole {unit}s)")
+        out += ["", f"(intervals: {rounds} resamples of whole {unit}s)"]
     return out
 
 
