@@ -65,6 +65,8 @@ def test_recorded_evaluations_are_in_the_card_newest_first_with_no_personal_data
     report = json.loads((b.settings.home / "evaluations" / f"{MODEL}-v1-{platform['source'].stem}" /
                          "evaluation.json").read_text())  # fmt: skip
     assert newest.data["sha256"] == digest == report["data"]["sha256"]
+    html_page = b.settings.home / "evaluations" / f"{MODEL}-v1-{platform['source'].stem}" / "evaluation.html"
+    assert digest in html_page.read_text()
     assert newest.data["source"] == platform["source"].name
     assert (newest.rows, newest.frauds) == (report["rows"], report["frauds"]) and newest.frauds > 0
     assert newest.metrics["pr_auc"] == pytest.approx(report["metrics"]["pr_auc"])

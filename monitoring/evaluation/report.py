@@ -145,6 +145,7 @@ def render_html(report: EvaluationReport, images: dict[str, str]) -> str:
             "model": f"{report.model} v{report.version}", "input": report.source, "rows": report.rows,
             "frauds": report.frauds, "threshold": report.threshold, "alert budget": report.alert_budget,
             **{f"input {k}": v for k, v in doc["reconciliation"].items() if not isinstance(v, dict)},
+            **({"input sha256": doc["data"]["sha256"]} if doc["data"].get("sha256") else {}),
         }.items()
     )  # fmt: skip
     pictures = "".join(
