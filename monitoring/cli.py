@@ -60,13 +60,25 @@ def evaluate_command(
     model: Annotated[str, typer.Option(help="Registered model, e.g. cdp-fraud.")] = "cdp-fraud",
     version: Annotated[int | None, typer.Option(help="Model version (default: the champion).")] = None,
     out: Annotated[Path | None, typer.Option(help="Folder of evaluation.json and evaluation.html.")] = None,
+    record: Annotated[
+        bool,
+        typer.Option(
+            "--record",
+            help="Keep the summary in the version's model card as a labelled external evaluation "
+            "(needs model-approver or data-scientist).",
+        ),
+    ] = False,
 ) -> None:
     """Evaluate a model version on labelled transactions: PR-AUC, ROC-AUC, precision/recall at the
-    threshold and the alert budget, calibration, episode detection, bootstrap intervals over episodes."""
+    threshold and the alert budget, calibration, episode detection, bootstrap intervals over episodes.
+    With --record, the summary (data fingerprint, counts, figures and intervals, who, when) is added to the
+    version's model card (`cdp models card MODEL VERSION`)."""
     from cdp.backends import Backends
+    from cdp.console.access import authorized
     from inference.cli import one_line_errors
     from monitoring.evaluation import EvaluationInputError, evaluate_model
 
+    caller = authorized("record-evaluation") if record else None  # refused before any scoring
     backends = Backends()
     target = (
         out or backends.settings.home / "evaluations" / f"{model}-v{version or 'champion'}-{Path(data).stem}"
@@ -97,6 +109,15 @@ def evaluate_command(
     if r:
         console.print(f"rows in {r['rows_in']:,} = {r['scored']:,} scored + {r['quarantined']:,} quarantined")
     console.print(f"report: {target / 'evaluation.html'}  (JSON: {target / 'evaluation.json'})")
+    if caller is not None:
+        from monitoring.evaluation.card_record import record_in_card
+
+        record_in_card(backends, report, caller.id, caller.role)
+        console.print(
+            f"recorded in the model card of {report.model} v{report.version} "
+            f"(cdp models card {report.model} {report.version})",
+            highlight=False,
+        )
 
 
 @monitor_app.command("slo")

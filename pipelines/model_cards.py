@@ -27,7 +27,9 @@ if TYPE_CHECKING:
     from cdp.settings import Settings
 
 CALIBRATION_METRICS = frozenset({"brier_score", "brier", "ece"})
-EXTERNAL_MARKERS = ("oracle", "external")  # figures measured against labels from outside the training data
+# registered metrics measured against labels from outside the training data (a pipeline may log some);
+# evaluations on labelled external data run later are added by `cdp evaluate --record` (ExternalEvaluation)
+EXTERNAL_MARKERS = ("oracle", "external")
 
 _PRIVACY = "The model sees no personal data: names, addresses, card numbers and e-mails are never features."
 

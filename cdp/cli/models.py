@@ -1,5 +1,6 @@
-"""`cdp models list | show | approve | reject | history | rollback | card | inventory`: the model registry's
-versions, their approval, the champion's history, each version's model card and the model inventory."""
+"""`cdp models list | show | approve | reject | retire | history | rollback | card | inventory`: the model
+registry's versions, their approval and retirement, the champion's history, each version's model card
+and the model inventory."""
 
 from __future__ import annotations
 
@@ -86,6 +87,26 @@ def models_reject_command(
     caller = authorized("model-reject")
     reject_model(_registry(), model, version, caller.id, reason, role=caller.role)
     console.print(f"{model} v{version}: rejected")
+
+
+@models_app.command("retire")
+def models_retire_command(
+    model: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[int, typer.Argument(help="Version to retire (never the champion).")],
+    reason: Annotated[str, typer.Option(help="Why (recorded in the card and the audit log).")],
+) -> None:
+    """Retire a version for good: it is never promoted, shadowed or approved again; audited and shown in
+    its card and the inventory. Needs model-approver; not by its author; never the champion."""
+    from cdp.registry.commands import retire_model
+    from cdp.registry.port import RetiredVersionError, RetireRefusedError
+    from cdp.security.errors import AccessDenied
+
+    caller = authorized("model-retire")
+    try:
+        retire_model(_registry(), model, version, caller.id, reason, role=caller.role)
+    except (AccessDenied, RetireRefusedError, RetiredVersionError) as e:
+        refuse(e)
+    console.print(f"{model} v{version}: retired")
 
 
 @models_app.command("history")

@@ -6,6 +6,7 @@ from cdp.registry.port import (
     CHAMPION,
     PENDING,
     REJECTED,
+    RETIRED,
     ChampionEvent,
     InvalidModelNameError,
     InvalidRegistrationError,
@@ -16,6 +17,8 @@ from cdp.registry.port import (
     NoPreviousChampionError,
     ProbabilityModel,
     RegistryError,
+    RetiredVersionError,
+    RetireRefusedError,
     UnreadableVersionError,
 )
 
@@ -25,6 +28,7 @@ __all__ = [
     "CHAMPION",
     "PENDING",
     "REJECTED",
+    "RETIRED",
     "ChampionEvent",
     "InvalidModelNameError",
     "InvalidRegistrationError",
@@ -35,5 +39,7 @@ __all__ = [
     "NoPreviousChampionError",
     "ProbabilityModel",
     "RegistryError",
+    "RetireRefusedError",
+    "RetiredVersionError",
     "UnreadableVersionError",
 ]

@@ -23,7 +23,7 @@ from typing import Any
 
 from cdp.registry.audit import NO_CUSTOMER
 from cdp.registry.evidence import APPROVAL_KIND, SHADOW_KIND
-from cdp.registry.port import ModelRegistry, ModelVersion, RegistryError
+from cdp.registry.port import RETIRED, ModelRegistry, ModelVersion, RegistryError
 from cdp.security.audit.port import AuditLog
 
 AUTO_APPROVER = "policy:auto-retrain"
@@ -81,6 +81,8 @@ def check_manual_approval(
             f"--as {named!r} is not the caller ({caller_name!r}): an approver names themself"
         )
     candidate = registry.get(model_name, version)
+    if candidate.status == RETIRED:
+        raise ApprovalRefused(f"{model_name} v{version} is retired: a retired version is never approved")
     champion = registry.champion_version(model_name)
     if champion is None:
         return candidate, ["no champion yet: a first champion is approved by a person"]

@@ -1,9 +1,9 @@
-"""Audit records of model approvals, rejections and rollbacks.
+"""Audit records of model approvals, rejections, rollbacks and retirements.
 
 The audit log is keyed by customer token; a model decision concerns no customer, so it uses the
 placeholder token `-` (`NO_CUSTOMER`) and no field names. Details: model, version, reason, new status.
 Separation of duties: an approval (or a rollback, which approves the previous champion again) by the
-identity that registered the version is refused and audited as `denied`.
+identity that registered the version is refused and audited as `denied`; so is a retirement.
 
 The registries take the audit log itself or a function that opens it (`AuditSource`): reading the
 registry (`list`, `show`, `history`) must not open, and so must not write to, the audit store.
@@ -22,7 +22,12 @@ from cdp.security.errors import AccessDenied
 APPROVE_ACTION = "model-approve"
 REJECT_ACTION = "model-reject"
 ROLLBACK_ACTION = "model-rollback"
+RETIRE_ACTION = "model-retire"
 APPROVING_ACTIONS = frozenset({APPROVE_ACTION, ROLLBACK_ACTION})
+NOT_BY_THE_AUTHOR = {  # decisions the version's registrant may not take, and why
+    **dict.fromkeys(APPROVING_ACTIONS, "the identity that registered a version may not approve it"),
+    RETIRE_ACTION: "the identity that registered a version may not retire it",
+}
 NO_CUSTOMER = "-"
 
 MAX_REASON_LENGTH = 1000
@@ -72,15 +77,15 @@ def audited_decision(
 ) -> T:
     """Validate, run `decide()`, then append one audit record: `allowed` if it succeeded, `failed` if not.
 
-    For an approval or a rollback, `registrant()` gives the identity that registered the version: if it
-    is `actor`, the decision is refused (`AccessDenied`, audited `denied`). `extra` adds details (no
-    personal data)."""
+    For an approval, a rollback or a retirement, `registrant()` gives the identity that registered the
+    version: if it is `actor`, the decision is refused (`AccessDenied`, audited `denied`). `extra` adds
+    details (no personal data)."""
     validate_decision(actor, reason)
     details = {"model": model_name, "version": int(version), "reason": reason, **(extra or {})}
     try:
-        registered_by = registrant() if registrant is not None and action in APPROVING_ACTIONS else None
+        registered_by = registrant() if registrant is not None and action in NOT_BY_THE_AUTHOR else None
         if registered_by is not None and registered_by == actor:
-            why = "separation of duties: the identity that registered a version may not approve it"
+            why = f"separation of duties: {NOT_BY_THE_AUTHOR[action]}"
             audit.append(
                 actor=actor, role=role, action=action, customer_token=NO_CUSTOMER, fields=[],
                 outcome="denied", details={**details, "registered_by": registered_by, "refusal": why},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from cdp.registry.model_card import ModelCard, record_approval, render_markdown
+from cdp.registry.model_card import ModelCard, record_approval, record_retirement, render_markdown
 from cdp.registry.port import CHAMPION, ModelRegistry, ModelVersionNotFoundError
 
 
@@ -35,5 +35,18 @@ def store_approval(
     if stored is None:
         return None
     card = record_approval(ModelCard.from_dict(stored), approver, at)
+    save(registry, card)
+    return card
+
+
+def store_retirement(
+    registry: ModelRegistry, model_name: str, version: int, by: str, reason: str
+) -> ModelCard | None:
+    """Mark the version's card retired (a new revision); None when the version has no card. Called once
+    the registry has retired the version."""
+    stored = registry.load_card(model_name, version)
+    if stored is None:
+        return None
+    card = record_retirement(ModelCard.from_dict(stored), by, reason)
     save(registry, card)
     return card

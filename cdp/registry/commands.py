@@ -1,4 +1,5 @@
-"""What `cdp models list|show|approve|reject|history|rollback` do, as plain functions over a `ModelRegistry`.
+"""What `cdp models list|show|approve|reject|retire|history|rollback` do, as plain functions over a
+`ModelRegistry`.
 
 The CLI parses arguments, builds the registry (`Backends.model_registry`) and prints what these
 return; nothing here prints or exits.
@@ -86,6 +87,23 @@ def reject_model(
 ) -> ModelVersion:
     """`cdp models reject MODEL VERSION --reason ...`: Rejected (drops champion), audited `model-reject`."""
     return registry.reject(model_name, version, actor, reason, role=role)
+
+
+def retire_model(
+    registry: ModelRegistry,
+    model_name: str,
+    version: int,
+    actor: str,
+    reason: str,
+    role: str = "model-approver",
+) -> ModelVersion:
+    """`cdp models retire MODEL VERSION --reason ...`: Retired for good (never the champion, never by its
+    registrant), audited `model-retire`; the retirement is written into the version's model card."""
+    from cdp.registry.card_store import store_retirement
+
+    retired = registry.retire(model_name, version, actor, reason, role=role)
+    store_retirement(registry, model_name, version, actor, reason)
+    return retired
 
 
 def model_history(registry: ModelRegistry, model_name: str) -> list[ChampionEvent]:

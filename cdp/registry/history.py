@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from cdp.registry.port import REJECTED, ChampionEvent
+from cdp.registry.port import REJECTED, RETIRED, ChampionEvent
 
 APPROVE = "approve"
 REJECT = "reject"
@@ -106,13 +106,14 @@ def previous_champion(
     changes: Iterable[ChampionChange], current: int | None, status_of: Callable[[int], str]
 ) -> int | None:
     """The version to roll back to: walking the history back from the latest change, the first champion
-    other than `current` that has not been rejected since (`status_of(version)` gives its status)."""
+    other than `current` that has not been rejected or retired since (`status_of(version)` gives its
+    status)."""
     seen: set[int] = set()
     for change in reversed(ordered(changes)):
         for version in (change.after, change.before):
             if version is None or version == current or version in seen:
                 continue
             seen.add(version)
-            if status_of(version) != REJECTED:
+            if status_of(version) not in (REJECTED, RETIRED):
                 return version
     return None

@@ -2,7 +2,8 @@
 
 The inventory lists every version of every registered model: status, champion mark, owner, last
 validation (newest evidence in its card: the pipeline's evaluation or the promotion gate's judgement)
-and next review date (last validation + `CDP_MODEL_REVIEW_DAYS`). A version without a card is listed
+and next review date (last validation + `CDP_MODEL_REVIEW_DAYS`); a retired version is listed as such
+and is never due for review. A version without a card is listed
 with "no card": it was registered before cards existed, or outside the platform's registration paths.
 """
 
@@ -15,7 +16,7 @@ from typing import Any
 from rich.table import Table
 
 from cdp.registry.model_card import ModelCard
-from cdp.registry.port import ModelRegistry
+from cdp.registry.port import RETIRED, ModelRegistry
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,8 @@ def inventory(registry: ModelRegistry, review_days: int, now: datetime | None = 
         stored = None if version.problem else registry.load_card(version.model_name, version.version)
         card = ModelCard.from_dict(stored) if stored else None
         last = card.last_validation if card else None
-        review = card.next_review(review_days) if card else None
+        retired = version.status == RETIRED
+        review = card.next_review(review_days) if card and not retired else None
         entries.append(
             InventoryEntry(
                 model_name=version.model_name,
@@ -68,7 +70,7 @@ def inventory_table(entries: list[InventoryEntry]) -> Table:
     table = Table("model", "version", "status", "champion", "owner", "approver", "last validation",
                   "next review", title="model inventory")  # fmt: skip
     for e in entries:
-        review = e.next_review or "not validated"
+        review = e.next_review or ("retired" if e.status == RETIRED else "not validated")
         last = f"{e.last_validation[:10]} ({e.last_validated_by})" if e.last_validation else ""
         table.add_row(
             e.model_name, str(e.version), e.status, "*" if e.champion else "", e.owner or "no card",

@@ -31,6 +31,7 @@ from cdp.registry import history as champions
 from cdp.registry.audit import (
     APPROVE_ACTION,
     REJECT_ACTION,
+    RETIRE_ACTION,
     ROLLBACK_ACTION,
     AuditSource,
     LazyAudit,
@@ -45,6 +46,7 @@ from cdp.registry.port import (
     CHAMPION,
     PENDING,
     REJECTED,
+    RETIRED,
     ApprovalStatus,
     ChampionEvent,
     InvalidRegistrationError,
@@ -52,6 +54,8 @@ from cdp.registry.port import (
     ModelVersion,
     ModelVersionNotFoundError,
     NoPreviousChampionError,
+    champion_retire_refusal,
+    retired_refusal,
     validate_model_name,
 )
 from cdp.registry.scoring import NotAProbabilityModelError, check_lineage_features
@@ -330,6 +334,8 @@ class MlflowModelRegistry:
     ) -> ModelVersion:
         def decide() -> ModelVersion:
             mv = self._model_version(model_name, version)
+            if dict(mv.tags).get(STATUS_TAG) == RETIRED:
+                raise retired_refusal(model_name, version)
             before = self.champion_version(model_name)
             self._client.set_model_version_tag(model_name, mv.version, STATUS_TAG, APPROVED)
             self._client.set_model_version_tag(model_name, mv.version, REASON_TAG, reason)
@@ -372,6 +378,28 @@ class MlflowModelRegistry:
             version=version, reason=reason, decide=decide,
         )  # fmt: skip
 
+    def retire(
+        self, model_name: str, version: int, actor: str, reason: str, *, role: str = "model-approver"
+    ) -> ModelVersion:
+        def decide() -> ModelVersion:
+            mv = self._model_version(model_name, version)
+            if dict(mv.tags).get(STATUS_TAG) == RETIRED:
+                raise retired_refusal(model_name, version)
+            if self.champion_version(model_name) == int(version):
+                raise champion_retire_refusal(model_name, version)
+            self._drop_challenger_of(model_name, int(version))
+            self._client.set_model_version_tag(model_name, mv.version, STATUS_TAG, RETIRED)
+            self._client.set_model_version_tag(model_name, mv.version, REASON_TAG, reason)
+            return self.get(model_name, version)
+
+        def registrant() -> str | None:
+            return dict(self._model_version(model_name, version).tags).get(REGISTERED_BY_TAG)
+
+        return audited_decision(
+            self._audit, action=RETIRE_ACTION, actor=actor, role=role, model_name=model_name,
+            version=version, reason=reason, decide=decide, registrant=registrant,
+        )  # fmt: skip
+
     # -- challenger and evidence ----------------------------------------------------------------------
     def set_challenger(
         self, model_name: str, version: int, actor: str, reason: str, *, role: str = "model-approver"
@@ -379,6 +407,8 @@ class MlflowModelRegistry:
         def decide() -> ModelVersion:
             mv = self._model_version(model_name, version)
             status = dict(mv.tags).get(STATUS_TAG, PENDING)
+            if status == RETIRED:
+                raise retired_refusal(model_name, version)
             if status != PENDING:
                 raise InvalidRegistrationError(
                     f"v{int(version)} is {status}: only a pending version challenges"

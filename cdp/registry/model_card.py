@@ -6,6 +6,10 @@ version is registered and updated as evidence arrives: each validation (the pipe
 test split, the promotion gate's judgement on an unseen holdout) adds its metrics, calibration and
 fairness figures; an approval records the approver (`record_approval`), who is never the registrant.
 
+A labelled external evaluation (`cdp evaluate ... --record`: the version scored on labelled data brought
+from outside its training, e.g. a bank's own confirmed frauds) is kept as an `ExternalEvaluation`, newest
+first: the data's fingerprint and counts, the figures with their bootstrap intervals, who ran it and when.
+
 Everything in a card is aggregate: metrics, feature names, group rates of groups with enough customers.
 The registry refuses a card that looks like it holds personal data.
 """
@@ -55,6 +59,40 @@ class Validation:
 
 
 @dataclass(frozen=True)
+class ExternalEvaluation:
+    """The version measured on labelled data from outside its training: what data (by fingerprint and
+    counts, never its rows), which figures with which bootstrap intervals, by whom and when."""
+
+    at: str  # ISO date-time, UTC
+    by: str  # the identity that ran and recorded it
+    role: str
+    data: Mapping[str, Any]  # source (a file's name or a lake table), sha256 and what it hashes, time range
+    rows: int
+    frauds: int
+    threshold: float
+    alert_budget: float
+    metrics: Mapping[str, float | None] = field(default_factory=dict)
+    intervals: Mapping[str, list[float]] = field(default_factory=dict)  # name -> [low, high]
+    bootstrap: Mapping[str, Any] = field(default_factory=dict)  # rounds, level, unit
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> ExternalEvaluation:
+        return cls(
+            at=str(doc["at"]),
+            by=str(doc["by"]),
+            role=str(doc.get("role", "")),
+            data=dict(doc.get("data") or {}),
+            rows=int(doc.get("rows", 0)),
+            frauds=int(doc.get("frauds", 0)),
+            threshold=float(doc.get("threshold", 0.0)),
+            alert_budget=float(doc.get("alert_budget", 0.0)),
+            metrics=dict(doc.get("metrics") or {}),
+            intervals={str(k): [float(x) for x in v] for k, v in (doc.get("intervals") or {}).items()},
+            bootstrap=dict(doc.get("bootstrap") or {}),
+        )
+
+
+@dataclass(frozen=True)
 class ModelCard:
     """Intended use, data, features, evidence, limitations and accountability of one model version."""
 
@@ -71,6 +109,10 @@ class ModelCard:
     approver: str | None = None  # empty until a named person approves it
     approved_at: str | None = None
     validations: tuple[Validation, ...] = ()
+    external_evaluations: tuple[ExternalEvaluation, ...] = ()  # newest first
+    retired_by: str | None = None  # set once, when a model-approver retires the version
+    retired_at: str | None = None
+    retirement_reason: str | None = None
     schema: int = SCHEMA
 
     # -- evidence ---------------------------------------------------------------------------------
@@ -94,6 +136,7 @@ class ModelCard:
         doc = asdict(self)
         doc["limitations"] = list(self.limitations)
         doc["validations"] = [asdict(v) for v in self.validations]
+        doc["external_evaluations"] = [asdict(e) for e in self.external_evaluations]
         return doc
 
     @classmethod
@@ -112,6 +155,12 @@ class ModelCard:
             approver=doc.get("approver"),
             approved_at=doc.get("approved_at"),
             validations=tuple(Validation.from_dict(v) for v in doc.get("validations") or ()),
+            external_evaluations=tuple(
+                ExternalEvaluation.from_dict(e) for e in doc.get("external_evaluations") or ()
+            ),
+            retired_by=doc.get("retired_by"),
+            retired_at=doc.get("retired_at"),
+            retirement_reason=doc.get("retirement_reason"),
             schema=int(doc.get("schema", SCHEMA)),
         )
 
@@ -147,6 +196,18 @@ def record_approval(card: ModelCard, approver: str, at: datetime | None = None) 
     return replace(card, approver=approver, approved_at=moment)
 
 
+def record_external_evaluation(card: ModelCard, evaluation: ExternalEvaluation) -> ModelCard:
+    """The card with one more labelled external evaluation (kept newest first)."""
+    ordered = sorted((evaluation, *card.external_evaluations), key=lambda e: e.at, reverse=True)
+    return replace(card, external_evaluations=tuple(ordered))
+
+
+def record_retirement(card: ModelCard, by: str, reason: str, at: datetime | None = None) -> ModelCard:
+    """The card of a retired version: who retired it, when and why (the registry checked the rest)."""
+    moment = (at or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
+    return replace(card, retired_by=by, retired_at=moment, retirement_reason=reason)
+
+
 # -- Markdown ---------------------------------------------------------------------------------------------
 
 
@@ -161,6 +222,11 @@ def render_markdown(card: ModelCard) -> str:
         f"- registered by: {card.registered_by or 'unknown'} at {card.registered_at or 'unknown'}",
         f"- approver: {card.approver or 'not approved yet'}"
         + (f" at {card.approved_at}" if card.approved_at else ""),
+        *(
+            [f"- RETIRED by {card.retired_by} at {card.retired_at}: {card.retirement_reason or ''}"]
+            if card.retired_at
+            else []
+        ),
         "",
         "## Intended use",
         card.intended_use or "not stated",
@@ -191,8 +257,41 @@ def render_markdown(card: ModelCard) -> str:
         lines += _figures("Metrics on a labelled external evaluation", v.external)
         lines += _figures("Calibration", v.calibration)
         lines += _fairness(v.fairness)
+    lines += ["", "## Labelled external evaluations"]
+    if not card.external_evaluations:
+        lines.append("None recorded (`cdp evaluate --model MODEL --version N --record LABELLED_DATA`).")
+    for e in card.external_evaluations:
+        lines += _external(e, card.registered_by)
     lines += ["", "## Limitations", *[f"- {x}" for x in card.limitations or ("none stated",)], ""]
     return "\n".join(lines)
+
+
+def _external(e: ExternalEvaluation, registrant: str | None) -> list[str]:
+    """One external evaluation: who, on what data, the figures with their bootstrap intervals."""
+    who = "the registrant itself" if registrant and e.by == registrant else "independent of the registrant"
+    d = e.data
+    span = f", {d['first_ts']} to {d['last_ts']}" if d.get("first_ts") and d.get("last_ts") else ""
+    level = e.bootstrap.get("level")
+    unit = e.bootstrap.get("unit", "row")
+    rounds = e.bootstrap.get("rounds", "?")
+    head = f"{level:.0%} bootstrap interval" if isinstance(level, int | float) and level else ""
+    out = [
+        "",
+        f"### {e.at}, by {e.by} ({e.role}; {who})",
+        f"On: {d.get('source') or 'unnamed data'}, {e.rows:,} labelled rows, {e.frauds:,} frauds{span}",
+        f"- data fingerprint: sha256 {d.get('sha256', 'n/a')} (of the {d.get('hashed', 'data')})",
+        f"- threshold {_figure(e.threshold)}, alert budget {_figure(e.alert_budget * 100)}% of rows",
+        "",
+        f"| figure | value | {head or 'interval'} |",
+        "|---|---|---|",
+    ]
+    for name, value in e.metrics.items():
+        bounds = e.intervals.get(name)
+        shown = f"{_figure(bounds[0])}-{_figure(bounds[1])}" if bounds else ""
+        out.append(f"| {name} | {_figure(value)} | {shown} |")
+    if head:
+        out += ["", f"(intervals: {rounds} resamples of whole {unit}s)"]
+    return out
 
 
 def _figure(value: object) -> str:

@@ -13,6 +13,10 @@ Lifecycle of a version:
   no champion until another version is approved (nothing is silently promoted in its place).
 - `save_card` keeps a new revision of the version's model card (JSON + Markdown, `cdp.registry.model_card`)
   and `load_card` reads the newest: written at registration, updated by each validation and approval.
+- `retire` ends a version's life: status `Retired`, kept for the record, never approved, made challenger
+  or rolled back to again (`RetiredVersionError`). Only a model-approver who did not register it may retire
+  it (audited as `model-retire`), and never the current champion (`RetireRefusedError`: approve another
+  version or roll back first). Retiring the challenger drops its alias.
 - `rollback` approves the previous champion again (the one serving before the current one took over, or
   before the champion was rejected), through the same audited approval path.
 - `set_challenger` gives a PendingManualApproval version that passed the promotion gate the `challenger`
@@ -46,6 +50,7 @@ if TYPE_CHECKING:
 PENDING = "PendingManualApproval"
 APPROVED = "Approved"
 REJECTED = "Rejected"
+RETIRED = "Retired"  # a registry status, not a registration one: set only by `retire`
 APPROVAL_STATUSES = (PENDING, APPROVED, REJECTED)
 ApprovalStatus = Literal["PendingManualApproval", "Approved", "Rejected"]
 CHAMPION = "champion"
@@ -75,6 +80,27 @@ class InvalidRegistrationError(RegistryError, ValueError):
 class UnreadableVersionError(RegistryError):
     """A registered version whose description cannot be read (its metrics report is missing or malformed,
     its model location is absent). The message is one line naming the version (its ARN in SageMaker)."""
+
+
+class RetiredVersionError(RegistryError):
+    """The version is retired: it is never approved, made challenger or retired again."""
+
+
+class RetireRefusedError(RegistryError):
+    """The version may not be retired now (it is the champion)."""
+
+
+def retired_refusal(model_name: str, version: int) -> RetiredVersionError:
+    return RetiredVersionError(
+        f"{model_name} v{int(version)} is retired: a retired version is never promoted, shadowed or approved"
+    )
+
+
+def champion_retire_refusal(model_name: str, version: int) -> RetireRefusedError:
+    return RetireRefusedError(
+        f"{model_name} v{int(version)} is the champion: approve another version or roll back before "
+        "retiring it"
+    )
 
 
 class NoPreviousChampionError(RegistryError, LookupError):
@@ -231,6 +257,14 @@ class ModelRegistry(Protocol):
         self, model_name: str, version: int, actor: str, reason: str, *, role: str = "model-approver"
     ) -> ModelVersion:
         """Mark the version Rejected (dropping the champion alias if it held it); audited."""
+        ...
+
+    def retire(
+        self, model_name: str, version: int, actor: str, reason: str, *, role: str = "model-approver"
+    ) -> ModelVersion:
+        """Mark the version Retired (dropping the challenger alias if it held it); audited as `model-retire`.
+        `AccessDenied` (audited) for its registrant; `RetireRefusedError` for the champion;
+        `RetiredVersionError` when it is retired already."""
         ...
 
     def history(self, model_name: str) -> list[ChampionEvent]:

@@ -27,15 +27,24 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from cdp.objectstore.port import ObjectStoreError
-from cdp.registry.port import Lineage, ModelVersion, UnreadableVersionError
+from cdp.registry.port import RETIRED, Lineage, ModelVersion, UnreadableVersionError
 
 if TYPE_CHECKING:
     from cdp.objectstore.port import ObjectStore
 
 REGISTRATION_URI = "registration_uri"  # CustomerMetadataProperties key of this adapter's packages
 REGISTERED_BY = "registered_by"  # CustomerMetadataProperties key: the registering identity
+RETIRED_KEY = "cdp:retired"  # CustomerMetadataProperties key: when the (Rejected) package was retired
 FEATURES_FILE = "features.json"  # written by the training scripts into the model folder
 _MAX_FEATURES_FILE = 1 << 20
+
+
+def package_status(package: Mapping[str, Any]) -> str:
+    """The port's status of a package: its `ModelApprovalStatus`, or `Retired` when it carries the
+    retirement mark (a retired package is Rejected for SageMaker)."""
+    if RETIRED_KEY in (package.get("CustomerMetadataProperties") or {}):
+        return RETIRED
+    return str(package["ModelApprovalStatus"])
 
 
 class PackageReader:
@@ -75,7 +84,7 @@ class PackageReader:
         return ModelVersion(
             model_name=str(package["ModelPackageGroupName"]),
             version=version,
-            status=str(package["ModelApprovalStatus"]),
+            status=package_status(package),
             is_champion=champion == version,
             metrics=metrics,
             params=params,

@@ -8,6 +8,10 @@ One model = one model package group; one version = one model package (SageMaker 
   SageMaker, so the feature list, params and plot locations live in `registration.json` beside it), the
   run and commit also in `MetadataProperties` (`GeneratedBy`, `CommitId`) as a pipeline would set them.
   Packages registered by a pipeline's RegisterModel step are read too (`cdp.registry.sagemaker_packages`);
+- retirement: `ModelApprovalStatus` Rejected (nothing deploys it, SageMaker's own consoles and rules see
+  it as not approved) plus the `CustomerMetadataProperties` key `cdp:retired` (when): this adapter reads
+  such a package as `Retired`. Metadata rather than a package tag: `DescribeModelPackage` returns it, so
+  reading a status costs no extra call;
 - champion: the group tag `cdp-champion` holding the version. A tag rather than "the latest Approved
   package" so that approving an older version (a rollback) makes it the champion, as locally;
 - artifacts: `s3://<bucket>/<prefix>/<model>/<registration id>/` with `model.tar.gz` (the model folder,
@@ -29,7 +33,7 @@ import json
 import tempfile
 import uuid
 from collections.abc import Iterator, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -40,6 +44,7 @@ from cdp.registry import history as champions
 from cdp.registry.audit import (
     APPROVE_ACTION,
     REJECT_ACTION,
+    RETIRE_ACTION,
     ROLLBACK_ACTION,
     AuditSource,
     LazyAudit,
@@ -54,6 +59,7 @@ from cdp.registry.port import (
     CHAMPION,
     PENDING,
     REJECTED,
+    RETIRED,
     ApprovalStatus,
     ChampionEvent,
     InvalidRegistrationError,
@@ -62,9 +68,17 @@ from cdp.registry.port import (
     ModelVersionNotFoundError,
     NoPreviousChampionError,
     UnreadableVersionError,
+    champion_retire_refusal,
+    retired_refusal,
     validate_model_name,
 )
-from cdp.registry.sagemaker_packages import REGISTERED_BY, PackageReader, metrics_report
+from cdp.registry.sagemaker_packages import (
+    REGISTERED_BY,
+    RETIRED_KEY,
+    PackageReader,
+    metrics_report,
+    package_status,
+)
 from cdp.registry.scoring import BoosterModel, check_lineage_features, load_scoring_model
 from cdp.registry.sources import local_model_dir
 
@@ -236,7 +250,7 @@ class SageMakerModelRegistry:
             return ModelVersion(
                 model_name=str(package["ModelPackageGroupName"]),
                 version=version,
-                status=str(package["ModelApprovalStatus"]),
+                status=package_status(package),
                 is_champion=champion == version,
                 metrics={},
                 params={},
@@ -394,6 +408,8 @@ class SageMakerModelRegistry:
     ) -> ModelVersion:
         def decide() -> ModelVersion:
             package, group_arn = self._describe_package(model_name, version)
+            if package_status(package) == RETIRED:
+                raise retired_refusal(model_name, version)
             before = self._champion_number(group_arn)
             self._set_status(package, APPROVED, reason)
             # the status is set before the tag moves, so the champion is always an Approved version
@@ -434,13 +450,42 @@ class SageMakerModelRegistry:
             version=version, reason=reason, decide=decide,
         )  # fmt: skip
 
+    def retire(
+        self, model_name: str, version: int, actor: str, reason: str, *, role: str = "model-approver"
+    ) -> ModelVersion:
+        def decide() -> ModelVersion:
+            package, group_arn = self._describe_package(model_name, version)
+            if package_status(package) == RETIRED:
+                raise retired_refusal(model_name, version)
+            if self._champion_number(group_arn) == int(version):
+                raise champion_retire_refusal(model_name, version)
+            self._drop_challenger_of(group_arn, int(version))
+            when = datetime.now(UTC).isoformat(timespec="seconds")
+            metadata = {**(package.get("CustomerMetadataProperties") or {}), RETIRED_KEY: when}
+            self._sm.update_model_package(
+                ModelPackageArn=package["ModelPackageArn"], ModelApprovalStatus=REJECTED,
+                ApprovalDescription=reason, CustomerMetadataProperties=metadata,
+            )  # fmt: skip
+            return self.get(model_name, version)
+
+        def registrant() -> str | None:
+            package, _ = self._describe_package(model_name, version)
+            return (package.get("CustomerMetadataProperties") or {}).get(REGISTERED_BY) or None
+
+        return audited_decision(
+            self._audit, action=RETIRE_ACTION, actor=actor, role=role, model_name=model_name,
+            version=version, reason=reason, decide=decide, registrant=registrant,
+        )  # fmt: skip
+
     # -- challenger and evidence ----------------------------------------------------------------------
     def set_challenger(
         self, model_name: str, version: int, actor: str, reason: str, *, role: str = "model-approver"
     ) -> ModelVersion:
         def decide() -> ModelVersion:
             package, group_arn = self._describe_package(model_name, version)
-            status = str(package["ModelApprovalStatus"])
+            status = package_status(package)
+            if status == RETIRED:
+                raise retired_refusal(model_name, version)
             if status != PENDING:
                 raise InvalidRegistrationError(
                     f"v{int(version)} is {status}: only a pending version challenges"

@@ -64,6 +64,9 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "model-approve": frozenset({"model-approver"}),
     "model-reject": frozenset({"model-approver"}),
     "model-rollback": frozenset({"model-approver"}),  # approves the previous champion again
+    "model-retire": frozenset({"model-approver"}),  # ends a version's life (never the champion's)
+    # an evaluation on labelled external data kept in the version's model card (`cdp evaluate --record`)
+    "record-evaluation": frozenset({"model-approver", "data-scientist"}),
     "promote": frozenset({"model-approver"}),
     "deploy-champion": frozenset({"model-approver"}),
     # reproduce a past fraud decision from the lake (tokens, features and scores; no PII)

@@ -6,7 +6,9 @@
 `evaluate_model` scores the input with `inference.batch_scoring.score_transactions` (the same features,
 encoding and threshold as batch scoring), then `evaluate_scored` measures: PR-AUC, ROC-AUC, precision and
 recall at the version's threshold and at the alert budget (the promotion policy's), calibration (reliability
-bins, Brier, ECE), per-episode detection, and bootstrap intervals over fraud episodes.
+bins, Brier, ECE), per-episode detection, and bootstrap intervals over fraud episodes; the report names the
+data by its fingerprint (`fingerprint.py`). `card_record.record_in_card` keeps a summary in the version's
+model card (`cdp evaluate --record`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from monitoring.evaluation.fingerprint import data_fingerprint
 from monitoring.evaluation.metrics import (
     EvaluationInputError,
     at_budget,
@@ -134,6 +137,7 @@ def evaluate_model(
         episode_gap_hours=s.evaluate_episode_gap_hours,
         bootstrap_rounds=s.evaluate_bootstrap_rounds,
     )
+    report.data = data_fingerprint(data, scores)
     if out_dir is not None:
         write_report(report, scores, Path(out_dir))
     return report

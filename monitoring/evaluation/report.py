@@ -39,6 +39,7 @@ class EvaluationReport:
     confidence_intervals: dict[str, list[float]] = field(default_factory=dict)  # name -> [low, high]
     bootstrap: dict[str, Any] = field(default_factory=dict)  # rounds, level, unit
     reconciliation: dict[str, Any] = field(default_factory=dict)  # rows_in, scored, quarantined
+    data: dict[str, Any] = field(default_factory=dict)  # the input's fingerprint (`fingerprint.py`)
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -144,6 +145,7 @@ def render_html(report: EvaluationReport, images: dict[str, str]) -> str:
             "model": f"{report.model} v{report.version}", "input": report.source, "rows": report.rows,
             "frauds": report.frauds, "threshold": report.threshold, "alert budget": report.alert_budget,
             **{f"input {k}": v for k, v in doc["reconciliation"].items() if not isinstance(v, dict)},
+            **({"input sha256": doc["data"]["sha256"]} if doc["data"].get("sha256") else {}),
         }.items()
     )  # fmt: skip
     pictures = "".join(

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from cdp.backends import Backends
 from cdp.registry.audit import MAX_REASON_LENGTH
 from cdp.registry.evidence import CHALLENGER_KIND
-from cdp.registry.port import PENDING, ModelVersion
+from cdp.registry.port import PENDING, RETIRED, ModelVersion
 from monitoring.promotion import scoring
 from monitoring.promotion.artifacts import artifact_findings
 from monitoring.promotion.card_evidence import record_judgement
@@ -68,6 +68,9 @@ def promote(
             )
     else:
         candidate = registry.get(model_name, candidate_version)
+        if candidate.status == RETIRED:
+            reason = f"v{candidate.version} is retired: a retired version is never promoted again"
+            return _undecided(model_name, candidate.version, champion_number, reason, dry_run)
         if candidate.status != PENDING:
             reason = f"v{candidate.version} is {candidate.status}, not PendingManualApproval"
             return _undecided(model_name, candidate.version, champion_number, reason, dry_run)

@@ -585,3 +585,67 @@ def test_a_model_card_with_personal_data_is_refused(registry: ModelRegistry, mod
     with pytest.raises(InvalidRegistrationError, match="model card"):
         registry.save_card(name, 1, {"owner": "fraud"}, "# card for 4111111111111111")
     assert registry.load_card(name, 1) is None
+
+
+# -- retirement -------------------------------------------------------------------------------------------
+from cdp.registry import RETIRED, RetiredVersionError, RetireRefusedError  # noqa: E402
+
+
+def test_retire_ends_a_version_for_good_never_the_champion_never_by_its_author(
+    harness: Harness, model_dir: Path
+) -> None:
+    registry = harness.registry
+    name = fresh_name()
+    for _ in range(3):
+        register(registry, name, model_dir, registered_by="ml-pipeline")
+    registry.approve(name, 1, "approver-1", "first release")
+    registry.approve(name, 2, "approver-1", "retrained")
+    registry.set_challenger(name, 3, "promotion-gate", "passed the gate")
+
+    with pytest.raises(RetireRefusedError, match="is the champion"):
+        registry.retire(name, 2, "approver-1", "superseded")
+    with pytest.raises(AccessDenied, match="may not retire it"):
+        registry.retire(name, 1, "ml-pipeline", "superseded")
+    assert registry.get(name, 1).status == APPROVED
+
+    retired = registry.retire(name, 1, "approver-1", "superseded by v2, drifted")
+    assert (retired.status, retired.status_reason) == (RETIRED, "superseded by v2, drifted")
+    assert [v.status for v in registry.list(name)] == [RETIRED, APPROVED, PENDING]
+    assert registry.retire(name, 3, "approver-1", "abandoned").is_challenger is False
+    assert registry.challenger_version(name) is None  # retiring the challenger drops its alias
+
+    for attempt in (
+        lambda: registry.approve(name, 1, "approver-1", "bring it back"),
+        lambda: registry.set_challenger(name, 3, "promotion-gate", "again"),
+        lambda: registry.retire(name, 1, "approver-1", "twice"),
+    ):
+        with pytest.raises(RetiredVersionError, match="is retired"):
+            attempt()
+    assert registry.champion_version(name) == 2
+    with pytest.raises(NoPreviousChampionError):  # v1, the only earlier champion, is retired
+        registry.rollback(name, "approver-1", "v2 drifts")
+
+    outcomes = [
+        (r.action, r.actor, r.outcome) for r in audit_records(harness, name) if r.action == "model-retire"
+    ]
+    assert outcomes == [
+        ("model-retire", "approver-1", "failed"), ("model-retire", "ml-pipeline", "denied"),
+        ("model-retire", "approver-1", "allowed"), ("model-retire", "approver-1", "allowed"),
+        ("model-retire", "approver-1", "failed"),
+    ]  # fmt: skip
+
+
+def test_a_retired_sagemaker_package_is_rejected_for_sagemaker_and_marked(
+    harness: Harness, model_dir: Path
+) -> None:
+    if harness.kind != "aws":
+        pytest.skip("SageMaker's own view of a retired package")
+    registry = harness.registry
+    name = fresh_name()
+    register(registry, name, model_dir)
+    registry.retire(name, 1, "approver-1", "never released")
+    group = registry._sm.describe_model_package_group(ModelPackageGroupName=name)["ModelPackageGroupArn"]  # type: ignore[attr-defined]
+    package = registry._sm.describe_model_package(ModelPackageName=registry._package_arn(group, 1))  # type: ignore[attr-defined]
+    assert package["ModelApprovalStatus"] == REJECTED
+    assert "cdp:retired" in package["CustomerMetadataProperties"]
+    assert package["CustomerMetadataProperties"].get("registration_uri")  # the rest of the metadata kept
