@@ -24,6 +24,7 @@ import aws_cdk as cdk
 
 from cdp.aws_resources import DATA_KEYS_TABLE, AwsResources
 from cdp.settings import Settings, get_settings
+from infra.audit_grants import AuditResources
 from infra.data_plane import DataPlaneStack
 from infra.delivery import DeliveryStack, DeployTarget, SourceRepository
 from infra.governance import GovernanceStack
@@ -135,6 +136,9 @@ def build_stacks(app: cdk.App, settings: Settings | None = None) -> CdpStacks:
         access_logs=data.access_logs,
         transactions_table=data.transactions_table,
         stream=data.stream,
+        audit=AuditResources(
+            data.audit_table, data.audit_checkpoints, data.tables[DATA_KEYS_TABLE], data.key
+        ),
         env=env,
     )
     stacks = CdpStacks(data, ml, delivery, loop, governance, runtime)
