@@ -4,6 +4,8 @@ Context (`cdk synth -c key=value`, or `python -m infra -c key=value`):
 - `connectionArn` (required): the CodeConnections connection to the Git host;
 - `repository` (required): `owner/name` of the platform's repository;
 - `branch` (default `main`), `endpointInstanceType` (default `ml.m5.large`);
+- `quickSight` (default `true`): `false` leaves the dashboards' QuickSight data source and datasets out
+  (for an account without a QuickSight subscription, where their creation would fail);
 - `account` (optional): the account the stacks are for (dev, or the target of a pipeline deploy);
 - `stagingAccount` and `prodAccount` (optional, both or neither): the pipeline then deploys the app to
   staging, waits for a manual approval, then deploys to prod (each account bootstrapped with
@@ -86,7 +88,8 @@ def build_stacks(app: cdk.App, settings: Settings | None = None) -> CdpStacks:
     source = SourceRepository.parse(
         _context(app, "connectionArn"), _context(app, "repository"), _context(app, "branch", "main")
     )
-    data = DataPlaneStack(app, "CdpDataPlane", names=names, env=env)
+    quick_sight = _context(app, "quickSight", "true").lower() != "false"
+    data = DataPlaneStack(app, "CdpDataPlane", names=names, quick_sight=quick_sight, env=env)
     ml = MlPlatformStack(app, "CdpMlPlatform", key=data.key, lake=data.lake, env=env)
     delivery = DeliveryStack(
         app,

@@ -1,7 +1,7 @@
-"""The data plane: the platform's KMS key, S3 lake, Glue database, Athena workgroups (the platform's and the
-analysts', with the analyst role), Kinesis stream, DynamoDB tables (the audit log's among them) and the
-audit checkpoints' Object Lock bucket, every one encrypted with the customer-managed key. Names come from
-`cdp.aws_resources`, as the adapters' do."""
+"""The data plane: the platform's KMS key, S3 lake, Glue database, Athena workgroups (the platform's and
+the analysts', with the analyst role), the dashboards' QuickSight data source and datasets, Kinesis stream,
+DynamoDB tables (the audit log's among them) and the audit checkpoints' Object Lock bucket, every one
+encrypted with the customer-managed key. Names come from `cdp.aws_resources`, as the adapters' do."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from cdp.security.audit.dynamodb import PARTITION_KEY as AUDIT_PARTITION_KEY
 from cdp.security.audit.dynamodb import SORT_KEY as AUDIT_SORT_KEY
 from infra.analyst_access import AnalystAccess
 from infra.nag_rules import suppress, suppress_no_replication
+from infra.quicksight import QuickSightDatasets
 from infra.table_specs import table_specs
 
 # How long each audit checkpoint is locked (compliance mode: the period cannot be shortened); seven years,
@@ -31,7 +32,9 @@ AUDIT_CHECKPOINT_RETENTION_DAYS = 7 * 365
 class DataPlaneStack(Stack):
     """Storage and streaming. Stateful resources are retained when the stack is deleted."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, names: AwsResources, **kwargs) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, names: AwsResources, quick_sight: bool = True, **kwargs
+    ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.key = kms.Key(
             self,
@@ -119,6 +122,14 @@ class DataPlaneStack(Stack):
             ),
         )
         self.analysts = AnalystAccess(self, "Analysts", names=names, key=self.key, lake=self.lake)
+        # the dashboards' QuickSight data source and datasets (an account with QuickSight subscribed)
+        self.quick_sight = (
+            QuickSightDatasets(
+                self, "QuickSight", names=names, key=self.key, lake=self.lake, workgroup=self.workgroup
+            )
+            if quick_sight
+            else None
+        )
         self.stream = kinesis.Stream(
             self,
             "Transactions",
