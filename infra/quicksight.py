@@ -112,7 +112,7 @@ class QuickSightDatasets(Construct):
                 disable_ssl=source["SslProperties"]["DisableSsl"]
             ),
         )
-        self.data_source.add_dependency(workgroup)
+        self.data_source.add_resource_dependency(workgroup)
         self.data_source.node.add_dependency(self.role)  # the role and its grants exist before the source
         self.data_sets: dict[str, quicksight.CfnDataSet] = {}
         for body in doc["DataSets"]:
@@ -128,7 +128,7 @@ class QuickSightDatasets(Construct):
             # the API's nested bodies as they are (CloudFormation's property names are the API's)
             for name in ("PhysicalTableMap", "Permissions"):
                 data_set.add_property_override(name, body[name])
-            data_set.add_dependency(self.data_source)
+            data_set.add_resource_dependency(self.data_source)
             self.data_sets[body["Name"]] = data_set
         if set(self.data_sets) != set(DATASETS):
             raise ValueError("the QuickSight definition and its aggregate tables disagree")

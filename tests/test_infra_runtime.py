@@ -752,3 +752,30 @@ def test_the_architecture_diagram_is_generated_from_the_templates(synth) -> None
     }
     assert ("CdpRuntime", "CdpDataPlane") in edges and ("CdpMonitoringLoop", "CdpDelivery") in edges
     assert ("CdpDataPlane", "CdpRuntime") not in edges  # the data plane depends on nothing
+
+
+def test_the_readme_picture_is_the_one_synthesised_from_the_tested_context(synth) -> None:
+    """README.md's copy of the picture is `python -m infra.diagram` of the app in the tested context (the
+    deploy pipeline with staging and prod); regenerate it with the command in the message."""
+    from infra.diagram import mermaid, readme_picture
+    from tests.infra_synth import CONTEXT
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    context = " ".join(f"-c {key}={value}" for key, value in CONTEXT.items())
+    assert readme_picture(readme) == mermaid(synth["json"]), (
+        f"regenerate: python -m infra.diagram --readme README.md {context}"
+    )
+
+
+def test_the_readme_picture_is_replaced_and_nothing_else() -> None:
+    from infra.diagram import readme_picture, with_picture
+
+    readme = (
+        "intro\n```mermaid\nflowchart TD\n  a --> b\n```\n`python -m infra.diagram` prints:\n\n"
+        "```mermaid\nflowchart LR\n    Old\n```\n\nafter\n```mermaid\nflowchart LR\n    Other\n```\n"
+    )
+    assert readme_picture(readme) == "flowchart LR\n    Old\n"
+    updated = with_picture(readme, "flowchart LR\n    New\n")
+    assert updated == readme.replace("    Old\n", "    New\n", 1) and "    Other\n" in updated
+    with pytest.raises(ValueError, match="no ```mermaid flowchart LR block"):
+        readme_picture("no picture here\n")
