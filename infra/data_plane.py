@@ -22,6 +22,7 @@ from cdp.security.audit.dynamodb import SORT_KEY as AUDIT_SORT_KEY
 from infra.analyst_access import AnalystAccess
 from infra.nag_rules import suppress, suppress_no_replication
 from infra.quicksight import QuickSightDatasets
+from infra.recovery import DisasterRecovery
 from infra.table_specs import table_specs
 
 # How long each audit checkpoint is locked (compliance mode: the period cannot be shortened); seven years,
@@ -33,7 +34,14 @@ class DataPlaneStack(Stack):
     """Storage and streaming. Stateful resources are retained when the stack is deleted."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, names: AwsResources, quick_sight: bool = True, **kwargs
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        names: AwsResources,
+        quick_sight: bool = True,
+        disaster_recovery: DisasterRecovery | None = None,
+        **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.key = kms.Key(
@@ -42,6 +50,9 @@ class DataPlaneStack(Stack):
             alias=names.kms_alias,
             description="CDP: wraps per-customer data keys; encrypts the lake, stream, tables and builds",
             enable_key_rotation=True,
+            # a multi-Region primary: a replica in the DR region (`aws kms replicate-key`, the DR region's
+            # own resource) decrypts the same data keys and restored backups
+            multi_region=True,
             removal_policy=RemovalPolicy.RETAIN,
         )
         self.access_logs = s3.Bucket(
@@ -177,7 +188,11 @@ class DataPlaneStack(Stack):
         suppress_no_replication(self.audit_checkpoints)
         self.transactions_table = self.tables[TRANSACTION.name]
         if names.card_verification_alias:
-            self.card_verification_key = _card_verification_key(self, names.card_verification_alias)
+            self.card_verification_key = _card_verification_key(
+                self,
+                names.card_verification_alias,
+                replicate_to=[disaster_recovery.region] if disaster_recovery is not None else [],
+            )
 
 
 def _audit_table(scope: Construct, name: str, key: kms.IKey) -> dynamodb.Table:
@@ -226,11 +241,14 @@ def _audit_checkpoint_bucket(
     )
 
 
-def _card_verification_key(scope: Construct, alias: str) -> paymentcryptography.CfnKey:
+def _card_verification_key(
+    scope: Construct, alias: str, replicate_to: list[str]
+) -> paymentcryptography.CfnKey:
     """The issuer's CVK in AWS Payment Cryptography (non-exportable, generate + verify only), under the
-    alias core banking's card verifier addresses. A bank with cards in circulation imports its existing
-    CVK instead (their CVVs were computed under it) and sets `CDP_CARD_VERIFICATION_KEY_ARN` to its ARN;
-    then no key is created here."""
+    alias core banking's card verifier addresses, replicated to the `replicate_to` regions (the DR region:
+    card verification goes on there). A bank with cards in circulation imports its existing CVK instead
+    (their CVVs were computed under it) and sets `CDP_CARD_VERIFICATION_KEY_ARN` to its ARN; then no key
+    is created here."""
     key = paymentcryptography.CfnKey(
         scope,
         "CardVerificationKey",
@@ -242,6 +260,7 @@ def _card_verification_key(scope: Construct, alias: str) -> paymentcryptography.
             key_usage="TR31_C0_CARD_VERIFICATION_KEY",
             key_modes_of_use=paymentcryptography.CfnKey.KeyModesOfUseProperty(generate=True, verify=True),
         ),
+        replication_regions=list(replicate_to) or None,
     )
     key.apply_removal_policy(RemovalPolicy.RETAIN)
     paymentcryptography.CfnAlias(

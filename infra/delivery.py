@@ -33,6 +33,7 @@ from infra.audit_grants import (
 )
 from infra.images import serving_image
 from infra.nag_rules import suppress, suppress_no_replication
+from infra.recovery import DR_VAULT_CONTEXT, ENVIRONMENT_CONTEXT, PROD
 from infra.roles import PlatformRole
 
 BUILDSPEC = "buildspec.yml"
@@ -531,7 +532,9 @@ class DeliveryStack(Stack):
     def _environment_project(self, target: DeployTarget) -> codebuild.PipelineProject:
         """`cdk deploy --all` into `target`'s account through its bootstrap roles (and nothing else)."""
         name = f"Deploy{target.name.capitalize()}Env"
-        context = {**self._app_context, "account": target.account}
+        context = {**self._app_context, "account": target.account, ENVIRONMENT_CONTEXT: target.name}
+        if target.name != PROD:  # the DR vault is prod's (infra.recovery): staging keeps its backups local
+            context.pop(DR_VAULT_CONTEXT, None)
         flags = " ".join(f"-c {key}={value}" for key, value in sorted(context.items()))
         role = PlatformRole(
             self,

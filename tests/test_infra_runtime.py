@@ -494,20 +494,67 @@ def test_topics_are_encrypted_and_tls_only(synth) -> None:
     )
 
 
-def test_backup_plan_covers_every_table_and_the_lake_daily(synth) -> None:
-    from infra.governance import BACKUP_RETENTION_DAYS
+def test_backup_plan_covers_every_table_and_the_lake_hourly_and_daily_in_a_locked_vault(synth) -> None:
+    """Without a DR vault (this synth is not prod) the recovery points stay in the region: no copy action.
+    The prod case is in tests/test_infra_recovery.py."""
+    from infra.governance import (
+        BACKUP_RETENTION_DAYS,
+        HOURLY_RETENTION_DAYS,
+        VAULT_LOCK_GRACE_DAYS,
+        VAULT_LOCK_MAX_RETENTION_DAYS,
+        VAULT_LOCK_MIN_RETENTION_DAYS,
+    )
     from infra.table_specs import table_specs
 
     template = synth["json"]["CdpGovernance"]
     (plan,) = resources(template, "AWS::Backup::BackupPlan").values()
-    (rule,) = plan["Properties"]["BackupPlan"]["BackupPlanRule"]
-    assert rule["Lifecycle"] == {"DeleteAfterDays": BACKUP_RETENTION_DAYS}
-    assert rule["ScheduleExpression"].startswith("cron(0 3 ")
+    rules = {r["RuleName"]: r for r in plan["Properties"]["BackupPlan"]["BackupPlanRule"]}
+    assert set(rules) == {"hourly", "daily"}
+    assert rules["hourly"]["ScheduleExpression"] == "cron(0 * * * ? *)"
+    assert rules["hourly"]["Lifecycle"] == {"DeleteAfterDays": HOURLY_RETENTION_DAYS}
+    assert rules["daily"]["ScheduleExpression"].startswith("cron(0 3 ")
+    assert rules["daily"]["Lifecycle"] == {"DeleteAfterDays": BACKUP_RETENTION_DAYS}
+    assert not any("CopyActions" in rule for rule in rules.values())
     (selection,) = resources(template, "AWS::Backup::BackupSelection").values()
     selected = selection["Properties"]["BackupSelection"]["Resources"]
     assert len(selected) == len(table_specs()) + 2  # every table, the audit log's and the lake
     (vault,) = resources(template, "AWS::Backup::BackupVault").values()
     assert "EncryptionKeyArn" in vault["Properties"]
+    assert vault["Properties"]["LockConfiguration"] == {
+        "MinRetentionDays": VAULT_LOCK_MIN_RETENTION_DAYS,
+        "MaxRetentionDays": VAULT_LOCK_MAX_RETENTION_DAYS,
+        "ChangeableForDays": VAULT_LOCK_GRACE_DAYS,
+    }
+    # the lock admits every rule's retention
+    for rule in rules.values():
+        days = rule["Lifecycle"]["DeleteAfterDays"]
+        assert VAULT_LOCK_MIN_RETENTION_DAYS <= days <= VAULT_LOCK_MAX_RETENTION_DAYS
+
+
+def test_the_platform_key_is_a_multi_region_primary(synth) -> None:
+    (key,) = resources(synth["json"]["CdpDataPlane"], "AWS::KMS::Key").values()
+    assert key["Properties"]["MultiRegion"] is True and key["Properties"]["EnableKeyRotation"] is True
+
+
+def test_the_pipeline_hands_its_dr_vault_to_the_prod_deploy_only(synth) -> None:
+    from tests.infra_synth import PROD_DR_VAULT
+
+    delivery = synth["json"]["CdpDelivery"]
+    (pipeline,) = resources(delivery, "AWS::CodePipeline::Pipeline").values()
+    projects = resources(delivery, "AWS::CodeBuild::Project")
+    commands = {}
+    for stage in pipeline["Properties"]["Stages"][2:]:
+        project = projects[stage["Actions"][-1]["Configuration"]["ProjectName"]["Ref"]]["Properties"]
+        commands[stage["Name"]] = json.loads(project["Source"]["BuildSpec"])["phases"]["build"]["commands"][
+            -1
+        ]
+    assert "-c environment=prod" in commands["Deploy-prod"]
+    assert f"-c drBackupVaultArn={PROD_DR_VAULT}" in commands["Deploy-prod"]
+    assert "-c environment=staging" in commands["Deploy-staging"]
+    assert "drBackupVaultArn" not in commands["Deploy-staging"]
+    # the pipeline account's own stacks do not copy to prod's vault
+    (plan,) = resources(synth["json"]["CdpGovernance"], "AWS::Backup::BackupPlan").values()
+    assert PROD_DR_VAULT not in json.dumps(plan)
 
 
 # -- least privilege, across the stacks ----------------------------------------------------------------
