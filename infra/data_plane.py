@@ -51,7 +51,9 @@ class DataPlaneStack(Stack):
             description="CDP: wraps per-customer data keys; encrypts the lake, stream, tables and builds",
             enable_key_rotation=True,
             # a multi-Region primary: a replica in the DR region (`aws kms replicate-key`, the DR region's
-            # own resource) decrypts the same data keys and restored backups
+            # own resource) decrypts the same data keys and restored backups. CloudFormation refuses to
+            # change MultiRegion on an existing key: a stack deployed with a single-Region key moves to a
+            # new key (and re-wraps its data keys) rather than updating this property in place
             multi_region=True,
             removal_policy=RemovalPolicy.RETAIN,
         )
