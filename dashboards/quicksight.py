@@ -5,7 +5,9 @@ sign-in does. `python -m dashboards.quicksight` prints it; `dashboards/quicksigh
 copy (a test holds the two equal and the columns equal to what the aggregates produce).
 
 The request bodies are those of QuickSight's CreateDataSource and CreateDataSet APIs (account, region and
-principals as CloudFormation substitutions, for the CDK app to fill).
+principals as CloudFormation substitutions, for the CDK app to fill). The data source queries Athena as its
+own role (`QUICKSIGHT_ROLE`, not QuickSight's account-wide service role): the CDK app's data plane stack
+builds the data source, the datasets and that role from this definition (`infra.quicksight`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from cdp.aws_resources import ATHENA_WORKGROUP, GLUE_DATABASE
 
 DEFINITION_FILE = Path(__file__).with_name("quicksight.json")
 DATA_SOURCE_ID = "cdp-athena"
+QUICKSIGHT_ROLE = "cdp-quicksight-athena"  # the data source's role: the workgroup, dashboards/ and the key
 GROUPS = {"fraud": "fraud-ops", "customers": "marketing", "models": "ml-engineers"}
 _S, _I, _D, _T, _B = "STRING", "INTEGER", "DECIMAL", "DATETIME", "BOOLEAN"
 _FRAUD_SUMS = [("transactions", _I), ("frauds", _I), ("amount_cents", _I), ("fraud_amount_cents", _I)]
@@ -84,13 +87,14 @@ def definition(database: str = GLUE_DATABASE, workgroup: str = ATHENA_WORKGROUP)
     source_arn = f"arn:aws:quicksight:${{AWS::Region}}:${{AWS::AccountId}}:datasource/{DATA_SOURCE_ID}"
     datasets = []
     for table, (page, columns) in DATASETS.items():
+        table_id = table.replace("_", "-")  # map keys and ids: letters, digits and '-' only
         datasets.append(
             {
-                "DataSetId": f"cdp-{table.replace('_', '-')}",
+                "DataSetId": f"cdp-{table_id}",
                 "Name": table,
                 "ImportMode": "SPICE",
                 "PhysicalTableMap": {
-                    table: {
+                    table_id: {
                         "RelationalTable": {
                             "DataSourceArn": source_arn,
                             "Catalog": "AwsDataCatalog",
@@ -109,7 +113,12 @@ def definition(database: str = GLUE_DATABASE, workgroup: str = ATHENA_WORKGROUP)
             "DataSourceId": DATA_SOURCE_ID,
             "Name": "CDP lake (Athena)",
             "Type": "ATHENA",
-            "DataSourceParameters": {"AthenaParameters": {"WorkGroup": workgroup}},
+            "DataSourceParameters": {
+                "AthenaParameters": {
+                    "WorkGroup": workgroup,
+                    "RoleArn": f"arn:aws:iam::${{AWS::AccountId}}:role/{QUICKSIGHT_ROLE}",
+                }
+            },
             "SslProperties": {"DisableSsl": False},
         },
         "DataSets": datasets,

@@ -4,6 +4,12 @@ Context (`cdk synth -c key=value`, or `python -m infra -c key=value`):
 - `connectionArn` (required): the CodeConnections connection to the Git host;
 - `repository` (required): `owner/name` of the platform's repository;
 - `branch` (default `main`), `endpointInstanceType` (default `ml.m5.large`);
+- `environment` (default `dev`; the pipeline passes each deploy its target's name, `staging` or `prod`) and
+  `drBackupVaultArn`: the DR region's backup vault the backups are copied to (required when `environment`
+  is `prod`); `prodDrBackupVaultArn`: the prod account's, handed to the pipeline's prod deploy (required
+  with `prodAccount`); see `infra.recovery`;
+- `quickSight` (default `true`): `false` leaves the dashboards' QuickSight data source and datasets out
+  (for an account without a QuickSight subscription, where their creation would fail);
 - `account` (optional): the account the stacks are for (dev, or the target of a pipeline deploy);
 - `stagingAccount` and `prodAccount` (optional, both or neither): the pipeline then deploys the app to
   staging, waits for a manual approval, then deploys to prod (each account bootstrapped with
@@ -24,12 +30,21 @@ import aws_cdk as cdk
 
 from cdp.aws_resources import DATA_KEYS_TABLE, AwsResources
 from cdp.settings import Settings, get_settings
+from infra.audit_grants import AuditResources
 from infra.data_plane import DataPlaneStack
 from infra.delivery import DeliveryStack, DeployTarget, SourceRepository
 from infra.governance import GovernanceStack
 from infra.ml_platform import MlPlatformStack
 from infra.monitoring_loop import MonitoringLoopStack
 from infra.nag_rules import apply_checks
+from infra.recovery import (
+    DR_VAULT_CONTEXT,
+    ENVIRONMENT_CONTEXT,
+    PROD,
+    PROD_DR_VAULT_CONTEXT,
+    disaster_recovery,
+    prod_disaster_recovery,
+)
 from infra.roles import apply_permissions_boundary
 from infra.runtime import RuntimeStack
 from monitoring.slo import Objectives
@@ -85,7 +100,25 @@ def build_stacks(app: cdk.App, settings: Settings | None = None) -> CdpStacks:
     source = SourceRepository.parse(
         _context(app, "connectionArn"), _context(app, "repository"), _context(app, "branch", "main")
     )
-    data = DataPlaneStack(app, "CdpDataPlane", names=names, env=env)
+    quick_sight = _context(app, "quickSight", "true").lower() != "false"
+    recovery = disaster_recovery(
+        app.node.try_get_context(DR_VAULT_CONTEXT) or None,
+        _context(app, ENVIRONMENT_CONTEXT, "dev"),
+        names.region,
+    )
+    targets = _deploy_targets(app)
+    app_context = {
+        "connectionArn": source.connection_arn,
+        "repository": f"{source.owner}/{source.name}",
+        "branch": source.branch,
+    }
+    if any(target.name == PROD for target in targets):  # the prod deploy's own DR vault
+        app_context[DR_VAULT_CONTEXT] = prod_disaster_recovery(
+            app.node.try_get_context(PROD_DR_VAULT_CONTEXT) or None, names.region
+        ).vault_arn
+    data = DataPlaneStack(
+        app, "CdpDataPlane", names=names, quick_sight=quick_sight, disaster_recovery=recovery, env=env
+    )
     ml = MlPlatformStack(app, "CdpMlPlatform", key=data.key, lake=data.lake, env=env)
     delivery = DeliveryStack(
         app,
@@ -99,12 +132,8 @@ def build_stacks(app: cdk.App, settings: Settings | None = None) -> CdpStacks:
         audit_checkpoints=data.audit_checkpoints,
         data_keys_table=data.tables[DATA_KEYS_TABLE],
         endpoint_instance_type=_context(app, "endpointInstanceType", "ml.m5.large"),
-        targets=_deploy_targets(app),
-        app_context={
-            "connectionArn": source.connection_arn,
-            "repository": f"{source.owner}/{source.name}",
-            "branch": source.branch,
-        },
+        targets=targets,
+        app_context=app_context,
         env=env,
     )
     governance = GovernanceStack(
@@ -114,6 +143,7 @@ def build_stacks(app: cdk.App, settings: Settings | None = None) -> CdpStacks:
         lake=data.lake,
         access_logs=data.access_logs,
         tables=[*data.tables.values(), data.audit_table],
+        disaster_recovery=recovery,
         env=env,
     )
     loop = MonitoringLoopStack(
@@ -135,6 +165,9 @@ def build_stacks(app: cdk.App, settings: Settings | None = None) -> CdpStacks:
         access_logs=data.access_logs,
         transactions_table=data.transactions_table,
         stream=data.stream,
+        audit=AuditResources(
+            data.audit_table, data.audit_checkpoints, data.tables[DATA_KEYS_TABLE], data.key
+        ),
         env=env,
     )
     stacks = CdpStacks(data, ml, delivery, loop, governance, runtime)

@@ -1,7 +1,7 @@
-"""The data plane: the platform's KMS key, S3 lake, Glue database, Athena workgroups (the platform's and the
-analysts', with the analyst role), Kinesis stream, DynamoDB tables (the audit log's among them) and the
-audit checkpoints' Object Lock bucket, every one encrypted with the customer-managed key. Names come from
-`cdp.aws_resources`, as the adapters' do."""
+"""The data plane: the platform's KMS key, S3 lake, Glue database, Athena workgroups (the platform's and
+the analysts', with the analyst role), the dashboards' QuickSight data source and datasets, Kinesis stream,
+DynamoDB tables (the audit log's among them) and the audit checkpoints' Object Lock bucket, every one
+encrypted with the customer-managed key. Names come from `cdp.aws_resources`, as the adapters' do."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ from cdp.security.audit.dynamodb import PARTITION_KEY as AUDIT_PARTITION_KEY
 from cdp.security.audit.dynamodb import SORT_KEY as AUDIT_SORT_KEY
 from infra.analyst_access import AnalystAccess
 from infra.nag_rules import suppress, suppress_no_replication
+from infra.quicksight import QuickSightDatasets
+from infra.recovery import DisasterRecovery
 from infra.table_specs import table_specs
 
 # How long each audit checkpoint is locked (compliance mode: the period cannot be shortened); seven years,
@@ -31,7 +33,16 @@ AUDIT_CHECKPOINT_RETENTION_DAYS = 7 * 365
 class DataPlaneStack(Stack):
     """Storage and streaming. Stateful resources are retained when the stack is deleted."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, names: AwsResources, **kwargs) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        names: AwsResources,
+        quick_sight: bool = True,
+        disaster_recovery: DisasterRecovery | None = None,
+        **kwargs,
+    ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.key = kms.Key(
             self,
@@ -39,6 +50,11 @@ class DataPlaneStack(Stack):
             alias=names.kms_alias,
             description="CDP: wraps per-customer data keys; encrypts the lake, stream, tables and builds",
             enable_key_rotation=True,
+            # a multi-Region primary: a replica in the DR region (`aws kms replicate-key`, the DR region's
+            # own resource) decrypts the same data keys and restored backups. CloudFormation refuses to
+            # change MultiRegion on an existing key: a stack deployed with a single-Region key moves to a
+            # new key (and re-wraps its data keys) rather than updating this property in place
+            multi_region=True,
             removal_policy=RemovalPolicy.RETAIN,
         )
         self.access_logs = s3.Bucket(
@@ -119,6 +135,14 @@ class DataPlaneStack(Stack):
             ),
         )
         self.analysts = AnalystAccess(self, "Analysts", names=names, key=self.key, lake=self.lake)
+        # the dashboards' QuickSight data source and datasets (an account with QuickSight subscribed)
+        self.quick_sight = (
+            QuickSightDatasets(
+                self, "QuickSight", names=names, key=self.key, lake=self.lake, workgroup=self.workgroup
+            )
+            if quick_sight
+            else None
+        )
         self.stream = kinesis.Stream(
             self,
             "Transactions",
@@ -166,7 +190,11 @@ class DataPlaneStack(Stack):
         suppress_no_replication(self.audit_checkpoints)
         self.transactions_table = self.tables[TRANSACTION.name]
         if names.card_verification_alias:
-            self.card_verification_key = _card_verification_key(self, names.card_verification_alias)
+            self.card_verification_key = _card_verification_key(
+                self,
+                names.card_verification_alias,
+                replicate_to=[disaster_recovery.region] if disaster_recovery is not None else [],
+            )
 
 
 def _audit_table(scope: Construct, name: str, key: kms.IKey) -> dynamodb.Table:
@@ -215,11 +243,14 @@ def _audit_checkpoint_bucket(
     )
 
 
-def _card_verification_key(scope: Construct, alias: str) -> paymentcryptography.CfnKey:
+def _card_verification_key(
+    scope: Construct, alias: str, replicate_to: list[str]
+) -> paymentcryptography.CfnKey:
     """The issuer's CVK in AWS Payment Cryptography (non-exportable, generate + verify only), under the
-    alias core banking's card verifier addresses. A bank with cards in circulation imports its existing
-    CVK instead (their CVVs were computed under it) and sets `CDP_CARD_VERIFICATION_KEY_ARN` to its ARN;
-    then no key is created here."""
+    alias core banking's card verifier addresses, replicated to the `replicate_to` regions (the DR region:
+    card verification goes on there). A bank with cards in circulation imports its existing CVK instead
+    (their CVVs were computed under it) and sets `CDP_CARD_VERIFICATION_KEY_ARN` to its ARN; then no key
+    is created here."""
     key = paymentcryptography.CfnKey(
         scope,
         "CardVerificationKey",
@@ -231,6 +262,7 @@ def _card_verification_key(scope: Construct, alias: str) -> paymentcryptography.
             key_usage="TR31_C0_CARD_VERIFICATION_KEY",
             key_modes_of_use=paymentcryptography.CfnKey.KeyModesOfUseProperty(generate=True, verify=True),
         ),
+        replication_regions=list(replicate_to) or None,
     )
     key.apply_removal_policy(RemovalPolicy.RETAIN)
     paymentcryptography.CfnAlias(

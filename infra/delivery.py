@@ -25,10 +25,15 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from cdp.aws_resources import ATHENA_RESULTS_PREFIX, ATHENA_WORKGROUP, GLUE_DATABASE
-from cdp.security.audit.checkpoints.s3 import PREFIX as CHECKPOINT_PREFIX
-from cdp.security.audit.keys import AUDIT_KEY_IDS, AUDIT_KEY_USES
+from infra.audit_grants import (
+    CHECKPOINT_OBJECTS_FINDING,
+    CHECKPOINT_OBJECTS_REASON,
+    AuditResources,
+    grant_audit,
+)
 from infra.images import serving_image
 from infra.nag_rules import suppress, suppress_no_replication
+from infra.recovery import DR_VAULT_CONTEXT, ENVIRONMENT_CONTEXT, PROD
 from infra.roles import PlatformRole
 
 BUILDSPEC = "buildspec.yml"
@@ -174,9 +179,7 @@ class DeliveryStack(Stack):
         self._grant_promotion(self.build)
         self._grant_promotion(self.promote)
         for project in (self.build, self.promote):  # the gate's approvals are audited
-            grant_audit_append(project, audit_table)
-            grant_audit_checkpoints(project, audit_checkpoints)
-            grant_audit_keys(project, data_keys_table, key)
+            _grant_audit(project, audit_table, audit_checkpoints, data_keys_table, key)
         self._grant_pipeline_runs(self.build, execution_role)
         self.deploy = self._project(
             "Deploy",
@@ -529,7 +532,9 @@ class DeliveryStack(Stack):
     def _environment_project(self, target: DeployTarget) -> codebuild.PipelineProject:
         """`cdk deploy --all` into `target`'s account through its bootstrap roles (and nothing else)."""
         name = f"Deploy{target.name.capitalize()}Env"
-        context = {**self._app_context, "account": target.account}
+        context = {**self._app_context, "account": target.account, ENVIRONMENT_CONTEXT: target.name}
+        if target.name != PROD:  # the DR vault is prod's (infra.recovery): staging keeps its backups local
+            context.pop(DR_VAULT_CONTEXT, None)
         flags = " ".join(f"-c {key}={value}" for key, value in sorted(context.items()))
         role = PlatformRole(
             self,
@@ -674,79 +679,14 @@ class DeliveryStack(Stack):
         return pipeline
 
 
-# What appending to the audit log takes (cdp/security/audit/dynamodb.py): the transaction's conditional puts
-# and its check of the previous record, the head read, the ordered reads of verify. No UpdateItem,
-# DeleteItem or BatchWriteItem: records cannot be edited in place or removed with these rights (an
-# unconditional PutItem over a record is still possible for the role, and `verify()` reports it).
-# Transactions are authorised per contained operation; there is no separate transaction permission.
-AUDIT_APPEND_ACTIONS = (
-    "dynamodb:PutItem",
-    "dynamodb:ConditionCheckItem",
-    "dynamodb:GetItem",
-    "dynamodb:Query",
-)
-
-
-def grant_audit_append(project: codebuild.Project, audit_table: dynamodb.ITable) -> None:
-    """Append-only rights on the audit table for a project that audits."""
-    project.add_to_role_policy(
-        iam.PolicyStatement(
-            sid="AuditAppendOnly", actions=list(AUDIT_APPEND_ACTIONS), resources=[audit_table.table_arn]
-        )
-    )
-
-
-def grant_audit_checkpoints(project: codebuild.Project, bucket: s3.IBucket) -> None:
-    """Write and read the audit log's signed checkpoints (`cdp.security.audit.checkpoints.s3`): put (new
-    objects only; Object Lock keeps every version), get and list. No delete."""
-    project.add_to_role_policy(
-        iam.PolicyStatement(
-            sid="AuditCheckpointObjects",
-            actions=["s3:PutObject", "s3:GetObject"],
-            resources=[bucket.arn_for_objects(f"{CHECKPOINT_PREFIX}*")],
-        )
-    )
-    project.add_to_role_policy(
-        iam.PolicyStatement(
-            sid="AuditCheckpointList",
-            actions=["s3:ListBucket"],
-            resources=[bucket.bucket_arn],
-            conditions={"StringLike": {"s3:prefix": [f"{CHECKPOINT_PREFIX}*"]}},
-        )
-    )
+def _grant_audit(
+    project: codebuild.Project, audit_table: dynamodb.ITable, checkpoints: s3.IBucket,
+    data_keys: dynamodb.ITable, key: kms.IKey,
+) -> None:  # fmt: skip
+    """The gate's approvals are audited: append, checkpoints and the audit keys (`infra.audit_grants`)."""
+    grant_audit(project, AuditResources(audit_table, checkpoints, data_keys, key))
     _suppress_on_project(
-        project,
-        "AwsSolutions-IAM5",
-        "Audit checkpoints are one object per checkpoint, named by its record count, under the checkpoint "
-        "bucket's audit-checkpoints/ prefix (write-once: Object Lock in compliance mode).",
-        applies_to=[
-            {"regex": "/^Resource::.*AuditCheckpoints[0-9A-F]+\\.?Arn.*\\/audit-checkpoints\\/\\*$/g"}
-        ],
-    )
-
-
-def grant_audit_keys(project: codebuild.Project, data_keys: dynamodb.ITable, key: kms.IKey) -> None:
-    """Load the audit keys (`cdp.security.audit.keys.load_audit_keys`): read their two entries of the
-    data-key table, unwrap them with the platform key (their encryption context only). Creating them is
-    not granted: they exist once anything has audited with an administrator's rights."""
-    project.add_to_role_policy(
-        iam.PolicyStatement(
-            sid="AuditKeyEntries",
-            actions=["dynamodb:GetItem"],
-            resources=[data_keys.table_arn],
-            conditions={"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": list(AUDIT_KEY_IDS)}},
-        )
-    )
-    project.add_to_role_policy(
-        iam.PolicyStatement(
-            sid="AuditKeyUnwrap",
-            actions=["kms:Decrypt"],
-            resources=[key.key_arn],
-            conditions={"StringEquals": {"kms:EncryptionContext:use": list(AUDIT_KEY_USES)}},
-        )
-    )
-    project.add_to_role_policy(
-        iam.PolicyStatement(sid="PlatformKeyArn", actions=["kms:DescribeKey"], resources=[key.key_arn])
+        project, "AwsSolutions-IAM5", CHECKPOINT_OBJECTS_REASON, applies_to=[CHECKPOINT_OBJECTS_FINDING]
     )
 
 

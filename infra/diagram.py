@@ -2,7 +2,9 @@
 
 One box per stack listing its key resources (by type, counted), and one arrow per cross-stack reference
 (`Fn::ImportValue`: the importing stack uses something the exporting stack owns), labelled with what is
-used. `python -m infra.diagram [-c key=value ...]` synthesises the app and prints the picture.
+used. `python -m infra.diagram [-c key=value ...]` synthesises the app and prints the picture;
+`--readme README.md` writes it over the README's copy instead (the `flowchart LR` mermaid block after
+`README_ANCHOR`; a test holds that copy equal to the picture of the tested context).
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ KEY_TYPES = {
     "AWS::CloudTrail::Trail": "CloudTrail trail",
     "AWS::SNS::Topic": "SNS topic",
     "AWS::Backup::BackupPlan": "Backup plan",
+    "AWS::Backup::BackupVault": "Backup vault",
+    "AWS::QuickSight::DataSource": "QuickSight data source",
+    "AWS::QuickSight::DataSet": "QuickSight dataset",
     "AWS::EC2::VPC": "VPC",
     "AWS::EC2::VPCEndpoint": "VPC endpoint",
     "AWS::Lambda::Function": "Lambda function",
@@ -84,16 +89,55 @@ def mermaid(templates: Mapping[str, Mapping[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+README_ANCHOR = "`python -m infra.diagram"  # the README's picture is the first block after this text
+_FENCE_OPEN = "```mermaid\nflowchart LR\n"
+_FENCE_CLOSE = "```\n"
+
+
+def readme_span(readme: str) -> tuple[int, int]:
+    """Where the picture is in the README's text: (start, end) of the lines between its fences."""
+    anchor = readme.find(README_ANCHOR)
+    opening = readme.find(_FENCE_OPEN, anchor) if anchor >= 0 else -1
+    if opening < 0:
+        raise ValueError(f"no ```mermaid flowchart LR block after {README_ANCHOR!r} in the README")
+    start = opening + len("```mermaid\n")
+    end = readme.find(_FENCE_CLOSE, start)
+    if end < 0:
+        raise ValueError("the README's architecture picture has no closing fence")
+    return start, end
+
+
+def readme_picture(readme: str) -> str:
+    """The README's copy of the picture."""
+    start, end = readme_span(readme)
+    return readme[start:end]
+
+
+def with_picture(readme: str, picture: str) -> str:
+    """The README's text with `picture` in place of its copy (nothing else changed)."""
+    start, end = readme_span(readme)
+    return readme[:start] + picture + readme[end:]
+
+
 def main(argv: list[str] | None = None) -> None:
+    from pathlib import Path
+
     from infra.app import build_app
 
     parser = argparse.ArgumentParser(prog="python -m infra.diagram", description=__doc__)
     parser.add_argument("-c", "--context", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--readme", type=Path, help="write the picture into this README instead")
     args = parser.parse_args(argv)
     app, stacks = build_app(dict(item.split("=", 1) for item in args.context))
     assembly = app.synth()
     templates = {s.stack_name: assembly.get_stack_by_name(s.stack_name).template for s in stacks.all()}
-    print(mermaid(templates), end="")
+    picture = mermaid(templates)
+    if args.readme is None:
+        print(picture, end="")
+    else:
+        args.readme.write_text(
+            with_picture(args.readme.read_text(encoding="utf-8"), picture), encoding="utf-8"
+        )
 
 
 if __name__ == "__main__":

@@ -3,9 +3,13 @@ bucket, CloudWatch Logs), the SNS topics (fraud notices to customers, operator a
 TLS only) and the AWS Backup plan of the DynamoDB tables and the lake.
 
 Recovery points: DynamoDB tables also have point-in-time recovery (35 days, to the second); the backup plan
-takes a daily recovery point of every table and of the lake at `BACKUP_HOUR_UTC`, kept
-`BACKUP_RETENTION_DAYS` days in a vault encrypted with the platform key: recovery point objective 24 hours
-for the lake, 5 minutes for the tables (PITR).
+takes an hourly recovery point of every table and of the lake, kept `HOURLY_RETENTION_DAYS` days, and a
+daily one at `BACKUP_HOUR_UTC`, kept `BACKUP_RETENTION_DAYS` days, in a vault encrypted with the platform
+key and under a vault lock (`VAULT_LOCK_*`: no recovery point is deleted before its minimum retention or
+kept past the maximum; after `VAULT_LOCK_GRACE_DAYS` the lock itself cannot be changed or removed). With
+a DR vault (`infra.recovery`, required in prod) every recovery point is also copied to that vault in the
+second region, kept as long as the original: recovery point objective 1 hour for a region loss, about 5
+minutes within the region (point-in-time recovery of the tables; the lake hourly).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from infra.nag_rules import suppress, suppress_no_replication
+from infra.recovery import DisasterRecovery
 from infra.roles import PlatformRole
 
 TRAIL_NAME = "cdp-trail"
@@ -32,8 +37,16 @@ TRAIL_LOG_RETENTION_DAYS = 400  # PCI DSS 10.7: a year of audit trail, three mon
 FRAUD_ALERTS_TOPIC = "cdp-fraud-alerts"
 OPERATOR_ALARMS_TOPIC = "cdp-operator-alarms"
 BACKUP_HOUR_UTC = 3
-BACKUP_RETENTION_DAYS = 35
-RECOVERY_POINT_OBJECTIVE = {"lake": "24 hours (daily backup)", "tables": "5 minutes (point-in-time recovery)"}
+BACKUP_RETENTION_DAYS = 35  # daily recovery points
+HOURLY_RETENTION_DAYS = 7  # hourly recovery points
+VAULT_LOCK_MIN_RETENTION_DAYS = HOURLY_RETENTION_DAYS  # nothing is deleted sooner, by anyone
+VAULT_LOCK_MAX_RETENTION_DAYS = 400  # nothing is kept longer (a year and a month at most)
+VAULT_LOCK_GRACE_DAYS = 3  # after this the lock is compliance mode: it cannot be changed or removed
+RECOVERY_POINT_OBJECTIVE = {
+    "region loss": "1 hour (hourly recovery points copied to the DR region's vault)",
+    "lake": "1 hour (hourly backup)",
+    "tables": "5 minutes (point-in-time recovery)",
+}
 
 
 class GovernanceStack(Stack):
@@ -48,6 +61,7 @@ class GovernanceStack(Stack):
         lake: s3.IBucket,
         access_logs: s3.IBucket,
         tables: Sequence[dynamodb.ITable],
+        disaster_recovery: DisasterRecovery | None = None,
         **kwargs: object,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -56,7 +70,7 @@ class GovernanceStack(Stack):
         self.operator_alarms = self._topic(
             "OperatorAlarms", OPERATOR_ALARMS_TOPIC, "Drift, latency and error alarms to operators", key
         )
-        self.backup_plan = self._backup(key, lake, tables)
+        self.backup_plan = self._backup(key, lake, tables, disaster_recovery)
 
     def _trail(self, key: kms.IKey, lake: s3.IBucket, access_logs: s3.IBucket) -> cloudtrail.Trail:
         bucket = s3.Bucket(
@@ -140,23 +154,53 @@ class GovernanceStack(Stack):
         return topic
 
     def _backup(
-        self, key: kms.IKey, lake: s3.IBucket, tables: Sequence[dynamodb.ITable]
+        self,
+        key: kms.IKey,
+        lake: s3.IBucket,
+        tables: Sequence[dynamodb.ITable],
+        disaster_recovery: DisasterRecovery | None,
     ) -> backup.BackupPlan:
-        vault = backup.BackupVault(
+        self.backup_vault = backup.BackupVault(
             self,
             "Vault",
             backup_vault_name="cdp-backups",
             encryption_key=key,
             removal_policy=RemovalPolicy.RETAIN,
+            lock_configuration=backup.LockConfiguration(
+                min_retention=Duration.days(VAULT_LOCK_MIN_RETENTION_DAYS),
+                max_retention=Duration.days(VAULT_LOCK_MAX_RETENTION_DAYS),
+                changeable_for=Duration.days(VAULT_LOCK_GRACE_DAYS),
+            ),
         )
-        plan = backup.BackupPlan(self, "Plan", backup_plan_name="cdp-daily", backup_vault=vault)
-        plan.add_rule(
-            backup.BackupPlanRule(
-                rule_name="daily",
-                schedule_expression=events.Schedule.cron(minute="0", hour=str(BACKUP_HOUR_UTC)),
-                delete_after=Duration.days(BACKUP_RETENTION_DAYS),
+        dr_vault = (
+            backup.BackupVault.from_backup_vault_arn(self, "DrVault", disaster_recovery.vault_arn)
+            if disaster_recovery is not None
+            else None
+        )
+        plan = backup.BackupPlan(
+            self, "Plan", backup_plan_name="cdp-hourly-daily", backup_vault=self.backup_vault
+        )
+        for name, schedule, days in (
+            ("hourly", events.Schedule.cron(minute="0"), HOURLY_RETENTION_DAYS),
+            ("daily", events.Schedule.cron(minute="0", hour=str(BACKUP_HOUR_UTC)), BACKUP_RETENTION_DAYS),
+        ):
+            copies = (
+                [
+                    backup.BackupPlanCopyActionProps(
+                        destination_backup_vault=dr_vault, delete_after=Duration.days(days)
+                    )
+                ]
+                if dr_vault is not None
+                else None
             )
-        )
+            plan.add_rule(
+                backup.BackupPlanRule(
+                    rule_name=name,
+                    schedule_expression=schedule,
+                    delete_after=Duration.days(days),
+                    copy_actions=copies,
+                )
+            )
         role = PlatformRole(
             self,
             "BackupRole",

@@ -4,7 +4,11 @@
   the lake's `landing/` prefix (an EventBridge rule on the S3 event, the marker's URI as the job's `drop`
   parameter);
 - the drift job (`python -m app monitor run`): on an EventBridge Scheduler schedule; it publishes the
-  drift metrics the monitoring loop's alarms read, evaluates them and sends the loop's events.
+  drift metrics the monitoring loop's alarms read, evaluates them and sends the loop's events. First it
+  judges each model's challenger on its shadow rows (`monitoring.promotion.switch`): it reads
+  `transactions_shadow`, records the comparison as the version's evidence, rejects the challenger or
+  approves it by policy (the package's approval status and the group's tags), and audits each decision,
+  acting as the promotion-gate service (its role is model-approver in `CDP_IAM_ROLE_MAP`).
 
 Each job has its own role (least privilege) and the image pull/logging execution role; logs go to a log
 group encrypted with the platform key.
@@ -14,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Duration, Size, Stack
+from aws_cdk import Duration, Fn, Size, Stack
 from aws_cdk import aws_batch as batch
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_events as events
@@ -22,9 +26,12 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
-from cdp.aws_resources import DATA_KEYS_TABLE, IDEMPOTENCY_TABLE
+from cdp.aws_resources import DATA_KEYS_TABLE, IDEMPOTENCY_TABLE, MODEL_REGISTRY_PREFIX
 from cdp.batch.landing import READY_MARKER
 from cdp.oltp.dynamodb import TABLE_KEYS as OLTP_TABLE_KEYS
+from inference.streaming.scored import TRANSACTIONS_SCORED
+from inference.streaming.shadow import TRANSACTIONS_SHADOW
+from infra.audit_grants import AuditResources, grant_audit
 from infra.images import job_image
 from infra.network import PrivateNetwork
 from infra.roles import PlatformRole
@@ -36,6 +43,21 @@ BATCH_COMMAND = ["-m", "cdp.batch.landing", "Ref::drop"]
 DRIFT_COMMAND = ["-m", "app", "monitor", "run"]
 DRIFT_SCHEDULE = "rate(1 day)"  # drift metrics once a day, before the alarms' daily evaluation periods
 MONITORING_PREFIXES = ("monitoring/",)  # drift reports under the lake
+# what the drift job reads: events, their scores and the challenger's shadow scores (the comparison), the
+# training sets (the drift reference), the registry's artifacts and evidence
+DRIFT_READS = (
+    "transactions/",
+    f"{TRANSACTIONS_SCORED.name}/",
+    f"{TRANSACTIONS_SHADOW.name}/",
+    "training_sets/",
+    f"{MODEL_REGISTRY_PREFIX}/",
+)
+APPROVER_ROLE = "model-approver"  # the platform role the promotion-gate service acts with
+
+
+def approver_map(role: iam.IRole) -> dict[str, str]:
+    """`CDP_IAM_ROLE_MAP` giving `role` the platform role model-approver (its identity in AWS is the role)."""
+    return {"CDP_IAM_ROLE_MAP": Fn.join("", ['{"', role.role_arn, f'": ["{APPROVER_ROLE}"]}}'])}
 
 
 class RuntimeJobs(Construct):
@@ -50,6 +72,7 @@ class RuntimeJobs(Construct):
         access: RuntimeAccess,
         environment: Mapping[str, str],
         event_bus: str,
+        audit: AuditResources,
     ) -> None:
         super().__init__(scope, construct_id)
         self._access = access
@@ -85,10 +108,12 @@ class RuntimeJobs(Construct):
             }
         )  # fmt: skip
         self.drift_job = self._definition(
-            "DriftJob", DRIFT_COMMAND, self.drift_role, environment, vcpu=2, memory_gib=8
-        )
+            "DriftJob", DRIFT_COMMAND, self.drift_role, {**environment, **approver_map(self.drift_role)},
+            vcpu=2, memory_gib=8,
+        )  # fmt: skip
         self._grant_batch(access)
         self._grant_drift(access, event_bus)
+        grant_audit(self.drift_role, audit)
         self.arrival_rule = self._arrival_rule(access)
         self.drift_schedule = self._drift_schedule()
         for role in (self.execution_role, self.batch_role, self.drift_role):  # after their grants exist
@@ -183,13 +208,14 @@ class RuntimeJobs(Construct):
             self.batch_role.add_to_policy(statement)
 
     def _grant_drift(self, access: RuntimeAccess, event_bus: str) -> None:
-        """The drift job: reads the lake (through Athena), writes its reports, publishes metrics, reads and
-        sets its alarms' state, sends the loop's events."""
+        """The drift job: reads the lake (through Athena; the shadow rows too), writes its reports,
+        publishes metrics, reads and sets its alarms' state, sends the loop's events, switches or rejects
+        challengers in the registry (its audit rights are granted apart: `infra.audit_grants`)."""
         for statement in (
             *access.queries(),
-            *access.lake_read(["transactions/", "transactions_scored/", "training_sets/", "model-registry/"]),
+            *access.lake_read(DRIFT_READS),
             access.lake_write(list(MONITORING_PREFIXES), sid="DriftReports"),
-            access.key_via(["s3"]),
+            access.key_via(["s3", "dynamodb"]),  # the audit table is encrypted with the platform key
             access.metrics(),
             iam.PolicyStatement(
                 sid="LoopAlarms",
@@ -206,6 +232,7 @@ class RuntimeJobs(Construct):
                 resources=[access.arn("events", f"event-bus/{event_bus}")],
             ),
             *access.registry_read(),
+            *access.registry_decisions(),
         ):
             self.drift_role.add_to_policy(statement)
 

@@ -53,9 +53,10 @@ def apply_checks(scope: Stage) -> None:
 
 
 NO_REPLICATION_REASON = (
-    "Cross-region replication is a disaster-recovery choice each bank makes with its second region (and "
-    "that region's own key); within the region the bucket is versioned, and AWS Backup keeps recovery "
-    "points of the lake and tables (infra.backup), which is what PCI DSS 10.5.3 asks of log and data backups."
+    "Disaster recovery is by AWS Backup rather than bucket replication: the lake and every table have "
+    "hourly and daily recovery points in a locked vault, copied to the DR region's vault in prod "
+    "(infra.governance, infra.recovery), and the bucket is versioned; PCI DSS 10.5.3 asks for backups of "
+    "log and data, which these are, and replication would copy deletions and overwrites as they happen."
 )
 
 

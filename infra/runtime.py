@@ -4,7 +4,7 @@
 - streaming (`infra.stream_functions`): the extraction and stream-transform Lambdas;
 - public API (`infra.public_api`): HTTP API -> the API Lambda;
 - jobs (`infra.jobs`): the batch job on a landing drop's arrival, the drift job on a schedule (AWS Batch
-  on Fargate).
+  on Fargate); the drift job also switches or rejects challengers, so it audits (`audit`).
 Every function and job reads the same `CDP_*` settings the adapters are named by (`runtime_environment`).
 """
 
@@ -18,6 +18,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from cdp.aws_resources import AwsResources
+from infra.audit_grants import AuditResources
 from infra.jobs import RuntimeJobs
 from infra.network import PrivateNetwork
 from infra.public_api import PublicApi
@@ -58,6 +59,7 @@ class RuntimeStack(Stack):
         access_logs: s3.IBucket,
         transactions_table: dynamodb.ITable,
         stream: kinesis.IStream,
+        audit: AuditResources,
         **kwargs: object,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -81,4 +83,5 @@ class RuntimeStack(Stack):
             access=access,
             environment=environment,
             event_bus=names.event_bus,
+            audit=audit,
         )

@@ -15,11 +15,21 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import IConstruct
 
-from cdp.aws_resources import ATHENA_RESULTS_PREFIX, ATHENA_WORKGROUP, GLUE_DATABASE, AwsResources
+from cdp.aws_resources import (
+    ATHENA_RESULTS_PREFIX,
+    ATHENA_WORKGROUP,
+    GLUE_DATABASE,
+    MODEL_REGISTRY_PREFIX,
+    AwsResources,
+)
+from cdp.registry.sagemaker_registry import CARDS_FOLDER, EVIDENCE_FOLDER, HISTORY_FOLDER
+from infra.audit_grants import CHECKPOINT_OBJECTS_FINDING
 from infra.nag_rules import suppress
 
 DATA_KEY_USES = ("pii-fields", "token-secret")  # cdp.security.fieldcrypto / cdp.security.tokens contexts
 METRIC_NAMESPACES = ["CDP/*"]
+REGISTRY_GROUPS = "cdp-*"  # the platform's model package groups (`infra.resource_names.model_package_groups`)
+REGISTRY_RECORD_FOLDERS = (EVIDENCE_FOLDER, HISTORY_FOLDER, CARDS_FOLDER)  # what a switch or reject writes
 
 
 class RuntimeAccess:
@@ -140,18 +150,53 @@ class RuntimeAccess:
             conditions={"StringLike": {"cloudwatch:namespace": METRIC_NAMESPACES}},
         )
 
-    def registry_read(self) -> list[iam.PolicyStatement]:
-        """The model registry (SageMaker model packages of the cdp-* groups; artifacts in the lake)."""
-        return [
+    def registry_read(self, list_versions: bool = True) -> list[iam.PolicyStatement]:
+        """The model registry (SageMaker model packages of the cdp-* groups; artifacts in the lake): the
+        groups' champion and challenger tags (`ListTags`), and with `list_versions` the group's listing."""
+        statements = [
             iam.PolicyStatement(
                 sid="RegistryRead",
-                actions=["sagemaker:DescribeModelPackage", "sagemaker:DescribeModelPackageGroup"],
-                resources=[
-                    self.arn("sagemaker", "model-package-group/cdp-*"),
-                    self.arn("sagemaker", "model-package/cdp-*/*"),
+                actions=[
+                    "sagemaker:DescribeModelPackage",
+                    "sagemaker:DescribeModelPackageGroup",
+                    "sagemaker:ListTags",
                 ],
+                resources=[self.registry_group_arn(), self.registry_package_arn()],
+            )
+        ]
+        if list_versions:
+            statements.append(
+                iam.PolicyStatement(
+                    sid="RegistryList", actions=["sagemaker:ListModelPackages"], resources=["*"]
+                )
+            )
+        return statements
+
+    def registry_group_arn(self) -> str:
+        return self.arn("sagemaker", f"model-package-group/{REGISTRY_GROUPS}")
+
+    def registry_package_arn(self) -> str:
+        return self.arn("sagemaker", f"model-package/{REGISTRY_GROUPS}/*")
+
+    def registry_decisions(self) -> list[iam.PolicyStatement]:
+        """Switch or reject a challenger (`cdp.registry.sagemaker_registry`): a package's approval status,
+        the group's champion and challenger tags, and the decision's records beside the artifacts (evidence,
+        champion history, model cards), written as new objects under their own folders only."""
+        records = [
+            f"{MODEL_REGISTRY_PREFIX}/{REGISTRY_GROUPS}/{folder}/" for folder in REGISTRY_RECORD_FOLDERS
+        ]
+        return [
+            iam.PolicyStatement(
+                sid="RegistryApproval",
+                actions=["sagemaker:UpdateModelPackage"],
+                resources=[self.registry_package_arn()],
             ),
-            iam.PolicyStatement(sid="RegistryList", actions=["sagemaker:ListModelPackages"], resources=["*"]),
+            iam.PolicyStatement(
+                sid="RegistryAliases",
+                actions=["sagemaker:AddTags", "sagemaker:DeleteTags"],
+                resources=[self.registry_group_arn()],
+            ),
+            self.lake_write(records, sid="RegistryRecords"),
         ]
 
     def network_interfaces(self) -> iam.PolicyStatement:
@@ -175,6 +220,7 @@ SCOPED_WILDCARDS = [
     {"regex": "/^Resource::arn:<AWS::Partition>:glue:.*:table\\/cdp\\/\\*$/g"},
     {"regex": "/^Resource::arn:<AWS::Partition>:sagemaker:.*:model-package.*\\/cdp-\\*.*$/g"},
     {"regex": "/^Resource::arn:<AWS::Partition>:cloudwatch:.*:alarm:cdp-\\*$/g"},
+    CHECKPOINT_OBJECTS_FINDING,
     "Resource::*",
 ]
 
@@ -187,7 +233,10 @@ def accept_scoped_wildcards(role: IConstruct) -> None:
         "AwsSolutions-IAM5",
         "Objects are written and read per partition and batch under one named lake prefix per table "
         "(e.g. transactions_scored/*), Glue tables are registered by the workloads in the cdp database, "
-        "model versions are read in the cdp-* registry groups, alarms are the loop's cdp-* alarms; "
+        "model versions are read in the cdp-* registry groups (and, by the drift job's switch, their "
+        "evidence, champion history and model cards written under model-registry/cdp-*/<folder>/), alarms "
+        "are the loop's cdp-* alarms, audit checkpoints are one object per checkpoint under the checkpoint "
+        "bucket's audit-checkpoints/ prefix (write-once, Object Lock); "
         "actions on '*' are only those IAM gives no resource for (infra.nag_rules.STAR_RESOURCE_ACTIONS, "
         "checked by a test).",
         applies_to=SCOPED_WILDCARDS,

@@ -3,7 +3,9 @@
 - extraction (`cdp.corebanking.stream_extract.lambda_handler`): core banking's transactions table stream
   (new images) -> protection with per-customer data keys -> the Kinesis stream;
 - transform (`inference.streaming.handler.lambda_handler`): the Kinesis stream -> online features, the
-  fraud endpoint, the lake (`transactions_scored`, `fraud_alerts`, `stream_quarantine`), with Powertools'
+  fraud endpoint, the lake (`transactions_scored`, `fraud_alerts`, `stream_quarantine`), and, while the
+  fraud model has a challenger, that challenger's shadow scores (`transactions_shadow`: it reads the
+  registry's challenger tag and loads the version's artifacts from the lake), with Powertools'
   partial batch responses (`ReportBatchItemFailures`), the idempotency table, and an SQS on-failure
   destination for batches that still fail after the retries.
 """
@@ -23,9 +25,10 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from cdp.aws_resources import DATA_KEYS_TABLE, IDEMPOTENCY_TABLE, ONLINE_FEATURES_TABLE
+from cdp.aws_resources import DATA_KEYS_TABLE, IDEMPOTENCY_TABLE, MODEL_REGISTRY_PREFIX, ONLINE_FEATURES_TABLE
 from cdp.oltp.dynamodb import ERASURES
 from inference.streaming.scored import FRAUD_ALERTS, STREAM_QUARANTINE, TRANSACTIONS_SCORED
+from inference.streaming.shadow import TRANSACTIONS_SHADOW
 from infra.images import lambda_code
 from infra.nag_rules import suppress
 from infra.network import PrivateNetwork
@@ -221,6 +224,9 @@ class StreamFunctions(Construct):
                 ],
             ),
             access.lake_write(written, sid="ScoredRowsAlertsQuarantine"),
+            access.lake_write([f"{TRANSACTIONS_SHADOW.name}/"], sid="ChallengerShadowRows"),
+            *access.registry_read(list_versions=False),
+            *access.lake_read([f"{MODEL_REGISTRY_PREFIX}/"], sid="ChallengerArtifacts"),
             *access.lake_read(["transactions/", "cards/"], sid="CardProfiles"),
             *access.queries(write_catalog=True),
             access.key_via(["s3", "dynamodb", "kinesis", "sqs"]),

@@ -11,12 +11,14 @@ from cdp.aws_resources import AwsResources
 
 CONNECTION = "arn:aws:codeconnections:eu-west-1:123456789012:connection/0a1b2c3d"
 STAGING, PROD = "111111111111", "222222222222"
+PROD_DR_VAULT = f"arn:aws:backup:eu-central-1:{PROD}:backup-vault:cdp-dr"
 CONTEXT = {
     "connectionArn": CONNECTION,
     "repository": "bank/cdp-platform",
     "branch": "release",
     "stagingAccount": STAGING,
     "prodAccount": PROD,
+    "prodDrBackupVaultArn": PROD_DR_VAULT,
 }
 
 

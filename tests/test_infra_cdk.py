@@ -318,8 +318,8 @@ def test_audit_table_is_retained_protected_encrypted_with_pitr_and_typed_like_th
     assert audit["DeletionPolicy"] == "Retain" and audit["UpdateReplacePolicy"] == "Retain"
 
 
-def test_the_gate_roles_may_only_append_to_the_audit_table(synth) -> None:
-    from infra.delivery import AUDIT_APPEND_ACTIONS
+def test_the_gate_and_drift_roles_may_only_append_to_the_audit_table(synth) -> None:
+    from infra.audit_grants import AUDIT_APPEND_ACTIONS
 
     data = synth["stacks"].data
     audit_id = data.get_logical_id(data.audit_table.node.default_child)
@@ -331,7 +331,9 @@ def test_the_gate_roles_may_only_append_to_the_audit_table(synth) -> None:
         on_audit.setdefault(where, set()).update(_as_list(statement["Action"]))
     build = {where for where in on_audit if "BuildRole" in where}
     promote = {where for where in on_audit if "PromoteRole" in where}
-    assert build and promote and set(on_audit) == build | promote  # the two roles that run the gate
+    drift = {where for where in on_audit if where.startswith("CdpRuntime/JobsDriftJobRole")}
+    # the two roles that run the gate, and the drift job, which switches or rejects challengers
+    assert build and promote and len(drift) == 1 and set(on_audit) == build | promote | drift
     for where, actions in on_audit.items():
         assert actions == set(AUDIT_APPEND_ACTIONS), where
         assert not actions & {"dynamodb:DeleteItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem"}
@@ -833,10 +835,10 @@ def test_the_roles_that_audit_may_put_get_and_list_checkpoints_and_delete_none(s
     data = synth["stacks"].data
     bucket_id = data.get_logical_id(data.audit_checkpoints.node.default_child)
     grants = _grants_on(synth, bucket_id)
-    assert {"BuildRole", "PromoteRole"} == {
-        role for where in grants for role in ("BuildRole", "PromoteRole") if role in where
-    }
-    assert all("BuildRole" in where or "PromoteRole" in where for where in grants)
+    # the promotion gate's two roles, and the drift job's (it switches or rejects challengers)
+    auditors = ("BuildRole", "PromoteRole", "JobsDriftJobRole")
+    assert set(auditors) == {role for where in grants for role in auditors if role in where}
+    assert all(any(role in where for role in auditors) for where in grants)
     for where, statements in grants.items():
         actions = {a for s in statements for a in _as_list(s["Action"])}
         assert actions == {"s3:PutObject", "s3:GetObject", "s3:ListBucket"}, where
@@ -856,8 +858,12 @@ def test_the_roles_that_audit_may_read_only_the_audit_key_entries_and_unwrap_the
     data = synth["stacks"].data
     table_id = data.get_logical_id(data.tables[DATA_KEYS_TABLE].node.default_child)
     grants = _grants_on(synth, table_id)
-    assert {where.split("/")[0] for where in grants} == {"CdpDelivery"}
+    assert {where.split("/")[0] for where in grants} == {"CdpDelivery", "CdpRuntime"}
     assert any("BuildRole" in w for w in grants) and any("PromoteRole" in w for w in grants)
+    # in the runtime, only the drift job, which audits the challenger switches it decides
+    assert [w for w in grants if w.startswith("CdpRuntime/")] == [
+        w for w in grants if w.startswith("CdpRuntime/JobsDriftJobRole")
+    ]
     for where, statements in grants.items():
         (statement,) = statements
         assert statement["Action"] == "dynamodb:GetItem", where
@@ -866,7 +872,7 @@ def test_the_roles_that_audit_may_read_only_the_audit_key_entries_and_unwrap_the
     unwraps = [
         s for _, s in _iam_statements(synth) if s.get("Sid") == "AuditKeyUnwrap"
     ]  # fmt: skip
-    assert len(unwraps) == 2
+    assert len(unwraps) == 3  # the build, the promotion, the drift job
     for statement in unwraps:
         assert statement["Action"] == "kms:Decrypt"
         assert sorted(statement["Condition"]["StringEquals"]["kms:EncryptionContext:use"]) == sorted(

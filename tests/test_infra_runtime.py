@@ -162,10 +162,104 @@ def test_transform_lambda_reports_partial_failures_with_a_dlq_and_writes_only_it
         flatten(r).rsplit(">/", 1)[-1] for r in statements["ScoredRowsAlertsQuarantine"]["Resource"]
     )
     assert written == ["fraud_alerts/*", "stream_quarantine/*", "transactions_scored/*"]
+    # every object it may write: its three tables, the challenger's shadow rows, its query results
+    assert _lake_writes(statements) == {
+        "fraud_alerts/*",
+        "stream_quarantine/*",
+        "transactions_scored/*",
+        "transactions_shadow/*",
+        "_athena-results/*",
+    }
     endpoint = flatten(statements["ScoreOnTheEndpoint"]["Resource"])
     assert endpoint.endswith(f":endpoint/{synth['names'].fraud_endpoint}")
     tables = {flatten(r).rsplit("/", 1)[-1] for r in statements["OnlineStateAndClaims"]["Resource"]}
     assert tables == {"cdp-online-features", "cdp-landed-index"}
+
+
+def _lake_writes(statements: dict[str, dict[str, Any]]) -> set[str]:
+    """The lake (and other bucket) object patterns the statements allow `s3:PutObject` on."""
+    writes = [s for s in statements.values() if "s3:PutObject" in as_list(s["Action"])]
+    return {flatten(r).rsplit(">/", 1)[-1] for s in writes for r in as_list(s["Resource"])}
+
+
+def _actions_by_sid(statements: dict[str, dict[str, Any]]) -> dict[str, set[str]]:
+    return {sid: set(as_list(s["Action"])) for sid, s in statements.items()}
+
+
+REGISTRY_READ = {
+    "sagemaker:DescribeModelPackage",
+    "sagemaker:DescribeModelPackageGroup",
+    "sagemaker:ListTags",
+}
+QUERIES = {
+    "PlatformQueries": {
+        "athena:StartQueryExecution",
+        "athena:GetQueryExecution",
+        "athena:GetQueryResults",
+        "athena:StopQueryExecution",
+    },
+    "Catalog": {"glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:GetPartitions"},
+    "QueryResults": {"s3:GetObject", "s3:PutObject"},
+    "QueryResultsBucket": {"s3:GetBucketLocation"},
+}
+KEY_VIA = {"kms:Decrypt", "kms:GenerateDataKey"}
+
+
+def test_transform_lambda_scores_the_challenger_in_shadow_with_registry_reads_only(synth) -> None:
+    """The shadow path of `inference.streaming.handler` in AWS: the challenger tag and version read from
+    the registry (no list, no write), its artifacts from the lake, its scores to `transactions_shadow`;
+    the role's full grant set is pinned, so nothing more creeps in."""
+    statements = {s.get("Sid"): s for s in _policy_statements(_runtime(synth), "StreamingTransformRole")}
+    assert set(as_list(statements["RegistryRead"]["Action"])) == REGISTRY_READ
+    assert sorted(flatten(r).split(":sagemaker:", 1)[1] for r in statements["RegistryRead"]["Resource"]) == [
+        "eu-west-1:<AWS::AccountId>:model-package-group/cdp-*",
+        "eu-west-1:<AWS::AccountId>:model-package/cdp-*/*",
+    ]
+    (artifacts,) = as_list(statements["ChallengerArtifacts"]["Resource"])
+    assert flatten(artifacts).endswith(">/model-registry/*")
+    assert statements["ChallengerArtifacts"]["Action"] == "s3:GetObject"
+    (shadow,) = as_list(statements["ChallengerShadowRows"]["Resource"])
+    assert flatten(shadow).endswith(">/transactions_shadow/*")
+    assert _actions_by_sid(statements) == {
+        "OwnLogs": {"logs:CreateLogStream", "logs:PutLogEvents"},
+        "VpcNetworkInterfaces": {
+            "ec2:CreateNetworkInterface",
+            "ec2:DescribeNetworkInterfaces",
+            "ec2:DeleteNetworkInterface",
+            "ec2:AssignPrivateIpAddresses",
+            "ec2:UnassignPrivateIpAddresses",
+        },
+        "ReadStream": {
+            "kinesis:DescribeStream",
+            "kinesis:DescribeStreamSummary",
+            "kinesis:GetRecords",
+            "kinesis:GetShardIterator",
+            "kinesis:ListShards",
+        },
+        "FailedBatchesDestination": {"sqs:SendMessage", "sqs:GetQueueAttributes"},
+        "OnlineStateAndClaims": {
+            "dynamodb:GetItem",
+            "dynamodb:BatchGetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:BatchWriteItem",
+            "dynamodb:Query",
+            "dynamodb:DescribeTable",
+        },
+        "ScoredRowsAlertsQuarantine": {"s3:PutObject"},
+        "ChallengerShadowRows": {"s3:PutObject"},
+        "RegistryRead": REGISTRY_READ,
+        "ChallengerArtifacts": {"s3:GetObject"},
+        "ChallengerArtifactsList": {"s3:ListBucket"},
+        "CardProfiles": {"s3:GetObject"},
+        "CardProfilesList": {"s3:ListBucket"},
+        **QUERIES,
+        "Catalog": QUERIES["Catalog"]
+        | {"glue:CreateTable", "glue:UpdateTable", "glue:BatchCreatePartition", "glue:CreatePartition"},
+        "PlatformKeyThroughServices": KEY_VIA,
+        "ScoreOnTheEndpoint": {"sagemaker:InvokeEndpoint"},
+        "Metrics": {"cloudwatch:PutMetricData"},
+    }
 
 
 # -- public API --------------------------------------------------------------------------------------
@@ -272,10 +366,85 @@ def test_drift_job_may_publish_metrics_and_set_the_loops_alarms_only(synth) -> N
     assert statements["Metrics"]["Condition"] == {"StringLike": {"cloudwatch:namespace": ["CDP/*"]}}
     assert flatten(statements["LoopAlarms"]["Resource"]).endswith(":alarm:cdp-*")
     assert flatten(statements["LoopEvents"]["Resource"]).endswith(":event-bus/default")
-    writes = [s for s in statements.values() if "s3:PutObject" in as_list(s["Action"])]
-    assert {flatten(r).rsplit(">/", 1)[-1] for s in writes for r in as_list(s["Resource"])} == {
+    # its reports, its query results, a switch's registry records and the audit checkpoints; nothing else
+    assert _lake_writes(statements) == {
         "monitoring/*",
         "_athena-results/*",
+        "model-registry/cdp-*/evidence/*",
+        "model-registry/cdp-*/champion-history/*",
+        "model-registry/cdp-*/model-cards/*",
+        "audit-checkpoints/*",
+    }
+
+
+def test_drift_job_may_compare_shadow_rows_switch_challengers_and_audit_nothing_more(synth) -> None:
+    """`cdp monitor run` -> `switch_challengers` in AWS: the shadow rows read through Athena, the package's
+    approval status and the group's champion/challenger tags set, evidence written under the registry,
+    each decision appended to the audit log (as the promotion-gate service, model-approver by the role
+    map); the role's full grant set is pinned, so nothing more creeps in."""
+    from cdp.security.audit.keys import AUDIT_KEY_IDS, AUDIT_KEY_USES
+    from infra.audit_grants import AUDIT_APPEND_ACTIONS
+
+    template = _runtime(synth)
+    statements = {s.get("Sid"): s for s in _policy_statements(template, "JobsDriftJobRole")}
+    read = {flatten(r).rsplit(">/", 1)[-1] for r in as_list(statements["LakeRead"]["Resource"])}
+    assert "transactions_shadow/*" in read and "transactions_scored/*" in read
+    assert "transactions_shadow/*" in statements["LakeReadList"]["Condition"]["StringLike"]["s3:prefix"]
+    (package,) = as_list(statements["RegistryApproval"]["Resource"])
+    assert flatten(package).endswith(":model-package/cdp-*/*")
+    (group,) = as_list(statements["RegistryAliases"]["Resource"])
+    assert flatten(group).endswith(":model-package-group/cdp-*")
+    data = synth["stacks"].data
+    audit_id = data.get_logical_id(data.audit_table.node.default_child)
+    (audit,) = as_list(statements["AuditAppendOnly"]["Resource"])
+    assert _exported(synth, audit) == {"Fn::GetAtt": [audit_id, "Arn"]}
+    checkpoints_id = data.get_logical_id(data.audit_checkpoints.node.default_child)
+    (checkpoints,) = as_list(statements["AuditCheckpointObjects"]["Resource"])
+    assert _exported(synth, checkpoints["Fn::Join"][1][0]) == {"Fn::GetAtt": [checkpoints_id, "Arn"]}
+    assert statements["AuditKeyEntries"]["Condition"] == {
+        "ForAllValues:StringEquals": {"dynamodb:LeadingKeys": list(AUDIT_KEY_IDS)}
+    }
+    assert statements["AuditKeyUnwrap"]["Condition"] == {
+        "StringEquals": {"kms:EncryptionContext:use": list(AUDIT_KEY_USES)}
+    }
+    assert statements["PlatformKeyThroughServices"]["Condition"]["StringEquals"]["kms:ViaService"] == [
+        "s3.eu-west-1.amazonaws.com",
+        "dynamodb.eu-west-1.amazonaws.com",
+    ]
+    assert _actions_by_sid(statements) == {
+        **QUERIES,
+        "LakeRead": {"s3:GetObject"},
+        "LakeReadList": {"s3:ListBucket"},
+        "DriftReports": {"s3:PutObject"},
+        "PlatformKeyThroughServices": KEY_VIA,
+        "Metrics": {"cloudwatch:PutMetricData"},
+        "LoopAlarms": {"cloudwatch:DescribeAlarms", "cloudwatch:PutMetricAlarm", "cloudwatch:SetAlarmState"},
+        "LoopEvents": {"events:PutEvents"},
+        "RegistryRead": REGISTRY_READ,
+        "RegistryList": {"sagemaker:ListModelPackages"},
+        "RegistryApproval": {"sagemaker:UpdateModelPackage"},
+        "RegistryAliases": {"sagemaker:AddTags", "sagemaker:DeleteTags"},
+        "RegistryRecords": {"s3:PutObject"},
+        "AuditAppendOnly": set(AUDIT_APPEND_ACTIONS),
+        "AuditCheckpointObjects": {"s3:PutObject", "s3:GetObject"},
+        "AuditCheckpointList": {"s3:ListBucket"},
+        "AuditKeyEntries": {"dynamodb:GetItem"},
+        "AuditKeyUnwrap": {"kms:Decrypt"},
+        "PlatformKeyArn": {"kms:DescribeKey"},
+    }
+    # the job acts as the promotion-gate service: its own role is model-approver in CDP_IAM_ROLE_MAP
+    jobs = synth["stacks"].runtime.jobs
+    definition = template["Resources"][
+        synth["stacks"].runtime.get_logical_id(jobs.drift_job.node.default_child)
+    ]
+    env = {e["Name"]: e["Value"] for e in definition["Properties"]["ContainerProperties"]["Environment"]}
+    role_id = synth["stacks"].runtime.get_logical_id(jobs.drift_role.node.default_child)
+    assert env["CDP_IAM_ROLE_MAP"] == {
+        "Fn::Join": ["", ['{"', {"Fn::GetAtt": [role_id, "Arn"]}, '": ["model-approver"]}']]
+    }
+    batch = template["Resources"][synth["stacks"].runtime.get_logical_id(jobs.batch_job.node.default_child)]
+    assert "CDP_IAM_ROLE_MAP" not in {
+        e["Name"] for e in batch["Properties"]["ContainerProperties"]["Environment"]
     }
 
 
@@ -325,20 +494,67 @@ def test_topics_are_encrypted_and_tls_only(synth) -> None:
     )
 
 
-def test_backup_plan_covers_every_table_and_the_lake_daily(synth) -> None:
-    from infra.governance import BACKUP_RETENTION_DAYS
+def test_backup_plan_covers_every_table_and_the_lake_hourly_and_daily_in_a_locked_vault(synth) -> None:
+    """Without a DR vault (this synth is not prod) the recovery points stay in the region: no copy action.
+    The prod case is in tests/test_infra_recovery.py."""
+    from infra.governance import (
+        BACKUP_RETENTION_DAYS,
+        HOURLY_RETENTION_DAYS,
+        VAULT_LOCK_GRACE_DAYS,
+        VAULT_LOCK_MAX_RETENTION_DAYS,
+        VAULT_LOCK_MIN_RETENTION_DAYS,
+    )
     from infra.table_specs import table_specs
 
     template = synth["json"]["CdpGovernance"]
     (plan,) = resources(template, "AWS::Backup::BackupPlan").values()
-    (rule,) = plan["Properties"]["BackupPlan"]["BackupPlanRule"]
-    assert rule["Lifecycle"] == {"DeleteAfterDays": BACKUP_RETENTION_DAYS}
-    assert rule["ScheduleExpression"].startswith("cron(0 3 ")
+    rules = {r["RuleName"]: r for r in plan["Properties"]["BackupPlan"]["BackupPlanRule"]}
+    assert set(rules) == {"hourly", "daily"}
+    assert rules["hourly"]["ScheduleExpression"] == "cron(0 * * * ? *)"
+    assert rules["hourly"]["Lifecycle"] == {"DeleteAfterDays": HOURLY_RETENTION_DAYS}
+    assert rules["daily"]["ScheduleExpression"].startswith("cron(0 3 ")
+    assert rules["daily"]["Lifecycle"] == {"DeleteAfterDays": BACKUP_RETENTION_DAYS}
+    assert not any("CopyActions" in rule for rule in rules.values())
     (selection,) = resources(template, "AWS::Backup::BackupSelection").values()
     selected = selection["Properties"]["BackupSelection"]["Resources"]
     assert len(selected) == len(table_specs()) + 2  # every table, the audit log's and the lake
     (vault,) = resources(template, "AWS::Backup::BackupVault").values()
     assert "EncryptionKeyArn" in vault["Properties"]
+    assert vault["Properties"]["LockConfiguration"] == {
+        "MinRetentionDays": VAULT_LOCK_MIN_RETENTION_DAYS,
+        "MaxRetentionDays": VAULT_LOCK_MAX_RETENTION_DAYS,
+        "ChangeableForDays": VAULT_LOCK_GRACE_DAYS,
+    }
+    # the lock admits every rule's retention
+    for rule in rules.values():
+        days = rule["Lifecycle"]["DeleteAfterDays"]
+        assert VAULT_LOCK_MIN_RETENTION_DAYS <= days <= VAULT_LOCK_MAX_RETENTION_DAYS
+
+
+def test_the_platform_key_is_a_multi_region_primary(synth) -> None:
+    (key,) = resources(synth["json"]["CdpDataPlane"], "AWS::KMS::Key").values()
+    assert key["Properties"]["MultiRegion"] is True and key["Properties"]["EnableKeyRotation"] is True
+
+
+def test_the_pipeline_hands_its_dr_vault_to_the_prod_deploy_only(synth) -> None:
+    from tests.infra_synth import PROD_DR_VAULT
+
+    delivery = synth["json"]["CdpDelivery"]
+    (pipeline,) = resources(delivery, "AWS::CodePipeline::Pipeline").values()
+    projects = resources(delivery, "AWS::CodeBuild::Project")
+    commands = {}
+    for stage in pipeline["Properties"]["Stages"][2:]:
+        project = projects[stage["Actions"][-1]["Configuration"]["ProjectName"]["Ref"]]["Properties"]
+        commands[stage["Name"]] = json.loads(project["Source"]["BuildSpec"])["phases"]["build"]["commands"][
+            -1
+        ]
+    assert "-c environment=prod" in commands["Deploy-prod"]
+    assert f"-c drBackupVaultArn={PROD_DR_VAULT}" in commands["Deploy-prod"]
+    assert "-c environment=staging" in commands["Deploy-staging"]
+    assert "drBackupVaultArn" not in commands["Deploy-staging"]
+    # the pipeline account's own stacks do not copy to prod's vault
+    (plan,) = resources(synth["json"]["CdpGovernance"], "AWS::Backup::BackupPlan").values()
+    assert PROD_DR_VAULT not in json.dumps(plan)
 
 
 # -- least privilege, across the stacks ----------------------------------------------------------------
@@ -583,3 +799,30 @@ def test_the_architecture_diagram_is_generated_from_the_templates(synth) -> None
     }
     assert ("CdpRuntime", "CdpDataPlane") in edges and ("CdpMonitoringLoop", "CdpDelivery") in edges
     assert ("CdpDataPlane", "CdpRuntime") not in edges  # the data plane depends on nothing
+
+
+def test_the_readme_picture_is_the_one_synthesised_from_the_tested_context(synth) -> None:
+    """README.md's copy of the picture is `python -m infra.diagram` of the app in the tested context (the
+    deploy pipeline with staging and prod); regenerate it with the command in the message."""
+    from infra.diagram import mermaid, readme_picture
+    from tests.infra_synth import CONTEXT
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    context = " ".join(f"-c {key}={value}" for key, value in CONTEXT.items())
+    assert readme_picture(readme) == mermaid(synth["json"]), (
+        f"regenerate: python -m infra.diagram --readme README.md {context}"
+    )
+
+
+def test_the_readme_picture_is_replaced_and_nothing_else() -> None:
+    from infra.diagram import readme_picture, with_picture
+
+    readme = (
+        "intro\n```mermaid\nflowchart TD\n  a --> b\n```\n`python -m infra.diagram` prints:\n\n"
+        "```mermaid\nflowchart LR\n    Old\n```\n\nafter\n```mermaid\nflowchart LR\n    Other\n```\n"
+    )
+    assert readme_picture(readme) == "flowchart LR\n    Old\n"
+    updated = with_picture(readme, "flowchart LR\n    New\n")
+    assert updated == readme.replace("    Old\n", "    New\n", 1) and "    Other\n" in updated
+    with pytest.raises(ValueError, match="no ```mermaid flowchart LR block"):
+        readme_picture("no picture here\n")

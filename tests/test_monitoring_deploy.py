@@ -93,6 +93,24 @@ def test_an_approved_package_gets_its_model_config_and_endpoint(sm):
         assert _tags(sm, resource) == expected_tags
 
 
+def test_the_endpoint_config_captures_no_request_or_response_data(sm):
+    """The deploy step sends no DataCaptureConfig: requests and responses (transaction features, scores)
+    are not copied to S3 by SageMaker. No setting turns capture on; one that does must change this test."""
+    from cdp.settings import Settings
+
+    assert not [name for name in Settings.model_fields if "capture" in name]
+    sent: list[dict[str, Any]] = []
+    sm.meta.events.register(
+        "provide-client-params.sagemaker.CreateEndpointConfig", lambda params, **_: sent.append(dict(params))
+    )
+    deployment = EndpointDeployer(sm).deploy(DeployRequest(_package(sm), ROLE, KEY))
+    (request,) = sent
+    assert request["EndpointConfigName"] == deployment.endpoint_config_name
+    assert "DataCaptureConfig" not in request
+    config = sm.describe_endpoint_config(EndpointConfigName=deployment.endpoint_config_name)
+    assert not config.get("DataCaptureConfig")  # the emulator shows an empty one when none was sent
+
+
 def test_a_retry_changes_nothing(sm):
     arn = _package(sm)
     deployer = EndpointDeployer(sm)
