@@ -1,7 +1,8 @@
 """Batch scoring throughput on ONE core at demo scale, beside raw XGBoost `predict` on the same matrix.
 
-Run: `python -m bench score [--users 100] [--rounds 200]`. Prints one table, writes
-`bench/results/score.json`.
+Run: `python -m bench score [--users 100] [--rounds 200] [--home DIR]`. Prints one table, writes
+`bench/results/score.json`. With `--home`, the setup is kept in DIR and reused by later runs with the same
+DIR (the setup is not timed: only the scoring figures are measured again).
 
 Setup (not timed): the demo-scale source (`bench/.cache/ibm-<users>`, generated on first use), its batch
 history in a platform lake (the newest ~5% of transactions are left out, as the stream's part), the fraud
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import shutil
 import tempfile
@@ -152,19 +154,34 @@ def timed(home: Path, file: str) -> dict[str, Any]:
     }
 
 
+def prepared(home: Path, users: int, rounds: int) -> dict[str, Any]:
+    """The setup in `home`: reused when `home/setup.json` says it was made for these users and rounds."""
+    home.mkdir(parents=True, exist_ok=True)
+    marker = home / "setup.json"
+    if marker.is_file():
+        setup = json.loads(marker.read_text())
+        if setup.get("users") == users and setup.get("rounds") == rounds:
+            return setup["setup"]
+        shutil.rmtree(home / "home", ignore_errors=True)
+    setup = prepare(home / "home", generated_source(users), rounds)
+    marker.write_text(json.dumps({"users": users, "rounds": rounds, "setup": setup}))
+    return setup
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench score")
     parser.add_argument("--users", type=int, default=DEFAULT_USERS)
     parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS)
+    parser.add_argument("--home", type=Path, default=None, help="keep (and reuse) the setup in this folder")
     args = parser.parse_args(argv or [])
-    source = generated_source(args.users)
-    home = Path(tempfile.mkdtemp(prefix="cdp-bench-score-"))
+    home = args.home or Path(tempfile.mkdtemp(prefix="cdp-bench-score-"))
     try:
-        setup = prepare(home / "home", source, args.rounds)
+        setup = prepared(home, args.users, args.rounds)
         with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
             run = pool.submit(timed, home / "home", setup["file"]).result()
     finally:
-        shutil.rmtree(home, ignore_errors=True)
+        if args.home is None:
+            shutil.rmtree(home, ignore_errors=True)
     result = summarise(args.users, setup, run)
     print_table(f"Batch scoring on one core, {run['rows']:,} rows", result["table"])
     write_result("score", result)

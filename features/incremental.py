@@ -73,19 +73,38 @@ def incremental_sql(
     """The rows of `full_sql` (the committed SQL of `view`) in the months from `first` = (year, month)
     on (up to `last` included when given: rows of a month landing meanwhile wait for the next refresh).
     Assumes the lake's rule that a row's `year`/`month` partition is the month of its `ts`."""
-    key = view.key
     start = tail_start(view, first)
     first_index = month_index(*first)
     # the tail's partitions: from the month holding the tail's first second (partition pruning)
     tail_month = datetime.fromtimestamp(start, UTC)
     prune = f"t.year * 12 + t.month - 1 >= {month_index(tail_month.year, tail_month.month)}"
+    months = f"a.year * 12 + a.month - 1 >= {first_index}"
+    if last is not None:
+        months += f" AND a.year * 12 + a.month - 1 <= {month_index(*last)}"
+    return seeded_sql(
+        view, full_sql, tail=f"{EPOCH} >= {start} AND {prune}", history=f"{EPOCH} < {start}", output=months
+    )
+
+
+def seeded_sql(
+    view: EventFeatureView, full_sql: str, *, tail: str | None, history: str | None, output: str | None
+) -> str:
+    """`full_sql` over a tail of the events, seeded with per-key aggregates of the events before it: equal,
+    on every output row, to `full_sql` over all of them, when the tail holds every event from the view's
+    longest window before the first output row on (and history and tail split each key's events by time).
+
+    `tail` selects the tail's events (a condition on `t`, the view's `transactions`; None: all of them).
+    `history` selects the older events, aggregated in the same statement (a condition on `t`); None: the
+    caller provides the aggregates as relations named as `history_aggregates_sql` names them (e.g. the
+    results of those queries run on the lake). `output` filters the output rows (a condition on `a`)."""
+    key = view.key
     body = _events_body(full_sql)
-    events = f"{body}\n    WHERE {EPOCH} >= {start} AND {prune}"
-    history = f"{body}\n    WHERE {EPOCH} < {start}"
-    sql = _replace_once(full_sql, body + "\n),\n", events + "\n),\n" + _history_ctes(view, history))
+    events = body if tail is None else f"{body}\n    WHERE {tail}"
+    ctes = "" if history is None else _history_ctes(view, f"{body}\n    WHERE {history}")
+    sql = _replace_once(full_sql, body + "\n),\n", events + "\n),\n" + ctes)
 
     # first-seen: the tail's first event with a value is new only if the history never had it
-    for col in dict.fromkeys(f.column for f in view.features if isinstance(f, FirstSeen) or _new_count(f)):
+    for col in _seen(view):
         sql = _replace_once(
             sql,
             f"    SELECT {key}, min(event_key) AS first_key FROM events GROUP BY {key}, {col}\n",
@@ -112,11 +131,23 @@ def incremental_sql(
         )
     final = re.sub(r"\ba\.(\w+)\b", lambda m: patched.get(m.group(1), m.group(0)), final)
     final = _replace_once(final, "FROM aggregates AS a", "FROM aggregates AS a" + joins)
-    months = f"a.year * 12 + a.month - 1 >= {first_index}"
-    if last is not None:
-        months += f" AND a.year * 12 + a.month - 1 <= {month_index(*last)}"
-    final = final.rstrip("\n") + f"\nWHERE {months}\n"
+    if output is not None:
+        final = final.rstrip("\n") + f"\nWHERE {output}\n"
     return head + sep + final
+
+
+def history_aggregates_sql(view: EventFeatureView, full_sql: str, history: str) -> dict[str, str]:
+    """One SELECT per aggregate relation `seeded_sql` joins (name -> SQL), over the view's `transactions`
+    rows matching `history` (a condition on `t`): to run where the events are (the lake), their small
+    results then given to `seeded_sql(..., history=None)`. First-seen values come out whole (not only the
+    pairs the tail holds, which the lake does not know)."""
+    ctes = _history_ctes(view, f"{_events_body(full_sql)}\n    WHERE {history}", tail_known=False)
+    return {name: f"WITH {ctes.rstrip().rstrip(',')}\nSELECT * FROM {name}" for name in aggregate_names(view)}
+
+
+def aggregate_names(view: EventFeatureView) -> list[str]:
+    """The relations of per-key history aggregates the seeded SQL joins."""
+    return ["prefix", *(f"prefix_{c}" for c in _shared(view)), *(f"seen_{c}" for c in _seen(view))]
 
 
 def full_sql_split(sql: str) -> tuple[str, str, str]:
@@ -147,16 +178,20 @@ def _shared(view: EventFeatureView) -> list[str]:
     return list(dict.fromkeys(f.column for f in view.features if isinstance(f, PriorShare)))
 
 
+def _seen(view: EventFeatureView) -> list[str]:
+    return list(dict.fromkeys(f.column for f in view.features if isinstance(f, FirstSeen) or _new_count(f)))
+
+
 def _history_columns(view: EventFeatureView) -> list[str]:
     """What the aggregates of the history read (the CTE is materialised: the fewer columns the better)."""
-    seen = [f.column for f in view.features if isinstance(f, FirstSeen) or _new_count(f)]
     return list(
-        dict.fromkeys([view.key, "event_key", *_zscored(view), *_lagged(view), *_shared(view), *seen])
+        dict.fromkeys([view.key, "event_key", *_zscored(view), *_lagged(view), *_shared(view), *_seen(view)])
     )
 
 
-def _history_ctes(view: EventFeatureView, history_body: str) -> str:
-    """`history` (the events before the tail) and the per-key aggregates of it the final SELECT adds."""
+def _history_ctes(view: EventFeatureView, history_body: str, tail_known: bool = True) -> str:
+    """`history` (the events before the tail) and the per-key aggregates of it the final SELECT adds
+    (first-seen values only those the tail's `events` hold when `tail_known`, else all of them)."""
     key = view.key
     sums = "".join(
         f",\n        sum({_number(c)}) AS _cum_{c},\n        sum({_number(c)} * {_number(c)}) AS _cumsq_{c}"
@@ -176,11 +211,13 @@ def _history_ctes(view: EventFeatureView, history_body: str) -> str:
             f"prefix_{col} AS (\n    SELECT {key}, {col}, count(*) AS _n\n"
             f"    FROM history GROUP BY {key}, {col}\n)"
         )
-    for col in dict.fromkeys(f.column for f in view.features if isinstance(f, FirstSeen) or _new_count(f)):
+    for col in _seen(view):
+        match = f"e.{key} = h.{key} AND e.{col} = h.{col}"
+        exists = f" AND EXISTS (\n        SELECT 1 FROM events AS e WHERE {match}\n    )"
+        in_tail = exists if tail_known else ""
         ctes.append(
             f"seen_{col} AS (\n    SELECT DISTINCT h.{key}, h.{col} FROM history AS h\n"
-            f"    WHERE h.{col} IS NOT NULL AND EXISTS (\n"
-            f"        SELECT 1 FROM events AS e WHERE e.{key} = h.{key} AND e.{col} = h.{col}\n    )\n)"
+            f"    WHERE h.{col} IS NOT NULL{in_tail}\n)"
         )
     return ",\n".join(ctes) + ",\n"
 
