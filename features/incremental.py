@@ -136,18 +136,36 @@ def seeded_sql(
     return head + sep + final
 
 
-def history_aggregates_sql(view: EventFeatureView, full_sql: str, history: str) -> dict[str, str]:
-    """One SELECT per aggregate relation `seeded_sql` joins (name -> SQL), over the view's `transactions`
-    rows matching `history` (a condition on `t`): to run where the events are (the lake), their small
-    results then given to `seeded_sql(..., history=None)`. First-seen values come out whole (not only the
-    pairs the tail holds, which the lake does not know)."""
+def history_aggregates_sql(view: EventFeatureView, full_sql: str, history: str) -> str:
+    """Every aggregate relation `seeded_sql` joins, over the view's `transactions` rows matching `history`
+    (a condition on `t`), in one SELECT to run where the events are (the lake): the relations' rows
+    stacked, `_relation` naming each row's relation, the columns of all of them (NULL where a relation
+    has not that column; `aggregate_columns` lists each relation's). Its small result, split, is what
+    `seeded_sql(..., history=None)` joins. First-seen values come out whole (not only the pairs the tail
+    holds, which the lake does not know)."""
     ctes = _history_ctes(view, f"{_events_body(full_sql)}\n    WHERE {history}", tail_known=False)
-    return {name: f"WITH {ctes.rstrip().rstrip(',')}\nSELECT * FROM {name}" for name in aggregate_names(view)}
+    relations = aggregate_columns(view)
+    columns = list(dict.fromkeys(c for names in relations.values() for c in names))
+    selects = [
+        f"SELECT '{name}' AS _relation, "
+        + ", ".join(c if c in names else f"NULL AS {c}" for c in columns)
+        + f" FROM {name}"
+        for name, names in relations.items()
+    ]
+    return f"WITH {ctes.rstrip().rstrip(',')}\n" + "\nUNION ALL\n".join(selects)
 
 
-def aggregate_names(view: EventFeatureView) -> list[str]:
-    """The relations of per-key history aggregates the seeded SQL joins."""
-    return ["prefix", *(f"prefix_{c}" for c in _shared(view)), *(f"seen_{c}" for c in _seen(view))]
+def aggregate_columns(view: EventFeatureView) -> dict[str, list[str]]:
+    """The relations of per-key history aggregates the seeded SQL joins, and their columns."""
+    key = view.key
+    prefix = [key, "_n", "_last_key"]
+    prefix += [c for col in _zscored(view) for c in (f"_cum_{col}", f"_cumsq_{col}")]
+    prefix += [f"_prev_{col}" for col in _lagged(view)]
+    return {
+        "prefix": prefix,
+        **{f"prefix_{col}": [key, col, "_n"] for col in _shared(view)},
+        **{f"seen_{col}": [key, col] for col in _seen(view)},
+    }
 
 
 def full_sql_split(sql: str) -> tuple[str, str, str]:

@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 
 from cdp.catalog.port import Catalog, CatalogError
 from cdp.lake.tables import TRANSACTIONS_LAKE_SCHEMA
-from features.incremental import aggregate_names, history_aggregates_sql, seeded_sql
+from features.incremental import aggregate_columns, history_aggregates_sql, seeded_sql
 from features.views import EVENT_VIEWS, view_sql
 
 CARD_COLUMNS = ("card_token", "acct_open_date", "credit_limit", "has_chip")
@@ -120,7 +120,7 @@ def view_over_events(view: str, events: pa.Table, cards: pa.Table, threads: int 
 
 
 def _literal(ts: datetime) -> str:
-    return f"TIMESTAMP '{ts:%Y-%m-%d %H:%M:%S.%f}'"
+    return f"TIMESTAMP '{ts:%Y-%m-%d %H:%M:%S}'"  # the lake's ts has whole seconds
 
 
 def _in_memory(sql: str, tables: dict[str, pa.Table], threads: int = 1) -> pa.Table:
@@ -176,14 +176,27 @@ def lake_history_aggregates(
     catalog: Catalog, view: str, tokens: list[str], start: datetime
 ) -> dict[str, pa.Table]:
     """Per-card aggregates of the lake's transactions of these cards before `start`, as the seeded view
-    SQL joins them (`features.incremental.history_aggregates_sql`), computed on the lake."""
+    SQL joins them (`features.incremental.history_aggregates_sql`): computed on the lake, one query per
+    few thousand cards, split by relation here."""
     spec, full = EVENT_VIEWS[view], view_sql(view)
-    found: dict[str, list[pa.Table]] = {name: [] for name in aggregate_names(spec)}
+    parts = []
     for at in range(0, len(tokens), _IN_LIST):
         where = f"t.{spec.key} IN ({_quoted(tokens[at : at + _IN_LIST])}) AND t.ts < {_literal(start)}"
-        for name, sql in history_aggregates_sql(spec, full, f"{where} AND {_months_to(start)}").items():
-            found[name].append(_lake_query(catalog, sql))
-    return {name: pa.concat_tables(parts, promote_options="permissive") for name, parts in found.items()}
+        parts.append(
+            _lake_query(catalog, history_aggregates_sql(spec, full, f"{where} AND {_months_to(start)}"))
+        )
+    stacked = pa.concat_tables(parts, promote_options="permissive")
+    return {
+        name: stacked.filter(pc.equal(stacked["_relation"], name)).select(columns)
+        for name, columns in aggregate_columns(spec).items()
+    }
+
+
+def tail_start(firsts: pa.Table, view: str) -> datetime:
+    """Where the tail starts: the view's longest window (and a second) before the batch's first row, so
+    every window of a batch row lies in the tail."""
+    longest = max((w.seconds for w in EVENT_VIEWS[view].windows()), default=0)
+    return pc.min(firsts["first_ts"]).as_py().replace(microsecond=0) - timedelta(seconds=longest + 1)
 
 
 def seeded_features(
@@ -195,9 +208,7 @@ def seeded_features(
     firsts = first_events(rows)
     if firsts.num_rows == 0:
         return _in_memory(f"SELECT * FROM ({view_sql(view)}) AS v", {"transactions": rows, "cards": cards})
-    longest = max((w.seconds for w in spec.windows()), default=0)
-    # one second more than the longest window: every window of a batch row lies in the tail
-    start = pc.min(firsts["first_ts"]).as_py().replace(microsecond=0) - timedelta(seconds=longest + 1)
+    start = tail_start(firsts, view)
     tail = lake_tail(catalog, firsts, start)
     aggregates = lake_history_aggregates(catalog, view, firsts["card_token"].to_pylist(), start)
     events = pa.concat_tables([tail, rows])
