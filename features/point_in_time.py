@@ -222,28 +222,36 @@ def features_for_rows(
     view: str = "fraud_card",
     threads: int = 1,
     *,
+    cards: pa.Table | None = None,
     whole_history: bool = False,
 ) -> pa.Table:
     """Each of `rows`' features (lake transactions schema in, one view row per input row out, in input order):
     its card's lake history before the batch, then the batch's own earlier rows, as the training sets see
-    them. `txn_id` must be unique within `rows`. `whole_history`: the reference computation (the committed
-    SQL over every lake event of the cards; same result, at the cost of the whole history)."""
+    them. `txn_id` must be unique within `rows`. `cards`: the rows' cards as `lake_cards` gives them, when
+    already read. `whole_history`: the reference computation (the committed SQL over every lake event of
+    the cards; same result, at the cost of the whole history)."""
     rows = rows.select(TRANSACTIONS_LAKE_SCHEMA.names).cast(TRANSACTIONS_LAKE_SCHEMA)
     if pc.count_distinct(rows["txn_id"]).as_py() != rows.num_rows:
         raise ValueError("the rows to score repeat a transaction id")
-    cards = lake_cards(catalog, pc.unique(rows["card_token"]).to_pylist())
+    if cards is None:
+        cards = lake_cards(catalog, pc.unique(rows["card_token"]).to_pylist())
     if whole_history:
         events = pa.concat_tables([lake_history(catalog, rows), rows])
         computed = view_over_events(view, events, cards, threads)
     else:
         computed = seeded_features(catalog, rows, cards, view, threads)
-    # keep the batch's rows (the lake's rows are all earlier than their card's first batch row), input order
-    return _in_memory(
-        "SELECT c.* FROM computed AS c JOIN firsts AS f ON f.card_token = c.card_token "
+    # keep the batch's rows (the lake's rows are all earlier than their card's first batch row), input order:
+    # their positions are found on the three columns that say it, then taken whole
+    keys = computed.select(["txn_id", "card_token", "ts"]).append_column(
+        "_at", pa.array(range(computed.num_rows), pa.int64())
+    )
+    positions = _in_memory(
+        "SELECT c._at FROM computed AS c JOIN firsts AS f ON f.card_token = c.card_token "
         "JOIN wanted AS w ON w.txn_id = c.txn_id WHERE c.ts >= f.first_ts ORDER BY w._row",
         {
-            "computed": computed,
+            "computed": keys,
             "firsts": first_events(rows),
             "wanted": pa.table({"txn_id": rows["txn_id"], "_row": pa.array(range(rows.num_rows))}),
         },
     )
+    return computed.take(positions["_at"])
