@@ -19,6 +19,11 @@ The SQL is the committed view SQL (`sql/<view>.sql`) with these patches applied,
 feature's definition; `IncrementalUnsupported` says when the committed SQL does not have the shape the
 patches expect (the caller then rebuilds in full).
 
+The seeding (`seeded_sql`) is shared: the refresh of the features table (`incremental_sql`: tail and
+history cut at a month's start, both in one statement) and the point-in-time features of rows to score
+(`features.point_in_time`: the aggregates computed on the lake by `history_aggregates_sql` for the
+batch's cards, the tail and the batch in memory) run the same patched SQL.
+
 Measured at full size (24.3M rows, 2 cores under a load of ~10, the 5 months the stream landed in
 recomputed: 1.43M rows, read with the 30 days before them): 54 s CPU, 2 min wall, 4.9 GB peak RSS
 (DuckDB under its 6 GB limit), against 560 s CPU, 28 min wall, 2.9 GB for the full bucketed rebuild;

@@ -206,6 +206,21 @@ def test_seeded_point_in_time_features_equal_the_whole_history_ones(platform, ca
     np.testing.assert_allclose(scores[0], scores[1], rtol=1e-6, atol=1e-9)
 
 
+def test_rows_scored_against_an_empty_lake_read_no_history(platform, tmp_path):
+    from features.point_in_time import features_for_rows
+
+    rows = scoring_file(platform, "interleaved")
+    empty = Backends(Settings(home=tmp_path / "empty", workers=1))
+    got = features_for_rows(empty.catalog, rows)
+    want = features_for_rows(platform["backends"].catalog, rows)
+    assert got.num_rows == rows.num_rows and got["txn_id"].to_pylist() == rows["txn_id"].to_pylist()
+    assert_same_features(
+        got.to_pandas(), features_for_rows(empty.catalog, rows, whole_history=True).to_pandas()
+    )
+    # without the lake's history the rows' features differ (each card starts afresh)
+    assert got["seconds_since_previous"].null_count > want["seconds_since_previous"].null_count
+
+
 def test_the_lake_aggregates_query_translates_to_athena():
     from cdp.catalog.dialect import parses_as_trino, to_athena
     from features.incremental import history_aggregates_sql
