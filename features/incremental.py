@@ -148,7 +148,7 @@ def history_aggregates_sql(view: EventFeatureView, full_sql: str, history: str) 
     has not that column; `aggregate_columns` lists each relation's). Its small result, split, is what
     `seeded_sql(..., history=None)` joins. First-seen values come out whole (not only the pairs the tail
     holds, which the lake does not know)."""
-    ctes = _history_ctes(view, f"{_events_body(full_sql)}\n    WHERE {history}", tail_known=False)
+    ctes = _history_ctes(view, f"{_events_body(full_sql)}\n    WHERE {history}", on_lake=True)
     relations = aggregate_columns(view)
     columns = list(dict.fromkeys(c for names in relations.values() for c in names))
     selects = [
@@ -212,23 +212,39 @@ def _history_columns(view: EventFeatureView) -> list[str]:
     )
 
 
-def _history_ctes(view: EventFeatureView, history_body: str, tail_known: bool = True) -> str:
-    """`history` (the events before the tail) and the per-key aggregates of it the final SELECT adds
-    (first-seen values only those the tail's `events` hold when `tail_known`, else all of them)."""
+def _history_ctes(view: EventFeatureView, history_body: str, on_lake: bool = False) -> str:
+    """`history` (the events before the tail) and the per-key aggregates of it the final SELECT adds.
+
+    In the refresh's statement (`on_lake` False) first-seen values are only those the tail's `events`
+    hold, and the key's last event is found by a join (the form measured at full size). Run on the lake
+    alone (`on_lake`), first-seen values come out whole, and the last event's values are taken in the same
+    pass as the sums (`arg_max` of a one-element list, so a null value is kept), so the history is read
+    once and never held."""
     key = view.key
     sums = "".join(
         f",\n        sum({_number(c)}) AS _cum_{c},\n        sum({_number(c)} * {_number(c)}) AS _cumsq_{c}"
         for c in _zscored(view)
     )
-    lagged = ", ".join(f"h.{c} AS _prev_{c}" for c in _lagged(view))
-    ctes = [
-        f"history AS (\n    SELECT {', '.join(_history_columns(view))} FROM (\n{history_body}\n    ) AS h\n)",
-        f"prefix_sums AS (\n    SELECT {key}, count(*) AS _n, max(event_key) AS _last_key{sums}\n"
-        f"    FROM history GROUP BY {key}\n)",
-        # the key's last event before the tail (event_key is unique within a key)
-        f"prefix AS (\n    SELECT ps.*, {lagged}\n    FROM prefix_sums AS ps\n"
-        f"    JOIN history AS h ON h.{key} = ps.{key} AND h.event_key = ps._last_key\n)",
-    ]
+    history = (
+        f"history AS (\n    SELECT {', '.join(_history_columns(view))} FROM (\n{history_body}\n    ) AS h\n)"
+    )
+    if on_lake:
+        last = "".join(f",\n        arg_max([{c}], event_key)[1] AS _prev_{c}" for c in _lagged(view))
+        ctes = [
+            history,
+            f"prefix AS (\n    SELECT {key}, count(*) AS _n, max(event_key) AS _last_key{sums}{last}\n"
+            f"    FROM history GROUP BY {key}\n)",
+        ]
+    else:
+        lagged = ", ".join(f"h.{c} AS _prev_{c}" for c in _lagged(view))
+        ctes = [
+            history,
+            f"prefix_sums AS (\n    SELECT {key}, count(*) AS _n, max(event_key) AS _last_key{sums}\n"
+            f"    FROM history GROUP BY {key}\n)",
+            # the key's last event before the tail (event_key is unique within a key)
+            f"prefix AS (\n    SELECT ps.*, {lagged}\n    FROM prefix_sums AS ps\n"
+            f"    JOIN history AS h ON h.{key} = ps.{key} AND h.event_key = ps._last_key\n)",
+        ]
     for col in _shared(view):
         ctes.append(
             f"prefix_{col} AS (\n    SELECT {key}, {col}, count(*) AS _n\n"
@@ -237,7 +253,7 @@ def _history_ctes(view: EventFeatureView, history_body: str, tail_known: bool = 
     for col in _seen(view):
         match = f"e.{key} = h.{key} AND e.{col} = h.{col}"
         exists = f" AND EXISTS (\n        SELECT 1 FROM events AS e WHERE {match}\n    )"
-        in_tail = exists if tail_known else ""
+        in_tail = "" if on_lake else exists
         ctes.append(
             f"seen_{col} AS (\n    SELECT DISTINCT h.{key}, h.{col} FROM history AS h\n"
             f"    WHERE h.{col} IS NOT NULL{in_tail}\n)"
