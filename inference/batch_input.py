@@ -51,9 +51,8 @@ class BatchInput:
     row_ids: pa.Array  # per accepted row: its file line (files) or 1-based position (tables, frames)
     rows: pa.Table | None = None
     features: pa.Table | None = None
-    cards: pa.Table | None = (
-        None  # the rows' cards from the lake (`features.point_in_time.lake_cards`), if read
-    )
+    # the rows' cards as the lake holds them (`features.point_in_time.lake_cards`), when read
+    cards: pa.Table | None = None
     labelled: bool = True
     rows_in: int = 0
     quarantined: int = 0
