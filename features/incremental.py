@@ -19,6 +19,11 @@ The SQL is the committed view SQL (`sql/<view>.sql`) with these patches applied,
 feature's definition; `IncrementalUnsupported` says when the committed SQL does not have the shape the
 patches expect (the caller then rebuilds in full).
 
+The seeding (`seeded_sql`) is shared: the refresh of the features table (`incremental_sql`: tail and
+history cut at a month's start, both in one statement) and the point-in-time features of rows to score
+(`features.point_in_time`: the aggregates computed on the lake by `history_aggregates_sql` for the
+batch's cards, the tail and the batch in memory) run the same patched SQL.
+
 Measured at full size (24.3M rows, 2 cores under a load of ~10, the 5 months the stream landed in
 recomputed: 1.43M rows, read with the 30 days before them): 54 s CPU, 2 min wall, 4.9 GB peak RSS
 (DuckDB under its 6 GB limit), against 560 s CPU, 28 min wall, 2.9 GB for the full bucketed rebuild;
@@ -73,19 +78,38 @@ def incremental_sql(
     """The rows of `full_sql` (the committed SQL of `view`) in the months from `first` = (year, month)
     on (up to `last` included when given: rows of a month landing meanwhile wait for the next refresh).
     Assumes the lake's rule that a row's `year`/`month` partition is the month of its `ts`."""
-    key = view.key
     start = tail_start(view, first)
     first_index = month_index(*first)
     # the tail's partitions: from the month holding the tail's first second (partition pruning)
     tail_month = datetime.fromtimestamp(start, UTC)
     prune = f"t.year * 12 + t.month - 1 >= {month_index(tail_month.year, tail_month.month)}"
+    months = f"a.year * 12 + a.month - 1 >= {first_index}"
+    if last is not None:
+        months += f" AND a.year * 12 + a.month - 1 <= {month_index(*last)}"
+    return seeded_sql(
+        view, full_sql, tail=f"{EPOCH} >= {start} AND {prune}", history=f"{EPOCH} < {start}", output=months
+    )
+
+
+def seeded_sql(
+    view: EventFeatureView, full_sql: str, *, tail: str | None, history: str | None, output: str | None
+) -> str:
+    """`full_sql` over a tail of the events, seeded with per-key aggregates of the events before it: equal,
+    on every output row, to `full_sql` over all of them, when the tail holds every event from the view's
+    longest window before the first output row on (and history and tail split each key's events by time).
+
+    `tail` selects the tail's events (a condition on `t`, the view's `transactions`; None: all of them).
+    `history` selects the older events, aggregated in the same statement (a condition on `t`); None: the
+    caller provides the aggregates as relations named as `history_aggregates_sql` names them (e.g. the
+    results of those queries run on the lake). `output` filters the output rows (a condition on `a`)."""
+    key = view.key
     body = _events_body(full_sql)
-    events = f"{body}\n    WHERE {EPOCH} >= {start} AND {prune}"
-    history = f"{body}\n    WHERE {EPOCH} < {start}"
-    sql = _replace_once(full_sql, body + "\n),\n", events + "\n),\n" + _history_ctes(view, history))
+    events = body if tail is None else f"{body}\n    WHERE {tail}"
+    ctes = "" if history is None else _history_ctes(view, f"{body}\n    WHERE {history}")
+    sql = _replace_once(full_sql, body + "\n),\n", events + "\n),\n" + ctes)
 
     # first-seen: the tail's first event with a value is new only if the history never had it
-    for col in dict.fromkeys(f.column for f in view.features if isinstance(f, FirstSeen) or _new_count(f)):
+    for col in _seen(view):
         sql = _replace_once(
             sql,
             f"    SELECT {key}, min(event_key) AS first_key FROM events GROUP BY {key}, {col}\n",
@@ -112,11 +136,41 @@ def incremental_sql(
         )
     final = re.sub(r"\ba\.(\w+)\b", lambda m: patched.get(m.group(1), m.group(0)), final)
     final = _replace_once(final, "FROM aggregates AS a", "FROM aggregates AS a" + joins)
-    months = f"a.year * 12 + a.month - 1 >= {first_index}"
-    if last is not None:
-        months += f" AND a.year * 12 + a.month - 1 <= {month_index(*last)}"
-    final = final.rstrip("\n") + f"\nWHERE {months}\n"
+    if output is not None:
+        final = final.rstrip("\n") + f"\nWHERE {output}\n"
     return head + sep + final
+
+
+def history_aggregates_sql(view: EventFeatureView, full_sql: str, history: str) -> str:
+    """Every aggregate relation `seeded_sql` joins, over the view's `transactions` rows matching `history`
+    (a condition on `t`), in one SELECT to run where the events are (the lake): the relations' rows
+    stacked, `_relation` naming each row's relation, the columns of all of them (NULL where a relation
+    has not that column; `aggregate_columns` lists each relation's). Its small result, split, is what
+    `seeded_sql(..., history=None)` joins. First-seen values come out whole (not only the pairs the tail
+    holds, which the lake does not know)."""
+    ctes = _history_ctes(view, f"{_events_body(full_sql)}\n    WHERE {history}", on_lake=True)
+    relations = aggregate_columns(view)
+    columns = list(dict.fromkeys(c for names in relations.values() for c in names))
+    selects = [
+        f"SELECT '{name}' AS _relation, "
+        + ", ".join(c if c in names else f"NULL AS {c}" for c in columns)
+        + f" FROM {name}"
+        for name, names in relations.items()
+    ]
+    return f"WITH {ctes.rstrip().rstrip(',')}\n" + "\nUNION ALL\n".join(selects)
+
+
+def aggregate_columns(view: EventFeatureView) -> dict[str, list[str]]:
+    """The relations of per-key history aggregates the seeded SQL joins, and their columns."""
+    key = view.key
+    prefix = [key, "_n", "_last_key"]
+    prefix += [c for col in _zscored(view) for c in (f"_cum_{col}", f"_cumsq_{col}")]
+    prefix += [f"_prev_{col}" for col in _lagged(view)]
+    return {
+        "prefix": prefix,
+        **{f"prefix_{col}": [key, col, "_n"] for col in _shared(view)},
+        **{f"seen_{col}": [key, col] for col in _seen(view)},
+    }
 
 
 def full_sql_split(sql: str) -> tuple[str, str, str]:
@@ -147,40 +201,62 @@ def _shared(view: EventFeatureView) -> list[str]:
     return list(dict.fromkeys(f.column for f in view.features if isinstance(f, PriorShare)))
 
 
+def _seen(view: EventFeatureView) -> list[str]:
+    return list(dict.fromkeys(f.column for f in view.features if isinstance(f, FirstSeen) or _new_count(f)))
+
+
 def _history_columns(view: EventFeatureView) -> list[str]:
     """What the aggregates of the history read (the CTE is materialised: the fewer columns the better)."""
-    seen = [f.column for f in view.features if isinstance(f, FirstSeen) or _new_count(f)]
     return list(
-        dict.fromkeys([view.key, "event_key", *_zscored(view), *_lagged(view), *_shared(view), *seen])
+        dict.fromkeys([view.key, "event_key", *_zscored(view), *_lagged(view), *_shared(view), *_seen(view)])
     )
 
 
-def _history_ctes(view: EventFeatureView, history_body: str) -> str:
-    """`history` (the events before the tail) and the per-key aggregates of it the final SELECT adds."""
+def _history_ctes(view: EventFeatureView, history_body: str, on_lake: bool = False) -> str:
+    """`history` (the events before the tail) and the per-key aggregates of it the final SELECT adds.
+
+    In the refresh's statement (`on_lake` False) first-seen values are only those the tail's `events`
+    hold, and the key's last event is found by a join (the form measured at full size). Run on the lake
+    alone (`on_lake`), first-seen values come out whole, and the last event's values are taken in the same
+    pass as the sums (`arg_max` of a one-element list, so a null value is kept), so the history is read
+    once and never held."""
     key = view.key
     sums = "".join(
         f",\n        sum({_number(c)}) AS _cum_{c},\n        sum({_number(c)} * {_number(c)}) AS _cumsq_{c}"
         for c in _zscored(view)
     )
-    lagged = ", ".join(f"h.{c} AS _prev_{c}" for c in _lagged(view))
-    ctes = [
-        f"history AS (\n    SELECT {', '.join(_history_columns(view))} FROM (\n{history_body}\n    ) AS h\n)",
-        f"prefix_sums AS (\n    SELECT {key}, count(*) AS _n, max(event_key) AS _last_key{sums}\n"
-        f"    FROM history GROUP BY {key}\n)",
-        # the key's last event before the tail (event_key is unique within a key)
-        f"prefix AS (\n    SELECT ps.*, {lagged}\n    FROM prefix_sums AS ps\n"
-        f"    JOIN history AS h ON h.{key} = ps.{key} AND h.event_key = ps._last_key\n)",
-    ]
+    history = (
+        f"history AS (\n    SELECT {', '.join(_history_columns(view))} FROM (\n{history_body}\n    ) AS h\n)"
+    )
+    if on_lake:
+        last = "".join(f",\n        arg_max([{c}], event_key)[1] AS _prev_{c}" for c in _lagged(view))
+        ctes = [
+            history,
+            f"prefix AS (\n    SELECT {key}, count(*) AS _n, max(event_key) AS _last_key{sums}{last}\n"
+            f"    FROM history GROUP BY {key}\n)",
+        ]
+    else:
+        lagged = ", ".join(f"h.{c} AS _prev_{c}" for c in _lagged(view))
+        ctes = [
+            history,
+            f"prefix_sums AS (\n    SELECT {key}, count(*) AS _n, max(event_key) AS _last_key{sums}\n"
+            f"    FROM history GROUP BY {key}\n)",
+            # the key's last event before the tail (event_key is unique within a key)
+            f"prefix AS (\n    SELECT ps.*, {lagged}\n    FROM prefix_sums AS ps\n"
+            f"    JOIN history AS h ON h.{key} = ps.{key} AND h.event_key = ps._last_key\n)",
+        ]
     for col in _shared(view):
         ctes.append(
             f"prefix_{col} AS (\n    SELECT {key}, {col}, count(*) AS _n\n"
             f"    FROM history GROUP BY {key}, {col}\n)"
         )
-    for col in dict.fromkeys(f.column for f in view.features if isinstance(f, FirstSeen) or _new_count(f)):
+    for col in _seen(view):
+        match = f"e.{key} = h.{key} AND e.{col} = h.{col}"
+        exists = f" AND EXISTS (\n        SELECT 1 FROM events AS e WHERE {match}\n    )"
+        in_tail = "" if on_lake else exists
         ctes.append(
             f"seen_{col} AS (\n    SELECT DISTINCT h.{key}, h.{col} FROM history AS h\n"
-            f"    WHERE h.{col} IS NOT NULL AND EXISTS (\n"
-            f"        SELECT 1 FROM events AS e WHERE e.{key} = h.{key} AND e.{col} = h.{col}\n    )\n)"
+            f"    WHERE h.{col} IS NOT NULL{in_tail}\n)"
         )
     return ",\n".join(ctes) + ",\n"
 

@@ -51,6 +51,8 @@ class BatchInput:
     row_ids: pa.Array  # per accepted row: its file line (files) or 1-based position (tables, frames)
     rows: pa.Table | None = None
     features: pa.Table | None = None
+    # the rows' cards as the lake holds them (`features.point_in_time.lake_cards`), when read
+    cards: pa.Table | None = None
     labelled: bool = True
     rows_in: int = 0
     quarantined: int = 0
@@ -115,8 +117,10 @@ def read_transactions_file(path: Path, backends: Backends, quarantine: Quarantin
         quarantine.add(path.name, line, None, ERASED_REASON, None)
     rows = protect_transactions_for_lake(backends.protector, live) if live.num_rows else None
     lines = live["line"]
+    cards = None
     if rows is not None:
-        known = _known_cards(backends, rows)
+        cards = _lake_cards(backends, rows)
+        known = cards["card_token"].combine_chunks()
         unknown = pc.invert(pc.is_in(rows["card_token"], value_set=known))
         for line in lines.filter(unknown).to_pylist():
             quarantine.add(path.name, line, "Card", UNKNOWN_CARD_REASON, None)
@@ -134,14 +138,15 @@ def read_transactions_file(path: Path, backends: Backends, quarantine: Quarantin
         labelled=labelled,
         rows_in=rows_in,
         quarantined=rows_in - accepted,
+        cards=cards,
     )
 
 
-def _known_cards(backends: Backends, rows: pa.Table) -> pa.Array:
+def _lake_cards(backends: Backends, rows: pa.Table) -> pa.Table:
+    """The lake's card attributes of the rows' cards (the cards the lake knows)."""
     from features.point_in_time import lake_cards
 
-    tokens = pc.unique(rows["card_token"]).to_pylist()
-    return lake_cards(backends.catalog, tokens)["card_token"].combine_chunks()
+    return lake_cards(backends.catalog, pc.unique(rows["card_token"]).to_pylist())
 
 
 def from_table(table: pa.Table, source: str, feature_names: list[str]) -> BatchInput:

@@ -6,7 +6,9 @@ a lake table or a frame, one output row per accepted input row.
 
 Steps: the input is read as protected lake rows (`inference.batch_input`: the batch job's reader and
 quarantine, extraction's tokens); each row's features are computed point-in-time by the view's own SQL over
-its card's lake history and the batch (`features.point_in_time`, what the training sets run); the version
+its card's lake history and the batch (`features.point_in_time`, what the training sets run: the lake gives
+per-card aggregates of the older history and the last 30 days' events, of the file's cards only; the
+view's SQL seeded with them runs over those days and the file); the version
 scores the feature rows through the batch-transform port (`Backends.batch_transform`: in this process here,
 encoded as training encodes them and scored by the booster; a SageMaker transform job on the inference
 container in AWS). The decision is taken at the version's registered alert threshold (its evaluated
@@ -184,7 +186,7 @@ def score_transactions(
     else:
         from features.point_in_time import features_for_rows
 
-        features = features_for_rows(b.catalog, batch.rows, FRAUD_VIEW)
+        features = features_for_rows(b.catalog, batch.rows, FRAUD_VIEW, cards=batch.cards)
     cut = registered_threshold(chosen, threshold)
     reasons_from = {"alerts": cut, "all": 0.0, "none": None}[mode]
     view_features = [n for n in EVENT_VIEWS[FRAUD_VIEW].feature_names if n in features.column_names]

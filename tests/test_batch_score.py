@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,7 @@ import pytest
 from cdp.backends import Backends
 from cdp.registry import Lineage
 from cdp.settings import Settings
+from features.views import EVENT_VIEWS, view_sql
 
 USERS, SEED, START = 5, 11, date(2017, 1, 1)
 MODEL = "cdp-fraud"
@@ -96,6 +97,20 @@ def test_features_and_scores_equal_those_of_the_training_features(platform):
     assert (merged["is_fraud_file"] == merged["is_fraud_table"]).all()
 
 
+def assert_same_features(got, want) -> None:
+    """Two frames of view rows (same index) hold the same values: floats to a tolerance, the rest exactly."""
+    assert list(got.columns) == list(want.columns)
+    for column in [c for c in got.columns if c != "ts"]:
+        left, right = got[column], want[column]
+        if left.dtype.kind == "f":
+            np.testing.assert_allclose(left.to_numpy(float), right.to_numpy(float), rtol=1e-9, err_msg=column)
+        else:
+            assert (
+                left.astype(object).where(left.notna(), None).tolist()
+                == right.astype(object).where(right.notna(), None).tolist()
+            ), column
+
+
 def test_point_in_time_features_of_lake_rows_equal_the_materialised_ones(platform):
     from features.point_in_time import features_for_rows
 
@@ -107,15 +122,112 @@ def test_point_in_time_features_of_lake_rows_equal_the_materialised_ones(platfor
     got = features_for_rows(b.catalog, rows).to_pandas().set_index("txn_id")
     assert list(got.index) == rows["txn_id"].to_pylist()  # input order
     want = b.catalog.query("SELECT * FROM fraud_card_features").to_pandas().set_index("txn_id").loc[got.index]
-    for column in [c for c in got.columns if c != "ts"]:
-        left, right = got[column], want[column]
-        if left.dtype.kind == "f":
-            np.testing.assert_allclose(left.to_numpy(float), right.to_numpy(float), rtol=1e-9, err_msg=column)
-        else:
-            assert (
-                left.astype(object).where(left.notna(), None).tolist()
-                == right.astype(object).where(right.notna(), None).tolist()
-            ), column
+    assert_same_features(got, want[got.columns])
+
+
+def moved_copies(rows: pa.Table, shift: timedelta, tag: str, card_token: str | None = None) -> pa.Table:
+    """Copies of lake rows `shift` later (their partition month with them), with new transaction ids, and
+    on `card_token` when given."""
+    import pyarrow.compute as pc
+
+    ts = pc.add(rows["ts"], pa.scalar(shift, pa.duration("s")))
+    moved = rows.set_column(rows.schema.get_field_index("ts"), "ts", ts)
+    for part in ("year", "month"):
+        at = moved.schema.get_field_index(part)
+        moved = moved.set_column(at, part, getattr(pc, part)(ts).cast(pa.int32()))
+    ids = pa.array([f"{tag}-{i}" for i in range(rows.num_rows)])
+    moved = moved.set_column(moved.schema.get_field_index("txn_id"), "txn_id", ids)
+    if card_token is not None:
+        tokens = pa.array([card_token] * rows.num_rows)
+        moved = moved.set_column(moved.schema.get_field_index("card_token"), "card_token", tokens)
+    return moved
+
+
+def scoring_file(platform, case: str) -> pa.Table:
+    """Rows to score, in the lake schema (`interleaved`: within the lake's newest weeks; `after`: months
+    after the lake ends), each with a card the lake has never seen."""
+    b = platform["backends"]
+    lake = b.catalog.query("SELECT * FROM transactions ORDER BY ts, event_seq")
+    newest = lake["ts"][-1].as_py()
+    cards = b.catalog.query(
+        "SELECT card_token, count(*) AS n FROM transactions GROUP BY card_token ORDER BY n DESC, card_token"
+    )["card_token"].to_pylist()
+    recent = b.catalog.query(
+        f"SELECT * FROM transactions WHERE ts >= TIMESTAMP '{newest:%Y-%m-%d %H:%M:%S}' - INTERVAL 45 DAY "
+        "ORDER BY ts, event_seq"
+    )
+
+    def card(token: str) -> pa.Table:
+        return recent.filter(pa.compute.equal(recent["card_token"], token))
+
+    if case == "interleaved":
+        # the busiest card's newest weeks again, 3h07m later: its file rows and its newest lake rows
+        # alternate in time (the lake is read up to its first file row only)
+        shift = timedelta(hours=3, minutes=7)
+        parts = [moved_copies(card(cards[0]), shift, "a")]
+    else:
+        # two cards' newest weeks, 200 days after the lake's end: all their history is before the tail
+        shift = timedelta(days=200)
+        parts = [moved_copies(card(c), shift, f"d{i}") for i, c in enumerate(cards[:2])]
+    parts.append(moved_copies(card(cards[0]).slice(0, 40), shift, "n", card_token="crd_never_in_the_lake"))
+    return pa.concat_tables(parts)
+
+
+@pytest.mark.parametrize("case", ["interleaved", "after"])
+def test_seeded_point_in_time_features_equal_the_whole_history_ones(platform, case):
+    """The tail-and-aggregates path gives every feature and score the whole-history path gives."""
+    from features.point_in_time import features_for_rows, first_events, lake_history, lake_tail, tail_start
+    from inference.batch_scoring import model_matrix, resolve_version, score_matrix
+    from inference.loaded import load_version
+
+    b = platform["backends"]
+    rows = scoring_file(platform, case)
+    got = features_for_rows(b.catalog, rows)
+    want = features_for_rows(b.catalog, rows, whole_history=True)
+    assert got.num_rows == want.num_rows == rows.num_rows
+    assert got["txn_id"].to_pylist() == rows["txn_id"].to_pylist()
+    assert_same_features(got.to_pandas(), want.to_pandas())
+    # not trivial: the whole history is far longer than the tail read, and rows read the older history
+    firsts = first_events(rows)
+    tail = lake_tail(b.catalog, firsts, tail_start(firsts, "fraud_card"))
+    assert lake_history(b.catalog, rows).num_rows > 5 * max(tail.num_rows, 1)
+    assert (tail.num_rows > 0) == (case == "interleaved")
+    # each card's first file row: the time since its previous event comes from the lake, but for the new card
+    first_rows = got.to_pandas().groupby("card_token", sort=False).head(1).set_index("card_token")
+    since = first_rows["seconds_since_previous"]
+    assert since.isna().tolist() == [c == "crd_never_in_the_lake" for c in first_rows.index]
+    if case == "after":
+        assert (since.dropna() > 150 * 86_400).all()  # the card's last lake event, before the tail
+    model = load_version(resolve_version(b, MODEL, 1), b.object_store)
+    names = EVENT_VIEWS["fraud_card"].feature_names
+    scores = [
+        score_matrix(model, model_matrix(model, t.select(names)), None).probabilities for t in (got, want)
+    ]
+    np.testing.assert_allclose(scores[0], scores[1], rtol=1e-6, atol=1e-9)
+
+
+def test_rows_scored_against_an_empty_lake_read_no_history(platform, tmp_path):
+    from features.point_in_time import features_for_rows
+
+    rows = scoring_file(platform, "interleaved")
+    empty = Backends(Settings(home=tmp_path / "empty", workers=1))
+    got = features_for_rows(empty.catalog, rows)
+    want = features_for_rows(platform["backends"].catalog, rows)
+    assert got.num_rows == rows.num_rows and got["txn_id"].to_pylist() == rows["txn_id"].to_pylist()
+    assert_same_features(
+        got.to_pandas(), features_for_rows(empty.catalog, rows, whole_history=True).to_pandas()
+    )
+    # without the lake's history the rows' features differ (each card starts afresh)
+    assert got["seconds_since_previous"].null_count > want["seconds_since_previous"].null_count
+
+
+def test_the_lake_aggregates_query_translates_to_athena():
+    from cdp.catalog.dialect import parses_as_trino, to_athena
+    from features.incremental import history_aggregates_sql
+
+    where = "t.card_token IN ('a', 'b') AND t.ts < TIMESTAMP '2019-01-01 00:00:00'"
+    sql = history_aggregates_sql(EVENT_VIEWS["fraud_card"], view_sql("fraud_card"), where)
+    assert "UNION ALL" in sql and parses_as_trino(to_athena(sql))
 
 
 def test_bad_rows_are_quarantined_with_reasons_and_counts_reconcile(platform, tmp_path):
