@@ -77,6 +77,17 @@ class NoticeRecord:
     last_ts: str
 
 
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """A notice's new status (sent, dead, skipped) with the reason, transport reference and tries."""
+
+    notice_id: str
+    status: str
+    reason: str = ""
+    transport_ref: str = ""
+    attempts: int = 0
+
+
 class Ledger:
     """The notifier's SQLite ledger."""
 
@@ -180,12 +191,30 @@ class Ledger:
     def mark(
         self, notice_id: str, status: str, reason: str = "", transport_ref: str = "", attempts: int = 0
     ) -> None:
-        sent_at = _now() if status == "sent" else None
-        self.con.execute(
-            "UPDATE notices SET status = ?, reason = ?, transport_ref = ?, attempts = attempts + ?, "
-            "sent_at = coalesce(?, sent_at) WHERE notice_id = ?",
-            (status, reason, transport_ref, attempts, sent_at, notice_id),
-        )
+        self.mark_many([Mark(notice_id, status, reason, transport_ref, attempts)])
+
+    def mark_many(self, marks: Iterable[Mark]) -> None:
+        """`mark` of several notices in one transaction (one commit for a batch of sends)."""
+        now = _now()
+        rows = [
+            (
+                m.status,
+                m.reason,
+                m.transport_ref,
+                m.attempts,
+                now if m.status == "sent" else None,
+                m.notice_id,
+            )
+            for m in marks
+        ]
+        if not rows:
+            return
+        with self.transaction() as con:
+            con.executemany(
+                "UPDATE notices SET status = ?, reason = ?, transport_ref = ?, attempts = attempts + ?, "
+                "sent_at = coalesce(?, sent_at) WHERE notice_id = ?",
+                rows,
+            )
 
     def statuses(self) -> dict[str, int]:
         return dict(self.con.execute("SELECT status, count(*) FROM notices GROUP BY status").fetchall())
