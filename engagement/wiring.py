@@ -96,5 +96,5 @@ def build_notifier(
         approved("fraud-notice", s.notify_language),
         notify_config(s),
         kind_of=lambda token: known.get(token, CustomerKind()),
-        replies=ReplyBook.from_settings(s, backends.object_store),
+        replies=ReplyBook.of(backends),
     )
