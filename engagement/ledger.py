@@ -3,9 +3,11 @@
 One SQLite file in the state folder. Tokens, hashes, lengths, reason codes and the PII-free composition
 (subject and body with placeholders, the de-identified context) only: the leak scan covers this file.
 A notice and the alerts it covers are recorded in one transaction, before anything is sent; a notice is
-marked sent after the mail port took it. So a crash leaves either nothing (the alerts are read again and
-make the same notice: its id is derived from the card and first transaction) or a pending notice, sent
-again with the same id on the next run.
+marked sent after the mail port took it (a batch of notices in one transaction, `mark_many`). So a crash
+leaves either nothing (the alerts are read again and make the same notice: its id is derived from the card
+and first transaction) or a pending notice, sent again with the same id on the next run.
+WAL with synchronous=NORMAL: a commit survives a killed process without a sync per commit; a power loss
+may undo the last commits, never corrupt the file.
 """
 
 from __future__ import annotations

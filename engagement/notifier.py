@@ -5,11 +5,19 @@
 2. Each new episode gets one notice, unless its customer is gone (erased), opted out of fraud notices,
    or already got the day's most notices (capped). The notice is composed (text writer, guardrails,
    approved template) and recorded with its alerts in one transaction: `pending`.
-3. Pending notices are filled by core banking (placeholders, audited) and handed to the mail port, retried
-   with backoff, then marked `sent`, or `dead` with the transport's reason.
+3. Pending notices are delivered in batches (group commit): filled by core banking (placeholders; the
+   batch's names decrypted in one audited call, one audit record per customer), handed to the mail port
+   (the outbox takes the whole batch and makes it durable with one sync), retried with backoff, then
+   marked `sent`, or `dead` with the transport's reason, in one transaction per batch. Transports that
+   cannot recognise a repeat (SMTP) are sent to and marked one message at a time.
 A notice's id comes from its card and first transaction, so a rerun after a crash at any point finds the
 same notice (recorded: sent again with the same id, which the outbox and SNS FIFO recognise; not yet
-recorded: composed again under the same id). Nothing the notifier logs or keeps holds personal data.
+recorded: composed again under the same id). A crash inside a batch leaves it pending: the rerun finds
+the e-mails already published and counts them as repeats, so none is sent twice and none is lost.
+Durability: the ledger is SQLite in WAL mode with synchronous=NORMAL, so every commit survives the process
+being killed; a power loss may undo the last commits (the notices go back to pending and are recognised as
+repeats), while an e-mail's file and name are synced before its batch is marked sent. Nothing the notifier
+logs or keeps holds personal data.
 """
 
 from __future__ import annotations

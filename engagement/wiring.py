@@ -33,6 +33,7 @@ def notify_config(settings: Settings) -> NotifyConfig:
         send_attempts=settings.notify_send_attempts,
         retry_base_seconds=settings.notify_retry_base_seconds,
         sender=settings.mail_from,
+        send_batch=settings.notify_send_batch,
     )
 
 
