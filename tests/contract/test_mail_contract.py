@@ -224,7 +224,8 @@ def test_outbox_files_are_private_and_a_repeated_id_is_not_written_twice(tmp_pat
 def test_an_outbox_batch_publishes_each_message_once_and_reports_repeats(tmp_path):
     box = OutboxTransport(tmp_path / "outbox")
     box.send(message(1, customer_token="usr_a"))
-    batch = [message(n, customer_token="usr_a") for n in (1, 2, 3)] + [message(3, body="again", customer_token="usr_a")]
+    again = message(3, body="again", customer_token="usr_a")
+    batch = [*(message(n, customer_token="usr_a") for n in (1, 2, 3)), again]
     outcomes = box.send_batch(batch)
     assert [(o.message_id, o.duplicate) for o in outcomes] == [
         ("ntc-00000001", True), ("ntc-00000002", False), ("ntc-00000003", False), ("ntc-00000003", True),
