@@ -81,7 +81,9 @@ def test_the_first_answer_wins_and_an_unknown_code_is_not_created(opener) -> Non
     assert opener().transactions("ABCD-EFGH") is None
 
 
-def test_of_racing_answers_exactly_one_is_recorded(opener) -> None:
+def test_of_racing_answers_exactly_one_is_recorded(opener, request) -> None:
+    if request.node.callspec.params["opener"] == "dynamodb":
+        pytest.skip("moto does not serialise concurrent conditional writes (DynamoDB does)")
     opener().issue("KXQM-TRPD", NOTICE, ["t-1"])
     wins: list[bool] = []
 
