@@ -99,6 +99,7 @@ class Ledger:
         self.con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         self.con.execute("PRAGMA journal_mode=WAL")
         self.con.execute("PRAGMA synchronous=NORMAL")  # WAL: a process crash loses no commit
+        self._depth = 0  # transactions open (a batch and the records inside it)
         self.con.executescript(_SCHEMA)
 
     def close(self) -> None:
@@ -106,13 +107,31 @@ class Ledger:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One transaction; inside another (a `batch`), part of it."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield self.con
+            finally:
+                self._depth -= 1
+            return
         self.con.execute("BEGIN IMMEDIATE")
+        self._depth = 1
         try:
             yield self.con
         except BaseException:
+            self._depth = 0
             self.con.execute("ROLLBACK")
             raise
+        self._depth = 0
         self.con.execute("COMMIT")
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Records made inside commit together at the end (one write of the file for many notices); a
+        crash before then records none of them, and their alerts are read again on the next run."""
+        with self.transaction():
+            yield
 
     # -- alerts ---------------------------------------------------------------------------------------
     def seen(self, txn_ids: Iterable[str]) -> set[str]:

@@ -4,7 +4,8 @@
    make one episode; an alert close to the card's last notified episode joins it (recorded, nothing sent).
 2. Each new episode gets one notice, unless its customer is gone (erased), opted out of fraud notices,
    or already got the day's most notices (capped). The notice is composed (text writer, guardrails,
-   approved template) and recorded with its alerts in one transaction: `pending`.
+   approved template) and recorded with its alerts: `pending`; the notices of a batch of alerts commit
+   together (a crash before that commit records none of them: they are composed again on the rerun).
 3. Pending notices are delivered in batches (group commit): filled by core banking (placeholders; the
    batch's names decrypted in one audited call, one audit record per customer), handed to the mail port
    (the outbox takes the whole batch and makes it durable with one sync), retried with backoff, then
@@ -124,8 +125,18 @@ class Notifier:
         seen = self.ledger.seen(a.txn_id for a in every)
         new = sorted((a for a in every if a.txn_id not in seen), key=lambda a: (a.card_token, a.ts, a.txn_id))
         self.report.alerts += len(new)
-        for card_token, card_alerts in groupby(new, key=lambda a: a.card_token):
-            self._card(card_token, list(card_alerts))
+        cards = groupby(new, key=lambda a: a.card_token)
+        while True:  # the notices of about `send_batch` alerts recorded in one ledger transaction
+            with self.ledger.batch():
+                taken = 0
+                for card_token, card_alerts in cards:
+                    group = list(card_alerts)
+                    self._card(card_token, group)
+                    taken += len(group)
+                    if taken >= self.config.send_batch:
+                        break
+            if not taken:
+                return
 
     def _card(self, card_token: str, alerts: list[Alert]) -> None:
         latest = self.ledger.latest_of_card(card_token)
