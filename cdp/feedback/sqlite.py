@@ -1,8 +1,8 @@
 """Reply codes and answers in a SQLite file (`<state>/notice_replies.sqlite`), the local adapter.
 
-WAL with synchronous=NORMAL: a commit survives the process being killed (not a power loss, which may undo
-the last ones); a notice's code is committed before its e-mail is published, and the outbox's batch sync
-writes it to disk with the batch.
+WAL with synchronous=NORMAL: a commit survives the process being killed; a power loss may undo the last
+ones. A notice's code is committed before its e-mail is published, and on Linux the outbox's batch sync
+(`syncfs` of the home's filesystem) writes the code to disk before the e-mail gets its name.
 """
 
 from __future__ import annotations
