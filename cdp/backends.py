@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from cdp.catalog.port import Catalog
     from cdp.corebanking.erasure_requests.port import ErasureRequests
     from cdp.events.port import EventBus
+    from cdp.feedback.port import ReplyStore
     from cdp.idempotency.port import IdempotencyIndex
     from cdp.mail.port import MailTransport
     from cdp.metrics.port import MetricsStore
@@ -313,6 +314,17 @@ class Backends:
         from cdp.corebanking.erasure_requests.sqlite import SqliteErasureRequests
 
         return SqliteErasureRequests.from_settings(self.settings)
+
+    @cached_property
+    def reply_store(self) -> ReplyStore:
+        """Reply codes of fraud notices and the customers' answers (SQLite here, DynamoDB in AWS)."""
+        if self.aws:
+            from cdp.feedback.dynamodb import DynamoDbReplyStore
+
+            return DynamoDbReplyStore.from_settings(self.settings)
+        from cdp.feedback.sqlite import SqliteReplyStore
+
+        return SqliteReplyStore.from_settings(self.settings)
 
     # -- backup -----------------------------------------------------------------------------------------
     @cached_property

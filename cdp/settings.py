@@ -470,6 +470,16 @@ class Settings(BaseSettings):
         "in place by `cdp features build`; a change further back rebuilds the whole features table.",
     )
 
+    # -- customer notices: group commit of deliveries (engagement/notifier.py, cdp/mail/outbox.py) ------
+    notify_send_batch: int = Field(
+        64,
+        ge=1,
+        le=1000,
+        description="Pending notices delivered together: their names decrypted in one audited call, their "
+        "e-mails made durable with one sync (outbox), their outcomes marked in one transaction. Transports "
+        "that cannot take a batch (SMTP, SNS) still send and mark one message at a time.",
+    )
+
     @field_validator("home")
     @classmethod
     def _absolute_home(cls, v: Path) -> Path:

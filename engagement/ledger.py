@@ -3,9 +3,11 @@
 One SQLite file in the state folder. Tokens, hashes, lengths, reason codes and the PII-free composition
 (subject and body with placeholders, the de-identified context) only: the leak scan covers this file.
 A notice and the alerts it covers are recorded in one transaction, before anything is sent; a notice is
-marked sent after the mail port took it. So a crash leaves either nothing (the alerts are read again and
-make the same notice: its id is derived from the card and first transaction) or a pending notice, sent
-again with the same id on the next run.
+marked sent after the mail port took it (a batch of notices in one transaction, `mark_many`). So a crash
+leaves either nothing (the alerts are read again and make the same notice: its id is derived from the card
+and first transaction) or a pending notice, sent again with the same id on the next run.
+WAL with synchronous=NORMAL: a commit survives a killed process without a sync per commit; a power loss
+may undo the last commits, never corrupt the file.
 """
 
 from __future__ import annotations
@@ -77,6 +79,17 @@ class NoticeRecord:
     last_ts: str
 
 
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """A notice's new status (sent, dead, skipped) with the reason, transport reference and tries."""
+
+    notice_id: str
+    status: str
+    reason: str = ""
+    transport_ref: str = ""
+    attempts: int = 0
+
+
 class Ledger:
     """The notifier's SQLite ledger."""
 
@@ -86,6 +99,7 @@ class Ledger:
         self.con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         self.con.execute("PRAGMA journal_mode=WAL")
         self.con.execute("PRAGMA synchronous=NORMAL")  # WAL: a process crash loses no commit
+        self._depth = 0  # transactions open (a batch and the records inside it)
         self.con.executescript(_SCHEMA)
 
     def close(self) -> None:
@@ -93,13 +107,31 @@ class Ledger:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One transaction; inside another (a `batch`), part of it."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield self.con
+            finally:
+                self._depth -= 1
+            return
         self.con.execute("BEGIN IMMEDIATE")
+        self._depth = 1
         try:
             yield self.con
         except BaseException:
+            self._depth = 0
             self.con.execute("ROLLBACK")
             raise
+        self._depth = 0
         self.con.execute("COMMIT")
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Records made inside commit together at the end (one write of the file for many notices); a
+        crash before then records none of them, and their alerts are read again on the next run."""
+        with self.transaction():
+            yield
 
     # -- alerts ---------------------------------------------------------------------------------------
     def seen(self, txn_ids: Iterable[str]) -> set[str]:
@@ -180,12 +212,30 @@ class Ledger:
     def mark(
         self, notice_id: str, status: str, reason: str = "", transport_ref: str = "", attempts: int = 0
     ) -> None:
-        sent_at = _now() if status == "sent" else None
-        self.con.execute(
-            "UPDATE notices SET status = ?, reason = ?, transport_ref = ?, attempts = attempts + ?, "
-            "sent_at = coalesce(?, sent_at) WHERE notice_id = ?",
-            (status, reason, transport_ref, attempts, sent_at, notice_id),
-        )
+        self.mark_many([Mark(notice_id, status, reason, transport_ref, attempts)])
+
+    def mark_many(self, marks: Iterable[Mark]) -> None:
+        """`mark` of several notices in one transaction (one commit for a batch of sends)."""
+        now = _now()
+        rows = [
+            (
+                m.status,
+                m.reason,
+                m.transport_ref,
+                m.attempts,
+                now if m.status == "sent" else None,
+                m.notice_id,
+            )
+            for m in marks
+        ]
+        if not rows:
+            return
+        with self.transaction() as con:
+            con.executemany(
+                "UPDATE notices SET status = ?, reason = ?, transport_ref = ?, attempts = attempts + ?, "
+                "sent_at = coalesce(?, sent_at) WHERE notice_id = ?",
+                rows,
+            )
 
     def statuses(self) -> dict[str, int]:
         return dict(self.con.execute("SELECT status, count(*) FROM notices GROUP BY status").fetchall())

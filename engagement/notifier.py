@@ -4,12 +4,21 @@
    make one episode; an alert close to the card's last notified episode joins it (recorded, nothing sent).
 2. Each new episode gets one notice, unless its customer is gone (erased), opted out of fraud notices,
    or already got the day's most notices (capped). The notice is composed (text writer, guardrails,
-   approved template) and recorded with its alerts in one transaction: `pending`.
-3. Pending notices are filled by core banking (placeholders, audited) and handed to the mail port, retried
-   with backoff, then marked `sent`, or `dead` with the transport's reason.
+   approved template) and recorded with its alerts: `pending`; the notices of a batch of alerts commit
+   together (a crash before that commit records none of them: they are composed again on the rerun).
+3. Pending notices are delivered in batches (group commit): filled by core banking (placeholders; the
+   batch's names decrypted in one audited call, one audit record per customer), handed to the mail port
+   (the outbox takes the whole batch and makes it durable with one sync), retried with backoff, then
+   marked `sent`, or `dead` with the transport's reason, in one transaction per batch. Transports that
+   cannot recognise a repeat (SMTP) are sent to and marked one message at a time.
 A notice's id comes from its card and first transaction, so a rerun after a crash at any point finds the
 same notice (recorded: sent again with the same id, which the outbox and SNS FIFO recognise; not yet
-recorded: composed again under the same id). Nothing the notifier logs or keeps holds personal data.
+recorded: composed again under the same id). A crash inside a batch leaves it pending: the rerun finds
+the e-mails already published and counts them as repeats, so none is sent twice and none is lost.
+Durability: the ledger is SQLite in WAL mode with synchronous=NORMAL, so every commit survives the process
+being killed; a power loss may undo the last commits (the notices go back to pending and are recognised as
+repeats), while an e-mail's file and name are synced before its batch is marked sent. Nothing the notifier
+logs or keeps holds personal data.
 """
 
 from __future__ import annotations
@@ -24,14 +33,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import groupby
 
-from cdp.corebanking.notices import FRAUD_PURPOSE, OFFER_PURPOSE, NoticeAddressing
+from cdp.corebanking.notices import FRAUD_PURPOSE, OFFER_PURPOSE, Addressee, NoticeAddressing
 from cdp.feedback.replies import ReplyBook
-from cdp.mail.port import MailMessage, MailTransport
+from cdp.mail.port import Delivery, MailError, MailMessage, MailTransport
 from cdp.security.errors import CustomerErased
 from engagement.compose import Composer
 from engagement.context import Alert, CustomerKind, fraud_context
 from engagement.delivery import DeadLetter, deliver
-from engagement.ledger import Ledger, NoticeRecord
+from engagement.ledger import Ledger, Mark, NoticeRecord
 from engagement.templates import ApprovedTemplate
 
 log = logging.getLogger("engagement.notifier")
@@ -46,6 +55,7 @@ class NotifyConfig:
     send_attempts: int = 4
     retry_base_seconds: float = 0.5
     sender: str = "alerts@bank.example"
+    send_batch: int = 64  # notices handed over and marked together (group commit)
 
 
 @dataclass
@@ -115,8 +125,18 @@ class Notifier:
         seen = self.ledger.seen(a.txn_id for a in every)
         new = sorted((a for a in every if a.txn_id not in seen), key=lambda a: (a.card_token, a.ts, a.txn_id))
         self.report.alerts += len(new)
-        for card_token, card_alerts in groupby(new, key=lambda a: a.card_token):
-            self._card(card_token, list(card_alerts))
+        cards = groupby(new, key=lambda a: a.card_token)
+        while True:  # the notices of about `send_batch` alerts recorded in one ledger transaction
+            with self.ledger.batch():
+                taken = 0
+                for card_token, card_alerts in cards:
+                    group = list(card_alerts)
+                    self._card(card_token, group)
+                    taken += len(group)
+                    if taken >= self.config.send_batch:
+                        break
+            if not taken:
+                return
 
     def _card(self, card_token: str, alerts: list[Alert]) -> None:
         latest = self.ledger.latest_of_card(card_token)
@@ -185,52 +205,133 @@ class Notifier:
 
     # -- deliver ----------------------------------------------------------------------------------------
     def deliver_pending(self) -> None:
-        for notice in self.ledger.pending():
-            self._deliver(notice)
+        """Every pending notice, `send_batch` at a time (group commit, see `_deliver_batch`)."""
+        pending = self.ledger.pending()
+        size = self.config.send_batch
+        for i in range(0, len(pending), size):
+            self._deliver_batch(pending[i : i + size])
 
-    def _deliver(self, notice: NoticeRecord) -> None:
-        addressee = self.addressing.addressee(notice.user_token, notice.card_token)
-        if addressee is None:
-            self._mark_skipped(notice, "erased")
+    def _deliver_batch(self, notices: Sequence[NoticeRecord]) -> None:
+        """Deliver a batch of pending notices.
+
+        The names the batch needs are decrypted in one audited call (one audit record per customer,
+        appended together). A transport that takes batches (`send_batch`, the outbox: idempotent by id)
+        gets them all at once and the outcomes are marked in one transaction: a crash before that commit
+        leaves the batch pending, and the rerun's sends are recognised as repeats (nothing delivered
+        twice, nothing lost). Other transports get one message at a time, each marked right after its
+        send, so a crash repeats at most the one message a transport cannot recognise (SMTP).
+        """
+        marks: list[Mark] = []
+        ready = self._addressed(notices, marks)
+        messages = self._filled(ready, marks)
+        send_batch = getattr(self.mail, "send_batch", None)
+        if callable(send_batch) and messages:
+            outcomes = send_batch([m for _, m in messages])
+            for (notice, message), outcome in zip(messages, outcomes, strict=True):
+                marks.append(self._handed_over(notice, message, outcome))
+            self.ledger.mark_many(marks)
             return
-        choices = self.addressing.choices(addressee)
-        offer = notice.kind == "offer"
-        if not (choices.marketing if offer else choices.fraud_notices):
-            self._mark_skipped(notice, "no-consent" if offer else "opted-out")
-            return
-        recipient = self.addressing.recipient(addressee)
-        if not recipient:
-            self._dead(notice, "no-address", 0)
-            return
-        try:
-            purpose = OFFER_PURPOSE if offer else FRAUD_PURPOSE
-            subject, body = self.addressing.fill(addressee, [notice.subject, notice.body], purpose)
-        except CustomerErased:
-            self._mark_skipped(notice, "erased")
-            return
-        message = MailMessage(
-            notice.notice_id, recipient, self.config.sender, subject, body, customer_token=notice.user_token
-        )
+        self.ledger.mark_many(marks)
+        for notice, message in messages:
+            self.ledger.mark_many([self._handed_over(notice, message, None)])
+
+    def _addressed(self, notices: Sequence[NoticeRecord], marks: list[Mark]) -> list[Addressed]:
+        """The notices that may go out, with their customer and address; the others' marks added."""
+        ready: list[Addressed] = []
+        for notice in notices:
+            addressee = self.addressing.addressee(notice.user_token, notice.card_token)
+            if addressee is None:
+                marks.append(self._skipped(notice, "erased"))
+                continue
+            choices = self.addressing.choices(addressee)
+            offer = notice.kind == "offer"
+            if not (choices.marketing if offer else choices.fraud_notices):
+                marks.append(self._skipped(notice, "no-consent" if offer else "opted-out"))
+                continue
+            recipient = self.addressing.recipient(addressee)
+            if not recipient:
+                marks.append(self._dead(notice, "no-address", 0))
+                continue
+            ready.append(Addressed(notice, addressee, recipient, OFFER_PURPOSE if offer else FRAUD_PURPOSE))
+        return ready
+
+    def _filled(
+        self, ready: Sequence[Addressed], marks: list[Mark]
+    ) -> list[tuple[NoticeRecord, MailMessage]]:
+        """The messages of `ready`, placeholders filled by core banking (the batch's names decrypted in one
+        audited call per purpose); a customer erased meanwhile is skipped."""
+        for purpose in {r.purpose for r in ready}:
+            named = [r.addressee for r in ready if r.purpose == purpose and r.needs_name]
+            if named:
+                self.addressing.prepare(named, purpose)
+        messages = []
+        for r in ready:
+            notice = r.notice
+            try:
+                subject, body = self.addressing.fill(r.addressee, [notice.subject, notice.body], r.purpose)
+            except CustomerErased:
+                marks.append(self._skipped(notice, "erased"))
+                continue
+            message = MailMessage(
+                notice.notice_id, r.recipient, self.config.sender, subject, body,
+                customer_token=notice.user_token,
+            )  # fmt: skip
+            messages.append((notice, message))
+        return messages
+
+    def _handed_over(
+        self, notice: NoticeRecord, message: MailMessage, outcome: Delivery | MailError | None
+    ) -> Mark:
+        """The mark of one message: `outcome` is a batch's result for it (None: not sent yet); a
+        transient failure is retried with backoff through `send`, which recognises a repeat."""
         cfg = self.config
-        try:
-            delivery, tries = deliver(
-                self.mail, message, cfg.send_attempts, cfg.retry_base_seconds, self.sleep
-            )
-        except DeadLetter as dead:
-            self._dead(notice, dead.reason, dead.attempts)
-            return
-        self.ledger.mark(notice.notice_id, "sent", transport_ref=delivery.reference, attempts=tries)
+        if isinstance(outcome, Delivery):
+            delivery, tries = outcome, 1
+        elif isinstance(outcome, MailError) and outcome.permanent:
+            return self._dead(notice, outcome.reason, 1)
+        else:
+            first = 1 if outcome is not None else 0
+            if first and cfg.send_attempts <= 1:
+                return self._dead(notice, outcome.reason, 1)  # type: ignore[union-attr]
+            if first:
+                self.sleep(cfg.retry_base_seconds)
+            try:
+                delivery, tries = deliver(
+                    self.mail,
+                    message,
+                    cfg.send_attempts - first,
+                    cfg.retry_base_seconds * 2**first,
+                    self.sleep,
+                )
+            except DeadLetter as dead:
+                return self._dead(notice, dead.reason, dead.attempts + first)
+            tries += first
         self.report.sent += 1
         self.report.repeats += int(delivery.duplicate)
         self.report.sent_ids.append(notice.notice_id)
         log.info("notice %s sent via %s after %d tries", notice.notice_id, delivery.transport, tries)
+        return Mark(notice.notice_id, "sent", transport_ref=delivery.reference, attempts=tries)
 
-    def _mark_skipped(self, notice: NoticeRecord, reason: str) -> None:
-        self.ledger.mark(notice.notice_id, "skipped", reason=reason)
+    def _skipped(self, notice: NoticeRecord, reason: str) -> Mark:
         self.report.skipped[reason] += 1
         log.info("notice %s not sent: %s", notice.notice_id, reason)
+        return Mark(notice.notice_id, "skipped", reason=reason)
 
-    def _dead(self, notice: NoticeRecord, reason: str, attempts: int) -> None:
-        self.ledger.mark(notice.notice_id, "dead", reason=reason, attempts=attempts)
+    def _dead(self, notice: NoticeRecord, reason: str, attempts: int) -> Mark:
         self.report.dead += 1
         log.warning("notice %s dead-lettered: %s", notice.notice_id, reason)
+        return Mark(notice.notice_id, "dead", reason=reason, attempts=attempts)
+
+
+@dataclass(frozen=True, slots=True)
+class Addressed:
+    """A pending notice that may go out: its customer, their address and the purpose of the fill."""
+
+    notice: NoticeRecord
+    addressee: Addressee
+    recipient: str
+    purpose: str
+
+    @property
+    def needs_name(self) -> bool:
+        return "{first_name}" in self.notice.subject or "{first_name}" in self.notice.body

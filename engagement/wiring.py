@@ -33,6 +33,7 @@ def notify_config(settings: Settings) -> NotifyConfig:
         send_attempts=settings.notify_send_attempts,
         retry_base_seconds=settings.notify_retry_base_seconds,
         sender=settings.mail_from,
+        send_batch=settings.notify_send_batch,
     )
 
 
@@ -96,5 +97,5 @@ def build_notifier(
         approved("fraud-notice", s.notify_language),
         notify_config(s),
         kind_of=lambda token: known.get(token, CustomerKind()),
-        replies=ReplyBook.from_settings(s, backends.object_store),
+        replies=ReplyBook.of(backends),
     )

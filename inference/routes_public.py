@@ -200,9 +200,7 @@ def public_router(config: ServingConfig) -> APIRouter:
         from cdp.feedback.replies import ReplyBook
 
         backends = request.app.state.serving.backends
-        result = ReplyBook.from_settings(backends.settings, backends.object_store).answer(
-            body.reply_code, body.answer
-        )
+        result = ReplyBook.of(backends).answer(body.reply_code, body.answer)
         if result.status == "unknown-code":
             raise HTTPException(status_code=404, detail="no notice has that reply code")
         return NoticeReplyResult(status=result.status, transactions=result.transactions)

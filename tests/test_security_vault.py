@@ -41,6 +41,11 @@ def world(tmp_path):
     return PiiVault(keys, store, audit), audit, token, protected, tmp_path / "audit.sqlite"
 
 
+def _protector_parts(world):
+    vault = world[0]
+    return load_or_create_token_key(vault.keys, vault.store), vault.keys, vault.store
+
+
 def _pick(protected, *names):
     return {n: protected[n] for n in names}
 
@@ -92,6 +97,27 @@ def test_unknown_role_and_malformed_requests_are_refused_and_audited(world):
     assert [r.outcome for r in recs] == ["denied", "rejected", "rejected"]
     assert recs[2].customer_token == "invalid"
     assert audit.verify().ok
+
+
+def test_a_batch_of_reveals_audits_one_record_per_request_in_one_checkpoint(world):
+    vault, audit, token, protected, _ = world
+    other = Protector(*_protector_parts(world)).user_token(43)
+    out = vault.reveal_many(
+        MARKETING,
+        [(token, _pick(protected, "person")), (token, _pick(protected, "address")), (other, {}),
+         ("Jane Doe", _pick(protected, "person"))],
+        "marketing-email",
+    )  # fmt: skip
+    assert out[0] == {"person": "Jane Doe"}
+    assert isinstance(out[1], AccessDenied) and isinstance(out[2], AccessDenied)
+    assert isinstance(out[3], ValueError)
+    recs = list(audit.records())
+    assert [r.outcome for r in recs] == ["allowed", "denied", "denied", "rejected"]
+    assert [r.customer_token for r in recs] == [token, token, other, "invalid"]
+    assert all(CLEAR["person"] not in json.dumps(r.details) for r in recs)
+    assert audit.verify().ok and audit.checkpoints.latest().count == 4
+    counts = [json.loads(line)["count"] for line in audit.checkpoints.path.read_text().splitlines()]
+    assert counts == [0, 4]  # the sealed empty log, then one checkpoint for the whole batch
 
 
 def test_forget_is_role_checked_and_audited(world):

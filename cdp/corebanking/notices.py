@@ -55,7 +55,8 @@ class NoticeAddressing:
         self._protected_names: Mapping[str, str | None] | None = None
         self._users: dict[str, int] | None = None
         self._cards: dict[str, tuple[int, int]] | None = None
-        self._first_names: dict[tuple[str, str], str] = {}  # (token, purpose) -> first name, this run only
+        # (token, purpose) -> first name (or the reveal's error), this run only
+        self._first_names: dict[tuple[str, str], str | Exception] = {}
 
     # -- who ------------------------------------------------------------------------------------------
     def _index(self) -> None:
@@ -115,25 +116,49 @@ class NoticeAddressing:
             out.append(text)
         return out
 
+    def prepare(self, addressees: Sequence[Addressee], purpose: str) -> None:
+        """Decrypt the first names a batch of notices will need in one audited `reveal_many` (one audit
+        record per customer, written together); `fill` then uses them, or raises the reveal's error."""
+        if self._protected_names is None:
+            self._protected_names = self._protected_names_source()
+        wanted: dict[str, str] = {}
+        for addressee in addressees:
+            token = addressee.user_token
+            protected = self._protected_names.get(token)
+            if (token, purpose) in self._first_names or token in wanted:
+                continue
+            if not protected:
+                self._first_names[(token, purpose)] = "customer"
+            else:
+                wanted[token] = protected
+        if not wanted:
+            return
+        requests = [(token, {"person": protected}) for token, protected in wanted.items()]
+        for token, outcome in zip(
+            wanted, self.vault.reveal_many(self.caller, requests, purpose), strict=True
+        ):
+            self._first_names[(token, purpose)] = (
+                outcome if isinstance(outcome, Exception) else _first_word(outcome.get("person"))
+            )
+
     def _first_name(self, addressee: Addressee, purpose: str) -> str:
         """One audited decrypt per customer and purpose per run (a burst of notices shares it)."""
         key = (addressee.user_token, purpose)
         if key not in self._first_names:
-            self._first_names[key] = self._reveal_first_name(addressee, purpose)
-        return self._first_names[key]
-
-    def _reveal_first_name(self, addressee: Addressee, purpose: str) -> str:
-        if self._protected_names is None:
-            self._protected_names = self._protected_names_source()
-        protected = self._protected_names.get(addressee.user_token)
-        if not protected:
-            return "customer"
-        clear = self.vault.reveal(self.caller, addressee.user_token, {"person": protected}, purpose)
-        name = (clear.get("person") or "").split()
-        return name[0] if name else "customer"
+            self.prepare([addressee], purpose)
+        name = self._first_names[key]
+        if isinstance(name, Exception):
+            raise name
+        return name
 
     def _card_last4(self, addressee: Addressee) -> str:
         card: dict[str, Any] | None = None
         if addressee.card_index is not None:
             card = self.oltp.get_card(addressee.user, addressee.card_index)
         return (card or {}).get("pan_last4") or "****"
+
+
+def _first_word(person: str | None) -> str:
+    """A name's first word, "customer" if it has none."""
+    words = (person or "").split()
+    return words[0] if words else "customer"

@@ -9,20 +9,19 @@ No personal data: codes, notice ids, transaction ids and labels.
 
 from __future__ import annotations
 
-import json
 import re
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import pyarrow as pa
 
+from cdp.feedback.port import ReplyStore
 from cdp.lake.tables import LakeTable
 from cdp.lake.writer import LakeWriter
 
 if TYPE_CHECKING:
+    from cdp.backends import Backends
     from cdp.objectstore.port import ObjectStore
     from cdp.settings import Settings
 
@@ -39,21 +38,6 @@ FEEDBACK_SCHEMA = pa.schema(
 FRAUD_FEEDBACK = LakeTable("fraud_feedback", FEEDBACK_SCHEMA)
 SOURCE = "customer-reply"
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS codes (
-    reply_code TEXT PRIMARY KEY,
-    notice_id TEXT NOT NULL,
-    txn_ids TEXT NOT NULL,
-    issued_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS codes_notice ON codes (notice_id);
-CREATE TABLE IF NOT EXISTS answers (
-    reply_code TEXT PRIMARY KEY,
-    answer TEXT NOT NULL,
-    known_at TEXT NOT NULL
-);
-"""
-
 
 @dataclass(frozen=True, slots=True)
 class ReplyResult:
@@ -62,52 +46,41 @@ class ReplyResult:
 
 
 class ReplyBook:
-    """Issued reply codes and recorded answers (SQLite in the state folder)."""
+    """Issued reply codes and recorded answers, kept in a `ReplyStore` (SQLite locally, DynamoDB in AWS:
+    `Backends.reply_store`), answers landed as labels in the lake."""
 
-    def __init__(self, path: Path, object_store: ObjectStore | None = None, bucket: str = "") -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, store: ReplyStore, object_store: ObjectStore | None = None, bucket: str = "") -> None:
+        self.store = store
         self.object_store, self.bucket = object_store, bucket
-        with self._connect() as con:
-            con.executescript(_SCHEMA)
 
     @classmethod
     def from_settings(cls, settings: Settings, object_store: ObjectStore | None = None) -> ReplyBook:
-        return cls(settings.state_dir / "notice_replies.sqlite", object_store, settings.lake_bucket)
+        """The book over the local SQLite store in the state folder."""
+        from cdp.feedback.sqlite import SqliteReplyStore
 
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=30)
+        return cls(SqliteReplyStore.from_settings(settings), object_store, settings.lake_bucket)
+
+    @classmethod
+    def of(cls, backends: Backends) -> ReplyBook:
+        """The book over the platform's reply store (the backend's choice) and its lake."""
+        return cls(backends.reply_store, backends.object_store, backends.settings.lake_bucket)
 
     def issue(self, reply_code: str, notice_id: str, txn_ids: list[str]) -> None:
-        with self._connect() as con:
-            con.execute(
-                "INSERT OR REPLACE INTO codes VALUES (?, ?, ?, ?)",
-                (reply_code, notice_id, json.dumps(sorted(txn_ids)), _now().isoformat()),
-            )
+        self.store.issue(reply_code, notice_id, txn_ids)
 
     def extend(self, notice_id: str, txn_ids: list[str]) -> None:
         """Transactions that joined a notified episode: an answer covers them too."""
-        with self._connect() as con:
-            for code, ids in con.execute(
-                "SELECT reply_code, txn_ids FROM codes WHERE notice_id = ?", (notice_id,)
-            ):
-                merged = sorted(set(json.loads(ids)) | set(txn_ids))
-                con.execute("UPDATE codes SET txn_ids = ? WHERE reply_code = ?", (json.dumps(merged), code))
+        self.store.extend(notice_id, txn_ids)
 
     def answer(self, reply_code: str, answer: Answer, known_at: datetime | None = None) -> ReplyResult:
         """Record the customer's answer (first one wins) and land its labels in the lake."""
         if not REPLY_CODE.match(reply_code) or answer not in ("me", "not-me"):
             return ReplyResult("unknown-code")
         when = (known_at or _now()).astimezone(UTC).replace(tzinfo=None, microsecond=0)
-        with self._connect() as con:
-            row = con.execute("SELECT txn_ids FROM codes WHERE reply_code = ?", (reply_code,)).fetchone()
-            if row is None:
-                return ReplyResult("unknown-code")
-            txn_ids = json.loads(row[0])
-            done = con.execute(
-                "INSERT OR IGNORE INTO answers VALUES (?, ?, ?)", (reply_code, answer, when.isoformat())
-            ).rowcount
-        if not done:
+        txn_ids = self.store.transactions(reply_code)
+        if txn_ids is None:
+            return ReplyResult("unknown-code")
+        if not self.store.answer_once(reply_code, answer, when):
             return ReplyResult("already-answered", len(txn_ids))
         self._land(reply_code, txn_ids, answer == "not-me", when)
         return ReplyResult("recorded", len(txn_ids))

@@ -7,8 +7,9 @@ customer token and fields, never a value.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -21,6 +22,7 @@ from cdp.security.keys.port import KeyManager
 from cdp.security.policy import allowed_fields, may_erase
 from cdp.security.tokens import is_user_token
 
+Revealed = dict[str, str | None] | Exception  # a request's clear values, or the error `reveal` raises
 _PURPOSE = re.compile(r"^[a-z0-9][a-z0-9-]{1,63}$")  # a code like "fraud-alert", not free text
 
 
@@ -48,6 +50,28 @@ class PiiVault:
         The request is all-or-nothing: if the caller's role may not read one of the fields, nothing is
         decrypted and `AccessDenied` is raised. `purpose` is a short code (e.g. "fraud-alert").
         """
+        (outcome,) = self.reveal_many(caller, [(customer_token, fields)], purpose)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def reveal_many(
+        self,
+        caller: Caller,
+        requests: Sequence[tuple[str, Mapping[str, str | None]]],
+        purpose: str,
+    ) -> list[Revealed]:
+        """`reveal` of several customers at once: per request its clear values or the error `reveal`
+        would raise (returned, not raised). One audit record per request, as `reveal` writes, appended
+        together (one write of the log) before anything is returned."""
+        outcomes = [self._reveal_one(caller, token, fields, purpose) for token, fields in requests]
+        self.audit.append_many([entry for entry, _ in outcomes])
+        return [result for _, result in outcomes]
+
+    def _reveal_one(
+        self, caller: Caller, customer_token: str, fields: Mapping[str, str | None], purpose: str
+    ) -> tuple[dict[str, Any], Revealed]:
+        """(the audit record's content, the clear values or the error) of one reveal request."""
         names = sorted(fields)
         audit = {
             "actor": caller.id,
@@ -58,28 +82,21 @@ class PiiVault:
         problem = _request_problem(customer_token, names, purpose)
         if problem:
             known = [f for f in names if f in ENCRYPTED_FIELDS]
-            self.audit.append(**audit, fields=known, outcome="rejected", details={"reason": problem})
-            raise ValueError(f"reveal request rejected: {problem}")
+            entry = {**audit, "fields": known, "outcome": "rejected", "details": {"reason": problem}}
+            return entry, ValueError(f"reveal request rejected: {problem}")
         refused = [f for f in names if f not in allowed_fields(caller.role)]
         if refused or not names:
             reason = f"role {caller.role!r} may not decrypt {refused or 'any field'}"
-            self.audit.append(
-                **audit, fields=names, outcome="denied", details={"purpose": purpose, "reason": reason}
-            )
-            raise AccessDenied(f"{reason} (customer {customer_token})")
+            details = {"purpose": purpose, "reason": reason}
+            entry = {**audit, "fields": names, "outcome": "denied", "details": details}
+            return entry, AccessDenied(f"{reason} (customer {customer_token})")
         try:
             aead = AESGCM(self._data_key(customer_token))
             clear = {f: self._decrypt_field(aead, customer_token, f, fields[f]) for f in names}
         except SecurityError as e:
-            self.audit.append(
-                **audit,
-                fields=names,
-                outcome="failed",
-                details={"purpose": purpose, "reason": type(e).__name__},
-            )
-            raise
-        self.audit.append(**audit, fields=names, outcome="allowed", details={"purpose": purpose})
-        return clear
+            details = {"purpose": purpose, "reason": type(e).__name__}
+            return {**audit, "fields": names, "outcome": "failed", "details": details}, e
+        return {**audit, "fields": names, "outcome": "allowed", "details": {"purpose": purpose}}, clear
 
     def forget(self, customer_token: str, caller: Caller) -> bool:
         """Crypto-shred a customer: delete their data key. True if a live key was deleted."""

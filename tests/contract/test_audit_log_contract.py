@@ -177,6 +177,36 @@ def test_appends_chain_read_back_exactly_and_verify(harness):
     assert harness.checkpoints.latest().count == 3
 
 
+def _entry(i: int) -> dict[str, Any]:
+    return {
+        "actor": "notifier-1", "role": "notifier", "action": "reveal", "customer_token": TOKEN,
+        "fields": ["person"], "outcome": "allowed", "details": {"purpose": "fraud-notice", "i": i},
+    }  # fmt: skip
+
+
+def test_a_batch_appends_one_chained_record_per_entry_and_verifies(harness):
+    log = harness.open()
+    first = _append(log, 0)
+    batch = log.append_many([_entry(i) for i in range(4)])
+    assert [r.seq for r in batch] == [2, 3, 4, 5]
+    assert batch[0].prev_hash == first.hash
+    assert all(b.prev_hash == a.hash for a, b in zip(batch, batch[1:], strict=False))
+    assert [r.details["i"] for r in batch] == [0, 1, 2, 3]
+    assert list(harness.open().records()) == [first, *batch]
+    assert log.append_many([]) == []
+    after = _append(harness.open(), 5)  # another writer continues the chain after the batch
+    assert after.seq == 6 and after.prev_hash == batch[-1].hash
+    result = harness.open().verify()
+    assert result.ok and (result.records, result.checkpoint_count) == (6, 6)
+
+
+def test_a_batch_with_a_bad_entry_appends_nothing(harness):
+    log = harness.open()
+    with pytest.raises(TypeError, match="flat scalars"):
+        log.append_many([_entry(0), {**_entry(1), "details": {"nested": {"pii": "x"}}}])
+    assert list(harness.open().records()) == []
+
+
 def test_details_must_be_flat_scalars(harness):
     with pytest.raises(TypeError, match="flat scalars"):
         harness.open().append(

@@ -214,10 +214,48 @@ def test_outbox_files_are_private_and_a_repeated_id_is_not_written_twice(tmp_pat
     first = box.send(message(3))
     again = box.send(message(3, body="another body"))
     assert not first.duplicate and again.duplicate
-    files = list(box.folder.iterdir())
+    files = list(box.folder.glob("*.eml"))
     assert [f.name for f in files] == ["ntc-00000003.eml"]
     assert stat.S_IMODE(files[0].stat().st_mode) == 0o600
     assert b"another body" not in files[0].read_bytes()
+    assert stat.S_IMODE(box.parts.stat().st_mode) == 0o700 and list(box.parts.iterdir()) == []
+
+
+def test_an_outbox_batch_publishes_each_message_once_and_reports_repeats(tmp_path):
+    box = OutboxTransport(tmp_path / "outbox")
+    box.send(message(1, customer_token="usr_a"))
+    again = message(3, body="again", customer_token="usr_a")
+    batch = [*(message(n, customer_token="usr_a") for n in (1, 2, 3)), again]
+    outcomes = box.send_batch(batch)
+    assert [(o.message_id, o.duplicate) for o in outcomes] == [
+        ("ntc-00000001", True), ("ntc-00000002", False), ("ntc-00000003", False), ("ntc-00000003", True),
+    ]  # fmt: skip
+    names = sorted(f.name for f in box.folder.glob("*.eml"))
+    assert names == [f"usr_a--ntc-0000000{n}.eml" for n in (1, 2, 3)]
+    assert b"again" not in (box.folder / names[2]).read_bytes()
+    assert list(box.parts.iterdir()) == [] and box.send_batch([]) == []
+
+
+def test_an_outbox_batch_that_cannot_write_returns_transient_errors(tmp_path):
+    (tmp_path / "outbox").write_text("not a folder")
+    outcomes = OutboxTransport(tmp_path / "outbox").send_batch([message(1), message(2)])
+    assert all(isinstance(o, MailError) and not o.permanent for o in outcomes)
+
+
+def test_files_a_crash_left_unpublished_are_removed_by_the_next_batch_and_at_erasure(tmp_path):
+    from cdp.mail.outbox import remove_customer_mail
+    from cdp.settings import Settings
+
+    settings = Settings(home=tmp_path)
+    box = OutboxTransport.from_settings(settings)
+    box.send(message(1, customer_token="usr_a"))
+    left = [box.parts / "usr_a--x1", box.parts / "usr_b--x2"]
+    for f in left:
+        f.write_bytes(b"To: jane@example.com")
+    assert remove_customer_mail(settings, "usr_a") == 2  # the e-mail and the unpublished file
+    assert [f.exists() for f in left] == [False, True]
+    OutboxTransport.from_settings(settings).send(message(2, customer_token="usr_c"))  # a new process
+    assert list(box.parts.iterdir()) == []
 
 
 def test_smtp_550_is_permanent_and_a_closed_port_is_transient(tmp_path):

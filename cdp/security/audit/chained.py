@@ -137,6 +137,13 @@ class ChainedAuditLog:
                 )
         self._covered = (head_seq, head)
 
+    def append_many(self, entries: Sequence[Mapping[str, Any]]) -> list[AuditRecord]:
+        """One record per entry, in order (adapters that can store a batch at once override this); every
+        entry's details are checked before the first is appended."""
+        for entry in entries:
+            checked_details(entry.get("details"))
+        return [self.append(**entry) for entry in entries]  # type: ignore[attr-defined]
+
     def _sign(self, record: AuditRecord) -> None:
         """Sign the head that `record` (just stored) makes."""
         self.checkpoints.append(sign_checkpoint(self._keys.checkpoint_key, record.seq, record.hash))

@@ -71,6 +71,11 @@ class AuditLog(Protocol):
         """Append one record (atomically chained to the previous one) and return it."""
         ...
 
+    def append_many(self, entries: Sequence[Mapping[str, Any]]) -> list[AuditRecord]:
+        """Append one record per entry (the keyword arguments of `append`), chained in order; an adapter
+        may store them in one transaction and sign one checkpoint for the batch."""
+        ...
+
     def records(self) -> Iterator[AuditRecord]:
         """Every record in sequence order."""
         ...

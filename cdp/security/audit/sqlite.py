@@ -117,10 +117,19 @@ class SqliteAuditLog(ChainedAuditLog):
         outcome: str,
         details: Mapping[str, Any] | None = None,
     ) -> AuditRecord:
-        content = {
+        entry = {
             "actor": actor, "role": role, "action": action, "customer_token": customer_token,
-            "fields": fields, "outcome": outcome, "details": checked_details(details),
+            "fields": fields, "outcome": outcome, "details": details,
         }  # fmt: skip
+        return self.append_many([entry])[0]
+
+    def append_many(self, entries: Sequence[Mapping[str, Any]]) -> list[AuditRecord]:
+        """The records of `entries`, chained in order, stored in one transaction (one sync of the log) and
+        covered by one signed checkpoint: a crash before the commit stores none of them, one after it
+        leaves them beyond the checkpoint (reported by `verify()`, checked by the next append)."""
+        contents = [_content(**entry) for entry in entries]
+        if not contents:
+            return []
         self._keys  # noqa: B018 - loaded (and a new log sealed) before taking the lock
         with self._exclusive():
             conn = self._conn()
@@ -129,22 +138,21 @@ class SqliteAuditLog(ChainedAuditLog):
                 last = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
                 head_seq, head = (last[0], last[1]) if last else (0, GENESIS_HASH)
                 self._check_head(head_seq, head, lambda after: self._rows(conn, after=after))
-                record = self._next_record(head_seq, head, **content)
-                row = {
-                    **record.__dict__,
-                    "fields": json.dumps(list(record.fields)),
-                    "details": _json(record.details),
-                }
-                conn.execute(
+                records: list[AuditRecord] = []
+                for content in contents:
+                    record = self._next_record(head_seq, head, **content)
+                    records.append(record)
+                    head_seq, head = record.seq, record.hash
+                conn.executemany(
                     f"INSERT INTO audit_log ({_COLUMNS}) VALUES ({', '.join('?' * 12)})",
-                    tuple(row[c.strip()] for c in _COLUMNS.split(",")),
+                    [_row(r) for r in records],
                 )
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-            self._sign(record)  # after the commit, still under the lock
-        return record
+            self._sign(records[-1])  # after the commit, still under the lock
+        return records
 
     def _rows(self, conn: sqlite3.Connection, after: int = 0) -> Iterator[AuditRecord]:
         cur = conn.execute(f"SELECT {_COLUMNS} FROM audit_log WHERE seq > ? ORDER BY seq, rowid", (after,))
@@ -186,6 +194,29 @@ def _add_format_column(conn: sqlite3.Connection) -> None:
         except sqlite3.OperationalError as e:
             if "duplicate column" not in str(e):  # another process added it first
                 raise
+
+
+def _content(
+    *,
+    actor: str,
+    role: str,
+    action: str,
+    customer_token: str,
+    fields: Sequence[str],
+    outcome: str,
+    details: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A record's content as `_next_record` takes it (details checked flat)."""
+    return {
+        "actor": actor, "role": role, "action": action, "customer_token": customer_token,
+        "fields": fields, "outcome": outcome, "details": checked_details(details),
+    }  # fmt: skip
+
+
+def _row(record: AuditRecord) -> tuple[Any, ...]:
+    """The stored columns of `record`, in `_COLUMNS` order."""
+    row = {**record.__dict__, "fields": json.dumps(list(record.fields)), "details": _json(record.details)}
+    return tuple(row[c.strip()] for c in _COLUMNS.split(","))
 
 
 def _json(details: Mapping[str, Any]) -> str:
