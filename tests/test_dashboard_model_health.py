@@ -52,8 +52,9 @@ def _run(b: Backends, execution_id: str, started: datetime, gate: str, failure: 
 
 
 def build_model_health(b: Backends, tmp: Path) -> datetime:
-    """Three fraud versions (v1 then v2 approved, v3 pending), drift series and alarms, two pipeline runs
-    (gate passed; gate failed) and a drift report; the model-health tables refreshed. Returns `now`."""
+    """Three fraud versions (v1 then v2 approved, v3 pending), drift series and alarms evaluated twice (the
+    score PSI alarm OK, then ALARM), two pipeline runs (gate passed; gate failed) and a drift report; the
+    model-health tables refreshed after each evaluation. Returns `now`."""
     now = datetime.now(UTC).replace(microsecond=0)
     model_dir = write_tiny_model(tmp / "model")
     for i, metrics in enumerate(METRICS, start=1):
@@ -72,7 +73,10 @@ def build_model_health(b: Backends, tmp: Path) -> datetime:
         )
     for alarm in model_alarms(MODEL):
         b.alarms.put_alarm(alarm)
-    b.alarms.evaluate(now=now)
+    earlier = now - timedelta(minutes=5)
+    b.alarms.evaluate(now=earlier)  # the monitor's earlier run: PSI 0.12, under its threshold
+    refresh_model_health(b, (MODEL,), now=earlier)  # alarm states are appended at every refresh
+    b.alarms.evaluate(now=now)  # PSI 0.41 in the last period
     _run(b, "run-ok", now - timedelta(hours=2), "if", None)
     _run(b, "run-gated", now - timedelta(hours=1), "else", "step 'Fail' failed: pr_auc 0.39 below 0.40")
     report = b.settings.home / "monitoring" / "reports" / MODEL / "20260101T000000"
@@ -121,6 +125,11 @@ def test_model_health_shows_the_registry_drift_alarms_and_gates_as_sql_and_the_s
     states = dict(zip(latest["alarm_name"], latest["state"], strict=True))
     assert states == {a.name: str(b.alarms.state(a.name)) for a in model_alarms(MODEL)}
     assert states[f"{MODEL}-drift-{SCORE_PSI}"] == "ALARM"  # PSI 0.41 > 0.25 in the last period
+    psi_states = b.catalog.query(
+        f"SELECT state FROM dash_alarm_history WHERE alarm_name = '{MODEL}-drift-{SCORE_PSI}' "
+        "ORDER BY observed_at"
+    )["state"].to_pylist()
+    assert psi_states == ["OK", "ALARM"]  # the page's states over time
 
     runs = _table_with(at, "execution_id", "gate")
     sql_runs = b.catalog.query(
