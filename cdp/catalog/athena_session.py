@@ -6,21 +6,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Collection
-from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
 from cdp.catalog.dialect import tables_read
-from cdp.catalog.port import CatalogError, QueryRefused
-
-if TYPE_CHECKING:
-    from cdp.catalog.athena import GlueAthenaCatalog
+from cdp.catalog.port import Catalog, CatalogError, QueryRefused
 
 
 class AthenaReadSession:
-    """`ReadSession` of `GlueAthenaCatalog`. `queries_run` counts the queries sent."""
+    """`ReadSession` of `GlueAthenaCatalog` (`catalog`). `queries_run` counts the queries sent."""
 
-    def __init__(self, catalog: GlueAthenaCatalog, tables: Collection[str]) -> None:
+    def __init__(self, catalog: Catalog, tables: Collection[str]) -> None:
         self._catalog = catalog
         self.requested = frozenset(name.lower() for name in tables)
         self._closed = False

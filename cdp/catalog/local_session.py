@@ -15,19 +15,28 @@ locked, and every statement must parse as exactly one SELECT (no `COPY`, `ATTACH
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import duckdb
 import pyarrow as pa
 
-from cdp.catalog.port import CatalogError, QueryRefused
-
-if TYPE_CHECKING:
-    from cdp.catalog.local import DuckDbCatalog
+from cdp.catalog.port import CatalogError, QueryRefused, TableInfo
 
 SESSION_MEMORY_LIMIT = "3GB"  # as `DuckDbCatalog.query`, without spilling (no file is writable)
+
+
+class LakeViews(Protocol):
+    """What a session needs of `DuckDbCatalog`: its registry file, its tables, where their files are and
+    the view of each."""
+
+    registry_path: Path
+    resolve: Callable[[str], Path | None]
+
+    def tables(self) -> list[TableInfo]: ...
+
+    def view_sql(self, table: TableInfo, where: str = "") -> str: ...
 
 
 def _first_line(error: Exception) -> str:
@@ -43,7 +52,7 @@ class DuckDbReadSession:
     """`ReadSession` of `DuckDbCatalog` (see the module docstring). `connections_opened` and `queries_run`
     count what the session did (the bench reports them)."""
 
-    def __init__(self, catalog: DuckDbCatalog, tables: Collection[str]) -> None:
+    def __init__(self, catalog: LakeViews, tables: Collection[str]) -> None:
         self._catalog = catalog
         self.requested = frozenset(tables)
         self._lock = threading.Lock()
