@@ -55,7 +55,10 @@ def build_model_health(b: Backends, tmp: Path) -> datetime:
     """Three fraud versions (v1 then v2 approved, v3 pending), drift series and alarms evaluated twice (the
     score PSI alarm OK, then ALARM), two pipeline runs (gate passed; gate failed) and a drift report; the
     model-health tables refreshed after each evaluation. Returns `now`."""
-    now = datetime.now(UTC).replace(microsecond=0)
+    # 30 s into a 5-minute alarm period (alarms read complete periods only): each point below falls in a
+    # known period whatever the clock says
+    period = 300
+    now = datetime.fromtimestamp((int(datetime.now(UTC).timestamp()) // period - 1) * period + 30, UTC)
     model_dir = write_tiny_model(tmp / "model")
     for i, metrics in enumerate(METRICS, start=1):
         b.model_registry.register(
