@@ -1,5 +1,7 @@
-"""The pages' one way to the data: SQL over the aggregate tables through the catalog port (DuckDB here,
-Athena in AWS). A page asks for the tables it needs; a table not built yet gives None ("no data yet")."""
+"""The pages' one way to the data: SQL over the aggregate tables through a read session of the catalog
+port (`Catalog.read_session`: one DuckDB connection here, Athena queries in AWS), scoped to the tables of
+the pages the viewer may open. A page asks for the tables it needs; a table not built yet gives None
+("no data yet")."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from cdp.catalog.port import Catalog, CatalogError
+from cdp.catalog.port import CatalogError, ReadSession
 
 TABLES_TTL_SECONDS = 30.0
 
@@ -18,17 +20,26 @@ class DataUnavailable(RuntimeError):
 
 
 class DashboardData:
-    """Queries of the aggregate tables; the list of registered tables is cached for a few seconds."""
+    """Queries of the aggregate tables through `session`; the session's registered tables are cached for a
+    few seconds, and within one run of the page (`start_run`) a query asked twice runs once."""
 
-    def __init__(self, catalog: Catalog) -> None:
-        self.catalog = catalog
+    def __init__(self, session: ReadSession) -> None:
+        self.session = session
         self._tables: tuple[float, frozenset[str]] | None = None
+        self._run: dict[str, pd.DataFrame | None] = {}
+
+    def start_run(self) -> None:
+        """A new render begins: forget the previous run's results (the tables may have changed since)."""
+        self._run = {}
 
     def tables(self) -> frozenset[str]:
-        """The registered tables (cached `TABLES_TTL_SECONDS`)."""
+        """The session's tables that are built (cached `TABLES_TTL_SECONDS`)."""
         now = time.monotonic()
         if self._tables is None or now - self._tables[0] > TABLES_TTL_SECONDS:
-            self._tables = (now, frozenset(t.name for t in self.catalog.tables()))
+            try:
+                self._tables = (now, self.session.tables())
+            except CatalogError as e:
+                raise DataUnavailable((str(e).splitlines() or ["query failed"])[0][:200]) from None
         return self._tables[1]
 
     def has(self, *names: str) -> bool:
@@ -38,8 +49,11 @@ class DashboardData:
         """The result of `sql` (None when a table of `needs` is not built yet, or it has no row)."""
         if not self.has(*needs):
             return None
-        try:
-            frame = self.catalog.query(sql).to_pandas()
-        except CatalogError as e:
-            raise DataUnavailable((str(e).splitlines() or ["query failed"])[0][:200]) from None
-        return frame if len(frame) else None
+        if sql not in self._run:
+            try:
+                frame = self.session.query(sql).to_pandas()
+            except CatalogError as e:
+                raise DataUnavailable((str(e).splitlines() or ["query failed"])[0][:200]) from None
+            self._run[sql] = frame if len(frame) else None
+        frame = self._run[sql]
+        return None if frame is None else frame.copy()  # the caller may add columns to its copy

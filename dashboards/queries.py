@@ -1,5 +1,6 @@
 """Every page's SQL, over the aggregate tables, and for the fraud page the same figures from the raw lake
-tables (what a page would cost without the aggregates: the bench runs both side by side).
+tables (what a page would cost without the aggregates: the bench runs both side by side). `PAGE_TABLES`:
+the tables each page reads, the scope of a viewer's read session.
 
 Filter values reach the SQL only as dates (ISO literals) and channels from the fixed channel list, never
 as free text.
@@ -83,25 +84,13 @@ def fraud_queries(f: FraudFilter) -> dict[str, Query]:
         )
 
     return {
-        "totals": Query(
-            f"SELECT {_SUMS} FROM dash_fraud_daily WHERE {days} AND {channel}",
+        # the page's totals, weekly series and channel split, all from this one query
+        "day_channel": Query(
+            f"SELECT day, channel, {_SUMS} FROM dash_fraud_daily WHERE {days} AND {channel} "
+            "GROUP BY day, channel ORDER BY day, channel",
             daily,
-            f"SELECT {_RAW_SUMS} FROM transactions WHERE {raw_days} AND {channel}",
-            t,
-        ),
-        "daily": Query(
-            f"SELECT day, {_SUMS} FROM dash_fraud_daily WHERE {days} AND {channel} GROUP BY day ORDER BY day",
-            daily,
-            f"SELECT CAST(ts AS DATE) AS day, {_RAW_SUMS} FROM transactions WHERE {raw_days} AND {channel} "
-            "GROUP BY 1 ORDER BY 1",
-            t,
-        ),
-        "by_channel": Query(
-            f"SELECT channel, {_SUMS} FROM dash_fraud_daily WHERE {days} AND {channel} GROUP BY channel "
-            "ORDER BY channel",
-            daily,
-            f"SELECT channel, {_RAW_SUMS} FROM transactions WHERE {raw_days} AND {channel} "
-            "GROUP BY 1 ORDER BY 1",
+            f"SELECT CAST(ts AS DATE) AS day, channel, {_RAW_SUMS} FROM transactions "
+            f"WHERE {raw_days} AND {channel} GROUP BY 1, 2 ORDER BY 1, 2",
             t,
         ),
         "by_mcc": by_month("dash_fraud_by_mcc", "mcc", "CAST(mcc AS INTEGER)"),
@@ -187,3 +176,19 @@ def model_queries() -> dict[str, Query]:
             "SELECT * FROM dash_quarantine ORDER BY source, row_count DESC", ("dash_quarantine",)
         ),
     }
+
+
+FRESHNESS = "freshness"  # the fraud page's query its date range also reads (the newest event)
+
+
+def page_tables() -> dict[str, frozenset[str]]:
+    """The tables each page (`fraud`, `customers`, `models`) reads."""
+    any_filter = FraudFilter(date(2000, 1, 1), date(2000, 1, 1))
+    pages = {"fraud": fraud_queries(any_filter), "customers": customer_queries(), "models": model_queries()}
+    return {page: frozenset(n for q in queries.values() for n in q.needs) for page, queries in pages.items()}
+
+
+def viewer_tables(pages: tuple[str, ...]) -> frozenset[str]:
+    """The tables a viewer who may open `pages` may read: those pages' tables, nothing else."""
+    tables = page_tables()
+    return frozenset().union(*(tables[p] for p in pages))

@@ -17,8 +17,8 @@ def test_the_dashboard_bench_runs_over_an_existing_home(monkeypatch):
     monkeypatch.setattr(
         bench_dashboard, "write_result", lambda name, result: results.append(result) or Path(name)
     )
-    bench_dashboard.main(["--home", str(b.settings.home), "--repeats", "2"])
-    bench_dashboard.main(["--home", str(b.settings.home), "--repeats", "2"])
+    bench_dashboard.main(["--home", str(b.settings.home), "--repeats", "5"])
+    bench_dashboard.main(["--home", str(b.settings.home), "--repeats", "5"])
     first, second = results
     assert first["home"] == "existing" and first["lake_rows"] == 600
     assert (
@@ -31,3 +31,15 @@ def test_the_dashboard_bench_runs_over_an_existing_home(monkeypatch):
     compared = [q for q in fraud["queries"].values() if q["raw_p95_s"] is not None]
     assert compared and all(q["same_figures"] for q in compared)
     assert fraud["page_aggregate_p95_s"] > 0 and fraud["page_aggregate_cpu_p95_s"] > 0
+    assert fraud["connections_per_render"] == 1 and fraud["queries_per_render"] == len(fraud["queries"])
+    assert fraud["page_connection_per_query_p95_s"] > 0  # the cost before read sessions, beside it
+    pages = {p["page"]: p for p in first["pages"]}
+    assert pages["model health"]["raw_comparison"].startswith("none: ")
+    assert "customer_features" in pages["customers"]["raw_comparison"]
+
+
+def test_the_dashboard_bench_wants_five_repeats_at_least():
+    import pytest
+
+    with pytest.raises(SystemExit):
+        bench_dashboard.main(["--home", "unused", "--repeats", "4"])

@@ -154,3 +154,53 @@ def test_an_api_key_with_a_dashboard_scope_opens_its_page():
     at.button[0].click().run()
     assert not at.exception
     assert at.radio(key="page").options == ["Fraud operations"]
+
+
+def test_customers_page_figures_match_sql_over_its_tables():
+    import pandas as pd
+
+    from cdp.aggregates.snapshots import write_snapshot
+    from monitoring.snapshots.customers import customer_tables
+
+    b = Backends()
+    people = profiles(60) + [  # a segment of 3 customers: left out of every figure
+        Profile(f"usr_{i:026d}", datetime(2019, 3, 1), 3, "vip", 90_000_00, {}) for i in range(60, 63)
+    ]
+    features = pd.DataFrame(
+        {"user_token": [p.user_token for p in people], "txn_count_90d": [float(i % 7) for i in range(63)]}
+    )
+    for name, rows in customer_tables(people, b.settings.dashboard_min_customers, features).items():
+        write_snapshot(b, name, rows)
+    at = signed_in(issue(b, "marketer-1", "marketing"))
+    assert not at.exception and not at.error
+
+    def sql_figures(where: str = "") -> dict:
+        return b.catalog.query(
+            "SELECT CAST(sum(customers) AS BIGINT) AS customers, count(*) AS segments, "
+            f"sum(clv_mean_cents * customers) / sum(customers) AS mean_cents FROM dash_segments {where}"
+        ).to_pylist()[0]
+
+    for where, chosen in (("", None), ("WHERE segment_name = 'savers'", ["savers"])):
+        if chosen:
+            at.multiselect(key="segments").set_value(chosen).run()
+        metrics, sql = {m.label: m.value for m in at.metric}, sql_figures(where)
+        assert metrics["Customers in the segments shown"] == f"{sql['customers']:,}"
+        assert metrics["Segments"] == f"{sql['segments']:,}"
+        assert metrics["Mean 12-month CLV"] == f"${sql['mean_cents'] / 100:,.0f}"
+    assert sql_figures()["customers"] == 60 and "vip" not in at.multiselect(key="segments").options
+
+    at.multiselect(key="segments").set_value(["savers", "travellers", "families"]).run()
+    means = at.dataframe[0].value  # segment profiles: feature x segment
+    for row in b.catalog.query("SELECT segment_name, feature, mean FROM dash_segment_profiles").to_pylist():
+        assert means.loc[row["feature"], row["segment_name"]] == pytest.approx(round(row["mean"], 2))
+    matrix = at.dataframe[-1].value  # segment x CLV band
+    cells = b.catalog.query(
+        "SELECT segment_name, band, customers, suppressed FROM dash_segment_clv"
+    ).to_pylist()
+    assert cells
+    for cell in cells:
+        if cell["segment_name"] == "vip":
+            continue  # not a segment shown
+        shown = matrix.loc[cell["segment_name"], cell["band"]]
+        assert shown == ("<5" if cell["suppressed"] else f"{cell['customers']:,}")
+    assert len(at.get("vega_lite_chart")) >= 4  # customers, mean CLV, histogram, bands (+ matrix)

@@ -22,6 +22,7 @@ from monitoring.snapshots.customers import refresh_customers
 from tests.dashboard_lake import build_lake
 from tests.identity_support import issue
 from tests.test_dashboard_app import TOKENS, profiles
+from tests.test_dashboard_model_health import build_model_health
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -75,6 +76,7 @@ def test_each_page_renders_its_charts_without_errors_or_leaks(served, tmp_path):
     build_lake(b)
     refresh_aggregates(b)
     refresh_customers(b, profiles())
+    build_model_health(b, tmp_path)
     token = issue(b, "everyone-1", "fraud-ops", "marketing", "ml-engineer").read_text().strip()
     scanner = LeakScanner()
     with playwright.sync_playwright() as p:
@@ -87,7 +89,7 @@ def test_each_page_renders_its_charts_without_errors_or_leaks(served, tmp_path):
         page.get_by_label("Identity token or API key").fill(token)
         assert page.locator("[data-testid='stSidebarNav']").count() == 0  # no page reachable unsigned-in
         page.get_by_role("button", name="Sign in").click()
-        for title, charts in (("Fraud operations", 6), ("Customers", 3), ("Model health", 0)):
+        for title, charts in (("Fraud operations", 6), ("Customers", 3), ("Model health", 3)):
             page.locator("section[data-testid='stSidebar']").get_by_text(title, exact=True).click()
             page.get_by_role("heading", name=title).first.wait_for(timeout=60_000)
             if charts:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from cdp.catalog.athena_session import AthenaReadSession
 from cdp.catalog.dialect import analyst_select_to_athena, to_athena
 from cdp.catalog.port import (
     MAX_ROWS_PER_FILE,
@@ -231,6 +232,10 @@ class GlueAthenaCatalog:
         prefix = destination.rstrip("/") + "/"
         self._unload(sql, prefix)
         return QueryFiles(location=prefix, rows=None)
+
+    def read_session(self, tables: Collection[str]) -> AthenaReadSession:
+        """Read-only queries over `tables` through this catalog (`cdp.catalog.athena_session`)."""
+        return AthenaReadSession(self, tables)
 
     def analyst_query(self, sql: str) -> pa.Table:
         """One SELECT (checked by sqlglot's parse before anything is sent) in the analyst workgroup, whose

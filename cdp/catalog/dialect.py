@@ -73,3 +73,27 @@ def column_only_names(sql: str) -> set[str]:
         columns |= {c.name.lower() for c in statement.find_all(exp.Column)}
         tables |= {t.name.lower() for t in statement.find_all(exp.Table)}
     return columns - tables
+
+
+def tables_read(sql: str) -> set[str]:
+    """The tables one read-only query (DuckDB dialect) reads, lower case, its own CTEs left out, from
+    sqlglot's parse. Not exactly one SELECT (or WITH ... SELECT, UNION of them; no SELECT ... INTO), or a
+    table named with a schema or catalog: `QueryRefused`; SQL that does not parse: `CatalogError`."""
+    try:
+        with _quiet_parser():
+            statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
+    except (sqlglot.errors.SqlglotError, RecursionError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise CatalogError(f"query failed: {first}") from None
+    if len(statements) != 1 or not isinstance(statements[0], exp.Query):
+        raise QueryRefused("read session: exactly one SELECT per query")
+    (statement,) = statements
+    if any(select.args.get("into") for select in statement.find_all(exp.Select)):
+        raise QueryRefused("read session: exactly one SELECT per query, not SELECT ... INTO")
+    ctes = {cte.alias_or_name.lower() for cte in statement.find_all(exp.CTE)}
+    read = set()
+    for table in statement.find_all(exp.Table):
+        if table.args.get("db") or table.args.get("catalog") or not table.name:
+            raise QueryRefused(f"read session: table {table.sql(dialect='duckdb')} is not one of its tables")
+        read.add(table.name.lower())
+    return read - ctes

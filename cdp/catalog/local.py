@@ -8,7 +8,7 @@ import re
 import shutil
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,6 +17,7 @@ import duckdb
 import pyarrow as pa
 
 from cdp.catalog.dialect import column_only_names
+from cdp.catalog.local_session import DuckDbReadSession
 from cdp.catalog.port import MAX_ROWS_PER_FILE, AnalystLimits, CatalogError, QueryFiles, SplitBy, TableInfo
 from cdp.catalog.sandbox import analyst_query, lake_relation
 
@@ -360,6 +361,12 @@ class DuckDbCatalog:
             reason = (str(e).splitlines() or [type(e).__name__])[0]  # the rest quotes the SQL and the path
             raise CatalogError(f"query failed: {reason}") from e
         return QueryFiles(location=destination.rstrip("/") + "/", rows=int(rows[0]) if rows else None)
+
+    def read_session(self, tables: Collection[str]) -> DuckDbReadSession:
+        """One connection for many read-only queries over `tables` (`cdp.catalog.local_session`)."""
+        for name in tables:
+            _check_name(name)
+        return DuckDbReadSession(self, tables)
 
     def analyst_query(self, sql: str) -> pa.Table:
         """One SELECT in the sandbox (`cdp.catalog.sandbox`): its catalog holds the lake tables as Arrow

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -77,6 +77,27 @@ class QueryRefused(CatalogError):
     """An analyst query was refused before it ran (not one SELECT, too long) or its result was too big."""
 
 
+class ReadSession(Protocol):
+    """Read-only queries over a fixed set of lake tables, for a caller that runs many small ones (a
+    dashboard page): one connection serves them all, and reaches those tables only. Also a context
+    manager (closed on exit). Safe to share between threads (queries run one at a time)."""
+
+    def tables(self) -> frozenset[str]:
+        """The session's tables that are registered now (a table not built yet is left out)."""
+
+    def query(self, sql: str) -> pa.Table:
+        """Run one SELECT (DuckDB SQL) over the session's tables. A statement that is not one SELECT, or
+        that reads any other table or file, raises `CatalogError` (`QueryRefused` when refused before
+        it ran); so does a failed query."""
+
+    def close(self) -> None:
+        """Release the connection (idempotent; a query after it raises `CatalogError`)."""
+
+    def __enter__(self) -> ReadSession: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
 class Catalog(Protocol):
     """Register lake tables and run SQL over them."""
 
@@ -97,6 +118,10 @@ class Catalog(Protocol):
         through the caller's memory (platform jobs only, e.g. a pipeline step's feature query). A file
         holds at most about `max_rows_per_file` rows where the engine can bound it. Raises
         `CatalogError`."""
+
+    def read_session(self, tables: Collection[str]) -> ReadSession:
+        """A read-only session over `tables` (names; registered or not yet): see `ReadSession`. The
+        platform's own fixed SQL only (dashboards), not an analyst's: that goes to `analyst_query`."""
 
     def analyst_query(self, sql: str) -> pa.Table:
         """Run an analyst's SQL (DuckDB dialect) read-only over the lake tables: exactly one SELECT (or

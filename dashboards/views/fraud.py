@@ -13,6 +13,7 @@ from features.mcc import mcc_group
 
 REFRESH_HINT = "Run the batch job (`cdp batch`) or land the stream; the tables refresh when they finish."
 SCORING_HINT = "Score the stream (`cdp stream run`); its tables refresh when it finishes."
+SUMS = ["transactions", "frauds", "amount_cents", "fraud_amount_cents"]
 
 
 def _with_rates(frame: pd.DataFrame) -> pd.DataFrame:
@@ -25,11 +26,11 @@ def _with_rates(frame: pd.DataFrame) -> pd.DataFrame:
 def render(data: DashboardData, f: FraudFilter) -> None:
     """The page for filter `f`."""
     q = fraud_queries(f)
-    totals = data.frame(q["totals"].sql, q["totals"].needs)
-    if totals is None or not int(totals["transactions"].fillna(0).iloc[0]):
+    by_day_channel = data.frame(q["day_channel"].sql, q["day_channel"].needs)
+    if by_day_channel is None or not int(by_day_channel["transactions"].fillna(0).sum()):
         no_data("no transactions in the lake for these filters", REFRESH_HINT)
     else:
-        t = totals.iloc[0]
+        t = by_day_channel[SUMS].sum()
         cols = st.columns(4)
         cols[0].metric("Transactions", f"{int(t['transactions']):,}")
         cols[1].metric("Frauds", f"{int(t['frauds']):,}")
@@ -37,27 +38,22 @@ def render(data: DashboardData, f: FraudFilter) -> None:
         cols[2].metric("Fraud rate", f"{100 * fraud_rate:.3f} %" if fraud_rate is not None else "-")
         cols[3].metric("Losses (net fraud amount)", dollars(t["fraud_amount_cents"]))
 
-        daily = data.frame(q["daily"].sql, q["daily"].needs)
-        if daily is not None:
-            daily = _with_rates(daily)
-            daily["day"] = pd.to_datetime(daily["day"])
-            weekly = daily.set_index("day")[["frauds", "losses $"]].resample("W").sum()
-            st.subheader("Frauds and losses per week")
-            st.line_chart(weekly, y=["frauds"], height=220)
-            st.area_chart(weekly, y=["losses $"], height=220)
+        daily = _with_rates(by_day_channel.groupby("day", as_index=False)[SUMS].sum())
+        daily["day"] = pd.to_datetime(daily["day"])
+        weekly = daily.set_index("day")[["frauds", "losses $"]].resample("W").sum()
+        st.subheader("Frauds and losses per week")
+        st.line_chart(weekly, y=["frauds"], height=220)
+        st.area_chart(weekly, y=["losses $"], height=220)
 
         left, right = st.columns(2)
-        by_channel = data.frame(q["by_channel"].sql, q["by_channel"].needs)
-        if by_channel is not None:
-            with left:
-                st.subheader("By channel")
-                st.bar_chart(_with_rates(by_channel), x="channel", y="fraud rate %", height=260)
+        by_channel = by_day_channel.groupby("channel", as_index=False)[SUMS].sum()
+        with left:
+            st.subheader("By channel")
+            st.bar_chart(_with_rates(by_channel), x="channel", y="fraud rate %", height=260)
         by_mcc = data.frame(q["by_mcc"].sql, q["by_mcc"].needs)
         if by_mcc is not None:
             by_mcc["mcc group"] = [mcc_group(int(m)) if pd.notna(m) else "unknown" for m in by_mcc["mcc"]]
-            groups = by_mcc.groupby("mcc group", as_index=False)[
-                ["transactions", "frauds", "amount_cents", "fraud_amount_cents"]
-            ].sum()
+            groups = by_mcc.groupby("mcc group", as_index=False)[SUMS].sum()
             with right:
                 st.subheader("Losses by MCC group")
                 st.bar_chart(_with_rates(groups), x="mcc group", y="losses $", height=260, horizontal=True)

@@ -269,6 +269,49 @@ def test_query_errors_are_catalog_errors(harness: Harness, request: pytest.Fixtu
         harness.catalog.query("SELECT * FROM no_such_table")
 
 
+# -- read sessions (`Catalog.read_session`): many read-only queries over a fixed set of tables ------------
+OTHER = TableInfo("other_table", "s3://lake/other_table/", pa.schema([("x", pa.int64())]), ())
+
+
+def test_a_read_session_runs_selects_over_its_tables(lake: Harness) -> None:
+    lake.catalog.register_table(OTHER)
+    expected = rows_table([(*r, r[-1].year) for r in ROWS], TYPED_SCHEMA)
+    with lake.catalog.read_session({"transactions", "not_built_yet"}) as session:
+        assert session.tables() == {"transactions"}  # registered tables of the session only
+        for _ in range(2):
+            lake.will_answer(expected)
+            got = session.query(f"{TYPED_SELECT} ORDER BY txn_id")
+            assert got.schema == TYPED_SCHEMA and got.to_pylist() == expected.to_pylist()
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT x FROM other_table",  # registered, but not one of the session's tables
+        "SELECT t.txn_id FROM transactions AS t JOIN other_table AS o ON o.x = t.cents",
+        "WITH other_table AS (SELECT 1 AS x) SELECT x FROM other_table, main.other_table",
+        "DROP TABLE transactions",
+        "SELECT 1; SELECT 2",
+        "COPY (SELECT * FROM transactions) TO 'out.parquet'",
+    ],
+)
+def test_a_read_session_refuses_other_tables_and_other_statements(lake: Harness, sql: str) -> None:
+    lake.catalog.register_table(OTHER)
+    with lake.catalog.read_session({"transactions"}) as session:
+        with pytest.raises(CatalogError):
+            session.query(sql)
+    assert lake.sent() == []  # refused before Athena saw it (DuckDB: it holds no such table or refuses)
+
+
+def test_a_closed_read_session_runs_nothing(lake: Harness) -> None:
+    session = lake.catalog.read_session({"transactions"})
+    session.close()
+    session.close()  # idempotent
+    with pytest.raises(CatalogError, match="closed"):
+        session.query("SELECT count(*) AS n FROM transactions")
+    assert lake.sent() == []
+
+
 # -- Athena only --------------------------------------------------------------------------------------------
 @pytest.fixture
 def athena(harness: Harness) -> Harness:
@@ -488,3 +531,48 @@ def test_athena_query_to_files_unloads_to_the_destination(athena: Harness) -> No
     assert written.location == RESULT_PREFIX and written.rows is None
     options = "format = 'PARQUET', compression = 'ZSTD'"
     assert athena.sent() == [f"UNLOAD ({to_athena(TYPED_SELECT)}) TO '{RESULT_PREFIX}' WITH ({options})"]
+
+
+def test_duckdb_read_session_uses_one_connection_and_sees_new_data_and_tables(duckdb_lake: Harness) -> None:
+    catalog = duckdb_lake.catalog
+    session = catalog.read_session({"transactions", "by_card"})
+    count = "SELECT CAST(count(*) AS BIGINT) AS n FROM transactions"
+    for _ in range(5):
+        assert session.query(count)["n"][0].as_py() == len(ROWS)
+    assert session.connections_opened == 1 and session.queries_run == 5  # type: ignore[attr-defined]
+    file_schema = pa.schema([f for f in SCHEMA if f.name not in TRANSACTIONS.partition_keys])
+    buffer = io.BytesIO()
+    pq.write_table(rows_table([("t5", "c3", 1.0, 100, False, date(2019, 1, 9))], file_schema), buffer)
+    duckdb_lake.store.put_bytes(f"{TRANSACTIONS.location}year=2019/month=1/part-1.parquet", buffer.getvalue())
+    assert session.query(count)["n"][0].as_py() == len(ROWS) + 1  # a new file shows without reopening
+    assert session.connections_opened == 1  # type: ignore[attr-defined]
+    assert session.tables() == {"transactions"}
+    catalog.create_table_as(BY_CARD, CTAS_SQL.format(0))  # a table built after the session opened
+    assert session.tables() == {"transactions", "by_card"}
+    assert session.query("SELECT CAST(count(*) AS BIGINT) AS n FROM by_card")["n"][0].as_py() == 3
+    assert session.connections_opened == 2  # type: ignore[attr-defined]  # reopened once, for the registry
+    session.close()
+
+
+def test_duckdb_read_session_opens_no_file_outside_its_tables(duckdb_lake: Harness, tmp_path: Path) -> None:
+    catalog = duckdb_lake.catalog
+    catalog.create_table_as(BY_CARD, CTAS_SQL.format(0))
+    by_card = duckdb_lake.store.local_path(BY_CARD.location)  # type: ignore[attr-defined]
+    other = next(by_card.rglob("*.parquet")).as_posix()
+    lake_file = next(duckdb_lake.store.local_path(TRANSACTIONS.location).rglob("*.parquet"))  # type: ignore[attr-defined]
+    with catalog.read_session({"transactions"}) as session:
+        for sql in (
+            f"SELECT * FROM read_parquet('{other}')",  # another table's file, by path
+            f"SELECT * FROM '{other}'",
+            f"SELECT * FROM read_parquet('{lake_file.parent.as_posix()}/../../../by_card/**/*.parquet')",
+            "SELECT * FROM read_text('/etc/passwd')",
+            "SELECT * FROM by_card",
+        ):
+            with pytest.raises(CatalogError):
+                session.query(sql)
+        with pytest.raises(QueryRefused):
+            session.query(f"COPY (SELECT 1) TO '{(tmp_path / 'x.csv').as_posix()}'")
+        with pytest.raises(QueryRefused):
+            session.query("SET enable_external_access = true")
+        assert session.query("SELECT CAST(count(*) AS BIGINT) AS n FROM transactions")["n"][0].as_py() == 4
+    assert not (tmp_path / "x.csv").exists()
