@@ -64,6 +64,17 @@ def test_an_empty_table_answers_with_its_columns(tmp_path):
     assert "amount_cents" in result.column_names
 
 
+def test_an_empty_table_keeps_nested_column_types(tmp_path):
+    """A table with no files yet answers queries into its lists of structs (e.g. alerts' reason codes)."""
+    reason = pa.struct([("feature", pa.string()), ("contribution", pa.float64())])
+    schema = pa.schema([("txn_id", pa.string()), ("reasons", pa.list_(reason))])
+    cat = DuckDbCatalog(tmp_path / "catalog.json", resolve=lambda uri: tmp_path / uri[5:])
+    cat.register_table(TableInfo("alerts", "s3://b/alerts/", schema))
+    result = cat.query("SELECT txn_id, reasons[1].feature AS top FROM alerts")
+    assert result.num_rows == 0
+    assert result.schema.field("top").type == pa.string()
+
+
 def test_bad_sql_and_bad_names_fail_clearly(tmp_path):
     cat = DuckDbCatalog(tmp_path / "catalog.json", resolve=lambda uri: tmp_path / uri[5:])
     with pytest.raises(CatalogError, match="query failed"):

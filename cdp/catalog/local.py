@@ -394,6 +394,9 @@ def _duck_type(t: pa.DataType) -> str:
         return "TIMESTAMP"
     if pa.types.is_date(t):
         return "DATE"
-    if pa.types.is_list(t):
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
         return f"{_duck_type(t.value_type)}[]"
+    if pa.types.is_struct(t):
+        fields = ", ".join(f'"{f.name}" {_duck_type(f.type)}' for f in t)
+        return f"STRUCT({fields})"
     return "VARCHAR"
