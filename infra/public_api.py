@@ -86,8 +86,8 @@ class PublicApi(Construct):
             access.tables(
                 "OnlineState", [ONLINE_FEATURES_TABLE], ["dynamodb:GetItem", "dynamodb:BatchGetItem"]
             ),
-            # `POST /v1/notices/reply`: the first answer wins by a conditional update; issuing a code (a
-            # transaction of Put + Update) is the notifier's, granted the same actions on the same table
+            # the reply store's item actions (`cdp.feedback.dynamodb`): `POST /v1/notices/reply` reads a
+            # code and answers it once by a conditional update; issuing a code is a Put + Update transaction
             access.tables(
                 "NoticeReplies",
                 [NOTICE_REPLIES_TABLE],
