@@ -29,6 +29,7 @@ DATA_KEYS_TABLE = "data-keys"
 ERASURE_REQUESTS_TABLE = "erasure-requests"
 API_KEYS_TABLE = "api-keys"
 IDEMPOTENCY_TABLE = "landed-index"  # the deployed table name (renaming it would drop the live claims)
+NOTICE_REPLIES_TABLE = "notice-replies"  # fraud notices' reply codes and the customers' answers
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,13 @@ from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_integrations as integrations
 from constructs import Construct
 
-from cdp.aws_resources import API_KEYS_TABLE, MODEL_REGISTRY_PREFIX, ONLINE_FEATURES_TABLE
+from cdp.aws_resources import (
+    API_KEYS_TABLE,
+    MODEL_REGISTRY_PREFIX,
+    NOTICE_REPLIES_TABLE,
+    ONLINE_FEATURES_TABLE,
+)
+from cdp.feedback.replies import FRAUD_FEEDBACK
 from infra.nag_rules import suppress
 from infra.network import PrivateNetwork
 from infra.runtime_access import RuntimeAccess
@@ -80,8 +86,16 @@ class PublicApi(Construct):
             access.tables(
                 "OnlineState", [ONLINE_FEATURES_TABLE], ["dynamodb:GetItem", "dynamodb:BatchGetItem"]
             ),
+            # the reply store's item actions (`cdp.feedback.dynamodb`): `POST /v1/notices/reply` reads a
+            # code and answers it once by a conditional update; issuing a code is a Put + Update transaction
+            access.tables(
+                "NoticeReplies",
+                [NOTICE_REPLIES_TABLE],
+                ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+            ),
             *access.registry_read(),
             *access.lake_read([f"{MODEL_REGISTRY_PREFIX}/", "customer_features/"], sid="ModelsAndProfiles"),
+            access.lake_write([f"{FRAUD_FEEDBACK.name}/"], sid="ReplyLabels"),  # the answers' labels
             access.key_via(["s3", "dynamodb"], actions=("kms:Decrypt", "kms:GenerateDataKey")),
             access.metrics(),
         ):

@@ -2,7 +2,8 @@
 
 Suffixes come from `cdp.aws_resources` (the OLTP store's from `cdp.oltp.dynamodb.TABLE_KEYS`), keys from the
 adapters where they publish them (`cdp.oltp.dynamodb.TABLE_KEYS`, `cdp.idempotency.dynamodb`); the tests
-create each adapter's own table in moto and compare.
+create each adapter's own table in moto and compare (the reply store, which creates none, is run on its
+table as synthesised).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from cdp.aws_resources import (
     DATA_KEYS_TABLE,
     ERASURE_REQUESTS_TABLE,
     IDEMPOTENCY_TABLE,
+    NOTICE_REPLIES_TABLE,
     ONLINE_FEATURES_TABLE,
     STREAM_CHECKPOINTS_TABLE,
 )
@@ -58,5 +60,11 @@ def table_specs() -> list[TableSpec]:
             None,
             "stream consumers' idempotency index: consumer#transaction id -> batch",
             idempotency.TTL_ATTRIBUTE,
+        ),
+        TableSpec(
+            NOTICE_REPLIES_TABLE,
+            "pk",
+            None,
+            "fraud notices' reply codes -> transaction ids, and the customers' answers (no PII)",
         ),
     ]

@@ -295,6 +295,38 @@ def test_tables_match_the_adapters_and_use_the_key_with_pitr(synth) -> None:
     assert landed["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
 
 
+def test_the_reply_store_works_on_the_notice_replies_table_as_synthesised(synth) -> None:
+    """The reply adapter creates no table of its own: its table is created in moto exactly as the data
+    plane defines it (keys, attribute types) and the adapter's every operation runs on it."""
+    from datetime import UTC, datetime
+
+    from cdp.aws_resources import NOTICE_REPLIES_TABLE
+    from cdp.feedback.dynamodb import DynamoDbReplyStore
+
+    name = synth["names"].table(NOTICE_REPLIES_TABLE)
+    (props,) = [
+        t["Properties"]
+        for t in _resources(synth["json"]["CdpDataPlane"], "AWS::DynamoDB::Table").values()
+        if t["Properties"]["TableName"] == name
+    ]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["DeletionProtectionEnabled"] is True
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="eu-west-1")
+        client.create_table(
+            TableName=name,
+            BillingMode="PAY_PER_REQUEST",
+            KeySchema=props["KeySchema"],
+            AttributeDefinitions=props["AttributeDefinitions"],
+        )
+        store = DynamoDbReplyStore(client, name)
+        store.issue("KXQM-TRPD", "ntc-1", ["t-1"])
+        store.extend("ntc-1", ["t-2"])
+        assert store.transactions("KXQM-TRPD") == ["t-1", "t-2"]
+        assert store.answer_once("KXQM-TRPD", "not-me", datetime(2026, 1, 2, tzinfo=UTC))
+        assert not store.answer_once("KXQM-TRPD", "me", datetime(2026, 1, 2, tzinfo=UTC))
+
+
 def test_audit_table_is_retained_protected_encrypted_with_pitr_and_typed_like_the_adapter(synth) -> None:
     data = synth["json"]["CdpDataPlane"]
     (audit,) = [
@@ -722,6 +754,7 @@ def aws_adapters(synth):
             "api_keys": backends.api_keys,
             "data_keys": backends.data_keys,
             "erasure_requests": backends.erasure_requests,
+            "reply_store": backends.reply_store,
             "audit_checkpoints": backends.audit_checkpoints,
             "audit": backends.audit,
             "keys": backends.keys,
@@ -742,6 +775,7 @@ def test_every_table_the_stacks_create_is_the_table_an_adapter_uses(synth, aws_a
         a["api_keys"].table,
         a["data_keys"].table_name,
         a["erasure_requests"].table_name,
+        a["reply_store"].table_name,
         a["audit"].table,
     }
     created = {

@@ -306,6 +306,42 @@ def test_api_stage_is_throttled_and_its_access_log_holds_no_personal_data(synth)
     assert "KmsKeyId" in log_group and log_group["RetentionInDays"] == 365
 
 
+def test_api_lambda_may_record_notice_replies_and_land_their_labels_and_nothing_more(synth) -> None:
+    """The API Lambda's full grant set is pinned. `POST /v1/notices/reply` reads a reply code, answers it
+    once (a conditional update) and lands the labels under `fraud_feedback/`: get/put/update on the
+    `notice-replies` table only (no delete, scan or query), puts under that one lake prefix only."""
+    names = synth["names"]
+    statements = {s.get("Sid"): s for s in _policy_statements(_runtime(synth), "PublicApiHandlerRole")}
+    (replies,) = as_list(statements["NoticeReplies"]["Resource"])
+    assert flatten(replies).endswith(f":table/{names.table('notice-replies')}")
+    assert _lake_writes(statements) == {"fraud_feedback/*"}
+    assert statements["PlatformKeyThroughServices"]["Condition"] == {
+        "StringEquals": {"kms:ViaService": ["s3.eu-west-1.amazonaws.com", "dynamodb.eu-west-1.amazonaws.com"]}
+    }
+    assert _actions_by_sid(statements) == {
+        "OwnLogs": {"logs:CreateLogStream", "logs:PutLogEvents"},
+        "VpcNetworkInterfaces": {
+            "ec2:CreateNetworkInterface",
+            "ec2:DescribeNetworkInterfaces",
+            "ec2:DeleteNetworkInterface",
+            "ec2:AssignPrivateIpAddresses",
+            "ec2:UnassignPrivateIpAddresses",
+        },
+        "ApiKeys": {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"},
+        "OnlineState": {"dynamodb:GetItem", "dynamodb:BatchGetItem"},
+        # the reply route (added with the table): no delete, no scan, no query
+        "NoticeReplies": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+        "RegistryRead": REGISTRY_READ,
+        "RegistryList": {"sagemaker:ListModelPackages"},
+        "ModelsAndProfiles": {"s3:GetObject"},
+        "ModelsAndProfilesList": {"s3:ListBucket"},
+        # the reply route's labels (added with the table): new objects under fraud_feedback/ only
+        "ReplyLabels": {"s3:PutObject"},
+        "PlatformKeyThroughServices": KEY_VIA,
+        "Metrics": {"cloudwatch:PutMetricData"},
+    }
+
+
 # -- jobs --------------------------------------------------------------------------------------------
 def test_batch_jobs_run_on_fargate_in_the_private_subnets_from_the_job_image(synth) -> None:
     from infra.jobs import BATCH_COMMAND, DRIFT_COMMAND

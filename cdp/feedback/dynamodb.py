@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from cdp.aws_resources import NOTICE_REPLIES_TABLE as TABLE_SUFFIX
+
 if TYPE_CHECKING:
     from cdp.settings import Settings
-
-TABLE_SUFFIX = "notice-replies"
 
 
 def _code_key(reply_code: str) -> dict[str, Any]:

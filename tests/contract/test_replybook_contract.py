@@ -14,13 +14,14 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from cdp.aws_resources import NOTICE_REPLIES_TABLE
 from cdp.feedback.dynamodb import DynamoDbReplyStore
 from cdp.feedback.port import ReplyStore
 from cdp.feedback.replies import ReplyBook
 from cdp.feedback.sqlite import SqliteReplyStore
 from tests.contract.moto_env import REGION, use_fake_aws_credentials
 
-TABLE = "cdp-notice-replies"
+TABLE = f"cdp-{NOTICE_REPLIES_TABLE}"
 AT = datetime(2026, 1, 2, 9, 30, tzinfo=UTC)
 NOTICE = "ntc-000000000000000000000001"
 
