@@ -87,11 +87,10 @@ class PublicApi(Construct):
                 "OnlineState", [ONLINE_FEATURES_TABLE], ["dynamodb:GetItem", "dynamodb:BatchGetItem"]
             ),
             # the reply store's item actions (`cdp.feedback.dynamodb`): `POST /v1/notices/reply` reads a
-            # code and answers it once by a conditional update; issuing a code is a Put + Update transaction
+            # code and answers it once by a conditional update; issuing codes (a Put + Update transaction)
+            # is the notifier's, not the API's
             access.tables(
-                "NoticeReplies",
-                [NOTICE_REPLIES_TABLE],
-                ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+                "NoticeReplies", [NOTICE_REPLIES_TABLE], ["dynamodb:GetItem", "dynamodb:UpdateItem"]
             ),
             *access.registry_read(),
             *access.lake_read([f"{MODEL_REGISTRY_PREFIX}/", "customer_features/"], sid="ModelsAndProfiles"),

@@ -155,6 +155,18 @@ def _erasure_requests(b: Backends, server: Server) -> list[Any]:
     return [b.erasure_requests.client]  # type: ignore[attr-defined]
 
 
+def _reply_store(b: Backends, server: Server) -> list[Any]:
+    store = b.reply_store
+    server.client("dynamodb").create_table(
+        TableName=store.table_name,  # type: ignore[attr-defined]
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    assert store.transactions("absent") is None
+    return [store.client]  # type: ignore[attr-defined]
+
+
 def _audit_checkpoints(b: Backends, server: Server) -> list[Any]:
     _bucket(server, b.settings.audit_checkpoint_bucket, ObjectLockEnabledForBucket=True)
     assert b.audit_checkpoints.latest() is None
@@ -263,6 +275,7 @@ CASES: dict[str, Callable[[Backends, Server], list[Any]]] = {
     "api_keys": _api_keys,
     "data_keys": _data_keys,
     "erasure_requests": _erasure_requests,
+    "reply_store": _reply_store,
     "audit_checkpoints": _audit_checkpoints,
     "keys": _keys,
     "audit": _audit,

@@ -329,8 +329,8 @@ def test_api_lambda_may_record_notice_replies_and_land_their_labels_and_nothing_
         },
         "ApiKeys": {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"},
         "OnlineState": {"dynamodb:GetItem", "dynamodb:BatchGetItem"},
-        # the reply route (added with the table): no delete, no scan, no query
-        "NoticeReplies": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+        # the reply route: read a code, answer it once; no put, delete, scan or query
+        "NoticeReplies": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
         "RegistryRead": REGISTRY_READ,
         "RegistryList": {"sagemaker:ListModelPackages"},
         "ModelsAndProfiles": {"s3:GetObject"},
