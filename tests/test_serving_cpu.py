@@ -2,7 +2,8 @@
 
 - `score_frame` builds its XGBoost matrices with the serving thread count: a DMatrix's default (every core)
   makes XGBoost start a thread team on each call, whose spinning cost ~10x the work of a one-row score;
-  and one matrix serves both the prediction and the SHAP contributions when every row is explained.
+  and one matrix serves both the prediction and the SHAP contributions when every row is explained;
+- XGBoost's feature-name check runs once per booster (not on every call), and still refuses a mismatch;
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from inference.fraud_scoring import score_frame
+from inference.fraud_scoring import FeatureMismatchError, score_frame
 from inference.loaded import SERVING_THREADS, LoadedModel
 
 
@@ -60,3 +61,23 @@ def test_explaining_the_alerts_only_builds_their_own_matrix_with_one_thread(smal
     alerts = sum(s.probability >= 0.5 for s in scores)
     assert 0 < alerts < len(x)
     assert [(m["rows"], m["nthread"]) for m in built_matrices] == [(len(x), 1), (alerts, 1)]
+
+
+def test_feature_names_are_checked_once_per_booster_and_still_refuse_a_mismatch(small_model):
+    import xgboost
+
+    model, x = small_model
+    booster = model.booster
+    reordered = LoadedModel("cdp-fraud", 2, "classification", model.features[::-1], None, booster, model.spec)
+    with pytest.raises(FeatureMismatchError, match="differ from the model's: order"):
+        score_frame(reordered, x[:1])
+    renamed = (*model.features[:-1], "other")
+    other = LoadedModel("cdp-fraud", 3, "classification", renamed, None, booster, model.spec)
+    with pytest.raises(FeatureMismatchError, match="'f5', 'other'"):
+        score_frame(other, x[:1])
+    with pytest.raises(FeatureMismatchError, match="takes 6 features"):
+        score_frame(model, x[:1, :5])
+    unnamed = xgboost.Booster(model_file=booster.save_raw())
+    unnamed.feature_names = None
+    anonymous = LoadedModel("cdp-fraud", 4, "classification", model.features, None, unnamed, model.spec)
+    assert score_frame(anonymous, x[:3]) == score_frame(model, x[:3])
