@@ -83,6 +83,16 @@ def _verify(
     return record
 
 
+async def _verify_off_loop(
+    request: Request, bearer: HTTPAuthorizationCredentials | None, header: str | None
+) -> ApiKeyRecord:
+    """`_verify` on the event loop when the key store reads in process (a local point query), else in a
+    worker thread (a remote store must never block the loop)."""
+    if request.app.state.serving.keys_in_process:
+        return _verify(request, bearer, header)
+    return await anyio.to_thread.run_sync(_verify, request, bearer, header)
+
+
 async def authenticate(
     request: Request,
     bearer: HTTPAuthorizationCredentials | None = Security(bearer_scheme),
@@ -91,19 +101,18 @@ async def authenticate(
     """The caller's active key record, rate-limited; 401 / 429 otherwise.
 
     Async, so the usual case (the request guard already authenticated the request) costs no hop to a
-    worker thread; only a request the guard did not authenticate reads the key store, in a thread."""
+    worker thread; only a request the guard did not authenticate reads the key store here."""
     known = getattr(request.state, "api_key_record", None)
     if known is not None:  # already authenticated by the request guard
         return known
-    return await anyio.to_thread.run_sync(_verify, request, bearer, header)
+    return await _verify_off_loop(request, bearer, header)
 
 
 async def authenticate_before_body(request: Request) -> None:
-    """`authenticate` from the headers alone (the guard calls it before reading the body); the key
-    store is read in a worker thread, as FastAPI runs the dependency."""
+    """`authenticate` from the headers alone (the guard calls it before reading the body)."""
     bearer = await bearer_scheme(request)
     header = await header_scheme(request)
-    await anyio.to_thread.run_sync(_verify, request, bearer, header)
+    await _verify_off_loop(request, bearer, header)
 
 
 def require_scope(scope: str) -> Callable[..., Awaitable[ApiKeyRecord]]:

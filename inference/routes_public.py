@@ -101,11 +101,16 @@ def _score(request: Request, config: ServingConfig, txns: list[Transaction]) -> 
     ]
 
 
-async def _score_in_thread(
-    request: Request, config: ServingConfig, txns: list[Transaction]
+async def _score_off_loop(
+    request: Request, config: ServingConfig, txns: list[Transaction], *, inline: bool = False
 ) -> list[FraudScore]:
-    """`_score` in a worker thread (the online store may be remote), from an async route: one hop to the
-    thread per request, where a sync route costs two (its call, then the check of its answer)."""
+    """`_score` from an async route. `inline` (one transaction): on the event loop when the online store
+    reads in process and the cards' attributes are loaded: about half a millisecond of CPU, less than a
+    hop to a worker thread and back. Otherwise in a worker thread (a remote store must never block the
+    loop): one hop, where a sync route costs two (its call, then the check of its answer)."""
+    serving = request.app.state.serving
+    if inline and serving.features_in_process and serving.card_features.profiles_loaded:
+        return _score(request, config, txns)
     return await anyio.to_thread.run_sync(_score, request, config, txns)
 
 
@@ -121,11 +126,11 @@ def public_router(config: ServingConfig) -> APIRouter:
     )
     async def score(body: ScoreRequest, request: Request) -> FraudScore:
         _check_times(config, [body.transaction], "transaction")
-        return (await _score_in_thread(request, config, [body.transaction]))[0]
+        return (await _score_off_loop(request, config, [body.transaction], inline=True))[0]
 
     async def score_batch(body: BatchScoreRequest, request: Request) -> BatchScoreResponse:
         _check_times(config, body.transactions, "transactions")
-        return BatchScoreResponse(scores=await _score_in_thread(request, config, body.transactions))
+        return BatchScoreResponse(scores=await _score_off_loop(request, config, body.transactions))
 
     # the request model carries the configured bound, so a longer list is refused before its items are
     # validated; set as an object, not a name, because the model is made here
