@@ -167,3 +167,31 @@ def test_stores_read_over_the_network_are_read_in_worker_threads(platform, monke
             c.post("/v1/fraud/score", json={"transaction": {}}, headers=auth("cdpk_bad")).status_code == 401
         )
     assert features == [WORKER] * 3 and keys == [WORKER] * 3
+
+
+# -- per-request work done once: client labels of the access log, security headers ---------------------
+def test_the_access_log_hashes_each_client_address_once_and_keeps_few(monkeypatch):
+    import inference.access_log as access
+
+    middleware = access.AccessLogMiddleware(app=None, client_address_key="k")
+    calls = []
+    original = access.client_label
+    monkeypatch.setattr(access, "client_label", lambda *a: calls.append(a[0]) or original(*a))
+    first = middleware._client(("10.0.0.1", 5000))
+    assert first == original(("10.0.0.1", 1), "hashed", b"k") and len(first) == 16
+    assert middleware._client(("10.0.0.1", 6000)) == first and len(calls) == 1  # the port plays no part
+    assert middleware._client(None) is None
+    monkeypatch.setattr(access, "MAX_REMEMBERED", 3)
+    for i in range(5):
+        middleware._client((f"10.0.1.{i}", 1))
+    assert len(middleware._labels) <= 3
+
+
+def test_the_security_headers_are_those_of_the_path():
+    from inference.security_headers import API_CSP, DOCS_CSP, SecurityHeadersMiddleware, security_headers
+
+    middleware = SecurityHeadersMiddleware(app=None, hsts_seconds=60)
+    assert middleware._api == security_headers("/v1/fraud/score", 60)
+    assert middleware._api[b"content-security-policy"] == API_CSP.encode()
+    assert middleware._docs["/docs"][b"content-security-policy"] == DOCS_CSP.encode()
+    assert b"strict-transport-security" in middleware._api
