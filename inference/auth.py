@@ -7,7 +7,8 @@ The key id (never the key) is put on the request for the access log.
 
 The request guard (`inference.request_guard`) authenticates `/v1/*` from the headers before the body is
 read (`authenticate_before_body`); the route's dependency then reuses that record (one rate-limit token
-per request), and only checks the scope.
+per request), and only checks the scope. The key store is read on the event loop when its adapter reads in
+process (`reads_in_process`: a local SQLite file), else in a worker thread (DynamoDB).
 """
 
 from __future__ import annotations
