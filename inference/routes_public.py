@@ -106,8 +106,9 @@ async def _score_off_loop(
 ) -> list[FraudScore]:
     """`_score` from an async route. `inline` (one transaction): on the event loop when the online store
     reads in process and the cards' attributes are loaded: about half a millisecond of CPU, less than a
-    hop to a worker thread and back. Otherwise in a worker thread (a remote store must never block the
-    loop): one hop, where a sync route costs two (its call, then the check of its answer)."""
+    hop to a worker thread and back (it may wait for a batch computing its features under the cards'
+    lock, as a thread would). Otherwise in a worker thread (a remote store must never block the loop):
+    one hop, where a sync route costs two (its call, then the check of its answer)."""
     serving = request.app.state.serving
     if inline and serving.features_in_process and serving.card_features.profiles_loaded:
         return _score(request, config, txns)
