@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from inference.slo_metrics import ApiMeter
 
 access_log = logging.getLogger("cdp.inference.access")
+MAX_REMEMBERED = 4096  # client labels kept per server process (cleared when full: memory stays bounded)
 
 
 def client_label(
@@ -51,6 +52,19 @@ class AccessLogMiddleware:
         self.client_address = client_address
         self.meter = meter
         self._key = client_address_key.encode("utf-8") if client_address_key else os.urandom(32)
+        self._labels: dict[str, str | None] = {}  # host -> label: an HMAC per call cost more than the line
+
+    def _client(self, client: tuple[str, int] | list | None) -> str | None:
+        """`client_label` of the request's client, remembered per host (at most `MAX_REMEMBERED`)."""
+        if not client:
+            return None
+        host = str(client[0])
+        label = self._labels.get(host)
+        if label is None:
+            if len(self._labels) >= MAX_REMEMBERED:
+                self._labels.clear()
+            label = self._labels[host] = client_label(client, self.client_address, self._key)
+        return label
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -78,7 +92,7 @@ class AccessLogMiddleware:
                     {
                         "event": "api_call",
                         "key_id": state.get("key_id"),
-                        "client": client_label(scope.get("client"), self.client_address, self._key),
+                        "client": self._client(scope.get("client")),
                         "method": scope.get("method"),
                         "route": getattr(route, "path", None) or "unmatched",
                         "status": status,

@@ -7,14 +7,15 @@ The key id (never the key) is put on the request for the access log.
 
 The request guard (`inference.request_guard`) authenticates `/v1/*` from the headers before the body is
 read (`authenticate_before_body`); the route's dependency then reuses that record (one rate-limit token
-per request), and only checks the scope.
+per request), and only checks the scope. The key store is read on the event loop when its adapter reads in
+process (`reads_in_process`: a local SQLite file), else in a worker thread (DynamoDB).
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import anyio.to_thread
@@ -54,15 +55,11 @@ def _secret_accepted(secret: str, record: ApiKeyRecord, now: datetime) -> bool:
     return any([hmac.compare_digest(digest, accepted) for accepted in record.secret_hashes(now)])
 
 
-def authenticate(
-    request: Request,
-    bearer: HTTPAuthorizationCredentials | None = Security(bearer_scheme),
-    header: str | None = Security(header_scheme),
+def _verify(
+    request: Request, bearer: HTTPAuthorizationCredentials | None, header: str | None
 ) -> ApiKeyRecord:
-    """The caller's active key record, rate-limited; 401 / 429 otherwise."""
-    known = getattr(request.state, "api_key_record", None)
-    if known is not None:  # already authenticated by the request guard
-        return known
+    """The caller's active key record from the key store, rate-limited; 401 / 429 otherwise (blocking: the
+    store may be remote, so it runs in a worker thread)."""
     state = request.app.state.serving
     text = bearer.credentials if bearer is not None else header
     parsed = parse_key(text) if text else None
@@ -87,18 +84,42 @@ def authenticate(
     return record
 
 
+async def _verify_off_loop(
+    request: Request, bearer: HTTPAuthorizationCredentials | None, header: str | None
+) -> ApiKeyRecord:
+    """`_verify` on the event loop when the key store reads in process (a local point query), else in a
+    worker thread (a remote store must never block the loop)."""
+    if request.app.state.serving.keys_in_process:
+        return _verify(request, bearer, header)
+    return await anyio.to_thread.run_sync(_verify, request, bearer, header)
+
+
+async def authenticate(
+    request: Request,
+    bearer: HTTPAuthorizationCredentials | None = Security(bearer_scheme),
+    header: str | None = Security(header_scheme),
+) -> ApiKeyRecord:
+    """The caller's active key record, rate-limited; 401 / 429 otherwise.
+
+    Async, so the usual case (the request guard already authenticated the request) costs no hop to a
+    worker thread; only a request the guard did not authenticate reads the key store here."""
+    known = getattr(request.state, "api_key_record", None)
+    if known is not None:  # already authenticated by the request guard
+        return known
+    return await _verify_off_loop(request, bearer, header)
+
+
 async def authenticate_before_body(request: Request) -> None:
-    """`authenticate` from the headers alone (the guard calls it before reading the body); the key
-    store is read in a worker thread, as FastAPI runs the dependency."""
+    """`authenticate` from the headers alone (the guard calls it before reading the body)."""
     bearer = await bearer_scheme(request)
     header = await header_scheme(request)
-    await anyio.to_thread.run_sync(authenticate, request, bearer, header)
+    await _verify_off_loop(request, bearer, header)
 
 
-def require_scope(scope: str) -> Callable[..., ApiKeyRecord]:
+def require_scope(scope: str) -> Callable[..., Awaitable[ApiKeyRecord]]:
     """A dependency admitting keys that hold `scope` (403 for the others)."""
 
-    def check(record: ApiKeyRecord = Depends(authenticate)) -> ApiKeyRecord:
+    async def check(record: ApiKeyRecord = Depends(authenticate)) -> ApiKeyRecord:  # no thread: no I/O
         if scope not in record.scopes:
             raise HTTPException(status_code=403, detail=f"this API key lacks the scope {scope!r}")
         return record

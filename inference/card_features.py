@@ -88,6 +88,11 @@ class CardFeatures:
         self._lock = threading.Lock()
         self._profiles_loaded = card_profiles is None
 
+    @property
+    def profiles_loaded(self) -> bool:
+        """Whether the cards' attributes are loaded (the first use loads them from the lake)."""
+        return self._profiles_loaded
+
     def _ensure_profiles(self) -> None:
         if not self._profiles_loaded and self._profiles_loader is not None:
             profiles = dict(self._profiles_loader())

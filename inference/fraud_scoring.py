@@ -4,6 +4,7 @@ decision at the threshold and the top SHAP reason codes (xgboost `pred_contribs`
 from __future__ import annotations
 
 import operator
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -11,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from cdp.scoring.port import DEFAULT_THRESHOLD, Score
-from inference.loaded import LoadedModel
+from inference.loaded import SERVING_THREADS, LoadedModel
 from training.fraud.preprocess import encode_features, one_hot_name
 
 THRESHOLD_METRIC = "alert_threshold"  # the evaluation's score at the alert budget
@@ -138,6 +139,22 @@ def encode(model: LoadedModel, feature_rows: Sequence[Mapping[str, Any]]) -> pd.
     return encode_features(frame, spec)
 
 
+_CHECKED_NAMES: weakref.WeakKeyDictionary[Any, tuple[str, ...]] = weakref.WeakKeyDictionary()
+
+
+def _check_feature_names(booster: Any, names: tuple[str, ...]) -> None:
+    """XGBoost's check of a prediction's feature names (a booster with names takes exactly those, in
+    order), done once per booster: every matrix `score_frame` builds has the model's columns in the
+    model's order, and naming each one (and reading the names back to compare) cost a quarter of a score."""
+    if _CHECKED_NAMES.get(booster) == names:
+        return
+    expected = booster.feature_names
+    if expected is not None and tuple(expected) != tuple(names):
+        differ = sorted(set(expected) ^ set(names))[:10]
+        raise FeatureMismatchError(f"the booster's features differ from the model's: {differ or 'order'}")
+    _CHECKED_NAMES[booster] = tuple(names)
+
+
 def score_frame(
     model: LoadedModel,
     frame: pd.DataFrame | np.ndarray,
@@ -153,15 +170,26 @@ def score_frame(
     if model.booster is None:
         raise FeatureMismatchError("the fraud model is not an XGBoost booster")
     data = frame.to_numpy(np.float32) if isinstance(frame, pd.DataFrame) else frame
-    names = list(model.features)
-    probabilities = model.booster.predict(xgboost.DMatrix(data, feature_names=names, missing=np.nan))
+    names = model.features
+    if data.ndim != 2 or data.shape[1] != len(names):
+        raise FeatureMismatchError(f"the model takes {len(names)} features, the input has {data.shape[1:]}")
+    _check_feature_names(model.booster, names)  # then each call skips XGBoost's own name check
+
+    def matrix(rows: np.ndarray) -> xgboost.DMatrix:
+        # the serving thread count, as the booster's: a DMatrix's default (every core) makes XGBoost
+        # start a thread team per call, whose spinning costs ~10x the work of a one-row score
+        return xgboost.DMatrix(rows, missing=np.nan, nthread=SERVING_THREADS)
+
+    every_row = matrix(data)
+    probabilities = model.booster.predict(every_row, validate_features=False)
     explained = np.arange(len(probabilities))
     if explain_from is not None:
         explained = np.flatnonzero(probabilities >= explain_from)
     contributions = np.zeros((len(probabilities), len(names)), dtype=np.float32)
     if len(explained):
-        chosen = xgboost.DMatrix(data[explained], feature_names=names, missing=np.nan)
-        contributions[explained] = model.booster.predict(chosen, pred_contribs=True)[:, :-1]  # last: bias
+        chosen = every_row if len(explained) == len(probabilities) else matrix(data[explained])
+        shap = model.booster.predict(chosen, pred_contribs=True, validate_features=False)
+        contributions[explained] = shap[:, :-1]  # the last column is the bias
     return _scores(probabilities, contributions, model.features, reason_codes)
 
 

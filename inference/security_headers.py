@@ -40,12 +40,15 @@ class SecurityHeadersMiddleware:
     def __init__(self, app: ASGIApp, hsts_seconds: int = 0) -> None:
         self.app = app
         self.hsts_seconds = hsts_seconds
+        # built once: the API's headers, and the docs' (the only paths with another policy)
+        self._api = security_headers("", hsts_seconds)
+        self._docs = {path: security_headers(path, hsts_seconds) for path in DOCS_PATHS}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        added = security_headers(scope.get("path", ""), self.hsts_seconds)
+        added = self._docs.get(scope.get("path", ""), self._api)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -19,6 +19,12 @@ from inference.profiles import CustomerProfiles
 from inference.ratelimit import RateLimiter
 
 
+def reads_in_process(store: object) -> bool:
+    """Whether the store's adapter declares reads that never leave the process (`reads_in_process`):
+    memory or a local file, no network. Unknown adapters are assumed to block (read in a worker thread)."""
+    return getattr(store, "reads_in_process", False) is True
+
+
 @dataclass
 class ServingState:
     """The app's collaborators. `start()` loads the champions and starts their reload threads."""
@@ -31,6 +37,10 @@ class ServingState:
     card_features: CardFeatures
     profiles: CustomerProfiles
     degraded: DegradedDecisions
+    # reads done on the event loop (no worker-thread hop, ~0.2 ms of CPU each) when they never leave the
+    # process; a remote store (DynamoDB) is read in a worker thread, so it never blocks the loop
+    keys_in_process: bool = False
+    features_in_process: bool = False
     _started: bool = field(default=False, init=False)
     _start_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
@@ -62,6 +72,8 @@ class ServingState:
                 backends.catalog, holders[config.clv_model], holders[config.segmentation_model]
             ),
             degraded=DegradedDecisions(lambda: backends.metrics),
+            keys_in_process=reads_in_process(key_store),
+            features_in_process=reads_in_process(backends.online_store),
         )
 
     def start(self) -> None:

@@ -7,7 +7,9 @@ and keeps each request's check in microseconds), the scopes, a label and the cre
 A key expires at `expires_at` (None: never, as keys created before expiries existed). Rotating a key gives
 it a new secret (same key id) and keeps the previous secret's hash valid until `previous_valid_until`, so
 callers can switch to the new secret without downtime; after that only the new secret is accepted.
-Adapters: `cdp.apikeys.sqlite` (local) and `cdp.apikeys.dynamodb` (AWS).
+Adapters: `cdp.apikeys.sqlite` (local) and `cdp.apikeys.dynamodb` (AWS). An adapter whose reads never
+leave the process (no network) says so with a class attribute `reads_in_process = True`: a server may then
+read on its event loop instead of a worker thread.
 """
 
 from __future__ import annotations

@@ -60,6 +60,8 @@ def _record(row: tuple) -> ApiKeyRecord:
 class SqliteApiKeyStore:
     """`ApiKeyStore` in `<path>`; one connection per thread (the API serves from a thread pool)."""
 
+    reads_in_process = True  # `get` is a local point query (WAL: never waits for a writer), no network
+
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,8 @@ from cdp.settings import Settings
 class LocalOnlineStore:
     """In-memory state with a durable SQLite snapshot at `path` (None: memory only)."""
 
+    reads_in_process = True  # `get_many` is a dict lookup: a caller may read on an event loop
+
     def __init__(self, path: Path | None = None) -> None:
         self.path = path
         self._data: dict[str, bytes] = {}

@@ -3,6 +3,8 @@
 Callers keep live state in memory and call the store once per batch of events (`get_many` for the keys
 a batch touches, `put_many` for the states it changed), so the per-event path never does I/O.
 Adapters: `cdp.online.local` (dict in memory, snapshot to SQLite) and `cdp.online.dynamodb`.
+An adapter whose reads never leave the process (no network) says so with a class attribute
+`reads_in_process = True`: a server may then read on its event loop instead of a worker thread.
 """
 
 from __future__ import annotations
