@@ -243,15 +243,11 @@ def test_a_variants_max_depth_goes_through_the_fraud_pipeline(tmp_path):
     assert base.status == variant.status == "Succeeded", (base.failure_reason, variant.failure_reason)
 
     booster, document = _booster(backends.object_store, variant)
-    config = json.loads(booster.save_config())["learner"]["gradient_booster"]["tree_train_param"]
-    assert (config["max_depth"], float(config["eta"])) == ("3", 0.3)
-    assert document["hyperparameters"]["max_depth"] == 3 and document["hyperparameters"]["num_round"] == 120
+    assert document["hyperparameters"]["max_depth"] == 3 and document["hyperparameters"]["eta"] == 0.3
+    assert document["hyperparameters"]["num_round"] == 120
+    # the trees themselves (xgboost's saved config does not keep max_depth): the default grows deeper
     assert _deepest_split_level(booster) <= 3
-    base_booster, _ = _booster(backends.object_store, base)
-    assert (
-        json.loads(base_booster.save_config())["learner"]["gradient_booster"]["tree_train_param"]["max_depth"]
-        == "6"
-    )
+    assert _deepest_split_level(_booster(backends.object_store, base)[0]) > 3
 
     # Preprocess reads nothing the hyperparameters change: from the cache; Train re-ran, saying why
     assert variant.step("Preprocess").cache_hit is True and variant.step("Train").cache_hit is False
