@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TRAINING_DIR = REPO_ROOT / "training"
@@ -107,6 +107,19 @@ class ModelPipelineSpec:
     def hyperparameter_parameters(self) -> dict[str, str]:
         """Hyperparameter name -> the name of its pipeline parameter (`hyperparameter_parameter`)."""
         return {name: hyperparameter_parameter(name) for name in self.hyperparameters}
+
+    def hyperparameter_overrides(self, hyperparameters: Mapping[str, Any]) -> dict[str, Any]:
+        """A variant's hyperparameters as the pipeline parameters that set them: `{"max_depth": 4}` ->
+        `{"MaxDepth": 4}`. A hyperparameter the pipeline does not take is a `ValueError` listing those
+        it does."""
+        names = self.hyperparameter_parameters
+        unknown = sorted(set(hyperparameters) - set(names))
+        if unknown:
+            raise ValueError(
+                f"pipeline {self.model} takes no hyperparameter {', '.join(repr(n) for n in unknown)}; "
+                f"it takes {', '.join(names)}"
+            )
+        return {names[name]: value for name, value in hyperparameters.items()}
 
     @property
     def pipeline_name(self) -> str:

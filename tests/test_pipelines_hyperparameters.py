@@ -59,10 +59,24 @@ def test_hyperparameter_names_become_pascal_case_parameter_names():
         "max_depth": "MaxDepth",
         "eta": "Eta",
         "num_round": "NumRound",
+        "min_child_weight": "MinChildWeight",
         "seed": "Seed",
     }
     with pytest.raises(ValueError, match="snake_case"):
         hyperparameter_parameter("max-depth")
+
+
+def test_a_notebook_variants_hyperparameters_map_to_the_pipeline_parameters():
+    spec = spec_of("fraud")
+    variant = {"max_depth": 4, "eta": 0.05, "num_round": 200, "min_child_weight": 2}
+    assert spec.hyperparameter_overrides(variant) == {
+        "MaxDepth": 4,
+        "Eta": 0.05,
+        "NumRound": 200,
+        "MinChildWeight": 2,
+    }
+    with pytest.raises(ValueError, match=r"takes no hyperparameter 'gamma'; it takes max_depth, eta, "):
+        spec.hyperparameter_overrides({"gamma": 1, "eta": 0.1})
 
 
 def test_a_spec_refuses_clashing_names_and_untyped_defaults():
