@@ -16,7 +16,7 @@ from datetime import date
 import pytest
 
 from pipelines.local.errors import DefinitionError
-from pipelines.local.fingerprint import parameter_references
+from pipelines.local.fingerprint import changed_parts, parameter_references, step_fingerprint
 from pipelines.local.graph import parse_steps
 from pipelines.local.memory_advice import memory_settings
 from pipelines.models import PIPELINES, spec_of
@@ -117,6 +117,22 @@ def test_hyperparameter_parameters_are_not_memory_advice(printed):
     advice = memory_settings(nodes, "Train")
     assert "NegativeSampleRate" in advice and "TrainingInstanceCount" in advice
     assert not {"MaxDepth", "Eta", "NumRound", "Seed"} & set(advice)
+
+
+def test_a_changed_hyperparameter_parameter_is_named_once_and_a_rebuilt_code_uri_not_at_all(printed):
+    """The cache's reason for rerunning Train names `MaxDepth` (the parameter a run sets), not also the
+    `max_depth` it becomes; a definition rebuilt later (new upload URI of the same code) is no change."""
+    arguments = _train(printed["fraud"])
+    rebuilt = json.loads(json.dumps(arguments).replace("cdp-fraud-train-2", "cdp-fraud-train-3"))
+    assert rebuilt != arguments
+
+    def fingerprint(unresolved, max_depth):
+        resolved = {"HyperParameters": {"max_depth": str(max_depth), "eta": "0.1"}}
+        return step_fingerprint(unresolved, resolved, {"MaxDepth": max_depth, "Eta": 0.1}, {"code": "c"})
+
+    old, new = fingerprint(arguments, 6), fingerprint(rebuilt, 3)
+    assert "parameter:MaxDepth" in old and not any(k.startswith("hyperparameter:") for k in old)
+    assert changed_parts(old, new) == ["parameter MaxDepth changed (6 -> 3)"]
 
 
 # -- parameter values -----------------------------------------------------------------------------------
@@ -266,7 +282,6 @@ def test_a_variants_max_depth_goes_through_the_fraud_pipeline(tmp_path):
     # Preprocess reads nothing the hyperparameters change: from the cache; Train re-ran, saying why
     assert variant.step("Preprocess").cache_hit is True and variant.step("Train").cache_hit is False
     reason = variant.step("Train").cache_miss_reason
-    assert reason.startswith("parameter Eta changed (0.1 -> 0.3), parameter MaxDepth changed (6 -> 3)")
-    assert 'hyperparameter max_depth changed ("6" -> "3")' in reason
-    assert "NumRound" not in reason and f"(vs run {base.execution_id})" in reason
+    changed = "parameter Eta changed (0.1 -> 0.3), parameter MaxDepth changed (6 -> 3)"
+    assert reason == f"{changed} (vs run {base.execution_id})"
     assert f"Train: not from the cache: {reason}" in lines
