@@ -30,7 +30,7 @@ from sagemaker.core.shapes import (
 from sagemaker.core.workflow.conditions import ConditionGreaterThanOrEqualTo, ConditionLessThanOrEqualTo
 from sagemaker.core.workflow.execution_variables import ExecutionVariables
 from sagemaker.core.workflow.functions import Join, JsonGet
-from sagemaker.core.workflow.parameters import ParameterFloat, ParameterInteger, ParameterString
+from sagemaker.core.workflow.parameters import Parameter, ParameterFloat, ParameterInteger, ParameterString
 from sagemaker.core.workflow.pipeline_context import PipelineSession
 from sagemaker.core.workflow.properties import PropertyFile
 from sagemaker.mlops.workflow.condition_step import ConditionStep
@@ -45,7 +45,7 @@ from sagemaker.train.configs import Compute, OutputDataConfig, SourceCode
 from cdp.aws_resources import ATHENA_WORKGROUP
 from cdp.catalog.dialect import to_athena
 from pipelines import contract
-from pipelines.spec import Gate, ModelPipelineSpec
+from pipelines.spec import Gate, HyperparameterValue, ModelPipelineSpec, hyperparameter_type
 
 STEP_PREPROCESS = "Preprocess"
 STEP_TRAIN = "Train"
@@ -148,6 +148,16 @@ def _training_channel(split: str, uri: Any, sharded: bool) -> Channel:
     )
 
 
+def _hyperparameter(name: str, default: HyperparameterValue) -> Parameter:
+    """The typed pipeline parameter of a hyperparameter (`pipelines.spec`: Integer, Float or String)."""
+    kind = hyperparameter_type(default)
+    if kind == "Integer":
+        return ParameterInteger(name=name, default_value=default)
+    if kind == "Float":
+        return ParameterFloat(name=name, default_value=default)
+    return ParameterString(name=name, default_value=default)
+
+
 def _condition(gate: Gate, value: JsonGet, threshold: ParameterFloat):
     if gate.comparison == ">=":
         return ConditionGreaterThanOrEqualTo(left=value, right=threshold)
@@ -170,10 +180,12 @@ def build_pipeline(
 ) -> CdpPipeline:
     """The model's pipeline: Preprocess -> Train -> Evaluate -> Gate -> Register | Fail.
 
-    Machines are pipeline parameters defaulting to `spec.sizing`: ProcessingInstanceType/Count (Preprocess,
-    Evaluate) and TrainingInstanceType/Count (Train). With `spec.distributed_training` the train channel is
-    sharded by S3 key and Preprocess writes `TrainingInstanceCount` train files, so every host trains on
-    its share; otherwise every host gets every file (the scripts are single-host: keep the counts at 1).
+    Every hyperparameter of `spec` is a pipeline parameter (`pipelines.spec`: `max_depth` -> `MaxDepth`)
+    defaulting to the spec's value. Machines are pipeline parameters defaulting to `spec.sizing`:
+    ProcessingInstanceType/Count (Preprocess, Evaluate) and TrainingInstanceType/Count (Train). With
+    `spec.distributed_training` the train channel is sharded by S3 key and Preprocess writes
+    `TrainingInstanceCount` train files, so every host trains on its share; otherwise every host gets
+    every file (the scripts are single-host: keep the counts at 1).
 
     Building uploads the scripts of `scripts_dir` (default `training/<model>/`) through `session`.
     `inference_image` is this project's inference image (`inference/Dockerfile`, the `serve` contract):
@@ -202,6 +214,10 @@ def build_pipeline(
         (p.argument, ParameterString(name=p.name, default_value=p.default))
         for p in spec.preprocess_parameters
     ]
+    hyperparameters = {
+        name: _hyperparameter(spec.hyperparameter_parameters[name], value)
+        for name, value in spec.hyperparameters.items()
+    }
 
     processor = ScriptProcessor(
         image_uri=processing_image,
@@ -256,7 +272,8 @@ def build_pipeline(
         training_image=training_image,
         source_code=SourceCode(source_dir=str(scripts), entry_script=contract.TRAIN_SCRIPT),
         compute=Compute(instance_type=training_instance, instance_count=training_count),
-        hyperparameters=dict(spec.hyperparameters),
+        # CreateTrainingJob takes string values: each parameter is turned into one at run time
+        hyperparameters={name: parameter.to_string() for name, parameter in hyperparameters.items()},
         input_data_config=[
             _training_channel("train", split_uri["train"].S3Output.S3Uri, sharded=spec.distributed_training),
             _training_channel("validation", split_uri["validation"].S3Output.S3Uri, sharded=False),
@@ -346,17 +363,23 @@ def build_pipeline(
         else_steps=[fail],
     )
 
+    parameters = [
+        processing_instance,
+        processing_count,
+        training_instance,
+        training_count,
+        approval_status,
+        *thresholds.values(),
+        *(value for _, value in script_parameters),
+        *hyperparameters.values(),
+    ]
+    names = [parameter.name for parameter in parameters]
+    if len(set(names)) != len(names):
+        taken = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"pipeline {spec.model}: parameter name(s) declared twice: {taken}")
     return CdpPipeline(
         name=spec.pipeline_name,
-        parameters=[
-            processing_instance,
-            processing_count,
-            training_instance,
-            training_count,
-            approval_status,
-            *thresholds.values(),
-            *(value for _, value in script_parameters),
-        ],
+        parameters=parameters,
         steps=[preprocess, train, evaluate, gate_step],
         sagemaker_session=session,
         dataset_inputs={(STEP_PREPROCESS, contract.FEATURES_INPUT): dataset_request},

@@ -3,6 +3,7 @@
 get-pipeline-definition --pipeline fraud            # prints the definition JSON (offline)
 run-pipeline --pipeline fraud --local               # runs it here with the local executor
 run-pipeline --pipeline fraud --local --from-step Train  # reruns from Train, reusing the last Preprocess
+run-pipeline --pipeline fraud --local --parameter MaxDepth=4 --parameter Eta=0.05  # a variant
 run-pipeline --pipeline fraud --role <arn>          # upserts and starts it on SageMaker
 """
 

@@ -6,7 +6,7 @@ the demo.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ def registrar(backends: Any, registered_by: str | None):  # noqa: ANN201 - a Mod
 def run_local_pipeline(
     model: str,
     backends: Any = None,
-    parameters: dict[str, str] | None = None,
+    parameters: Mapping[str, Any] | None = None,
     *,
     use_cache: bool = True,
     scripts_dir: Path | None = None,
@@ -35,6 +35,10 @@ def run_local_pipeline(
     track: bool = True,
 ) -> tuple[Any, Path]:
     """Build `model`'s definition and run it with the local executor; returns (run record, run folder).
+
+    `parameters` override the definition's parameters, the model's hyperparameters among them
+    (`MaxDepth`, `Eta`, ...: `pipelines.spec`); an unknown name or a value that does not fit its
+    parameter's type raises a one-line `ExecutorError` before any step runs.
 
     `registered_by` is the identity running it, recorded with the versions it registers. `progress` gets
     one line per step as it finishes, the model's name first: `fraud Train: Succeeded (41.2 s, CPU

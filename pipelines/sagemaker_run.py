@@ -34,22 +34,14 @@ class StartedExecution:
 
 
 def check_parameters(definition: Mapping[str, Any], parameters: Mapping[str, str]) -> None:
-    """Raise `PipelineRunError` naming the first override the definition does not declare, or whose value
-    does not fit the parameter's type (Float, Integer)."""
-    declared = {p["Name"]: p.get("Type", "String") for p in definition.get("Parameters", [])}
-    for name, value in parameters.items():
-        if name not in declared:
-            raise PipelineRunError(
-                f"unknown pipeline parameter {name!r}; the pipeline declares {', '.join(sorted(declared))}"
-            )
-        kind = declared[name]
-        try:
-            if kind == "Float":
-                float(value)
-            elif kind == "Integer":
-                int(value)
-        except ValueError:
-            raise PipelineRunError(f"pipeline parameter {name!r} is a {kind}, got {value!r}") from None
+    """Raise `PipelineRunError` naming the overrides the definition does not declare (listing those it
+    does), or the first whose value does not fit the parameter's type (Float, Integer, Boolean)."""
+    from pipelines.parameters import ParameterError, resolve_overrides
+
+    try:
+        resolve_overrides(definition, parameters)
+    except ParameterError as error:
+        raise PipelineRunError(str(error)) from None
 
 
 def upsert_and_start(

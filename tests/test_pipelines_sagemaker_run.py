@@ -120,7 +120,8 @@ def test_a_second_run_updates_the_pipeline(aws, capsys):
     [
         ("MinSilhoutte=0.3", "'MinSilhoutte'"),
         ("MinSilhouette=high", "'MinSilhouette' is a Float"),
-        ("TrainingInstanceCount=two", "'TrainingInstanceCount' is a Integer"),
+        ("TrainingInstanceCount=two", "'TrainingInstanceCount' is an Integer"),
+        ("NClusters=many", "'NClusters' is an Integer"),
     ],
 )
 def test_a_bad_parameter_is_one_line_and_nothing_is_created(aws, capsys, parameter, named):

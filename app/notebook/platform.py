@@ -6,7 +6,7 @@
     ts = p.training_set("fraud")                  # point-in-time features, split by time, in memory
     run = p.train(ts, hyperparameters={"max_depth": 4})  # tracked in MLflow (fraud-experiments)
     p.compare(run)                                # vs the champion, on the promotion gate's holdout
-    p.register(run); p.run_pipeline("fraud", parameters={"NegativeSampleRate": "1"})
+    p.register(run); p.run_pipeline("fraud", parameters={"MaxDepth": 4, "NegativeSampleRate": "1"})
 
 Every method authorizes the caller for its action with the platform's policy (the audit log records a
 refusal): reading the lake (`sql`, training sets, comparisons, scoring) needs a role that may run analyst
@@ -285,14 +285,20 @@ class Platform:
         progress: Callable[[str], None] | None = print,
     ) -> PipelineRun:
         """Run the model's pipeline here (what `run-pipeline --pipeline MODEL --local` runs) as the caller,
-        recorded as the registrant of the version it registers, and tracked in MLflow."""
+        recorded as the registrant of the version it registers, and tracked in MLflow.
+
+        `parameters` override the pipeline's parameters, the model's hyperparameters among them under
+        their PascalCase names (`{"MaxDepth": 4, "Eta": 0.05}`: `pipelines.spec`). An unknown name, or a
+        value that does not fit the parameter's type, raises a one-line `ExecutorError` listing the names
+        (or naming the parameter) before any step runs. The steps table says why each job step ran
+        instead of coming from the cache (`cache_miss_reason`, e.g. "parameter MaxDepth changed")."""
         from pipelines.run import run_local_pipeline
 
         caller = self._authorize(REGISTER_ACTION)
         record, folder = run_local_pipeline(
             model,
             self._backends,
-            {k: str(v) for k, v in (parameters or {}).items()},
+            dict(parameters or {}),  # typed values are checked against each parameter's type
             use_cache=use_cache,
             registered_by=caller.id,
             progress=progress,
@@ -306,6 +312,7 @@ class Platform:
                     "seconds": s.duration_seconds,
                     "cached": s.cache_hit,
                     "outcome": s.outcome,
+                    "cache_miss_reason": s.cache_miss_reason,
                 }
                 for s in record.steps
             ]

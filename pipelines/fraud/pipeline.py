@@ -40,7 +40,9 @@ SPEC = ModelPipelineSpec(
             comparison=">=",
         ),
     ),
-    hyperparameters={"max_depth": 6, "eta": 0.1, "num_round": 300, "seed": 7},
+    # each a pipeline parameter (MaxDepth, Eta, NumRound, MinChildWeight, Seed); the others keep train.py's
+    # defaults
+    hyperparameters={"max_depth": 6, "eta": 0.1, "num_round": 300, "min_child_weight": 1.0, "seed": 7},
     framework="xgboost",
     preprocess_parameters=(
         ScriptParameter(

@@ -46,15 +46,9 @@ from pipelines.local.register import ModelRegistrar, register_model
 from pipelines.local.rerun import check_step_name, find_source_run, reuse, reused_steps
 from pipelines.local.training import prepare_training
 from pipelines.local.usage import memory_limit
+from pipelines.parameters import ParameterError, resolve_overrides
 
 __all__ = ["LocalPipelineExecutor", "ModelRegistrar"]
-
-_PARAMETER_TYPES: dict[str, Callable[[Any], Any]] = {
-    "String": str,
-    "Integer": int,
-    "Float": float,
-    "Boolean": lambda v: v if isinstance(v, bool) else str(v).lower() == "true",
-}
 
 
 def _now() -> str:
@@ -62,24 +56,12 @@ def _now() -> str:
 
 
 def resolve_parameters(definition: Mapping[str, Any], overrides: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Defaults of the definition's parameters, with overrides (unknown names are errors)."""
-    declared = {p["Name"]: p for p in definition.get("Parameters", [])}
-    unknown = set(overrides or {}) - declared.keys()
-    if unknown:
-        raise DefinitionError(f"unknown pipeline parameter(s): {sorted(unknown)}")
-    values: dict[str, Any] = {}
-    for name, parameter in declared.items():
-        convert = _PARAMETER_TYPES.get(parameter.get("Type", "String"), str)
-        if overrides and name in overrides:
-            try:
-                values[name] = convert(overrides[name])
-            except (TypeError, ValueError):
-                raise DefinitionError(f"parameter {name!r} must be a {parameter.get('Type')}") from None
-        elif "DefaultValue" in parameter:
-            values[name] = parameter["DefaultValue"]
-        else:
-            raise DefinitionError(f"parameter {name!r} has no default and no value was given")
-    return values
+    """Defaults of the definition's parameters, with overrides converted to their types: an unknown name
+    or a value that does not fit is a `DefinitionError` of one line (`pipelines.parameters`)."""
+    try:
+        return resolve_overrides(definition, overrides)
+    except ParameterError as error:
+        raise DefinitionError(str(error)) from None
 
 
 class LocalPipelineExecutor:

@@ -7,9 +7,12 @@ say *that* something changed but not *what*. The fingerprint keeps the same thin
   and `sm_drivers` channels);
 - `input:<name>`: the contents of each other input or channel (for a feature query: its result files);
 - `parameter:<Name>`: the value of each pipeline parameter the step's arguments refer to;
-- `hyperparameter:<name>`: each hyperparameter's value;
+- `hyperparameter:<name>`: the value of each hyperparameter the definition fixes (one set by a pipeline
+  parameter, e.g. `max_depth` from `MaxDepth`, is already named by `parameter:MaxDepth`);
 - `setting:<part>`: a hash of each part of the step's arguments as the definition writes them
-  (expressions unresolved, so only an edit of the definition changes it), inputs and channels one by one.
+  (expressions unresolved, so only an edit of the definition changes it), inputs and channels one by one;
+  a training channel without its S3 URI, as in the cache digest (its contents are `input:<name>` or
+  `code`, and the URI of the uploaded code carries the time the definition was built).
 
 Parameter and hyperparameter values are configuration, never data; they are kept as JSON text so the
 line can show old and new values.
@@ -17,6 +20,7 @@ line can show old and new values.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from collections.abc import Mapping
@@ -46,6 +50,13 @@ def _hash(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def _without_channel_uri(channel: Mapping[str, Any]) -> dict[str, Any]:
+    """A training channel without `DataSource.S3DataSource.S3Uri` (the training digest leaves it out too)."""
+    view = copy.deepcopy(dict(channel))
+    view.get("DataSource", {}).get("S3DataSource", {}).pop("S3Uri", None)
+    return view
+
+
 def _settings(arguments: Mapping[str, Any]) -> dict[str, str]:
     """A hash per part of the unresolved arguments; inputs and channels one by one, by name."""
     parts: dict[str, str] = {}
@@ -55,7 +66,8 @@ def _settings(arguments: Mapping[str, Any]) -> dict[str, str]:
         name_key = NAMED_LISTS.get(key)
         if name_key and isinstance(value, list):
             for item in value:
-                parts[f"setting:{key}[{item.get(name_key, '?')}]"] = _hash(item)
+                shown = _without_channel_uri(item) if key == "InputDataConfig" else item
+                parts[f"setting:{key}[{item.get(name_key, '?')}]"] = _hash(shown)
         else:
             parts[f"setting:{key}"] = _hash(value)
     return parts
@@ -74,7 +86,10 @@ def step_fingerprint(
     for name in sorted(parameter_references(unresolved_arguments)):
         if name in parameters:
             parts[f"parameter:{name}"] = json.dumps(parameters[name], default=str)
+    written = unresolved_arguments.get("HyperParameters") or {}
     for name, value in (resolved_arguments.get("HyperParameters") or {}).items():
+        if parameter_references(written.get(name)):
+            continue  # set by a pipeline parameter: `parameter:<Name>` names it
         parts[f"hyperparameter:{name}"] = json.dumps(value, default=str)
     for name, digest in input_digests.items():
         parts[CODE if name == CODE else f"input:{name}"] = digest

@@ -2,7 +2,8 @@
 
 A step's memory follows its input and its machine: the parameters it reads itself, and those of the steps
 upstream of it (e.g. `NegativeSampleRate` of Preprocess sets how many rows Train gets), data settings first,
-machine settings (instance types and counts: more training hosts each hold a shard) last.
+machine settings (instance types and counts: more training hosts each hold a shard) last. Parameters
+that only feed a training step's hyperparameters are left out: they shape the model, not the data.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pipelines.local.graph import StepNode
 
 _PARAMETER = "Parameters."
 _MACHINE_SUFFIXES = ("InstanceType", "InstanceCount")
+HYPERPARAMETERS = "HyperParameters"
 
 
 def is_machine_setting(name: str) -> bool:
@@ -48,7 +50,8 @@ def memory_settings(nodes: Mapping[str, StepNode], name: str) -> list[str]:
         seen.add(current)
         node = nodes[current]
         if node.type in ("Processing", "Training"):
-            found |= parameter_references(node.arguments)
+            # model hyperparameters (MaxDepth, Eta, ...) shape the model, not the data the step holds
+            found |= parameter_references({k: v for k, v in node.arguments.items() if k != HYPERPARAMETERS})
         pending.extend(node.depends_on)
     return sorted(found, key=lambda p: (is_machine_setting(p), p))
 
