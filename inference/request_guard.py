@@ -73,8 +73,9 @@ def _size(limit: int) -> str:
 class _Exchange:
     """The response side of one request: knows whether an answer started, drops what comes after ours."""
 
-    def __init__(self, send: Send) -> None:
+    def __init__(self, send: Send, on_complete: Callable[[], None] | None = None) -> None:
         self._send = send
+        self._on_complete = on_complete
         self.started = False
         self.closed = False  # the guard answered (or gave up): later messages from the app are dropped
 
@@ -84,6 +85,14 @@ class _Exchange:
         if message["type"] == "http.response.start":
             self.started = True
         await self._send(message)
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            self.completed()
+
+    def completed(self) -> None:
+        """The response is out (the client may already send its next request): tell the guard once."""
+        if self._on_complete is not None:
+            on_complete, self._on_complete = self._on_complete, None
+            on_complete()
 
     async def answer(
         self, status: int, detail: str, headers: Mapping[str, str] | None = None, *, close: bool = False
@@ -100,6 +109,7 @@ class _Exchange:
             raw.append((b"connection", b"close"))
         await self._send({"type": "http.response.start", "status": status, "headers": raw})
         await self._send({"type": "http.response.body", "body": body})
+        self.completed()
 
 
 def _header(scope: Scope, name: bytes) -> list[bytes]:
@@ -155,11 +165,18 @@ class RequestGuard:
                 close=_carries_body(scope),
             )
             return
+        # a request holds its slot until its response is out, not until the app returns: work after the
+        # response (background tasks, logging) must not count, or a keep-alive client's next request finds
+        # the slot still taken and 200 clients see 503s under a bound of 256
         self.in_flight += 1
+        exchange = _Exchange(send, on_complete=self._release)
         try:
             await self._within_time(scope, receive, exchange)
         finally:
-            self.in_flight -= 1
+            exchange.completed()
+
+    def _release(self) -> None:
+        self.in_flight -= 1
 
     async def _within_time(self, scope: Scope, receive: Receive, exchange: _Exchange) -> None:
         failures: list[BaseException] = []

@@ -322,3 +322,50 @@ def test_the_serving_config_reads_the_bounds_from_the_settings(platform):  # noq
         "plain",
         256 << 10,
     )
+
+
+def test_a_request_frees_its_slot_once_its_response_is_out():
+    """Work after the response (background tasks, logging) holds no slot: a keep-alive client's next
+    request is admitted at once (200 clients saw 503s under a bound of 256 before)."""
+    from inference.request_guard import RequestGuard, RequestLimits
+
+    after_response = anyio.Event()
+
+    async def app(scope, receive, send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+        if scope["path"] == "/first":
+            await after_response.wait()  # still running after its response is out
+
+    guard = RequestGuard(app, limits=RequestLimits(max_concurrency=1))
+
+    async def call(path: str) -> int:
+        sent: list[dict] = []
+
+        async def receive() -> dict:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "method": "GET", "path": path, "headers": []}
+        await guard(scope, receive, send)
+        return sent[0]["status"]
+
+    statuses: dict[str, int] = {}
+
+    async def main() -> None:
+        async with anyio.create_task_group() as group:
+
+            async def first() -> None:
+                statuses["first"] = await call("/first")
+
+            group.start_soon(first)
+            await anyio.sleep(0.05)  # the first response is out, its app still running
+            statuses["second"] = await call("/second")
+            assert guard.in_flight == 0
+            after_response.set()
+        assert guard.in_flight == 0
+
+    anyio.run(main)
+    assert statuses == {"first": 200, "second": 200}
