@@ -25,7 +25,7 @@ def backends(isolated_home) -> Backends:
     return Backends(Settings(home=isolated_home))
 
 
-def test_retire_through_the_cli_card_inventory_and_audit(backends, tmp_path):
+def test_retire_through_the_cli_card_inventory_and_audit(backends, tmp_path, monkeypatch):
     _register_with_pipeline_registrar(backends, tmp_path / "a")
     _register_with_pipeline_registrar(backends, tmp_path / "b")
     backends.model_registry.approve(MODEL, 1, "model-risk-alice", "first champion")
@@ -54,7 +54,10 @@ def test_retire_through_the_cli_card_inventory_and_audit(backends, tmp_path):
     entries = {e["version"]: e for e in json.loads(listed.stdout)}
     assert (entries[2]["status"], entries[2]["next_review"], entries[2]["overdue"]) == (RETIRED, None, False)
     assert entries[1]["status"] == "Approved" and entries[1]["next_review"] is not None
-    table = cli("models", "inventory", COLUMNS="200")
+    from cdp.console.output import console
+
+    monkeypatch.setattr(console, "_width", 200)  # the CLI's console is made once, at import: COLUMNS is late
+    table = cli("models", "inventory")
     assert "Retired" in table.stdout and "retired" in table.stdout
 
     outcomes = [(r.actor, r.outcome) for r in backends.audit.records() if r.action == "model-retire"]
