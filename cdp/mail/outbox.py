@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cdp.mail.filesync import sync_files, sync_folder
+from cdp.filesync import sync_files, sync_folder
 from cdp.mail.mime import to_bytes
 from cdp.mail.port import Delivery, MailError, MailMessage
 

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cdp.filesync import sync_folder
 from cdp.security.audit.checkpoints.port import Checkpoint, CheckpointUnreadable
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ class LocalCheckpointFile:
         finally:
             os.close(fd)
         if st.st_size == 0:
-            _fsync_dir(self.path.parent)
+            sync_folder(self.path.parent)
 
     def latest(self) -> Checkpoint | None:
         try:
@@ -62,11 +63,3 @@ class LocalCheckpointFile:
         if size > _TAIL:
             raise CheckpointUnreadable("audit checkpoint file does not end in a checkpoint line")
         return None  # empty, or only a torn first write
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
